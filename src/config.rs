@@ -1,0 +1,502 @@
+//! Builder and validated configuration. Pure: no I/O.
+//!
+//! [`Builder`] collects raw settings; [`Builder::build`] validates them into a
+//! [`Config`], naming the bad value in an [`Error::Config`]. Every default is a
+//! named constant below so the docs, the code and the tests agree.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Connect timeout for data nodes (masters): 1 s, redis-rs's own default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Response timeout for ordinary commands: 500 ms, redis-rs's own default. A
+/// timeout counts as a failure of the shard (it may be hung), so the shard is
+/// re-resolved; blocking commands will get their own connection without it.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Connect and response timeout for Sentinel queries: 250 ms. Short on purpose:
+/// a dead Sentinel must not delay trying the next one (Sentinel answers in well
+/// under a millisecond on a healthy network).
+pub const DEFAULT_SENTINEL_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long one request keeps retrying a failing shard: 15 s. Sentinel with
+/// `down-after-milliseconds 5000` (a common production value) fails over in
+/// roughly 6–7 s; 15 s leaves room for one aborted attempt.
+pub const DEFAULT_FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
+/// First retry delay: 10 ms. The promoted master usually becomes visible through
+/// Sentinel within ~1–2 s, so short polls find it soon after it appears instead
+/// of overshooting it by a long exponential step.
+pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// Largest retry delay: 100 ms (each delay is jittered down to half of itself).
+/// Bounds the time between Sentinel announcing the new master and the first
+/// retry reaching it; costs at most ~10 Sentinel queries per second per failing
+/// shard (single flight: shared by every request waiting on that shard).
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(100);
+
+/// A `host:port` address (IPv6 hosts in brackets: `[::1]:26379`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeAddr {
+    host: String,
+    port: u16,
+}
+
+impl NodeAddr {
+    /// Parses `host:port` or `[v6]:port`.
+    pub fn parse(s: &str) -> Result<NodeAddr> {
+        Self::parse_field("address", s)
+    }
+
+    /// Builds an address from the `ip` and `port` fields Sentinel reports.
+    pub fn from_parts(host: &str, port: &str) -> Result<NodeAddr> {
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Self::parse(&addr)
+    }
+
+    pub(crate) fn parse_field(field: &'static str, s: &str) -> Result<NodeAddr> {
+        let bad = |reason| Error::Config {
+            field,
+            value: s.to_owned(),
+            reason,
+        };
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or(bad("missing ']' after an IPv6 host"))?;
+            let port = after.strip_prefix(':').ok_or(bad("expected ':port' after ']'"))?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("not an IPv6 address between [ and ]"));
+            }
+            (host, port)
+        } else {
+            let (host, port) = s.rsplit_once(':').ok_or(bad("expected host:port"))?;
+            if host.contains(':') {
+                return Err(bad("IPv6 hosts must be written in brackets, e.g. [::1]:26379"));
+            }
+            (host, port)
+        };
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        if host
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/' || b == b'@')
+        {
+            return Err(bad("host contains a character that is not allowed"));
+        }
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("port is not a number from 1 to 65535"))?;
+        if port == 0 {
+            return Err(bad("port is not a number from 1 to 65535"));
+        }
+        Ok(NodeAddr {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The host (without brackets for IPv6).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Debug for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A password: kept out of `Debug` and `Display` so it never reaches logs.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// Credentials and database for one kind of node (data nodes or Sentinels).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Auth {
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// Validated configuration. Built by [`Builder::build`]; see the builder's
+/// methods for what each field means and its default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) sentinels: Vec<NodeAddr>,
+    pub(crate) masters: Option<Vec<String>>,
+    pub(crate) redis_auth: Auth,
+    pub(crate) sentinel_auth: Auth,
+    pub(crate) db: i64,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Option<Duration>,
+    pub(crate) sentinel_timeout: Duration,
+    pub(crate) failover_deadline: Duration,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) retry_non_idempotent: bool,
+}
+
+/// Collects settings for a [`DisredisClient`](crate::DisredisClient); nothing is
+/// checked until [`build`](Builder::build) or `connect`.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    sentinels: Vec<String>,
+    masters: Option<Vec<String>>,
+    redis_auth: Auth,
+    sentinel_auth: Auth,
+    db: i64,
+    connect_timeout: Duration,
+    response_timeout: Option<Duration>,
+    sentinel_timeout: Duration,
+    failover_deadline: Duration,
+    backoff: (Duration, Duration),
+    retry_non_idempotent: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            sentinels: Vec::new(),
+            masters: None,
+            redis_auth: Auth::default(),
+            sentinel_auth: Auth::default(),
+            db: 0,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+            sentinel_timeout: DEFAULT_SENTINEL_TIMEOUT,
+            failover_deadline: DEFAULT_FAILOVER_DEADLINE,
+            backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
+            retry_non_idempotent: false,
+        }
+    }
+}
+
+impl Builder {
+    /// Sentinel addresses, `host:port` or `[v6]:port`, tried in this order. Required.
+    pub fn sentinels<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.sentinels = addrs.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Only shard over these master names. Default: every master the Sentinel
+    /// monitors. A name the Sentinel does not know is an [`Error::UnknownMaster`].
+    pub fn masters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.masters = Some(names.into_iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// ACL username for masters and replicas. Default: none.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.redis_auth.username = Some(username.into());
+        self
+    }
+
+    /// Password for masters and replicas. Default: none. Never logged.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.redis_auth.password = Some(Secret::new(password));
+        self
+    }
+
+    /// ACL username for Sentinels. Default: none.
+    pub fn sentinel_username(mut self, username: impl Into<String>) -> Self {
+        self.sentinel_auth.username = Some(username.into());
+        self
+    }
+
+    /// Password for Sentinels (`requirepass` on the Sentinels). Default: none.
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.sentinel_auth.password = Some(Secret::new(password));
+        self
+    }
+
+    /// Database number on every master. Default: 0.
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = db;
+        self
+    }
+
+    /// Connect timeout for masters. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Response timeout for commands; `None` waits forever (then a hung master is
+    /// only noticed through Sentinel). Default: [`DEFAULT_RESPONSE_TIMEOUT`].
+    pub fn response_timeout(mut self, t: Option<Duration>) -> Self {
+        self.response_timeout = t;
+        self
+    }
+
+    /// Connect and response timeout for Sentinel queries.
+    /// Default: [`DEFAULT_SENTINEL_TIMEOUT`].
+    pub fn sentinel_timeout(mut self, t: Duration) -> Self {
+        self.sentinel_timeout = t;
+        self
+    }
+
+    /// How long a request keeps retrying a failing shard before
+    /// [`Error::FailoverTimeout`]. Default: [`DEFAULT_FAILOVER_DEADLINE`].
+    pub fn failover_deadline(mut self, t: Duration) -> Self {
+        self.failover_deadline = t;
+        self
+    }
+
+    /// Retry delay bounds: delays grow exponentially from `min` to `max`, each
+    /// jittered to between half and all of itself. Defaults:
+    /// [`DEFAULT_BACKOFF_MIN`], [`DEFAULT_BACKOFF_MAX`].
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max);
+        self
+    }
+
+    /// Also retry non-idempotent commands (INCR, LPUSH, …) whose fate is unknown
+    /// because the connection failed after they were sent: at-least-once instead
+    /// of [`Error::Ambiguous`]. Default: `false`.
+    pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
+        self.retry_non_idempotent = yes;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<Config> {
+        if self.sentinels.is_empty() {
+            return Err(Error::Config {
+                field: "sentinels",
+                value: String::new(),
+                reason: "at least one Sentinel address is required",
+            });
+        }
+        let mut sentinels: Vec<NodeAddr> = Vec::with_capacity(self.sentinels.len());
+        for s in &self.sentinels {
+            let addr = NodeAddr::parse_field("sentinels", s.trim())?;
+            if !sentinels.contains(&addr) {
+                sentinels.push(addr);
+            }
+        }
+        if let Some(masters) = &self.masters {
+            if masters.is_empty() {
+                return Err(Error::Config {
+                    field: "masters",
+                    value: String::new(),
+                    reason: "an empty filter selects no shard; omit it to use every master",
+                });
+            }
+            for m in masters {
+                if m.is_empty() || m.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+                    return Err(Error::Config {
+                        field: "masters",
+                        value: m.clone(),
+                        reason: "a master name is non-empty and has no spaces",
+                    });
+                }
+            }
+        }
+        if self.db < 0 {
+            return Err(Error::Config {
+                field: "db",
+                value: self.db.to_string(),
+                reason: "database numbers start at 0",
+            });
+        }
+        let positive = |field, d: Duration| {
+            if d.is_zero() {
+                Err(Error::Config {
+                    field,
+                    value: format!("{d:?}"),
+                    reason: "must be greater than zero",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("connect_timeout", self.connect_timeout)?;
+        if let Some(t) = self.response_timeout {
+            positive("response_timeout", t)?;
+        }
+        positive("sentinel_timeout", self.sentinel_timeout)?;
+        positive("failover_deadline", self.failover_deadline)?;
+        positive("backoff", self.backoff.0)?;
+        if self.backoff.0 > self.backoff.1 {
+            return Err(Error::Config {
+                field: "backoff",
+                value: format!("{:?}..{:?}", self.backoff.0, self.backoff.1),
+                reason: "min must not exceed max",
+            });
+        }
+        let mut masters = self.masters;
+        if let Some(m) = masters.as_mut() {
+            m.sort();
+            m.dedup();
+        }
+        Ok(Config {
+            sentinels,
+            masters,
+            redis_auth: self.redis_auth,
+            sentinel_auth: self.sentinel_auth,
+            db: self.db,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            sentinel_timeout: self.sentinel_timeout,
+            failover_deadline: self.failover_deadline,
+            backoff_min: self.backoff.0,
+            backoff_max: self.backoff.1,
+            retry_non_idempotent: self.retry_non_idempotent,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(r: Result<Config>) -> &'static str {
+        match r {
+            Err(Error::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_ipv4_hostname_and_bracketed_ipv6() {
+        assert_eq!(
+            NodeAddr::parse("127.0.0.1:26379").unwrap().to_string(),
+            "127.0.0.1:26379"
+        );
+        let h = NodeAddr::parse("sentinel-1.local:1").unwrap();
+        assert_eq!((h.host(), h.port()), ("sentinel-1.local", 1));
+        let v6 = NodeAddr::parse("[::1]:26379").unwrap();
+        assert_eq!((v6.host(), v6.port()), ("::1", 26379));
+        assert_eq!(v6.to_string(), "[::1]:26379");
+        assert_eq!(
+            NodeAddr::from_parts("::1", "7000").unwrap().to_string(),
+            "[::1]:7000"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_addresses_with_a_reason() {
+        for bad in [
+            "",
+            "localhost",
+            ":26379",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:-1",
+            "host:abc",
+            "::1:26379",
+            "[::1]",
+            "[::1]26379",
+            "[nope]:1",
+            "[::1:1",
+            "a b:1",
+            "user@host:1",
+        ] {
+            match NodeAddr::parse(bad) {
+                Err(Error::Config { value, .. }) => assert_eq!(value, bad),
+                other => panic!("{bad:?} parsed as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn build_validates_each_setting() {
+        let ok = || Builder::default().sentinels(["127.0.0.1:26379"]);
+        assert!(ok().build().is_ok());
+        assert_eq!(field_of(Builder::default().build()), "sentinels");
+        assert_eq!(field_of(ok().sentinels(["127.0.0.1"]).build()), "sentinels");
+        assert_eq!(field_of(ok().masters(Vec::<String>::new()).build()), "masters");
+        assert_eq!(field_of(ok().masters(["a b"]).build()), "masters");
+        assert_eq!(field_of(ok().db(-1).build()), "db");
+        assert_eq!(
+            field_of(ok().connect_timeout(Duration::ZERO).build()),
+            "connect_timeout"
+        );
+        assert_eq!(
+            field_of(ok().response_timeout(Some(Duration::ZERO)).build()),
+            "response_timeout"
+        );
+        assert_eq!(
+            field_of(ok().failover_deadline(Duration::ZERO).build()),
+            "failover_deadline"
+        );
+        let inverted = ok().backoff(Duration::from_secs(2), Duration::from_secs(1));
+        assert_eq!(field_of(inverted.build()), "backoff");
+        assert!(ok().response_timeout(None).build().is_ok());
+    }
+
+    #[test]
+    fn defaults_are_the_named_constants() {
+        let c = Builder::default()
+            .sentinels(["h:1", "h:1", "h:2"])
+            .build()
+            .unwrap();
+        assert_eq!(c.sentinels.len(), 2, "duplicates are dropped, order kept");
+        assert_eq!(c.sentinels[1].to_string(), "h:2");
+        assert_eq!(c.response_timeout, Some(DEFAULT_RESPONSE_TIMEOUT));
+        assert_eq!(c.failover_deadline, DEFAULT_FAILOVER_DEADLINE);
+        assert_eq!(
+            (c.backoff_min, c.backoff_max),
+            (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX)
+        );
+        assert_eq!(c.db, 0);
+        assert!(!c.retry_non_idempotent);
+    }
+
+    #[test]
+    fn passwords_never_appear_in_debug() {
+        let b = Builder::default()
+            .sentinels(["h:1"])
+            .password("hunter2-data")
+            .sentinel_password("hunter2-sentinel");
+        let c = b.clone().build().unwrap();
+        for text in [format!("{b:?}"), format!("{c:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("<redacted>"));
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The crate's error type.
+//!
+//! Every failure the client itself detects has its own variant with the context a
+//! person needs to act on it (which value, which Sentinel, which shard). Errors from
+//! Redis that the client passes through unchanged stay `redis::RedisError`s inside
+//! [`Error::Redis`]. There is deliberately no free-form catch-all variant.
+//!
+//! Through the `redis` traits (`AsyncCommands`, `Commands`) an [`Error`] surfaces as
+//! a [`redis::RedisError`]: see the `From<Error> for RedisError` impl for the kinds.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::{ErrorKind, RedisError};
+
+/// `Result` with [`enum@Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One Sentinel that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelFailure {
+    /// The Sentinel's address, `host:port`.
+    pub addr: String,
+    /// What went wrong (connection refused, timed out, malformed reply, ...).
+    pub cause: String,
+}
+
+impl fmt::Display for SentinelFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.addr, self.cause)
+    }
+}
+
+/// Everything that can go wrong in `disredis`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is invalid. `value` never holds a secret.
+    #[error("invalid configuration: {field} = {value:?}: {reason}")]
+    Config {
+        /// The builder setting, e.g. `"sentinels"`.
+        field: &'static str,
+        /// The offending value as given (secrets are never echoed).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// No Sentinel could be reached or gave a usable answer.
+    #[error("no Sentinel answered: {}", join(tried))]
+    NoSentinel {
+        /// Each Sentinel tried, in order, with its cause.
+        tried: Vec<SentinelFailure>,
+    },
+
+    /// A master name given to the builder is not monitored by the Sentinel.
+    #[error("Sentinel {sentinel} does not monitor master(s) {missing:?}; it monitors {known:?}")]
+    UnknownMaster {
+        /// The Sentinel that was asked.
+        sentinel: String,
+        /// The requested names it does not know.
+        missing: Vec<String>,
+        /// The names it does know.
+        known: Vec<String>,
+    },
+
+    /// The Sentinel monitors no master at all, so there is nothing to shard over.
+    #[error("Sentinel {sentinel} monitors no masters")]
+    NoMasters {
+        /// The Sentinel that was asked.
+        sentinel: String,
+    },
+
+    /// A Sentinel answered something that is not a valid reply to the command.
+    #[error("Sentinel {sentinel} sent a malformed reply to {command}: {detail}")]
+    SentinelReply {
+        /// The Sentinel that answered.
+        sentinel: String,
+        /// The command it was answering.
+        command: &'static str,
+        /// What was wrong with the reply.
+        detail: String,
+    },
+
+    /// The node Sentinel named as a shard's master does not say `ROLE master`
+    /// (it was demoted, or the failover is not finished).
+    #[error("shard {shard}: {addr} is not a master (ROLE says {role})")]
+    NotMaster {
+        /// The shard (master name).
+        shard: String,
+        /// The node's address.
+        addr: String,
+        /// What `ROLE` said.
+        role: String,
+    },
+
+    /// A shard had no usable master for the whole failover deadline.
+    #[error("shard {shard}: no usable master within the failover deadline ({elapsed:?}); last error: {last}")]
+    FailoverTimeout {
+        /// The shard (master name).
+        shard: String,
+        /// How long the client kept trying.
+        elapsed: Duration,
+        /// The last error seen.
+        last: Box<Error>,
+    },
+
+    /// A command (or atomic pipeline) whose keys live on several shards.
+    #[error(
+        "{command} touches keys on several shards {shards:?}; put the keys under one {{hash tag}} to keep them together"
+    )]
+    CrossShard {
+        /// The command, upper case.
+        command: String,
+        /// The shards its keys map to.
+        shards: Vec<String>,
+    },
+
+    /// A command with no key, so it cannot be routed to one shard.
+    #[error("{command} has no key, so it cannot be routed to a shard")]
+    NoKey {
+        /// The command, upper case (or as sent, when unknown).
+        command: String,
+    },
+
+    /// The command's arguments do not have the shape Redis expects (for example a
+    /// `numkeys` that is not a number), so its keys cannot be found.
+    #[error("malformed {command}: {detail}")]
+    BadCommand {
+        /// The command, upper case.
+        command: String,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// The connection failed after a non-idempotent command was sent: it may or may
+    /// not have run, so it was not retried (see `Builder::retry_non_idempotent`).
+    #[error(
+        "{command} on shard {shard} may or may not have run (connection failed after sending: {cause}); not retried because it is not idempotent"
+    )]
+    Ambiguous {
+        /// The command, upper case.
+        command: String,
+        /// The shard (master name).
+        shard: String,
+        /// The connection error.
+        cause: RedisError,
+    },
+
+    /// An error from Redis or from the connection, passed through unchanged.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+}
+
+fn join(tried: &[SentinelFailure]) -> String {
+    let parts: Vec<String> = tried.iter().map(ToString::to_string).collect();
+    parts.join("; ")
+}
+
+impl Error {
+    /// The `redis` error kind this error maps to when it crosses the `redis` traits.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config { .. } => ErrorKind::InvalidClientConfig,
+            Error::NoSentinel { .. } | Error::FailoverTimeout { .. } | Error::Ambiguous { .. } => {
+                ErrorKind::Io
+            }
+            Error::UnknownMaster { .. } | Error::NoMasters { .. } => ErrorKind::MasterNameNotFoundBySentinel,
+            Error::SentinelReply { .. } => ErrorKind::Parse,
+            Error::NotMaster { .. } => ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            Error::CrossShard { .. } | Error::NoKey { .. } | Error::BadCommand { .. } => ErrorKind::Client,
+            Error::Redis(e) => e.kind(),
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "disredis: invalid configuration",
+            Error::NoSentinel { .. } => "disredis: no Sentinel answered",
+            Error::UnknownMaster { .. } => "disredis: unknown master",
+            Error::NoMasters { .. } => "disredis: Sentinel monitors no masters",
+            Error::SentinelReply { .. } => "disredis: malformed Sentinel reply",
+            Error::NotMaster { .. } => "disredis: node is not a master",
+            Error::FailoverTimeout { .. } => "disredis: failover deadline exceeded",
+            Error::CrossShard { .. } => "disredis: cross-shard command",
+            Error::NoKey { .. } => "disredis: command has no key",
+            Error::BadCommand { .. } => "disredis: malformed command",
+            Error::Ambiguous { .. } => "disredis: ambiguous failure, not retried",
+            Error::Redis(_) => "disredis: redis error",
+        }
+    }
+}
+
+/// How an [`Error`] crosses the `redis` traits: `Error::Redis` is returned as it
+/// was; every other variant becomes a `RedisError` with [`Error::kind`] as its kind,
+/// a fixed `"disredis: …"` description and this error's `Display` text as detail.
+impl From<Error> for RedisError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Redis(inner) => inner,
+            other => RedisError::from((other.kind(), other.description(), other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_shard_names_command_and_shards_and_converts() {
+        let e = Error::CrossShard {
+            command: "RENAME".into(),
+            shards: vec!["shard-a".into(), "shard-b".into()],
+        };
+        let text = e.to_string();
+        assert!(text.contains("RENAME") && text.contains("shard-a") && text.contains("shard-b"));
+        let r: RedisError = e.into();
+        assert_eq!(r.kind(), ErrorKind::Client);
+        assert!(r.to_string().contains("shard-b"), "{r}");
+    }
+
+    #[test]
+    fn no_sentinel_lists_every_address_and_cause() {
+        let e = Error::NoSentinel {
+            tried: vec![
+                SentinelFailure {
+                    addr: "127.0.0.1:1".into(),
+                    cause: "connection refused".into(),
+                },
+                SentinelFailure {
+                    addr: "[::1]:2".into(),
+                    cause: "timed out".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "no Sentinel answered: 127.0.0.1:1: connection refused; [::1]:2: timed out"
+        );
+    }
+
+    #[test]
+    fn redis_errors_pass_through_unchanged() {
+        let inner = RedisError::from((ErrorKind::Io, "boom"));
+        let back: RedisError = Error::from(inner).into();
+        assert_eq!(back.kind(), ErrorKind::Io);
+        assert!(back.to_string().contains("boom"));
+    }
+}

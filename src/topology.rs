@@ -1,0 +1,182 @@
+//! The shard table: per master name its current address, connection and
+//! generation, and the single-flight re-resolve.
+//!
+//! Concurrency rules:
+//! - the read path takes a `parking_lot::RwLock` read lock just long enough to
+//!   clone the connection handle; no lock of the table is ever held across `.await`;
+//! - re-resolving a shard is single flight: a per-shard async gate admits one
+//!   resolver at a time, and a request that waited at the gate while another
+//!   resolve finished takes that outcome instead of asking Sentinel again, so N
+//!   concurrent failures cost one Sentinel query;
+//! - every installed connection gets a new generation, and a failed request only
+//!   invalidates the generation it used, so a late failure report from an old
+//!   connection never tears down a fresh one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use redis::aio::MultiplexedConnection;
+use tracing::{info, warn};
+
+use crate::config::{Config, NodeAddr};
+use crate::error::{Error, Result};
+use crate::hashing::Ring;
+use crate::sentinel::Sentinels;
+
+/// One shard's mutable state.
+#[derive(Default)]
+struct State {
+    addr: Option<NodeAddr>,
+    generation: u64,
+    conn: Option<MultiplexedConnection>,
+}
+
+/// One shard: a Sentinel master name and its connection.
+pub(crate) struct Shard {
+    pub(crate) name: String,
+    state: RwLock<State>,
+    gate: tokio::sync::Mutex<()>,
+    /// Completed resolve attempts, to detect one that finished while we waited.
+    attempts: AtomicU64,
+    last_error: Mutex<Option<Error>>,
+}
+
+impl Shard {
+    fn new(name: String) -> Shard {
+        Shard {
+            name,
+            state: RwLock::new(State::default()),
+            gate: tokio::sync::Mutex::new(()),
+            attempts: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// The live connection and its generation, or `None` when the shard must be
+    /// (re-)resolved first.
+    pub(crate) fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        let st = self.state.read();
+        st.conn.as_ref().map(|c| (st.generation, c.clone()))
+    }
+
+    /// Drops the connection of `generation` (if it is still the current one) so the
+    /// next request re-resolves instead of using it.
+    pub(crate) fn invalidate(&self, generation: u64) {
+        let mut st = self.state.write();
+        if st.generation == generation && st.conn.take().is_some() {
+            warn!(shard = %self.name, generation, addr = ?st.addr, "connection invalidated; will re-resolve");
+        }
+    }
+
+    fn install(&self, addr: NodeAddr, conn: MultiplexedConnection) {
+        let mut st = self.state.write();
+        st.generation += 1;
+        match &st.addr {
+            Some(old) if *old != addr => {
+                info!(shard = %self.name, from = %old, to = %addr, generation = st.generation, "switched to a new master")
+            }
+            _ => info!(shard = %self.name, addr = %addr, generation = st.generation, "connected to master"),
+        }
+        st.addr = Some(addr);
+        st.conn = Some(conn);
+    }
+
+    /// Asks Sentinel for this shard's master, connects, checks `ROLE`, installs it.
+    /// Single flight (see the module docs).
+    pub(crate) async fn resolve(&self, sentinels: &Sentinels, config: &Config) -> Result<()> {
+        let seen = self.attempts.load(Ordering::Acquire);
+        let _gate = self.gate.lock().await;
+        if self.state.read().conn.is_some() {
+            return Ok(());
+        }
+        if self.attempts.load(Ordering::Acquire) != seen {
+            if let Some(e) = self.last_error.lock().clone() {
+                return Err(e);
+            }
+        }
+        let outcome = async {
+            let addr = sentinels.master_addr(&self.name).await?;
+            let conn = crate::shard::connect_master(&self.name, &addr, config).await?;
+            Ok::<_, Error>((addr, conn))
+        }
+        .await;
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        match outcome {
+            Ok((addr, conn)) => {
+                *self.last_error.lock() = None;
+                self.install(addr, conn);
+                Ok(())
+            }
+            Err(e) => {
+                info!(shard = %self.name, error = %e, "re-resolve failed");
+                *self.last_error.lock() = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects to an address learned at discovery (no Sentinel query).
+    pub(crate) async fn connect_known(&self, addr: NodeAddr, config: &Config) -> Result<()> {
+        let _gate = self.gate.lock().await;
+        let conn = crate::shard::connect_master(&self.name, &addr, config).await?;
+        self.install(addr, conn);
+        Ok(())
+    }
+
+    fn info(&self) -> ShardInfo {
+        let st = self.state.read();
+        ShardInfo {
+            name: self.name.clone(),
+            master: st.addr.as_ref().map(ToString::to_string),
+            generation: st.generation,
+            connected: st.conn.is_some(),
+        }
+    }
+}
+
+/// Every shard, indexed like the [`Ring`]'s sorted names.
+pub(crate) struct Shards {
+    pub(crate) ring: Ring,
+    pub(crate) shards: Vec<Shard>,
+}
+
+impl Shards {
+    /// A table over these names; `None` when there are none.
+    pub(crate) fn new(names: Vec<String>) -> Option<Shards> {
+        let ring = Ring::new(names)?;
+        let shards = ring.names().iter().cloned().map(Shard::new).collect();
+        Some(Shards { ring, shards })
+    }
+
+    /// A snapshot for callers.
+    pub(crate) fn snapshot(&self) -> Topology {
+        Topology {
+            shards: self.shards.iter().map(Shard::info).collect(),
+        }
+    }
+}
+
+/// A point-in-time view of the shards, from [`DisredisClient::topology`](crate::DisredisClient::topology).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Topology {
+    /// The shards, sorted by master name.
+    pub shards: Vec<ShardInfo>,
+}
+
+/// One shard in a [`Topology`] snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardInfo {
+    /// The Sentinel master name (the shard's identity: keys hash to it).
+    pub name: String,
+    /// The master's address as last resolved, `host:port`; `None` before the first
+    /// successful resolve.
+    pub master: Option<String>,
+    /// Increments each time a connection is installed (first connect, reconnect,
+    /// failover).
+    pub generation: u64,
+    /// Whether a ROLE-checked connection is installed right now (false while the
+    /// shard waits to be re-resolved).
+    pub connected: bool,
+}
