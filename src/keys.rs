@@ -1,41 +1,433 @@
-//! TEMPORARY compile stub; replaced by the real table.
-#![allow(missing_docs)]
+//! Where the keys are in every Redis 7.0 command.
+//!
+//! The client hashes each command's keys to pick a shard, so it has to know the key
+//! positions of every command, including the "movable key" ones (EVAL, ZUNIONSTORE,
+//! XREAD, SORT, MIGRATE, ...). The rules mirror the server's key specs and its
+//! `getkeys` procedures, and were checked against `COMMAND GETKEYS` of redis-server
+//! 7.0.15. Shard channels (SPUBLISH, SSUBSCRIBE) are deliberately not keys here: the
+//! server marks them `not_key`, and they do not name data.
+//!
+//! Pure logic, no I/O. The lookup for ordinary commands does not allocate: binary
+//! search over static tables compared case-insensitively; only errors allocate.
+
+use std::cmp::Ordering;
+
+mod table;
+
+/// What the table knows about a command (flags are argument-aware where needed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CommandInfo {
+    /// Canonical upper-case name, e.g. "GET", or "XINFO STREAM" / "OBJECT ENCODING" for container commands.
     pub name: &'static str,
+    /// Does not modify data (Redis `readonly` flag).
     pub read_only: bool,
+    /// Running it twice leaves the same data AND returns the same reply as running it once,
+    /// so a retry after an ambiguous failure is safe. Every read-only command is; SET is
+    /// unless NX/XX/GET; counting or popping writes (INCR, DEL, HSET, SADD, LPUSH) are not;
+    /// neither are EXPIRE and friends (a past time deletes the key, so the reply changes)
+    /// nor the *STORE commands (the destination may also be a source).
     pub idempotent: bool,
+    /// Blocks server-side, so the connection is held for up to the timeout (BLPOP, ...,
+    /// WAIT; XREAD/XREADGROUP only when a BLOCK option is present).
     pub blocking: bool,
+    /// The command has no key positions at all (PING, INFO, SCRIPT LOAD, ...), so any
+    /// shard may serve it. EVAL with numkeys 0 is not keyless: it simply visits nothing.
     pub keyless: bool,
 }
+
+/// Why keys could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyError {
+    /// The command name is not in the table (e.g. a module command). Holds the name as sent (lossy UTF-8).
     Unknown(String),
-    Malformed { command: &'static str, detail: String },
+    /// The arguments do not match the command's shape (numkeys not a number or larger than
+    /// the args, missing STREAMS, odd stream list, missing subcommand...).
+    Malformed {
+        /// Canonical name of the command (the container's name if its subcommand is bad).
+        command: &'static str,
+        /// What is wrong with the arguments.
+        detail: String,
+    },
 }
+
+/// How to find a command's keys in its arguments (indices count the command name as 0).
+#[derive(Debug, Clone, Copy)]
+enum Keys {
+    /// No keys at all.
+    None,
+    /// Keys at `first..=last` every `step`; a negative `last` counts from the end
+    /// (-1 = the last argument, -2 = the one before it, e.g. BLPOP's timeout follows).
+    Range { first: u8, last: i8, step: u8 },
+    /// A key count at `at` followed by that many keys. `dest` adds a destination key at 1
+    /// (ZUNIONSTORE); `zero_ok` allows a count of 0 (scripts and functions).
+    Numkeys { at: u8, dest: bool, zero_ok: bool },
+    /// XREAD / XREADGROUP: the first half of the arguments after the STREAMS option.
+    Streams,
+    /// GEORADIUS[BYMEMBER]: key at 1, plus the last `STORE`/`STOREDIST key` from `from` on.
+    Geo { from: u8 },
+    /// SORT: key at 1, plus the last `STORE key` (skipping BY/GET/LIMIT arguments).
+    Sort,
+    /// MIGRATE: key at 3, or the keys after `KEYS` when argument 3 is empty.
+    Migrate,
+    /// A container command: the subcommand (argument 1) is looked up in this table.
+    Sub(&'static [Entry]),
+}
+
+/// One row of the command table.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Canonical upper-case name ("OBJECT ENCODING" for subcommands).
+    name: &'static str,
+    /// Where the keys are.
+    keys: Keys,
+    /// `READ_ONLY | IDEMPOTENT | BLOCKING | SET_CONDITIONAL` bits.
+    flags: u8,
+}
+
+/// Redis `readonly` flag.
+const READ_ONLY: u8 = 1;
+/// Safe to retry (see [`CommandInfo::idempotent`]).
+const IDEMPOTENT: u8 = 2;
+/// Blocks server-side.
+const BLOCKING: u8 = 4;
+/// SET: idempotent unless an NX / XX / GET option follows the value.
+const SET_CONDITIONAL: u8 = 8;
+/// Table shorthand: read-only, hence idempotent.
+const RO: u8 = READ_ONLY | IDEMPOTENT;
+/// Table shorthand: writes (or acts), but a retry is harmless.
+const ID: u8 = IDEMPOTENT;
+/// Table shorthand: blocking.
+const BL: u8 = BLOCKING;
+/// Table shorthand: writes, not safe to retry.
+const W: u8 = 0;
+/// Table shorthand for SET.
+const SET_OPTS: u8 = IDEMPOTENT | SET_CONDITIONAL;
+/// Table shorthand for [`Keys::None`].
+const NONE: Keys = Keys::None;
+/// Table shorthand for [`Keys::Streams`].
+const STREAMS: Keys = Keys::Streams;
+/// Table shorthand for [`Keys::Sort`].
+const SORT: Keys = Keys::Sort;
+/// Table shorthand for [`Keys::Migrate`].
+const MIGRATE: Keys = Keys::Migrate;
+
+/// Table row constructor, kept short so each command fits on one line.
+const fn c(name: &'static str, keys: Keys, flags: u8) -> Entry {
+    Entry { name, keys, flags }
+}
+/// [`Keys::Range`] shorthand.
+const fn r(first: u8, last: i8, step: u8) -> Keys {
+    Keys::Range { first, last, step }
+}
+/// [`Keys::Numkeys`] shorthand: count at `at`, at least one key.
+const fn nk(at: u8) -> Keys {
+    Keys::Numkeys {
+        at,
+        dest: false,
+        zero_ok: false,
+    }
+}
+/// [`Keys::Numkeys`] shorthand: destination at 1, count at `at`, at least one key.
+const fn nkd(at: u8) -> Keys {
+    Keys::Numkeys {
+        at,
+        dest: true,
+        zero_ok: false,
+    }
+}
+/// [`Keys::Numkeys`] shorthand: count at `at`, zero keys allowed (scripts, functions).
+const fn nk0(at: u8) -> Keys {
+    Keys::Numkeys {
+        at,
+        dest: false,
+        zero_ok: true,
+    }
+}
+/// [`Keys::Geo`] shorthand.
+const fn geo(from: u8) -> Keys {
+    Keys::Geo { from }
+}
+/// [`Keys::Sub`] shorthand.
+const fn sub(table: &'static [Entry]) -> Keys {
+    Keys::Sub(table)
+}
+
+/// Orders an upper-case table name against an argument, ignoring the argument's ASCII case
+/// without allocating an upper-cased copy.
+fn cmp_name(name: &[u8], arg: &[u8]) -> Ordering {
+    name.iter().copied().cmp(arg.iter().map(u8::to_ascii_uppercase))
+}
+
+/// Binary-searches `table`, comparing each name from byte `skip` on (to skip "OBJECT ").
+fn find(table: &'static [Entry], skip: usize, arg: &[u8]) -> Option<&'static Entry> {
+    let i = table
+        .binary_search_by(|e| cmp_name(e.name.as_bytes().get(skip..).unwrap_or_default(), arg))
+        .ok()?;
+    table.get(i)
+}
+
+/// Case-insensitive option match.
+fn is(arg: &[u8], option: &str) -> bool {
+    arg.eq_ignore_ascii_case(option.as_bytes())
+}
+
+/// Builds a [`KeyError::Malformed`].
+fn malformed(command: &'static str, detail: impl Into<String>) -> KeyError {
+    KeyError::Malformed {
+        command,
+        detail: detail.into(),
+    }
+}
+
+/// Looks up `args[0]` (case-insensitive, bytes; container commands use args[1] as subcommand), calls `visit` once per key in argument order, and returns the command's info.
 pub(crate) fn visit_keys<'a>(
     args: &[&'a [u8]],
     mut visit: impl FnMut(&'a [u8]),
 ) -> Result<CommandInfo, KeyError> {
-    let name = args.first().ok_or(KeyError::Malformed {
-        command: "",
-        detail: "empty".into(),
-    })?;
-    let (n, ro) = if name.eq_ignore_ascii_case(b"GET") {
-        ("GET", true)
-    } else if name.eq_ignore_ascii_case(b"SET") {
-        ("SET", false)
-    } else {
-        return Err(KeyError::Unknown(String::from_utf8_lossy(name).into()));
+    let Some(&cmd) = args.first() else {
+        return Err(malformed("", "empty command"));
     };
-    if let Some(k) = args.get(1) {
-        visit(k)
+    let mut entry = find(table::COMMANDS, 0, cmd)
+        .ok_or_else(|| KeyError::Unknown(String::from_utf8_lossy(cmd).into_owned()))?;
+    if let Keys::Sub(subs) = entry.keys {
+        let container = entry.name;
+        let Some(&sub) = args.get(1) else {
+            return Err(malformed(container, "missing subcommand"));
+        };
+        entry = find(subs, container.len() + 1, sub).ok_or_else(|| {
+            malformed(
+                container,
+                format!("unknown subcommand {:?}", String::from_utf8_lossy(sub)),
+            )
+        })?;
+    }
+    let mut flags = entry.flags;
+    let v = &mut visit;
+    let found = match entry.keys {
+        Keys::None | Keys::Sub(_) => Ok(Extra::default()),
+        Keys::Range { first, last, step } => range(args, first, last, step, v),
+        Keys::Numkeys { at, dest, zero_ok } => numkeys(args, at, dest, zero_ok, v),
+        Keys::Streams => streams(args, v),
+        Keys::Geo { from } => geo_keys(args, usize::from(from), v),
+        Keys::Sort => sort(args, v),
+        Keys::Migrate => migrate(args, v),
+    };
+    let extra = found.map_err(|detail| malformed(entry.name, detail))?;
+    if extra.blocks {
+        flags |= BLOCKING;
+    }
+    let conditional = flags & SET_CONDITIONAL != 0
+        && args
+            .iter()
+            .skip(3)
+            .any(|a| is(a, "NX") || is(a, "XX") || is(a, "GET"));
+    if extra.stores || conditional {
+        flags &= !IDEMPOTENT;
     }
     Ok(CommandInfo {
-        name: n,
-        read_only: ro,
-        idempotent: true,
-        blocking: false,
-        keyless: false,
+        name: entry.name,
+        read_only: flags & READ_ONLY != 0,
+        idempotent: flags & IDEMPOTENT != 0,
+        blocking: flags & BLOCKING != 0,
+        keyless: matches!(entry.keys, Keys::None | Keys::Sub(_)),
     })
 }
+
+/// What the arguments revealed beyond the keys.
+#[derive(Default)]
+struct Extra {
+    /// A BLOCK option was present (XREAD, XREADGROUP).
+    blocks: bool,
+    /// A STORE destination was present (SORT, GEORADIUS), so the command writes.
+    stores: bool,
+}
+
+/// Result of a shape walker: the extras, or what is wrong with the arguments.
+type Found = Result<Extra, String>;
+
+/// Visits the keys of a [`Keys::Range`] shape.
+fn range<'a>(args: &[&'a [u8]], first: u8, last: i8, step: u8, v: &mut impl FnMut(&'a [u8])) -> Found {
+    let (first, step) = (usize::from(first), usize::from(step.max(1)));
+    let end = match u8::try_from(last) {
+        Ok(last) => Some(usize::from(last)),
+        Err(_) => args.len().checked_sub(usize::from(last.unsigned_abs())),
+    };
+    let Some(end) = end.filter(|&end| end >= first && end < args.len()) else {
+        return Err(format!("missing key argument (keys start at argument {first})"));
+    };
+    if last < 0 && (end + 1 - first) % step != 0 {
+        return Err(format!("arguments from {first} on must come in groups of {step}"));
+    }
+    args.get(first..=end)
+        .unwrap_or_default()
+        .iter()
+        .step_by(step)
+        .for_each(|k| v(k));
+    Ok(Extra::default())
+}
+
+/// Parses a key count strictly (ASCII digits only, like the server's `string2ll` minus sign).
+fn parse_count(raw: &[u8]) -> Option<usize> {
+    if raw.is_empty() {
+        return None;
+    }
+    raw.iter().try_fold(0usize, |n, &b| {
+        let digit = usize::from(b.checked_sub(b'0').filter(|d| *d < 10)?);
+        n.checked_mul(10)?.checked_add(digit)
+    })
+}
+
+/// Visits the keys of a [`Keys::Numkeys`] shape.
+fn numkeys<'a>(args: &[&'a [u8]], at: u8, dest: bool, zero_ok: bool, v: &mut impl FnMut(&'a [u8])) -> Found {
+    let at = usize::from(at);
+    let Some(&raw) = args.get(at) else {
+        return Err(format!("missing numkeys at argument {at}"));
+    };
+    let Some(n) = parse_count(raw) else {
+        return Err(format!(
+            "numkeys {:?} is not a non-negative integer",
+            String::from_utf8_lossy(raw)
+        ));
+    };
+    let available = args.len() - at - 1;
+    if n == 0 && !zero_ok {
+        return Err("numkeys must be at least 1".into());
+    }
+    if n > available {
+        return Err(format!("numkeys is {n} but only {available} arguments follow"));
+    }
+    if dest {
+        args.get(1).into_iter().for_each(|k| v(k));
+    }
+    args.get(at + 1..at + 1 + n)
+        .unwrap_or_default()
+        .iter()
+        .for_each(|k| v(k));
+    Ok(Extra::default())
+}
+
+/// Visits XREAD / XREADGROUP keys: scans the options (like the server's `xreadGetKeys`,
+/// so a group, consumer or key called "streams" is not mistaken for the option) up to
+/// STREAMS; the keys are the first half of what follows, the IDs the second half.
+fn streams<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Found {
+    let (mut i, mut blocks) = (1, false);
+    let start = loop {
+        let Some(&arg) = args.get(i) else { break None };
+        if is(arg, "BLOCK") {
+            blocks = true;
+            i += 2;
+        } else if is(arg, "COUNT") {
+            i += 2;
+        } else if is(arg, "GROUP") {
+            i += 3;
+        } else if is(arg, "NOACK") {
+            i += 1;
+        } else if is(arg, "STREAMS") {
+            break Some(i + 1);
+        } else {
+            break None;
+        }
+    };
+    let Some(start) = start else {
+        return Err("missing STREAMS option".into());
+    };
+    let rest = args.get(start..).unwrap_or_default();
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return Err("STREAMS needs one ID per key".into());
+    }
+    rest.iter().take(rest.len() / 2).for_each(|k| v(k));
+    Ok(Extra {
+        blocks,
+        stores: false,
+    })
+}
+
+/// Visits the key at 1 first, which every SORT / GEORADIUS shape requires.
+fn first_key<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Result<(), String> {
+    let key = args.get(1).ok_or("missing key at argument 1")?;
+    v(key);
+    Ok(())
+}
+
+/// Visits GEORADIUS[BYMEMBER] keys the way the server's key specs find them: the first
+/// `STORE key` and the first `STOREDIST key` from argument `from` on, each if present,
+/// visited in argument order. (Executing both, the server keeps only the later one, but
+/// `COMMAND GETKEYS` reports both, and routing must cover every key the server checks.)
+fn geo_keys<'a>(args: &[&'a [u8]], from: usize, v: &mut impl FnMut(&'a [u8])) -> Found {
+    first_key(args, v)?;
+    let opts = args.get(from..).unwrap_or_default();
+    let dest = |word| {
+        opts.iter()
+            .position(|a| is(a, word))
+            .filter(|i| i + 1 < opts.len())
+    };
+    let (store, dist) = (dest("STORE"), dest("STOREDIST"));
+    let mut found = [store, dist];
+    found.sort_unstable();
+    found
+        .iter()
+        .flatten()
+        .filter_map(|i| opts.get(i + 1))
+        .for_each(|k| v(k));
+    Ok(Extra {
+        blocks: false,
+        stores: store.is_some() || dist.is_some(),
+    })
+}
+
+/// Visits SORT keys, mirroring the server's `sortGetKeys`: BY and GET take one argument,
+/// LIMIT two, the last `STORE key` wins. BY/GET patterns are not keys (the server cannot
+/// shard them either).
+fn sort<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Found {
+    first_key(args, v)?;
+    let (mut i, mut dest) = (2, None);
+    while let Some(&arg) = args.get(i) {
+        if is(arg, "LIMIT") {
+            i += 2;
+        } else if is(arg, "GET") || is(arg, "BY") {
+            i += 1;
+        } else if is(arg, "STORE") && i + 1 < args.len() {
+            dest = args.get(i + 1);
+        }
+        i += 1;
+    }
+    dest.into_iter().for_each(|k| v(k));
+    Ok(Extra {
+        blocks: false,
+        stores: dest.is_some(),
+    })
+}
+
+/// Visits MIGRATE keys like the server's `migrateGetKeys`: `MIGRATE host port key db
+/// timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k...]`. With the KEYS option
+/// the key argument must be empty and the keys follow KEYS; the AUTH arguments are
+/// skipped so a password spelled "keys" is not taken for the option.
+fn migrate<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Found {
+    let key = args.get(3).ok_or("missing key at argument 3")?;
+    let mut i = 6;
+    while let Some(&arg) = args.get(i) {
+        if is(arg, "KEYS") {
+            if !key.is_empty() {
+                return Err("KEYS given but the key argument is not empty".into());
+            }
+            let keys = args.get(i + 1..).unwrap_or_default();
+            if keys.is_empty() {
+                return Err("no keys after KEYS".into());
+            }
+            keys.iter().for_each(|k| v(k));
+            return Ok(Extra::default());
+        }
+        i += if is(arg, "AUTH") {
+            2
+        } else if is(arg, "AUTH2") {
+            3
+        } else {
+            1
+        };
+    }
+    v(key);
+    Ok(Extra::default())
+}
+
+#[cfg(test)]
+mod tests;
