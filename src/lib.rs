@@ -43,6 +43,7 @@
 //! at-least-once. Plain server errors (`WRONGTYPE`, `ERR …`) return at once.
 //!
 //! ## Layout
+//! - `addr`: [`NodeAddr`], parsing `host:port` / `[v6]:port`; pure.
 //! - `config`: [`Builder`] and validated [`Config`], defaults as named consts; pure.
 //! - `error`: [`enum@Error`], one variant per failure the client detects.
 //! - [`hashing`]: hash-tag rule and rendezvous hashing over master names; pure.
@@ -51,12 +52,15 @@
 //! - `sentinel`: discovery, master lookup, learning Sentinels.
 //! - `shard`: connecting to a master and the `ROLE` check.
 //! - `topology`: the shard table and single-flight re-resolve.
-//! - `client`: [`DisredisClient`]: routing, the retry loop, `ConnectionLike`.
+//! - `client`: [`DisredisClient`]: discovery at connect, routing, `ConnectionLike`.
+//! - `execute`: sending a routed request and the one retry loop.
 #![deny(missing_docs)]
 
+mod addr;
 mod client;
 mod config;
 mod error;
+mod execute;
 pub mod hashing;
 mod keys;
 mod retry;

@@ -62,10 +62,10 @@ impl Sentinels {
 
     async fn connect(&self, addr: &NodeAddr) -> Result<MultiplexedConnection> {
         let cached = self.cached.lock().clone();
-        if let Some((a, con)) = cached {
-            if &a == addr {
-                return Ok(con);
-            }
+        if let Some((a, con)) = cached
+            && &a == addr
+        {
+            return Ok(con);
         }
         let client = Client::open(crate::shard::connection_info(addr, &self.auth, 0)?)?;
         let config = AsyncConnectionConfig::new()
@@ -115,12 +115,12 @@ impl Sentinels {
 
     fn promote(&self, addr: &NodeAddr, con: MultiplexedConnection) {
         let mut list = self.list.lock();
-        if let Some(pos) = list.iter().position(|a| a == addr) {
-            if pos != 0 {
-                let a = list.remove(pos);
-                info!(sentinel = %a, "moved the answering Sentinel to the front");
-                list.insert(0, a);
-            }
+        if let Some(pos) = list.iter().position(|a| a == addr)
+            && pos != 0
+        {
+            let a = list.remove(pos);
+            info!(sentinel = %a, "moved the answering Sentinel to the front");
+            list.insert(0, a);
         }
         *self.cached.lock() = Some((addr.clone(), con));
     }

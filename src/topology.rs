@@ -89,10 +89,10 @@ impl Shard {
         if self.state.read().conn.is_some() {
             return Ok(());
         }
-        if self.attempts.load(Ordering::Acquire) != seen {
-            if let Some(e) = self.last_error.lock().clone() {
-                return Err(e);
-            }
+        if self.attempts.load(Ordering::Acquire) != seen
+            && let Some(e) = self.last_error.lock().clone()
+        {
+            return Err(e);
         }
         let outcome = async {
             let addr = sentinels.master_addr(&self.name).await?;
@@ -130,6 +130,7 @@ impl Shard {
             master: st.addr.as_ref().map(ToString::to_string),
             generation: st.generation,
             connected: st.conn.is_some(),
+            resolves: self.attempts.load(Ordering::Acquire),
         }
     }
 }
@@ -179,4 +180,8 @@ pub struct ShardInfo {
     /// Whether a ROLE-checked connection is installed right now (false while the
     /// shard waits to be re-resolved).
     pub connected: bool,
+    /// How many times this shard was re-resolved through Sentinel (successful or
+    /// not). Concurrent failures share one resolve, so this grows by one per
+    /// failure episode, not per failed request.
+    pub resolves: u64,
 }
