@@ -97,7 +97,6 @@ impl fmt::Debug for NodeAddr {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +143,4 @@ mod tests {
             }
         }
     }
-
 }

@@ -167,10 +167,7 @@ mod tests {
             );
             last_base = (last_base * 2).min(max);
         }
-        assert_eq!(
-            b.next_delay(Duration::from_millis(3)).unwrap() <= Duration::from_millis(3),
-            true
-        );
+        assert!(b.next_delay(Duration::from_millis(3)).unwrap() <= Duration::from_millis(3));
         assert_eq!(b.next_delay(Duration::ZERO), None);
     }
 
