@@ -218,6 +218,14 @@ async fn frozen_master_reads_fail_over_and_non_idempotent_writes_are_not_repeate
     con.set::<_, _, ()>(&keys[0], "v").await.unwrap();
     con.set::<_, _, ()>(&keys[1], 10).await.unwrap();
 
+    // Replication is asynchronous: let the replica have both keys before the freeze,
+    // so the read below tests the client, not replication lag.
+    let mut replica = topo.conn(&topo.replica_addrs(&victim)[0]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis::Commands::exists::<_, usize>(&mut replica, &keys).unwrap() < 2 {
+        assert!(Instant::now() < deadline, "replica never got the keys");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     topo.stop(&old);
     // INCR's fate is unknown after a timeout: not retried, a typed error.
     let err = con.incr::<_, _, i64>(&keys[1], 1).await.unwrap_err();

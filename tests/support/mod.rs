@@ -17,6 +17,14 @@
 //!   test binary may grab a port between the bind test and the server start. A server that
 //!   fails with "Address already in use" makes the whole start retry with new ports.
 //!
+//! * With 2 sentinels and equal `down-after`, both could reach ODOWN in the same millisecond,
+//!   each vote for itself (`-failover-abort-not-elected`), and the retry came after
+//!   2 x failover-timeout (5-6 s instead of ~1 s; seen 3 times in ~110 failovers under load).
+//!   Sentinel k therefore gets `down-after` 500 + 100·k ms. Give `wait_for_failover` 10 s or
+//!   more all the same, and never assert a failover time.
+//! * Ready means: every replica linked, every sentinel sees every master, replica and sentinel
+//!   (`CKQUORUM` OK), and every master streams to its replicas (a write + `WAIT`); see `boot`.
+//!
 //! Use it as `mod support;` from a test file. All children are SIGKILLed (and reaped) when the
 //! [`Topology`] is dropped, also when the test panics; in that case the process logs are printed
 //! to stderr.
@@ -55,6 +63,11 @@ const TOPOLOGY_READY: Duration = Duration::from_secs(30);
 const LOG_TAIL_LINES: usize = 300;
 
 const DOWN_AFTER_MS: u32 = 500;
+/// Sentinel k (from 0) uses `DOWN_AFTER_MS + k * DOWN_AFTER_STAGGER_MS`. With equal values
+/// both Sentinels sometimes reach ODOWN in the same millisecond, each votes for itself
+/// (`-failover-abort-not-elected`) and the retry comes ~5 s later (seen 3 times in ~110
+/// failovers under parallel load); staggering lets one of them start the election first.
+const DOWN_AFTER_STAGGER_MS: u32 = 100;
 /// Must be well above 1000 ms: Sentinel polls the promoted replica's INFO every 1000 ms
 /// (hard-coded) during a failover; with 500 ms every failover aborted at least once.
 const FAILOVER_TIMEOUT_MS: u32 = 2000;
@@ -255,10 +268,18 @@ impl Topology {
             "Spec.quorum must be 1..=sentinels: {spec:?}"
         );
         let mut earlier = String::new();
+        let started = Instant::now();
         for attempt in 1..=START_ATTEMPTS {
             let topology = Topology::create(&spec);
             match topology.boot() {
-                Ok(()) => return topology,
+                Ok(()) => {
+                    eprintln!(
+                        "support: topology ready in {:.3} s (sentinels {})",
+                        started.elapsed().as_secs_f64(),
+                        topology.sentinel_addrs().join(" ")
+                    );
+                    return topology;
+                }
                 Err(BootError::PortInUse(msg)) => {
                     eprintln!(
                         "support: attempt {attempt}/{START_ATTEMPTS}: port taken ({msg}), retrying with new ports"
@@ -449,7 +470,7 @@ impl Topology {
             .live_sentinels()
             .first()
             .unwrap_or_else(|| self.fail("switch_master_watch: no live sentinel"));
-        let events: Arc<(Mutex<Vec<(Instant, String)>>, Condvar)> = Arc::default();
+        let events: Events = Arc::default();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let conn = self.connect(port);
         let shared = Arc::clone(&events);
@@ -618,7 +639,12 @@ impl Topology {
                 format!("sentinel-{s}"),
                 Kind::Sentinel,
                 port,
-                sentinel_conf(port, &shards, spec.quorum),
+                sentinel_conf(
+                    port,
+                    &shards,
+                    spec.quorum,
+                    DOWN_AFTER_MS + DOWN_AFTER_STAGGER_MS * (s as u32 - 1),
+                ),
             );
             sentinel_ports.push(port);
         }
@@ -701,6 +727,38 @@ impl Topology {
                             map.get("num-other-sentinels")
                         ));
                     }
+                }
+            }
+            Ok(())
+        })?;
+        // A replica with `master_link_status:up` (and even `state=online` in the master's INFO)
+        // is not yet fed: after a diskless sync the master waits for the replica's first
+        // REPLCONF ACK (sent once a second) before it streams writes, and a master killed or
+        // frozen in that window takes them along (seen here: ~1800 acknowledged keys lost).
+        // A write followed by WAIT on the same connection asks the replicas for that ACK
+        // (REPLCONF GETACK) and returns once they have the write: then they are fed.
+        self.poll_until(ready, "every master streams to its replicas (SET + WAIT)", || {
+            for port in &masters {
+                let acked: usize = self.cached_query(&mut conns, *port, |c| {
+                    redis::pipe()
+                        .cmd("SET")
+                        .arg("harness:ready")
+                        .arg(1)
+                        .ignore()
+                        .cmd("DEL")
+                        .arg("harness:ready")
+                        .ignore()
+                        .cmd("WAIT")
+                        .arg(replicas_per_shard)
+                        .arg(400)
+                        .query::<(usize,)>(c)
+                        .map(|(n,)| n)
+                })?;
+                if acked < replicas_per_shard {
+                    return Err(format!(
+                        "{}: WAIT saw {acked} of {replicas_per_shard} replicas",
+                        addr(*port)
+                    ));
                 }
             }
             Ok(())
@@ -919,10 +977,13 @@ impl Drop for Topology {
     }
 }
 
+/// Recorded `+switch-master` messages (arrival time, payload) and a condvar to wait for more.
+type Events = Arc<(Mutex<Vec<(Instant, String)>>, Condvar)>;
+
 /// `+switch-master` messages seen by one Sentinel since [`Topology::switch_master_watch`].
 pub struct SwitchWatch {
     sentinel: String,
-    events: Arc<(Mutex<Vec<(Instant, String)>>, Condvar)>,
+    events: Events,
 }
 
 impl SwitchWatch {
@@ -1012,7 +1073,7 @@ fn data_conf(port: u16, master: Option<u16>) -> String {
     conf
 }
 
-fn sentinel_conf(port: u16, shards: &[Shard], quorum: usize) -> String {
+fn sentinel_conf(port: u16, shards: &[Shard], quorum: usize, down_after_ms: u32) -> String {
     let mut conf = format!(
         "bind {HOST}\n\
          port {port}\n\
@@ -1024,7 +1085,7 @@ fn sentinel_conf(port: u16, shards: &[Shard], quorum: usize) -> String {
         let n = &s.name;
         conf.push_str(&format!(
             "sentinel monitor {n} {HOST} {} {quorum}\n\
-             sentinel down-after-milliseconds {n} {DOWN_AFTER_MS}\n\
+             sentinel down-after-milliseconds {n} {down_after_ms}\n\
              sentinel failover-timeout {n} {FAILOVER_TIMEOUT_MS}\n\
              sentinel parallel-syncs {n} 1\n",
             s.master_port
