@@ -119,21 +119,13 @@ impl DisredisClient {
                 }),
             };
             let mut tasks = tokio::task::JoinSet::new();
-            for (i, m) in masters
-                .into_iter()
-                .enumerate()
-                .filter(|(_, m)| wanted.contains(&m.name))
-            {
-                let Some(addr) = m.addr else { continue };
+            // Connect to every shard whose master Sentinel reported up, concurrently.
+            for m in masters {
+                let names = client.inner.shards.ring.names();
+                let (Some(addr), Some(idx)) = (m.addr, names.iter().position(|n| *n == m.name)) else {
+                    continue;
+                };
                 let c = client.clone();
-                let idx = c
-                    .inner
-                    .shards
-                    .ring
-                    .names()
-                    .iter()
-                    .position(|n| *n == m.name)
-                    .unwrap_or(i);
                 tasks.spawn(async move {
                     let shard = &c.inner.shards.shards[idx];
                     (

@@ -97,6 +97,15 @@ async fn hash_tagged_keys_co_locate_and_multi_key_commands_run_on_one_shard() {
         .await
         .unwrap();
     assert_eq!((a, b), (3, 4));
+    // So does a transaction (MULTI/EXEC) over the tagged keys.
+    let (set, got): (String, usize) = redis::pipe()
+        .atomic()
+        .set(&keys[0], 100)
+        .get(&keys[0])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((set.as_str(), got), ("OK", 100));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,6 +145,21 @@ async fn cross_shard_and_keyless_commands_are_refused_not_misrouted() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("shard-a"), "{err}");
+
+    // A transaction across shards is refused before anything is sent.
+    let err = redis::pipe()
+        .atomic()
+        .set(&a, "changed")
+        .set(&b, "vb")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("MULTI/EXEC") && err.to_string().contains("shard-b"),
+        "{err}"
+    );
+    let v: String = con.get(&a).await.unwrap();
+    assert_eq!(v, "va", "nothing of the refused transaction ran");
 
     let err = redis::cmd("EVAL")
         .arg("return 1")

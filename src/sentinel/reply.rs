@@ -1,0 +1,277 @@
+//! Parsing Sentinel replies. Pure: no I/O.
+//!
+//! Sentinel replies are trusted for nothing: every field is checked, and anything
+//! unexpected (wrong types, missing fields, a non-numeric port, a name listed
+//! twice) is an [`Error::SentinelReply`] naming the Sentinel and the command, so
+//! the caller can try the next Sentinel. Never a panic.
+
+use std::collections::HashMap;
+
+use redis::Value;
+use tracing::warn;
+
+use crate::config::NodeAddr;
+use crate::error::{Error, Result};
+
+/// A master as Sentinel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MasterEntry {
+    pub name: String,
+    /// `None` when Sentinel flags the master down (`s_down`/`o_down`): the *name*
+    /// stays a shard, only its address is unknown until a re-resolve.
+    pub addr: Option<NodeAddr>,
+}
+
+fn malformed(sentinel: &NodeAddr, command: &'static str, detail: impl Into<String>) -> Error {
+    Error::SentinelReply {
+        sentinel: sentinel.to_string(),
+        command,
+        detail: detail.into(),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// A reply that is a list of field/value records (flat arrays in RESP2, maps in RESP3).
+pub(crate) fn parse_table(
+    sentinel: &NodeAddr,
+    command: &'static str,
+    reply: Value,
+) -> Result<Vec<HashMap<String, String>>> {
+    let Value::Array(rows) = reply else {
+        return Err(malformed(
+            sentinel,
+            command,
+            format!("expected an array, got {reply:?}"),
+        ));
+    };
+    rows.into_iter()
+        .map(|row| {
+            let pairs: Vec<(Value, Value)> = match row {
+                Value::Array(flat) if flat.len() % 2 == 0 => {
+                    let mut it = flat.into_iter();
+                    std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+                }
+                Value::Map(pairs) => pairs,
+                other => {
+                    return Err(malformed(
+                        sentinel,
+                        command,
+                        format!("expected a field/value record, got {other:?}"),
+                    ));
+                }
+            };
+            pairs
+                .into_iter()
+                .map(|(k, v)| match (text(&k), text(&v)) {
+                    (Some(k), Some(v)) => Ok((k, v)),
+                    _ => Err(malformed(sentinel, command, "a field or value is not a string")),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn field<'a>(
+    sentinel: &NodeAddr,
+    command: &'static str,
+    e: &'a HashMap<String, String>,
+    name: &str,
+) -> Result<&'a str> {
+    e.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| malformed(sentinel, command, format!("record without a {name:?} field")))
+}
+
+pub(crate) fn entry_addr(
+    sentinel: &NodeAddr,
+    command: &'static str,
+    e: &HashMap<String, String>,
+) -> Result<NodeAddr> {
+    let ip = field(sentinel, command, e, "ip")?;
+    let port = field(sentinel, command, e, "port")?;
+    NodeAddr::from_parts(ip, port)
+        .map_err(|_| malformed(sentinel, command, format!("bad address {ip:?} port {port:?}")))
+}
+
+pub(crate) fn parse_masters(sentinel: &NodeAddr, reply: Value) -> Result<Vec<MasterEntry>> {
+    const CMD: &str = "SENTINEL MASTERS";
+    let mut masters = Vec::new();
+    for e in parse_table(sentinel, CMD, reply)? {
+        let name = field(sentinel, CMD, &e, "name")?.to_owned();
+        if name.is_empty() {
+            return Err(malformed(sentinel, CMD, "empty master name"));
+        }
+        let flags = field(sentinel, CMD, &e, "flags")?;
+        let down = flags.split(',').any(|f| f == "s_down" || f == "o_down");
+        let addr = entry_addr(sentinel, CMD, &e)?;
+        if down {
+            warn!(sentinel = %sentinel, master = %name, addr = %addr, flags, "master is flagged down; will re-resolve");
+        }
+        masters.push(MasterEntry {
+            name,
+            addr: (!down).then_some(addr),
+        });
+    }
+    masters.sort_by(|a, b| a.name.cmp(&b.name));
+    if masters.windows(2).any(|w| w[0].name == w[1].name) {
+        return Err(malformed(sentinel, CMD, "a master name is listed twice"));
+    }
+    Ok(masters)
+}
+
+pub(crate) fn parse_master_addr(sentinel: &NodeAddr, reply: Value) -> Result<Option<NodeAddr>> {
+    const CMD: &str = "SENTINEL GET-MASTER-ADDR-BY-NAME";
+    match reply {
+        Value::Nil => Ok(None),
+        Value::Array(v) if v.is_empty() => Ok(None),
+        Value::Array(v) if v.len() == 2 => match (text(&v[0]), text(&v[1])) {
+            (Some(ip), Some(port)) => NodeAddr::from_parts(&ip, &port)
+                .map(Some)
+                .map_err(|_| malformed(sentinel, CMD, format!("bad address {ip:?} port {port:?}"))),
+            _ => Err(malformed(sentinel, CMD, "ip or port is not a string")),
+        },
+        other => Err(malformed(
+            sentinel,
+            CMD,
+            format!("expected [ip, port] or nil, got {other:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s() -> NodeAddr {
+        NodeAddr::parse("127.0.0.1:26379").unwrap()
+    }
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+    fn record(fields: &[(&str, &str)]) -> Value {
+        Value::Array(fields.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect())
+    }
+
+    #[test]
+    fn masters_are_sorted_and_down_ones_keep_their_name() {
+        let reply = Value::Array(vec![
+            record(&[
+                ("name", "shard-b"),
+                ("ip", "127.0.0.1"),
+                ("port", "7002"),
+                ("flags", "master"),
+            ]),
+            record(&[
+                ("name", "shard-a"),
+                ("ip", "::1"),
+                ("port", "7001"),
+                ("flags", "s_down,master,disconnected"),
+            ]),
+        ]);
+        let m = parse_masters(&s(), reply).unwrap();
+        assert_eq!(
+            m[0],
+            MasterEntry {
+                name: "shard-a".into(),
+                addr: None
+            }
+        );
+        assert_eq!(m[1].name, "shard-b");
+        assert_eq!(m[1].addr.as_ref().unwrap().to_string(), "127.0.0.1:7002");
+    }
+
+    #[test]
+    fn resp3_maps_are_accepted() {
+        let reply = Value::Array(vec![Value::Map(vec![
+            (bulk("name"), bulk("m")),
+            (bulk("ip"), bulk("10.1.2.3")),
+            (bulk("port"), Value::Int(6379)),
+            (bulk("flags"), bulk("master")),
+        ])]);
+        assert_eq!(
+            parse_masters(&s(), reply).unwrap()[0]
+                .addr
+                .as_ref()
+                .unwrap()
+                .port(),
+            6379
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error_not_a_panic() {
+        let cases = vec![
+            Value::Int(3),
+            Value::Array(vec![Value::Int(1)]),
+            Value::Array(vec![Value::Array(vec![bulk("name")])]),
+            Value::Array(vec![record(&[
+                ("name", "m"),
+                ("ip", "127.0.0.1"),
+                ("flags", "master"),
+            ])]),
+            Value::Array(vec![record(&[
+                ("name", "m"),
+                ("ip", "127.0.0.1"),
+                ("port", "http"),
+                ("flags", "master"),
+            ])]),
+            Value::Array(vec![record(&[
+                ("name", "m"),
+                ("ip", "127.0.0.1"),
+                ("port", "70000"),
+                ("flags", "master"),
+            ])]),
+            Value::Array(vec![record(&[
+                ("name", ""),
+                ("ip", "h"),
+                ("port", "1"),
+                ("flags", "master"),
+            ])]),
+            Value::Array(vec![
+                record(&[("name", "m"), ("ip", "h"), ("port", "1"), ("flags", "master")]),
+                record(&[("name", "m"), ("ip", "h"), ("port", "2"), ("flags", "master")]),
+            ]),
+        ];
+        for reply in cases {
+            let shown = format!("{reply:?}");
+            match parse_masters(&s(), reply) {
+                Err(Error::SentinelReply {
+                    sentinel, command, ..
+                }) => {
+                    assert_eq!(sentinel, "127.0.0.1:26379");
+                    assert_eq!(command, "SENTINEL MASTERS");
+                }
+                other => panic!("{shown} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn master_addr_replies() {
+        assert_eq!(parse_master_addr(&s(), Value::Nil).unwrap(), None);
+        let ok = Value::Array(vec![bulk("127.0.0.1"), bulk("7001")]);
+        assert_eq!(
+            parse_master_addr(&s(), ok).unwrap().unwrap().to_string(),
+            "127.0.0.1:7001"
+        );
+        for bad in [
+            Value::Array(vec![bulk("127.0.0.1")]),
+            Value::Array(vec![bulk("127.0.0.1"), bulk("port")]),
+            Value::Okay,
+        ] {
+            assert!(matches!(
+                parse_master_addr(&s(), bad),
+                Err(Error::SentinelReply { .. })
+            ));
+        }
+    }
+}
