@@ -140,3 +140,25 @@ async fn ipv6_sentinel_address_is_accepted_and_tried() {
         other => panic!("expected NoSentinel, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sentinel_that_monitors_nothing_is_a_typed_error() {
+    let topo = Topology::start(Spec {
+        shards: 1,
+        replicas: 0,
+        sentinels: 1,
+        quorum: 1,
+    });
+    let addr = topo.sentinel_addrs()[0].clone();
+    // Tell the Sentinel to stop monitoring its only master.
+    let mut s = topo.conn(&addr);
+    let _: () = redis::cmd("SENTINEL")
+        .arg("REMOVE")
+        .arg(&topo.master_names()[0])
+        .query(&mut s)
+        .unwrap();
+    match DisredisClient::connect([addr.clone()]).await {
+        Err(Error::NoMasters { sentinel }) => assert_eq!(sentinel, addr),
+        other => panic!("expected NoMasters, got {other:?}"),
+    }
+}
