@@ -7,6 +7,9 @@
 //! 7.0.15. Shard channels (SPUBLISH, SSUBSCRIBE) are deliberately not keys here: the
 //! server marks them `not_key`, and they do not name data.
 //!
+//! Public so that callers (and the live check in `tests/key_table.rs`) can see how
+//! `disredis` routes a command: [`visit_keys`] and [`commands`].
+//!
 //! Pure logic, no I/O. The lookup for ordinary commands does not allocate: binary
 //! search over static tables compared case-insensitively; only errors allocate.
 
@@ -16,7 +19,7 @@ mod table;
 
 /// What the table knows about a command (flags are argument-aware where needed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CommandInfo {
+pub struct CommandInfo {
     /// Canonical upper-case name, e.g. "GET", or "XINFO STREAM" / "OBJECT ENCODING" for container commands.
     pub name: &'static str,
     /// Does not modify data (Redis `readonly` flag).
@@ -37,7 +40,7 @@ pub(crate) struct CommandInfo {
 
 /// Why keys could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum KeyError {
+pub enum KeyError {
     /// The command name is not in the table (e.g. a module command). Holds the name as sent (lossy UTF-8).
     Unknown(String),
     /// The arguments do not match the command's shape (numkeys not a number or larger than
@@ -180,7 +183,7 @@ fn malformed(command: &'static str, detail: impl Into<String>) -> KeyError {
 }
 
 /// Looks up `args[0]` (case-insensitive, bytes; container commands use args[1] as subcommand), calls `visit` once per key in argument order, and returns the command's info.
-pub(crate) fn visit_keys<'a>(
+pub fn visit_keys<'a>(
     args: &[&'a [u8]],
     mut visit: impl FnMut(&'a [u8]),
 ) -> Result<CommandInfo, KeyError> {
@@ -427,6 +430,18 @@ fn migrate<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Found {
     }
     v(key);
     Ok(Extra::default())
+}
+
+/// Every command and container subcommand the table knows, as canonical upper-case
+/// names ("GET", "XINFO STREAM"), containers included by their own name ("XINFO").
+pub fn commands() -> impl Iterator<Item = &'static str> {
+    table::COMMANDS.iter().flat_map(|e| {
+        let subs: &'static [Entry] = match e.keys {
+            Keys::Sub(t) => t,
+            _ => &[],
+        };
+        std::iter::once(e.name).chain(subs.iter().map(|s| s.name))
+    })
 }
 
 #[cfg(test)]

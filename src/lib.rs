@@ -62,7 +62,7 @@ mod config;
 mod error;
 mod execute;
 pub mod hashing;
-mod keys;
+pub mod keys;
 mod retry;
 mod sentinel;
 mod shard;

@@ -263,3 +263,14 @@ fn tables_sorted_unique_upper_case() {
         }
     }
 }
+
+#[test]
+fn commands_lists_every_command_and_subcommand_once() {
+    let all: Vec<&str> = commands().collect();
+    assert_eq!(all.len(), 366);
+    let mut dedup = all.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), all.len());
+    assert!(all.contains(&"GET") && all.contains(&"XINFO STREAM") && all.contains(&"XINFO"));
+}
