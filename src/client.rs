@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tracing::{Instrument, info_span, warn};
 
 use crate::config::{Builder, Config};
 use crate::error::{Error, Result};
-use crate::execute::{Reply, Request, is_fatal};
-use crate::keys::{self, CommandInfo, KeyError};
+use crate::execute::is_fatal;
+use crate::on_shard::ShardHandle;
+use crate::session::Pinned;
 use crate::sentinel::Sentinels;
 use crate::topology::{Shards, Topology};
 
@@ -34,6 +35,8 @@ use crate::topology::{Shards, Topology};
 #[derive(Clone)]
 pub struct DisredisClient {
     inner: Arc<Inner>,
+    /// Set while this handle holds a `WATCH` (see `session.rs`).
+    pub(crate) pinned: Option<Pinned>,
 }
 
 pub(crate) struct Inner {
@@ -112,6 +115,7 @@ impl DisredisClient {
                 sentinel: sentinel.to_string(),
             })?;
             let client = DisredisClient {
+                pinned: None,
                 inner: Arc::new(Inner {
                     config,
                     sentinels,
@@ -176,116 +180,22 @@ impl DisredisClient {
             .collect()
     }
 
-    /// Finds the one shard that owns every key of `args` (the command and its
-    /// arguments). Keys on several shards are [`Error::CrossShard`], a command with
-    /// no key [`Error::NoKey`]: never route by the first key alone.
-    fn route(&self, args: &[&[u8]]) -> Result<(usize, CommandInfo)> {
-        let ring = &self.inner.shards.ring;
-        let mut first: Option<usize> = None;
-        let mut spans = false;
-        let info = keys::visit_keys(args, |key| {
-            let i = ring.shard_index(key);
-            match first {
-                None => first = Some(i),
-                Some(f) if f != i => spans = true,
-                Some(_) => {}
-            }
-        })
-        .map_err(|e| match e {
-            KeyError::Unknown(command) => Error::NoKey { command },
-            KeyError::Malformed { command, detail } => Error::BadCommand {
-                command: command.to_owned(),
-                detail,
-            },
-        })?;
-        if spans {
-            let mut shards: Vec<String> = Vec::new();
-            let _ = keys::visit_keys(args, |key| {
-                let name = ring.shard_for(key);
-                if !shards.iter().any(|s| s == name) {
-                    shards.push(name.to_owned());
-                }
-            });
-            shards.sort();
-            return Err(Error::CrossShard {
-                command: info.name.to_owned(),
-                shards,
-            });
-        }
-        match first {
-            Some(i) => Ok((i, info)),
-            None => Err(Error::NoKey {
-                command: info.name.to_owned(),
-            }),
+    /// A handle that sends commands to the shard (master name) `name`, for
+    /// commands that have no key or are about one node: `INFO`, `CONFIG`,
+    /// `CLIENT`, `EVAL` without keys, module commands, … Keyed commands must
+    /// belong to that shard ([`Error::CrossShard`] otherwise). Unknown names are
+    /// [`Error::UnknownShard`]. Failover and retry work as for the client.
+    pub fn on_shard(&self, name: &str) -> Result<ShardHandle> {
+        let names = self.shard_names();
+        match names.iter().position(|n| n == name) {
+            Some(idx) => Ok(ShardHandle::new(self.clone(), idx)),
+            None => Err(Error::UnknownShard { name: name.to_owned(), known: names.to_vec() }),
         }
     }
 
-    async fn query_cmd(&self, cmd: &Cmd) -> Result<Value> {
-        let args = cmd_args(cmd);
-        let (shard, info) = self.route(&args)?;
-        match self
-            .inner
-            .execute(shard, info.name, info.idempotent, Request::Cmd(cmd))
-            .await?
-        {
-            Reply::One(v) => Ok(v),
-            Reply::Many(_) => unreachable_reply(),
-        }
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
-
-    async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
-        let label = if pipe.is_transaction() {
-            "MULTI/EXEC"
-        } else {
-            "pipeline"
-        };
-        let mut shard: Option<usize> = None;
-        let mut idempotent = true;
-        for cmd in pipe.cmd_iter() {
-            let (i, info) = self.route(&cmd_args(cmd))?;
-            idempotent &= info.idempotent;
-            if let Some(s) = shard.filter(|&s| s != i) {
-                let names = self.shard_names();
-                let mut shards = vec![names[s].clone(), names[i].clone()];
-                shards.sort();
-                return Err(Error::CrossShard {
-                    command: label.to_owned(),
-                    shards,
-                });
-            }
-            shard = Some(i);
-        }
-        let Some(shard) = shard else { return Ok(Vec::new()) };
-        match self
-            .inner
-            .execute(shard, label, idempotent, Request::Pipe { pipe, offset, count })
-            .await?
-        {
-            Reply::Many(v) => Ok(v),
-            Reply::One(_) => unreachable_reply(),
-        }
-    }
-}
-
-fn unreachable_reply<T>() -> Result<T> {
-    Err(Error::Redis(
-        (
-            redis::ErrorKind::Client,
-            "disredis: reply shape does not match the request",
-        )
-            .into(),
-    ))
-}
-
-/// The command name and arguments as byte slices. A scan cursor (`Arg::Cursor`,
-/// only used by redis-rs's scan iterators) is never a key; it is shown as `0`.
-fn cmd_args(cmd: &Cmd) -> Vec<&[u8]> {
-    cmd.args_iter()
-        .map(|a| match a {
-            Arg::Simple(b) => b,
-            _ => &b"0"[..],
-        })
-        .collect()
 }
 
 impl redis::aio::ConnectionLike for DisredisClient {
@@ -299,11 +209,7 @@ impl redis::aio::ConnectionLike for DisredisClient {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            self.query_pipeline(pipeline, offset, count)
-                .await
-                .map_err(Into::into)
-        })
+        Box::pin(async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) })
     }
 
     fn get_db(&self) -> i64 {

@@ -116,11 +116,20 @@ pub enum Error {
         shards: Vec<String>,
     },
 
-    /// A command with no key, so it cannot be routed to one shard.
-    #[error("{command} has no key, so it cannot be routed to a shard")]
+    /// A command with no key (and no cross-shard merge), so it cannot be routed.
+    #[error("{command} has no key, so it cannot be routed to a shard; send it to one with client.on_shard(name)")]
     NoKey {
         /// The command, upper case (or as sent, when unknown).
         command: String,
+    },
+
+    /// `on_shard` was given a name that is not one of the client's shards.
+    #[error("no shard named {name:?}; the shards are {known:?}")]
+    UnknownShard {
+        /// The name asked for.
+        name: String,
+        /// The client's shards.
+        known: Vec<String>,
     },
 
     /// The command's arguments do not have the shape Redis expects (for example a
@@ -147,6 +156,12 @@ pub enum Error {
         cause: RedisError,
     },
 
+    /// A method of the blocking client (`disredis::blocking`) was called, or the
+    /// client built, on a thread that is running a tokio runtime. Blocking there
+    /// would stall (or, on a single-threaded runtime, deadlock) that runtime.
+    #[error("the blocking client was called inside a tokio runtime; use the async DisredisClient there")]
+    InsideRuntime,
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -168,7 +183,11 @@ impl Error {
             Error::UnknownMaster { .. } | Error::NoMasters { .. } => ErrorKind::MasterNameNotFoundBySentinel,
             Error::SentinelReply { .. } => ErrorKind::Parse,
             Error::NotMaster { .. } => ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
-            Error::CrossShard { .. } | Error::NoKey { .. } | Error::BadCommand { .. } => ErrorKind::Client,
+            Error::CrossShard { .. }
+            | Error::NoKey { .. }
+            | Error::BadCommand { .. }
+            | Error::UnknownShard { .. }
+            | Error::InsideRuntime => ErrorKind::Client,
             Error::Redis(e) => e.kind(),
         }
     }
@@ -185,7 +204,9 @@ impl Error {
             Error::CrossShard { .. } => "disredis: cross-shard command",
             Error::NoKey { .. } => "disredis: command has no key",
             Error::BadCommand { .. } => "disredis: malformed command",
+            Error::UnknownShard { .. } => "disredis: unknown shard",
             Error::Ambiguous { .. } => "disredis: ambiguous failure, not retried",
+            Error::InsideRuntime => "disredis: blocking client called inside a tokio runtime",
             Error::Redis(_) => "disredis: redis error",
         }
     }

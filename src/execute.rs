@@ -84,23 +84,62 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
     }
 }
 
+/// What the retry loop needs to know about a request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call {
+    /// Canonical command name (or "pipeline", "MULTI/EXEC"), for errors and spans.
+    pub command: &'static str,
+    /// Safe to repeat after a failure of unknown fate.
+    pub idempotent: bool,
+    /// Send over a connection of its own without the response timeout (blocking
+    /// commands: BLPOP, XREAD BLOCK, WAIT, …).
+    pub dedicated: bool,
+}
+
+impl Call {
+    /// A call for a command the key table describes.
+    pub(crate) fn of(info: &crate::keys::CommandInfo) -> Call {
+        Call { command: info.name, idempotent: info.idempotent, dedicated: info.blocking }
+    }
+}
+
 impl Inner {
+    /// A dedicated, ROLE-checked connection (with the response timeout) to the
+    /// shard's master, resolving the shard first if needed. For WATCH sessions:
+    /// one attempt, no retry (the caller's transaction loop retries).
+    pub(crate) async fn open_session(&self, idx: usize) -> Result<MultiplexedConnection> {
+        let shard = &self.shards.shards[idx];
+        if shard.current().is_none() {
+            shard.resolve(&self.sentinels, &self.config).await?;
+        }
+        let (generation, _) = shard.current().ok_or_else(|| {
+            Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
+        })?;
+        let addr = shard.addr_of(generation).ok_or_else(|| {
+            Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
+        })?;
+        crate::shard::connect_master(&shard.name, &addr, &self.config, self.config.response_timeout).await
+    }
+
+    /// A fresh, ROLE-checked connection to the shard's current master, without a
+    /// response timeout, for a blocking command or a WATCH session.
+    pub(crate) async fn dedicated(&self, idx: usize, generation: u64) -> Result<MultiplexedConnection> {
+        let shard = &self.shards.shards[idx];
+        let addr = shard.addr_of(generation).ok_or_else(|| {
+            Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
+        })?;
+        crate::shard::connect_master(&shard.name, &addr, &self.config, None).await
+    }
+
     /// Sends `req` to `shard`, carrying it through failovers: on a failover
     /// symptom the shard is re-resolved through Sentinel and the request retried
     /// with jittered backoff until `failover_deadline` after the first failure.
-    pub(crate) async fn execute(
-        &self,
-        idx: usize,
-        command: &'static str,
-        idempotent: bool,
-        req: Request<'_>,
-    ) -> Result<Reply> {
-        let inner = self;
-        let shard = &inner.shards.shards[idx];
+    pub(crate) async fn execute(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+        let shard = &self.shards.shards[idx];
         // Hot path: a live connection and a reply that is not a failover symptom.
         let mut failed_gen = None;
         let mut last = None;
-        if let Some((generation, mut conn)) = shard.current() {
+        if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
             match send(&mut conn, req).await {
                 Ok(reply) if reply.fate().is_none() => return Ok(reply),
                 Err(e) if classify_error(&e).is_none() => return Err(Error::Redis(e)),
@@ -110,7 +149,8 @@ impl Inner {
                 }
             }
         }
-        self.retry(idx, command, idempotent, req, failed_gen, last)
+        let command = call.command;
+        self.retry(idx, call, req, failed_gen, last)
             .instrument(info_span!("failover", shard = %shard.name, command))
             .await
     }
@@ -118,8 +158,7 @@ impl Inner {
     async fn retry(
         &self,
         idx: usize,
-        command: &'static str,
-        idempotent: bool,
+        call: Call,
         req: Request<'_>,
         mut failed_gen: Option<u64>,
         mut outcome: Option<RedisResult<Reply>>,
@@ -127,7 +166,9 @@ impl Inner {
         let inner = self;
         let config = &inner.config;
         let shard = &inner.shards.shards[idx];
-        let started = Instant::now();
+        // The deadline counts from the first failure (a blocking command may
+        // legitimately wait long before its first attempt fails).
+        let mut started = failed_gen.map(|_| Instant::now());
         let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
         let mut last_error: Option<Error> = None;
         let mut attempts = 0u32;
@@ -145,10 +186,10 @@ impl Inner {
                     },
                 };
                 shard.invalidate(generation);
-                if fate == Fate::Unknown && !idempotent && !config.retry_non_idempotent {
+                if fate == Fate::Unknown && !call.idempotent && !config.retry_non_idempotent {
                     let Error::Redis(cause) = err else { return Err(err) };
                     return Err(Error::Ambiguous {
-                        command: command.to_owned(),
+                        command: call.command.to_owned(),
                         shard: shard.name.clone(),
                         cause,
                     });
@@ -156,29 +197,46 @@ impl Inner {
                 debug!(error = %err, ?fate, attempts, "request failed; retrying");
                 last_error = Some(err);
                 attempts += 1;
+                let since = *started.get_or_insert_with(Instant::now);
                 if attempts > 1 {
-                    self.pause(idx, &mut backoff, started, &mut last_error).await?;
+                    self.pause(idx, &mut backoff, since, &mut last_error).await?;
                 }
             }
-            let elapsed = started.elapsed();
-            if elapsed >= config.failover_deadline {
-                return Err(self.timeout(idx, elapsed, last_error));
-            }
-            match shard.current() {
-                Some((generation, mut conn)) => {
-                    failed_gen = Some(generation);
-                    outcome = Some(send(&mut conn, req).await);
+            if let Some(since) = started {
+                let elapsed = since.elapsed();
+                if elapsed >= config.failover_deadline {
+                    return Err(self.timeout(idx, elapsed, last_error));
                 }
-                None => {
-                    if let Err(e) = shard.resolve(&inner.sentinels, config).await {
-                        if is_fatal(&e) {
-                            return Err(e);
+            }
+            let failure = match shard.current() {
+                Some((generation, conn)) => {
+                    // Blocking commands get a connection of their own without the
+                    // response timeout (they hold it for up to their own timeout).
+                    let conn = if call.dedicated { self.dedicated(idx, generation).await } else { Ok(conn) };
+                    match conn {
+                        Ok(mut c) => {
+                            failed_gen = Some(generation);
+                            outcome = Some(send(&mut c, req).await);
+                            continue;
                         }
-                        last_error = Some(e);
-                        self.pause(idx, &mut backoff, started, &mut last_error).await?;
+                        // Could not even connect: nothing was sent.
+                        Err(e) => {
+                            shard.invalidate(generation);
+                            e
+                        }
                     }
                 }
+                None => match shard.resolve(&inner.sentinels, config).await {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                },
+            };
+            if is_fatal(&failure) {
+                return Err(failure);
             }
+            last_error = Some(failure);
+            let since = *started.get_or_insert_with(Instant::now);
+            self.pause(idx, &mut backoff, since, &mut last_error).await?;
         }
     }
 

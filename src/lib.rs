@@ -54,21 +54,28 @@
 //! - `topology`: the shard table and single-flight re-resolve.
 //! - `client`: [`DisredisClient`]: discovery at connect, routing, `ConnectionLike`.
 //! - `execute`: sending a routed request and the one retry loop.
+//! - [`blocking`]: the blocking client, a thin wrapper over the async one.
 #![deny(missing_docs)]
 
 mod addr;
+pub mod blocking;
 mod client;
 mod config;
 mod error;
+mod dispatch;
 mod execute;
+mod fanout;
 pub mod hashing;
 pub mod keys;
+mod on_shard;
 mod retry;
 mod sentinel;
+mod session;
 mod shard;
 mod topology;
 
 pub use client::DisredisClient;
+pub use on_shard::ShardHandle;
 pub use config::{
     Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT, NodeAddr,

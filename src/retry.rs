@@ -92,7 +92,7 @@ impl Backoff {
 
 /// A cheap, lock-free pseudo-random number for jitter (splitmix64 over a shared
 /// counter seeded from the clock). Not for anything that needs real randomness.
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     static STATE: AtomicU64 = AtomicU64::new(0);
     let mut s = STATE.load(Ordering::Relaxed);
     if s == 0 {

@@ -32,19 +32,25 @@ pub(crate) fn connection_info(addr: &NodeAddr, auth: &Auth, db: i64) -> redis::R
 
 /// Opens a connection to the master of `shard` at `addr` and checks that the node
 /// says `ROLE master`; a replica or a Sentinel there is [`Error::NotMaster`].
+/// `response_timeout` is the connection's (the configured one for the shared
+/// connection, `None` for a blocking command's own); `ROLE` itself is always
+/// bounded by the connect timeout, so a frozen node can't hang the connect.
 pub(crate) async fn connect_master(
     shard: &str,
     addr: &NodeAddr,
     config: &Config,
+    response_timeout: Option<std::time::Duration>,
 ) -> Result<MultiplexedConnection> {
     let client = Client::open(connection_info(addr, &config.redis_auth, config.db)?)?;
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout))
-        .set_response_timeout(config.response_timeout);
+        .set_response_timeout(response_timeout);
     let mut con = client
         .get_multiplexed_async_connection_with_config(&settings)
         .await?;
-    let role: Value = redis::cmd("ROLE").query_async(&mut con).await?;
+    let role: Value = tokio::time::timeout(config.connect_timeout, redis::cmd("ROLE").query_async(&mut con))
+        .await
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
     match role_name(&role) {
         Some("master") => {
             debug!(shard, %addr, "connected; ROLE master");

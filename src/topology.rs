@@ -59,6 +59,12 @@ impl Shard {
         st.conn.as_ref().map(|c| (st.generation, c.clone()))
     }
 
+    /// The master address that `generation` connected to, if it is still current.
+    pub(crate) fn addr_of(&self, generation: u64) -> Option<NodeAddr> {
+        let st = self.state.read();
+        (st.generation == generation && st.conn.is_some()).then(|| st.addr.clone()).flatten()
+    }
+
     /// Drops the connection of `generation` (if it is still the current one) so the
     /// next request re-resolves instead of using it.
     pub(crate) fn invalidate(&self, generation: u64) {
@@ -96,7 +102,7 @@ impl Shard {
         }
         let outcome = async {
             let addr = sentinels.master_addr(&self.name).await?;
-            let conn = crate::shard::connect_master(&self.name, &addr, config).await?;
+            let conn = crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;
@@ -118,7 +124,7 @@ impl Shard {
     /// Connects to an address learned at discovery (no Sentinel query).
     pub(crate) async fn connect_known(&self, addr: NodeAddr, config: &Config) -> Result<()> {
         let _gate = self.gate.lock().await;
-        let conn = crate::shard::connect_master(&self.name, &addr, config).await?;
+        let conn = crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
         self.install(addr, conn);
         Ok(())
     }

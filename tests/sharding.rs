@@ -132,19 +132,8 @@ async fn cross_shard_and_keyless_commands_are_refused_not_misrouted() {
     let v: String = con.get(&a).await.unwrap();
     assert_eq!(v, "va");
 
-    let err = redis::cmd("PING")
-        .query_async::<String>(&mut con)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("PING"), "{err}");
-
-    let err = redis::pipe()
-        .get(&a)
-        .get(&b)
-        .query_async::<(String, String)>(&mut con)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("shard-a"), "{err}");
+    let err = redis::cmd("INFO").query_async::<String>(&mut con).await.unwrap_err();
+    assert!(err.to_string().contains("INFO") && err.to_string().contains("on_shard"), "{err}");
 
     // A transaction across shards is refused before anything is sent.
     let err = redis::pipe()

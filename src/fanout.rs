@@ -1,0 +1,295 @@
+//! Commands and pipelines that touch several shards: how to split them (the plan)
+//! and how to put the replies back together (the merge). Pure: no I/O; the client
+//! runs the parts.
+//!
+//! - Multi-key commands whose keys all live on one shard go there unchanged.
+//! - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH` across shards are split
+//!   per shard (keys keep their order within each part) and merged in the
+//!   caller's order: `MGET` values by key position, counts summed, `MSET` OK when
+//!   every part is OK. Every other multi-key command across shards is
+//!   [`Error::CrossShard`]: never routed by its first key.
+//! - Keyless commands with a meaningful merge fan out to every shard (see
+//!   [`keyless`]); other keyless commands are [`Error::NoKey`] (use `on_shard`).
+//! - `SCAN` walks the shards one after another behind one cursor ([`scan`]).
+//! - A pipeline becomes one sub-pipeline per shard plus a recipe per command.
+
+use redis::{Arg, Cmd, Pipeline, Value};
+
+use crate::error::{Error, Result};
+use crate::hashing::Ring;
+use crate::keys::{self, CommandInfo, KeyError};
+
+mod merge;
+pub(crate) mod scan;
+
+pub(crate) use merge::{Merge, merge};
+
+/// One piece of a command, for one shard.
+pub(crate) struct Part {
+    /// Index of the shard (into the ring's names).
+    pub shard: usize,
+    /// The command to send; `None` sends the caller's command unchanged.
+    pub cmd: Option<Cmd>,
+}
+
+/// How one command runs: its parts and how their replies merge.
+pub(crate) struct Plan {
+    /// What the key table says about the command.
+    pub info: CommandInfo,
+    /// One part per shard involved, in shard order.
+    pub parts: Vec<Part>,
+    /// How the parts' replies become the caller's reply.
+    pub merge: Merge,
+}
+
+/// Where a command goes.
+pub(crate) enum Routed {
+    /// To the shards of the plan.
+    Plan(Plan),
+    /// A `SCAN`: one shard at a time, behind a combined cursor.
+    Scan(CommandInfo),
+}
+
+/// The command name and arguments as byte slices. A scan cursor (`Arg::Cursor`,
+/// only used by redis-rs's scan iterators) is never a key; it is shown as `0`.
+pub(crate) fn cmd_args(cmd: &Cmd) -> Vec<&[u8]> {
+    cmd.args_iter()
+        .map(|a| match a {
+            Arg::Simple(b) => b,
+            _ => &b"0"[..],
+        })
+        .collect()
+}
+
+fn key_error(e: KeyError) -> Error {
+    match e {
+        KeyError::Unknown(command) => Error::NoKey { command },
+        KeyError::Malformed { command, detail } => Error::BadCommand {
+            command: command.to_owned(),
+            detail,
+        },
+    }
+}
+
+/// Plans one command (given as its arguments, name first).
+pub(crate) fn plan(ring: &Ring, args: &[&[u8]]) -> Result<Routed> {
+    let mut first: Option<usize> = None;
+    let mut spans = false;
+    let info = keys::visit_keys(args, |key| {
+        let i = ring.shard_index(key);
+        match first {
+            None => first = Some(i),
+            Some(f) if f != i => spans = true,
+            Some(_) => {}
+        }
+    })
+    .map_err(key_error)?;
+    match (first, spans) {
+        (Some(shard), false) => Ok(Routed::Plan(Plan {
+            info,
+            parts: vec![Part { shard, cmd: None }],
+            merge: Merge::One,
+        })),
+        (Some(_), true) => split(ring, info, args).map(Routed::Plan),
+        (None, _) if info.name == "SCAN" => Ok(Routed::Scan(info)),
+        (None, _) => keyless(ring, info, args).map(Routed::Plan),
+    }
+}
+
+/// Splits a multi-key command whose keys span shards, or refuses it.
+fn split(ring: &Ring, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
+    let (step, merge_kind) = match info.name {
+        "MGET" => (1, None),
+        "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => (1, Some(Merge::Sum)),
+        "MSET" => (2, Some(Merge::AllOk)),
+        _ => return Err(cross_shard(ring, info.name, args)),
+    };
+    let n = ring.names().len();
+    let mut cmds: Vec<Option<Cmd>> = (0..n).map(|_| None).collect();
+    let mut positions: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (pos, i) in (1..args.len()).step_by(step).enumerate() {
+        let shard = ring.shard_index(args[i]);
+        let cmd = cmds[shard].get_or_insert_with(|| redis::cmd(info.name));
+        for arg in &args[i..(i + step).min(args.len())] {
+            cmd.arg(*arg);
+        }
+        positions[shard].push(pos);
+    }
+    let mut parts = Vec::new();
+    let mut kept = Vec::new();
+    for (shard, (cmd, pos)) in cmds.into_iter().zip(positions).enumerate() {
+        if let Some(cmd) = cmd {
+            parts.push(Part {
+                shard,
+                cmd: Some(cmd),
+            });
+            kept.push(pos);
+        }
+    }
+    let total = kept.iter().map(Vec::len).sum();
+    let merge = merge_kind.unwrap_or(Merge::Mget {
+        positions: kept,
+        total,
+    });
+    Ok(Plan { info, parts, merge })
+}
+
+/// The error for a multi-key command whose keys span shards, naming them all.
+pub(crate) fn cross_shard(ring: &Ring, command: &str, args: &[&[u8]]) -> Error {
+    let mut shards: Vec<String> = Vec::new();
+    let _ = keys::visit_keys(args, |key| {
+        let name = ring.shard_for(key);
+        if !shards.iter().any(|s| s == name) {
+            shards.push(name.to_owned());
+        }
+    });
+    shards.sort();
+    Error::CrossShard {
+        command: command.to_owned(),
+        shards,
+    }
+}
+
+/// Keyless commands that fan out to every shard, with their merge:
+///
+/// | command | merge |
+/// |---|---|
+/// | `PING`, `SCRIPT LOAD` | every shard must answer; the first reply |
+/// | `DBSIZE` | sum |
+/// | `FLUSHDB`, `FLUSHALL`, `SCRIPT FLUSH` | OK when every shard says OK |
+/// | `KEYS` | concatenation |
+/// | `SCRIPT EXISTS` | 1 only where every shard has the script |
+/// | `WAIT` | the minimum over shards (each shard waits for this client's writes) |
+/// | `RANDOMKEY` | a key from a randomly chosen non-empty shard |
+///
+/// Anything else keyless is [`Error::NoKey`]: send it with `on_shard`.
+fn keyless(ring: &Ring, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
+    let n = ring.names().len();
+    let merge = match info.name {
+        "PING" | "SCRIPT LOAD" => Merge::First,
+        "DBSIZE" => Merge::Sum,
+        "FLUSHDB" | "FLUSHALL" | "SCRIPT FLUSH" => Merge::AllOk,
+        "KEYS" => Merge::Concat,
+        "SCRIPT EXISTS" => Merge::AndEach,
+        "WAIT" => Merge::Min,
+        "RANDOMKEY" => Merge::FirstNonNil {
+            start: (crate::retry::random() % n as u64) as usize,
+        },
+        _ => {
+            return Err(Error::NoKey {
+                command: info.name.to_owned(),
+            });
+        }
+    };
+    let parts = (0..n).map(|shard| Part { shard, cmd: None }).collect();
+    Ok(Plan { info, parts, merge })
+}
+
+/// A pipeline split per shard.
+pub(crate) struct PipelinePlan {
+    /// One sub-pipeline per shard involved: (shard, commands, all idempotent).
+    pub subs: Vec<(usize, Pipeline, bool)>,
+    /// Per original command: where its parts' replies are (sub, position) and the merge.
+    pub recipes: Vec<(Vec<(usize, usize)>, Merge)>,
+}
+
+/// Splits a (non-atomic) pipeline per shard. Each command is planned as if sent
+/// alone; `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
+pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan> {
+    let mut subs: Vec<(usize, Pipeline, bool)> = Vec::new();
+    let mut recipes = Vec::with_capacity(pipe.len());
+    for cmd in pipe.cmd_iter() {
+        let args = cmd_args(cmd);
+        let plan = match plan(ring, &args)? {
+            Routed::Plan(p) => p,
+            Routed::Scan(_) => {
+                return Err(Error::NoKey {
+                    command: "SCAN (in a pipeline)".into(),
+                });
+            }
+        };
+        let mut slots = Vec::with_capacity(plan.parts.len());
+        for part in plan.parts {
+            let sub = match subs.iter().position(|(s, _, _)| *s == part.shard) {
+                Some(i) => i,
+                None => {
+                    subs.push((part.shard, Pipeline::new(), true));
+                    subs.len() - 1
+                }
+            };
+            let (_, p, idempotent) = &mut subs[sub];
+            slots.push((sub, p.len()));
+            p.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
+            *idempotent &= plan.info.idempotent;
+        }
+        recipes.push((slots, plan.merge));
+    }
+    Ok(PipelinePlan { subs, recipes })
+}
+
+/// Puts the sub-pipelines' replies back in the caller's order.
+pub(crate) fn assemble(
+    recipes: Vec<(Vec<(usize, usize)>, Merge)>,
+    mut replies: Vec<Vec<Value>>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(recipes.len());
+    for (slots, how) in recipes {
+        let mut parts = Vec::with_capacity(slots.len());
+        for (sub, pos) in slots {
+            let v = replies.get_mut(sub).and_then(|r| r.get_mut(pos)).ok_or_else(|| {
+                Error::Redis(
+                    (
+                        redis::ErrorKind::Parse,
+                        "disredis: a shard returned fewer pipeline replies than commands",
+                    )
+                        .into(),
+                )
+            })?;
+            parts.push(std::mem::replace(v, Value::Nil));
+        }
+        out.push(merge(&how, parts)?);
+    }
+    Ok(out)
+}
+
+/// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
+/// shard and returns it; a transaction can't span shards or fan out.
+pub(crate) fn transaction_shard(ring: &Ring, pipe: &Pipeline) -> Result<Option<usize>> {
+    let mut shard: Option<(usize, String)> = None;
+    for cmd in pipe.cmd_iter() {
+        let args = cmd_args(cmd);
+        let plan = match plan(ring, &args)? {
+            Routed::Plan(p) if p.merge == Merge::One && !p.info.keyless => p,
+            Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
+                return Err(cross_shard(ring, "MULTI/EXEC", &args));
+            }
+            Routed::Plan(p) => {
+                return Err(Error::NoKey {
+                    command: format!("{} (in MULTI/EXEC)", p.info.name),
+                });
+            }
+            Routed::Scan(_) => {
+                return Err(Error::NoKey {
+                    command: "SCAN (in MULTI/EXEC)".into(),
+                });
+            }
+        };
+        let here = plan.parts[0].shard;
+        match &shard {
+            Some((s, _)) if *s != here => {
+                let mut shards = vec![ring.names()[*s].clone(), ring.names()[here].clone()];
+                shards.sort();
+                return Err(Error::CrossShard {
+                    command: "MULTI/EXEC".into(),
+                    shards,
+                });
+            }
+            Some(_) => {}
+            None => shard = Some((here, plan.info.name.to_owned())),
+        }
+    }
+    Ok(shard.map(|(s, _)| s))
+}
+
+#[cfg(test)]
+mod tests;
