@@ -1,0 +1,358 @@
+//! The blocking client: a thin wrapper over the async [`crate::DisredisClient`].
+//!
+//! Every call is handed to the async client's `redis::aio::ConnectionLike`
+//! methods and waited for on a tokio runtime this module owns, so routing,
+//! failover and retries exist once, in the async client. The only code here is
+//! what the sync trait forces on us: redis-rs's sync `ConnectionLike` sends most
+//! requests as packed RESP bytes (`Pipeline::query`, the follow-up pages of
+//! `redis::Iter`), so those bytes are parsed back into `Cmd`s and `Pipeline`s.
+//!
+//! ```no_run
+//! # fn demo() -> disredis::Result<()> {
+//! use redis::Commands;
+//! let mut client = disredis::blocking::DisredisClient::connect(["127.0.0.1:26381"])?;
+//! client.set::<_, _, ()>("user:42", "ann")?;
+//! let name: String = client.get("user:42")?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redis::aio::ConnectionLike as _;
+use redis::{Arg, Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use crate::config::{Builder, Config};
+use crate::error::{Error, Result};
+use crate::topology::Topology;
+
+/// A tokio runtime that is always running, shared by every clone of a client.
+///
+/// Why a runtime that runs between calls: each shard's `MultiplexedConnection`
+/// has a driver task, spawned on the runtime, that reads replies and notices a
+/// closed socket; timers (response timeouts, backoff) and any background task of
+/// the async client must fire too. A `current_thread` runtime only makes
+/// progress while some thread is inside `Runtime::block_on`, so one thread (this
+/// struct's) sits in `block_on` until the last clone is dropped, and callers
+/// wait with `Handle::block_on`, which polls the caller's future on the caller's
+/// thread while that thread drives I/O, timers and spawned tasks. That is what a
+/// one-worker `multi_thread` runtime does, without needing tokio's
+/// `rt-multi-thread` feature; it also lets several threads call clones at once
+/// (each polls its own future) and lets futures borrow the caller's `&Cmd`.
+struct Driver {
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Driver {
+    fn start() -> Result<Driver> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Redis(e.into()))?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("disredis-blocking".into())
+            .spawn(move || {
+                // Runs tasks until the last client is dropped (or the sender is
+                // dropped), then drops the runtime here: outside any async context.
+                let _ = rt.block_on(stopped);
+            })
+            .map_err(|e| Error::Redis(e.into()))?;
+        Ok(Driver {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `fut` to completion. Refuses inside a tokio runtime: blocking a
+    /// runtime thread stalls it, and `Handle::block_on` would panic there.
+    fn block_on<F: Future>(&self, fut: F) -> Result<F::Output> {
+        if Handle::try_current().is_ok() {
+            return Err(Error::InsideRuntime);
+        }
+        Ok(self.handle.block_on(fut))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // Never join ourselves (a task of this runtime dropping the last clone).
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// The blocking sharding client: [`crate::DisredisClient`] behind the sync
+/// [`redis::ConnectionLike`], so every [`redis::Commands`] method,
+/// `redis::cmd(..).query(&mut c)` and single-shard `redis::pipe()` pipelines
+/// work on it.
+///
+/// Cheap to clone: clones share the async client (its shard connections) and the
+/// runtime. Do not use it from inside a tokio runtime (use the async client
+/// there): every call, and building it, returns [`Error::InsideRuntime`] (through
+/// the `redis` traits a `RedisError` of kind `Client`) instead of blocking the
+/// runtime.
+#[derive(Clone)]
+pub struct DisredisClient {
+    client: crate::DisredisClient,
+    driver: Arc<Driver>,
+}
+
+impl std::fmt::Debug for DisredisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("blocking::DisredisClient")
+            .field(&self.client)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Like [`Builder::connect`], for the blocking client: validates the
+    /// settings, discovers the masters and connects to every shard.
+    pub fn connect_blocking(self) -> Result<DisredisClient> {
+        DisredisClient::with_config(self.build()?)
+    }
+}
+
+impl DisredisClient {
+    /// Connects with default settings; see [`crate::DisredisClient::connect`].
+    pub fn connect<I, S>(sentinels: I) -> Result<DisredisClient>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Builder::default().sentinels(sentinels).connect_blocking()
+    }
+
+    /// Connects with a validated [`Config`]; see
+    /// [`crate::DisredisClient::with_config`] for the errors.
+    pub fn with_config(config: Config) -> Result<DisredisClient> {
+        // Checked before starting a thread, so nothing is left behind.
+        if Handle::try_current().is_ok() {
+            return Err(Error::InsideRuntime);
+        }
+        let driver = Driver::start()?;
+        let client = driver.block_on(crate::DisredisClient::with_config(config))??;
+        Ok(DisredisClient {
+            client,
+            driver: Arc::new(driver),
+        })
+    }
+
+    /// The async client inside (shares connections with this one), for code
+    /// that runs in a tokio runtime.
+    pub fn as_async(&self) -> &crate::DisredisClient {
+        &self.client
+    }
+
+    /// The master name that owns `key`; see [`crate::DisredisClient::shard_for`].
+    pub fn shard_for(&self, key: impl AsRef<[u8]>) -> &str {
+        self.client.shard_for(key)
+    }
+
+    /// The shards' master names, sorted.
+    pub fn shard_names(&self) -> &[String] {
+        self.client.shard_names()
+    }
+
+    /// A snapshot of every shard; see [`crate::DisredisClient::topology`].
+    pub fn topology(&self) -> Topology {
+        self.client.topology()
+    }
+
+    /// The known Sentinels; see [`crate::DisredisClient::sentinels`].
+    pub fn sentinels(&self) -> Vec<String> {
+        self.client.sentinels()
+    }
+
+    fn pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> RedisResult<Vec<Value>> {
+        let Self { client, driver } = self;
+        driver.block_on(client.req_packed_commands(pipe, offset, count))?
+    }
+}
+
+impl redis::ConnectionLike for DisredisClient {
+    /// A packed single command: only `redis::Iter` sends these (its follow-up
+    /// pages, with the cursor written in), so the bytes are parsed back into the
+    /// exact same arguments.
+    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
+        let mut cmds = parse_commands(cmd)?;
+        match (cmds.pop(), cmds.is_empty()) {
+            (Some(one), true) => self.req_command(&one),
+            (None, _) => Err(malformed("no command in the request")),
+            (Some(_), false) => Err(malformed(format!(
+                "{} commands where one was expected",
+                cmds.len() + 1
+            ))),
+        }
+    }
+
+    /// A packed pipeline (`Pipeline::query`). An atomic pipeline arrives as
+    /// `MULTI`, its commands, `EXEC` with `offset = n + 1, count = 1`: that shape
+    /// becomes an atomic `Pipeline` again (the async client keeps it on one
+    /// shard and sends its own MULTI/EXEC). Anything else is forwarded as is.
+    fn req_packed_commands(&mut self, cmd: &[u8], offset: usize, count: usize) -> RedisResult<Vec<Value>> {
+        let mut cmds = parse_commands(cmd)?;
+        let total = cmds.len();
+        if offset.checked_add(count).is_none_or(|n| n > total) {
+            // The connection would wait for replies that never come.
+            return Err(malformed(format!(
+                "{total} commands cannot give replies {offset}..{offset}+{count}"
+            )));
+        }
+        let transaction = total >= 2
+            && offset == total - 1
+            && count == 1
+            && is_bare(&cmds[0], b"MULTI")
+            && is_bare(&cmds[total - 1], b"EXEC");
+        let mut pipe = Pipeline::with_capacity(total);
+        if transaction {
+            cmds.pop();
+            cmds.remove(0);
+            pipe.atomic();
+        }
+        for c in cmds {
+            pipe.add_command(c);
+        }
+        self.pipeline(&pipe, offset, count)
+    }
+
+    /// `Cmd::query` and `Cmd::iter` come here: the `Cmd` goes to the async client
+    /// unchanged (no packing and re-parsing; a scan cursor stays a cursor).
+    fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let Self { client, driver } = self;
+        driver.block_on(client.req_packed_command(cmd))?
+    }
+
+    fn get_db(&self) -> i64 {
+        self.client.get_db()
+    }
+
+    /// True when every shard has a ROLE-checked master connection installed
+    /// ([`Topology`]'s `connected`). No I/O: a probe would need a keyless command
+    /// on every shard, and the client re-resolves a failed shard on the next
+    /// command anyway, so `false` means "a failover or reconnect is pending".
+    fn check_connection(&mut self) -> bool {
+        self.topology().shards.iter().all(|s| s.connected)
+    }
+
+    /// Always true: the client has no single connection that could be closed;
+    /// shards reconnect on demand for as long as the client exists.
+    fn is_open(&self) -> bool {
+        true
+    }
+}
+
+/// Whether `cmd` is exactly `name` with no arguments (any case).
+fn is_bare(cmd: &Cmd, name: &[u8]) -> bool {
+    let mut args = cmd.args_iter();
+    args.len() == 1 && matches!(args.next(), Some(Arg::Simple(a)) if a.eq_ignore_ascii_case(name))
+}
+
+fn malformed(detail: impl Into<String>) -> RedisError {
+    RedisError::from((
+        ErrorKind::Client,
+        "disredis: malformed packed request",
+        detail.into(),
+    ))
+}
+
+/// Splits packed RESP (what `Cmd`/`Pipeline` write: arrays of bulk strings, back
+/// to back) into `Cmd`s with byte-identical arguments. Each command must re-pack
+/// to exactly the bytes it came from, so nothing is lost or reinterpreted, and a
+/// truncated, non-array or otherwise malformed request is an error, not a panic.
+fn parse_commands(bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
+    let mut cmds = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let at = bytes.len() - rest.len();
+        let items = match redis::parse_redis_value(rest) {
+            Ok(Value::Array(items)) if !items.is_empty() => items,
+            Ok(other) => {
+                return Err(malformed(format!(
+                    "at byte {at}: expected a non-empty array of bulk strings, got {other:?}"
+                )));
+            }
+            Err(e) => return Err(malformed(format!("at byte {at}: {e}"))),
+        };
+        let mut cmd = Cmd::new();
+        for item in items {
+            match item {
+                Value::BulkString(arg) => cmd.arg(arg.as_slice()),
+                other => {
+                    return Err(malformed(format!(
+                        "at byte {at}: a command argument must be a bulk string, got {other:?}"
+                    )));
+                }
+            };
+        }
+        let packed = cmd.get_packed_command();
+        if !rest.starts_with(&packed) {
+            return Err(malformed(format!(
+                "at byte {at}: not in the RESP form redis-rs writes"
+            )));
+        }
+        rest = &rest[packed.len()..];
+        cmds.push(cmd);
+    }
+    Ok(cmds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_commands_parse_back_to_identical_arguments() {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(b"k\r\n\0".as_slice())
+            .arg(7)
+            .cmd("hscan")
+            .arg("h")
+            .arg(42);
+        let cmds = parse_commands(&pipe.get_packed_pipeline()).unwrap();
+        let repacked: Vec<Vec<u8>> = cmds.iter().map(Cmd::get_packed_command).collect();
+        let original: Vec<Vec<u8>> = pipe.cmd_iter().map(Cmd::get_packed_command).collect();
+        assert_eq!(repacked, original);
+    }
+
+    #[test]
+    fn malformed_requests_are_client_errors() {
+        let bad: [&[u8]; 7] = [
+            b"garbage",
+            b"*2\r\n$3\r\nGET\r\n",
+            b"*1\r\n$99\r\nab\r\n",
+            b"*0\r\n",
+            b":1\r\n",
+            b"*1\r\n:5\r\n",
+            b"*1\r\n$4\r\nPING\r\nxx",
+        ];
+        for b in bad {
+            let e = parse_commands(b).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Client, "{e}");
+            assert!(e.to_string().contains("malformed packed request"), "{e}");
+        }
+        assert!(parse_commands(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn multi_and_exec_are_recognised_in_any_case() {
+        assert!(is_bare(&redis::cmd("multi"), b"MULTI"));
+        assert!(!is_bare(redis::cmd("MULTI").arg(1), b"MULTI"));
+        assert!(!is_bare(&redis::cmd("EXEC"), b"MULTI"));
+    }
+}
