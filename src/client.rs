@@ -10,8 +10,8 @@ use crate::config::{Builder, Config};
 use crate::error::{Error, Result};
 use crate::execute::is_fatal;
 use crate::on_shard::ShardHandle;
-use crate::session::Pinned;
 use crate::sentinel::Sentinels;
+use crate::session::Pinned;
 use crate::topology::{Shards, Topology};
 
 /// A sharding Redis client over Sentinel-managed masters.
@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) sentinels: Sentinels,
     pub(crate) shards: Shards,
+    /// `COMMAND INFO` answers for commands the static table doesn't know.
+    pub(crate) modules: crate::modules::Modules,
 }
 
 impl std::fmt::Debug for DisredisClient {
@@ -120,6 +122,7 @@ impl DisredisClient {
                     config,
                     sentinels,
                     shards,
+                    modules: Default::default(),
                 }),
             };
             let mut tasks = tokio::task::JoinSet::new();
@@ -189,7 +192,10 @@ impl DisredisClient {
         let names = self.shard_names();
         match names.iter().position(|n| n == name) {
             Some(idx) => Ok(ShardHandle::new(self.clone(), idx)),
-            None => Err(Error::UnknownShard { name: name.to_owned(), known: names.to_vec() }),
+            None => Err(Error::UnknownShard {
+                name: name.to_owned(),
+                known: names.to_vec(),
+            }),
         }
     }
 
@@ -209,7 +215,11 @@ impl redis::aio::ConnectionLike for DisredisClient {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) })
+        Box::pin(async move {
+            self.query_pipeline(pipeline, offset, count)
+                .await
+                .map_err(Into::into)
+        })
     }
 
     fn get_db(&self) -> i64 {

@@ -13,7 +13,13 @@ use crate::fanout::{self, Merge, Plan, Routed, cmd_args, scan};
 use crate::keys;
 
 fn shape_error() -> Error {
-    Error::Redis((redis::ErrorKind::Client, "disredis: reply shape does not match the request").into())
+    Error::Redis(
+        (
+            redis::ErrorKind::Client,
+            "disredis: reply shape does not match the request",
+        )
+            .into(),
+    )
 }
 
 pub(crate) fn one(reply: Reply) -> Result<Value> {
@@ -32,7 +38,8 @@ pub(crate) fn many(reply: Reply) -> Result<Vec<Value>> {
 
 /// True when every command of the pipeline may be repeated safely.
 pub(crate) fn all_idempotent(pipe: &Pipeline) -> bool {
-    pipe.cmd_iter().all(|c| keys::visit_keys(&cmd_args(c), |_| {}).is_ok_and(|i| i.idempotent))
+    pipe.cmd_iter()
+        .all(|c| keys::visit_keys(&cmd_args(c), |_| {}).is_ok_and(|i| i.idempotent))
 }
 
 impl DisredisClient {
@@ -42,36 +49,81 @@ impl DisredisClient {
             return self.session_cmd(cmd, &args).await;
         }
         let inner = self.inner();
-        match fanout::plan(&inner.shards.ring, &args)? {
-            Routed::Plan(plan) => inner.run_plan(cmd, plan).await,
-            Routed::Scan(info) => inner.scan(cmd, Call::of(&info)).await,
+        match fanout::plan(&inner.shards.ring, &args) {
+            Ok(Routed::Plan(plan)) => inner.run_plan(cmd, plan).await,
+            Ok(Routed::Scan(info)) => inner.scan(cmd, Call::of(&info)).await,
+            Err(Error::NoKey { .. }) if keys::visit_keys(&args, |_| {}).is_err() => {
+                // Not in the static table (a module command?): ask the server.
+                let (shard, call) = inner.route_unknown(&args).await?;
+                one(inner.execute(shard, call, Request::Cmd(cmd)).await?)
+            }
+            Err(e) => Err(e),
         }
     }
 
-    pub(crate) async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
+    pub(crate) async fn query_pipeline(
+        &mut self,
+        pipe: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<Value>> {
         if self.pinned.is_some() {
             return self.session_pipeline(pipe, offset, count).await;
         }
         let inner = self.inner();
         let ring = &inner.shards.ring;
         if pipe.is_transaction() {
-            let Some(shard) = fanout::transaction_shard(ring, pipe)? else { return Ok(Vec::new()) };
-            let call = Call { command: "MULTI/EXEC", idempotent: all_idempotent(pipe), dedicated: false };
-            return many(inner.execute(shard, call, Request::Pipe { pipe, offset, count }).await?);
+            let Some(shard) = fanout::transaction_shard(ring, pipe)? else {
+                return Ok(Vec::new());
+            };
+            let call = Call {
+                command: "MULTI/EXEC",
+                idempotent: all_idempotent(pipe),
+                dedicated: false,
+            };
+            return many(
+                inner
+                    .execute(shard, call, Request::Pipe { pipe, offset, count })
+                    .await?,
+            );
         }
         let plan = fanout::plan_pipeline(ring, pipe)?;
         if let [(shard, _, idempotent)] = plan.subs.as_slice()
             && plan.recipes.iter().all(|(_, m)| *m == Merge::One)
         {
             // One shard, nothing to merge: the caller's pipeline as it is.
-            let call = Call { command: "pipeline", idempotent: *idempotent, dedicated: false };
-            return many(inner.execute(*shard, call, Request::Pipe { pipe, offset, count }).await?);
+            let call = Call {
+                command: "pipeline",
+                idempotent: *idempotent,
+                dedicated: false,
+            };
+            return many(
+                inner
+                    .execute(*shard, call, Request::Pipe { pipe, offset, count })
+                    .await?,
+            );
         }
         let runs = plan.subs.iter().map(|(shard, sub, idempotent)| {
-            let call = Call { command: "pipeline", idempotent: *idempotent, dedicated: false };
-            inner.execute(*shard, call, Request::Pipe { pipe: sub, offset: 0, count: sub.len() })
+            let call = Call {
+                command: "pipeline",
+                idempotent: *idempotent,
+                dedicated: false,
+            };
+            inner.execute(
+                *shard,
+                call,
+                Request::Pipe {
+                    pipe: sub,
+                    offset: 0,
+                    count: sub.len(),
+                },
+            )
         });
-        let replies = join_all(runs).await.into_iter().map(|r| r.and_then(many)).collect::<Result<Vec<_>>>()?;
+        let replies = join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.and_then(many))
+            .collect::<Result<Vec<_>>>()?;
         fanout::assemble(plan.recipes, replies)
     }
 }
@@ -81,10 +133,19 @@ impl Inner {
     async fn run_plan(&self, cmd: &Cmd, plan: Plan) -> Result<Value> {
         let call = Call::of(&plan.info);
         if let ([part], Merge::One) = (plan.parts.as_slice(), &plan.merge) {
-            return one(self.execute(part.shard, call, Request::Cmd(part.cmd.as_ref().unwrap_or(cmd))).await?);
+            return one(self
+                .execute(part.shard, call, Request::Cmd(part.cmd.as_ref().unwrap_or(cmd)))
+                .await?);
         }
-        let runs = plan.parts.iter().map(|p| self.execute(p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))));
-        let values = join_all(runs).await.into_iter().map(|r| r.and_then(one)).collect::<Result<Vec<_>>>()?;
+        let runs = plan
+            .parts
+            .iter()
+            .map(|p| self.execute(p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))));
+        let values = join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.and_then(one))
+            .collect::<Result<Vec<_>>>()?;
         fanout::merge(&plan.merge, values)
     }
 
@@ -93,7 +154,9 @@ impl Inner {
         // redis-rs's scan iterators keep the cursor private; it is visible only
         // in the packed command.
         let packed = redis::parse_redis_value(&cmd.get_packed_command())?;
-        let Value::Array(items) = packed else { return Err(shape_error()) };
+        let Value::Array(items) = packed else {
+            return Err(shape_error());
+        };
         let args: Vec<Vec<u8>> = items
             .into_iter()
             .map(|v| match v {

@@ -117,7 +117,9 @@ pub enum Error {
     },
 
     /// A command with no key (and no cross-shard merge), so it cannot be routed.
-    #[error("{command} has no key, so it cannot be routed to a shard; send it to one with client.on_shard(name)")]
+    #[error(
+        "{command} has no key, so it cannot be routed to a shard; send it to one with client.on_shard(name)"
+    )]
     NoKey {
         /// The command, upper case (or as sent, when unknown).
         command: String,

@@ -99,7 +99,11 @@ pub(crate) struct Call {
 impl Call {
     /// A call for a command the key table describes.
     pub(crate) fn of(info: &crate::keys::CommandInfo) -> Call {
-        Call { command: info.name, idempotent: info.idempotent, dedicated: info.blocking }
+        Call {
+            command: info.name,
+            idempotent: info.idempotent,
+            dedicated: info.blocking,
+        }
     }
 }
 
@@ -113,7 +117,13 @@ impl Inner {
             shard.resolve(&self.sentinels, &self.config).await?;
         }
         let (generation, _) = shard.current().ok_or_else(|| {
-            Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
+            Error::Redis(
+                (
+                    redis::ErrorKind::Io,
+                    "disredis: the shard has no master right now",
+                )
+                    .into(),
+            )
         })?;
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
@@ -212,7 +222,11 @@ impl Inner {
                 Some((generation, conn)) => {
                     // Blocking commands get a connection of their own without the
                     // response timeout (they hold it for up to their own timeout).
-                    let conn = if call.dedicated { self.dedicated(idx, generation).await } else { Ok(conn) };
+                    let conn = if call.dedicated {
+                        self.dedicated(idx, generation).await
+                    } else {
+                        Ok(conn)
+                    };
                     match conn {
                         Ok(mut c) => {
                             failed_gen = Some(generation);

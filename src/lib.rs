@@ -61,12 +61,13 @@ mod addr;
 pub mod blocking;
 mod client;
 mod config;
-mod error;
 mod dispatch;
+mod error;
 mod execute;
 mod fanout;
 pub mod hashing;
 pub mod keys;
+mod modules;
 mod on_shard;
 mod retry;
 mod sentinel;
@@ -75,10 +76,10 @@ mod shard;
 mod topology;
 
 pub use client::DisredisClient;
-pub use on_shard::ShardHandle;
 pub use config::{
     Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT, NodeAddr,
 };
 pub use error::{Error, Result, SentinelFailure};
+pub use on_shard::ShardHandle;
 pub use topology::{ShardInfo, Topology};

@@ -38,7 +38,9 @@ pub(crate) fn is_session_command(args: &[&[u8]]) -> bool {
 
 fn session_name(args: &[&[u8]]) -> Option<&'static str> {
     let name = args.first()?;
-    SESSION_COMMANDS.into_iter().find(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+    SESSION_COMMANDS
+        .into_iter()
+        .find(|s| name.eq_ignore_ascii_case(s.as_bytes()))
 }
 
 impl DisredisClient {
@@ -46,8 +48,12 @@ impl DisredisClient {
     fn single_shard(&self, args: &[&[u8]]) -> Result<usize> {
         match fanout::plan(&self.inner().shards.ring, args)? {
             Routed::Plan(p) if p.merge == Merge::One && !p.info.keyless => Ok(p.parts[0].shard),
-            Routed::Plan(p) => Err(Error::NoKey { command: format!("{} (in a WATCH session)", p.info.name) }),
-            Routed::Scan(_) => Err(Error::NoKey { command: "SCAN (in a WATCH session)".into() }),
+            Routed::Plan(p) => Err(Error::NoKey {
+                command: format!("{} (in a WATCH session)", p.info.name),
+            }),
+            Routed::Scan(_) => Err(Error::NoKey {
+                command: "SCAN (in a WATCH session)".into(),
+            }),
         }
     }
 
@@ -55,7 +61,10 @@ impl DisredisClient {
         let names = self.shard_names();
         let mut shards = vec![names[a].clone(), names[b].clone()];
         shards.sort();
-        Error::CrossShard { command: command.to_owned(), shards }
+        Error::CrossShard {
+            command: command.to_owned(),
+            shards,
+        }
     }
 
     pub(crate) async fn session_cmd(&mut self, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
@@ -91,7 +100,11 @@ impl DisredisClient {
                 Ok(reply?)
             }
             None => {
-                let Some(p) = self.pinned.clone() else { return Err(Error::NoKey { command: "session".into() }) };
+                let Some(p) = self.pinned.clone() else {
+                    return Err(Error::NoKey {
+                        command: "session".into(),
+                    });
+                };
                 let shard = self.single_shard(args)?;
                 if shard != p.shard {
                     return Err(self.other_shard("a command in a WATCH session", p.shard, shard));
@@ -106,8 +119,17 @@ impl DisredisClient {
         }
     }
 
-    pub(crate) async fn session_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
-        let Some(p) = self.pinned.clone() else { return Err(Error::NoKey { command: "session".into() }) };
+    pub(crate) async fn session_pipeline(
+        &mut self,
+        pipe: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<Value>> {
+        let Some(p) = self.pinned.clone() else {
+            return Err(Error::NoKey {
+                command: "session".into(),
+            });
+        };
         for cmd in pipe.cmd_iter() {
             let shard = self.single_shard(&fanout::cmd_args(cmd))?;
             if shard != p.shard {

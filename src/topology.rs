@@ -62,7 +62,9 @@ impl Shard {
     /// The master address that `generation` connected to, if it is still current.
     pub(crate) fn addr_of(&self, generation: u64) -> Option<NodeAddr> {
         let st = self.state.read();
-        (st.generation == generation && st.conn.is_some()).then(|| st.addr.clone()).flatten()
+        (st.generation == generation && st.conn.is_some())
+            .then(|| st.addr.clone())
+            .flatten()
     }
 
     /// Drops the connection of `generation` (if it is still the current one) so the
@@ -102,7 +104,8 @@ impl Shard {
         }
         let outcome = async {
             let addr = sentinels.master_addr(&self.name).await?;
-            let conn = crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
+            let conn =
+                crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;

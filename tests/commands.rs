@@ -16,11 +16,17 @@ async fn client(topo: &Topology) -> DisredisClient {
 }
 
 fn keys_on(client: &DisredisClient, shard: &str, prefix: &str, n: usize) -> Vec<String> {
-    (0..).map(|i| format!("{prefix}:{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| client.shard_for(k) == shard)
+        .take(n)
+        .collect()
 }
 
 fn dbsize(topo: &Topology, shard: &str) -> i64 {
-    redis::cmd("DBSIZE").query(&mut topo.conn(&topo.master_addr(shard))).unwrap()
+    redis::cmd("DBSIZE")
+        .query(&mut topo.conn(&topo.master_addr(shard)))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -29,21 +35,36 @@ async fn multi_key_commands_split_across_shards_and_merge_in_order() {
     let client = client(&topo).await;
     let mut con = client.clone();
     let keys: Vec<String> = (0..1000).map(|i| format!("m:{i}")).collect();
-    let pairs: Vec<(String, usize)> = keys.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(i, k)| (k.clone(), i)).collect();
+    let pairs: Vec<(String, usize)> = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(i, k)| (k.clone(), i))
+        .collect();
     con.mset::<_, _, ()>(&pairs).await.unwrap();
     // Both shards got their share, checked on the masters directly.
     let names = topo.master_names();
-    let on_a = pairs.iter().filter(|(k, _)| client.shard_for(k) == names[0]).count() as i64;
+    let on_a = pairs
+        .iter()
+        .filter(|(k, _)| client.shard_for(k) == names[0])
+        .count() as i64;
     assert_eq!(dbsize(&topo, &names[0]), on_a);
     assert_eq!(dbsize(&topo, &names[1]), pairs.len() as i64 - on_a);
 
     let values: Vec<Option<usize>> = con.mget(&keys).await.unwrap();
     let expected: Vec<Option<usize>> = (0..1000).map(|i| (i % 3 != 0).then_some(i)).collect();
-    assert_eq!(values, expected, "MGET of 1000 keys over both shards, in the caller's order");
+    assert_eq!(
+        values, expected,
+        "MGET of 1000 keys over both shards, in the caller's order"
+    );
 
     let n: usize = con.exists(&keys).await.unwrap();
     assert_eq!(n, pairs.len());
-    let n: usize = redis::cmd("TOUCH").arg(&keys[..10]).query_async(&mut con).await.unwrap();
+    let n: usize = redis::cmd("TOUCH")
+        .arg(&keys[..10])
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert_eq!(n, 6);
     let n: usize = con.del(&keys[..500]).await.unwrap();
     assert_eq!(n, (0..500).filter(|i| i % 3 != 0).count());
@@ -52,10 +73,16 @@ async fn multi_key_commands_split_across_shards_and_merge_in_order() {
     assert_eq!(dbsize(&topo, &names[0]) + dbsize(&topo, &names[1]), 0);
 
     // Commands that can't be split are refused, naming both shards, and nothing ran.
-    let (a, b) = (keys_on(&client, &names[0], "x", 1).remove(0), keys_on(&client, &names[1], "x", 1).remove(0));
+    let (a, b) = (
+        keys_on(&client, &names[0], "x", 1).remove(0),
+        keys_on(&client, &names[1], "x", 1).remove(0),
+    );
     let err = con.mset_nx::<_, _, bool>(&[(&a, 1), (&b, 2)]).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("MSETNX") && text.contains(&names[0]) && text.contains(&names[1]), "{text}");
+    assert!(
+        text.contains("MSETNX") && text.contains(&names[0]) && text.contains(&names[1]),
+        "{text}"
+    );
     let n: usize = con.exists(&[&a, &b]).await.unwrap();
     assert_eq!(n, 0);
 }
@@ -82,10 +109,18 @@ async fn keyless_commands_fan_out_with_their_merge() {
     let random: String = redis::cmd("RANDOMKEY").query_async(&mut con).await.unwrap();
     assert!(random.starts_with("f:"));
     // WAIT: each shard waits for this client's writes to reach its replica.
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query_async(&mut con).await.unwrap();
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(2000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert_eq!(acked, 1);
     let _: () = redis::cmd("FLUSHDB").query_async(&mut con).await.unwrap();
-    assert_eq!(redis::cmd("DBSIZE").query_async::<i64>(&mut con).await.unwrap(), 0);
+    assert_eq!(
+        redis::cmd("DBSIZE").query_async::<i64>(&mut con).await.unwrap(),
+        0
+    );
     let none: Option<String> = redis::cmd("RANDOMKEY").query_async(&mut con).await.unwrap();
     assert_eq!(none, None);
 }
@@ -121,7 +156,11 @@ async fn scan_returns_every_key_of_both_shards_exactly_once() {
     }
     assert_eq!(all, 2001);
     // A cursor that this client didn't hand out is refused.
-    let err = redis::cmd("SCAN").arg(99).query_async::<redis::Value>(&mut con).await.unwrap_err();
+    let err = redis::cmd("SCAN")
+        .arg(99)
+        .query_async::<redis::Value>(&mut con)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("cursor"), "{err}");
 }
 
@@ -151,8 +190,14 @@ async fn a_pipeline_of_1000_mixed_commands_across_shards_comes_back_in_order() {
         assert_eq!(mget, (Some(i), None));
     }
     // A server error stays in its slot; the other commands still ran.
-    let out: Vec<redis::Value> =
-        redis::pipe().ignore_errors().get("p:1").lpush("str", "y").get("p:2").query_async(&mut con).await.unwrap();
+    let out: Vec<redis::Value> = redis::pipe()
+        .ignore_errors()
+        .get("p:1")
+        .lpush("str", "y")
+        .get("p:2")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert!(matches!(out[1], redis::Value::ServerError(_)), "{out:?}");
     assert_eq!(redis::from_redis_value::<usize>(out[2].clone()).unwrap(), 2);
 }
@@ -172,7 +217,12 @@ async fn transactions_on_hash_tagged_keys_and_watch_under_contention() {
                 for _ in 0..25 {
                     redis::aio::transaction_async(con.clone(), &[key], |mut c, mut pipe| async move {
                         let v: i64 = c.get(key).await?;
-                        pipe.set(key, v + 1).ignore().rpush(other, v).ignore().query_async::<Option<()>>(&mut c).await
+                        pipe.set(key, v + 1)
+                            .ignore()
+                            .rpush(other, v)
+                            .ignore()
+                            .query_async::<Option<()>>(&mut c)
+                            .await
                     })
                     .await
                     .unwrap();
@@ -189,8 +239,16 @@ async fn transactions_on_hash_tagged_keys_and_watch_under_contention() {
     assert_eq!(log, (0..200).collect::<Vec<_>>());
     // Across shards: refused before anything is sent.
     let names = topo.master_names();
-    let (a, b) = (keys_on(&client, &names[0], "t", 1).remove(0), keys_on(&client, &names[1], "t", 1).remove(0));
-    let err = redis::cmd("WATCH").arg(&a).arg(&b).query_async::<()>(&mut con).await.unwrap_err();
+    let (a, b) = (
+        keys_on(&client, &names[0], "t", 1).remove(0),
+        keys_on(&client, &names[1], "t", 1).remove(0),
+    );
+    let err = redis::cmd("WATCH")
+        .arg(&a)
+        .arg(&b)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains(&names[1]), "{err}");
     let err = redis::cmd("MULTI").query_async::<()>(&mut con).await.unwrap_err();
     assert!(err.to_string().contains("atomic"), "{err}");
@@ -205,15 +263,33 @@ async fn scripts_load_on_demand_on_every_shard() {
     let names = topo.master_names();
     for shard in &names {
         let key = keys_on(&client, shard, "sc", 1).remove(0);
-        let v: String = script.key(&key).arg("hello").invoke_async(&mut con).await.unwrap();
+        let v: String = script
+            .key(&key)
+            .arg("hello")
+            .invoke_async(&mut con)
+            .await
+            .unwrap();
         assert_eq!(v, "hello");
     }
-    let exists: Vec<bool> =
-        redis::cmd("SCRIPT").arg("EXISTS").arg(script.get_hash()).query_async(&mut con).await.unwrap();
+    let exists: Vec<bool> = redis::cmd("SCRIPT")
+        .arg("EXISTS")
+        .arg(script.get_hash())
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert_eq!(exists, vec![true]);
     // Scripts with keys on two shards are refused.
-    let (a, b) = (keys_on(&client, &names[0], "sc", 1).remove(0), keys_on(&client, &names[1], "sc", 1).remove(0));
-    let err = script.key(&a).key(&b).arg(1).invoke_async::<String>(&mut con).await.unwrap_err();
+    let (a, b) = (
+        keys_on(&client, &names[0], "sc", 1).remove(0),
+        keys_on(&client, &names[1], "sc", 1).remove(0),
+    );
+    let err = script
+        .key(&a)
+        .key(&b)
+        .arg(1)
+        .invoke_async::<String>(&mut con)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("EVALSHA"), "{err}");
 }
 
@@ -241,7 +317,10 @@ async fn blpop_waits_past_the_response_timeout_without_blocking_the_shard() {
     con.rpush::<_, _, ()>(&queue, "job").await.unwrap();
     let (got, waited) = waiter.await.unwrap();
     assert_eq!(got, Some((queue.clone(), "job".to_owned())));
-    assert!(waited >= Duration::from_secs(2), "BLPOP returned before the push: {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "BLPOP returned before the push: {waited:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -251,7 +330,11 @@ async fn on_shard_reaches_one_named_shard() {
     let names = topo.master_names();
     for name in &names {
         let mut shard = client.on_shard(name).unwrap();
-        let info: String = redis::cmd("INFO").arg("server").query_async(&mut shard).await.unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut shard)
+            .await
+            .unwrap();
         let port = topo.master_addr(name).rsplit_once(':').unwrap().1.to_owned();
         assert!(info.contains(&format!("tcp_port:{port}")), "{name}: {info}");
         let own = keys_on(&client, name, "o", 1).remove(0);
@@ -278,7 +361,12 @@ async fn failover_during_a_pipeline_retries_only_the_failed_shards_part() {
     topo.kill(&old);
     // shard-a's part (an idempotent SET) waits for the failover; shard-b's part
     // (a non-idempotent INCR) runs once.
-    let (set, incr): (String, i64) = redis::pipe().set(&a, "after").incr(&b, 1).query_async(&mut con).await.unwrap();
+    let (set, incr): (String, i64) = redis::pipe()
+        .set(&a, "after")
+        .incr(&b, 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert_eq!((set.as_str(), incr), ("OK", 1));
     let b_value: i64 = con.get(&b).await.unwrap();
     assert_eq!(b_value, 1);

@@ -132,8 +132,14 @@ async fn cross_shard_and_keyless_commands_are_refused_not_misrouted() {
     let v: String = con.get(&a).await.unwrap();
     assert_eq!(v, "va");
 
-    let err = redis::cmd("INFO").query_async::<String>(&mut con).await.unwrap_err();
-    assert!(err.to_string().contains("INFO") && err.to_string().contains("on_shard"), "{err}");
+    let err = redis::cmd("INFO")
+        .query_async::<String>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("INFO") && err.to_string().contains("on_shard"),
+        "{err}"
+    );
 
     // A transaction across shards is refused before anything is sent.
     let err = redis::pipe()
