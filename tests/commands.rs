@@ -402,3 +402,42 @@ async fn at_least_once_opt_in_retries_non_idempotent_commands() {
     assert_eq!(v, 2, "the INCR ran on the promoted replica");
     topo.cont(&old);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_commands_are_looked_up_once_then_refused_without_keys() {
+    let topo = Topology::start(Spec::default());
+    let client = client(&topo).await;
+    let mut con = client.clone();
+    for _ in 0..3 {
+        let err = redis::cmd("NOSUCHMODULE.CMD")
+            .arg("k")
+            .query_async::<()>(&mut con)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("NOSUCHMODULE.CMD") && err.to_string().contains("on_shard"),
+            "{err}"
+        );
+    }
+    // COMMAND INFO was asked once (of the first shard) and the answer cached.
+    let names = topo.master_names();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut topo.conn(&topo.master_addr(&names[0])))
+        .unwrap();
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_command|info:"))
+        .unwrap_or_default();
+    assert!(line.starts_with("cmdstat_command|info:calls=1,"), "{line}");
+    // on_shard sends it anyway, and the server's own error comes back.
+    let mut shard = client.on_shard(&names[0]).unwrap();
+    let err = redis::cmd("NOSUCHMODULE.CMD")
+        .query_async::<()>(&mut shard)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("unknown command"),
+        "{err}"
+    );
+}
