@@ -182,7 +182,7 @@ fn malformed(command: &'static str, detail: impl Into<String>) -> KeyError {
     }
 }
 
-/// Looks up `args[0]` (case-insensitive, bytes; container commands use args[1] as subcommand), calls `visit` once per key in argument order, and returns the command's info.
+/// Looks up `args[0]` (case-insensitive, bytes; container commands use `args[1]` as the subcommand), calls `visit` once per key in argument order, and returns the command's info.
 pub fn visit_keys<'a>(args: &[&'a [u8]], mut visit: impl FnMut(&'a [u8])) -> Result<CommandInfo, KeyError> {
     let Some(&cmd) = args.first() else {
         return Err(malformed("", "empty command"));

@@ -20,10 +20,27 @@
 //! Every key is hashed (Redis Cluster `{hash tag}` rule, crc32, rendezvous hashing
 //! over the Sentinel **master names**) to one master; see [`hashing`]. A failover
 //! changes a master's address, never its name, so no key moves; adding a master
-//! moves about 1/(N+1) of the keys. Multi-key commands run when all their keys are
-//! on one shard (use a hash tag); otherwise they fail with [`Error::CrossShard`]
-//! rather than being routed by their first key. Keyless commands (PING, DBSIZE,
-//! …) are [`Error::NoKey`].
+//! moves about 1/(N+1) of the keys.
+//!
+//! ## Commands across shards
+//! Every command either runs correctly across shards or fails with a typed error
+//! before anything is sent — never a wrong answer:
+//! - commands whose keys are all on one shard (single-key commands, and multi-key
+//!   ones under one hash tag) go to that shard unchanged;
+//! - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH` across shards are split
+//!   per shard, sent concurrently and merged in the caller's order; every other
+//!   multi-key command across shards is [`Error::CrossShard`];
+//! - `PING`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`, `KEYS`, `RANDOMKEY`, `SCRIPT
+//!   LOAD/EXISTS/FLUSH` and `WAIT` fan out with a documented merge, and `SCAN`
+//!   walks every shard behind one cursor; other keyless commands are
+//!   [`Error::NoKey`]: send them with [`DisredisClient::on_shard`];
+//! - pipelines are split per shard and reassembled in order; transactions
+//!   (`pipe().atomic()`, `WATCH` with `redis::aio::transaction_async`) must stay on
+//!   one shard, and `WATCH` gets a connection of its own;
+//! - blocking commands (`BLPOP`, `XREAD BLOCK`, `WAIT`, …) get a connection of
+//!   their own without the response timeout;
+//! - commands the table doesn't know (modules) are looked up once with
+//!   `COMMAND INFO`.
 //!
 //! ## Failover semantics
 //! On a refused or dropped connection, a response timeout, or a `READONLY`,
@@ -47,12 +64,17 @@
 //! - `config`: [`Builder`] and validated [`Config`], defaults as named consts; pure.
 //! - `error`: [`enum@Error`], one variant per failure the client detects.
 //! - [`hashing`]: hash-tag rule and rendezvous hashing over master names; pure.
-//! - `keys`: the command table (where the keys are, read-only/idempotent); pure.
+//! - [`keys`]: the command table (where the keys are, read-only/idempotent); pure.
 //! - `retry`: failure → retry decision, backoff; pure.
 //! - `sentinel`: discovery, master lookup, learning Sentinels.
 //! - `shard`: connecting to a master and the `ROLE` check.
 //! - `topology`: the shard table and single-flight re-resolve.
-//! - `client`: [`DisredisClient`]: discovery at connect, routing, `ConnectionLike`.
+//! - `client`: [`DisredisClient`]: discovery at connect, `ConnectionLike`.
+//! - `dispatch`: from a command or pipeline to executed parts (split, fan-out, SCAN).
+//! - `fanout`: how multi-shard commands and pipelines split and merge; pure.
+//! - `session`: `WATCH` sessions on a dedicated connection.
+//! - `on_shard`: [`ShardHandle`], commands aimed at one named shard.
+//! - `modules`: `COMMAND INFO` lookups for commands the table doesn't know.
 //! - `execute`: sending a routed request and the one retry loop.
 //! - [`blocking`]: the blocking client, a thin wrapper over the async one.
 #![deny(missing_docs)]
