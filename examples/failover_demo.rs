@@ -40,18 +40,11 @@ async fn main() -> Fallible<()> {
     }
     println!("\nWrote {KEYS} keys demo:0..demo:{}; where they went:", KEYS - 1);
     for (shard, n) in &per_shard {
-        println!(
-            "  {shard:<10} {n:>5} keys ({:.1}%)",
-            100.0 * *n as f64 / KEYS as f64
-        );
+        println!("  {shard:<10} {n:>5} keys ({:.1}%)", 100.0 * *n as f64 / KEYS as f64);
     }
     let tagged: Vec<String> = (0..5).map(|i| format!("{{user:42}}:field{i}")).collect();
     let owners: Vec<&str> = tagged.iter().map(|k| client.shard_for(k)).collect();
-    println!(
-        "  hash tag {{user:42}}: {} keys, all on {}",
-        tagged.len(),
-        owners[0]
-    );
+    println!("  hash tag {{user:42}}: {} keys, all on {}", tagged.len(), owners[0]);
 
     // 2. Failover under load.
     let victim = client.shard_names()[0].clone();
@@ -96,9 +89,7 @@ async fn main() -> Fallible<()> {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()?;
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status()?;
     let killed = Instant::now();
     // Writes sent from here on can only succeed on the promoted replica.
     kill_at_ms.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -147,15 +138,9 @@ async fn main() -> Fallible<()> {
     }
     let kill_ms = kill_at_ms.load(Ordering::Relaxed);
     let first_ok = first_ok_after_kill_ms.load(Ordering::Relaxed);
-    println!(
-        "\n{victim}: {old_addr} -> {}",
-        master_of(&client, &victim).unwrap_or_default()
-    );
+    println!("\n{victim}: {old_addr} -> {}", master_of(&client, &victim).unwrap_or_default());
     if let Some(t) = switch.wait(Duration::from_secs(1)) {
-        println!(
-            "  Sentinel published +switch-master {:.2} s after the kill",
-            (t - killed).as_secs_f64()
-        );
+        println!("  Sentinel published +switch-master {:.2} s after the kill", (t - killed).as_secs_f64());
     }
     if first_ok != u64::MAX {
         println!(
@@ -186,39 +171,25 @@ async fn main() -> Fallible<()> {
 fn print_topology(client: &DisredisClient) {
     println!("Shards:");
     for s in client.topology().shards {
-        println!(
-            "  {:<10} master {}",
-            s.name,
-            s.master.as_deref().unwrap_or("(unresolved)")
-        );
+        println!("  {:<10} master {}", s.name, s.master.as_deref().unwrap_or("(unresolved)"));
     }
 }
 
 fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
-    client
-        .topology()
-        .shards
-        .into_iter()
-        .find(|s| s.name == shard)?
-        .master
+    client.topology().shards.into_iter().find(|s| s.name == shard)?.master
 }
 
 /// The master's process id, from `INFO server`, so the demo can SIGKILL it.
 fn master_pid(addr: &str) -> Fallible<u32> {
-    let host = addr
-        .rsplit_once(':')
-        .map(|(h, _)| h.trim_matches(['[', ']']))
-        .unwrap_or(addr);
+    let host = addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(addr);
     let ip: std::net::IpAddr = host.parse().map_err(|_| format!("{addr} is not an IP address"))?;
     if !ip.is_loopback() {
         return Err(format!("{addr} is not on this machine; refusing to kill it").into());
     }
     let mut con = redis::Client::open(format!("redis://{addr}/"))?.get_connection()?;
     let info: String = redis::cmd("INFO").arg("server").query(&mut con)?;
-    let pid = info
-        .lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .ok_or("INFO server has no process_id")?;
+    let pid =
+        info.lines().find_map(|l| l.strip_prefix("process_id:")).ok_or("INFO server has no process_id")?;
     Ok(pid.trim().parse()?)
 }
 

@@ -19,24 +19,14 @@ impl NodeAddr {
 
     /// Builds an address from the `ip` and `port` fields Sentinel reports.
     pub fn from_parts(host: &str, port: &str) -> Result<NodeAddr> {
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         Self::parse(&addr)
     }
 
     pub(crate) fn parse_field(field: &'static str, s: &str) -> Result<NodeAddr> {
-        let bad = |reason| Error::Config {
-            field,
-            value: s.to_owned(),
-            reason,
-        };
+        let bad = |reason| Error::Config { field, value: s.to_owned(), reason };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest
-                .split_once(']')
-                .ok_or(bad("missing ']' after an IPv6 host"))?;
+            let (host, after) = rest.split_once(']').ok_or(bad("missing ']' after an IPv6 host"))?;
             let port = after.strip_prefix(':').ok_or(bad("expected ':port' after ']'"))?;
             if host.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(bad("not an IPv6 address between [ and ]"));
@@ -52,22 +42,14 @@ impl NodeAddr {
         if host.is_empty() {
             return Err(bad("empty host"));
         }
-        if host
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/' || b == b'@')
-        {
+        if host.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/' || b == b'@') {
             return Err(bad("host contains a character that is not allowed"));
         }
-        let port: u16 = port
-            .parse()
-            .map_err(|_| bad("port is not a number from 1 to 65535"))?;
+        let port: u16 = port.parse().map_err(|_| bad("port is not a number from 1 to 65535"))?;
         if port == 0 {
             return Err(bad("port is not a number from 1 to 65535"));
         }
-        Ok(NodeAddr {
-            host: host.to_owned(),
-            port,
-        })
+        Ok(NodeAddr { host: host.to_owned(), port })
     }
 
     /// The host (without brackets for IPv6).
@@ -103,19 +85,13 @@ mod tests {
 
     #[test]
     fn parses_ipv4_hostname_and_bracketed_ipv6() {
-        assert_eq!(
-            NodeAddr::parse("127.0.0.1:26379").unwrap().to_string(),
-            "127.0.0.1:26379"
-        );
+        assert_eq!(NodeAddr::parse("127.0.0.1:26379").unwrap().to_string(), "127.0.0.1:26379");
         let h = NodeAddr::parse("sentinel-1.local:1").unwrap();
         assert_eq!((h.host(), h.port()), ("sentinel-1.local", 1));
         let v6 = NodeAddr::parse("[::1]:26379").unwrap();
         assert_eq!((v6.host(), v6.port()), ("::1", 26379));
         assert_eq!(v6.to_string(), "[::1]:26379");
-        assert_eq!(
-            NodeAddr::from_parts("::1", "7000").unwrap().to_string(),
-            "[::1]:7000"
-        );
+        assert_eq!(NodeAddr::from_parts("::1", "7000").unwrap().to_string(), "[::1]:7000");
     }
 
     #[test]

@@ -64,11 +64,7 @@ impl Driver {
                 let _ = rt.block_on(stopped);
             })
             .map_err(|e| Error::Redis(e.into()))?;
-        Ok(Driver {
-            handle,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        Ok(Driver { handle, stop: Some(stop), thread: Some(thread) })
     }
 
     /// Runs `fut` to completion. Refuses inside a tokio runtime: blocking a
@@ -113,9 +109,7 @@ pub struct DisredisClient {
 
 impl std::fmt::Debug for DisredisClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("blocking::DisredisClient")
-            .field(&self.client)
-            .finish()
+        f.debug_tuple("blocking::DisredisClient").field(&self.client).finish()
     }
 }
 
@@ -146,10 +140,7 @@ impl DisredisClient {
         }
         let driver = Driver::start()?;
         let client = driver.block_on(crate::DisredisClient::with_config(config))??;
-        Ok(DisredisClient {
-            client,
-            driver: Arc::new(driver),
-        })
+        Ok(DisredisClient { client, driver: Arc::new(driver) })
     }
 
     /// The async client inside (shares connections with this one), for code
@@ -193,10 +184,7 @@ impl redis::ConnectionLike for DisredisClient {
         match (cmds.pop(), cmds.is_empty()) {
             (Some(one), true) => self.req_command(&one),
             (None, _) => Err(malformed("no command in the request")),
-            (Some(_), false) => Err(malformed(format!(
-                "{} commands where one was expected",
-                cmds.len() + 1
-            ))),
+            (Some(_), false) => Err(malformed(format!("{} commands where one was expected", cmds.len() + 1))),
         }
     }
 
@@ -263,11 +251,7 @@ fn is_bare(cmd: &Cmd, name: &[u8]) -> bool {
 }
 
 fn malformed(detail: impl Into<String>) -> RedisError {
-    RedisError::from((
-        ErrorKind::Client,
-        "disredis: malformed packed request",
-        detail.into(),
-    ))
+    RedisError::from((ErrorKind::Client, "disredis: malformed packed request", detail.into()))
 }
 
 /// Splits packed RESP (what `Cmd`/`Pipeline` write: arrays of bulk strings, back
@@ -301,9 +285,7 @@ fn parse_commands(bytes: &[u8]) -> RedisResult<Vec<Cmd>> {
         }
         let packed = cmd.get_packed_command();
         if !rest.starts_with(&packed) {
-            return Err(malformed(format!(
-                "at byte {at}: not in the RESP form redis-rs writes"
-            )));
+            return Err(malformed(format!("at byte {at}: not in the RESP form redis-rs writes")));
         }
         rest = &rest[packed.len()..];
         cmds.push(cmd);
@@ -318,12 +300,7 @@ mod tests {
     #[test]
     fn packed_commands_parse_back_to_identical_arguments() {
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(b"k\r\n\0".as_slice())
-            .arg(7)
-            .cmd("hscan")
-            .arg("h")
-            .arg(42);
+        pipe.cmd("SET").arg(b"k\r\n\0".as_slice()).arg(7).cmd("hscan").arg("h").arg(42);
         let cmds = parse_commands(&pipe.get_packed_pipeline()).unwrap();
         let repacked: Vec<Vec<u8>> = cmds.iter().map(Cmd::get_packed_command).collect();
         let original: Vec<Vec<u8>> = pipe.cmd_iter().map(Cmd::get_packed_command).collect();

@@ -93,9 +93,7 @@ impl DisredisClient {
             let sentinels = Sentinels::new(&config);
             let (sentinel, masters) = sentinels.discover().await?;
             if masters.is_empty() {
-                return Err(Error::NoMasters {
-                    sentinel: sentinel.to_string(),
-                });
+                return Err(Error::NoMasters { sentinel: sentinel.to_string() });
             }
             let known: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
             let wanted = match &config.masters {
@@ -103,27 +101,17 @@ impl DisredisClient {
                     let missing: Vec<String> =
                         filter.iter().filter(|n| !known.contains(n)).cloned().collect();
                     if !missing.is_empty() {
-                        return Err(Error::UnknownMaster {
-                            sentinel: sentinel.to_string(),
-                            missing,
-                            known,
-                        });
+                        return Err(Error::UnknownMaster { sentinel: sentinel.to_string(), missing, known });
                     }
                     filter.clone()
                 }
                 None => known,
             };
-            let shards = Shards::new(wanted.clone()).ok_or_else(|| Error::NoMasters {
-                sentinel: sentinel.to_string(),
-            })?;
+            let shards = Shards::new(wanted.clone())
+                .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
             let client = DisredisClient {
                 pinned: None,
-                inner: Arc::new(Inner {
-                    config,
-                    sentinels,
-                    shards,
-                    modules: Default::default(),
-                }),
+                inner: Arc::new(Inner { config, sentinels, shards, modules: Default::default() }),
             };
             let mut tasks = tokio::task::JoinSet::new();
             // Connect to every shard whose master Sentinel reported up, concurrently.
@@ -135,10 +123,7 @@ impl DisredisClient {
                 let c = client.clone();
                 tasks.spawn(async move {
                     let shard = &c.inner.shards.shards[idx];
-                    (
-                        shard.name.clone(),
-                        shard.connect_known(addr, &c.inner.config).await,
-                    )
+                    (shard.name.clone(), shard.connect_known(addr, &c.inner.config).await)
                 });
             }
             while let Some(joined) = tasks.join_next().await {
@@ -175,12 +160,7 @@ impl DisredisClient {
     /// The known Sentinels (configured and learned), in the order they are tried;
     /// the last one that answered is first.
     pub fn sentinels(&self) -> Vec<String> {
-        self.inner
-            .sentinels
-            .addrs()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        self.inner.sentinels.addrs().iter().map(ToString::to_string).collect()
     }
 
     /// A handle that sends commands to the shard (master name) `name`, for
@@ -192,10 +172,7 @@ impl DisredisClient {
         let names = self.shard_names();
         match names.iter().position(|n| n == name) {
             Some(idx) => Ok(ShardHandle::new(self.clone(), idx)),
-            None => Err(Error::UnknownShard {
-                name: name.to_owned(),
-                known: names.to_vec(),
-            }),
+            None => Err(Error::UnknownShard { name: name.to_owned(), known: names.to_vec() }),
         }
     }
 
@@ -215,11 +192,7 @@ impl redis::aio::ConnectionLike for DisredisClient {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            self.query_pipeline(pipeline, offset, count)
-                .await
-                .map_err(Into::into)
-        })
+        Box::pin(async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) })
     }
 
     fn get_db(&self) -> i64 {

@@ -252,11 +252,7 @@ impl Builder {
         }
         let positive = |field, d: Duration| {
             if d.is_zero() {
-                Err(Error::Config {
-                    field,
-                    value: format!("{d:?}"),
-                    reason: "must be greater than zero",
-                })
+                Err(Error::Config { field, value: format!("{d:?}"), reason: "must be greater than zero" })
             } else {
                 Ok(())
             }
@@ -317,18 +313,9 @@ mod tests {
         assert_eq!(field_of(ok().masters(Vec::<String>::new()).build()), "masters");
         assert_eq!(field_of(ok().masters(["a b"]).build()), "masters");
         assert_eq!(field_of(ok().db(-1).build()), "db");
-        assert_eq!(
-            field_of(ok().connect_timeout(Duration::ZERO).build()),
-            "connect_timeout"
-        );
-        assert_eq!(
-            field_of(ok().response_timeout(Some(Duration::ZERO)).build()),
-            "response_timeout"
-        );
-        assert_eq!(
-            field_of(ok().failover_deadline(Duration::ZERO).build()),
-            "failover_deadline"
-        );
+        assert_eq!(field_of(ok().connect_timeout(Duration::ZERO).build()), "connect_timeout");
+        assert_eq!(field_of(ok().response_timeout(Some(Duration::ZERO)).build()), "response_timeout");
+        assert_eq!(field_of(ok().failover_deadline(Duration::ZERO).build()), "failover_deadline");
         let inverted = ok().backoff(Duration::from_secs(2), Duration::from_secs(1));
         assert_eq!(field_of(inverted.build()), "backoff");
         assert!(ok().response_timeout(None).build().is_ok());
@@ -336,18 +323,12 @@ mod tests {
 
     #[test]
     fn defaults_are_the_named_constants() {
-        let c = Builder::default()
-            .sentinels(["h:1", "h:1", "h:2"])
-            .build()
-            .unwrap();
+        let c = Builder::default().sentinels(["h:1", "h:1", "h:2"]).build().unwrap();
         assert_eq!(c.sentinels.len(), 2, "duplicates are dropped, order kept");
         assert_eq!(c.sentinels[1].to_string(), "h:2");
         assert_eq!(c.response_timeout, Some(DEFAULT_RESPONSE_TIMEOUT));
         assert_eq!(c.failover_deadline, DEFAULT_FAILOVER_DEADLINE);
-        assert_eq!(
-            (c.backoff_min, c.backoff_max),
-            (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX)
-        );
+        assert_eq!((c.backoff_min, c.backoff_max), (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX));
         assert_eq!(c.db, 0);
         assert!(!c.retry_non_idempotent);
     }

@@ -13,13 +13,7 @@ use crate::fanout::{self, Merge, Plan, Routed, cmd_args, scan};
 use crate::keys;
 
 fn shape_error() -> Error {
-    Error::Redis(
-        (
-            redis::ErrorKind::Client,
-            "disredis: reply shape does not match the request",
-        )
-            .into(),
-    )
+    Error::Redis((redis::ErrorKind::Client, "disredis: reply shape does not match the request").into())
 }
 
 pub(crate) fn one(reply: Reply) -> Result<Value> {
@@ -38,8 +32,7 @@ pub(crate) fn many(reply: Reply) -> Result<Vec<Value>> {
 
 /// True when every command of the pipeline may be repeated safely.
 pub(crate) fn all_idempotent(pipe: &Pipeline) -> bool {
-    pipe.cmd_iter()
-        .all(|c| keys::visit_keys(&cmd_args(c), |_| {}).is_ok_and(|i| i.idempotent))
+    pipe.cmd_iter().all(|c| keys::visit_keys(&cmd_args(c), |_| {}).is_ok_and(|i| i.idempotent))
 }
 
 impl DisredisClient {
@@ -76,54 +69,30 @@ impl DisredisClient {
             let Some(shard) = fanout::transaction_shard(ring, pipe)? else {
                 return Ok(Vec::new());
             };
-            let call = Call {
-                command: "MULTI/EXEC",
-                idempotent: all_idempotent(pipe),
-                dedicated: false,
-            };
-            return many(
-                inner
-                    .execute(shard, call, Request::Pipe { pipe, offset, count })
-                    .await?,
-            );
+            let call = Call { command: "MULTI/EXEC", idempotent: all_idempotent(pipe), dedicated: false };
+            return many(inner.execute(shard, call, Request::Pipe { pipe, offset, count }).await?);
         }
         let plan = fanout::plan_pipeline(ring, pipe)?;
-        if let [(shard, _, idempotent)] = plan.subs.as_slice()
+        let call = |sub: &fanout::Sub| Call {
+            command: "pipeline",
+            idempotent: sub.idempotent,
+            dedicated: sub.blocking,
+        };
+        if let [sub] = plan.subs.as_slice()
             && plan.recipes.iter().all(|(_, m)| *m == Merge::One)
         {
             // One shard, nothing to merge: the caller's pipeline as it is.
-            let call = Call {
-                command: "pipeline",
-                idempotent: *idempotent,
-                dedicated: false,
-            };
-            return many(
-                inner
-                    .execute(*shard, call, Request::Pipe { pipe, offset, count })
-                    .await?,
-            );
+            return many(inner.execute(sub.shard, call(sub), Request::Pipe { pipe, offset, count }).await?);
         }
-        let runs = plan.subs.iter().map(|(shard, sub, idempotent)| {
-            let call = Call {
-                command: "pipeline",
-                idempotent: *idempotent,
-                dedicated: false,
-            };
+        let runs = plan.subs.iter().map(|sub| {
             inner.execute(
-                *shard,
-                call,
-                Request::Pipe {
-                    pipe: sub,
-                    offset: 0,
-                    count: sub.len(),
-                },
+                sub.shard,
+                call(sub),
+                Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() },
             )
         });
-        let replies = join_all(runs)
-            .await
-            .into_iter()
-            .map(|r| r.and_then(many))
-            .collect::<Result<Vec<_>>>()?;
+        let replies =
+            join_all(runs).await.into_iter().map(|r| r.and_then(many)).collect::<Result<Vec<_>>>()?;
         fanout::assemble(plan.recipes, replies)
     }
 }
@@ -141,11 +110,7 @@ impl Inner {
             .parts
             .iter()
             .map(|p| self.execute(p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))));
-        let values = join_all(runs)
-            .await
-            .into_iter()
-            .map(|r| r.and_then(one))
-            .collect::<Result<Vec<_>>>()?;
+        let values = join_all(runs).await.into_iter().map(|r| r.and_then(one)).collect::<Result<Vec<_>>>()?;
         fanout::merge(&plan.merge, values)
     }
 
@@ -165,10 +130,9 @@ impl Inner {
             })
             .collect::<Result<_>>()?;
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let cursor = args.get(1).ok_or_else(|| Error::BadCommand {
-            command: "SCAN".into(),
-            detail: "missing cursor".into(),
-        })?;
+        let cursor = args
+            .get(1)
+            .ok_or_else(|| Error::BadCommand { command: "SCAN".into(), detail: "missing cursor".into() })?;
         let n = self.shards.shards.len();
         let (shard, shard_cursor) = scan::decode(cursor, n)?;
         let shard_cmd = scan::shard_command(&args, shard_cursor);

@@ -232,10 +232,8 @@ mod tests {
 
     #[test]
     fn cross_shard_names_command_and_shards_and_converts() {
-        let e = Error::CrossShard {
-            command: "RENAME".into(),
-            shards: vec!["shard-a".into(), "shard-b".into()],
-        };
+        let e =
+            Error::CrossShard { command: "RENAME".into(), shards: vec!["shard-a".into(), "shard-b".into()] };
         let text = e.to_string();
         assert!(text.contains("RENAME") && text.contains("shard-a") && text.contains("shard-b"));
         let r: RedisError = e.into();
@@ -247,14 +245,8 @@ mod tests {
     fn no_sentinel_lists_every_address_and_cause() {
         let e = Error::NoSentinel {
             tried: vec![
-                SentinelFailure {
-                    addr: "127.0.0.1:1".into(),
-                    cause: "connection refused".into(),
-                },
-                SentinelFailure {
-                    addr: "[::1]:2".into(),
-                    cause: "timed out".into(),
-                },
+                SentinelFailure { addr: "127.0.0.1:1".into(), cause: "connection refused".into() },
+                SentinelFailure { addr: "[::1]:2".into(), cause: "timed out".into() },
             ],
         };
         assert_eq!(

@@ -22,11 +22,7 @@ use crate::retry::{Backoff, Fate, classify_error, classify_value};
 #[derive(Clone, Copy)]
 pub(crate) enum Request<'a> {
     Cmd(&'a Cmd),
-    Pipe {
-        pipe: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    },
+    Pipe { pipe: &'a Pipeline, offset: usize, count: usize },
 }
 
 pub(crate) enum Reply {
@@ -52,10 +48,7 @@ impl Reply {
             .into_iter()
             .find(|v| classify_value(v).is_some())
             .and_then(|v| v.extract_error().err())
-            .map_or_else(
-                || Error::Redis((redis::ErrorKind::Client, "no failure").into()),
-                Error::Redis,
-            )
+            .map_or_else(|| Error::Redis((redis::ErrorKind::Client, "no failure").into()), Error::Redis)
     }
 }
 
@@ -63,10 +56,9 @@ async fn send(conn: &mut MultiplexedConnection, req: Request<'_>) -> RedisResult
     use redis::aio::ConnectionLike;
     match req {
         Request::Cmd(cmd) => conn.req_packed_command(cmd).await.map(Reply::One),
-        Request::Pipe { pipe, offset, count } => conn
-            .req_packed_commands(pipe, offset, count)
-            .await
-            .map(Reply::Many),
+        Request::Pipe { pipe, offset, count } => {
+            conn.req_packed_commands(pipe, offset, count).await.map(Reply::Many)
+        }
     }
 }
 
@@ -99,11 +91,7 @@ pub(crate) struct Call {
 impl Call {
     /// A call for a command the key table describes.
     pub(crate) fn of(info: &crate::keys::CommandInfo) -> Call {
-        Call {
-            command: info.name,
-            idempotent: info.idempotent,
-            dedicated: info.blocking,
-        }
+        Call { command: info.name, idempotent: info.idempotent, dedicated: info.blocking }
     }
 }
 
@@ -117,13 +105,7 @@ impl Inner {
             shard.resolve(&self.sentinels, &self.config).await?;
         }
         let (generation, _) = shard.current().ok_or_else(|| {
-            Error::Redis(
-                (
-                    redis::ErrorKind::Io,
-                    "disredis: the shard has no master right now",
-                )
-                    .into(),
-            )
+            Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
         })?;
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
@@ -222,11 +204,7 @@ impl Inner {
                 Some((generation, conn)) => {
                     // Blocking commands get a connection of their own without the
                     // response timeout (they hold it for up to their own timeout).
-                    let conn = if call.dedicated {
-                        self.dedicated(idx, generation).await
-                    } else {
-                        Ok(conn)
-                    };
+                    let conn = if call.dedicated { self.dedicated(idx, generation).await } else { Ok(conn) };
                     match conn {
                         Ok(mut c) => {
                             failed_gen = Some(generation);

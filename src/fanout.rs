@@ -64,10 +64,7 @@ pub(crate) fn cmd_args(cmd: &Cmd) -> Vec<&[u8]> {
 fn key_error(e: KeyError) -> Error {
     match e {
         KeyError::Unknown(command) => Error::NoKey { command },
-        KeyError::Malformed { command, detail } => Error::BadCommand {
-            command: command.to_owned(),
-            detail,
-        },
+        KeyError::Malformed { command, detail } => Error::BadCommand { command: command.to_owned(), detail },
     }
 }
 
@@ -85,11 +82,9 @@ pub(crate) fn plan(ring: &Ring, args: &[&[u8]]) -> Result<Routed> {
     })
     .map_err(key_error)?;
     match (first, spans) {
-        (Some(shard), false) => Ok(Routed::Plan(Plan {
-            info,
-            parts: vec![Part { shard, cmd: None }],
-            merge: Merge::One,
-        })),
+        (Some(shard), false) => {
+            Ok(Routed::Plan(Plan { info, parts: vec![Part { shard, cmd: None }], merge: Merge::One }))
+        }
         (Some(_), true) => split(ring, info, args).map(Routed::Plan),
         (None, _) if info.name == "SCAN" => Ok(Routed::Scan(info)),
         (None, _) => keyless(ring, info, args).map(Routed::Plan),
@@ -119,18 +114,12 @@ fn split(ring: &Ring, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
     let mut kept = Vec::new();
     for (shard, (cmd, pos)) in cmds.into_iter().zip(positions).enumerate() {
         if let Some(cmd) = cmd {
-            parts.push(Part {
-                shard,
-                cmd: Some(cmd),
-            });
+            parts.push(Part { shard, cmd: Some(cmd) });
             kept.push(pos);
         }
     }
     let total = kept.iter().map(Vec::len).sum();
-    let merge = merge_kind.unwrap_or(Merge::Mget {
-        positions: kept,
-        total,
-    });
+    let merge = merge_kind.unwrap_or(Merge::Mget { positions: kept, total });
     Ok(Plan { info, parts, merge })
 }
 
@@ -144,10 +133,7 @@ pub(crate) fn cross_shard(ring: &Ring, command: &str, args: &[&[u8]]) -> Error {
         }
     });
     shards.sort();
-    Error::CrossShard {
-        command: command.to_owned(),
-        shards,
-    }
+    Error::CrossShard { command: command.to_owned(), shards }
 }
 
 /// Keyless commands that fan out to every shard, with their merge:
@@ -172,23 +158,31 @@ fn keyless(ring: &Ring, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
         "KEYS" => Merge::Concat,
         "SCRIPT EXISTS" => Merge::AndEach,
         "WAIT" => Merge::Min,
-        "RANDOMKEY" => Merge::FirstNonNil {
-            start: (crate::retry::random() % n as u64) as usize,
-        },
+        "RANDOMKEY" => Merge::FirstNonNil { start: (crate::retry::random() % n as u64) as usize },
         _ => {
-            return Err(Error::NoKey {
-                command: info.name.to_owned(),
-            });
+            return Err(Error::NoKey { command: info.name.to_owned() });
         }
     };
     let parts = (0..n).map(|shard| Part { shard, cmd: None }).collect();
     Ok(Plan { info, parts, merge })
 }
 
+/// One shard's share of a split pipeline.
+pub(crate) struct Sub {
+    /// Index of the shard.
+    pub shard: usize,
+    /// The commands (and command parts) for it, in the caller's order.
+    pub pipe: Pipeline,
+    /// Every command in it may be repeated safely.
+    pub idempotent: bool,
+    /// It holds a blocking command, so it needs a connection of its own.
+    pub blocking: bool,
+}
+
 /// A pipeline split per shard.
 pub(crate) struct PipelinePlan {
-    /// One sub-pipeline per shard involved: (shard, commands, all idempotent).
-    pub subs: Vec<(usize, Pipeline, bool)>,
+    /// One sub-pipeline per shard involved.
+    pub subs: Vec<Sub>,
     /// Per original command: where its parts' replies are (sub, position) and the merge.
     pub recipes: Vec<(Vec<(usize, usize)>, Merge)>,
 }
@@ -196,31 +190,36 @@ pub(crate) struct PipelinePlan {
 /// Splits a (non-atomic) pipeline per shard. Each command is planned as if sent
 /// alone; `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
 pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan> {
-    let mut subs: Vec<(usize, Pipeline, bool)> = Vec::new();
+    let mut subs: Vec<Sub> = Vec::new();
     let mut recipes = Vec::with_capacity(pipe.len());
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
+        crate::session::refuse_outside_session(&args)?;
         let plan = match plan(ring, &args)? {
             Routed::Plan(p) => p,
             Routed::Scan(_) => {
-                return Err(Error::NoKey {
-                    command: "SCAN (in a pipeline)".into(),
-                });
+                return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() });
             }
         };
         let mut slots = Vec::with_capacity(plan.parts.len());
         for part in plan.parts {
-            let sub = match subs.iter().position(|(s, _, _)| *s == part.shard) {
+            let i = match subs.iter().position(|s| s.shard == part.shard) {
                 Some(i) => i,
                 None => {
-                    subs.push((part.shard, Pipeline::new(), true));
+                    subs.push(Sub {
+                        shard: part.shard,
+                        pipe: Pipeline::new(),
+                        idempotent: true,
+                        blocking: false,
+                    });
                     subs.len() - 1
                 }
             };
-            let (_, p, idempotent) = &mut subs[sub];
-            slots.push((sub, p.len()));
-            p.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
-            *idempotent &= plan.info.idempotent;
+            let sub = &mut subs[i];
+            slots.push((i, sub.pipe.len()));
+            sub.pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
+            sub.idempotent &= plan.info.idempotent;
+            sub.blocking |= plan.info.blocking;
         }
         recipes.push((slots, plan.merge));
     }
@@ -258,20 +257,17 @@ pub(crate) fn transaction_shard(ring: &Ring, pipe: &Pipeline) -> Result<Option<u
     let mut shard: Option<(usize, String)> = None;
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
+        crate::session::refuse_outside_session(&args)?;
         let plan = match plan(ring, &args)? {
             Routed::Plan(p) if p.merge == Merge::One && !p.info.keyless => p,
             Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
                 return Err(cross_shard(ring, "MULTI/EXEC", &args));
             }
             Routed::Plan(p) => {
-                return Err(Error::NoKey {
-                    command: format!("{} (in MULTI/EXEC)", p.info.name),
-                });
+                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", p.info.name) });
             }
             Routed::Scan(_) => {
-                return Err(Error::NoKey {
-                    command: "SCAN (in MULTI/EXEC)".into(),
-                });
+                return Err(Error::NoKey { command: "SCAN (in MULTI/EXEC)".into() });
             }
         };
         let here = plan.parts[0].shard;
@@ -279,10 +275,7 @@ pub(crate) fn transaction_shard(ring: &Ring, pipe: &Pipeline) -> Result<Option<u
             Some((s, _)) if *s != here => {
                 let mut shards = vec![ring.names()[*s].clone(), ring.names()[here].clone()];
                 shards.sort();
-                return Err(Error::CrossShard {
-                    command: "MULTI/EXEC".into(),
-                    shards,
-                });
+                return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
             }
             Some(_) => {}
             None => shard = Some((here, plan.info.name.to_owned())),

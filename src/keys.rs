@@ -124,27 +124,15 @@ const fn r(first: u8, last: i8, step: u8) -> Keys {
 }
 /// [`Keys::Numkeys`] shorthand: count at `at`, at least one key.
 const fn nk(at: u8) -> Keys {
-    Keys::Numkeys {
-        at,
-        dest: false,
-        zero_ok: false,
-    }
+    Keys::Numkeys { at, dest: false, zero_ok: false }
 }
 /// [`Keys::Numkeys`] shorthand: destination at 1, count at `at`, at least one key.
 const fn nkd(at: u8) -> Keys {
-    Keys::Numkeys {
-        at,
-        dest: true,
-        zero_ok: false,
-    }
+    Keys::Numkeys { at, dest: true, zero_ok: false }
 }
 /// [`Keys::Numkeys`] shorthand: count at `at`, zero keys allowed (scripts, functions).
 const fn nk0(at: u8) -> Keys {
-    Keys::Numkeys {
-        at,
-        dest: false,
-        zero_ok: true,
-    }
+    Keys::Numkeys { at, dest: false, zero_ok: true }
 }
 /// [`Keys::Geo`] shorthand.
 const fn geo(from: u8) -> Keys {
@@ -163,9 +151,8 @@ fn cmp_name(name: &[u8], arg: &[u8]) -> Ordering {
 
 /// Binary-searches `table`, comparing each name from byte `skip` on (to skip "OBJECT ").
 fn find(table: &'static [Entry], skip: usize, arg: &[u8]) -> Option<&'static Entry> {
-    let i = table
-        .binary_search_by(|e| cmp_name(e.name.as_bytes().get(skip..).unwrap_or_default(), arg))
-        .ok()?;
+    let i =
+        table.binary_search_by(|e| cmp_name(e.name.as_bytes().get(skip..).unwrap_or_default(), arg)).ok()?;
     table.get(i)
 }
 
@@ -176,10 +163,7 @@ fn is(arg: &[u8], option: &str) -> bool {
 
 /// Builds a [`KeyError::Malformed`].
 fn malformed(command: &'static str, detail: impl Into<String>) -> KeyError {
-    KeyError::Malformed {
-        command,
-        detail: detail.into(),
-    }
+    KeyError::Malformed { command, detail: detail.into() }
 }
 
 /// Looks up `args[0]` (case-insensitive, bytes; container commands use `args[1]` as the subcommand), calls `visit` once per key in argument order, and returns the command's info.
@@ -195,10 +179,7 @@ pub fn visit_keys<'a>(args: &[&'a [u8]], mut visit: impl FnMut(&'a [u8])) -> Res
             return Err(malformed(container, "missing subcommand"));
         };
         entry = find(subs, container.len() + 1, sub).ok_or_else(|| {
-            malformed(
-                container,
-                format!("unknown subcommand {:?}", String::from_utf8_lossy(sub)),
-            )
+            malformed(container, format!("unknown subcommand {:?}", String::from_utf8_lossy(sub)))
         })?;
     }
     let mut flags = entry.flags;
@@ -217,10 +198,7 @@ pub fn visit_keys<'a>(args: &[&'a [u8]], mut visit: impl FnMut(&'a [u8])) -> Res
         flags |= BLOCKING;
     }
     let conditional = flags & SET_CONDITIONAL != 0
-        && args
-            .iter()
-            .skip(3)
-            .any(|a| is(a, "NX") || is(a, "XX") || is(a, "GET"));
+        && args.iter().skip(3).any(|a| is(a, "NX") || is(a, "XX") || is(a, "GET"));
     if extra.stores || conditional {
         flags &= !IDEMPOTENT;
     }
@@ -258,11 +236,7 @@ fn range<'a>(args: &[&'a [u8]], first: u8, last: i8, step: u8, v: &mut impl FnMu
     if last < 0 && (end + 1 - first) % step != 0 {
         return Err(format!("arguments from {first} on must come in groups of {step}"));
     }
-    args.get(first..=end)
-        .unwrap_or_default()
-        .iter()
-        .step_by(step)
-        .for_each(|k| v(k));
+    args.get(first..=end).unwrap_or_default().iter().step_by(step).for_each(|k| v(k));
     Ok(Extra::default())
 }
 
@@ -284,10 +258,7 @@ fn numkeys<'a>(args: &[&'a [u8]], at: u8, dest: bool, zero_ok: bool, v: &mut imp
         return Err(format!("missing numkeys at argument {at}"));
     };
     let Some(n) = parse_count(raw) else {
-        return Err(format!(
-            "numkeys {:?} is not a non-negative integer",
-            String::from_utf8_lossy(raw)
-        ));
+        return Err(format!("numkeys {:?} is not a non-negative integer", String::from_utf8_lossy(raw)));
     };
     let available = args.len() - at - 1;
     if n == 0 && !zero_ok {
@@ -299,10 +270,7 @@ fn numkeys<'a>(args: &[&'a [u8]], at: u8, dest: bool, zero_ok: bool, v: &mut imp
     if dest {
         args.get(1).into_iter().for_each(|k| v(k));
     }
-    args.get(at + 1..at + 1 + n)
-        .unwrap_or_default()
-        .iter()
-        .for_each(|k| v(k));
+    args.get(at + 1..at + 1 + n).unwrap_or_default().iter().for_each(|k| v(k));
     Ok(Extra::default())
 }
 
@@ -336,10 +304,7 @@ fn streams<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Found {
         return Err("STREAMS needs one ID per key".into());
     }
     rest.iter().take(rest.len() / 2).for_each(|k| v(k));
-    Ok(Extra {
-        blocks,
-        stores: false,
-    })
+    Ok(Extra { blocks, stores: false })
 }
 
 /// Visits the key at 1 first, which every SORT / GEORADIUS shape requires.
@@ -356,23 +321,12 @@ fn first_key<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Result<(), 
 fn geo_keys<'a>(args: &[&'a [u8]], from: usize, v: &mut impl FnMut(&'a [u8])) -> Found {
     first_key(args, v)?;
     let opts = args.get(from..).unwrap_or_default();
-    let dest = |word| {
-        opts.iter()
-            .position(|a| is(a, word))
-            .filter(|i| i + 1 < opts.len())
-    };
+    let dest = |word| opts.iter().position(|a| is(a, word)).filter(|i| i + 1 < opts.len());
     let (store, dist) = (dest("STORE"), dest("STOREDIST"));
     let mut found = [store, dist];
     found.sort_unstable();
-    found
-        .iter()
-        .flatten()
-        .filter_map(|i| opts.get(i + 1))
-        .for_each(|k| v(k));
-    Ok(Extra {
-        blocks: false,
-        stores: store.is_some() || dist.is_some(),
-    })
+    found.iter().flatten().filter_map(|i| opts.get(i + 1)).for_each(|k| v(k));
+    Ok(Extra { blocks: false, stores: store.is_some() || dist.is_some() })
 }
 
 /// Visits SORT keys, mirroring the server's `sortGetKeys`: BY and GET take one argument,
@@ -392,10 +346,7 @@ fn sort<'a>(args: &[&'a [u8]], v: &mut impl FnMut(&'a [u8])) -> Found {
         i += 1;
     }
     dest.into_iter().for_each(|k| v(k));
-    Ok(Extra {
-        blocks: false,
-        stores: dest.is_some(),
-    })
+    Ok(Extra { blocks: false, stores: dest.is_some() })
 }
 
 /// Visits MIGRATE keys like the server's `migrateGetKeys`: `MIGRATE host port key db

@@ -78,11 +78,7 @@ impl ModuleSpec {
     /// The keys at the fixed positions (`last` < 0 counts from the end).
     fn keys<'a>(&self, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
         let n = args.len() as i64;
-        let last = if self.last < 0 {
-            n + self.last
-        } else {
-            self.last.min(n - 1)
-        };
+        let last = if self.last < 0 { n + self.last } else { self.last.min(n - 1) };
         if self.first <= 0 || self.step <= 0 {
             return Vec::new();
         }
@@ -116,11 +112,7 @@ impl Inner {
             [] => Err(Error::NoKey { command: shown }),
             [one] => Ok((
                 *one,
-                Call {
-                    command: "module command",
-                    idempotent: spec.read_only,
-                    dedicated: spec.blocking,
-                },
+                Call { command: "module command", idempotent: spec.read_only, dedicated: spec.blocking },
             )),
             many => Err(Error::CrossShard {
                 command: shown,
@@ -135,11 +127,7 @@ impl Inner {
             return Ok(*spec);
         }
         let cmd = redis::cmd("COMMAND").arg("INFO").arg(name).to_owned();
-        let call = Call {
-            command: "COMMAND INFO",
-            idempotent: true,
-            dedicated: false,
-        };
+        let call = Call { command: "COMMAND INFO", idempotent: true, dedicated: false };
         let reply = one(self.execute(0, call, Request::Cmd(&cmd)).await?)?;
         let spec = match &reply {
             Value::Array(entries) => entries.first().and_then(parse_command_info),
@@ -155,11 +143,7 @@ impl Inner {
         for a in args {
             cmd.arg(*a);
         }
-        let call = Call {
-            command: "COMMAND GETKEYS",
-            idempotent: true,
-            dedicated: false,
-        };
+        let call = Call { command: "COMMAND GETKEYS", idempotent: true, dedicated: false };
         match one(self.execute(0, call, Request::Cmd(&cmd)).await?)? {
             Value::Array(keys) => Ok(keys
                 .into_iter()
@@ -197,10 +181,7 @@ mod tests {
     #[test]
     fn parses_positions_and_flags() {
         let s = parse_command_info(&entry(1, -1, 2, &["write", "movablekeys"])).unwrap();
-        assert_eq!(
-            (s.first, s.last, s.step, s.read_only, s.movable),
-            (1, -1, 2, false, true)
-        );
+        assert_eq!((s.first, s.last, s.step, s.read_only, s.movable), (1, -1, 2, false, true));
         let s = parse_command_info(&entry(1, 1, 1, &["readonly", "fast"])).unwrap();
         assert!(s.read_only && !s.blocking);
         assert_eq!(parse_command_info(&Value::Nil), None);

@@ -35,6 +35,7 @@ impl ShardHandle {
     /// Checks the command's keys belong to this shard and describes it.
     fn call(&self, cmd: &Cmd) -> Result<Call> {
         let args = cmd_args(cmd);
+        crate::session::refuse_outside_session(&args)?;
         let ring = &self.client.inner().shards.ring;
         let mut foreign = None;
         let info = keys::visit_keys(&args, |k| {
@@ -45,54 +46,34 @@ impl ShardHandle {
         });
         let call = match info {
             Ok(info) => Call::of(&info),
-            Err(KeyError::Unknown(_)) => Call {
-                command: "unknown command",
-                idempotent: false,
-                dedicated: false,
-            },
+            Err(KeyError::Unknown(_)) => {
+                Call { command: "unknown command", idempotent: false, dedicated: false }
+            }
             Err(KeyError::Malformed { command, detail }) => {
-                return Err(Error::BadCommand {
-                    command: command.to_owned(),
-                    detail,
-                });
+                return Err(Error::BadCommand { command: command.to_owned(), detail });
             }
         };
         if let Some(other) = foreign {
             let names = ring.names();
             let mut shards = vec![names[self.idx].clone(), names[other].clone()];
             shards.sort();
-            return Err(Error::CrossShard {
-                command: format!("{} (on_shard)", call.command),
-                shards,
-            });
+            return Err(Error::CrossShard { command: format!("{} (on_shard)", call.command), shards });
         }
         Ok(call)
     }
 
     async fn query(&self, cmd: &Cmd) -> Result<Value> {
         let call = self.call(cmd)?;
-        one(self
-            .client
-            .inner()
-            .execute(self.idx, call, Request::Cmd(cmd))
-            .await?)
+        one(self.client.inner().execute(self.idx, call, Request::Cmd(cmd)).await?)
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         for cmd in pipe.cmd_iter() {
             self.call(cmd)?;
         }
-        let call = Call {
-            command: "pipeline (on_shard)",
-            idempotent: all_idempotent(pipe),
-            dedicated: false,
-        };
-        many(
-            self.client
-                .inner()
-                .execute(self.idx, call, Request::Pipe { pipe, offset, count })
-                .await?,
-        )
+        let call =
+            Call { command: "pipeline (on_shard)", idempotent: all_idempotent(pipe), dedicated: false };
+        many(self.client.inner().execute(self.idx, call, Request::Pipe { pipe, offset, count }).await?)
     }
 }
 
@@ -107,11 +88,7 @@ impl redis::aio::ConnectionLike for ShardHandle {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            self.query_pipeline(pipeline, offset, count)
-                .await
-                .map_err(Into::into)
-        })
+        Box::pin(async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) })
     }
 
     fn get_db(&self) -> i64 {

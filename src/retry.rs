@@ -51,10 +51,7 @@ pub(crate) fn classify_error(e: &RedisError) -> Option<Fate> {
             // A transaction aborted because a queued command was refused with
             // READONLY/LOADING/MASTERDOWN did not run at all.
             let errors = e.clone().into_server_errors()?;
-            errors
-                .iter()
-                .any(|(_, se)| is_failover_kind(se.kind()))
-                .then_some(Fate::NotRun)
+            errors.iter().any(|(_, se)| is_failover_kind(se.kind())).then_some(Fate::NotRun)
         }
         ErrorKind::Server(kind) => is_failover_kind(Some(kind)).then_some(Fate::NotRun),
         _ if e.is_connection_refusal() => Some(Fate::NotRun),
@@ -102,9 +99,7 @@ pub(crate) fn random() -> u64 {
         let _ = STATE.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
         s = seed;
     }
-    let z = STATE
-        .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-        .wrapping_add(s);
+    let z = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed).wrapping_add(s);
     let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -161,10 +156,7 @@ mod tests {
         let mut last_base = min;
         for _ in 0..20 {
             let d = b.next_delay(far).unwrap();
-            assert!(
-                d >= last_base / 2 && d <= last_base,
-                "{d:?} for base {last_base:?}"
-            );
+            assert!(d >= last_base / 2 && d <= last_base, "{d:?} for base {last_base:?}");
             last_base = (last_base * 2).min(max);
         }
         assert!(b.next_delay(Duration::from_millis(3)).unwrap() <= Duration::from_millis(3));

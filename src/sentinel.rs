@@ -64,9 +64,7 @@ impl Sentinels {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let con = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let con = client.get_multiplexed_async_connection_with_config(&config).await?;
         Ok(con)
     }
 
@@ -96,10 +94,7 @@ impl Sentinels {
                 Err(e) => {
                     debug!(sentinel = %addr, error = %e, what, "Sentinel failed");
                     self.forget_cached(&addr);
-                    tried.push(SentinelFailure {
-                        addr: addr.to_string(),
-                        cause: e.to_string(),
-                    });
+                    tried.push(SentinelFailure { addr: addr.to_string(), cause: e.to_string() });
                 }
             }
         }
@@ -131,10 +126,7 @@ impl Sentinels {
     pub(crate) async fn discover(&self) -> Result<(NodeAddr, Vec<MasterEntry>)> {
         let (sentinel, masters) = self
             .ask("SENTINEL MASTERS", |mut con, addr| async move {
-                let reply: Value = redis::cmd("SENTINEL")
-                    .arg("MASTERS")
-                    .query_async(&mut con)
-                    .await?;
+                let reply: Value = redis::cmd("SENTINEL").arg("MASTERS").query_async(&mut con).await?;
                 let masters = parse_masters(&addr, reply)?;
                 Ok(Some((addr, masters)))
             })
@@ -153,26 +145,16 @@ impl Sentinels {
 
     async fn sentinels_of(&self, sentinel: &NodeAddr, name: &str) -> Result<Vec<NodeAddr>> {
         let mut con = self.connect(sentinel).await?;
-        let reply: Value = redis::cmd("SENTINEL")
-            .arg("SENTINELS")
-            .arg(name)
-            .query_async(&mut con)
-            .await?;
+        let reply: Value = redis::cmd("SENTINEL").arg("SENTINELS").arg(name).query_async(&mut con).await?;
         let entries = parse_table(sentinel, "SENTINEL SENTINELS", reply)?;
-        entries
-            .iter()
-            .map(|e| entry_addr(sentinel, "SENTINEL SENTINELS", e))
-            .collect()
+        entries.iter().map(|e| entry_addr(sentinel, "SENTINEL SENTINELS", e)).collect()
     }
 
     /// `SENTINEL GET-MASTER-ADDR-BY-NAME <name>` on the first Sentinel that knows it.
     pub(crate) async fn master_addr(&self, name: &str) -> Result<NodeAddr> {
         self.ask("SENTINEL GET-MASTER-ADDR-BY-NAME", |mut con, addr| async move {
-            let reply: Value = redis::cmd("SENTINEL")
-                .arg("GET-MASTER-ADDR-BY-NAME")
-                .arg(name)
-                .query_async(&mut con)
-                .await?;
+            let reply: Value =
+                redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(name).query_async(&mut con).await?;
             parse_master_addr(&addr, reply)
         })
         .await

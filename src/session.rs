@@ -36,11 +36,23 @@ pub(crate) fn is_session_command(args: &[&[u8]]) -> bool {
     session_name(args).is_some()
 }
 
+/// `WATCH` and friends inside a pipeline (or through `on_shard`) would travel on a
+/// shared connection, where another task's `EXEC` clears the watch: refused.
+pub(crate) fn refuse_outside_session(args: &[&[u8]]) -> Result<()> {
+    match session_name(args) {
+        Some(name) => Err(Error::BadCommand {
+            command: name.to_owned(),
+            detail: "send WATCH/UNWATCH/MULTI/EXEC/DISCARD on their own (or use redis::pipe().atomic()), \
+                     not inside a pipeline or through on_shard"
+                .into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn session_name(args: &[&[u8]]) -> Option<&'static str> {
     let name = args.first()?;
-    SESSION_COMMANDS
-        .into_iter()
-        .find(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+    SESSION_COMMANDS.into_iter().find(|s| name.eq_ignore_ascii_case(s.as_bytes()))
 }
 
 impl DisredisClient {
@@ -48,12 +60,8 @@ impl DisredisClient {
     fn single_shard(&self, args: &[&[u8]]) -> Result<usize> {
         match fanout::plan(&self.inner().shards.ring, args)? {
             Routed::Plan(p) if p.merge == Merge::One && !p.info.keyless => Ok(p.parts[0].shard),
-            Routed::Plan(p) => Err(Error::NoKey {
-                command: format!("{} (in a WATCH session)", p.info.name),
-            }),
-            Routed::Scan(_) => Err(Error::NoKey {
-                command: "SCAN (in a WATCH session)".into(),
-            }),
+            Routed::Plan(p) => Err(Error::NoKey { command: format!("{} (in a WATCH session)", p.info.name) }),
+            Routed::Scan(_) => Err(Error::NoKey { command: "SCAN (in a WATCH session)".into() }),
         }
     }
 
@@ -61,10 +69,7 @@ impl DisredisClient {
         let names = self.shard_names();
         let mut shards = vec![names[a].clone(), names[b].clone()];
         shards.sort();
-        Error::CrossShard {
-            command: command.to_owned(),
-            shards,
-        }
+        Error::CrossShard { command: command.to_owned(), shards }
     }
 
     pub(crate) async fn session_cmd(&mut self, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
@@ -101,9 +106,7 @@ impl DisredisClient {
             }
             None => {
                 let Some(p) = self.pinned.clone() else {
-                    return Err(Error::NoKey {
-                        command: "session".into(),
-                    });
+                    return Err(Error::NoKey { command: "session".into() });
                 };
                 let shard = self.single_shard(args)?;
                 if shard != p.shard {
@@ -126,9 +129,7 @@ impl DisredisClient {
         count: usize,
     ) -> Result<Vec<Value>> {
         let Some(p) = self.pinned.clone() else {
-            return Err(Error::NoKey {
-                command: "session".into(),
-            });
+            return Err(Error::NoKey { command: "session".into() });
         };
         for cmd in pipe.cmd_iter() {
             let shard = self.single_shard(&fanout::cmd_args(cmd))?;

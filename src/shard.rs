@@ -45,9 +45,7 @@ pub(crate) async fn connect_master(
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout))
         .set_response_timeout(response_timeout);
-    let mut con = client
-        .get_multiplexed_async_connection_with_config(&settings)
-        .await?;
+    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await?;
     let role: Value = tokio::time::timeout(config.connect_timeout, redis::cmd("ROLE").query_async(&mut con))
         .await
         .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
@@ -90,10 +88,7 @@ mod tests {
 
     #[test]
     fn connection_info_carries_auth_and_db() {
-        let auth = Auth {
-            username: Some("app".into()),
-            password: Some(Secret::new("pw")),
-        };
+        let auth = Auth { username: Some("app".into()), password: Some(Secret::new("pw")) };
         let info = connection_info(&NodeAddr::parse("[::1]:7000").unwrap(), &auth, 3).unwrap();
         assert_eq!(info.addr(), &ConnectionAddr::Tcp("::1".into(), 7000));
         assert_eq!(info.redis_settings().db(), 3);

@@ -62,9 +62,7 @@ impl Shard {
     /// The master address that `generation` connected to, if it is still current.
     pub(crate) fn addr_of(&self, generation: u64) -> Option<NodeAddr> {
         let st = self.state.read();
-        (st.generation == generation && st.conn.is_some())
-            .then(|| st.addr.clone())
-            .flatten()
+        (st.generation == generation && st.conn.is_some()).then(|| st.addr.clone()).flatten()
     }
 
     /// Drops the connection of `generation` (if it is still the current one) so the
@@ -160,9 +158,7 @@ impl Shards {
 
     /// A snapshot for callers.
     pub(crate) fn snapshot(&self) -> Topology {
-        Topology {
-            shards: self.shards.iter().map(Shard::info).collect(),
-        }
+        Topology { shards: self.shards.iter().map(Shard::info).collect() }
     }
 }
 

@@ -20,21 +20,14 @@ fn client(topo: &Topology) -> DisredisClient {
 
 /// The first `n` keys `prefix:i` that `client` puts on `shard`.
 fn keys_on(client: &DisredisClient, shard: &str, prefix: &str, n: usize) -> Vec<String> {
-    (0..)
-        .map(|i| format!("{prefix}:{i}"))
-        .filter(|k| client.shard_for(k) == shard)
-        .take(n)
-        .collect()
+    (0..).map(|i| format!("{prefix}:{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
 }
 
 /// Polls `cond` every 10 ms until it holds; panics with `what` after `within`.
 fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -48,10 +41,7 @@ fn generation(client: &DisredisClient, shard: &str) -> u64 {
 fn commands_land_on_the_master_shard_for_names_on_both_shards() {
     let topo = Topology::start(Spec::default());
     let names = topo.master_names();
-    let mut c = disredis::Builder::default()
-        .sentinels(topo.sentinel_addrs())
-        .connect_blocking()
-        .unwrap();
+    let mut c = disredis::Builder::default().sentinels(topo.sentinel_addrs()).connect_blocking().unwrap();
     assert_eq!(c.shard_names(), names.as_slice());
     assert!(c.is_open());
     assert!(c.check_connection(), "{:?}", c.topology());
@@ -65,15 +55,8 @@ fn commands_land_on_the_master_shard_for_names_on_both_shards() {
         for key in keys_on(&c, shard, "cmd", 5) {
             c.set::<_, _, ()>(&key, "v").unwrap();
             assert_eq!(c.get::<_, String>(&key).unwrap(), "v");
-            assert_eq!(
-                owner.get::<_, Option<String>>(&key).unwrap().as_deref(),
-                Some("v")
-            );
-            assert_eq!(
-                elsewhere.get::<_, Option<String>>(&key).unwrap(),
-                None,
-                "{key} on {other}"
-            );
+            assert_eq!(owner.get::<_, Option<String>>(&key).unwrap().as_deref(), Some("v"));
+            assert_eq!(elsewhere.get::<_, Option<String>>(&key).unwrap(), None, "{key} on {other}");
 
             let counter = format!("{key}:n");
             let counter_shard = c.shard_for(&counter).to_owned();
@@ -89,11 +72,7 @@ fn commands_land_on_the_master_shard_for_names_on_both_shards() {
     }
     // Cmd::query goes through req_command.
     let key = keys_on(&c, &names[1], "q", 1).remove(0);
-    let () = redis::cmd("SET")
-        .arg(&key)
-        .arg(b"\x00bin\r\n")
-        .query(&mut c)
-        .unwrap();
+    let () = redis::cmd("SET").arg(&key).arg(b"\x00bin\r\n").query(&mut c).unwrap();
     let back: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut c).unwrap();
     assert_eq!(back, b"\x00bin\r\n");
 }
@@ -117,28 +96,15 @@ fn pipelines_plain_and_atomic_and_their_errors() {
     assert_eq!((n, b.as_deref()), (42, Some("bee")));
     assert_eq!(master.get::<_, i64>("{p}:a").unwrap(), 42);
 
-    let (n, len): (i64, i64) = redis::pipe()
-        .atomic()
-        .incr("{p}:a", 1)
-        .rpush("{p}:list", &[1, 2, 3])
-        .query(&mut c)
-        .unwrap();
+    let (n, len): (i64, i64) =
+        redis::pipe().atomic().incr("{p}:a", 1).rpush("{p}:list", &[1, 2, 3]).query(&mut c).unwrap();
     assert_eq!((n, len), (43, 3));
     assert_eq!(master.llen::<_, i64>("{p}:list").unwrap(), 3);
     // It really is MULTI/EXEC: a command refused while queueing (wrong arity)
     // aborts the whole transaction, so the INCR before it does not run...
-    let e = redis::pipe()
-        .atomic()
-        .incr("{p}:a", 100)
-        .cmd("SET")
-        .arg("{p}:x")
-        .query::<()>(&mut c)
-        .unwrap_err();
-    assert_eq!(
-        e.kind(),
-        ErrorKind::Server(redis::ServerErrorKind::ExecAbort),
-        "{e}"
-    );
+    let e =
+        redis::pipe().atomic().incr("{p}:a", 100).cmd("SET").arg("{p}:x").query::<()>(&mut c).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server(redis::ServerErrorKind::ExecAbort), "{e}");
     assert_eq!(master.get::<_, i64>("{p}:a").unwrap(), 43);
     // ...while one failing at run time does not stop the others.
     let e = redis::pipe()
@@ -154,20 +120,12 @@ fn pipelines_plain_and_atomic_and_their_errors() {
     let names = topo.master_names();
     let k0 = keys_on(&c, &names[0], "x", 1).remove(0);
     let k1 = keys_on(&c, &names[1], "x", 1).remove(0);
-    let e = redis::pipe()
-        .atomic()
-        .set(&k0, 1)
-        .set(&k1, 1)
-        .query::<()>(&mut c)
-        .unwrap_err();
+    let e = redis::pipe().atomic().set(&k0, 1).set(&k1, 1).query::<()>(&mut c).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Client, "{e}");
     let text = e.to_string();
     assert!(text.contains(&names[0]) && text.contains(&names[1]), "{text}");
     for k in [&k0, &k1] {
-        assert!(
-            !c.exists::<_, bool>(k).unwrap(),
-            "{k} written by a refused transaction"
-        );
+        assert!(!c.exists::<_, bool>(k).unwrap(), "{k} written by a refused transaction");
     }
 
     // INFO has no key: refused, not sent to some shard.
@@ -184,11 +142,8 @@ fn hscan_follow_up_pages_keep_their_arguments() {
     c.hset_multiple::<_, _, _, ()>("scan:h", &fields).unwrap();
     // HSCAN pages come 10 fields at a time: every page after the first is sent
     // as packed bytes carrying the cursor and MATCH.
-    let mut got: Vec<(String, String)> = c
-        .hscan_match("scan:h", "f1*")
-        .unwrap()
-        .collect::<redis::RedisResult<_>>()
-        .unwrap();
+    let mut got: Vec<(String, String)> =
+        c.hscan_match("scan:h", "f1*").unwrap().collect::<redis::RedisResult<_>>().unwrap();
     got.sort();
     let mut want: Vec<(String, String)> = fields.into_iter().filter(|(f, _)| f.starts_with("f1")).collect();
     want.sort();
@@ -227,32 +182,17 @@ fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {
         })
     };
     let writes = || on_victim.load(Ordering::Relaxed);
-    wait_until("writes before the kill", Duration::from_secs(10), || {
-        writes() >= 50
-    });
+    wait_until("writes before the kill", Duration::from_secs(10), || writes() >= 50);
     topo.kill(&old);
     let new = topo.wait_for_failover(&victim, &old, Duration::from_secs(20));
-    wait_until("the client to switch", Duration::from_secs(20), || {
-        generation(&c, &victim) >= 2
-    });
+    wait_until("the client to switch", Duration::from_secs(20), || generation(&c, &victim) >= 2);
     let switched = writes();
-    wait_until("writes after the switch", Duration::from_secs(10), || {
-        writes() >= switched + 50
-    });
+    wait_until("writes after the switch", Duration::from_secs(10), || writes() >= switched + 50);
     stop.store(true, Ordering::Relaxed);
     let (written, errors) = writer.join().unwrap();
 
-    assert!(
-        errors.is_empty(),
-        "errors reached the writer: {:?}",
-        &errors[..errors.len().min(5)]
-    );
-    let shard = c
-        .topology()
-        .shards
-        .into_iter()
-        .find(|s| s.name == victim)
-        .unwrap();
+    assert!(errors.is_empty(), "errors reached the writer: {:?}", &errors[..errors.len().min(5)]);
+    let shard = c.topology().shards.into_iter().find(|s| s.name == victim).unwrap();
     assert_eq!(shard.master.as_deref(), Some(new.as_str()));
     let mut con = c.clone();
     let missing: Vec<&String> = written
@@ -268,11 +208,7 @@ fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {
         &missing[..missing.len().min(5)]
     );
     let mut promoted = topo.conn(&new);
-    let (k, n) = written
-        .iter()
-        .rev()
-        .find(|(k, _)| c.shard_for(k) == victim)
-        .unwrap();
+    let (k, n) = written.iter().rev().find(|(k, _)| c.shard_for(k) == victim).unwrap();
     assert_eq!(promoted.get::<_, Option<u64>>(k).unwrap(), Some(*n));
 }
 
@@ -289,26 +225,15 @@ async fn inside_a_tokio_runtime_every_call_is_a_typed_error() {
         Err(Error::InsideRuntime)
     ));
     // Built outside the runtime (a plain thread), used inside it.
-    let mut c = thread::spawn(move || DisredisClient::connect(&addrs))
-        .join()
-        .unwrap()
-        .unwrap();
+    let mut c = thread::spawn(move || DisredisClient::connect(&addrs)).join().unwrap().unwrap();
     let inside = |e: redis::RedisError| {
         assert_eq!(e.kind(), ErrorKind::Client, "{e}");
         assert!(e.to_string().contains("inside a tokio runtime"), "{e}");
     };
     inside(c.set::<_, _, ()>("k", "v").unwrap_err());
-    inside(
-        redis::cmd("GET")
-            .arg("k")
-            .query::<Option<String>>(&mut c)
-            .unwrap_err(),
-    );
+    inside(redis::cmd("GET").arg("k").query::<Option<String>>(&mut c).unwrap_err());
     inside(redis::pipe().set("k", 1).query::<()>(&mut c).unwrap_err());
-    inside(
-        c.req_packed_command(&redis::cmd("GET").arg("k").get_packed_command())
-            .unwrap_err(),
-    );
+    inside(c.req_packed_command(&redis::cmd("GET").arg("k").get_packed_command()).unwrap_err());
     // The async client inside works there, and nothing was written.
     let mut a = c.as_async().clone();
     let v: Option<String> = redis::AsyncCommands::get(&mut a, "k").await.unwrap();
@@ -330,12 +255,7 @@ fn malformed_bytes_are_errors_and_the_client_keeps_working() {
     ];
     for b in bad {
         let e = c.req_packed_command(b).unwrap_err();
-        assert_eq!(
-            e.kind(),
-            ErrorKind::Client,
-            "{:?}: {e}",
-            String::from_utf8_lossy(b)
-        );
+        assert_eq!(e.kind(), ErrorKind::Client, "{:?}: {e}", String::from_utf8_lossy(b));
     }
     let get = redis::cmd("GET").arg("k").get_packed_command();
     let e = c.req_packed_commands(&get, 0, 2).unwrap_err();
@@ -343,10 +263,7 @@ fn malformed_bytes_are_errors_and_the_client_keeps_working() {
     assert!(c.req_packed_commands(b"*1\r\n$3\r\nGET", 0, 1).is_err());
 
     c.set::<_, _, ()>("k", "still fine").unwrap();
-    assert_eq!(
-        c.req_packed_command(&get).unwrap(),
-        redis::Value::BulkString(b"still fine".to_vec())
-    );
+    assert_eq!(c.req_packed_command(&get).unwrap(), redis::Value::BulkString(b"still fine".to_vec()));
 }
 
 #[test]

@@ -16,17 +16,11 @@ async fn client(topo: &Topology) -> DisredisClient {
 }
 
 fn keys_on(client: &DisredisClient, shard: &str, prefix: &str, n: usize) -> Vec<String> {
-    (0..)
-        .map(|i| format!("{prefix}:{i}"))
-        .filter(|k| client.shard_for(k) == shard)
-        .take(n)
-        .collect()
+    (0..).map(|i| format!("{prefix}:{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
 }
 
 fn dbsize(topo: &Topology, shard: &str) -> i64 {
-    redis::cmd("DBSIZE")
-        .query(&mut topo.conn(&topo.master_addr(shard)))
-        .unwrap()
+    redis::cmd("DBSIZE").query(&mut topo.conn(&topo.master_addr(shard))).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,36 +29,22 @@ async fn multi_key_commands_split_across_shards_and_merge_in_order() {
     let client = client(&topo).await;
     let mut con = client.clone();
     let keys: Vec<String> = (0..1000).map(|i| format!("m:{i}")).collect();
-    let pairs: Vec<(String, usize)> = keys
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % 3 != 0)
-        .map(|(i, k)| (k.clone(), i))
-        .collect();
+    let pairs: Vec<(String, usize)> =
+        keys.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(i, k)| (k.clone(), i)).collect();
     con.mset::<_, _, ()>(&pairs).await.unwrap();
     // Both shards got their share, checked on the masters directly.
     let names = topo.master_names();
-    let on_a = pairs
-        .iter()
-        .filter(|(k, _)| client.shard_for(k) == names[0])
-        .count() as i64;
+    let on_a = pairs.iter().filter(|(k, _)| client.shard_for(k) == names[0]).count() as i64;
     assert_eq!(dbsize(&topo, &names[0]), on_a);
     assert_eq!(dbsize(&topo, &names[1]), pairs.len() as i64 - on_a);
 
     let values: Vec<Option<usize>> = con.mget(&keys).await.unwrap();
     let expected: Vec<Option<usize>> = (0..1000).map(|i| (i % 3 != 0).then_some(i)).collect();
-    assert_eq!(
-        values, expected,
-        "MGET of 1000 keys over both shards, in the caller's order"
-    );
+    assert_eq!(values, expected, "MGET of 1000 keys over both shards, in the caller's order");
 
     let n: usize = con.exists(&keys).await.unwrap();
     assert_eq!(n, pairs.len());
-    let n: usize = redis::cmd("TOUCH")
-        .arg(&keys[..10])
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let n: usize = redis::cmd("TOUCH").arg(&keys[..10]).query_async(&mut con).await.unwrap();
     assert_eq!(n, 6);
     let n: usize = con.del(&keys[..500]).await.unwrap();
     assert_eq!(n, (0..500).filter(|i| i % 3 != 0).count());
@@ -73,16 +53,11 @@ async fn multi_key_commands_split_across_shards_and_merge_in_order() {
     assert_eq!(dbsize(&topo, &names[0]) + dbsize(&topo, &names[1]), 0);
 
     // Commands that can't be split are refused, naming both shards, and nothing ran.
-    let (a, b) = (
-        keys_on(&client, &names[0], "x", 1).remove(0),
-        keys_on(&client, &names[1], "x", 1).remove(0),
-    );
+    let (a, b) =
+        (keys_on(&client, &names[0], "x", 1).remove(0), keys_on(&client, &names[1], "x", 1).remove(0));
     let err = con.mset_nx::<_, _, bool>(&[(&a, 1), (&b, 2)]).await.unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("MSETNX") && text.contains(&names[0]) && text.contains(&names[1]),
-        "{text}"
-    );
+    assert!(text.contains("MSETNX") && text.contains(&names[0]) && text.contains(&names[1]), "{text}");
     let n: usize = con.exists(&[&a, &b]).await.unwrap();
     assert_eq!(n, 0);
 }
@@ -109,18 +84,10 @@ async fn keyless_commands_fan_out_with_their_merge() {
     let random: String = redis::cmd("RANDOMKEY").query_async(&mut con).await.unwrap();
     assert!(random.starts_with("f:"));
     // WAIT: each shard waits for this client's writes to reach its replica.
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(2000)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query_async(&mut con).await.unwrap();
     assert_eq!(acked, 1);
     let _: () = redis::cmd("FLUSHDB").query_async(&mut con).await.unwrap();
-    assert_eq!(
-        redis::cmd("DBSIZE").query_async::<i64>(&mut con).await.unwrap(),
-        0
-    );
+    assert_eq!(redis::cmd("DBSIZE").query_async::<i64>(&mut con).await.unwrap(), 0);
     let none: Option<String> = redis::cmd("RANDOMKEY").query_async(&mut con).await.unwrap();
     assert_eq!(none, None);
 }
@@ -156,11 +123,7 @@ async fn scan_returns_every_key_of_both_shards_exactly_once() {
     }
     assert_eq!(all, 2001);
     // A cursor that this client didn't hand out is refused.
-    let err = redis::cmd("SCAN")
-        .arg(99)
-        .query_async::<redis::Value>(&mut con)
-        .await
-        .unwrap_err();
+    let err = redis::cmd("SCAN").arg(99).query_async::<redis::Value>(&mut con).await.unwrap_err();
     assert!(err.to_string().contains("cursor"), "{err}");
 }
 
@@ -239,19 +202,15 @@ async fn transactions_on_hash_tagged_keys_and_watch_under_contention() {
     assert_eq!(log, (0..200).collect::<Vec<_>>());
     // Across shards: refused before anything is sent.
     let names = topo.master_names();
-    let (a, b) = (
-        keys_on(&client, &names[0], "t", 1).remove(0),
-        keys_on(&client, &names[1], "t", 1).remove(0),
-    );
-    let err = redis::cmd("WATCH")
-        .arg(&a)
-        .arg(&b)
-        .query_async::<()>(&mut con)
-        .await
-        .unwrap_err();
+    let (a, b) =
+        (keys_on(&client, &names[0], "t", 1).remove(0), keys_on(&client, &names[1], "t", 1).remove(0));
+    let err = redis::cmd("WATCH").arg(&a).arg(&b).query_async::<()>(&mut con).await.unwrap_err();
     assert!(err.to_string().contains(&names[1]), "{err}");
     let err = redis::cmd("MULTI").query_async::<()>(&mut con).await.unwrap_err();
     assert!(err.to_string().contains("atomic"), "{err}");
+    // WATCH must not travel in a pipeline over a shared connection.
+    let err = redis::pipe().cmd("WATCH").arg(key).get(key).query_async::<()>(&mut con).await.unwrap_err();
+    assert!(err.to_string().contains("WATCH"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,33 +222,16 @@ async fn scripts_load_on_demand_on_every_shard() {
     let names = topo.master_names();
     for shard in &names {
         let key = keys_on(&client, shard, "sc", 1).remove(0);
-        let v: String = script
-            .key(&key)
-            .arg("hello")
-            .invoke_async(&mut con)
-            .await
-            .unwrap();
+        let v: String = script.key(&key).arg("hello").invoke_async(&mut con).await.unwrap();
         assert_eq!(v, "hello");
     }
-    let exists: Vec<bool> = redis::cmd("SCRIPT")
-        .arg("EXISTS")
-        .arg(script.get_hash())
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let exists: Vec<bool> =
+        redis::cmd("SCRIPT").arg("EXISTS").arg(script.get_hash()).query_async(&mut con).await.unwrap();
     assert_eq!(exists, vec![true]);
     // Scripts with keys on two shards are refused.
-    let (a, b) = (
-        keys_on(&client, &names[0], "sc", 1).remove(0),
-        keys_on(&client, &names[1], "sc", 1).remove(0),
-    );
-    let err = script
-        .key(&a)
-        .key(&b)
-        .arg(1)
-        .invoke_async::<String>(&mut con)
-        .await
-        .unwrap_err();
+    let (a, b) =
+        (keys_on(&client, &names[0], "sc", 1).remove(0), keys_on(&client, &names[1], "sc", 1).remove(0));
+    let err = script.key(&a).key(&b).arg(1).invoke_async::<String>(&mut con).await.unwrap_err();
     assert!(err.to_string().contains("EVALSHA"), "{err}");
 }
 
@@ -317,10 +259,11 @@ async fn blpop_waits_past_the_response_timeout_without_blocking_the_shard() {
     con.rpush::<_, _, ()>(&queue, "job").await.unwrap();
     let (got, waited) = waiter.await.unwrap();
     assert_eq!(got, Some((queue.clone(), "job".to_owned())));
-    assert!(
-        waited >= Duration::from_secs(2),
-        "BLPOP returned before the push: {waited:?}"
-    );
+    assert!(waited >= Duration::from_secs(2), "BLPOP returned before the push: {waited:?}");
+    // In a pipeline too: a 1 s BLPOP on an empty list outlives the 500 ms response timeout.
+    let (popped, n): (Option<(String, String)>, i64) =
+        redis::pipe().blpop(&queue, 1.0).incr(&neighbour, 1).query_async(&mut con).await.unwrap();
+    assert_eq!((popped, n), (None, 20));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -330,11 +273,7 @@ async fn on_shard_reaches_one_named_shard() {
     let names = topo.master_names();
     for name in &names {
         let mut shard = client.on_shard(name).unwrap();
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut shard)
-            .await
-            .unwrap();
+        let info: String = redis::cmd("INFO").arg("server").query_async(&mut shard).await.unwrap();
         let port = topo.master_addr(name).rsplit_once(':').unwrap().1.to_owned();
         assert!(info.contains(&format!("tcp_port:{port}")), "{name}: {info}");
         let own = keys_on(&client, name, "o", 1).remove(0);
@@ -361,12 +300,8 @@ async fn failover_during_a_pipeline_retries_only_the_failed_shards_part() {
     topo.kill(&old);
     // shard-a's part (an idempotent SET) waits for the failover; shard-b's part
     // (a non-idempotent INCR) runs once.
-    let (set, incr): (String, i64) = redis::pipe()
-        .set(&a, "after")
-        .incr(&b, 1)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let (set, incr): (String, i64) =
+        redis::pipe().set(&a, "after").incr(&b, 1).query_async(&mut con).await.unwrap();
     assert_eq!((set.as_str(), incr), ("OK", 1));
     let b_value: i64 = con.get(&b).await.unwrap();
     assert_eq!(b_value, 1);
@@ -409,11 +344,7 @@ async fn unknown_commands_are_looked_up_once_then_refused_without_keys() {
     let client = client(&topo).await;
     let mut con = client.clone();
     for _ in 0..3 {
-        let err = redis::cmd("NOSUCHMODULE.CMD")
-            .arg("k")
-            .query_async::<()>(&mut con)
-            .await
-            .unwrap_err();
+        let err = redis::cmd("NOSUCHMODULE.CMD").arg("k").query_async::<()>(&mut con).await.unwrap_err();
         assert!(
             err.to_string().contains("NOSUCHMODULE.CMD") && err.to_string().contains("on_shard"),
             "{err}"
@@ -421,23 +352,12 @@ async fn unknown_commands_are_looked_up_once_then_refused_without_keys() {
     }
     // COMMAND INFO was asked once (of the first shard) and the answer cached.
     let names = topo.master_names();
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut topo.conn(&topo.master_addr(&names[0])))
-        .unwrap();
-    let line = stats
-        .lines()
-        .find(|l| l.starts_with("cmdstat_command|info:"))
-        .unwrap_or_default();
+    let stats: String =
+        redis::cmd("INFO").arg("commandstats").query(&mut topo.conn(&topo.master_addr(&names[0]))).unwrap();
+    let line = stats.lines().find(|l| l.starts_with("cmdstat_command|info:")).unwrap_or_default();
     assert!(line.starts_with("cmdstat_command|info:calls=1,"), "{line}");
     // on_shard sends it anyway, and the server's own error comes back.
     let mut shard = client.on_shard(&names[0]).unwrap();
-    let err = redis::cmd("NOSUCHMODULE.CMD")
-        .query_async::<()>(&mut shard)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().to_lowercase().contains("unknown command"),
-        "{err}"
-    );
+    let err = redis::cmd("NOSUCHMODULE.CMD").query_async::<()>(&mut shard).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("unknown command"), "{err}");
 }

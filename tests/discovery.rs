@@ -20,32 +20,18 @@ async fn discovers_masters_when_the_first_sentinel_is_down() {
     let topo = Topology::start(Spec::default());
     let live = topo.sentinel_addrs();
     let dead = dead_addr();
-    let client = DisredisClient::connect([dead.clone(), live[0].clone()])
-        .await
-        .unwrap();
+    let client = DisredisClient::connect([dead.clone(), live[0].clone()]).await.unwrap();
 
     assert_eq!(client.shard_names(), topo.master_names().as_slice());
     let sentinels = client.sentinels();
-    assert_eq!(
-        sentinels[0], live[0],
-        "the Sentinel that answered moves to the front"
-    );
-    assert!(
-        sentinels.contains(&dead),
-        "the dead one is kept for later: {sentinels:?}"
-    );
+    assert_eq!(sentinels[0], live[0], "the Sentinel that answered moves to the front");
+    assert!(sentinels.contains(&dead), "the dead one is kept for later: {sentinels:?}");
     for s in &live[1..] {
-        assert!(
-            sentinels.contains(s),
-            "Sentinel {s} learned from SENTINEL SENTINELS: {sentinels:?}"
-        );
+        assert!(sentinels.contains(s), "Sentinel {s} learned from SENTINEL SENTINELS: {sentinels:?}");
     }
     for shard in client.topology().shards {
         assert!(shard.connected, "{shard:?}");
-        assert_eq!(
-            shard.master.as_deref(),
-            Some(topo.master_addr(&shard.name).as_str())
-        );
+        assert_eq!(shard.master.as_deref(), Some(topo.master_addr(&shard.name).as_str()));
         assert_eq!(shard.generation, 1);
     }
 }
@@ -89,9 +75,7 @@ async fn no_reachable_sentinel_lists_every_address() {
     let (a, b) = (dead_addr(), dead_addr());
     let started = std::time::Instant::now();
     let err = DisredisClient::connect([a.clone(), b.clone()]).await.unwrap_err();
-    let Error::NoSentinel { tried } = &err else {
-        panic!("expected NoSentinel, got {err:?}")
-    };
+    let Error::NoSentinel { tried } = &err else { panic!("expected NoSentinel, got {err:?}") };
     let addrs: Vec<&str> = tried.iter().map(|t| t.addr.as_str()).collect();
     assert_eq!(addrs, [a.as_str(), b.as_str()]);
     assert!(tried.iter().all(|t| !t.cause.is_empty()));
@@ -103,14 +87,7 @@ async fn no_reachable_sentinel_lists_every_address() {
 
 #[tokio::test]
 async fn malformed_addresses_are_config_errors_naming_the_value() {
-    for bad in [
-        "localhost",
-        "127.0.0.1:0",
-        "127.0.0.1:99999",
-        "::1:26379",
-        "[::1",
-        "",
-    ] {
+    for bad in ["localhost", "127.0.0.1:0", "127.0.0.1:99999", "::1:26379", "[::1", ""] {
         match DisredisClient::connect([bad]).await {
             Err(Error::Config { field, value, .. }) => {
                 assert_eq!(field, "sentinels");
@@ -120,13 +97,7 @@ async fn malformed_addresses_are_config_errors_naming_the_value() {
         }
     }
     let none: [&str; 0] = [];
-    assert!(matches!(
-        DisredisClient::connect(none).await,
-        Err(Error::Config {
-            field: "sentinels",
-            ..
-        })
-    ));
+    assert!(matches!(DisredisClient::connect(none).await, Err(Error::Config { field: "sentinels", .. })));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,20 +114,11 @@ async fn ipv6_sentinel_address_is_accepted_and_tried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sentinel_that_monitors_nothing_is_a_typed_error() {
-    let topo = Topology::start(Spec {
-        shards: 1,
-        replicas: 0,
-        sentinels: 1,
-        quorum: 1,
-    });
+    let topo = Topology::start(Spec { shards: 1, replicas: 0, sentinels: 1, quorum: 1 });
     let addr = topo.sentinel_addrs()[0].clone();
     // Tell the Sentinel to stop monitoring its only master.
     let mut s = topo.conn(&addr);
-    let _: () = redis::cmd("SENTINEL")
-        .arg("REMOVE")
-        .arg(&topo.master_names()[0])
-        .query(&mut s)
-        .unwrap();
+    let _: () = redis::cmd("SENTINEL").arg("REMOVE").arg(&topo.master_names()[0]).query(&mut s).unwrap();
     match DisredisClient::connect([addr.clone()]).await {
         Err(Error::NoMasters { sentinel }) => assert_eq!(sentinel, addr),
         other => panic!("expected NoMasters, got {other:?}"),

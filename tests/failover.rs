@@ -13,21 +13,11 @@ use support::{Spec, Topology};
 
 /// Keys that `client` puts on `shard`.
 fn keys_on(client: &DisredisClient, shard: &str, prefix: &str, n: usize) -> Vec<String> {
-    (0..)
-        .map(|i| format!("{prefix}:{i}"))
-        .filter(|k| client.shard_for(k) == shard)
-        .take(n)
-        .collect()
+    (0..).map(|i| format!("{prefix}:{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
 }
 
 fn generation(client: &DisredisClient, shard: &str) -> u64 {
-    client
-        .topology()
-        .shards
-        .iter()
-        .find(|s| s.name == shard)
-        .unwrap()
-        .generation
+    client.topology().shards.iter().find(|s| s.name == shard).unwrap().generation
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,23 +59,14 @@ async fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {
     stop.store(true, Ordering::Relaxed);
     let (written, errors) = writer.await.unwrap();
 
-    assert!(
-        errors.is_empty(),
-        "errors reached the writer: {:?}",
-        &errors[..errors.len().min(5)]
-    );
+    assert!(errors.is_empty(), "errors reached the writer: {:?}", &errors[..errors.len().min(5)]);
     let first_after = written
         .iter()
         .filter(|(k, _, t)| client.shard_for(k) == victim && *t > killed)
         .map(|(_, _, t)| *t)
         .next()
         .expect("a write to the victim shard after the kill");
-    let shard = client
-        .topology()
-        .shards
-        .into_iter()
-        .find(|s| s.name == victim)
-        .unwrap();
+    let shard = client.topology().shards.into_iter().find(|s| s.name == victim).unwrap();
     assert_eq!(shard.master.as_deref(), Some(new.as_str()));
     assert!(shard.generation >= 2, "{shard:?}");
 
@@ -128,23 +109,12 @@ async fn readonly_from_a_demoted_master_is_retried_on_the_promoted_one() {
     // claims to be a replica and fails over to the node now acting as master.
     let (rhost, rport) = replica.rsplit_once(':').unwrap();
     let mut r = topo.conn(&replica);
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query(&mut r)
-        .unwrap();
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
     let mut m = topo.conn(&old);
-    let _: () = redis::cmd("REPLICAOF")
-        .arg(rhost)
-        .arg(rport)
-        .query(&mut m)
-        .unwrap();
+    let _: () = redis::cmd("REPLICAOF").arg(rhost).arg(rport).query(&mut m).unwrap();
 
     con.set::<_, _, ()>(&key, "after").await.unwrap();
-    let stats: String = redis::cmd("INFO")
-        .arg("errorstats")
-        .query(&mut topo.conn(&old))
-        .unwrap();
+    let stats: String = redis::cmd("INFO").arg("errorstats").query(&mut topo.conn(&old)).unwrap();
     assert!(
         stats.contains("errorstat_READONLY:count="),
         "the demoted master never answered READONLY: {stats}"
@@ -152,12 +122,7 @@ async fn readonly_from_a_demoted_master_is_retried_on_the_promoted_one() {
     let mut direct = topo.conn(&replica);
     let v: String = redis::Commands::get(&mut direct, &key).unwrap();
     assert_eq!(v, "after", "the write landed on the promoted node");
-    let shard = client
-        .topology()
-        .shards
-        .into_iter()
-        .find(|s| s.name == victim)
-        .unwrap();
+    let shard = client.topology().shards.into_iter().find(|s| s.name == victim).unwrap();
     assert_eq!(shard.master.as_deref(), Some(replica.as_str()));
 }
 
@@ -167,26 +132,15 @@ async fn concurrent_failures_share_one_sentinel_query() {
     let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let victim = topo.master_names()[0].clone();
     let keys = keys_on(&client, &victim, "sf", 64);
-    let resolves = |c: &DisredisClient| {
-        c.topology()
-            .shards
-            .into_iter()
-            .find(|s| s.name == victim)
-            .unwrap()
-            .resolves
-    };
+    let resolves =
+        |c: &DisredisClient| c.topology().shards.into_iter().find(|s| s.name == victim).unwrap().resolves;
     assert_eq!(resolves(&client), 0);
     assert_eq!(generation(&client, &victim), 1);
 
     // Drop every client connection of the master (it stays up), then send 64
     // requests at once: all of them fail on the dead connection.
     let mut m = topo.conn(&topo.master_addr(&victim));
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .query(&mut m)
-        .unwrap();
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").query(&mut m).unwrap();
     assert!(killed >= 1);
     let tasks: Vec<_> = keys
         .iter()
@@ -229,10 +183,7 @@ async fn frozen_master_reads_fail_over_and_non_idempotent_writes_are_not_repeate
     topo.stop(&old);
     // INCR's fate is unknown after a timeout: not retried, a typed error.
     let err = con.incr::<_, _, i64>(&keys[1], 1).await.unwrap_err();
-    assert!(
-        err.to_string().contains("INCR") && err.to_string().contains(&victim),
-        "{err}"
-    );
+    assert!(err.to_string().contains("INCR") && err.to_string().contains(&victim), "{err}");
     // A read is retried until Sentinel promotes the replica.
     let v: String = con.get(&keys[0]).await.unwrap();
     assert_eq!(v, "v");

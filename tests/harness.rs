@@ -52,10 +52,7 @@ fn default_topology_starts_and_cleans_up() {
     // Every replica reports its master, with the link up; every master is a master.
     for name in &names {
         let master = topology.initial_master_addr(name);
-        assert_eq!(
-            info_field(&info(&topology, &master, "replication"), "role"),
-            Some("master")
-        );
+        assert_eq!(info_field(&info(&topology, &master, "replication"), "role"), Some("master"));
         let replicas = topology.replica_addrs(name);
         assert_eq!(replicas.len(), 1);
         for replica in replicas {
@@ -85,16 +82,10 @@ fn default_topology_starts_and_cleans_up() {
     assert!(!dir.exists(), "{} still exists", dir.display());
     for pid in pids {
         // Children are reaped on drop, so not even a zombie may remain.
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "process {pid} still exists after drop"
-        );
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} still exists after drop");
     }
     for addr in addrs {
-        assert!(
-            std::net::TcpStream::connect(&addr).is_err(),
-            "{addr} still accepts connections after drop"
-        );
+        assert!(std::net::TcpStream::connect(&addr).is_err(), "{addr} still accepts connections after drop");
     }
 }
 
@@ -108,16 +99,9 @@ fn sigkill_master_fails_over_to_replica() {
 
     // A write the replica acknowledged (WAIT) must survive the failover.
     let mut old_conn = topology.conn(&old);
-    let _: () = redis::cmd("SET")
-        .arg("before-kill")
-        .arg("kept")
-        .query(&mut old_conn)
-        .expect("SET on the old master");
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(2000)
-        .query(&mut old_conn)
-        .expect("WAIT");
+    let _: () =
+        redis::cmd("SET").arg("before-kill").arg("kept").query(&mut old_conn).expect("SET on the old master");
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut old_conn).expect("WAIT");
     assert_eq!(acked, 1, "the replica acknowledged the write");
 
     let killed_at = Instant::now();
@@ -130,10 +114,7 @@ fn sigkill_master_fails_over_to_replica() {
     let (switched_at, payload) = watch
         .wait("shard-a", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no +switch-master for shard-a on {}", watch.sentinel()));
-    assert_eq!(
-        payload,
-        format!("shard-a 127.0.0.1 {} 127.0.0.1 {}", port(&old), port(&new))
-    );
+    assert_eq!(payload, format!("shard-a 127.0.0.1 {} 127.0.0.1 {}", port(&old), port(&new)));
     eprintln!(
         "kill -> +switch-master {:.3} s (watch on {}); kill -> all sentinels agree + ROLE master {:.3} s",
         switched_at.duration_since(killed_at).as_secs_f64(),
@@ -144,17 +125,12 @@ fn sigkill_master_fails_over_to_replica() {
     // shard-b was not touched.
     assert_eq!(topology.master_addr("shard-b"), other_master);
     assert!(watch.wait("shard-b", Duration::ZERO).is_none());
-    let kept: Option<String> = redis::cmd("GET")
-        .arg("before-kill")
-        .query(&mut topology.conn(&new))
-        .expect("GET on the new master");
+    let kept: Option<String> =
+        redis::cmd("GET").arg("before-kill").query(&mut topology.conn(&new)).expect("GET on the new master");
     assert_eq!(kept.as_deref(), Some("kept"));
     // The new master accepts writes.
-    let reply: String = redis::cmd("SET")
-        .arg("k")
-        .arg("v")
-        .query(&mut topology.conn(&new))
-        .expect("SET on the new master");
+    let reply: String =
+        redis::cmd("SET").arg("k").arg("v").query(&mut topology.conn(&new)).expect("SET on the new master");
     assert_eq!(reply, "OK");
 }
 

@@ -125,9 +125,7 @@ fn walk_command(c: &Value, out: &mut BTreeMap<String, Server>) {
     let c = items(c);
     let flags: Vec<String> = items(&c[2]).iter().map(text).collect();
     let subs = c.get(9).map(items).unwrap_or_default();
-    let Value::Int(arity) = c[1] else {
-        panic!("arity {:?}", c[1])
-    };
+    let Value::Int(arity) = c[1] else { panic!("arity {:?}", c[1]) };
     let server = Server {
         arity,
         readonly: flags.iter().any(|f| f == "readonly"),
@@ -154,12 +152,8 @@ fn walk_docs<'a>(docs: &'a Value, out: &mut Vec<(String, &'a [Value])>) {
 /// Multiple arguments appear once; a `numkeys` argument becomes `#` (see [`doc_case`]).
 fn doc_args(tree: &[Value], full: bool, out: &mut Vec<String>) {
     for arg in tree {
-        let flags: Vec<String> = field(arg, "flags")
-            .map(items)
-            .unwrap_or_default()
-            .iter()
-            .map(text)
-            .collect();
+        let flags: Vec<String> =
+            field(arg, "flags").map(items).unwrap_or_default().iter().map(text).collect();
         if flags.iter().any(|f| f == "optional") && !full {
             continue;
         }
@@ -242,12 +236,7 @@ fn has_block(args: &[Vec<u8>]) -> bool {
 
 #[test]
 fn key_table_matches_the_server() {
-    let topo = support::Topology::start(support::Spec {
-        shards: 1,
-        replicas: 0,
-        sentinels: 1,
-        quorum: 1,
-    });
+    let topo = support::Topology::start(support::Spec { shards: 1, replicas: 0, sentinels: 1, quorum: 1 });
     let mut con = topo.conn(&topo.master_addr("shard-a"));
     let started = std::time::Instant::now();
     let mut fails = BTreeSet::new();
@@ -256,18 +245,13 @@ fn key_table_matches_the_server() {
     let mut server = BTreeMap::new();
     let reply: Value = redis::cmd("COMMAND").query(&mut con).expect("COMMAND");
     items(&reply).iter().for_each(|c| walk_command(c, &mut server));
-    let docs_reply: Value = redis::cmd("COMMAND")
-        .arg("DOCS")
-        .query(&mut con)
-        .expect("COMMAND DOCS");
+    let docs_reply: Value = redis::cmd("COMMAND").arg("DOCS").query(&mut con).expect("COMMAND DOCS");
     let mut docs = Vec::new();
     walk_docs(&docs_reply, &mut docs);
     let ours_set: BTreeSet<&str> = commands().collect();
     let docs_set: BTreeSet<&str> = docs.iter().map(|(n, _)| n.as_str()).collect();
     for name in server.keys().filter(|n| !ours_set.contains(n.as_str())) {
-        fails.insert(format!(
-            "{name}: in the server's COMMAND, missing from keys::commands()"
-        ));
+        fails.insert(format!("{name}: in the server's COMMAND, missing from keys::commands()"));
     }
     for name in ours_set.iter().filter(|n| !server.contains_key(**n)) {
         fails.insert(format!("{name}: in keys::commands(), unknown to the server"));
@@ -304,9 +288,7 @@ fn key_table_matches_the_server() {
         cases.extend([false, true].map(|full| (doc_case(name, tree, full), Some(name.as_str()))));
     }
     for line in HAND.split(['|', '\n']).filter(|l| !l.is_empty()) {
-        let args = line
-            .split(' ')
-            .map(|w| if w == "EMPTY" { String::new() } else { w.into() });
+        let args = line.split(' ').map(|w| if w == "EMPTY" { String::new() } else { w.into() });
         cases.push((args.collect(), None));
     }
 
@@ -353,19 +335,13 @@ fn key_table_matches_the_server() {
                 k.sort();
                 k
             };
-            if geo {
-                sorted(mine) == sorted(theirs)
-            } else {
-                mine == theirs
-            }
+            if geo { sorted(mine) == sorted(theirs) } else { mine == theirs }
         };
         let verdict = match (&ours, &srv) {
             (Ours::Found(_, mine), Srv::Keys(theirs)) if same(mine, theirs) => "agree",
             (Ours::Found(info, mine), Srv::Error(e)) if mine.is_empty() => {
                 if e.contains("no key arguments") && !info.keyless {
-                    fails.insert(format!(
-                        "{label}: server says no key arguments, not keyless for us"
-                    ));
+                    fails.insert(format!("{label}: server says no key arguments, not keyless for us"));
                 }
                 "skip"
             }
@@ -383,10 +359,7 @@ fn key_table_matches_the_server() {
             _ => drop(fails.insert(format!("{label}: {}", describe(&ours, &srv)))),
         }
     }
-    for (name, _) in server
-        .iter()
-        .filter(|(n, s)| !s.container && !resolved.contains(n.as_str()))
-    {
+    for (name, _) in server.iter().filter(|(n, s)| !s.container && !resolved.contains(n.as_str())) {
         fails.insert(format!("{name}: no argument list resolved to it"));
     }
 

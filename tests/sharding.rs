@@ -90,21 +90,12 @@ async fn hash_tagged_keys_co_locate_and_multi_key_commands_run_on_one_shard() {
     let n: usize = master.exists(&keys).unwrap();
     assert_eq!(n, 20, "all tagged keys on {owner}");
     // A single-shard pipeline works too.
-    let (a, b): (usize, usize) = redis::pipe()
-        .get(&keys[3])
-        .get(&keys[4])
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let (a, b): (usize, usize) =
+        redis::pipe().get(&keys[3]).get(&keys[4]).query_async(&mut con).await.unwrap();
     assert_eq!((a, b), (3, 4));
     // So does a transaction (MULTI/EXEC) over the tagged keys.
-    let (set, got): (String, usize) = redis::pipe()
-        .atomic()
-        .set(&keys[0], 100)
-        .get(&keys[0])
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let (set, got): (String, usize) =
+        redis::pipe().atomic().set(&keys[0], 100).get(&keys[0]).query_async(&mut con).await.unwrap();
     assert_eq!((set.as_str(), got), ("OK", 100));
 }
 
@@ -115,31 +106,19 @@ async fn cross_shard_and_keyless_commands_are_refused_not_misrouted() {
     let mut con = client.clone();
     // Find two keys on different shards.
     let a = "x:0".to_owned();
-    let b = (1..)
-        .map(|i| format!("x:{i}"))
-        .find(|k| client.shard_for(k) != client.shard_for(&a))
-        .unwrap();
+    let b = (1..).map(|i| format!("x:{i}")).find(|k| client.shard_for(k) != client.shard_for(&a)).unwrap();
     con.set::<_, _, ()>(&a, "va").await.unwrap();
 
     let err = con.rename::<_, _, ()>(&a, &b).await.unwrap_err();
     assert_eq!(err.kind(), redis::ErrorKind::Client);
     let text = err.to_string();
-    assert!(
-        text.contains("RENAME") && text.contains("shard-a") && text.contains("shard-b"),
-        "{text}"
-    );
+    assert!(text.contains("RENAME") && text.contains("shard-a") && text.contains("shard-b"), "{text}");
     // Nothing moved: the source key is still there.
     let v: String = con.get(&a).await.unwrap();
     assert_eq!(v, "va");
 
-    let err = redis::cmd("INFO")
-        .query_async::<String>(&mut con)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("INFO") && err.to_string().contains("on_shard"),
-        "{err}"
-    );
+    let err = redis::cmd("INFO").query_async::<String>(&mut con).await.unwrap_err();
+    assert!(err.to_string().contains("INFO") && err.to_string().contains("on_shard"), "{err}");
 
     // A transaction across shards is refused before anything is sent.
     let err = redis::pipe()
@@ -149,19 +128,11 @@ async fn cross_shard_and_keyless_commands_are_refused_not_misrouted() {
         .query_async::<()>(&mut con)
         .await
         .unwrap_err();
-    assert!(
-        err.to_string().contains("MULTI/EXEC") && err.to_string().contains("shard-b"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("MULTI/EXEC") && err.to_string().contains("shard-b"), "{err}");
     let v: String = con.get(&a).await.unwrap();
     assert_eq!(v, "va", "nothing of the refused transaction ran");
 
-    let err = redis::cmd("EVAL")
-        .arg("return 1")
-        .arg("x")
-        .query_async::<i64>(&mut con)
-        .await
-        .unwrap_err();
+    let err = redis::cmd("EVAL").arg("return 1").arg("x").query_async::<i64>(&mut con).await.unwrap_err();
     assert!(err.to_string().contains("EVAL"), "{err}");
 
     // Plain server errors come back unretried.
@@ -173,10 +144,7 @@ async fn cross_shard_and_keyless_commands_are_refused_not_misrouted() {
 #[test]
 fn the_typed_error_survives_the_redis_traits() {
     // Error -> RedisError keeps the kind and the message a person needs.
-    let e = Error::CrossShard {
-        command: "MSETNX".into(),
-        shards: vec!["shard-a".into(), "shard-b".into()],
-    };
+    let e = Error::CrossShard { command: "MSETNX".into(), shards: vec!["shard-a".into(), "shard-b".into()] };
     let r: redis::RedisError = e.into();
     assert_eq!(r.kind(), redis::ErrorKind::Client);
     assert!(r.to_string().contains("MSETNX"));

@@ -11,10 +11,7 @@ pub(crate) enum Merge {
     One,
     /// `MGET`: part `i` answered for the keys at `positions[i]` of the caller's
     /// `total` keys.
-    Mget {
-        positions: Vec<Vec<usize>>,
-        total: usize,
-    },
+    Mget { positions: Vec<Vec<usize>>, total: usize },
     /// Integers added up (`DEL`, `EXISTS`, `DBSIZE`, …).
     Sum,
     /// `OK` when every part said OK (`MSET`, `FLUSHDB`, …).
@@ -87,15 +84,9 @@ pub(crate) fn merge(how: &Merge, mut replies: Vec<Value>) -> Result<Value> {
             Value::Array(out)
         }
         Merge::Sum => Value::Int(replies.iter().map(int).sum::<Result<i64>>()?),
-        Merge::Min => Value::Int(
-            replies
-                .iter()
-                .map(int)
-                .collect::<Result<Vec<i64>>>()?
-                .into_iter()
-                .min()
-                .unwrap_or(0),
-        ),
+        Merge::Min => {
+            Value::Int(replies.iter().map(int).collect::<Result<Vec<i64>>>()?.into_iter().min().unwrap_or(0))
+        }
         Merge::AllOk => {
             for r in &replies {
                 let ok = matches!(r, Value::Okay) || matches!(r, Value::SimpleString(s) if s == "OK");

@@ -18,10 +18,7 @@ const SHARD_MASK: u64 = (1 << SHARD_BITS) - 1;
 
 /// The shard and that shard's cursor encoded in a caller's cursor.
 pub(crate) fn decode(cursor: &[u8], shards: usize) -> Result<(usize, u64)> {
-    let bad = |detail: &str| Error::BadCommand {
-        command: "SCAN".into(),
-        detail: detail.to_owned(),
-    };
+    let bad = |detail: &str| Error::BadCommand { command: "SCAN".into(), detail: detail.to_owned() };
     let text = std::str::from_utf8(cursor).map_err(|_| bad("the cursor is not a number"))?;
     let c: u64 = text.parse().map_err(|_| bad("the cursor is not a number"))?;
     let shard = (c & SHARD_MASK) as usize;
@@ -60,11 +57,7 @@ pub(crate) fn shard_command(args: &[&[u8]], cursor: u64) -> Cmd {
 pub(crate) fn rewrite_reply(reply: Value, shard: usize, shards: usize) -> Result<Value> {
     let unexpected = || {
         Error::Redis(
-            (
-                redis::ErrorKind::UnexpectedReturnType,
-                "disredis: SCAN reply is not [cursor, keys]",
-            )
-                .into(),
+            (redis::ErrorKind::UnexpectedReturnType, "disredis: SCAN reply is not [cursor, keys]").into(),
         )
     };
     let Value::Array(mut items) = reply else {
@@ -77,10 +70,9 @@ pub(crate) fn rewrite_reply(reply: Value, shard: usize, shards: usize) -> Result
         return Err(unexpected());
     }
     let next: u64 = match &items[0] {
-        Value::BulkString(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(unexpected)?,
+        Value::BulkString(b) => {
+            std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(unexpected)?
+        }
         Value::SimpleString(s) => s.parse().map_err(|_| unexpected())?,
         Value::Int(i) => u64::try_from(*i).map_err(|_| unexpected())?,
         _ => return Err(unexpected()),

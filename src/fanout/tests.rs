@@ -8,11 +8,7 @@ fn ring() -> Ring {
 
 /// Keys that the two-shard ring puts on shard 0 and shard 1.
 fn keys_on(ring: &Ring, shard: usize, n: usize) -> Vec<String> {
-    (0..)
-        .map(|i| format!("k{i}"))
-        .filter(|k| ring.shard_index(k.as_bytes()) == shard)
-        .take(n)
-        .collect()
+    (0..).map(|i| format!("k{i}")).filter(|k| ring.shard_index(k.as_bytes()) == shard).take(n).collect()
 }
 
 fn args<'a>(v: &'a [&'a str]) -> Vec<&'a [u8]> {
@@ -31,10 +27,7 @@ fn bulk(s: &str) -> Value {
 }
 
 fn packed(cmd: &Cmd) -> Vec<String> {
-    cmd_args(cmd)
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
+    cmd_args(cmd).iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect()
 }
 
 #[test]
@@ -56,15 +49,10 @@ fn mget_splits_and_merges_in_caller_order() {
     assert_eq!(p.parts.len(), 2);
     assert_eq!(packed(p.parts[0].cmd.as_ref().unwrap()), ["MGET", &a[0], &a[1]]);
     assert_eq!(packed(p.parts[1].cmd.as_ref().unwrap()), ["MGET", &b[0], &b[1]]);
-    let replies = vec![
-        Value::Array(vec![bulk("a0"), Value::Nil]),
-        Value::Array(vec![bulk("b0"), bulk("b1")]),
-    ];
+    let replies =
+        vec![Value::Array(vec![bulk("a0"), Value::Nil]), Value::Array(vec![bulk("b0"), bulk("b1")])];
     let merged = merge(&p.merge, replies).unwrap();
-    assert_eq!(
-        merged,
-        Value::Array(vec![bulk("a0"), bulk("b0"), Value::Nil, bulk("b1")])
-    );
+    assert_eq!(merged, Value::Array(vec![bulk("a0"), bulk("b0"), Value::Nil, bulk("b1")]));
 }
 
 #[test]
@@ -74,15 +62,9 @@ fn mset_keeps_pairs_together_and_del_sums() {
     let p = planned(&r, &["MSET", &a[0], "1", &b[0], "2"]);
     assert_eq!(packed(p.parts[0].cmd.as_ref().unwrap()), ["MSET", &a[0], "1"]);
     assert_eq!(packed(p.parts[1].cmd.as_ref().unwrap()), ["MSET", &b[0], "2"]);
-    assert_eq!(
-        merge(&p.merge, vec![Value::Okay, Value::Okay]).unwrap(),
-        Value::Okay
-    );
+    assert_eq!(merge(&p.merge, vec![Value::Okay, Value::Okay]).unwrap(), Value::Okay);
     let p = planned(&r, &["del", &a[0], &b[0]]);
-    assert_eq!(
-        merge(&p.merge, vec![Value::Int(1), Value::Int(0)]).unwrap(),
-        Value::Int(1)
-    );
+    assert_eq!(merge(&p.merge, vec![Value::Int(1), Value::Int(0)]).unwrap(), Value::Int(1));
 }
 
 #[test]
@@ -108,39 +90,19 @@ fn keyless_commands_fan_out_or_are_refused() {
     assert_eq!(planned(&r, &["DBSIZE"]).merge, Merge::Sum);
     assert_eq!(planned(&r, &["ping"]).parts.len(), 2);
     assert_eq!(planned(&r, &["SCRIPT", "EXISTS", "abc"]).merge, Merge::AndEach);
-    assert!(matches!(
-        plan(&r, &args(&["SCAN", "0"])).unwrap(),
-        Routed::Scan(_)
-    ));
-    for cmd in [
-        vec!["INFO"],
-        vec!["CONFIG", "GET", "x"],
-        vec!["EVAL", "return 1", "0"],
-        vec!["NOSUCH.CMD"],
-    ] {
-        assert!(
-            matches!(plan(&r, &args(&cmd)), Err(Error::NoKey { .. })),
-            "{cmd:?}"
-        );
+    assert!(matches!(plan(&r, &args(&["SCAN", "0"])).unwrap(), Routed::Scan(_)));
+    for cmd in [vec!["INFO"], vec!["CONFIG", "GET", "x"], vec!["EVAL", "return 1", "0"], vec!["NOSUCH.CMD"]] {
+        assert!(matches!(plan(&r, &args(&cmd)), Err(Error::NoKey { .. })), "{cmd:?}");
     }
 }
 
 #[test]
 fn merges() {
     let ints = |v: &[i64]| Value::Array(v.iter().map(|i| Value::Int(*i)).collect());
-    assert_eq!(
-        merge(&Merge::AndEach, vec![ints(&[1, 1, 0]), ints(&[1, 0, 1])]).unwrap(),
-        ints(&[1, 0, 0])
-    );
-    assert_eq!(
-        merge(&Merge::Min, vec![Value::Int(2), Value::Int(1)]).unwrap(),
-        Value::Int(1)
-    );
-    let keys = merge(
-        &Merge::Concat,
-        vec![Value::Array(vec![bulk("a")]), Value::Array(vec![bulk("b")])],
-    )
-    .unwrap();
+    assert_eq!(merge(&Merge::AndEach, vec![ints(&[1, 1, 0]), ints(&[1, 0, 1])]).unwrap(), ints(&[1, 0, 0]));
+    assert_eq!(merge(&Merge::Min, vec![Value::Int(2), Value::Int(1)]).unwrap(), Value::Int(1));
+    let keys =
+        merge(&Merge::Concat, vec![Value::Array(vec![bulk("a")]), Value::Array(vec![bulk("b")])]).unwrap();
     assert_eq!(keys, Value::Array(vec![bulk("a"), bulk("b")]));
     let rk = merge(&Merge::FirstNonNil { start: 1 }, vec![bulk("x"), Value::Nil]).unwrap();
     assert_eq!(rk, bulk("x"));
@@ -158,26 +120,14 @@ fn pipelines_split_and_reassemble() {
     pipe.set(&a[0], 1).get(&b[0]).mget(&[&a[0], &b[0]]).cmd("DBSIZE");
     let plan = plan_pipeline(&r, &pipe).unwrap();
     assert_eq!(plan.subs.len(), 2);
-    let by_shard: Vec<usize> = plan.subs.iter().map(|(s, p, _)| s * 100 + p.len()).collect();
-    assert_eq!(
-        by_shard,
-        [3, 103],
-        "shard-a: SET, MGET part, DBSIZE; shard-b: GET, MGET part, DBSIZE"
-    );
+    let by_shard: Vec<usize> = plan.subs.iter().map(|s| s.shard * 100 + s.pipe.len()).collect();
+    assert_eq!(by_shard, [3, 103], "shard-a: SET, MGET part, DBSIZE; shard-b: GET, MGET part, DBSIZE");
     let replies = vec![
         vec![Value::Okay, Value::Array(vec![bulk("1")]), Value::Int(5)],
         vec![bulk("vb"), Value::Array(vec![bulk("vb")]), Value::Int(7)],
     ];
     let out = assemble(plan.recipes, replies).unwrap();
-    assert_eq!(
-        out,
-        vec![
-            Value::Okay,
-            bulk("vb"),
-            Value::Array(vec![bulk("1"), bulk("vb")]),
-            Value::Int(12)
-        ]
-    );
+    assert_eq!(out, vec![Value::Okay, bulk("vb"), Value::Array(vec![bulk("1"), bulk("vb")]), Value::Int(12)]);
 }
 
 #[test]
@@ -189,16 +139,10 @@ fn transactions_must_stay_on_one_shard() {
     assert_eq!(transaction_shard(&r, &ok).unwrap(), Some(0));
     let mut cross = redis::pipe();
     cross.atomic().set(&a[0], 1).set(&b[0], 1);
-    assert!(matches!(
-        transaction_shard(&r, &cross),
-        Err(Error::CrossShard { .. })
-    ));
+    assert!(matches!(transaction_shard(&r, &cross), Err(Error::CrossShard { .. })));
     let mut keyless = redis::pipe();
     keyless.atomic().set(&a[0], 1).cmd("DBSIZE");
-    assert!(matches!(
-        transaction_shard(&r, &keyless),
-        Err(Error::NoKey { .. })
-    ));
+    assert!(matches!(transaction_shard(&r, &keyless), Err(Error::NoKey { .. })));
 }
 
 #[test]
@@ -214,13 +158,7 @@ fn scan_cursor_walks_every_shard_once() {
     assert!(scan::next_cursor(0, u64::MAX, 3).is_err());
     let reply = Value::Array(vec![bulk("17"), Value::Array(vec![bulk("k")])]);
     let out = scan::rewrite_reply(reply, 1, 3).unwrap();
-    assert_eq!(
-        out,
-        Value::Array(vec![
-            bulk(&(17u64 << 16 | 1).to_string()),
-            Value::Array(vec![bulk("k")])
-        ])
-    );
+    assert_eq!(out, Value::Array(vec![bulk(&(17u64 << 16 | 1).to_string()), Value::Array(vec![bulk("k")])]));
     let cmd = scan::shard_command(&args(&["SCAN", "65537", "MATCH", "a*", "COUNT", "10"]), 1);
     assert_eq!(packed(&cmd), ["SCAN", "1", "MATCH", "a*", "COUNT", "10"]);
 }

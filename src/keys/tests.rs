@@ -3,25 +3,19 @@ use super::*;
 
 /// Runs `visit_keys` on whitespace-separated words ("''" is an empty argument).
 fn keys(cmd: &str) -> Result<(CommandInfo, Vec<String>), KeyError> {
-    let words: Vec<&[u8]> = cmd
-        .split_whitespace()
-        .map(|w| if w == "''" { &b""[..] } else { w.as_bytes() })
-        .collect();
+    let words: Vec<&[u8]> =
+        cmd.split_whitespace().map(|w| if w == "''" { &b""[..] } else { w.as_bytes() }).collect();
     let mut out = Vec::new();
     let info = visit_keys(&words, |k| out.push(String::from_utf8_lossy(k).into_owned()))?;
     Ok((info, out))
 }
 
 fn ks(cmd: &str) -> Vec<String> {
-    keys(cmd)
-        .map(|(_, k)| k)
-        .unwrap_or_else(|e| panic!("{cmd}: {e:?}"))
+    keys(cmd).map(|(_, k)| k).unwrap_or_else(|e| panic!("{cmd}: {e:?}"))
 }
 
 fn info(cmd: &str) -> CommandInfo {
-    keys(cmd)
-        .map(|(i, _)| i)
-        .unwrap_or_else(|e| panic!("{cmd}: {e:?}"))
+    keys(cmd).map(|(i, _)| i).unwrap_or_else(|e| panic!("{cmd}: {e:?}"))
 }
 
 fn err(cmd: &str) -> KeyError {
@@ -59,21 +53,9 @@ fn range_shapes() {
     assert_eq!(ks("SINTERSTORE d a b"), ["d", "a", "b"]);
     assert_eq!(ks("LCS a b LEN"), ["a", "b"]);
     assert_eq!(ks("WATCH a b"), ["a", "b"]);
-    assert!(matches!(
-        err("MSET a 1 b"),
-        KeyError::Malformed { command: "MSET", .. }
-    ));
-    assert!(matches!(
-        err("BLPOP 0"),
-        KeyError::Malformed { command: "BLPOP", .. }
-    ));
-    assert!(matches!(
-        err("RENAME a"),
-        KeyError::Malformed {
-            command: "RENAME",
-            ..
-        }
-    ));
+    assert!(matches!(err("MSET a 1 b"), KeyError::Malformed { command: "MSET", .. }));
+    assert!(matches!(err("BLPOP 0"), KeyError::Malformed { command: "BLPOP", .. }));
+    assert!(matches!(err("RENAME a"), KeyError::Malformed { command: "RENAME", .. }));
 }
 
 #[test]
@@ -89,22 +71,10 @@ fn numkeys_shapes() {
     assert!(info("BZMPOP 1 1 z MIN").blocking);
     let e = err("EVAL s x a");
     assert!(matches!(e, KeyError::Malformed { command: "EVAL", .. }), "{e:?}");
-    assert!(matches!(
-        err("EVAL s 5 a b"),
-        KeyError::Malformed { command: "EVAL", .. }
-    ));
+    assert!(matches!(err("EVAL s 5 a b"), KeyError::Malformed { command: "EVAL", .. }));
     assert!(matches!(err("EVAL s -1"), KeyError::Malformed { .. }));
-    assert!(matches!(
-        err("EVAL s 99999999999999999999999 a"),
-        KeyError::Malformed { .. }
-    ));
-    assert!(matches!(
-        err("ZUNION 0 a"),
-        KeyError::Malformed {
-            command: "ZUNION",
-            ..
-        }
-    ));
+    assert!(matches!(err("EVAL s 99999999999999999999999 a"), KeyError::Malformed { .. }));
+    assert!(matches!(err("ZUNION 0 a"), KeyError::Malformed { command: "ZUNION", .. }));
 }
 
 #[test]
@@ -116,14 +86,8 @@ fn streams() {
     let i = info("XREADGROUP GROUP g c BLOCK 10 NOACK STREAMS s1 s2 > >");
     assert!(i.blocking && !i.read_only && !i.idempotent);
     assert!(!info("XREADGROUP GROUP g c STREAMS s >").blocking);
-    assert!(matches!(
-        err("XREAD COUNT 1 a 0"),
-        KeyError::Malformed { command: "XREAD", .. }
-    ));
-    assert!(matches!(
-        err("XREAD STREAMS a b 0"),
-        KeyError::Malformed { command: "XREAD", .. }
-    ));
+    assert!(matches!(err("XREAD COUNT 1 a 0"), KeyError::Malformed { command: "XREAD", .. }));
+    assert!(matches!(err("XREAD STREAMS a b 0"), KeyError::Malformed { command: "XREAD", .. }));
     assert!(matches!(err("XREAD STREAMS"), KeyError::Malformed { .. }));
 }
 
@@ -143,14 +107,8 @@ fn store_options() {
     assert_eq!(ks("MIGRATE h 6379 k 0 1000"), ["k"]);
     assert_eq!(ks("MIGRATE h 6379 '' 0 1000 COPY REPLACE KEYS a b"), ["a", "b"]);
     assert_eq!(ks("MIGRATE h 6379 '' 0 1000 AUTH keys KEYS a"), ["a"]);
-    assert!(matches!(
-        err("MIGRATE h 6379 k 0 1000 KEYS a b"),
-        KeyError::Malformed { .. }
-    ));
-    assert!(matches!(
-        err("MIGRATE h 6379 '' 0 1000 KEYS"),
-        KeyError::Malformed { .. }
-    ));
+    assert!(matches!(err("MIGRATE h 6379 k 0 1000 KEYS a b"), KeyError::Malformed { .. }));
+    assert!(matches!(err("MIGRATE h 6379 '' 0 1000 KEYS"), KeyError::Malformed { .. }));
 }
 
 #[test]
@@ -158,14 +116,7 @@ fn idempotency_and_blocking() {
     assert!(info("SET k v").idempotent && info("SET k v EX 10").idempotent);
     assert!(!info("SET k v NX").idempotent && !info("set k v get").idempotent);
     assert!(info("SET k NX").idempotent, "a value of NX is not the option");
-    for cmd in [
-        "INCR k",
-        "DEL k",
-        "HSET h f v",
-        "SADD s m",
-        "LPUSH l v",
-        "EXPIRE k 10",
-    ] {
+    for cmd in ["INCR k", "DEL k", "HSET h f v", "SADD s m", "LPUSH l v", "EXPIRE k 10"] {
         assert!(!info(cmd).idempotent, "{cmd}");
     }
     assert!(info("MSET a 1").idempotent && info("ZSCORE z m").idempotent);
@@ -175,51 +126,20 @@ fn idempotency_and_blocking() {
 
 #[test]
 fn keyless_and_errors() {
-    for cmd in [
-        "PING",
-        "INFO",
-        "DBSIZE",
-        "SCRIPT LOAD x",
-        "FUNCTION LIST",
-        "SPUBLISH ch m",
-        "MULTI",
-    ] {
+    for cmd in ["PING", "INFO", "DBSIZE", "SCRIPT LOAD x", "FUNCTION LIST", "SPUBLISH ch m", "MULTI"] {
         let (i, k) = keys(cmd).expect(cmd);
         assert!(i.keyless && k.is_empty(), "{cmd}");
     }
-    assert_eq!(
-        err(""),
-        KeyError::Malformed {
-            command: "",
-            detail: "empty command".into()
-        }
-    );
-    assert!(matches!(
-        err("OBJECT"),
-        KeyError::Malformed {
-            command: "OBJECT",
-            ..
-        }
-    ));
-    assert!(matches!(
-        err("object nope k"),
-        KeyError::Malformed {
-            command: "OBJECT",
-            ..
-        }
-    ));
+    assert_eq!(err(""), KeyError::Malformed { command: "", detail: "empty command".into() });
+    assert!(matches!(err("OBJECT"), KeyError::Malformed { command: "OBJECT", .. }));
+    assert!(matches!(err("object nope k"), KeyError::Malformed { command: "OBJECT", .. }));
     assert_eq!(err("MYMOD.CMD k"), KeyError::Unknown("MYMOD.CMD".into()));
-    assert!(matches!(
-        visit_keys(&[b"\xffx"], |_| ()),
-        Err(KeyError::Unknown(_))
-    ));
+    assert!(matches!(visit_keys(&[b"\xffx"], |_| ()), Err(KeyError::Unknown(_))));
 }
 
 #[test]
 fn never_panics() {
-    let words: [&[u8]; 9] = [
-        b"", b"0", b"2", b"-1", b"STREAMS", b"STORE", b"KEYS", b"BLOCK", b"x",
-    ];
+    let words: [&[u8]; 9] = [b"", b"0", b"2", b"-1", b"STREAMS", b"STORE", b"KEYS", b"BLOCK", b"x"];
     let mut names: Vec<&str> = table::COMMANDS.iter().map(|e| e.name).collect();
     for e in table::COMMANDS {
         if let Keys::Sub(t) = e.keys {
@@ -256,10 +176,7 @@ fn tables_sorted_unique_upper_case() {
         for e in t {
             assert_eq!(e.name, e.name.to_ascii_uppercase());
             assert!(container.is_empty() || e.name.starts_with(&format!("{container} ")));
-            assert!(
-                container.is_empty() || !matches!(e.keys, Keys::Sub(_)),
-                "nested container"
-            );
+            assert!(container.is_empty() || !matches!(e.keys, Keys::Sub(_)), "nested container");
         }
     }
 }

@@ -23,11 +23,7 @@ pub(crate) struct MasterEntry {
 }
 
 fn malformed(sentinel: &NodeAddr, command: &'static str, detail: impl Into<String>) -> Error {
-    Error::SentinelReply {
-        sentinel: sentinel.to_string(),
-        command,
-        detail: detail.into(),
-    }
+    Error::SentinelReply { sentinel: sentinel.to_string(), command, detail: detail.into() }
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -47,11 +43,7 @@ pub(crate) fn parse_table(
     reply: Value,
 ) -> Result<Vec<HashMap<String, String>>> {
     let Value::Array(rows) = reply else {
-        return Err(malformed(
-            sentinel,
-            command,
-            format!("expected an array, got {reply:?}"),
-        ));
+        return Err(malformed(sentinel, command, format!("expected an array, got {reply:?}")));
     };
     rows.into_iter()
         .map(|row| {
@@ -116,10 +108,7 @@ pub(crate) fn parse_masters(sentinel: &NodeAddr, reply: Value) -> Result<Vec<Mas
         if down {
             warn!(sentinel = %sentinel, master = %name, addr = %addr, flags, "master is flagged down; will re-resolve");
         }
-        masters.push(MasterEntry {
-            name,
-            addr: (!down).then_some(addr),
-        });
+        masters.push(MasterEntry { name, addr: (!down).then_some(addr) });
     }
     masters.sort_by(|a, b| a.name.cmp(&b.name));
     if masters.windows(2).any(|w| w[0].name == w[1].name) {
@@ -139,11 +128,7 @@ pub(crate) fn parse_master_addr(sentinel: &NodeAddr, reply: Value) -> Result<Opt
                 .map_err(|_| malformed(sentinel, CMD, format!("bad address {ip:?} port {port:?}"))),
             _ => Err(malformed(sentinel, CMD, "ip or port is not a string")),
         },
-        other => Err(malformed(
-            sentinel,
-            CMD,
-            format!("expected [ip, port] or nil, got {other:?}"),
-        )),
+        other => Err(malformed(sentinel, CMD, format!("expected [ip, port] or nil, got {other:?}"))),
     }
 }
 
@@ -164,12 +149,7 @@ mod tests {
     #[test]
     fn masters_are_sorted_and_down_ones_keep_their_name() {
         let reply = Value::Array(vec![
-            record(&[
-                ("name", "shard-b"),
-                ("ip", "127.0.0.1"),
-                ("port", "7002"),
-                ("flags", "master"),
-            ]),
+            record(&[("name", "shard-b"), ("ip", "127.0.0.1"), ("port", "7002"), ("flags", "master")]),
             record(&[
                 ("name", "shard-a"),
                 ("ip", "::1"),
@@ -178,13 +158,7 @@ mod tests {
             ]),
         ]);
         let m = parse_masters(&s(), reply).unwrap();
-        assert_eq!(
-            m[0],
-            MasterEntry {
-                name: "shard-a".into(),
-                addr: None
-            }
-        );
+        assert_eq!(m[0], MasterEntry { name: "shard-a".into(), addr: None });
         assert_eq!(m[1].name, "shard-b");
         assert_eq!(m[1].addr.as_ref().unwrap().to_string(), "127.0.0.1:7002");
     }
@@ -197,14 +171,7 @@ mod tests {
             (bulk("port"), Value::Int(6379)),
             (bulk("flags"), bulk("master")),
         ])]);
-        assert_eq!(
-            parse_masters(&s(), reply).unwrap()[0]
-                .addr
-                .as_ref()
-                .unwrap()
-                .port(),
-            6379
-        );
+        assert_eq!(parse_masters(&s(), reply).unwrap()[0].addr.as_ref().unwrap().port(), 6379);
     }
 
     #[test]
@@ -213,11 +180,7 @@ mod tests {
             Value::Int(3),
             Value::Array(vec![Value::Int(1)]),
             Value::Array(vec![Value::Array(vec![bulk("name")])]),
-            Value::Array(vec![record(&[
-                ("name", "m"),
-                ("ip", "127.0.0.1"),
-                ("flags", "master"),
-            ])]),
+            Value::Array(vec![record(&[("name", "m"), ("ip", "127.0.0.1"), ("flags", "master")])]),
             Value::Array(vec![record(&[
                 ("name", "m"),
                 ("ip", "127.0.0.1"),
@@ -230,12 +193,7 @@ mod tests {
                 ("port", "70000"),
                 ("flags", "master"),
             ])]),
-            Value::Array(vec![record(&[
-                ("name", ""),
-                ("ip", "h"),
-                ("port", "1"),
-                ("flags", "master"),
-            ])]),
+            Value::Array(vec![record(&[("name", ""), ("ip", "h"), ("port", "1"), ("flags", "master")])]),
             Value::Array(vec![
                 record(&[("name", "m"), ("ip", "h"), ("port", "1"), ("flags", "master")]),
                 record(&[("name", "m"), ("ip", "h"), ("port", "2"), ("flags", "master")]),
@@ -244,9 +202,7 @@ mod tests {
         for reply in cases {
             let shown = format!("{reply:?}");
             match parse_masters(&s(), reply) {
-                Err(Error::SentinelReply {
-                    sentinel, command, ..
-                }) => {
+                Err(Error::SentinelReply { sentinel, command, .. }) => {
                     assert_eq!(sentinel, "127.0.0.1:26379");
                     assert_eq!(command, "SENTINEL MASTERS");
                 }
@@ -259,19 +215,13 @@ mod tests {
     fn master_addr_replies() {
         assert_eq!(parse_master_addr(&s(), Value::Nil).unwrap(), None);
         let ok = Value::Array(vec![bulk("127.0.0.1"), bulk("7001")]);
-        assert_eq!(
-            parse_master_addr(&s(), ok).unwrap().unwrap().to_string(),
-            "127.0.0.1:7001"
-        );
+        assert_eq!(parse_master_addr(&s(), ok).unwrap().unwrap().to_string(), "127.0.0.1:7001");
         for bad in [
             Value::Array(vec![bulk("127.0.0.1")]),
             Value::Array(vec![bulk("127.0.0.1"), bulk("port")]),
             Value::Okay,
         ] {
-            assert!(matches!(
-                parse_master_addr(&s(), bad),
-                Err(Error::SentinelReply { .. })
-            ));
+            assert!(matches!(parse_master_addr(&s(), bad), Err(Error::SentinelReply { .. })));
         }
     }
 }

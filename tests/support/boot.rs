@@ -37,10 +37,7 @@ impl Topology {
             "disredis-test-{}-{}-{}",
             std::process::id(),
             TOPOLOGY_COUNTER.fetch_add(1, Ordering::Relaxed),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
         ));
         let mut nodes = Vec::new();
         let mut shards = Vec::new();
@@ -89,11 +86,7 @@ impl Topology {
                 );
                 replica_ports.push(port);
             }
-            shards.push(Shard {
-                name,
-                master_port,
-                replica_ports,
-            });
+            shards.push(Shard { name, master_port, replica_ports });
         }
         let mut sentinel_ports = Vec::new();
         for s in 1..=spec.sentinels {
@@ -240,28 +233,16 @@ impl Topology {
     /// Waits until the server on `port` answers and is *our* child (`process_id` matches), so a
     /// foreign server that took the port in the meantime is never mistaken for ours.
     pub(super) fn wait_node_up(&self, port: u16, deadline: Instant) -> Result<(), BootError> {
-        let pid = self
-            .lock()
-            .iter()
-            .find(|n| n.port == port)
-            .map(|n| n.pid)
-            .unwrap_or(0);
-        self.poll_until(
-            deadline,
-            &format!("{} answers INFO as pid {pid}", addr(port)),
-            || {
-                let info = connect_port(port, PROBE_TIMEOUT)
-                    .and_then(|mut c| info(&mut c, "server"))
-                    .map_err(|e| e.to_string())?;
-                match info_field(&info, "process_id") {
-                    Some(p) if p == pid.to_string() => Ok(()),
-                    other => Err(format!(
-                        "{} answered with process_id {other:?}, not ours",
-                        addr(port)
-                    )),
-                }
-            },
-        )
+        let pid = self.lock().iter().find(|n| n.port == port).map(|n| n.pid).unwrap_or(0);
+        self.poll_until(deadline, &format!("{} answers INFO as pid {pid}", addr(port)), || {
+            let info = connect_port(port, PROBE_TIMEOUT)
+                .and_then(|mut c| info(&mut c, "server"))
+                .map_err(|e| e.to_string())?;
+            match info_field(&info, "process_id") {
+                Some(p) if p == pid.to_string() => Ok(()),
+                other => Err(format!("{} answered with process_id {other:?}, not ours", addr(port))),
+            }
+        })
     }
 
     /// Polls `probe` every 10 ms until it returns Ok; checks on every step that no child died.
@@ -278,9 +259,7 @@ impl Topology {
                 Err(e) => e,
             };
             if Instant::now() >= deadline {
-                return Err(BootError::Failed(format!(
-                    "timeout waiting for {what}: last: {last}"
-                )));
+                return Err(BootError::Failed(format!("timeout waiting for {what}: last: {last}")));
             }
             thread::sleep(POLL);
         }
@@ -302,8 +281,6 @@ impl Topology {
 
     pub(super) fn send_fast_profile(&self, port: u16) -> redis::RedisResult<()> {
         let mut conn = self.connect(port)?;
-        redis::cmd("SENTINEL")
-            .arg(&FAST_PROFILE[..])
-            .query::<()>(&mut conn)
+        redis::cmd("SENTINEL").arg(&FAST_PROFILE[..]).query::<()>(&mut conn)
     }
 }

@@ -12,17 +12,8 @@ pub(super) const DOWN_AFTER_STAGGER_MS: u32 = 100;
 /// (hard-coded) during a failover; with 500 ms every failover aborted at least once.
 const FAILOVER_TIMEOUT_MS: u32 = 2000;
 /// Runtime-only Sentinel timers (not stored in the config; resent after every sentinel start).
-pub(super) const FAST_PROFILE: [&str; 9] = [
-    "DEBUG",
-    "ping-period",
-    "300",
-    "ask-period",
-    "100",
-    "publish-period",
-    "100",
-    "info-period",
-    "1000",
-];
+pub(super) const FAST_PROFILE: [&str; 9] =
+    ["DEBUG", "ping-period", "300", "ask-period", "100", "publish-period", "100", "info-period", "1000"];
 
 pub(super) fn data_conf(port: u16, master: Option<u16>) -> String {
     let mut conf = format!(

@@ -77,12 +77,7 @@ impl Default for Spec {
     /// needs *both* sentinels alive (majority 2 of 2); use 3 sentinels / quorum 2 for tests that
     /// kill a sentinel too.
     fn default() -> Self {
-        Spec {
-            shards: 2,
-            replicas: 1,
-            sentinels: 2,
-            quorum: 1,
-        }
+        Spec { shards: 2, replicas: 1, sentinels: 2, quorum: 1 }
     }
 }
 
@@ -126,15 +121,9 @@ impl Topology {
     /// with `CKQUORUM` OK, all replicas and all other sentinels. Panics with all logs on failure.
     pub fn start(spec: Spec) -> Topology {
         require_redis();
-        assert!(
-            (1..=26).contains(&spec.shards),
-            "Spec.shards must be 1..=26: {spec:?}"
-        );
+        assert!((1..=26).contains(&spec.shards), "Spec.shards must be 1..=26: {spec:?}");
         assert!(spec.sentinels >= 1, "Spec.sentinels must be >= 1: {spec:?}");
-        assert!(
-            (1..=spec.sentinels).contains(&spec.quorum),
-            "Spec.quorum must be 1..=sentinels: {spec:?}"
-        );
+        assert!((1..=spec.sentinels).contains(&spec.quorum), "Spec.quorum must be 1..=sentinels: {spec:?}");
         let mut earlier = String::new();
         let started = Instant::now();
         for attempt in 1..=START_ATTEMPTS {
@@ -152,10 +141,7 @@ impl Topology {
                     eprintln!(
                         "support: attempt {attempt}/{START_ATTEMPTS}: port taken ({msg}), retrying with new ports"
                     );
-                    earlier.push_str(&format!(
-                        "\n--- attempt {attempt}: {msg}\n{}",
-                        topology.dump_logs()
-                    ));
+                    earlier.push_str(&format!("\n--- attempt {attempt}: {msg}\n{}", topology.dump_logs()));
                 }
                 Err(BootError::Failed(msg)) => topology.fail(&format!("topology start failed: {msg}")),
             }
@@ -185,9 +171,7 @@ impl Topology {
                 Err(e) => errors.push(format!("{}: {e}", addr(port))),
             }
         }
-        self.fail(&format!(
-            "master_addr({name}): no live sentinel answered: {errors:?}"
-        ))
+        self.fail(&format!("master_addr({name}): no live sentinel answered: {errors:?}"))
     }
 
     pub fn initial_master_addr(&self, name: &str) -> String {
@@ -203,8 +187,7 @@ impl Topology {
     /// see [`Topology::try_conn`] for polling.
     pub fn conn(&self, addr: &str) -> redis::Connection {
         let port = self.port_of(addr);
-        self.connect(port)
-            .unwrap_or_else(|e| self.fail(&format!("conn({addr}): {e}")))
+        self.connect(port).unwrap_or_else(|e| self.fail(&format!("conn({addr}): {e}")))
     }
 
     pub fn try_conn(&self, addr: &str) -> redis::RedisResult<redis::Connection> {
@@ -216,10 +199,7 @@ impl Topology {
         let port = self.port_of(addr);
         let err = {
             let mut nodes = self.lock();
-            let node = nodes
-                .iter_mut()
-                .find(|n| n.port == port)
-                .expect("port_of checked");
+            let node = nodes.iter_mut().find(|n| n.port == port).expect("port_of checked");
             if node.child.is_some() {
                 node.kill();
                 None
@@ -253,15 +233,9 @@ impl Topology {
         let result = (|| {
             {
                 let mut nodes = self.lock();
-                let node = nodes
-                    .iter_mut()
-                    .find(|n| n.port == port)
-                    .expect("port_of checked");
+                let node = nodes.iter_mut().find(|n| n.port == port).expect("port_of checked");
                 if node.child.is_some() {
-                    return Err(format!(
-                        "restart({addr}): {} is still running; kill it first",
-                        node.label
-                    ));
+                    return Err(format!("restart({addr}): {} is still running; kill it first", node.label));
                 }
                 if node.kind == Kind::Data {
                     fs::write(&node.conf, &node.original_conf)
@@ -286,11 +260,7 @@ impl Topology {
 
     /// PIDs of the processes currently running (or stopped).
     pub fn pids(&self) -> Vec<u32> {
-        self.lock()
-            .iter()
-            .filter(|n| n.child.is_some())
-            .map(|n| n.pid)
-            .collect()
+        self.lock().iter().filter(|n| n.child.is_some()).map(|n| n.pid).collect()
     }
 
     /// The topology's temp dir (removed on drop).

@@ -51,10 +51,7 @@ impl Node {
             Kind::Data => "redis.log",
             Kind::Sentinel => "sentinel.log",
         };
-        ["stdout.log", "stderr.log", log]
-            .iter()
-            .map(|f| self.dir.join(f))
-            .collect()
+        ["stdout.log", "stderr.log", log].iter().map(|f| self.dir.join(f)).collect()
     }
 
     pub(super) fn spawn(&mut self) -> Result<(), String> {
@@ -138,11 +135,7 @@ impl Topology {
                     "--- {} ({} lines{})\n",
                     file.file_name().unwrap_or_default().to_string_lossy(),
                     lines.len(),
-                    if skip > 0 {
-                        format!(", last {LOG_TAIL_LINES}")
-                    } else {
-                        String::new()
-                    }
+                    if skip > 0 { format!(", last {LOG_TAIL_LINES}") } else { String::new() }
                 ));
                 for line in &lines[skip..] {
                     out.push_str(line);
@@ -164,11 +157,7 @@ impl Topology {
             }
             node.pid
         };
-        let status = Command::new("kill")
-            .arg(signal)
-            .arg(pid.to_string())
-            .stdin(Stdio::null())
-            .status();
+        let status = Command::new("kill").arg(signal).arg(pid.to_string()).stdin(Stdio::null()).status();
         if !matches!(status, Ok(s) if s.success()) {
             self.fail(&format!("kill {signal} {pid} ({addr}) failed: {status:?}"));
         }

@@ -36,11 +36,7 @@ pub(super) fn reserve_ports(n: usize) -> Vec<u16> {
             ports.push(port);
         }
     }
-    assert_eq!(
-        ports.len(),
-        n,
-        "could not find {n} free ports in {PORT_LOW}..{PORT_HIGH}"
-    );
+    assert_eq!(ports.len(), n, "could not find {n} free ports in {PORT_LOW}..{PORT_HIGH}");
     set.extend(&ports);
     ports
 }
@@ -58,10 +54,7 @@ pub(super) fn release_ports(ports: &[u16]) {
 fn random() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default(),
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default(),
     );
     h.write_u32(std::process::id());
     h.write_u64(TOPOLOGY_COUNTER.load(Ordering::Relaxed));

@@ -22,10 +22,8 @@ pub(super) fn get_master_addr(
     conn: &mut redis::Connection,
     name: &str,
 ) -> redis::RedisResult<Option<String>> {
-    let reply: Option<(String, String)> = redis::cmd("SENTINEL")
-        .arg("GET-MASTER-ADDR-BY-NAME")
-        .arg(name)
-        .query(conn)?;
+    let reply: Option<(String, String)> =
+        redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(name).query(conn)?;
     Ok(reply.map(|(ip, port)| format!("{ip}:{port}")))
 }
 
@@ -35,11 +33,8 @@ pub(super) fn info(conn: &mut redis::Connection, section: &str) -> redis::RedisR
 
 /// The value of `field` in an INFO reply.
 pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
-    info.lines().find_map(|line| {
-        line.strip_prefix(field)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .map(str::trim)
-    })
+    info.lines()
+        .find_map(|line| line.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')).map(str::trim))
 }
 
 impl Topology {

@@ -26,10 +26,7 @@ impl SwitchWatch {
         let (list, cv) = &*self.events;
         let mut events = list.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(found) = events
-                .iter()
-                .find(|(_, payload)| payload.split(' ').next() == Some(name))
-            {
+            if let Some(found) = events.iter().find(|(_, payload)| payload.split(' ').next() == Some(name)) {
                 return Some(found.clone());
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -63,24 +60,16 @@ impl Topology {
             let live = self.live_sentinels();
             let mut seen: Vec<(u16, Result<Option<String>, String>)> = Vec::new();
             for port in &live {
-                seen.push((
-                    *port,
-                    self.cached_query(&mut conns, *port, |c| get_master_addr(c, name)),
-                ));
+                seen.push((*port, self.cached_query(&mut conns, *port, |c| get_master_addr(c, name))));
             }
-            let addrs: HashSet<&String> = seen
-                .iter()
-                .filter_map(|(_, r)| r.as_ref().ok().and_then(|a| a.as_ref()))
-                .collect();
+            let addrs: HashSet<&String> =
+                seen.iter().filter_map(|(_, r)| r.as_ref().ok().and_then(|a| a.as_ref())).collect();
             let all_answered = !live.is_empty() && seen.iter().all(|(_, r)| matches!(r, Ok(Some(_))));
             let mut last = format!("live sentinels report {seen:?}");
             if all_answered && addrs.len() == 1 {
                 let new = (*addrs.iter().next().expect("len 1")).clone();
                 if new != old {
-                    match self
-                        .probe_addr(&new)
-                        .and_then(|mut c| info(&mut c, "replication"))
-                    {
+                    match self.probe_addr(&new).and_then(|mut c| info(&mut c, "replication")) {
                         Ok(info) if info_field(&info, "role") == Some("master") => return new,
                         Ok(info) => {
                             last.push_str(&format!("; {new} has role {:?}", info_field(&info, "role")))
@@ -118,18 +107,16 @@ impl Topology {
                     Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
                 };
                 let mut pubsub = conn.as_pubsub();
-                let subscribed = pubsub
-                    .subscribe("+switch-master")
-                    .and_then(|()| pubsub.set_read_timeout(None));
+                let subscribed =
+                    pubsub.subscribe("+switch-master").and_then(|()| pubsub.set_read_timeout(None));
                 if let Err(e) = subscribed {
                     return drop(ready_tx.send(Err(e.to_string())));
                 }
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(msg) = pubsub.get_message() {
                     let at = Instant::now();
-                    let payload = msg
-                        .get_payload::<String>()
-                        .unwrap_or_else(|e| format!("<unreadable payload: {e}>"));
+                    let payload =
+                        msg.get_payload::<String>().unwrap_or_else(|e| format!("<unreadable payload: {e}>"));
                     let (list, cv) = &*shared;
                     list.lock().unwrap_or_else(|p| p.into_inner()).push((at, payload));
                     cv.notify_all();
@@ -137,10 +124,7 @@ impl Topology {
             })
             .expect("spawn switch-master watch thread");
         match ready_rx.recv_timeout(IO_TIMEOUT * 2) {
-            Ok(Ok(())) => SwitchWatch {
-                sentinel: addr(port),
-                events,
-            },
+            Ok(Ok(())) => SwitchWatch { sentinel: addr(port), events },
             Ok(Err(e)) => self.fail(&format!("switch_master_watch on {}: {e}", addr(port))),
             Err(e) => self.fail(&format!("switch_master_watch on {}: {e}", addr(port))),
         }
