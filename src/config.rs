@@ -33,6 +33,43 @@ pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// retry reaching it; costs at most ~10 Sentinel queries per second per failing
 /// shard (single flight: shared by every request waiting on that shard).
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(100);
+/// How often each shard's master address is also polled from Sentinel
+/// (`GET-MASTER-ADDR-BY-NAME`): 2 s. Backs up the `+switch-master` subscription,
+/// whose delivery Sentinel does not guarantee.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Where read-only commands go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadFrom {
+    /// Every command goes to the master (the default: reads see every write).
+    #[default]
+    Master,
+    /// Read-only commands go to a healthy replica (round robin), to the master
+    /// when the shard has none. Reads may lag behind writes.
+    PreferReplica,
+    /// Read-only commands go to a healthy replica only; with none they fail over
+    /// to the master rather than fail.
+    Replica,
+}
+
+/// Rewrites every address Sentinel reports (masters, replicas, Sentinels), for
+/// Sentinels that announce addresses the client can't reach (NAT, containers).
+/// Set with [`Builder::address_map`].
+#[derive(Clone)]
+pub struct AddressMap(std::sync::Arc<dyn Fn(&NodeAddr) -> NodeAddr + Send + Sync>);
+
+impl AddressMap {
+    /// The address to use for `addr` as Sentinel reported it.
+    pub fn apply(&self, addr: &NodeAddr) -> NodeAddr {
+        (self.0)(addr)
+    }
+}
+
+impl fmt::Debug for AddressMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AddressMap(<fn>)")
+    }
+}
 
 /// A password: kept out of `Debug` and `Display` so it never reaches logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -77,6 +114,11 @@ pub struct Config {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) retry_non_idempotent: bool,
+    pub(crate) read_from: ReadFrom,
+    pub(crate) wait_replicas: Option<(usize, Duration)>,
+    pub(crate) address_map: Option<AddressMap>,
+    pub(crate) watch: bool,
+    pub(crate) poll_interval: Duration,
 }
 
 /// Collects settings for a [`DisredisClient`](crate::DisredisClient); nothing is
@@ -94,6 +136,11 @@ pub struct Builder {
     failover_deadline: Duration,
     backoff: (Duration, Duration),
     retry_non_idempotent: bool,
+    read_from: ReadFrom,
+    wait_replicas: Option<(usize, Duration)>,
+    address_map: Option<AddressMap>,
+    watch: bool,
+    poll_interval: Duration,
 }
 
 impl Default for Builder {
@@ -110,6 +157,11 @@ impl Default for Builder {
             failover_deadline: DEFAULT_FAILOVER_DEADLINE,
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
             retry_non_idempotent: false,
+            read_from: ReadFrom::Master,
+            wait_replicas: None,
+            address_map: None,
+            watch: true,
+            poll_interval: DEFAULT_POLL_INTERVAL,
         }
     }
 }
@@ -209,6 +261,38 @@ impl Builder {
         self
     }
 
+    /// Where read-only commands go. Default: [`ReadFrom::Master`].
+    pub fn read_from(mut self, read_from: ReadFrom) -> Self {
+        self.read_from = read_from;
+        self
+    }
+
+    /// Durability mode: follow every write with `WAIT replicas timeout` on the same
+    /// connection, and report the write as failed ([`Error::NotReplicated`]) when
+    /// fewer replicas acknowledged it. An acknowledged write then survives the loss
+    /// of its master; it costs one replication round trip per write. Default: off.
+    pub fn wait_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.wait_replicas = Some((replicas, timeout));
+        self
+    }
+
+    /// Rewrites every address Sentinel reports (masters, replicas, Sentinels)
+    /// before it is used: for Sentinels behind NAT or in containers that announce
+    /// internal addresses. Default: none.
+    pub fn address_map(mut self, map: impl Fn(&NodeAddr) -> NodeAddr + Send + Sync + 'static) -> Self {
+        self.address_map = Some(AddressMap(std::sync::Arc::new(map)));
+        self
+    }
+
+    /// Subscribe to `+switch-master` on every known Sentinel and poll each
+    /// master's address every `poll_interval`, switching a shard before a request
+    /// fails. Default: on, every [`DEFAULT_POLL_INTERVAL`].
+    pub fn watch_sentinels(mut self, on: bool, poll_interval: Duration) -> Self {
+        self.watch = on;
+        self.poll_interval = poll_interval;
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
         if self.sentinels.is_empty() {
@@ -264,6 +348,17 @@ impl Builder {
         positive("sentinel_timeout", self.sentinel_timeout)?;
         positive("failover_deadline", self.failover_deadline)?;
         positive("backoff", self.backoff.0)?;
+        positive("poll_interval", self.poll_interval)?;
+        if let Some((n, t)) = self.wait_replicas {
+            if n == 0 {
+                return Err(Error::Config {
+                    field: "wait_replicas",
+                    value: "0".into(),
+                    reason: "waiting for 0 replicas does nothing; leave the option off",
+                });
+            }
+            positive("wait_replicas", t)?;
+        }
         if self.backoff.0 > self.backoff.1 {
             return Err(Error::Config {
                 field: "backoff",
@@ -289,6 +384,11 @@ impl Builder {
             backoff_min: self.backoff.0,
             backoff_max: self.backoff.1,
             retry_non_idempotent: self.retry_non_idempotent,
+            read_from: self.read_from,
+            wait_replicas: self.wait_replicas,
+            address_map: self.address_map,
+            watch: self.watch,
+            poll_interval: self.poll_interval,
         })
     }
 }

@@ -164,6 +164,21 @@ pub enum Error {
     #[error("the blocking client was called inside a tokio runtime; use the async DisredisClient there")]
     InsideRuntime,
 
+    /// Durability mode (`Builder::wait_replicas`): the write ran on the master but
+    /// fewer replicas than required acknowledged it within the timeout, so a
+    /// failover now could lose it.
+    #[error("{command} on shard {shard} reached {acked} of {wanted} replicas within the WAIT timeout")]
+    NotReplicated {
+        /// The command, upper case.
+        command: String,
+        /// The shard (master name).
+        shard: String,
+        /// Replicas that acknowledged.
+        acked: i64,
+        /// Replicas required.
+        wanted: usize,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -179,9 +194,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Config { .. } => ErrorKind::InvalidClientConfig,
-            Error::NoSentinel { .. } | Error::FailoverTimeout { .. } | Error::Ambiguous { .. } => {
-                ErrorKind::Io
-            }
+            Error::NoSentinel { .. }
+            | Error::FailoverTimeout { .. }
+            | Error::Ambiguous { .. }
+            | Error::NotReplicated { .. } => ErrorKind::Io,
             Error::UnknownMaster { .. } | Error::NoMasters { .. } => ErrorKind::MasterNameNotFoundBySentinel,
             Error::SentinelReply { .. } => ErrorKind::Parse,
             Error::NotMaster { .. } => ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
@@ -209,6 +225,7 @@ impl Error {
             Error::UnknownShard { .. } => "disredis: unknown shard",
             Error::Ambiguous { .. } => "disredis: ambiguous failure, not retried",
             Error::InsideRuntime => "disredis: blocking client called inside a tokio runtime",
+            Error::NotReplicated { .. } => "disredis: write not acknowledged by enough replicas",
             Error::Redis(_) => "disredis: redis error",
         }
     }

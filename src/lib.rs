@@ -99,8 +99,9 @@ mod topology;
 
 pub use client::DisredisClient;
 pub use config::{
-    Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_FAILOVER_DEADLINE, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT, NodeAddr,
+    AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT,
+    NodeAddr, ReadFrom,
 };
 pub use error::{Error, Result, SentinelFailure};
 pub use on_shard::ShardHandle;
