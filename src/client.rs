@@ -8,6 +8,7 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::config::{Builder, Config};
 use crate::error::{Error, Result};
+use crate::events::{Event, Events};
 use crate::execute::is_fatal;
 use crate::on_shard::ShardHandle;
 use crate::sentinel::Sentinels;
@@ -45,6 +46,10 @@ pub(crate) struct Inner {
     pub(crate) shards: Shards,
     /// `COMMAND INFO` answers for commands the static table doesn't know.
     pub(crate) modules: crate::modules::Modules,
+    /// Where shard and Sentinel events go.
+    pub(crate) events: Events,
+    /// Dropped with the client: stops the `+switch-master` watch.
+    _stop: crate::watch::Stop,
 }
 
 impl std::fmt::Debug for DisredisClient {
@@ -90,7 +95,9 @@ impl DisredisClient {
     pub async fn with_config(config: Config) -> Result<DisredisClient> {
         let span = info_span!("discover");
         async move {
-            let sentinels = Sentinels::new(&config);
+            let events = Events::default();
+            let (stop, stopped) = crate::watch::stop_signal();
+            let sentinels = Sentinels::new(&config, events.clone());
             let (sentinel, masters) = sentinels.discover().await?;
             if masters.is_empty() {
                 return Err(Error::NoMasters { sentinel: sentinel.to_string() });
@@ -107,11 +114,18 @@ impl DisredisClient {
                 }
                 None => known,
             };
-            let shards = Shards::new(wanted.clone())
+            let shards = Shards::new(wanted.clone(), &events)
                 .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
             let client = DisredisClient {
                 pinned: None,
-                inner: Arc::new(Inner { config, sentinels, shards, modules: Default::default() }),
+                inner: Arc::new(Inner {
+                    config,
+                    sentinels,
+                    shards,
+                    modules: Default::default(),
+                    events,
+                    _stop: stop,
+                }),
             };
             let mut tasks = tokio::task::JoinSet::new();
             // Connect to every shard whose master Sentinel reported up, concurrently.
@@ -135,6 +149,7 @@ impl DisredisClient {
                     warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use");
                 }
             }
+            crate::watch::start(&client.inner, stopped);
             Ok(client)
         }
         .instrument(span)
@@ -174,6 +189,12 @@ impl DisredisClient {
             Some(idx) => Ok(ShardHandle::new(self.clone(), idx)),
             None => Err(Error::UnknownShard { name: name.to_owned(), known: names.to_vec() }),
         }
+    }
+
+    /// Events from now on: failovers (`SwitchMaster`), re-resolves, Sentinels
+    /// going down and coming back. See [`Event`].
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
     }
 
     pub(crate) fn inner(&self) -> &Inner {

@@ -179,6 +179,21 @@ pub enum Error {
         wanted: usize,
     },
 
+    /// A node refused the configured credentials (`WRONGPASS`: wrong password or
+    /// unknown user; or `NOAUTH`: it requires a password and none is configured).
+    /// Returned at once, never retried: waiting does not fix a password. The text
+    /// names the node, never the password.
+    #[error("authentication failed at {role} {node}: {detail}")]
+    Auth {
+        /// The node's address, `host:port`.
+        node: String,
+        /// `"master"` for data nodes (credentials from `Builder::username` /
+        /// `password`) or `"sentinel"` (`sentinel_username` / `sentinel_password`).
+        role: &'static str,
+        /// What the server or redis-rs said, and which setting to check.
+        detail: String,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -206,6 +221,7 @@ impl Error {
             | Error::BadCommand { .. }
             | Error::UnknownShard { .. }
             | Error::InsideRuntime => ErrorKind::Client,
+            Error::Auth { .. } => ErrorKind::AuthenticationFailed,
             Error::Redis(e) => e.kind(),
         }
     }
@@ -226,6 +242,7 @@ impl Error {
             Error::Ambiguous { .. } => "disredis: ambiguous failure, not retried",
             Error::InsideRuntime => "disredis: blocking client called inside a tokio runtime",
             Error::NotReplicated { .. } => "disredis: write not acknowledged by enough replicas",
+            Error::Auth { .. } => "disredis: authentication failed",
             Error::Redis(_) => "disredis: redis error",
         }
     }
@@ -270,6 +287,15 @@ mod tests {
             e.to_string(),
             "no Sentinel answered: 127.0.0.1:1: connection refused; [::1]:2: timed out"
         );
+    }
+
+    #[test]
+    fn auth_names_node_and_role_and_keeps_its_kind() {
+        let e = Error::Auth { node: "127.0.0.1:7000".into(), role: "sentinel", detail: "WRONGPASS".into() };
+        assert_eq!(e.to_string(), "authentication failed at sentinel 127.0.0.1:7000: WRONGPASS");
+        let r: RedisError = e.into();
+        assert_eq!(r.kind(), ErrorKind::AuthenticationFailed);
+        assert!(r.to_string().contains("127.0.0.1:7000"), "{r}");
     }
 
     #[test]

@@ -177,7 +177,7 @@ impl Inner {
                         Some(f) => (f, Error::Redis(e)),
                     },
                 };
-                shard.invalidate(generation);
+                shard.invalidate(generation, &err);
                 if fate == Fate::Unknown && !call.idempotent && !config.retry_non_idempotent {
                     let Error::Redis(cause) = err else { return Err(err) };
                     return Err(Error::Ambiguous {
@@ -213,7 +213,7 @@ impl Inner {
                         }
                         // Could not even connect: nothing was sent.
                         Err(e) => {
-                            shard.invalidate(generation);
+                            shard.invalidate(generation, &e);
                             e
                         }
                     }
@@ -243,7 +243,11 @@ impl Inner {
         let remaining = self.config.failover_deadline.saturating_sub(started.elapsed());
         match backoff.next_delay(remaining) {
             Some(d) => {
-                tokio::time::sleep(d).await;
+                // A switch (by the watch or another request) ends the wait early.
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = self.shards.shards[idx].installed.notified() => {}
+                }
                 Ok(())
             }
             None => Err(self.timeout(idx, started.elapsed(), last.take())),

@@ -69,6 +69,8 @@
 //! - `sentinel`: discovery, master lookup, learning Sentinels.
 //! - `shard`: connecting to a master and the `ROLE` check.
 //! - `topology`: the shard table and single-flight re-resolve.
+//! - `watch`: `+switch-master` subscriptions on every Sentinel, plus a poll.
+//! - `events`: [`Event`]s, a broadcast of what happened to shards and Sentinels.
 //! - `client`: [`DisredisClient`]: discovery at connect, `ConnectionLike`.
 //! - `dispatch`: from a command or pipeline to executed parts (split, fan-out, SCAN).
 //! - `fanout`: how multi-shard commands and pipelines split and merge; pure.
@@ -85,6 +87,7 @@ mod client;
 mod config;
 mod dispatch;
 mod error;
+mod events;
 mod execute;
 mod fanout;
 pub mod hashing;
@@ -96,6 +99,7 @@ mod sentinel;
 mod session;
 mod shard;
 mod topology;
+mod watch;
 
 pub use client::DisredisClient;
 pub use config::{
@@ -104,5 +108,6 @@ pub use config::{
     NodeAddr, ReadFrom,
 };
 pub use error::{Error, Result, SentinelFailure};
+pub use events::Event;
 pub use on_shard::ShardHandle;
 pub use topology::{ShardInfo, Topology};

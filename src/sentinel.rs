@@ -11,8 +11,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Value};
 use tracing::{debug, info, warn};
 
-use crate::config::{Auth, Config, NodeAddr};
+use crate::config::{AddressMap, Auth, Config, NodeAddr};
 use crate::error::{Error, Result, SentinelFailure};
+use crate::events::{Event, Events};
 
 mod reply;
 pub(crate) use reply::MasterEntry;
@@ -25,15 +26,49 @@ pub(crate) struct Sentinels {
     cached: Mutex<Option<(NodeAddr, MultiplexedConnection)>>,
     auth: Auth,
     timeout: std::time::Duration,
+    map: Option<AddressMap>,
+    events: Events,
+    /// Sentinels whose last use failed (an event is sent when one comes back).
+    down: Mutex<std::collections::HashSet<NodeAddr>>,
 }
 
 impl Sentinels {
-    pub(crate) fn new(config: &Config) -> Sentinels {
+    pub(crate) fn new(config: &Config, events: Events) -> Sentinels {
         Sentinels {
             list: Mutex::new(config.sentinels.clone()),
             cached: Mutex::new(None),
             auth: config.sentinel_auth.clone(),
             timeout: config.sentinel_timeout,
+            map: config.address_map.clone(),
+            events,
+            down: Mutex::new(Default::default()),
+        }
+    }
+
+    /// An address as Sentinel reported it, rewritten by the address map.
+    pub(crate) fn map(&self, addr: NodeAddr) -> NodeAddr {
+        match &self.map {
+            Some(m) => m.apply(&addr),
+            None => addr,
+        }
+    }
+
+    /// The Sentinel credentials (for the `+switch-master` subscriptions).
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// Reports a Sentinel as down (once per outage) or up again.
+    pub(crate) fn mark(&self, addr: &NodeAddr, failure: Option<&dyn std::fmt::Display>) {
+        let changed = match failure {
+            Some(_) => self.down.lock().insert(addr.clone()),
+            None => self.down.lock().remove(addr),
+        };
+        if changed {
+            self.events.emit(match failure {
+                Some(cause) => Event::SentinelDown { addr: addr.to_string(), cause: cause.to_string() },
+                None => Event::SentinelUp { addr: addr.to_string() },
+            });
         }
     }
 
@@ -84,6 +119,7 @@ impl Sentinels {
             };
             match outcome {
                 Ok((Some(v), con)) => {
+                    self.mark(&addr, None);
                     self.promote(&addr, con);
                     return Ok(v);
                 }
@@ -93,6 +129,7 @@ impl Sentinels {
                 }),
                 Err(e) => {
                     debug!(sentinel = %addr, error = %e, what, "Sentinel failed");
+                    self.mark(&addr, Some(&e));
                     self.forget_cached(&addr);
                     tried.push(SentinelFailure { addr: addr.to_string(), cause: e.to_string() });
                 }
@@ -127,7 +164,10 @@ impl Sentinels {
         let (sentinel, masters) = self
             .ask("SENTINEL MASTERS", |mut con, addr| async move {
                 let reply: Value = redis::cmd("SENTINEL").arg("MASTERS").query_async(&mut con).await?;
-                let masters = parse_masters(&addr, reply)?;
+                let mut masters = parse_masters(&addr, reply)?;
+                for m in &mut masters {
+                    m.addr = m.addr.take().map(|a| self.map(a));
+                }
                 Ok(Some((addr, masters)))
             })
             .await?;
@@ -147,7 +187,25 @@ impl Sentinels {
         let mut con = self.connect(sentinel).await?;
         let reply: Value = redis::cmd("SENTINEL").arg("SENTINELS").arg(name).query_async(&mut con).await?;
         let entries = parse_table(sentinel, "SENTINEL SENTINELS", reply)?;
-        entries.iter().map(|e| entry_addr(sentinel, "SENTINEL SENTINELS", e)).collect()
+        entries.iter().map(|e| entry_addr(sentinel, "SENTINEL SENTINELS", e).map(|a| self.map(a))).collect()
+    }
+
+    /// The healthy replicas of `name` (`SENTINEL REPLICAS`, minus those flagged
+    /// `s_down`, `o_down` or `disconnected`), addresses mapped.
+    pub(crate) async fn replicas(&self, name: &str) -> Result<Vec<NodeAddr>> {
+        self.ask("SENTINEL REPLICAS", |mut con, addr| async move {
+            let reply: Value = redis::cmd("SENTINEL").arg("REPLICAS").arg(name).query_async(&mut con).await?;
+            let mut healthy = Vec::new();
+            for e in parse_table(&addr, "SENTINEL REPLICAS", reply)? {
+                let flags = e.get("flags").map(String::as_str).unwrap_or_default();
+                if flags.split(',').any(|f| matches!(f, "s_down" | "o_down" | "disconnected")) {
+                    continue;
+                }
+                healthy.push(self.map(entry_addr(&addr, "SENTINEL REPLICAS", &e)?));
+            }
+            Ok(Some(healthy))
+        })
+        .await
     }
 
     /// `SENTINEL GET-MASTER-ADDR-BY-NAME <name>` on the first Sentinel that knows it.
@@ -155,7 +213,7 @@ impl Sentinels {
         self.ask("SENTINEL GET-MASTER-ADDR-BY-NAME", |mut con, addr| async move {
             let reply: Value =
                 redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(name).query_async(&mut con).await?;
-            parse_master_addr(&addr, reply)
+            Ok(parse_master_addr(&addr, reply)?.map(|a| self.map(a)))
         })
         .await
     }

@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use redis::aio::MultiplexedConnection;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::{Config, NodeAddr};
 use crate::error::{Error, Result};
+use crate::events::{Event, Events};
 use crate::hashing::Ring;
 use crate::sentinel::Sentinels;
 
@@ -39,11 +40,17 @@ pub(crate) struct Shard {
     /// Completed resolve attempts, to detect one that finished while we waited.
     attempts: AtomicU64,
     last_error: Mutex<Option<Error>>,
+    events: Events,
+    /// Woken whenever a connection is installed, so requests backing off on this
+    /// shard retry at once instead of finishing their sleep.
+    pub(crate) installed: tokio::sync::Notify,
 }
 
 impl Shard {
-    fn new(name: String) -> Shard {
+    fn new(name: String, events: Events) -> Shard {
         Shard {
+            installed: tokio::sync::Notify::new(),
+            events,
             name,
             state: RwLock::new(State::default()),
             gate: tokio::sync::Mutex::new(()),
@@ -67,24 +74,53 @@ impl Shard {
 
     /// Drops the connection of `generation` (if it is still the current one) so the
     /// next request re-resolves instead of using it.
-    pub(crate) fn invalidate(&self, generation: u64) {
-        let mut st = self.state.write();
-        if st.generation == generation && st.conn.take().is_some() {
-            warn!(shard = %self.name, generation, addr = ?st.addr, "connection invalidated; will re-resolve");
+    pub(crate) fn invalidate(&self, generation: u64, cause: &dyn std::fmt::Display) {
+        let dropped = {
+            let mut st = self.state.write();
+            st.generation == generation && st.conn.take().is_some()
+        };
+        if dropped {
+            self.events.emit(Event::ReResolved { shard: self.name.clone(), cause: cause.to_string() });
         }
     }
 
     fn install(&self, addr: NodeAddr, conn: MultiplexedConnection) {
-        let mut st = self.state.write();
-        st.generation += 1;
-        match &st.addr {
-            Some(old) if *old != addr => {
-                info!(shard = %self.name, from = %old, to = %addr, generation = st.generation, "switched to a new master")
-            }
-            _ => info!(shard = %self.name, addr = %addr, generation = st.generation, "connected to master"),
+        let from = {
+            let mut st = self.state.write();
+            st.generation += 1;
+            info!(shard = %self.name, addr = %addr, generation = st.generation, "connected to master");
+            let from = st.addr.replace(addr.clone());
+            st.conn = Some(conn);
+            from
+        };
+        self.installed.notify_waiters();
+        if from.as_ref() != Some(&addr) {
+            self.events.emit(Event::SwitchMaster {
+                shard: self.name.clone(),
+                from: from.map(|a| a.to_string()),
+                to: addr.to_string(),
+            });
         }
-        st.addr = Some(addr);
-        st.conn = Some(conn);
+    }
+
+    /// The address currently installed (`None` before the first connect).
+    pub(crate) fn addr(&self) -> Option<NodeAddr> {
+        self.state.read().addr.clone()
+    }
+
+    /// Switches to `addr` (as a `+switch-master` message or a poll named it),
+    /// ROLE-checked, unless the shard is already connected there.
+    pub(crate) async fn switch_to(&self, addr: NodeAddr, config: &Config) -> Result<()> {
+        let _gate = self.gate.lock().await;
+        {
+            let st = self.state.read();
+            if st.conn.is_some() && st.addr.as_ref() == Some(&addr) {
+                return Ok(());
+            }
+        }
+        let conn = crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
+        self.install(addr, conn);
+        Ok(())
     }
 
     /// Asks Sentinel for this shard's master, connects, checks `ROLE`, installs it.
@@ -150,9 +186,9 @@ pub(crate) struct Shards {
 
 impl Shards {
     /// A table over these names; `None` when there are none.
-    pub(crate) fn new(names: Vec<String>) -> Option<Shards> {
+    pub(crate) fn new(names: Vec<String>, events: &Events) -> Option<Shards> {
         let ring = Ring::new(names)?;
-        let shards = ring.names().iter().cloned().map(Shard::new).collect();
+        let shards = ring.names().iter().cloned().map(|n| Shard::new(n, events.clone())).collect();
         Some(Shards { ring, shards })
     }
 

@@ -129,7 +129,13 @@ async fn readonly_from_a_demoted_master_is_retried_on_the_promoted_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_failures_share_one_sentinel_query() {
     let topo = Topology::start(Spec::default());
-    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    // Without the +switch-master watch, whose poll could also reconnect the shard.
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .watch_sentinels(false, Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
     let victim = topo.master_names()[0].clone();
     let keys = keys_on(&client, &victim, "sf", 64);
     let resolves =

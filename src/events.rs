@@ -1,0 +1,84 @@
+//! [`Event`]s: what the client saw happen to its shards and Sentinels.
+//!
+//! The Rust form of the seeds' `on(:failover)` callback: subscribe with
+//! [`DisredisClient::events`](crate::DisredisClient::events) (a
+//! `tokio::sync::broadcast` receiver; a slow receiver loses the oldest events and
+//! sees `RecvError::Lagged`). Every event is also a `tracing` event at `info`
+//! (or `warn` for losses), so a log shows the same story.
+
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+
+/// How many events a receiver may fall behind before it loses the oldest.
+const CAPACITY: usize = 256;
+
+/// Something that happened to a shard or a Sentinel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A shard's connection now goes to a different master (failover, or the
+    /// first connect when `from` is `None`). Always ROLE-checked.
+    SwitchMaster {
+        /// The shard (master name).
+        shard: String,
+        /// The previous master address, if any.
+        from: Option<String>,
+        /// The new master address.
+        to: String,
+    },
+    /// A failure (or a `+switch-master` / poll answer) made the client drop a
+    /// shard's connection and resolve it again through Sentinel.
+    ReResolved {
+        /// The shard (master name).
+        shard: String,
+        /// What caused it.
+        cause: String,
+    },
+    /// A Sentinel could not be used (connection failed, bad reply, subscription
+    /// dropped).
+    SentinelDown {
+        /// Its address.
+        addr: String,
+        /// Why.
+        cause: String,
+    },
+    /// A Sentinel answers again, or a `+switch-master` subscription on it is (re)established.
+    SentinelUp {
+        /// Its address.
+        addr: String,
+    },
+}
+
+/// The sending side, shared by everything that reports events.
+#[derive(Clone)]
+pub(crate) struct Events(broadcast::Sender<Event>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Events(broadcast::channel(CAPACITY).0)
+    }
+}
+
+impl Events {
+    /// Publishes `event` (dropped when nobody listens) and logs it.
+    pub(crate) fn emit(&self, event: Event) {
+        match &event {
+            Event::SentinelDown { addr, cause } => {
+                warn!(sentinel = %addr, cause = %cause, "event: Sentinel down")
+            }
+            Event::ReResolved { shard, cause } => {
+                warn!(shard = %shard, cause = %cause, "event: re-resolving shard")
+            }
+            Event::SwitchMaster { shard, from, to } => {
+                info!(shard = %shard, from = ?from, to = %to, "event: switch master")
+            }
+            Event::SentinelUp { addr } => info!(sentinel = %addr, "event: Sentinel up"),
+        }
+        let _ = self.0.send(event);
+    }
+
+    /// A new receiver of future events.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.subscribe()
+    }
+}
