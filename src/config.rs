@@ -47,8 +47,8 @@ pub enum ReadFrom {
     /// Read-only commands go to a healthy replica (round robin), to the master
     /// when the shard has none. Reads may lag behind writes.
     PreferReplica,
-    /// Read-only commands go to a healthy replica only; with none they fail over
-    /// to the master rather than fail.
+    /// Read-only commands go to a healthy replica only; with none the read fails
+    /// with [`Error::NoReplica`] (use this to keep read load off the master).
     Replica,
 }
 

@@ -30,9 +30,25 @@ pub(crate) fn many(reply: Reply) -> Result<Vec<Value>> {
     }
 }
 
-/// True when every command of the pipeline may be repeated safely.
-pub(crate) fn all_idempotent(pipe: &Pipeline) -> bool {
-    pipe.cmd_iter().all(|c| keys::visit_keys(&cmd_args(c), |_| {}).is_ok_and(|i| i.idempotent))
+/// How to call a whole pipeline: idempotent only if every command is, a write
+/// (and dedicated) if any command is one (unknown commands count as writes).
+pub(crate) fn pipeline_call(command: &'static str, pipe: &Pipeline) -> Call {
+    let mut call = Call { command, idempotent: true, dedicated: false, write: false };
+    for c in pipe.cmd_iter() {
+        match keys::visit_keys(&cmd_args(c), |_| {}) {
+            Ok(info) => {
+                let one = Call::of(&info);
+                call.idempotent &= one.idempotent;
+                call.dedicated |= one.dedicated;
+                call.write |= one.write;
+            }
+            Err(_) => {
+                call.idempotent = false;
+                call.write = true;
+            }
+        }
+    }
+    call
 }
 
 impl DisredisClient {
@@ -69,15 +85,11 @@ impl DisredisClient {
             let Some(shard) = fanout::transaction_shard(ring, pipe)? else {
                 return Ok(Vec::new());
             };
-            let call = Call { command: "MULTI/EXEC", idempotent: all_idempotent(pipe), dedicated: false };
+            let call = Call { dedicated: false, ..pipeline_call("MULTI/EXEC", pipe) };
             return many(inner.execute(shard, call, Request::Pipe { pipe, offset, count }).await?);
         }
         let plan = fanout::plan_pipeline(ring, pipe)?;
-        let call = |sub: &fanout::Sub| Call {
-            command: "pipeline",
-            idempotent: sub.idempotent,
-            dedicated: sub.blocking,
-        };
+        let call = |sub: &fanout::Sub| pipeline_call("pipeline", &sub.pipe);
         if let [sub] = plan.subs.as_slice()
             && plan.recipes.iter().all(|(_, m)| *m == Merge::One)
         {

@@ -194,6 +194,13 @@ pub enum Error {
         detail: String,
     },
 
+    /// `ReadFrom::Replica`: the shard has no healthy replica to read from.
+    #[error("shard {shard} has no healthy replica to read from (ReadFrom::Replica)")]
+    NoReplica {
+        /// The shard (master name).
+        shard: String,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -212,7 +219,8 @@ impl Error {
             Error::NoSentinel { .. }
             | Error::FailoverTimeout { .. }
             | Error::Ambiguous { .. }
-            | Error::NotReplicated { .. } => ErrorKind::Io,
+            | Error::NotReplicated { .. }
+            | Error::NoReplica { .. } => ErrorKind::Io,
             Error::UnknownMaster { .. } | Error::NoMasters { .. } => ErrorKind::MasterNameNotFoundBySentinel,
             Error::SentinelReply { .. } => ErrorKind::Parse,
             Error::NotMaster { .. } => ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
@@ -242,6 +250,7 @@ impl Error {
             Error::Ambiguous { .. } => "disredis: ambiguous failure, not retried",
             Error::InsideRuntime => "disredis: blocking client called inside a tokio runtime",
             Error::NotReplicated { .. } => "disredis: write not acknowledged by enough replicas",
+            Error::NoReplica { .. } => "disredis: no replica to read from",
             Error::Auth { .. } => "disredis: authentication failed",
             Error::Redis(_) => "disredis: redis error",
         }

@@ -15,6 +15,7 @@ use redis::{Cmd, Pipeline, RedisResult, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::client::Inner;
+use crate::config::ReadFrom;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, Fate, classify_error, classify_value};
 
@@ -71,7 +72,7 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
                 | redis::ErrorKind::InvalidClientConfig
                 | redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
         ),
-        Error::Config { .. } => true,
+        Error::Config { .. } | Error::Auth { .. } => true,
         _ => false,
     }
 }
@@ -86,12 +87,19 @@ pub(crate) struct Call {
     /// Send over a connection of its own without the response timeout (blocking
     /// commands: BLPOP, XREAD BLOCK, WAIT, …).
     pub dedicated: bool,
+    /// May modify data: followed by `WAIT` in durability mode.
+    pub write: bool,
 }
 
 impl Call {
     /// A call for a command the key table describes.
     pub(crate) fn of(info: &crate::keys::CommandInfo) -> Call {
-        Call { command: info.name, idempotent: info.idempotent, dedicated: info.blocking }
+        Call {
+            command: info.name,
+            idempotent: info.idempotent,
+            dedicated: info.blocking,
+            write: !info.read_only,
+        }
     }
 }
 
@@ -127,6 +135,111 @@ impl Inner {
     /// symptom the shard is re-resolved through Sentinel and the request retried
     /// with jittered backoff until `failover_deadline` after the first failure.
     pub(crate) async fn execute(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+        match self.config.wait_replicas {
+            Some((replicas, timeout)) if call.write => {
+                self.execute_durable(idx, call, req, replicas, timeout).await
+            }
+            _ => self.execute_once(idx, call, req).await,
+        }
+    }
+
+    /// Durability mode: the write and a `WAIT replicas timeout` in one pipeline on
+    /// the same connection (a transaction: `WAIT` right after it). Fewer
+    /// acknowledgements than required → [`Error::NotReplicated`]; a write the
+    /// server refused (an error reply) is returned as it is.
+    async fn execute_durable(
+        &self,
+        idx: usize,
+        call: Call,
+        req: Request<'_>,
+        replicas: usize,
+        timeout: Duration,
+    ) -> Result<Reply> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        let check = |acked: &Value| match acked {
+            Value::Int(n) if *n >= replicas as i64 => Ok(()),
+            Value::Int(n) => Err(Error::NotReplicated {
+                command: call.command.to_owned(),
+                shard: self.shards.shards[idx].name.clone(),
+                acked: *n,
+                wanted: replicas,
+            }),
+            other => Err(Error::Redis(
+                (redis::ErrorKind::UnexpectedReturnType, "disredis: WAIT answered", format!("{other:?}"))
+                    .into(),
+            )),
+        };
+        let refused = |v: &Value| matches!(v, Value::ServerError(_));
+        match req {
+            Request::Pipe { pipe, .. } if pipe.is_transaction() => {
+                let reply = self.execute_once(idx, call, req).await?;
+                let wait_call = Call { command: "WAIT", idempotent: true, dedicated: false, write: false };
+                match self.execute_once(idx, wait_call, Request::Cmd(&wait)).await? {
+                    Reply::One(acked) => check(&acked)?,
+                    Reply::Many(_) => {
+                        return Err(Error::Redis((redis::ErrorKind::Client, "disredis: WAIT").into()));
+                    }
+                }
+                Ok(reply)
+            }
+            Request::Pipe { pipe, offset, count } => {
+                let mut durable = pipe.clone();
+                durable.add_command(wait);
+                let mut values = match self
+                    .execute_once(idx, call, Request::Pipe { pipe: &durable, offset, count: count + 1 })
+                    .await?
+                {
+                    Reply::Many(v) => v,
+                    Reply::One(v) => vec![v],
+                };
+                let acked = values.pop().unwrap_or(Value::Nil);
+                if !values.iter().all(refused) {
+                    check(&acked)?;
+                }
+                Ok(Reply::Many(values))
+            }
+            Request::Cmd(cmd) => {
+                let mut durable = Pipeline::new();
+                durable.add_command(cmd.clone()).add_command(wait);
+                let values = match self
+                    .execute_once(idx, call, Request::Pipe { pipe: &durable, offset: 0, count: 2 })
+                    .await?
+                {
+                    Reply::Many(v) => v,
+                    Reply::One(v) => vec![v],
+                };
+                let mut values = values.into_iter();
+                let (reply, acked) =
+                    (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
+                if !refused(&reply) {
+                    check(&acked)?;
+                }
+                Ok(Reply::One(reply))
+            }
+        }
+    }
+
+    /// One request through the retry loop; reads first try a replica when
+    /// `read_from` asks for it.
+    async fn execute_once(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+        if !call.write && !call.dedicated && self.config.read_from != ReadFrom::Master {
+            let shard = &self.shards.shards[idx];
+            let generation = shard.current().map_or(0, |(g, _)| g);
+            match shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await {
+                Some((addr, mut conn)) => match send(&mut conn, req).await {
+                    Ok(reply) if reply.fate().is_none() => return Ok(reply),
+                    outcome => {
+                        debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed; using the master");
+                        shard.replicas.remove(&addr);
+                    }
+                },
+                None if self.config.read_from == ReadFrom::Replica => {
+                    return Err(Error::NoReplica { shard: shard.name.clone() });
+                }
+                None => {}
+            }
+        }
         let shard = &self.shards.shards[idx];
         // Hot path: a live connection and a reply that is not a failover symptom.
         let mut failed_gen = None;

@@ -173,10 +173,6 @@ pub(crate) struct Sub {
     pub shard: usize,
     /// The commands (and command parts) for it, in the caller's order.
     pub pipe: Pipeline,
-    /// Every command in it may be repeated safely.
-    pub idempotent: bool,
-    /// It holds a blocking command, so it needs a connection of its own.
-    pub blocking: bool,
 }
 
 /// A pipeline split per shard.
@@ -206,20 +202,13 @@ pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan
             let i = match subs.iter().position(|s| s.shard == part.shard) {
                 Some(i) => i,
                 None => {
-                    subs.push(Sub {
-                        shard: part.shard,
-                        pipe: Pipeline::new(),
-                        idempotent: true,
-                        blocking: false,
-                    });
+                    subs.push(Sub { shard: part.shard, pipe: Pipeline::new() });
                     subs.len() - 1
                 }
             };
             let sub = &mut subs[i];
             slots.push((i, sub.pipe.len()));
             sub.pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
-            sub.idempotent &= plan.info.idempotent;
-            sub.blocking |= plan.info.blocking;
         }
         recipes.push((slots, plan.merge));
     }

@@ -68,6 +68,7 @@
 //! - `retry`: failure → retry decision, backoff; pure.
 //! - `sentinel`: discovery, master lookup, learning Sentinels.
 //! - `shard`: connecting to a master and the `ROLE` check.
+//! - `replicas`: replica connections for reads with [`ReadFrom`].
 //! - `topology`: the shard table and single-flight re-resolve.
 //! - `watch`: `+switch-master` subscriptions on every Sentinel, plus a poll.
 //! - `events`: [`Event`]s, a broadcast of what happened to shards and Sentinels.
@@ -90,10 +91,13 @@ mod error;
 mod events;
 mod execute;
 mod fanout;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod hashing;
 pub mod keys;
 mod modules;
 mod on_shard;
+mod replicas;
 mod retry;
 mod sentinel;
 mod session;
@@ -102,6 +106,8 @@ mod topology;
 mod watch;
 
 pub use client::DisredisClient;
+#[cfg(feature = "tls")]
+pub use config::TlsConfig;
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT,

@@ -112,7 +112,12 @@ impl Inner {
             [] => Err(Error::NoKey { command: shown }),
             [one] => Ok((
                 *one,
-                Call { command: "module command", idempotent: spec.read_only, dedicated: spec.blocking },
+                Call {
+                    command: "module command",
+                    idempotent: spec.read_only,
+                    dedicated: spec.blocking,
+                    write: !spec.read_only,
+                },
             )),
             many => Err(Error::CrossShard {
                 command: shown,
@@ -127,7 +132,7 @@ impl Inner {
             return Ok(*spec);
         }
         let cmd = redis::cmd("COMMAND").arg("INFO").arg(name).to_owned();
-        let call = Call { command: "COMMAND INFO", idempotent: true, dedicated: false };
+        let call = Call { command: "COMMAND INFO", idempotent: true, dedicated: false, write: false };
         let reply = one(self.execute(0, call, Request::Cmd(&cmd)).await?)?;
         let spec = match &reply {
             Value::Array(entries) => entries.first().and_then(parse_command_info),
@@ -143,7 +148,7 @@ impl Inner {
         for a in args {
             cmd.arg(*a);
         }
-        let call = Call { command: "COMMAND GETKEYS", idempotent: true, dedicated: false };
+        let call = Call { command: "COMMAND GETKEYS", idempotent: true, dedicated: false, write: false };
         match one(self.execute(0, call, Request::Cmd(&cmd)).await?)? {
             Value::Array(keys) => Ok(keys
                 .into_iter()

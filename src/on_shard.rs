@@ -3,7 +3,7 @@
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::client::DisredisClient;
-use crate::dispatch::{all_idempotent, many, one};
+use crate::dispatch::{many, one, pipeline_call};
 use crate::error::{Error, Result};
 use crate::execute::{Call, Request};
 use crate::fanout::cmd_args;
@@ -47,7 +47,7 @@ impl ShardHandle {
         let call = match info {
             Ok(info) => Call::of(&info),
             Err(KeyError::Unknown(_)) => {
-                Call { command: "unknown command", idempotent: false, dedicated: false }
+                Call { command: "unknown command", idempotent: false, dedicated: false, write: true }
             }
             Err(KeyError::Malformed { command, detail }) => {
                 return Err(Error::BadCommand { command: command.to_owned(), detail });
@@ -71,8 +71,7 @@ impl ShardHandle {
         for cmd in pipe.cmd_iter() {
             self.call(cmd)?;
         }
-        let call =
-            Call { command: "pipeline (on_shard)", idempotent: all_idempotent(pipe), dedicated: false };
+        let call = pipeline_call("pipeline (on_shard)", pipe);
         many(self.client.inner().execute(self.idx, call, Request::Pipe { pipe, offset, count }).await?)
     }
 }

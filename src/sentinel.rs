@@ -95,11 +95,19 @@ impl Sentinels {
         {
             return Ok(con);
         }
+        // Sentinel credentials and TLS (never the data nodes'): `Builder::sentinel_*`.
         let client = Client::open(crate::shard::connection_info(addr, &self.auth, 0)?)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let con = client.get_multiplexed_async_connection_with_config(&config).await?;
+        let refused = |e| crate::shard::auth_error(e, addr, "sentinel");
+        let mut con = client.get_multiplexed_async_connection_with_config(&config).await.map_err(refused)?;
+        if self.auth.password.is_none() {
+            // Without a password there is no AUTH in the handshake, so a Sentinel
+            // with `requirepass` would only answer the first real command with
+            // NOAUTH; a PING here turns that into `Error::Auth` like a wrong password.
+            redis::cmd("PING").query_async::<()>(&mut con).await.map_err(refused)?;
+        }
         Ok(con)
     }
 

@@ -17,7 +17,9 @@ use tracing::debug;
 use crate::config::{Auth, Config, NodeAddr};
 use crate::error::{Error, Result};
 
-/// Connection settings for a node, with its credentials and database.
+/// Connection settings for a node, with its credentials, database and (feature
+/// `tls`) TLS settings. Used for every connection the client opens, so data nodes
+/// always get `Builder::username`/`password` and Sentinels the sentinel ones.
 pub(crate) fn connection_info(addr: &NodeAddr, auth: &Auth, db: i64) -> redis::RedisResult<ConnectionInfo> {
     let mut redis = RedisConnectionInfo::default().set_db(db);
     if let Some(user) = &auth.username {
@@ -26,12 +28,87 @@ pub(crate) fn connection_info(addr: &NodeAddr, auth: &Auth, db: i64) -> redis::R
     if let Some(pass) = &auth.password {
         redis = redis.set_password(pass.expose());
     }
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &auth.tls {
+        return tls_connection_info(addr, tls, redis);
+    }
     let info = ConnectionAddr::Tcp(addr.host().to_owned(), addr.port()).into_connection_info()?;
     Ok(info.set_redis_settings(redis))
 }
 
+/// A `rediss://` connection info. redis-rs only turns PEM certificates into its
+/// (crate-private) TLS parameters inside `Client::build_with_tls`, so the client
+/// built there is taken apart again for its `ConnectionInfo`; callers can then
+/// keep using `Client::open(info)` for plain and TLS nodes alike.
+#[cfg(feature = "tls")]
+fn tls_connection_info(
+    addr: &NodeAddr,
+    tls: &crate::config::TlsConfig,
+    redis: RedisConnectionInfo,
+) -> redis::RedisResult<ConnectionInfo> {
+    install_crypto_provider();
+    let tcp = ConnectionAddr::TcpTls {
+        host: addr.host().to_owned(),
+        port: addr.port(),
+        insecure: tls.is_insecure(),
+        tls_params: None,
+    };
+    let info = tcp.into_connection_info()?.set_redis_settings(redis);
+    match tls.certificates() {
+        Some(certs) => Ok(Client::build_with_tls(info, certs)?.get_connection_info().clone()),
+        None => Ok(info),
+    }
+}
+
+/// rustls needs a process-wide crypto provider. It picks one by itself only when
+/// exactly one provider feature is enabled in the whole build; installing `ring`
+/// here (once, and only if the application has not installed its own) keeps TLS
+/// working when some other crate also enables `aws-lc-rs`.
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Err means another thread installed one first: that one is used.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
+/// `Some(detail)` when `e` says the node refused our credentials. Measured with
+/// redis-rs 1.8.1 against Redis/Sentinel 7.0.15: a refused `AUTH` during the
+/// connection handshake (wrong password, unknown user, or a password sent to a
+/// node without one) is `ErrorKind::AuthenticationFailed` with the fixed text
+/// "Password authentication failed" and no server code (redis-rs drops the
+/// server's `WRONGPASS …` message); with no password configured the connect
+/// succeeds and the first command gets a `NOAUTH` server error
+/// (`code() == Some("NOAUTH")`). Neither text ever contains the password.
+pub(crate) fn auth_failure(e: &redis::RedisError) -> Option<String> {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return Some(format!(
+            "{e} (the node refused the username/password: wrong password, unknown user, or a password \
+             sent to a node that has none)"
+        ));
+    }
+    match e.code() {
+        Some("NOAUTH") => Some(format!("{e} (no password is configured, but the node requires one)")),
+        Some("WRONGPASS") => Some(e.to_string()),
+        _ => None,
+    }
+}
+
+/// Turns a refused-credentials error from `addr` into [`Error::Auth`]; any other
+/// error stays [`Error::Redis`].
+pub(crate) fn auth_error(e: redis::RedisError, addr: &NodeAddr, role: &'static str) -> Error {
+    match auth_failure(&e) {
+        Some(detail) => Error::Auth { node: addr.to_string(), role, detail },
+        None => Error::Redis(e),
+    }
+}
+
 /// Opens a connection to the master of `shard` at `addr` and checks that the node
-/// says `ROLE master`; a replica or a Sentinel there is [`Error::NotMaster`].
+/// says `ROLE master`; a replica or a Sentinel there is [`Error::NotMaster`], and
+/// refused credentials are [`Error::Auth`] (which the retry loop treats as fatal).
 /// `response_timeout` is the connection's (the configured one for the shared
 /// connection, `None` for a blocking command's own); `ROLE` itself is always
 /// bounded by the connect timeout, so a frozen node can't hang the connect.
@@ -41,14 +118,16 @@ pub(crate) async fn connect_master(
     config: &Config,
     response_timeout: Option<std::time::Duration>,
 ) -> Result<MultiplexedConnection> {
+    let refused = |e| auth_error(e, addr, "master");
     let client = Client::open(connection_info(addr, &config.redis_auth, config.db)?)?;
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout))
         .set_response_timeout(response_timeout);
-    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await?;
+    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
     let role: Value = tokio::time::timeout(config.connect_timeout, redis::cmd("ROLE").query_async(&mut con))
         .await
-        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+        .map_err(refused)?;
     match role_name(&role) {
         Some("master") => {
             debug!(shard, %addr, "connected; ROLE master");
@@ -88,10 +167,49 @@ mod tests {
 
     #[test]
     fn connection_info_carries_auth_and_db() {
-        let auth = Auth { username: Some("app".into()), password: Some(Secret::new("pw")) };
+        let auth =
+            Auth { username: Some("app".into()), password: Some(Secret::new("pw")), ..Auth::default() };
         let info = connection_info(&NodeAddr::parse("[::1]:7000").unwrap(), &auth, 3).unwrap();
         assert_eq!(info.addr(), &ConnectionAddr::Tcp("::1".into(), 7000));
         assert_eq!(info.redis_settings().db(), 3);
         assert_eq!(info.redis_settings().username(), Some("app"));
+        assert_eq!(info.redis_settings().password(), Some("pw"));
+    }
+
+    #[test]
+    fn refused_credentials_become_auth_errors_naming_the_node() {
+        let addr = NodeAddr::parse("127.0.0.1:7000").unwrap();
+        let refused = redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        match auth_error(refused, &addr, "master") {
+            Error::Auth { node, role, detail } => {
+                assert_eq!((node.as_str(), role), ("127.0.0.1:7000", "master"));
+                assert!(detail.contains("wrong password"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // What redis-rs 1.8.1 gives for a NOAUTH reply (kind Extension, code NOAUTH).
+        let noauth = redis::make_extension_error("NOAUTH".into(), Some("Authentication required.".into()));
+        assert_eq!(noauth.code(), Some("NOAUTH"));
+        assert!(matches!(auth_error(noauth, &addr, "sentinel"), Error::Auth { role: "sentinel", .. }));
+        let other = redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
+        assert!(matches!(auth_error(other, &addr, "master"), Error::Redis(_)));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_connection_info_is_rediss_with_the_certificates() {
+        use crate::config::TlsConfig;
+        let auth = Auth { tls: Some(TlsConfig::new()), ..Auth::default() };
+        let info = connection_info(&NodeAddr::parse("127.0.0.1:7000").unwrap(), &auth, 0).unwrap();
+        assert!(matches!(
+            info.addr(),
+            ConnectionAddr::TcpTls { port: 7000, insecure: false, tls_params: None, .. }
+        ));
+        let plain =
+            connection_info(&NodeAddr::parse("127.0.0.1:7000").unwrap(), &Auth::default(), 0).unwrap();
+        assert!(matches!(plain.addr(), ConnectionAddr::Tcp(..)));
     }
 }

@@ -44,12 +44,15 @@ pub(crate) struct Shard {
     /// Woken whenever a connection is installed, so requests backing off on this
     /// shard retry at once instead of finishing their sleep.
     pub(crate) installed: tokio::sync::Notify,
+    /// Replica connections for reads (`ReadFrom` other than `Master`).
+    pub(crate) replicas: crate::replicas::Replicas,
 }
 
 impl Shard {
     fn new(name: String, events: Events) -> Shard {
         Shard {
             installed: tokio::sync::Notify::new(),
+            replicas: Default::default(),
             events,
             name,
             state: RwLock::new(State::default()),

@@ -1,0 +1,109 @@
+//! Read-only commands on replicas ([`ReadFrom::PreferReplica`] / [`ReadFrom::Replica`]).
+//!
+//! Each shard keeps connections to its healthy replicas: the ones `SENTINEL
+//! REPLICAS` lists without `s_down`, `o_down` or `disconnected`, addresses mapped,
+//! each answering `ROLE slave`. Reads go round robin over them. The set is built
+//! lazily and rebuilt when the shard's master changes (a failover turns a
+//! replica into the master) and every [`REFRESH`]; a replica that fails a read is
+//! dropped from the set and the read goes to the master instead.
+//!
+//! [`ReadFrom::PreferReplica`]: crate::ReadFrom::PreferReplica
+//! [`ReadFrom::Replica`]: crate::ReadFrom::Replica
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Value};
+use tracing::{debug, info};
+
+use crate::config::{Config, NodeAddr};
+use crate::sentinel::Sentinels;
+
+/// How often a shard's replica set is rebuilt even without a failover: 10 s.
+pub(crate) const REFRESH: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Set {
+    /// The master generation the set was built for, and when.
+    built: Option<(u64, Instant)>,
+    conns: Vec<(NodeAddr, MultiplexedConnection)>,
+}
+
+/// One shard's replica connections.
+#[derive(Default)]
+pub(crate) struct Replicas {
+    set: RwLock<Set>,
+    gate: tokio::sync::Mutex<()>,
+    next: AtomicUsize,
+}
+
+impl Replicas {
+    /// A replica for the next read (round robin), rebuilding the set first when
+    /// it belongs to another master generation or is older than [`REFRESH`].
+    pub(crate) async fn pick(
+        &self,
+        shard: &str,
+        generation: u64,
+        sentinels: &Sentinels,
+        config: &Config,
+    ) -> Option<(NodeAddr, MultiplexedConnection)> {
+        let fresh = |s: &Set| s.built.is_some_and(|(g, at)| g == generation && at.elapsed() < REFRESH);
+        if !fresh(&self.set.read()) {
+            let _gate = self.gate.lock().await;
+            if !fresh(&self.set.read()) {
+                let conns = build(shard, sentinels, config).await;
+                info!(shard, replicas = conns.len(), "replica set rebuilt");
+                *self.set.write() = Set { built: Some((generation, Instant::now())), conns };
+            }
+        }
+        let set = self.set.read();
+        if set.conns.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % set.conns.len();
+        Some(set.conns[i].clone())
+    }
+
+    /// Drops a replica that failed a read (until the next rebuild).
+    pub(crate) fn remove(&self, addr: &NodeAddr) {
+        self.set.write().conns.retain(|(a, _)| a != addr);
+    }
+}
+
+async fn build(
+    shard: &str,
+    sentinels: &Sentinels,
+    config: &Config,
+) -> Vec<(NodeAddr, MultiplexedConnection)> {
+    let addrs = match sentinels.replicas(shard).await {
+        Ok(a) => a,
+        Err(e) => {
+            debug!(shard, error = %e, "SENTINEL REPLICAS failed; reads go to the master");
+            return Vec::new();
+        }
+    };
+    let mut conns = Vec::new();
+    for addr in addrs {
+        match connect_replica(&addr, config).await {
+            Ok(c) => conns.push((addr, c)),
+            Err(e) => debug!(shard, %addr, error = %e, "replica skipped"),
+        }
+    }
+    conns
+}
+
+/// Connects to a replica and checks it says `ROLE slave`.
+async fn connect_replica(addr: &NodeAddr, config: &Config) -> redis::RedisResult<MultiplexedConnection> {
+    let client = Client::open(crate::shard::connection_info(addr, &config.redis_auth, config.db)?)?;
+    let settings = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout))
+        .set_response_timeout(config.response_timeout);
+    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await?;
+    let role: Value = redis::cmd("ROLE").query_async(&mut con).await?;
+    match role {
+        Value::Array(items) if items.first() == Some(&Value::BulkString(b"slave".to_vec())) => Ok(con),
+        _ => Err((redis::ErrorKind::Client, "disredis: not a replica (ROLE)").into()),
+    }
+}
