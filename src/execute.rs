@@ -226,18 +226,20 @@ impl Inner {
         if !call.write && !call.dedicated && self.config.read_from != ReadFrom::Master {
             let shard = &self.shards.shards[idx];
             let generation = shard.current().map_or(0, |(g, _)| g);
-            match shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await {
-                Some((addr, mut conn)) => match send(&mut conn, req).await {
+            // Each replica that fails the read is dropped and the next one tried.
+            while let Some((addr, mut conn)) =
+                shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await
+            {
+                match send(&mut conn, req).await {
                     Ok(reply) if reply.fate().is_none() => return Ok(reply),
                     outcome => {
-                        debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed; using the master");
+                        debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
                         shard.replicas.remove(&addr);
                     }
-                },
-                None if self.config.read_from == ReadFrom::Replica => {
-                    return Err(Error::NoReplica { shard: shard.name.clone() });
                 }
-                None => {}
+            }
+            if self.config.read_from == ReadFrom::Replica {
+                return Err(Error::NoReplica { shard: shard.name.clone() });
             }
         }
         let shard = &self.shards.shards[idx];

@@ -1,0 +1,123 @@
+//! Reads from replicas and the WAIT durability mode, on real processes.
+
+mod support;
+
+use std::time::Duration;
+
+use disredis::{DisredisClient, ReadFrom};
+use redis::AsyncCommands;
+use support::{Spec, Topology};
+
+fn calls(topo: &Topology, addr: &str, command: &str) -> u64 {
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut topo.conn(addr)).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+fn keys_on(client: &DisredisClient, shard: &str, n: usize) -> Vec<String> {
+    (0..).map(|i| format!("r{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prefer_replica_reads_from_replicas_and_falls_back_to_the_master() {
+    let topo = Topology::start(Spec::default());
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .read_from(ReadFrom::PreferReplica)
+        .connect()
+        .await
+        .unwrap();
+    let mut con = client.clone();
+    let keys: Vec<String> = (0..100).map(|i| format!("rk:{i}")).collect();
+    for k in &keys {
+        con.set::<_, _, ()>(k, k).await.unwrap();
+    }
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query_async(&mut con).await.unwrap();
+    assert_eq!(acked, 1);
+    for k in &keys {
+        let v: String = con.get(k).await.unwrap();
+        assert_eq!(&v, k);
+    }
+    let names = topo.master_names();
+    let on_replicas: u64 = names.iter().map(|n| calls(&topo, &topo.replica_addrs(n)[0], "get")).sum();
+    let on_masters: u64 = names.iter().map(|n| calls(&topo, &topo.master_addr(n), "get")).sum();
+    assert_eq!((on_replicas, on_masters), (100, 0), "every GET went to a replica");
+
+    // A dead replica: reads go to the master.
+    let shard = &names[0];
+    topo.kill(&topo.replica_addrs(shard)[0]);
+    for k in keys_on(&client, shard, 10) {
+        let v: Option<String> = con.get(&k).await.unwrap();
+        assert_eq!(v, None);
+    }
+    assert!(calls(&topo, &topo.master_addr(shard), "get") >= 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replica_only_reads_fail_without_a_replica_and_follow_a_failover() {
+    let topo = Topology::start(Spec::default());
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .read_from(ReadFrom::Replica)
+        .connect()
+        .await
+        .unwrap();
+    let names = topo.master_names();
+    let mut con = client.clone();
+    let a = keys_on(&client, &names[0], 1).remove(0);
+    con.set::<_, _, ()>(&a, "v").await.unwrap();
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(2000).query_async(&mut con).await.unwrap();
+    let v: String = con.get(&a).await.unwrap();
+    assert_eq!(v, "v");
+    // Failover: the replica becomes the master; the shard has no replica left.
+    let old = topo.master_addr(&names[0]);
+    topo.kill(&old);
+    con.set::<_, _, ()>(&a, "w").await.unwrap();
+    let err = con.get::<_, String>(&a).await.unwrap_err();
+    assert!(err.to_string().contains("no healthy replica"), "{err}");
+    // The other shard's replica still serves reads.
+    let b = keys_on(&client, &names[1], 1).remove(0);
+    let v: Option<String> = con.get(&b).await.unwrap();
+    assert_eq!(v, None);
+    assert!(calls(&topo, &topo.replica_addrs(&names[1])[0], "get") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_mode_acknowledges_only_replicated_writes() {
+    let topo = Topology::start(Spec::default());
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .wait_replicas(1, Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    let names = topo.master_names();
+    let mut con = client.clone();
+    let a = keys_on(&client, &names[0], 3);
+    let b = keys_on(&client, &names[1], 1).remove(0);
+    // Acknowledged means on the replica already: read it there at once, no polling.
+    con.set::<_, _, ()>(&a[0], "durable").await.unwrap();
+    let mut replica = topo.conn(&topo.replica_addrs(&names[0])[0]);
+    let v: Option<String> = redis::Commands::get(&mut replica, &a[0]).unwrap();
+    assert_eq!(v.as_deref(), Some("durable"));
+    // Pipelines across shards and transactions too.
+    let _: () = redis::pipe().set(&a[1], 1).set(&b, 2).query_async(&mut con).await.unwrap();
+    let _: () = redis::pipe().atomic().set(&a[2], 3).query_async(&mut con).await.unwrap();
+    let v: Option<i64> = redis::Commands::get(&mut replica, &a[2]).unwrap();
+    assert_eq!(v, Some(3));
+    // Without a replica the write runs but is reported as not replicated.
+    topo.kill(&topo.replica_addrs(&names[0])[0]);
+    let err = con.set::<_, _, ()>(&a[0], "lonely").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("0 of 1 replicas") && text.contains(&names[0]), "{text}");
+    let v: String = con.get(&a[0]).await.unwrap();
+    assert_eq!(v, "lonely", "the master has it; only the acknowledgement is missing");
+    // Reads are not followed by WAIT, and refused writes are not reported as unreplicated.
+    let _: Option<String> = con.get(&a[1]).await.unwrap();
+    let err = con.lpush::<_, _, ()>(&a[0], "x").await.unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"));
+}
