@@ -59,6 +59,13 @@
 //! [`retry_non_idempotent(true)`](Builder::retry_non_idempotent) opts in to
 //! at-least-once. Plain server errors (`WRONGTYPE`, `ERR …`) return at once.
 //!
+//! Besides reacting to failures, the client subscribes to `+switch-master` on
+//! every known Sentinel and polls each master's address (every 2 s), so a shard
+//! usually switches before a request fails; [`DisredisClient::events`] reports
+//! every switch. Optional: [`Builder::wait_replicas`] (acknowledged writes
+//! survive a failover), [`Builder::read_from`] (reads on replicas),
+//! [`Builder::address_map`] (NAT).
+//!
 //! ## Layout
 //! - `addr`: [`NodeAddr`], parsing `host:port` / `[v6]:port`; pure.
 //! - `config`: [`Builder`] and validated [`Config`], defaults as named consts; pure.
