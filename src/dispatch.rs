@@ -33,7 +33,7 @@ pub(crate) fn many(reply: Reply) -> Result<Vec<Value>> {
 /// How to call a whole pipeline: idempotent only if every command is, a write
 /// (and dedicated) if any command is one (unknown commands count as writes).
 pub(crate) fn pipeline_call(command: &'static str, pipe: &Pipeline) -> Call {
-    let mut call = Call { command, idempotent: true, dedicated: false, write: false };
+    let mut call = Call { command, idempotent: true, dedicated: false, write: false, patience: None };
     for c in pipe.cmd_iter() {
         match keys::visit_keys(&cmd_args(c), |_| {}) {
             Ok(info) => {

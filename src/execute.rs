@@ -53,8 +53,17 @@ impl Reply {
     }
 }
 
-async fn send(conn: &mut MultiplexedConnection, req: Request<'_>) -> RedisResult<Reply> {
+async fn send(
+    conn: &mut MultiplexedConnection,
+    req: Request<'_>,
+    call: Call,
+    config: &crate::config::Config,
+) -> RedisResult<Reply> {
     use redis::aio::ConnectionLike;
+    if let (Some(extra), Some(base)) = (call.patience, config.response_timeout) {
+        // Only this handle (a clone) waits longer; the shared one keeps its timeout.
+        conn.set_response_timeout(base + extra);
+    }
     match req {
         Request::Cmd(cmd) => conn.req_packed_command(cmd).await.map(Reply::One),
         Request::Pipe { pipe, offset, count } => {
@@ -89,6 +98,9 @@ pub(crate) struct Call {
     pub dedicated: bool,
     /// May modify data: followed by `WAIT` in durability mode.
     pub write: bool,
+    /// Extra time the server may legitimately take (a `WAIT` timeout), added to
+    /// the response timeout so waiting is not mistaken for a hung master.
+    pub patience: Option<Duration>,
 }
 
 impl Call {
@@ -99,6 +111,7 @@ impl Call {
             idempotent: info.idempotent,
             dedicated: info.blocking,
             write: !info.read_only,
+            patience: None,
         }
     }
 }
@@ -171,10 +184,18 @@ impl Inner {
             )),
         };
         let refused = |v: &Value| matches!(v, Value::ServerError(_));
+        // WAIT may take its whole timeout: not a sign of a hung master.
+        let call = Call { patience: Some(timeout), ..call };
         match req {
             Request::Pipe { pipe, .. } if pipe.is_transaction() => {
                 let reply = self.execute_once(idx, call, req).await?;
-                let wait_call = Call { command: "WAIT", idempotent: true, dedicated: false, write: false };
+                let wait_call = Call {
+                    command: "WAIT",
+                    idempotent: true,
+                    dedicated: false,
+                    write: false,
+                    patience: Some(timeout),
+                };
                 match self.execute_once(idx, wait_call, Request::Cmd(&wait)).await? {
                     Reply::One(acked) => check(&acked)?,
                     Reply::Many(_) => {
@@ -230,7 +251,7 @@ impl Inner {
             while let Some((addr, mut conn)) =
                 shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await
             {
-                match send(&mut conn, req).await {
+                match send(&mut conn, req, call, &self.config).await {
                     Ok(reply) if reply.fate().is_none() => return Ok(reply),
                     outcome => {
                         debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
@@ -247,7 +268,7 @@ impl Inner {
         let mut failed_gen = None;
         let mut last = None;
         if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
-            match send(&mut conn, req).await {
+            match send(&mut conn, req, call, &self.config).await {
                 Ok(reply) if reply.fate().is_none() => return Ok(reply),
                 Err(e) if classify_error(&e).is_none() => return Err(Error::Redis(e)),
                 outcome => {
@@ -323,7 +344,7 @@ impl Inner {
                     match conn {
                         Ok(mut c) => {
                             failed_gen = Some(generation);
-                            outcome = Some(send(&mut c, req).await);
+                            outcome = Some(send(&mut c, req, call, config).await);
                             continue;
                         }
                         // Could not even connect: nothing was sent.

@@ -117,6 +117,7 @@ impl Inner {
                     idempotent: spec.read_only,
                     dedicated: spec.blocking,
                     write: !spec.read_only,
+                    patience: None,
                 },
             )),
             many => Err(Error::CrossShard {
@@ -132,7 +133,13 @@ impl Inner {
             return Ok(*spec);
         }
         let cmd = redis::cmd("COMMAND").arg("INFO").arg(name).to_owned();
-        let call = Call { command: "COMMAND INFO", idempotent: true, dedicated: false, write: false };
+        let call = Call {
+            command: "COMMAND INFO",
+            idempotent: true,
+            dedicated: false,
+            write: false,
+            patience: None,
+        };
         let reply = one(self.execute(0, call, Request::Cmd(&cmd)).await?)?;
         let spec = match &reply {
             Value::Array(entries) => entries.first().and_then(parse_command_info),
@@ -148,7 +155,13 @@ impl Inner {
         for a in args {
             cmd.arg(*a);
         }
-        let call = Call { command: "COMMAND GETKEYS", idempotent: true, dedicated: false, write: false };
+        let call = Call {
+            command: "COMMAND GETKEYS",
+            idempotent: true,
+            dedicated: false,
+            write: false,
+            patience: None,
+        };
         match one(self.execute(0, call, Request::Cmd(&cmd)).await?)? {
             Value::Array(keys) => Ok(keys
                 .into_iter()

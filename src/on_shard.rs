@@ -46,9 +46,13 @@ impl ShardHandle {
         });
         let call = match info {
             Ok(info) => Call::of(&info),
-            Err(KeyError::Unknown(_)) => {
-                Call { command: "unknown command", idempotent: false, dedicated: false, write: true }
-            }
+            Err(KeyError::Unknown(_)) => Call {
+                command: "unknown command",
+                idempotent: false,
+                dedicated: false,
+                write: true,
+                patience: None,
+            },
             Err(KeyError::Malformed { command, detail }) => {
                 return Err(Error::BadCommand { command: command.to_owned(), detail });
             }

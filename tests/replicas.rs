@@ -91,7 +91,9 @@ async fn wait_mode_acknowledges_only_replicated_writes() {
     let topo = Topology::start(Spec::default());
     let client = DisredisClient::builder()
         .sentinels(topo.sentinel_addrs())
-        .wait_replicas(1, Duration::from_millis(300))
+        // A WAIT timeout above the 500 ms response timeout: waiting for replicas
+        // must not be mistaken for a hung master.
+        .wait_replicas(1, Duration::from_millis(800))
         .connect()
         .await
         .unwrap();
