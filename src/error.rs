@@ -46,6 +46,18 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A `redis+sentinel://` URL (`DisredisClient::from_url`) could not be used.
+    /// `detail` never holds a password.
+    #[error("bad Sentinel URL: {part}: {detail}")]
+    BadUrl {
+        /// The offending part: `"scheme"`, `"userinfo"`, `"host list"`, `"path"`,
+        /// `"fragment"`, a parameter name such as `"db"`, or `"query"` for an
+        /// unknown or malformed parameter.
+        part: &'static str,
+        /// What is wrong and what is expected.
+        detail: String,
+    },
+
     /// No Sentinel could be reached or gave a usable answer.
     #[error("no Sentinel answered: {}", join(tried))]
     NoSentinel {
@@ -215,7 +227,7 @@ impl Error {
     /// The `redis` error kind this error maps to when it crosses the `redis` traits.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config { .. } => ErrorKind::InvalidClientConfig,
+            Error::Config { .. } | Error::BadUrl { .. } => ErrorKind::InvalidClientConfig,
             Error::NoSentinel { .. }
             | Error::FailoverTimeout { .. }
             | Error::Ambiguous { .. }
@@ -237,6 +249,7 @@ impl Error {
     fn description(&self) -> &'static str {
         match self {
             Error::Config { .. } => "disredis: invalid configuration",
+            Error::BadUrl { .. } => "disredis: bad Sentinel URL",
             Error::NoSentinel { .. } => "disredis: no Sentinel answered",
             Error::UnknownMaster { .. } => "disredis: unknown master",
             Error::NoMasters { .. } => "disredis: Sentinel monitors no masters",

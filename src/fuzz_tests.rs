@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::hashing::{Ring, hash_tag, key_crc, score};
 
 /// The Sentinel reply parsers, compiled from the same file as `crate::sentinel`'s.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "sentinel/reply.rs"]
 mod reply;
 
@@ -35,6 +35,12 @@ const DEFAULT_CASES: u32 = 2_000;
 /// for every case).
 fn re(pattern: &str) -> proptest::string::RegexGeneratorStrategy<String> {
     proptest::string::string_regex(pattern).expect("valid regex")
+}
+
+/// Up to `max` arbitrary chars, any Unicode scalar value (cheaper to generate
+/// than a regex, and control characters included).
+fn chars(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(any::<char>(), 0..=max).prop_map(String::from_iter)
 }
 
 fn config() -> ProptestConfig {
@@ -83,7 +89,7 @@ fn addr_like() -> impl Strategy<Value = String> {
 }
 
 fn any_addr_string() -> impl Strategy<Value = String> {
-    prop_oneof![any::<String>(), addr_like(), re("\\PC{0,40}")]
+    prop_oneof![chars(40), addr_like()]
 }
 
 /// Everything a successfully parsed address promises.
@@ -198,7 +204,7 @@ fn has_braced_content(key: &[u8]) -> bool {
 
 /// Master names with plenty of collisions, so duplicates are common.
 fn names() -> impl Strategy<Value = Vec<String>> {
-    prop::collection::vec(prop_oneof![re("shard-[a-e]"), re("[a-z]{0,3}"), re("\\PC{0,6}")], 1..12)
+    prop::collection::vec(prop_oneof![re("shard-[a-e]"), re("[a-z]{0,3}"), chars(6)], 1..12)
 }
 
 proptest! {
@@ -252,7 +258,7 @@ proptest! {
             let dups = prop::collection::vec(prop::sample::select(names.clone()), 0..6);
             (Just(names.clone()), dups.prop_map(move |d| [names.clone(), d].concat()).prop_shuffle())
         }),
-        keys in prop::collection::vec(key_bytes(), 1..16),
+        keys in prop::collection::vec(key_bytes(), 1..8),
     ) {
         let a = Ring::new(names.clone()).expect("non-empty");
         let b = Ring::new(shuffled).expect("non-empty");
@@ -270,8 +276,8 @@ proptest! {
             let best = distinct
                 .iter()
                 .max_by(|x, y| {
-                    let (sx, sy) = (score(k, crc32fast::hash(x.as_bytes())), score(k, crc32fast::hash(y.as_bytes())));
-                    sx.cmp(&sy).then_with(|| y.cmp(x))
+                    let on = |n: &String| score(k, crc32fast::hash(n.as_bytes()));
+                    on(x).cmp(&on(y)).then_with(|| y.cmp(x))
                 })
                 .expect("non-empty");
             prop_assert_eq!(a.shard_for(key), best.as_str());
@@ -316,8 +322,8 @@ fn leaf() -> impl Strategy<Value = Value> {
         prop::sample::select(WORDS).prop_map(|w| Value::BulkString(w.as_bytes().to_vec())),
         prop::sample::select(WORDS).prop_map(|w| Value::SimpleString(w.to_owned())),
         prop::collection::vec(any::<u8>(), 0..16).prop_map(Value::BulkString),
-        re("\\PC{0,12}").prop_map(Value::SimpleString),
-        re("\\PC{0,12}").prop_map(|text| Value::VerbatimString { format: VerbatimFormat::Text, text }),
+        chars(12).prop_map(Value::SimpleString),
+        chars(12).prop_map(|text| Value::VerbatimString { format: VerbatimFormat::Text, text }),
         any::<f64>().prop_map(Value::Double),
         any::<bool>().prop_map(Value::Boolean),
     ]
@@ -325,7 +331,7 @@ fn leaf() -> impl Strategy<Value = Value> {
 
 /// Arbitrary reply trees: depth up to 4, arrays/sets up to 40 wide, maps up to 20 pairs.
 fn value_tree() -> impl Strategy<Value = Value> {
-    leaf().prop_recursive(4, 512, 40, |inner| {
+    leaf().prop_recursive(4, 96, 20, |inner| {
         prop_oneof![
             3 => prop::collection::vec(inner.clone(), 0..40).prop_map(Value::Array),
             2 => prop::collection::vec((inner.clone(), inner.clone()), 0..20).prop_map(Value::Map),
@@ -377,7 +383,7 @@ fn cell(words: &'static [&'static str], ints: &'static [i64]) -> impl Strategy<V
         1 => prop::sample::select(words).prop_map(|w| Cell::Verbatim(w.to_owned())),
         2 => prop::sample::select(ints).prop_map(Cell::Int),
         1 => any::<i64>().prop_map(Cell::Int),
-        1 => re("\\PC{0,10}").prop_map(Cell::Bulk),
+        1 => chars(10).prop_map(Cell::Bulk),
         1 => prop::collection::vec(any::<u8>(), 0..6).prop_map(|b| Cell::NotUtf8([&[0xff][..], &b].concat())),
         1 => Just(Cell::Nil),
         1 => Just(Cell::Nested),
@@ -440,7 +446,8 @@ const PORT_INTS: &[i64] = &[6379, 1, 0, -1, 65535, 65536, i64::MAX, i64::MIN];
 const SMALL_INTS: &[i64] = &[0, 1, 42];
 
 /// A record as a list of (field, value) cells, its encoding (flat array or
-/// RESP3 map), and whether the flat array loses its last element (odd length).
+/// RESP3 map), and whether the flat array loses its last element (odd length,
+/// unless it was empty).
 #[derive(Debug, Clone)]
 struct Record {
     pairs: Vec<(Cell, Cell)>,
@@ -462,7 +469,8 @@ impl Record {
 
     /// What `parse_table` should make of it: `None` if it must be refused.
     fn model_fields(&self) -> Option<HashMap<String, String>> {
-        if !self.as_map && self.odd {
+        // Dropping the last element of an empty record leaves it empty (even).
+        if !self.as_map && self.odd && !self.pairs.is_empty() {
             return None;
         }
         let mut fields = HashMap::new();
@@ -599,9 +607,11 @@ fn check_masters(masters: &[MasterEntry]) -> Result<(), TestCaseError> {
 
 /// An `[ip, port]`-like reply: 0 to 3 cells, or nil.
 fn master_addr_reply() -> impl Strategy<Value = Value> {
+    let pair = (cell(IPS, SMALL_INTS), cell(PORTS, PORT_INTS)).prop_map(|(ip, port)| vec![ip, port]);
+    let any_len = prop::collection::vec(cell(IPS, PORT_INTS), 0..4);
     prop_oneof![
-        8 => (cell(IPS, SMALL_INTS), cell(PORTS, PORT_INTS)).prop_map(|(ip, port)| Value::Array(vec![ip.value(), port.value()])),
-        1 => prop::collection::vec(cell(IPS, PORT_INTS), 0..4).prop_map(|c| Value::Array(c.iter().map(Cell::value).collect())),
+        8 => pair.prop_map(|c| Value::Array(c.iter().map(Cell::value).collect())),
+        1 => any_len.prop_map(|c| Value::Array(c.iter().map(Cell::value).collect())),
         1 => Just(Value::Nil),
     ]
 }
@@ -625,7 +635,9 @@ proptest! {
         match (parse_master_addr(&sentinel(), v.clone()), model_master_addr(&v)) {
             (Ok(got), Ok(expected)) => prop_assert_eq!(got, expected),
             (Err(e), Err(())) => check_reply_error(e, "SENTINEL GET-MASTER-ADDR-BY-NAME")?,
-            (got, expected) => prop_assert!(false, "parse_master_addr {v:?}: got {got:?}, model {expected:?}"),
+            (got, expected) => {
+                prop_assert!(false, "parse_master_addr {v:?}: got {got:?}, model {expected:?}")
+            }
         }
     }
 
@@ -646,7 +658,9 @@ proptest! {
                 prop_assert_eq!(got, expected);
             }
             (Err(e), None) => check_reply_error(e, "SENTINEL MASTERS")?,
-            (got, expected) => prop_assert!(false, "parse_masters {reply:?}: got {got:?}, model {expected:?}"),
+            (got, expected) => {
+                prop_assert!(false, "parse_masters {reply:?}: got {got:?}, model {expected:?}")
+            }
         }
     }
 
@@ -695,7 +709,40 @@ proptest! {
             }
             (Ok(None), Ok(None)) => {}
             (Err(e), Err(())) => check_reply_error(e, "SENTINEL GET-MASTER-ADDR-BY-NAME")?,
-            (got, expected) => prop_assert!(false, "parse_master_addr {v:?}: got {got:?}, model {expected:?}"),
+            (got, expected) => {
+                prop_assert!(false, "parse_master_addr {v:?}: got {got:?}, model {expected:?}")
+            }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Regressions found by fuzzing (ignored while open)
+// ---------------------------------------------------------------------------
+
+/// OPEN: `sentinel/reply.rs` echoes a malformed reply *whole* into the error
+/// detail (`format!("expected an array, got {reply:?}")` in `parse_table`, the
+/// same for a bad record, and `{other:?}` in `parse_master_addr`). A Sentinel
+/// that answers a 4 MiB bulk string (or a 4 MiB odd-length record) makes a
+/// 4 MiB `Error::SentinelReply`, which is then cloned into `NoSentinel`, logged
+/// by `debug!`, and kept as a shard's last error. Not a panic, but unbounded.
+/// Run with `cargo test --lib fuzz_tests -- --ignored` to check a fix that
+/// truncates the shown reply.
+#[test]
+#[ignore = "open: reply.rs echoes whole malformed replies into the error detail"]
+fn malformed_reply_detail_is_bounded() {
+    const LIMIT: usize = 1024;
+    let huge = || Value::BulkString(vec![b'x'; 4 << 20]);
+    let odd_record = || Value::Array(vec![Value::Array(vec![huge()])]);
+    let errors = [
+        parse_masters(&sentinel(), huge()).expect_err("not an array"),
+        parse_masters(&sentinel(), odd_record()).expect_err("odd record"),
+        parse_table(&sentinel(), "SENTINEL SENTINELS", huge()).expect_err("not an array"),
+        parse_master_addr(&sentinel(), huge()).expect_err("not [ip, port]"),
+        parse_master_addr(&sentinel(), Value::Array(vec![huge(); 3])).expect_err("not [ip, port]"),
+    ];
+    for e in errors {
+        let shown = e.to_string();
+        assert!(shown.len() < LIMIT, "{} bytes: {}…", shown.len(), &shown[..200]);
     }
 }

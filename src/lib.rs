@@ -87,6 +87,8 @@
 //! - `modules`: `COMMAND INFO` lookups for commands the table doesn't know.
 //! - `execute`: sending a routed request and the one retry loop.
 //! - [`blocking`]: the blocking client, a thin wrapper over the async one.
+//! - [`url`]: `redis+sentinel://` URLs into a [`Builder`] (`from_url`); pure.
+//! - `sessions` (feature `sessions`): `DisredisStore`, a `tower_sessions::SessionStore`.
 #![deny(missing_docs)]
 
 mod addr;
@@ -108,8 +110,11 @@ mod replicas;
 mod retry;
 mod sentinel;
 mod session;
+#[cfg(feature = "sessions")]
+pub mod sessions;
 mod shard;
 mod topology;
+pub mod url;
 mod watch;
 
 pub use client::DisredisClient;

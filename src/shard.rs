@@ -111,7 +111,8 @@ pub(crate) fn auth_error(e: redis::RedisError, addr: &NodeAddr, role: &'static s
 /// refused credentials are [`Error::Auth`] (which the retry loop treats as fatal).
 /// `response_timeout` is the connection's (the configured one for the shared
 /// connection, `None` for a blocking command's own); `ROLE` itself is always
-/// bounded by the connect timeout, so a frozen node can't hang the connect.
+/// bounded by the response timeout (or the connect timeout), so a frozen node
+/// can't hang the connect.
 pub(crate) async fn connect_master(
     shard: &str,
     addr: &NodeAddr,
@@ -124,7 +125,7 @@ pub(crate) async fn connect_master(
         .set_connection_timeout(Some(config.connect_timeout))
         .set_response_timeout(response_timeout);
     let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
-    let role: Value = tokio::time::timeout(config.connect_timeout, redis::cmd("ROLE").query_async(&mut con))
+    let role: Value = tokio::time::timeout(role_timeout(config), redis::cmd("ROLE").query_async(&mut con))
         .await
         .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
         .map_err(refused)?;
@@ -151,6 +152,12 @@ fn role_name(v: &Value) -> Option<&str> {
     }
 }
 
+/// How long the `ROLE` check may take: the response timeout (a frozen node must
+/// not hold up a switch for long), or the connect timeout when there is none.
+fn role_timeout(config: &Config) -> std::time::Duration {
+    config.response_timeout.unwrap_or(config.connect_timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,8 +174,12 @@ mod tests {
 
     #[test]
     fn connection_info_carries_auth_and_db() {
-        let auth =
-            Auth { username: Some("app".into()), password: Some(Secret::new("pw")), ..Auth::default() };
+        let auth = Auth {
+            username: Some("app".into()),
+            password: Some(Secret::new("pw")),
+            #[cfg(feature = "tls")]
+            tls: None,
+        };
         let info = connection_info(&NodeAddr::parse("[::1]:7000").unwrap(), &auth, 3).unwrap();
         assert_eq!(info.addr(), &ConnectionAddr::Tcp("::1".into(), 7000));
         assert_eq!(info.redis_settings().db(), 3);

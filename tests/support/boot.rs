@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::access::{Access, make_certs};
 use super::conf::{DOWN_AFTER_MS, DOWN_AFTER_STAGGER_MS, FAST_PROFILE, data_conf, sentinel_conf};
 use super::node::{Kind, Node};
 use super::ports::reserve_ports;
-use super::query::{addr, connect_port, info, info_field};
+use super::query::{addr, info, info_field};
 use super::{POLL, PROBE_TIMEOUT, Shard, Spec, Topology};
 
 /// How often `Topology::start` picks new ports when a server reports "Address already in use".
@@ -30,15 +31,20 @@ pub(super) enum BootError {
 }
 
 impl Topology {
-    pub(super) fn create(spec: &Spec) -> Topology {
+    pub(super) fn create(spec: &Spec, access: &Access) -> Topology {
         let per_shard = 1 + spec.replicas;
-        let ports = reserve_ports(spec.shards * per_shard + spec.sentinels);
+        let extra = access.extra_ports(spec.sentinels);
+        let ports = reserve_ports(spec.shards * per_shard + spec.sentinels + extra);
         let dir = std::env::temp_dir().join(format!(
             "disredis-test-{}-{}-{}",
             std::process::id(),
             TOPOLOGY_COUNTER.fetch_add(1, Ordering::Relaxed),
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
         ));
+        let tls_dir = dir.join("tls");
+        if access.tls {
+            make_certs(&tls_dir).unwrap_or_else(|e| panic!("test certificates: {e}"));
+        }
         let mut nodes = Vec::new();
         let mut shards = Vec::new();
         let mut next = ports.iter().copied();
@@ -72,7 +78,7 @@ impl Topology {
                 format!("{name}-master"),
                 Kind::Data,
                 master_port,
-                data_conf(master_port, None),
+                data_conf(master_port, None) + &access.data_lines(master_port, &tls_dir),
             );
             let mut replica_ports = Vec::new();
             for r in 1..=spec.replicas {
@@ -82,15 +88,18 @@ impl Topology {
                     format!("{name}-replica-{r}"),
                     Kind::Data,
                     port,
-                    data_conf(port, Some(master_port)),
+                    data_conf(port, Some(master_port)) + &access.data_lines(port, &tls_dir),
                 );
                 replica_ports.push(port);
             }
             shards.push(Shard { name, master_port, replica_ports });
         }
         let mut sentinel_ports = Vec::new();
+        let names: Vec<String> = shards.iter().map(|s| s.name.clone()).collect();
+        let peer_ports: Vec<u16> = (0..extra).map(|_| next.next().expect("enough ports")).collect();
         for s in 1..=spec.sentinels {
             let port = next.next().expect("enough ports");
+            let secure = access.sentinel_lines(port, peer_ports.get(s - 1).copied(), &names, &tls_dir);
             node(
                 format!("sentinel {s}"),
                 format!("sentinel-{s}"),
@@ -101,12 +110,13 @@ impl Topology {
                     &shards,
                     spec.quorum,
                     DOWN_AFTER_MS + DOWN_AFTER_STAGGER_MS * (s as u32 - 1),
-                ),
+                ) + &secure,
             );
             sentinel_ports.push(port);
         }
         Topology {
             spec: spec.clone(),
+            access: access.clone(),
             dir,
             shards,
             sentinel_ports,
@@ -235,7 +245,8 @@ impl Topology {
     pub(super) fn wait_node_up(&self, port: u16, deadline: Instant) -> Result<(), BootError> {
         let pid = self.lock().iter().find(|n| n.port == port).map(|n| n.pid).unwrap_or(0);
         self.poll_until(deadline, &format!("{} answers INFO as pid {pid}", addr(port)), || {
-            let info = connect_port(port, PROBE_TIMEOUT)
+            let info = self
+                .open(port, PROBE_TIMEOUT)
                 .and_then(|mut c| info(&mut c, "server"))
                 .map_err(|e| e.to_string())?;
             match info_field(&info, "process_id") {

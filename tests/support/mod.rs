@@ -30,6 +30,7 @@
 //! to stderr.
 #![allow(dead_code)]
 
+mod access;
 mod boot;
 mod conf;
 mod node;
@@ -49,6 +50,8 @@ use node::{Kind, Node};
 use query::{addr, get_master_addr};
 
 // Part of the public API; each test binary uses a different subset (see `allow(dead_code)`).
+#[allow(unused_imports)]
+pub use access::Access;
 #[allow(unused_imports)]
 pub use query::info_field;
 #[allow(unused_imports)]
@@ -106,6 +109,7 @@ struct Shard {
 /// (SIGKILL + wait), removes the dir and releases the ports.
 pub struct Topology {
     spec: Spec,
+    access: Access,
     dir: PathBuf,
     shards: Vec<Shard>,
     sentinel_ports: Vec<u16>,
@@ -120,14 +124,21 @@ impl Topology {
     /// fast `SENTINEL DEBUG` profile), then waits until every sentinel reports every master
     /// with `CKQUORUM` OK, all replicas and all other sentinels. Panics with all logs on failure.
     pub fn start(spec: Spec) -> Topology {
+        Topology::start_with(spec, Access::default())
+    }
+
+    /// [`Topology::start`] with passwords and/or TLS (see [`Access`]); the harness's own
+    /// connections authenticate and speak TLS as each node needs.
+    pub fn start_with(spec: Spec, access: Access) -> Topology {
         require_redis();
+        assert!(access.tls || !access.sentinel_tls, "Access.sentinel_tls needs Access.tls: {access:?}");
         assert!((1..=26).contains(&spec.shards), "Spec.shards must be 1..=26: {spec:?}");
         assert!(spec.sentinels >= 1, "Spec.sentinels must be >= 1: {spec:?}");
         assert!((1..=spec.sentinels).contains(&spec.quorum), "Spec.quorum must be 1..=sentinels: {spec:?}");
         let mut earlier = String::new();
         let started = Instant::now();
         for attempt in 1..=START_ATTEMPTS {
-            let topology = Topology::create(&spec);
+            let topology = Topology::create(&spec, &access);
             match topology.boot() {
                 Ok(()) => {
                     eprintln!(

@@ -2,20 +2,11 @@
 //! `SENTINEL GET-MASTER-ADDR-BY-NAME`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::{HOST, IO_TIMEOUT, PROBE_TIMEOUT, Topology};
 
 pub(super) fn addr(port: u16) -> String {
     format!("{HOST}:{port}")
-}
-
-pub(super) fn connect_port(port: u16, timeout: Duration) -> redis::RedisResult<redis::Connection> {
-    let client = redis::Client::open(format!("redis://{HOST}:{port}/"))?;
-    let conn = client.get_connection_with_timeout(timeout)?;
-    conn.set_read_timeout(Some(timeout))?;
-    conn.set_write_timeout(Some(timeout))?;
-    Ok(conn)
 }
 
 pub(super) fn get_master_addr(
@@ -39,12 +30,12 @@ pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 
 impl Topology {
     pub(super) fn connect(&self, port: u16) -> redis::RedisResult<redis::Connection> {
-        connect_port(port, IO_TIMEOUT)
+        self.open(port, IO_TIMEOUT)
     }
 
     pub(super) fn probe_addr(&self, address: &str) -> redis::RedisResult<redis::Connection> {
         match address.strip_prefix("127.0.0.1:").and_then(|p| p.parse().ok()) {
-            Some(port) => connect_port(port, PROBE_TIMEOUT),
+            Some(port) => self.open(port, PROBE_TIMEOUT),
             None => Err(redis::RedisError::from((
                 redis::ErrorKind::InvalidClientConfig,
                 "not a 127.0.0.1:PORT address",
@@ -63,7 +54,7 @@ impl Topology {
         let conn = match conns.entry(port) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(connect_port(port, PROBE_TIMEOUT).map_err(|e| format!("{}: {e}", addr(port)))?)
+                v.insert(self.open(port, PROBE_TIMEOUT).map_err(|e| format!("{}: {e}", addr(port)))?)
             }
         };
         f(conn).map_err(|e| {

@@ -1,0 +1,239 @@
+//! `locate`, `get`, `set`, `del`, `ping` and `watch`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use disredis::{DisredisClient, Event};
+use redis::AsyncCommands;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::Failure;
+use crate::output::{Json, ms, print_table, utc_now};
+
+/// The master address the client uses for `shard` now, if it has one.
+fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
+    client.topology().shards.into_iter().find(|s| s.name == shard).and_then(|s| s.master)
+}
+
+pub fn locate(client: &DisredisClient, keys: &[String], json: bool) -> Result<(), Failure> {
+    let rows: Vec<(String, String, Option<String>)> = keys
+        .iter()
+        .map(|k| {
+            let shard = client.shard_for(k).to_owned();
+            let master = master_of(client, &shard);
+            (k.clone(), shard, master)
+        })
+        .collect();
+    if json {
+        let items = rows
+            .into_iter()
+            .map(|(key, shard, master)| {
+                Json::Obj(vec![
+                    ("key", Json::Str(key)),
+                    ("shard", Json::Str(shard)),
+                    ("master", Json::opt_str(master)),
+                ])
+            })
+            .collect();
+        println!("{}", Json::Arr(items));
+    } else {
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|(k, s, m)| vec![k, s, m.unwrap_or_else(|| "(not connected)".into())])
+            .collect();
+        print_table(&["KEY", "SHARD", "MASTER"], &rows);
+    }
+    Ok(())
+}
+
+pub async fn get(client: &DisredisClient, key: &str, json: bool) -> Result<(), Failure> {
+    let value: Option<Vec<u8>> = client.clone().get(key).await?;
+    let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
+    if json {
+        let shard = client.shard_for(key).to_owned();
+        println!(
+            "{}",
+            Json::Obj(vec![
+                ("key", Json::str(key)),
+                ("shard", Json::Str(shard)),
+                ("value", Json::opt_str(value))
+            ])
+        );
+    } else {
+        println!("{}", value.as_deref().unwrap_or("(nil)"));
+    }
+    Ok(())
+}
+
+pub async fn set(
+    client: &DisredisClient,
+    key: &str,
+    value: &str,
+    ex: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut con = client.clone();
+    match ex {
+        Some(secs) => con.set_ex::<_, _, ()>(key, value, secs).await?,
+        None => con.set::<_, _, ()>(key, value).await?,
+    }
+    let shard = client.shard_for(key).to_owned();
+    if json {
+        println!(
+            "{}",
+            Json::Obj(vec![("key", Json::str(key)), ("shard", Json::Str(shard)), ("ok", Json::Bool(true))])
+        );
+    } else {
+        println!("OK ({shard})");
+    }
+    Ok(())
+}
+
+pub async fn del(client: &DisredisClient, keys: &[String], json: bool) -> Result<(), Failure> {
+    let deleted: i64 = client.clone().del(keys).await?;
+    if json {
+        println!("{}", Json::Obj(vec![("deleted", Json::Int(deleted))]));
+    } else {
+        println!("deleted {deleted} of {} key(s)", keys.len());
+    }
+    Ok(())
+}
+
+struct PingRow {
+    shard: String,
+    master: Option<String>,
+    /// Sorted round-trip times, or the first error.
+    times: Result<Vec<Duration>, String>,
+}
+
+async fn ping_shard(client: &DisredisClient, shard: &str, count: u32) -> PingRow {
+    let times = async {
+        let mut handle = client.on_shard(shard)?;
+        let mut times = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let started = Instant::now();
+            redis::cmd("PING").query_async::<()>(&mut handle).await?;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        Ok::<_, Failure>(times)
+    };
+    let times = times.await.map_err(|f| f.message);
+    PingRow { shard: shard.to_owned(), master: master_of(client, shard), times }
+}
+
+pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(), Failure> {
+    let rows =
+        futures_util::future::join_all(client.shard_names().iter().map(|s| ping_shard(client, s, count)))
+            .await;
+    let failed = rows.iter().filter(|r| r.times.is_err()).count();
+    let stats = |t: &[Duration]| (t[0], t[t.len() / 2], t[t.len() - 1]);
+    if json {
+        let items = rows
+            .iter()
+            .map(|r| {
+                let mut fields =
+                    vec![("shard", Json::str(&r.shard)), ("master", Json::opt_str(r.master.clone()))];
+                match &r.times {
+                    Ok(t) => {
+                        let (min, median, max) = stats(t);
+                        let msf = |d: Duration| Json::Num(d.as_secs_f64() * 1000.0);
+                        fields.push(("count", Json::Int(t.len() as i64)));
+                        fields.extend([
+                            ("min_ms", msf(min)),
+                            ("median_ms", msf(median)),
+                            ("max_ms", msf(max)),
+                        ]);
+                    }
+                    Err(e) => fields.push(("error", Json::str(e))),
+                }
+                Json::Obj(fields)
+            })
+            .collect();
+        println!("{}", Json::Arr(items));
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let master = r.master.clone().unwrap_or_else(|| "-".into());
+                match &r.times {
+                    Ok(t) => {
+                        let (min, median, max) = stats(t);
+                        vec![r.shard.clone(), master, ms(min), ms(median), ms(max)]
+                    }
+                    Err(e) => {
+                        vec![r.shard.clone(), master, format!("error: {e}"), String::new(), String::new()]
+                    }
+                }
+            })
+            .collect();
+        print_table(&["SHARD", "MASTER", "MIN", "MEDIAN", "MAX"], &table);
+        println!("{count} PING(s) per shard through the shard's connection");
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(Failure { code: 1, message: format!("{n} shard(s) did not answer PING") }),
+    }
+}
+
+/// One event as a line of text (after the timestamp) or a JSON object.
+fn describe(event: &Event, json: bool, at: &str) -> String {
+    let (kind, fields): (&str, Vec<(&'static str, Json)>) = match event {
+        Event::SwitchMaster { shard, from, to } => (
+            "SwitchMaster",
+            vec![("shard", Json::str(shard)), ("from", Json::opt_str(from.clone())), ("to", Json::str(to))],
+        ),
+        Event::ReResolved { shard, cause } => {
+            ("ReResolved", vec![("shard", Json::str(shard)), ("cause", Json::str(cause))])
+        }
+        Event::SentinelDown { addr, cause } => {
+            ("SentinelDown", vec![("sentinel", Json::str(addr)), ("cause", Json::str(cause))])
+        }
+        Event::SentinelUp { addr } => ("SentinelUp", vec![("sentinel", Json::str(addr))]),
+        other => ("Other", vec![("debug", Json::Str(format!("{other:?}")))]),
+    };
+    if json {
+        let mut all = vec![("time", Json::str(at)), ("event", Json::str(kind))];
+        all.extend(fields);
+        return Json::Obj(all).to_string();
+    }
+    let text = match event {
+        Event::SwitchMaster { shard, from, to } => {
+            format!("{shard}: {} -> {to}", from.as_deref().unwrap_or("(none)"))
+        }
+        Event::ReResolved { shard, cause } => format!("{shard}: {cause}"),
+        Event::SentinelDown { addr, cause } => format!("{addr}: {cause}"),
+        Event::SentinelUp { addr } => addr.clone(),
+        other => format!("{other:?}"),
+    };
+    format!("{at} {kind:<13} {text}")
+}
+
+pub async fn watch(client: &DisredisClient, json: bool) -> Result<(), Failure> {
+    let mut events = client.events();
+    eprintln!(
+        "watching shards {} through Sentinels {}; Ctrl-C to stop",
+        client.shard_names().join(", "),
+        client.sentinels().join(", ")
+    );
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut out = std::io::stdout();
+    loop {
+        let line = tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            event = events.recv() => match event {
+                Ok(event) => describe(&event, json, &utc_now()),
+                Err(RecvError::Lagged(n)) => {
+                    eprintln!("disredis: {n} event(s) lost (printing fell behind)");
+                    continue;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+        };
+        // Written and flushed per line, so a pipe sees each event as it happens.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return Ok(()); // stdout closed (e.g. `| head`): stop quietly
+        }
+    }
+}

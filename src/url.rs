@@ -1,0 +1,409 @@
+//! Configuration from a `redis+sentinel://` URL. Pure: no I/O.
+//!
+//! ```text
+//! redis+sentinel://[user[:password]@]host1[:port][,host2[:port]…][/db][?name=value[&name=value…]]
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> disredis::Result<()> {
+//! let url = "redis+sentinel://app:s3cret@10.0.0.1:26379,10.0.0.2:26379,[fd00::3]:26379/?masters=shard-a,shard-b&db=2";
+//! let client = disredis::DisredisClient::from_url(url).await?;
+//! // or, to add settings a URL cannot carry (TLS, address_map, …):
+//! let client = disredis::Builder::from_url(url)?.failover_deadline(std::time::Duration::from_secs(30)).connect().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **scheme**: `redis+sentinel` (any case).
+//! - **userinfo** `user:password@`: ACL credentials for the **data nodes** (masters
+//!   and replicas), [`Builder::username`] / [`Builder::password`]. `:password@`
+//!   gives a password only, `user@` a user only. Sentinel credentials are separate
+//!   query parameters (below), because Sentinels usually have their own.
+//! - **host list**: Sentinel addresses separated by `,`: `host:port`, `[v6]:port`;
+//!   a missing port is 26379 (`DEFAULT_SENTINEL_PORT`). Tried in this order.
+//! - **path**: empty, `/`, or `/N` for the database number (same as `db=N`).
+//!
+//! Query parameters (each at most once; durations are whole milliseconds):
+//!
+//! | parameter | builder setting | example |
+//! |---|---|---|
+//! | `masters` | [`Builder::masters`] (comma-separated) | `masters=shard-a,shard-b` |
+//! | `db` | [`Builder::db`] | `db=2` |
+//! | `sentinel_username` | [`Builder::sentinel_username`] | `sentinel_username=sentinel-user` |
+//! | `sentinel_password` | [`Builder::sentinel_password`] | `sentinel_password=s%26cret` |
+//! | `connect_timeout` | [`Builder::connect_timeout`] | `connect_timeout=1000` |
+//! | `response_timeout` | [`Builder::response_timeout`]; `none` waits forever | `response_timeout=500` |
+//! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=250` |
+//! | `failover_deadline` | [`Builder::failover_deadline`] | `failover_deadline=15000` |
+//! | `read_from` | [`Builder::read_from`]: `master`, `prefer-replica`, `replica` | `read_from=prefer-replica` |
+//! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`]; both or neither | `wait_replicas=1&wait_timeout=500` |
+//! | `retry_non_idempotent` | [`Builder::retry_non_idempotent`]: `true`, `false` | `retry_non_idempotent=true` |
+//!
+//! Percent-encoding (`%40` for `@`) is decoded in the user name, the passwords and
+//! every parameter value; `+` is a plus, not a space. Write `@ : / ? # & , %` inside
+//! a user name, password or value as `%40 %3A %2F %3F %23 %26 %2C %25`: an `@`
+//! anywhere but before the host list is refused, so a password with an unencoded
+//! `/`, `?` or `#` is never taken apart into host names.
+//!
+//! A bad URL is [`Error::BadUrl`] naming the part (`scheme`, `userinfo`,
+//! `host list`, `path`, `fragment`, the parameter's name, or `query` for an unknown
+//! or malformed parameter). Its text never contains a password.
+
+use std::time::Duration;
+
+use crate::addr::NodeAddr;
+use crate::client::DisredisClient;
+use crate::config::{Builder, ReadFrom, Secret};
+use crate::error::{Error, Result};
+
+/// The URL scheme: `redis+sentinel://`.
+pub const SCHEME: &str = "redis+sentinel";
+
+/// The port of a host list entry written without one: Sentinel's usual 26379.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
+/// Every query parameter, in the order the docs list them.
+pub const PARAMETERS: [&str; 12] = [
+    "masters",
+    "db",
+    "sentinel_username",
+    "sentinel_password",
+    "connect_timeout",
+    "response_timeout",
+    "sentinel_timeout",
+    "failover_deadline",
+    "read_from",
+    "wait_replicas",
+    "wait_timeout",
+    "retry_non_idempotent",
+];
+
+/// A parsed `redis+sentinel://` URL: the [`Builder`] it describes, and the
+/// Sentinel addresses and credentials for tools that also talk to Sentinels
+/// directly (the `disredis` CLI). `Debug` never shows a password.
+#[derive(Clone, Debug)]
+pub struct SentinelUrl {
+    builder: Builder,
+    sentinels: Vec<String>,
+    sentinel_username: Option<String>,
+    sentinel_password: Option<Secret>,
+}
+
+impl SentinelUrl {
+    /// Parses and checks `url` (see the module docs); nothing is connected.
+    pub fn parse(url: &str) -> Result<SentinelUrl> {
+        parse(url).map_err(|e| redact(e, &secrets_in(url)))
+    }
+
+    /// The settings, ready for more builder calls or `connect`.
+    pub fn builder(&self) -> Builder {
+        self.builder.clone()
+    }
+
+    /// The Sentinel addresses of the host list, `host:port`, in order.
+    pub fn sentinels(&self) -> &[String] {
+        &self.sentinels
+    }
+
+    /// The `sentinel_username` parameter.
+    pub fn sentinel_username(&self) -> Option<&str> {
+        self.sentinel_username.as_deref()
+    }
+
+    /// The `sentinel_password` parameter, decoded. Handle with care.
+    pub fn sentinel_password(&self) -> Option<&str> {
+        self.sentinel_password.as_ref().map(Secret::expose)
+    }
+}
+
+impl Builder {
+    /// A builder with the settings of a `redis+sentinel://` URL (see
+    /// [`crate::url`] for every parameter), so more can be added before `connect`.
+    /// A bad URL is [`Error::BadUrl`] naming the offending part, never the password.
+    pub fn from_url(url: &str) -> Result<Builder> {
+        SentinelUrl::parse(url).map(|u| u.builder)
+    }
+}
+
+impl DisredisClient {
+    /// Connects with the settings of a `redis+sentinel://` URL, e.g.
+    /// `redis+sentinel://user:pass@host1:26379,host2:26380/?masters=a,b&db=0`.
+    /// Every parameter is described in [`crate::url`]; a bad URL is
+    /// [`Error::BadUrl`], then connecting fails as [`Builder::connect`] does.
+    pub async fn from_url(url: &str) -> Result<DisredisClient> {
+        Builder::from_url(url)?.connect().await
+    }
+}
+
+fn bad(part: &'static str, detail: impl Into<String>) -> Error {
+    Error::BadUrl { part, detail: detail.into() }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
+fn decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Text that may be shown in an error: short and made of harmless characters.
+fn showable(s: &str) -> bool {
+    s.len() <= 40 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+}
+
+/// Every password in `url` as written and decoded, found without the full parse,
+/// so even an error from a confused parse can be scrubbed of them.
+fn secrets_in(url: &str) -> Vec<String> {
+    let mut raw = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some((_, pass)) = authority.rsplit_once('@').and_then(|(ui, _)| ui.split_once(':')) {
+        raw.push(pass.to_owned());
+    }
+    for segment in url.split(['?', '&', '#']) {
+        if let Some(value) = segment.strip_prefix("sentinel_password=") {
+            raw.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = raw.iter().filter_map(|r| decode(r)).collect();
+    raw.into_iter().chain(decoded).filter(|s| !s.is_empty()).collect()
+}
+
+fn redact(e: Error, secrets: &[String]) -> Error {
+    match e {
+        Error::BadUrl { part, mut detail } => {
+            for s in secrets {
+                detail = detail.replace(s.as_str(), "<redacted>");
+            }
+            Error::BadUrl { part, detail }
+        }
+        other => other,
+    }
+}
+
+fn parse(url: &str) -> Result<SentinelUrl> {
+    let shape = format!("expected {SCHEME}://[user:password@]host:port[,host:port…][/db][?masters=…]");
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad("scheme", format!("no \"://\" in the URL; {shape}")));
+    };
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        let shown = if showable(scheme) { format!("{scheme:?}") } else { "(not shown)".into() };
+        return Err(bad("scheme", format!("scheme {shown} is not {SCHEME:?}; {shape}")));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if tail.contains('@') {
+        return Err(bad(
+            "userinfo",
+            "an '@' after the host list: write '@', '/', '?' and '#' inside a user name, password \
+             or value as %40, %2F, %3F and %23",
+        ));
+    }
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut builder = Builder::default();
+    if let Some(userinfo) = userinfo {
+        builder = apply_userinfo(builder, userinfo)?;
+    }
+    let sentinels = parse_hosts(hosts)?;
+    builder = builder.sentinels(&sentinels);
+
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (tail, None),
+    };
+    if fragment.is_some() {
+        return Err(bad(
+            "fragment",
+            "a '#…' fragment is not used (name masters with masters=…); write '#' in a value as %23",
+        ));
+    }
+    let (path, query) = match before_fragment.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (before_fragment, ""),
+    };
+    let path_db = match path.strip_prefix('/').unwrap_or(path) {
+        "" => None,
+        db => Some(parse_db("path", db)?),
+    };
+    let (builder, sentinel_username, sentinel_password) = apply_query(builder, query, path_db)?;
+    if let Err(e) = builder.clone().build() {
+        return Err(match e {
+            Error::Config { field, .. } => bad(field, e.to_string()),
+            other => other,
+        });
+    }
+    Ok(SentinelUrl { builder, sentinels, sentinel_username, sentinel_password })
+}
+
+fn apply_userinfo(mut builder: Builder, userinfo: &str) -> Result<Builder> {
+    let (user, pass) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (userinfo, None),
+    };
+    let user = decode(user).ok_or_else(|| bad("userinfo", "the user name has a malformed %-escape"))?;
+    if !user.is_empty() {
+        builder = builder.username(user);
+    }
+    if let Some(pass) = pass {
+        let pass = decode(pass)
+            .ok_or_else(|| bad("userinfo", "the password has a malformed %-escape (password not shown)"))?;
+        if !pass.is_empty() {
+            builder = builder.password(pass);
+        }
+    }
+    Ok(builder)
+}
+
+fn parse_hosts(hosts: &str) -> Result<Vec<String>> {
+    if hosts.is_empty() {
+        return Err(bad("host list", "no Sentinel address; expected host:port[,host:port…]"));
+    }
+    let mut out = Vec::new();
+    for (i, entry) in hosts.split(',').enumerate() {
+        let n = i + 1;
+        if entry.is_empty() {
+            return Err(bad("host list", format!("entry {n} is empty (a stray ',')")));
+        }
+        let with_port = if entry.ends_with(']') || (!entry.starts_with('[') && !entry.contains(':')) {
+            format!("{entry}:{DEFAULT_SENTINEL_PORT}")
+        } else {
+            entry.to_owned()
+        };
+        match NodeAddr::parse(&with_port) {
+            Ok(addr) if !entry.contains('%') => out.push(addr.to_string()),
+            Ok(_) => {
+                return Err(bad("host list", format!("entry {n} {entry:?}: '%' is not allowed in a host")));
+            }
+            Err(Error::Config { reason, .. }) => {
+                return Err(bad("host list", format!("entry {n} {entry:?}: {reason}")));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn parse_db(part: &'static str, raw: &str) -> Result<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|db| *db >= 0 && raw.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| bad(part, format!("{raw:?} is not a database number (0, 1, 2, …)")))
+}
+
+fn millis(name: &'static str, raw: &str) -> Result<Duration> {
+    match raw.parse::<u64>() {
+        Ok(ms) if ms > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(Duration::from_millis(ms)),
+        _ => Err(bad(name, format!("{raw:?} is not a whole number of milliseconds greater than 0"))),
+    }
+}
+
+type QueryOutcome = (Builder, Option<String>, Option<Secret>);
+
+fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<QueryOutcome> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    let (mut sentinel_username, mut sentinel_password) = (None, None);
+    let mut wait: (Option<usize>, Option<Duration>) = (None, None);
+    let mut after_password = false;
+    if let Some(db) = path_db {
+        b = b.db(db);
+    }
+    for segment in query.split('&').filter(|s| !s.is_empty()) {
+        let follows_password = std::mem::replace(&mut after_password, false);
+        let (name, raw) = segment.split_once('=').unwrap_or((segment, ""));
+        let Some(&name) = PARAMETERS.iter().find(|p| **p == name) else {
+            let shown = if follows_password {
+                "right after sentinel_password (not shown: write '&' in a password as %26)".to_owned()
+            } else if showable(name) {
+                format!("{name:?}")
+            } else {
+                "(not shown)".to_owned()
+            };
+            return Err(bad("query", format!("unknown parameter {shown}; known: {}", PARAMETERS.join(", "))));
+        };
+        if seen.contains(&name) {
+            return Err(bad(name, "given twice"));
+        }
+        seen.push(name);
+        if raw.is_empty() {
+            return Err(bad(name, "empty value"));
+        }
+        if name == "sentinel_password" {
+            after_password = true;
+            let pass = decode(raw).ok_or_else(|| bad(name, "malformed %-escape (value not shown)"))?;
+            sentinel_password = Some(Secret::new(pass.clone()));
+            b = b.sentinel_password(pass);
+            continue;
+        }
+        let value = decode(raw).ok_or_else(|| bad(name, format!("malformed %-escape in {raw:?}")))?;
+        b = match name {
+            "masters" => {
+                let names: Vec<&str> = value.split(',').collect();
+                if names.iter().any(|n| n.is_empty()) {
+                    return Err(bad(name, format!("empty master name in {value:?}")));
+                }
+                b.masters(names)
+            }
+            "db" if path_db.is_some() => {
+                return Err(bad(name, "given both as the path (/N) and as db=; use one"));
+            }
+            "db" => b.db(parse_db(name, &value)?),
+            "sentinel_username" => {
+                sentinel_username = Some(value.clone());
+                b.sentinel_username(value)
+            }
+            "connect_timeout" => b.connect_timeout(millis(name, &value)?),
+            "response_timeout" if value == "none" => b.response_timeout(None),
+            "response_timeout" => b.response_timeout(Some(millis(name, &value)?)),
+            "sentinel_timeout" => b.sentinel_timeout(millis(name, &value)?),
+            "failover_deadline" => b.failover_deadline(millis(name, &value)?),
+            "read_from" => b.read_from(match value.as_str() {
+                "master" => ReadFrom::Master,
+                "prefer-replica" => ReadFrom::PreferReplica,
+                "replica" => ReadFrom::Replica,
+                _ => return Err(bad(name, format!("{value:?} is not master, prefer-replica or replica"))),
+            }),
+            "wait_replicas" => {
+                let n = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0 && value.bytes().all(|c| c.is_ascii_digit()));
+                wait.0 =
+                    Some(n.ok_or_else(|| bad(name, format!("{value:?} is not a number of replicas >= 1")))?);
+                b
+            }
+            "wait_timeout" => {
+                wait.1 = Some(millis(name, &value)?);
+                b
+            }
+            "retry_non_idempotent" => b.retry_non_idempotent(match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad(name, format!("{value:?} is not true or false"))),
+            }),
+            _ => unreachable!("every name in PARAMETERS has an arm"),
+        };
+    }
+    b = match wait {
+        (Some(n), Some(t)) => b.wait_replicas(n, t),
+        (None, None) => b,
+        (Some(_), None) => return Err(bad("wait_timeout", "wait_replicas=N needs wait_timeout=ms too")),
+        (None, Some(_)) => return Err(bad("wait_replicas", "wait_timeout=ms needs wait_replicas=N too")),
+    };
+    Ok((b, sentinel_username, sentinel_password))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,422 @@
+//! The `disredis` binary against real processes: topology (table and JSON), locate,
+//! get/set/del, ping, exit codes for bad input, and `watch` through a failover.
+#![cfg(feature = "cli")]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{Spec, Topology};
+
+const BIN: &str = env!("CARGO_BIN_EXE_disredis");
+/// No single CLI call may take longer than this.
+const CALL_LIMIT: Duration = Duration::from_secs(30);
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary with `args` (and no `DISREDIS_URL` unless `env` sets it).
+fn cli_env(args: &[&str], env: Option<&str>) -> Out {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("DISREDIS_URL").stdin(Stdio::null());
+    if let Some(url) = env {
+        cmd.env("DISREDIS_URL", url);
+    }
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(cmd.output());
+    });
+    let out = rx
+        .recv_timeout(CALL_LIMIT)
+        .unwrap_or_else(|_| panic!("disredis {args:?} took more than {CALL_LIMIT:?}"))
+        .expect("run the disredis binary");
+    let out = Out {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("$ disredis {}\n[exit {}]\n{}{}", args.join(" "), out.code, out.stdout, out.stderr);
+    out
+}
+
+fn cli(args: &[&str]) -> Out {
+    cli_env(args, None)
+}
+
+/// `--sentinel A --sentinel B …` for the topology, then `rest`.
+fn with_sentinels<'a>(topo: &'a Topology, rest: &[&'a str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        topo.sentinel_addrs().iter().flat_map(|s| ["--sentinel".into(), s.clone()]).collect();
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
+fn ok(args: &[String]) -> String {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cli(&refs);
+    assert_eq!(out.code, 0, "disredis {args:?} failed: {}", out.stderr);
+    out.stdout
+}
+
+/// A minimal JSON reader, enough for the CLI's output.
+#[derive(Debug, Clone, PartialEq)]
+enum J {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+impl J {
+    fn parse(text: &str) -> J {
+        let mut p = Parser { s: text.trim().as_bytes(), i: 0 };
+        let v = p.value();
+        assert_eq!(p.i, p.s.len(), "trailing text after JSON: {text}");
+        v
+    }
+    fn get(&self, key: &str) -> &J {
+        match self {
+            J::Obj(fields) => {
+                &fields.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("no {key} in {self:?}")).1
+            }
+            _ => panic!("not an object: {self:?}"),
+        }
+    }
+    fn arr(&self) -> &[J] {
+        match self {
+            J::Arr(items) => items,
+            _ => panic!("not an array: {self:?}"),
+        }
+    }
+    fn str(&self) -> &str {
+        match self {
+            J::Str(s) => s,
+            _ => panic!("not a string: {self:?}"),
+        }
+    }
+    fn num(&self) -> f64 {
+        match self {
+            J::Num(n) => *n,
+            _ => panic!("not a number: {self:?}"),
+        }
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn eat(&mut self, lit: &str) -> bool {
+        let hit = self.s[self.i..].starts_with(lit.as_bytes());
+        if hit {
+            self.i += lit.len();
+        }
+        hit
+    }
+    fn value(&mut self) -> J {
+        self.ws();
+        let first = self.s[self.i];
+        let v = match first {
+            b'{' => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                self.ws();
+                while !self.eat("}") {
+                    self.eat(",");
+                    self.ws();
+                    let J::Str(k) = self.value() else { panic!("object key at {}", self.i) };
+                    self.ws();
+                    assert!(self.eat(":"), "':' at {}", self.i);
+                    fields.push((k, self.value()));
+                    self.ws();
+                }
+                J::Obj(fields)
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                while !self.eat("]") {
+                    self.eat(",");
+                    items.push(self.value());
+                    self.ws();
+                }
+                J::Arr(items)
+            }
+            b'"' => {
+                self.i += 1;
+                let mut out = String::new();
+                loop {
+                    let c = self.s[self.i];
+                    self.i += 1;
+                    match c {
+                        b'"' => break,
+                        b'\\' => {
+                            let e = self.s[self.i];
+                            self.i += 1;
+                            out.push(match e {
+                                b'n' => '\n',
+                                b't' => '\t',
+                                b'r' => '\r',
+                                b'u' => {
+                                    let hex = std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
+                                    self.i += 4;
+                                    char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap()
+                                }
+                                other => other as char,
+                            });
+                        }
+                        _ => {
+                            // Copy a whole UTF-8 sequence.
+                            let start = self.i - 1;
+                            while self.i < self.s.len() && (self.s[self.i] & 0xC0) == 0x80 {
+                                self.i += 1;
+                            }
+                            out.push_str(std::str::from_utf8(&self.s[start..self.i]).unwrap());
+                        }
+                    }
+                }
+                J::Str(out)
+            }
+            _ if self.eat("null") => J::Null,
+            _ if self.eat("true") => J::Bool(true),
+            _ if self.eat("false") => J::Bool(false),
+            _ => {
+                let start = self.i;
+                while self.i < self.s.len() && b"+-.eE0123456789".contains(&self.s[self.i]) {
+                    self.i += 1;
+                }
+                J::Num(std::str::from_utf8(&self.s[start..self.i]).unwrap().parse().expect("a number"))
+            }
+        };
+        self.ws();
+        v
+    }
+}
+
+#[test]
+fn topology_table_and_json_match_the_real_topology() {
+    let topo = Topology::start(Spec::default());
+    let names = topo.master_names();
+    let table = ok(&with_sentinels(&topo, &["topology"]));
+    assert!(table.starts_with("SHARD"), "{table}");
+    for name in &names {
+        let line = table.lines().find(|l| l.starts_with(name.as_str())).unwrap_or_else(|| panic!("{table}"));
+        assert!(line.contains(&topo.master_addr(name)), "{line}");
+        assert!(line.contains("ok (master)"), "{line}");
+        assert!(line.contains(&format!("{} online", topo.replica_addrs(name)[0])), "{line}");
+        assert!(line.contains("2/2"), "both Sentinels agree: {line}");
+    }
+
+    let doc = J::parse(&ok(&with_sentinels(&topo, &["--json", "topology"])));
+    let shards = doc.get("shards").arr();
+    assert_eq!(shards.len(), names.len());
+    for (shard, name) in shards.iter().zip(&names) {
+        assert_eq!(shard.get("shard").str(), name);
+        assert_eq!(shard.get("master").str(), topo.master_addr(name));
+        assert_eq!(shard.get("role").str(), "master");
+        assert_eq!(shard.get("role_ok"), &J::Bool(true));
+        let replicas = shard.get("replicas").arr();
+        assert_eq!(replicas.len(), 1);
+        assert_eq!(replicas[0].get("addr").str(), topo.replica_addrs(name)[0]);
+        assert!(replicas[0].get("lag_s").num() >= 0.0);
+        assert_eq!(shard.get("sentinels_agree").num(), 2.0);
+        assert_eq!(shard.get("sentinels_asked").num(), 2.0);
+        for view in shard.get("sentinels").arr() {
+            assert_eq!(view.get("master").str(), topo.master_addr(name));
+            assert_eq!(view.get("error"), &J::Null);
+        }
+    }
+}
+
+#[test]
+fn locate_agrees_with_the_library() {
+    let topo = Topology::start(Spec::default());
+    let reference = disredis::blocking::DisredisClient::connect(topo.sentinel_addrs()).unwrap();
+    let keys: Vec<String> = (0..20).map(|i| format!("user:{i}")).chain(["{user:7}:cart".into()]).collect();
+    let mut args = with_sentinels(&topo, &["--json", "locate"]);
+    args.extend(keys.iter().cloned());
+    let doc = J::parse(&ok(&args));
+    assert_eq!(doc.arr().len(), keys.len());
+    for (item, key) in doc.arr().iter().zip(&keys) {
+        let shard = reference.shard_for(key);
+        assert_eq!(item.get("key").str(), key);
+        assert_eq!(item.get("shard").str(), shard, "{key}");
+        assert_eq!(item.get("master").str(), topo.master_addr(shard), "{key}");
+    }
+    let mut args = with_sentinels(&topo, &["locate"]);
+    args.extend(keys.iter().cloned());
+    let table = ok(&args);
+    for key in &keys {
+        let line = table.lines().find(|l| l.split_whitespace().next() == Some(key)).expect("a row per key");
+        assert!(line.contains(reference.shard_for(key)), "{line}");
+    }
+}
+
+#[test]
+fn set_get_del_round_trip() {
+    let topo = Topology::start(Spec::default());
+    let url = format!("redis+sentinel://{}/?db=2", topo.sentinel_addrs().join(","));
+    let by_url = |args: &[&str]| cli(&[&["--url", url.as_str()], args].concat());
+    let keys = ["cli:a", "cli:b", "cli:c", "cli:d"];
+    for k in keys {
+        let out = by_url(&["set", k, &format!("value of {k} \"quoted\"")]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.starts_with("OK (shard-"), "{}", out.stdout);
+    }
+    assert_eq!(by_url(&["get", "cli:a"]).stdout, "value of cli:a \"quoted\"\n");
+    // The same URL from DISREDIS_URL; JSON keeps the quotes intact.
+    let doc = J::parse(&cli_env(&["--json", "get", "cli:b"], Some(&url)).stdout);
+    assert_eq!(doc.get("value").str(), "value of cli:b \"quoted\"");
+    // db=2 from the URL: the value is in database 2 of the key's master.
+    let reference = disredis::blocking::DisredisClient::connect(topo.sentinel_addrs()).unwrap();
+    let mut node = topo.conn(&topo.master_addr(reference.shard_for("cli:c")));
+    redis::cmd("SELECT").arg(2).exec(&mut node).unwrap();
+    let direct: String = redis::cmd("GET").arg("cli:c").query(&mut node).unwrap();
+    assert_eq!(direct, "value of cli:c \"quoted\"");
+
+    let out = by_url(&["del", "cli:a", "cli:b", "cli:c", "cli:d", "cli:missing"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "deleted 4 of 5 key(s)\n"));
+    assert_eq!(by_url(&["get", "cli:a"]).stdout, "(nil)\n");
+    assert_eq!(J::parse(&by_url(&["--json", "get", "cli:a"]).stdout).get("value"), &J::Null);
+    assert_eq!(J::parse(&by_url(&["--json", "del", "cli:a"]).stdout).get("deleted").num(), 0.0);
+}
+
+#[test]
+fn ping_reports_latency_per_shard() {
+    let topo = Topology::start(Spec::default());
+    let table = ok(&with_sentinels(&topo, &["ping", "-n", "3"]));
+    for name in topo.master_names() {
+        let line = table.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{table}"));
+        assert_eq!(line.matches(" ms").count(), 3, "min, median, max: {line}");
+    }
+    let doc = J::parse(&ok(&with_sentinels(&topo, &["--json", "ping", "--count", "4"])));
+    assert_eq!(doc.arr().len(), 2);
+    for row in doc.arr() {
+        let (min, median, max) =
+            (row.get("min_ms").num(), row.get("median_ms").num(), row.get("max_ms").num());
+        assert!(0.0 < min && min <= median && median <= max && max < 1000.0, "{row:?}");
+        assert_eq!(row.get("count").num(), 4.0);
+        assert_eq!(row.get("master").str(), topo.master_addr(row.get("shard").str()));
+    }
+}
+
+#[test]
+fn bad_input_gives_exit_code_2_and_names_it_and_failures_give_1() {
+    let out = cli(&["--sentinel", "not-an-address", "topology"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("\"not-an-address\""), "{}", out.stderr);
+    let out = cli(&["--sentinel", "127.0.0.1:99999", "ping"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("127.0.0.1:99999"), "{}", out.stderr);
+    let out = cli(&["topology"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--sentinel") && out.stderr.contains("DISREDIS_URL"), "{}", out.stderr);
+    let out = cli(&["--url", "redis+sentinel://u:pw-SECRET@127.0.0.1:1/?db=x", "ping"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("bad Sentinel URL: db:") && !out.stderr.contains("SECRET"), "{}", out.stderr);
+    let out = cli_env(&["ping"], Some("redis://127.0.0.1:1"));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("bad Sentinel URL: scheme"), "{}", out.stderr);
+    let out = cli(&["--sentinel", "127.0.0.1:1", "frobnicate"]);
+    assert_eq!(out.code, 2, "clap usage error");
+    assert!(out.stderr.contains("frobnicate"), "{}", out.stderr);
+    assert_eq!(cli(&["--help"]).code, 0);
+
+    // Well-formed but nobody listens: the command fails (1), naming the Sentinel.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let out = cli(&["--sentinel", &dead, "ping"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("no Sentinel answered: {dead}")), "{}", out.stderr);
+
+    // A master name the Sentinels don't monitor is a configuration error.
+    let topo = Topology::start(Spec::default());
+    let mut args = vec!["--master".to_owned(), "shard-a,nope".to_owned()];
+    args.extend(with_sentinels(&topo, &["ping"]));
+    let out = cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("\"nope\""), "{}", out.stderr);
+}
+
+#[test]
+fn watch_prints_switch_master_after_a_master_is_killed() {
+    let topo = Topology::start(Spec::default());
+    let name = &topo.master_names()[0];
+    let old = topo.master_addr(name);
+    let args = with_sentinels(&topo, &["watch"]);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env_remove("DISREDIS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn disredis watch");
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    thread::spawn(move || {
+        BufReader::new(stdout).lines().map_while(Result::ok).for_each(|l| drop(tx.send((true, l))))
+    });
+    thread::spawn(move || {
+        BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| drop(tx2.send((false, l))))
+    });
+
+    let mut seen = Vec::new();
+    let mut wait_for = |want: &dyn Fn(bool, &str) -> bool, within: Duration| {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((is_out, line)) => {
+                    eprintln!("watch {}: {line}", if is_out { "stdout" } else { "stderr" });
+                    seen.push(line.clone());
+                    if want(is_out, &line) {
+                        return line;
+                    }
+                }
+                Err(_) => return String::new(),
+            }
+        }
+    };
+    let ready = wait_for(&|out, l| !out && l.starts_with("watching shards"), Duration::from_secs(15));
+    if ready.is_empty() {
+        let _ = child.kill();
+        panic!("watch did not start: {:?}", child.wait());
+    }
+    let killed_at = Instant::now();
+    topo.kill(&old);
+    let line = wait_for(
+        &|out, l| out && l.contains("SwitchMaster") && l.contains(name.as_str()),
+        Duration::from_secs(30),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!line.is_empty(), "no SwitchMaster line within 30 s of the kill");
+    let new = topo.master_addr(name);
+    assert_ne!(new, old);
+    // `2025-11-22T02:58:01.123Z SwitchMaster  shard-a: 127.0.0.1:1 -> 127.0.0.1:2`
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields.len(), 6, "{line}");
+    assert!(fields[0].len() == 24 && fields[0].ends_with('Z'), "{line}");
+    assert_eq!(fields[2], format!("{name}:"));
+    assert_eq!((fields[3], fields[5]), (old.as_str(), new.as_str()), "{line}");
+    eprintln!("SwitchMaster printed {:.2} s after the kill", killed_at.elapsed().as_secs_f64());
+}
