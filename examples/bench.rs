@@ -176,6 +176,20 @@ fn masters(client: &DisredisClient) -> Fallible<Vec<String>> {
     names.iter().map(|n| addr(n).ok_or_else(|| format!("{n} has no master").into())).collect()
 }
 
+/// Heap bytes of one boxed request future (what `req_packed_command` allocates
+/// per request): the client's and a bare connection's.
+fn future_sizes(client: &DisredisClient, conn: &MultiplexedConnection) -> (usize, usize) {
+    use redis::aio::ConnectionLike;
+    let mut cmd = redis::cmd("GET");
+    cmd.arg("k");
+    let (mut c, mut m) = (client.clone(), conn.clone());
+    let f = c.req_packed_command(&cmd);
+    let ours = std::mem::size_of_val(&*f);
+    drop(f);
+    let f = m.req_packed_command(&cmd);
+    (ours, std::mem::size_of_val(&*f))
+}
+
 fn default_conc(w: Workload) -> Vec<usize> {
     match w {
         Workload::GetSet => vec![1, 16, 64, 256],
@@ -203,6 +217,8 @@ async fn throughput(args: &Args, sentinels: &[String]) -> Fallible<()> {
         args.seconds,
         load::KEYSPACE
     );
+    let (ours, theirs) = future_sizes(&one, &bare1[0]);
+    println!("boxed request future: DisredisClient {ours} bytes, MultiplexedConnection {theirs} bytes");
     let dur = Duration::from_secs_f64(args.seconds);
     let mut rows = Vec::new();
     let mut rb_cache: Vec<((Workload, usize), Option<f64>)> = Vec::new();

@@ -21,12 +21,7 @@ use crate::addr::NodeAddr;
 use crate::error::Error;
 use crate::hashing::{Ring, hash_tag, key_crc, score};
 
-/// The Sentinel reply parsers, compiled from the same file as `crate::sentinel`'s.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "sentinel/reply.rs"]
-mod reply;
-
-use reply::{MasterEntry, entry_addr, parse_master_addr, parse_masters, parse_table};
+use crate::sentinel::reply::{MasterEntry, entry_addr, parse_master_addr, parse_masters, parse_table};
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
 const DEFAULT_CASES: u32 = 2_000;
@@ -729,7 +724,6 @@ proptest! {
 /// Run with `cargo test --lib fuzz_tests -- --ignored` to check a fix that
 /// truncates the shown reply.
 #[test]
-#[ignore = "open: reply.rs echoes whole malformed replies into the error detail"]
 fn malformed_reply_detail_is_bounded() {
     const LIMIT: usize = 1024;
     let huge = || Value::BulkString(vec![b'x'; 4 << 20]);

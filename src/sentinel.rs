@@ -15,7 +15,7 @@ use crate::config::{AddressMap, Auth, Config, NodeAddr};
 use crate::error::{Error, Result, SentinelFailure};
 use crate::events::{Event, Events};
 
-mod reply;
+pub(crate) mod reply;
 pub(crate) use reply::MasterEntry;
 use reply::{entry_addr, parse_master_addr, parse_masters, parse_table};
 
@@ -101,13 +101,12 @@ impl Sentinels {
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
         let refused = |e| crate::shard::auth_error(e, addr, "sentinel");
-        let mut con = client.get_multiplexed_async_connection_with_config(&config).await.map_err(refused)?;
-        if self.auth.password.is_none() {
-            // Without a password there is no AUTH in the handshake, so a Sentinel
-            // with `requirepass` would only answer the first real command with
-            // NOAUTH; a PING here turns that into `Error::Auth` like a wrong password.
-            redis::cmd("PING").query_async::<()>(&mut con).await.map_err(refused)?;
-        }
+        // A refused AUTH in the handshake becomes `Error::Auth` (the cause in
+        // `NoSentinel` then says "authentication failed at sentinel …"). Without a
+        // password there is no AUTH: a Sentinel with `requirepass` answers the first
+        // command with `NOAUTH: Authentication required.`, which reaches the cause
+        // as such (no extra PING here: it would cost a round trip per connection).
+        let con = client.get_multiplexed_async_connection_with_config(&config).await.map_err(refused)?;
         Ok(con)
     }
 

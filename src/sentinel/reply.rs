@@ -22,6 +22,20 @@ pub(crate) struct MasterEntry {
     pub addr: Option<NodeAddr>,
 }
 
+/// A reply for an error message, cut to [`SHOWN_MAX`] characters: a hostile
+/// Sentinel must not make error texts (and logs) as big as its reply.
+fn shown(v: &Value) -> String {
+    let text = format!("{v:?}");
+    if text.len() <= SHOWN_MAX {
+        return text;
+    }
+    let cut = (0..=SHOWN_MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} bytes in all)", &text[..cut], text.len())
+}
+
+/// Longest reply excerpt in an error message.
+const SHOWN_MAX: usize = 200;
+
 fn malformed(sentinel: &NodeAddr, command: &'static str, detail: impl Into<String>) -> Error {
     Error::SentinelReply { sentinel: sentinel.to_string(), command, detail: detail.into() }
 }
@@ -43,7 +57,7 @@ pub(crate) fn parse_table(
     reply: Value,
 ) -> Result<Vec<HashMap<String, String>>> {
     let Value::Array(rows) = reply else {
-        return Err(malformed(sentinel, command, format!("expected an array, got {reply:?}")));
+        return Err(malformed(sentinel, command, format!("expected an array, got {}", shown(&reply))));
     };
     rows.into_iter()
         .map(|row| {
@@ -57,7 +71,7 @@ pub(crate) fn parse_table(
                     return Err(malformed(
                         sentinel,
                         command,
-                        format!("expected a field/value record, got {other:?}"),
+                        format!("expected a field/value record, got {}", shown(&other)),
                     ));
                 }
             };
@@ -128,7 +142,7 @@ pub(crate) fn parse_master_addr(sentinel: &NodeAddr, reply: Value) -> Result<Opt
                 .map_err(|_| malformed(sentinel, CMD, format!("bad address {ip:?} port {port:?}"))),
             _ => Err(malformed(sentinel, CMD, "ip or port is not a string")),
         },
-        other => Err(malformed(sentinel, CMD, format!("expected [ip, port] or nil, got {other:?}"))),
+        other => Err(malformed(sentinel, CMD, format!("expected [ip, port] or nil, got {}", shown(&other)))),
     }
 }
 
