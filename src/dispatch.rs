@@ -9,7 +9,7 @@ use redis::{Cmd, Pipeline, Value};
 use crate::client::{DisredisClient, Inner};
 use crate::error::{Error, Result};
 use crate::execute::{Call, Reply, Request};
-use crate::fanout::{self, Merge, Plan, Routed, cmd_args, scan};
+use crate::fanout::{self, PipelinePlan, Plan, Routed, cmd_args, scan};
 use crate::keys;
 
 fn shape_error() -> Error {
@@ -33,38 +33,40 @@ pub(crate) fn many(reply: Reply) -> Result<Vec<Value>> {
 /// How to call a whole pipeline: idempotent only if every command is, a write
 /// (and dedicated) if any command is one (unknown commands count as writes).
 pub(crate) fn pipeline_call(command: &'static str, pipe: &Pipeline) -> Call {
-    let mut call = Call { command, idempotent: true, dedicated: false, write: false, patience: None };
+    let mut call = Call::pipeline(command);
     for c in pipe.cmd_iter() {
         match keys::visit_keys(&cmd_args(c), |_| {}) {
-            Ok(info) => {
-                let one = Call::of(&info);
-                call.idempotent &= one.idempotent;
-                call.dedicated |= one.dedicated;
-                call.write |= one.write;
-            }
-            Err(_) => {
-                call.idempotent = false;
-                call.write = true;
-            }
+            Ok(info) => call.add(&Call::of(&info)),
+            Err(_) => call.add(&Call { idempotent: false, write: true, ..Call::pipeline(command) }),
         }
     }
     call
 }
 
 impl DisredisClient {
+    /// One command. The hot path (every key on one shard) is a plain
+    /// `execute`; everything rarer is boxed, so the future every request
+    /// allocates stays small (measured: a 4.9 KB future when all paths were
+    /// inline, against 1.2 KB for a bare `MultiplexedConnection`).
     pub(crate) async fn query_cmd(&mut self, cmd: &Cmd) -> Result<Value> {
         let args = cmd_args(cmd);
         if self.pinned.is_some() || crate::session::is_session_command(&args) {
-            return self.session_cmd(cmd, &args).await;
+            return Box::pin(self.session_cmd(cmd, &args)).await;
         }
         let inner = self.inner();
         match fanout::plan(&inner.shards.ring, &args) {
-            Ok(Routed::Plan(plan)) => inner.run_plan(cmd, plan).await,
-            Ok(Routed::Scan(info)) => inner.scan(cmd, Call::of(&info)).await,
+            Ok(Routed::One { shard, info }) => {
+                one(inner.execute(shard, Call::of(&info), Request::Cmd(cmd)).await?)
+            }
+            Ok(Routed::Plan(plan)) => Box::pin(inner.run_plan(cmd, plan)).await,
+            Ok(Routed::Scan(info)) => Box::pin(inner.scan(cmd, Call::of(&info))).await,
             Err(Error::NoKey { .. }) if keys::visit_keys(&args, |_| {}).is_err() => {
                 // Not in the static table (a module command?): ask the server.
-                let (shard, call) = inner.route_unknown(&args).await?;
-                one(inner.execute(shard, call, Request::Cmd(cmd)).await?)
+                Box::pin(async {
+                    let (shard, call) = inner.route_unknown(&args).await?;
+                    one(inner.execute(shard, call, Request::Cmd(cmd)).await?)
+                })
+                .await
             }
             Err(e) => Err(e),
         }
@@ -77,35 +79,40 @@ impl DisredisClient {
         count: usize,
     ) -> Result<Vec<Value>> {
         if self.pinned.is_some() {
-            return self.session_pipeline(pipe, offset, count).await;
+            return Box::pin(self.session_pipeline(pipe, offset, count)).await;
         }
         let inner = self.inner();
         let ring = &inner.shards.ring;
         if pipe.is_transaction() {
-            let Some(shard) = fanout::transaction_shard(ring, pipe)? else {
+            let Some((shard, call)) = fanout::transaction_shard(ring, pipe)? else {
                 return Ok(Vec::new());
             };
-            let call = Call { dedicated: false, ..pipeline_call("MULTI/EXEC", pipe) };
             return many(inner.execute(shard, call, Request::Pipe { pipe, offset, count }).await?);
         }
-        let plan = fanout::plan_pipeline(ring, pipe)?;
-        let call = |sub: &fanout::Sub| pipeline_call("pipeline", &sub.pipe);
-        if let [sub] = plan.subs.as_slice()
-            && plan.recipes.iter().all(|(_, m)| *m == Merge::One)
-        {
+        match fanout::plan_pipeline(ring, pipe)? {
             // One shard, nothing to merge: the caller's pipeline as it is.
-            return many(inner.execute(sub.shard, call(sub), Request::Pipe { pipe, offset, count }).await?);
+            PipelinePlan::One { shard, call } => {
+                many(inner.execute(shard, call, Request::Pipe { pipe, offset, count }).await?)
+            }
+            PipelinePlan::Split { subs, recipes } => {
+                Box::pin(async move {
+                    let runs = subs.iter().map(|sub| {
+                        inner.execute(
+                            sub.shard,
+                            sub.call,
+                            Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() },
+                        )
+                    });
+                    let replies = join_all(runs)
+                        .await
+                        .into_iter()
+                        .map(|r| r.and_then(many))
+                        .collect::<Result<Vec<_>>>()?;
+                    fanout::assemble(recipes, replies)
+                })
+                .await
+            }
         }
-        let runs = plan.subs.iter().map(|sub| {
-            inner.execute(
-                sub.shard,
-                call(sub),
-                Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() },
-            )
-        });
-        let replies =
-            join_all(runs).await.into_iter().map(|r| r.and_then(many)).collect::<Result<Vec<_>>>()?;
-        fanout::assemble(plan.recipes, replies)
     }
 }
 
@@ -113,11 +120,6 @@ impl Inner {
     /// Runs a planned command: its parts concurrently, then the merge.
     async fn run_plan(&self, cmd: &Cmd, plan: Plan) -> Result<Value> {
         let call = Call::of(&plan.info);
-        if let ([part], Merge::One) = (plan.parts.as_slice(), &plan.merge) {
-            return one(self
-                .execute(part.shard, call, Request::Cmd(part.cmd.as_ref().unwrap_or(cmd)))
-                .await?);
-        }
         let runs = plan
             .parts
             .iter()

@@ -104,6 +104,19 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A pipeline's call before any command is added: idempotent, read-only.
+    pub(crate) fn pipeline(command: &'static str) -> Call {
+        Call { command, idempotent: true, dedicated: false, write: false, patience: None }
+    }
+
+    /// Folds one more command in: idempotent only if all are, a write or
+    /// dedicated if any is.
+    pub(crate) fn add(&mut self, other: &Call) {
+        self.idempotent &= other.idempotent;
+        self.dedicated |= other.dedicated;
+        self.write |= other.write;
+    }
+
     /// A call for a command the key table describes.
     pub(crate) fn of(info: &crate::keys::CommandInfo) -> Call {
         Call {
@@ -149,8 +162,9 @@ impl Inner {
     /// with jittered backoff until `failover_deadline` after the first failure.
     pub(crate) async fn execute(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
         match self.config.wait_replicas {
+            // Boxed: rare paths must not grow every request's future.
             Some((replicas, timeout)) if call.write => {
-                self.execute_durable(idx, call, req, replicas, timeout).await
+                Box::pin(self.execute_durable(idx, call, req, replicas, timeout)).await
             }
             _ => self.execute_once(idx, call, req).await,
         }
@@ -244,24 +258,12 @@ impl Inner {
     /// One request through the retry loop; reads first try a replica when
     /// `read_from` asks for it.
     async fn execute_once(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
-        if !call.write && !call.dedicated && self.config.read_from != ReadFrom::Master {
-            let shard = &self.shards.shards[idx];
-            let generation = shard.current().map_or(0, |(g, _)| g);
-            // Each replica that fails the read is dropped and the next one tried.
-            while let Some((addr, mut conn)) =
-                shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await
-            {
-                match send(&mut conn, req, call, &self.config).await {
-                    Ok(reply) if reply.fate().is_none() => return Ok(reply),
-                    outcome => {
-                        debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
-                        shard.replicas.remove(&addr);
-                    }
-                }
-            }
-            if self.config.read_from == ReadFrom::Replica {
-                return Err(Error::NoReplica { shard: shard.name.clone() });
-            }
+        if !call.write
+            && !call.dedicated
+            && self.config.read_from != ReadFrom::Master
+            && let Some(reply) = Box::pin(self.read_replica(idx, call, req)).await?
+        {
+            return Ok(reply);
         }
         let shard = &self.shards.shards[idx];
         // Hot path: a live connection and a reply that is not a failover symptom.
@@ -278,9 +280,34 @@ impl Inner {
             }
         }
         let command = call.command;
-        self.retry(idx, call, req, failed_gen, last)
-            .instrument(info_span!("failover", shard = %shard.name, command))
-            .await
+        Box::pin(
+            self.retry(idx, call, req, failed_gen, last)
+                .instrument(info_span!("failover", shard = %shard.name, command)),
+        )
+        .await
+    }
+
+    /// A read on one of the shard's replicas (`ReadFrom` other than `Master`):
+    /// `None` means "use the master". Each replica that fails the read is
+    /// dropped and the next one tried.
+    async fn read_replica(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Option<Reply>> {
+        let shard = &self.shards.shards[idx];
+        let generation = shard.current().map_or(0, |(g, _)| g);
+        while let Some((addr, mut conn)) =
+            shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await
+        {
+            match send(&mut conn, req, call, &self.config).await {
+                Ok(reply) if reply.fate().is_none() => return Ok(Some(reply)),
+                outcome => {
+                    debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
+                    shard.replicas.remove(&addr);
+                }
+            }
+        }
+        match self.config.read_from {
+            ReadFrom::Replica => Err(Error::NoReplica { shard: shard.name.clone() }),
+            _ => Ok(None),
+        }
     }
 
     async fn retry(

@@ -16,6 +16,7 @@
 use redis::{Arg, Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
+use crate::execute::Call;
 use crate::hashing::Ring;
 use crate::keys::{self, CommandInfo, KeyError};
 
@@ -44,21 +45,52 @@ pub(crate) struct Plan {
 
 /// Where a command goes.
 pub(crate) enum Routed {
+    /// Every key on one shard: the caller's command goes there unchanged (the
+    /// hot path: nothing is allocated).
+    One { shard: usize, info: CommandInfo },
     /// To the shards of the plan.
     Plan(Plan),
     /// A `SCAN`: one shard at a time, behind a combined cursor.
     Scan(CommandInfo),
 }
 
+/// Most commands have at most this many arguments (name included).
+const INLINE_ARGS: usize = 8;
+
+/// A command's name and arguments as byte slices, on the stack for up to
+/// [`INLINE_ARGS`] of them: every request collects them, and a heap `Vec` here
+/// was ~2% of a GET/SET run's instructions.
+pub(crate) struct Args<'a> {
+    inline: [&'a [u8]; INLINE_ARGS],
+    len: usize,
+    heap: Vec<&'a [u8]>,
+}
+
+impl<'a> std::ops::Deref for Args<'a> {
+    type Target = [&'a [u8]];
+
+    fn deref(&self) -> &Self::Target {
+        if self.len <= INLINE_ARGS { &self.inline[..self.len] } else { &self.heap }
+    }
+}
+
 /// The command name and arguments as byte slices. A scan cursor (`Arg::Cursor`,
 /// only used by redis-rs's scan iterators) is never a key; it is shown as `0`.
-pub(crate) fn cmd_args(cmd: &Cmd) -> Vec<&[u8]> {
-    cmd.args_iter()
-        .map(|a| match a {
-            Arg::Simple(b) => b,
-            _ => &b"0"[..],
-        })
-        .collect()
+pub(crate) fn cmd_args(cmd: &Cmd) -> Args<'_> {
+    let mut args = Args { inline: [&[]; INLINE_ARGS], len: 0, heap: Vec::new() };
+    let all = cmd.args_iter().map(|a| match a {
+        Arg::Simple(b) => b,
+        _ => &b"0"[..],
+    });
+    args.len = all.len();
+    if args.len <= INLINE_ARGS {
+        for (slot, a) in args.inline.iter_mut().zip(all) {
+            *slot = a;
+        }
+    } else {
+        args.heap = all.collect();
+    }
+    args
 }
 
 fn key_error(e: KeyError) -> Error {
@@ -82,9 +114,7 @@ pub(crate) fn plan(ring: &Ring, args: &[&[u8]]) -> Result<Routed> {
     })
     .map_err(key_error)?;
     match (first, spans) {
-        (Some(shard), false) => {
-            Ok(Routed::Plan(Plan { info, parts: vec![Part { shard, cmd: None }], merge: Merge::One }))
-        }
+        (Some(shard), false) => Ok(Routed::One { shard, info }),
         (Some(_), true) => split(ring, info, args).map(Routed::Plan),
         (None, _) if info.name == "SCAN" => Ok(Routed::Scan(info)),
         (None, _) => keyless(ring, info, args).map(Routed::Plan),
@@ -173,46 +203,78 @@ pub(crate) struct Sub {
     pub shard: usize,
     /// The commands (and command parts) for it, in the caller's order.
     pub pipe: Pipeline,
+    /// How to call it (idempotent only if every command is, …).
+    pub call: Call,
 }
 
-/// A pipeline split per shard.
-pub(crate) struct PipelinePlan {
-    /// One sub-pipeline per shard involved.
-    pub subs: Vec<Sub>,
-    /// Per original command: where its parts' replies are (sub, position) and the merge.
-    pub recipes: Vec<(Vec<(usize, usize)>, Merge)>,
+/// How a pipeline runs.
+pub(crate) enum PipelinePlan {
+    /// Every command on one shard, nothing to merge: the caller's pipeline goes
+    /// there unchanged (no command is cloned).
+    One { shard: usize, call: Call },
+    /// Split per shard.
+    Split {
+        /// One sub-pipeline per shard involved.
+        subs: Vec<Sub>,
+        /// Per original command: where its parts' replies are (sub, position) and the merge.
+        recipes: Vec<(Vec<(usize, usize)>, Merge)>,
+    },
 }
 
-/// Splits a (non-atomic) pipeline per shard. Each command is planned as if sent
-/// alone; `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
+/// Plans a (non-atomic) pipeline. Each command is planned as if sent alone;
+/// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
 pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan> {
+    // First pass, allocation-free: are all commands on one shard?
+    let mut call = Call::pipeline("pipeline");
+    let mut only: Option<usize> = None;
+    let mut single = true;
+    for cmd in pipe.cmd_iter() {
+        let args = cmd_args(cmd);
+        crate::session::refuse_outside_session(&args)?;
+        match plan(ring, &args)? {
+            Routed::One { shard, info } => {
+                call.add(&Call::of(&info));
+                single &= *only.get_or_insert(shard) == shard;
+            }
+            Routed::Plan(_) => single = false,
+            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
+        }
+    }
+    match only {
+        Some(shard) if single => return Ok(PipelinePlan::One { shard, call }),
+        None if single => return Ok(PipelinePlan::Split { subs: Vec::new(), recipes: Vec::new() }),
+        _ => {}
+    }
     let mut subs: Vec<Sub> = Vec::new();
     let mut recipes = Vec::with_capacity(pipe.len());
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
-        crate::session::refuse_outside_session(&args)?;
-        let plan = match plan(ring, &args)? {
-            Routed::Plan(p) => p,
-            Routed::Scan(_) => {
-                return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() });
-            }
+        let (info, parts, merge) = match plan(ring, &args)? {
+            Routed::One { shard, info } => (info, vec![Part { shard, cmd: None }], Merge::One),
+            Routed::Plan(p) => (p.info, p.parts, p.merge),
+            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
         };
-        let mut slots = Vec::with_capacity(plan.parts.len());
-        for part in plan.parts {
+        let mut slots = Vec::with_capacity(parts.len());
+        for part in parts {
             let i = match subs.iter().position(|s| s.shard == part.shard) {
                 Some(i) => i,
                 None => {
-                    subs.push(Sub { shard: part.shard, pipe: Pipeline::new() });
+                    subs.push(Sub {
+                        shard: part.shard,
+                        pipe: Pipeline::new(),
+                        call: Call::pipeline("pipeline"),
+                    });
                     subs.len() - 1
                 }
             };
             let sub = &mut subs[i];
             slots.push((i, sub.pipe.len()));
             sub.pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
+            sub.call.add(&Call::of(&info));
         }
-        recipes.push((slots, plan.merge));
+        recipes.push((slots, merge));
     }
-    Ok(PipelinePlan { subs, recipes })
+    Ok(PipelinePlan::Split { subs, recipes })
 }
 
 /// Puts the sub-pipelines' replies back in the caller's order.
@@ -241,36 +303,41 @@ pub(crate) fn assemble(
 }
 
 /// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
-/// shard and returns it; a transaction can't span shards or fan out.
-pub(crate) fn transaction_shard(ring: &Ring, pipe: &Pipeline) -> Result<Option<usize>> {
-    let mut shard: Option<(usize, String)> = None;
+/// shard and returns it with how to call the transaction; a transaction can't
+/// span shards or fan out.
+pub(crate) fn transaction_shard(ring: &Ring, pipe: &Pipeline) -> Result<Option<(usize, Call)>> {
+    let mut shard: Option<usize> = None;
+    let mut call = Call::pipeline("MULTI/EXEC");
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
         crate::session::refuse_outside_session(&args)?;
-        let plan = match plan(ring, &args)? {
-            Routed::Plan(p) if p.merge == Merge::One && !p.info.keyless => p,
+        let here = match plan(ring, &args)? {
+            Routed::One { shard, info } if !info.keyless => {
+                call.add(&Call::of(&info));
+                shard
+            }
             Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
                 return Err(cross_shard(ring, "MULTI/EXEC", &args));
             }
-            Routed::Plan(p) => {
-                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", p.info.name) });
+            Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) => {
+                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
             }
             Routed::Scan(_) => {
                 return Err(Error::NoKey { command: "SCAN (in MULTI/EXEC)".into() });
             }
         };
-        let here = plan.parts[0].shard;
-        match &shard {
-            Some((s, _)) if *s != here => {
-                let mut shards = vec![ring.names()[*s].clone(), ring.names()[here].clone()];
+        match shard {
+            Some(s) if s != here => {
+                let mut shards = vec![ring.names()[s].clone(), ring.names()[here].clone()];
                 shards.sort();
                 return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
             }
-            Some(_) => {}
-            None => shard = Some((here, plan.info.name.to_owned())),
+            _ => shard = Some(here),
         }
     }
-    Ok(shard.map(|(s, _)| s))
+    // Blocking commands don't block inside MULTI: no dedicated connection.
+    call.dedicated = false;
+    Ok(shard.map(|s| (s, call)))
 }
 
 #[cfg(test)]

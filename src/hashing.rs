@@ -86,6 +86,11 @@ impl Ring {
 
     /// Index (into [`names`](Ring::names)) of the shard that owns `key`.
     pub fn shard_index(&self, key: &[u8]) -> usize {
+        // One shard owns everything: no need to hash (measured: 2% of a
+        // single-shard GET/SET run went to crc32 here).
+        if self.name_crcs.len() == 1 {
+            return 0;
+        }
         let k = key_crc(key);
         let mut best = 0;
         let mut best_score = score(k, self.name_crcs[0]);

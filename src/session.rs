@@ -20,7 +20,7 @@ use redis::{Cmd, Pipeline, Value};
 
 use crate::client::DisredisClient;
 use crate::error::{Error, Result};
-use crate::fanout::{self, Merge, Routed};
+use crate::fanout::{self, Routed};
 
 /// The dedicated connection of a `WATCH` session and its shard.
 #[derive(Clone)]
@@ -59,8 +59,10 @@ impl DisredisClient {
     /// The one shard owning every key of `args`; keyless or cross-shard is an error.
     fn single_shard(&self, args: &[&[u8]]) -> Result<usize> {
         match fanout::plan(&self.inner().shards.ring, args)? {
-            Routed::Plan(p) if p.merge == Merge::One && !p.info.keyless => Ok(p.parts[0].shard),
-            Routed::Plan(p) => Err(Error::NoKey { command: format!("{} (in a WATCH session)", p.info.name) }),
+            Routed::One { shard, info } if !info.keyless => Ok(shard),
+            Routed::One { info, .. } | Routed::Plan(fanout::Plan { info, .. }) => {
+                Err(Error::NoKey { command: format!("{} (in a WATCH session)", info.name) })
+            }
             Routed::Scan(_) => Err(Error::NoKey { command: "SCAN (in a WATCH session)".into() }),
         }
     }

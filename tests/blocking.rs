@@ -12,15 +12,10 @@ use std::time::{Duration, Instant};
 use disredis::Error;
 use disredis::blocking::DisredisClient;
 use redis::{Commands, ConnectionLike, ErrorKind};
-use support::{Spec, Topology, info_field};
+use support::{Spec, Topology, info_field, keys_on};
 
 fn client(topo: &Topology) -> DisredisClient {
     DisredisClient::connect(topo.sentinel_addrs()).unwrap()
-}
-
-/// The first `n` keys `prefix:i` that `client` puts on `shard`.
-fn keys_on(client: &DisredisClient, shard: &str, prefix: &str, n: usize) -> Vec<String> {
-    (0..).map(|i| format!("{prefix}:{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
 }
 
 /// Polls `cond` every 10 ms until it holds; panics with `what` after `within`.

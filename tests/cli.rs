@@ -1,7 +1,13 @@
 //! The `disredis` binary against real processes: topology (table and JSON), locate,
 //! get/set/del, ping, exit codes for bad input, and `watch` through a failover.
+//!
+//! Running the binary is in `cli/run.rs`; reading its JSON output in `cli/json.rs`.
 #![cfg(feature = "cli")]
 
+#[path = "cli/json.rs"]
+mod json;
+#[path = "cli/run.rs"]
+mod run;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -10,205 +16,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use json::J;
+use run::{BIN, cli, cli_env, ok, with_sentinels};
 use support::{Spec, Topology};
-
-const BIN: &str = env!("CARGO_BIN_EXE_disredis");
-/// No single CLI call may take longer than this.
-const CALL_LIMIT: Duration = Duration::from_secs(30);
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the binary with `args` (and no `DISREDIS_URL` unless `env` sets it).
-fn cli_env(args: &[&str], env: Option<&str>) -> Out {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("DISREDIS_URL").stdin(Stdio::null());
-    if let Some(url) = env {
-        cmd.env("DISREDIS_URL", url);
-    }
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(cmd.output());
-    });
-    let out = rx
-        .recv_timeout(CALL_LIMIT)
-        .unwrap_or_else(|_| panic!("disredis {args:?} took more than {CALL_LIMIT:?}"))
-        .expect("run the disredis binary");
-    let out = Out {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!("$ disredis {}\n[exit {}]\n{}{}", args.join(" "), out.code, out.stdout, out.stderr);
-    out
-}
-
-fn cli(args: &[&str]) -> Out {
-    cli_env(args, None)
-}
-
-/// `--sentinel A --sentinel B …` for the topology, then `rest`.
-fn with_sentinels<'a>(topo: &'a Topology, rest: &[&'a str]) -> Vec<String> {
-    let mut args: Vec<String> =
-        topo.sentinel_addrs().iter().flat_map(|s| ["--sentinel".into(), s.clone()]).collect();
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
-}
-
-fn ok(args: &[String]) -> String {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cli(&refs);
-    assert_eq!(out.code, 0, "disredis {args:?} failed: {}", out.stderr);
-    out.stdout
-}
-
-/// A minimal JSON reader, enough for the CLI's output.
-#[derive(Debug, Clone, PartialEq)]
-enum J {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<J>),
-    Obj(Vec<(String, J)>),
-}
-
-impl J {
-    fn parse(text: &str) -> J {
-        let mut p = Parser { s: text.trim().as_bytes(), i: 0 };
-        let v = p.value();
-        assert_eq!(p.i, p.s.len(), "trailing text after JSON: {text}");
-        v
-    }
-    fn get(&self, key: &str) -> &J {
-        match self {
-            J::Obj(fields) => {
-                &fields.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("no {key} in {self:?}")).1
-            }
-            _ => panic!("not an object: {self:?}"),
-        }
-    }
-    fn arr(&self) -> &[J] {
-        match self {
-            J::Arr(items) => items,
-            _ => panic!("not an array: {self:?}"),
-        }
-    }
-    fn str(&self) -> &str {
-        match self {
-            J::Str(s) => s,
-            _ => panic!("not a string: {self:?}"),
-        }
-    }
-    fn num(&self) -> f64 {
-        match self {
-            J::Num(n) => *n,
-            _ => panic!("not a number: {self:?}"),
-        }
-    }
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, lit: &str) -> bool {
-        let hit = self.s[self.i..].starts_with(lit.as_bytes());
-        if hit {
-            self.i += lit.len();
-        }
-        hit
-    }
-    fn value(&mut self) -> J {
-        self.ws();
-        let first = self.s[self.i];
-        let v = match first {
-            b'{' => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                while !self.eat("}") {
-                    self.eat(",");
-                    self.ws();
-                    let J::Str(k) = self.value() else { panic!("object key at {}", self.i) };
-                    self.ws();
-                    assert!(self.eat(":"), "':' at {}", self.i);
-                    fields.push((k, self.value()));
-                    self.ws();
-                }
-                J::Obj(fields)
-            }
-            b'[' => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                while !self.eat("]") {
-                    self.eat(",");
-                    items.push(self.value());
-                    self.ws();
-                }
-                J::Arr(items)
-            }
-            b'"' => {
-                self.i += 1;
-                let mut out = String::new();
-                loop {
-                    let c = self.s[self.i];
-                    self.i += 1;
-                    match c {
-                        b'"' => break,
-                        b'\\' => {
-                            let e = self.s[self.i];
-                            self.i += 1;
-                            out.push(match e {
-                                b'n' => '\n',
-                                b't' => '\t',
-                                b'r' => '\r',
-                                b'u' => {
-                                    let hex = std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
-                                    self.i += 4;
-                                    char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap()
-                                }
-                                other => other as char,
-                            });
-                        }
-                        _ => {
-                            // Copy a whole UTF-8 sequence.
-                            let start = self.i - 1;
-                            while self.i < self.s.len() && (self.s[self.i] & 0xC0) == 0x80 {
-                                self.i += 1;
-                            }
-                            out.push_str(std::str::from_utf8(&self.s[start..self.i]).unwrap());
-                        }
-                    }
-                }
-                J::Str(out)
-            }
-            _ if self.eat("null") => J::Null,
-            _ if self.eat("true") => J::Bool(true),
-            _ if self.eat("false") => J::Bool(false),
-            _ => {
-                let start = self.i;
-                while self.i < self.s.len() && b"+-.eE0123456789".contains(&self.s[self.i]) {
-                    self.i += 1;
-                }
-                J::Num(std::str::from_utf8(&self.s[start..self.i]).unwrap().parse().expect("a number"))
-            }
-        };
-        self.ws();
-        v
-    }
-}
 
 #[test]
 fn topology_table_and_json_match_the_real_topology() {

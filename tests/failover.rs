@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error};
 use redis::AsyncCommands;
-use support::{Spec, Topology};
-
-/// Keys that `client` puts on `shard`.
-fn keys_on(client: &DisredisClient, shard: &str, prefix: &str, n: usize) -> Vec<String> {
-    (0..).map(|i| format!("{prefix}:{i}")).filter(|k| client.shard_for(k) == shard).take(n).collect()
-}
+use support::{Spec, Topology, keys_on};
 
 fn generation(client: &DisredisClient, shard: &str) -> u64 {
     client.topology().shards.iter().find(|s| s.name == shard).unwrap().generation

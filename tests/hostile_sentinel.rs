@@ -3,251 +3,21 @@
 //! and bytes that are not RESP. The client must answer each with a typed
 //! [`disredis::Error`], never a panic or a hang.
 //!
-//! The fake is a std TCP server on 127.0.0.1:0 with a thread per connection. It
-//! speaks just enough RESP: it reads command arrays, answers the connection setup
-//! (redis-rs 1.8 pipelines `CLIENT SETINFO LIB-NAME` / `LIB-VER` and ignores their
-//! replies; no `HELLO`, `AUTH` or `SELECT` without a password or db; disredis then
-//! sends a `PING`) and hands every other command to the test's script.
-//! Dropping it stops and joins every thread.
+//! The fake and its RESP encoding are in `hostile_sentinel/fake.rs`; connecting
+//! to it and the expected refusals are in `hostile_sentinel/client.rs`.
 
+#[path = "hostile_sentinel/client.rs"]
+mod client;
+#[path = "hostile_sentinel/fake.rs"]
+mod fake;
 mod support;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use disredis::{DisredisClient, Error, SentinelFailure};
+use disredis::{DisredisClient, Error};
 
-/// What the fake does with one command.
-#[derive(Clone)]
-enum Act {
-    /// Send these bytes.
-    Reply(Vec<u8>),
-    /// Send nothing, keep the connection open.
-    Silence,
-    /// Send these bytes, then close the connection.
-    ReplyAndClose(Vec<u8>),
-}
-
-type Script = dyn Fn(&[String]) -> Act + Send + Sync;
-
-struct FakeSentinel {
-    addr: String,
-    stop: Arc<AtomicBool>,
-    /// Every command received, upper-cased words joined by spaces.
-    log: Arc<Mutex<Vec<String>>>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl FakeSentinel {
-    /// A fake that answers the connection setup (`CLIENT SETINFO` with `+OK`,
-    /// and the `PING` disredis sends to detect `requirepass` with `+PONG`) and
-    /// everything else with `script`.
-    fn start(script: impl Fn(&[String]) -> Act + Send + Sync + 'static) -> FakeSentinel {
-        Self::start_raw(move |cmd| match cmd {
-            [c, s, ..] if c == "CLIENT" && s == "SETINFO" => Act::Reply(b"+OK\r\n".to_vec()),
-            [p] if p == "PING" => Act::Reply(b"+PONG\r\n".to_vec()),
-            _ => script(cmd),
-        })
-    }
-
-    /// A fake whose script sees every command, connection setup included.
-    fn start_raw(script: impl Fn(&[String]) -> Act + Send + Sync + 'static) -> FakeSentinel {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let addr = listener.local_addr().expect("local addr").to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let script: Arc<Script> = Arc::new(script);
-        let acceptor = {
-            let (stop, log) = (stop.clone(), log.clone());
-            std::thread::spawn(move || {
-                let mut handlers = Vec::new();
-                while !stop.load(Ordering::Acquire) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let (stop, log, script) = (stop.clone(), log.clone(), script.clone());
-                            handlers.push(std::thread::spawn(move || serve(stream, &stop, &log, &*script)));
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(5))
-                        }
-                        Err(e) => panic!("fake sentinel accept: {e}"),
-                    }
-                }
-                for h in handlers {
-                    h.join().expect("fake sentinel connection thread panicked");
-                }
-            })
-        };
-        FakeSentinel { addr, stop, log, acceptor: Some(acceptor) }
-    }
-
-    fn commands(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn count(&self, prefix: &str) -> usize {
-        self.commands().iter().filter(|c| c.starts_with(prefix)).count()
-    }
-}
-
-impl Drop for FakeSentinel {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(a) = self.acceptor.take() {
-            let joined = a.join();
-            if !std::thread::panicking() {
-                joined.expect("fake sentinel thread panicked");
-            }
-        }
-    }
-}
-
-/// One connection: read commands, answer per script, until closed or stopped.
-fn serve(mut stream: TcpStream, stop: &AtomicBool, log: &Mutex<Vec<String>>, script: &Script) {
-    stream.set_nonblocking(false).expect("blocking stream");
-    stream.set_read_timeout(Some(Duration::from_millis(20))).expect("read timeout");
-    stream.set_write_timeout(Some(Duration::from_secs(5))).expect("write timeout");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    while !stop.load(Ordering::Acquire) {
-        match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            Err(_) => return,
-        }
-        while let Some((cmd, used)) = parse_command(&buf) {
-            buf.drain(..used);
-            log.lock().unwrap().push(cmd.join(" ").to_uppercase());
-            let upper: Vec<String> = cmd.iter().map(|w| w.to_uppercase()).collect();
-            match script(&upper) {
-                Act::Reply(bytes) => {
-                    if stream.write_all(&bytes).is_err() {
-                        return;
-                    }
-                }
-                Act::Silence => {}
-                Act::ReplyAndClose(bytes) => {
-                    let _ = stream.write_all(&bytes);
-                    let _ = stream.shutdown(Shutdown::Both);
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// One RESP command (an array of bulk strings) from the front of `buf`, and the
-/// bytes it used; `None` until it is complete.
-fn parse_command(buf: &[u8]) -> Option<(Vec<String>, usize)> {
-    fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
-        let end = buf.get(at..)?.windows(2).position(|w| w == b"\r\n")? + at;
-        Some((&buf[at..end], end + 2))
-    }
-    let (head, mut at) = line(buf, 0)?;
-    let n: usize =
-        std::str::from_utf8(head.strip_prefix(b"*").expect("client sent an array")).ok()?.parse().ok()?;
-    let mut words = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (len, next) = line(buf, at)?;
-        let len: usize =
-            std::str::from_utf8(len.strip_prefix(b"$").expect("bulk string")).ok()?.parse().ok()?;
-        let word = buf.get(next..next + len)?;
-        words.push(String::from_utf8_lossy(word).into_owned());
-        at = next + len + 2;
-        if buf.len() < at {
-            return None;
-        }
-    }
-    Some((words, at))
-}
-
-// --- RESP encoding -----------------------------------------------------------
-
-fn bulk(s: &str) -> Vec<u8> {
-    format!("${}\r\n{s}\r\n", s.len()).into_bytes()
-}
-
-fn array(items: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", items.len()).into_bytes();
-    for i in items {
-        out.extend_from_slice(i);
-    }
-    out
-}
-
-fn record(fields: &[(&str, &str)]) -> Vec<u8> {
-    array(&fields.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect::<Vec<_>>())
-}
-
-fn master(name: &str, ip: &str, port: &str, flags: &str) -> Vec<u8> {
-    record(&[("name", name), ("ip", ip), ("port", port), ("flags", flags)])
-}
-
-/// A script that answers `SENTINEL MASTERS` with `reply` and every other
-/// `SENTINEL` subcommand with an empty array.
-fn masters_reply(reply: Vec<u8>) -> impl Fn(&[String]) -> Act + Send + Sync + 'static {
-    move |cmd| match cmd {
-        [s, m] if s == "SENTINEL" && m == "MASTERS" => Act::Reply(reply.clone()),
-        _ => Act::Reply(b"*0\r\n".to_vec()),
-    }
-}
-
-// --- The client side ---------------------------------------------------------
-
-/// The Sentinel timeout of most tests: long enough that even a busy machine
-/// gets the fake's hostile reply rather than a timeout (tests of the default
-/// 250 ms timeout say so).
-const TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Never a hang: every connect gets this long (plus its `sentinel_timeout`
-/// when a test raises it).
-const LIMIT: Duration = Duration::from_secs(10);
-
-async fn connect(addrs: &[&str], sentinel_timeout: Option<Duration>) -> disredis::Result<DisredisClient> {
-    let mut b = DisredisClient::builder().sentinels(addrs);
-    if let Some(t) = sentinel_timeout {
-        b = b.sentinel_timeout(t);
-    }
-    let limit = LIMIT + sentinel_timeout.unwrap_or_default();
-    tokio::time::timeout(limit, b.connect())
-        .await
-        .unwrap_or_else(|_| panic!("connect to {addrs:?} did not return within {limit:?}"))
-}
-
-/// Connects to `fake` alone and expects `NoSentinel` naming it; returns the cause.
-async fn expect_no_sentinel(fake: &FakeSentinel, sentinel_timeout: Option<Duration>) -> String {
-    let r = connect(&[&fake.addr], sentinel_timeout).await;
-    match r {
-        Err(Error::NoSentinel { tried }) => {
-            let [SentinelFailure { addr, cause }] = tried.as_slice() else {
-                panic!("expected one failure, got {tried:?}")
-            };
-            assert_eq!(addr, &fake.addr);
-            eprintln!("NoSentinel cause: {}", cause.chars().take(300).collect::<String>());
-            cause.clone()
-        }
-        Err(other) => panic!("expected NoSentinel, got {other:?}"),
-        Ok(c) => panic!("connected to a hostile Sentinel: shards {:?}", c.shard_names()),
-    }
-}
-
-/// Expects `NoSentinel` with a cause that is a malformed `SENTINEL MASTERS` reply
-/// from the fake mentioning every one of `details`.
-async fn expect_malformed_masters(fake: &FakeSentinel, details: &[&str]) {
-    let cause = expect_no_sentinel(fake, Some(TIMEOUT)).await;
-    let wanted = format!("Sentinel {} sent a malformed reply to SENTINEL MASTERS", fake.addr);
-    assert!(cause.starts_with(&wanted), "cause {cause:?} is not {wanted:?}…");
-    for d in details {
-        assert!(cause.contains(d), "cause {cause:?} does not mention {d:?}");
-    }
-    assert_eq!(fake.count("SENTINEL MASTERS"), 1, "{:?}", fake.commands());
-}
+use client::{LIMIT, TIMEOUT, connect, expect_malformed_masters, expect_no_sentinel};
+use fake::{Act, FakeSentinel, array, bulk, master, masters_reply, record};
 
 // --- SENTINEL MASTERS: wrong shapes -----------------------------------------
 
@@ -359,7 +129,7 @@ async fn a_huge_bulk_string_reply() {
     assert!(cause.contains("malformed reply to SENTINEL MASTERS: expected an array"), "{}", &cause[..200]);
 }
 
-/// OPEN (see `fuzz_tests::malformed_reply_detail_is_bounded`): the whole 4 MiB
+/// OPEN (see `fuzz_tests::reply::malformed_reply_detail_is_bounded`): the whole 4 MiB
 /// reply is echoed into the error (measured: a 4,194,413-byte cause). Run with
 /// `--ignored` to check a fix that truncates it.
 #[tokio::test(flavor = "multi_thread")]

@@ -18,6 +18,7 @@ fn args<'a>(v: &'a [&'a str]) -> Vec<&'a [u8]> {
 fn planned(ring: &Ring, a: &[&str]) -> Plan {
     match plan(ring, &args(a)).unwrap() {
         Routed::Plan(p) => p,
+        Routed::One { .. } => panic!("single shard"),
         Routed::Scan(_) => panic!("scan"),
     }
 }
@@ -34,11 +35,18 @@ fn packed(cmd: &Cmd) -> Vec<String> {
 fn single_shard_commands_go_unchanged() {
     let r = ring();
     let a = keys_on(&r, 1, 2);
-    let p = planned(&r, &["MGET", &a[0], &a[1]]);
-    assert_eq!(p.merge, Merge::One);
-    assert_eq!(p.parts.len(), 1);
-    assert_eq!(p.parts[0].shard, 1);
-    assert!(p.parts[0].cmd.is_none());
+    match plan(&r, &args(&["MGET", &a[0], &a[1]])).unwrap() {
+        Routed::One { shard, info } => assert_eq!((shard, info.name), (1, "MGET")),
+        _ => panic!("a one-shard MGET was split"),
+    }
+    let mut pipe = redis::pipe();
+    pipe.set(&a[0], 1).get(&a[1]);
+    match plan_pipeline(&r, &pipe).unwrap() {
+        PipelinePlan::One { shard, call } => {
+            assert_eq!((shard, call.write, call.idempotent), (1, true, true))
+        }
+        PipelinePlan::Split { .. } => panic!("a one-shard pipeline was split"),
+    }
 }
 
 #[test]
@@ -118,15 +126,17 @@ fn pipelines_split_and_reassemble() {
     let (a, b) = (keys_on(&r, 0, 1), keys_on(&r, 1, 1));
     let mut pipe = redis::pipe();
     pipe.set(&a[0], 1).get(&b[0]).mget(&[&a[0], &b[0]]).cmd("DBSIZE");
-    let plan = plan_pipeline(&r, &pipe).unwrap();
-    assert_eq!(plan.subs.len(), 2);
-    let by_shard: Vec<usize> = plan.subs.iter().map(|s| s.shard * 100 + s.pipe.len()).collect();
+    let PipelinePlan::Split { subs, recipes } = plan_pipeline(&r, &pipe).unwrap() else {
+        panic!("not split")
+    };
+    assert_eq!(subs.len(), 2);
+    let by_shard: Vec<usize> = subs.iter().map(|s| s.shard * 100 + s.pipe.len()).collect();
     assert_eq!(by_shard, [3, 103], "shard-a: SET, MGET part, DBSIZE; shard-b: GET, MGET part, DBSIZE");
     let replies = vec![
         vec![Value::Okay, Value::Array(vec![bulk("1")]), Value::Int(5)],
         vec![bulk("vb"), Value::Array(vec![bulk("vb")]), Value::Int(7)],
     ];
-    let out = assemble(plan.recipes, replies).unwrap();
+    let out = assemble(recipes, replies).unwrap();
     assert_eq!(out, vec![Value::Okay, bulk("vb"), Value::Array(vec![bulk("1"), bulk("vb")]), Value::Int(12)]);
 }
 
@@ -136,7 +146,8 @@ fn transactions_must_stay_on_one_shard() {
     let (a, b) = (keys_on(&r, 0, 2), keys_on(&r, 1, 1));
     let mut ok = redis::pipe();
     ok.atomic().set(&a[0], 1).incr(&a[1], 1);
-    assert_eq!(transaction_shard(&r, &ok).unwrap(), Some(0));
+    let (shard, call) = transaction_shard(&r, &ok).unwrap().unwrap();
+    assert_eq!((shard, call.idempotent, call.write), (0, false, true), "INCR is not idempotent");
     let mut cross = redis::pipe();
     cross.atomic().set(&a[0], 1).set(&b[0], 1);
     assert!(matches!(transaction_shard(&r, &cross), Err(Error::CrossShard { .. })));

@@ -32,7 +32,9 @@
 
 mod access;
 mod boot;
+mod client;
 mod conf;
+mod keys;
 mod node;
 mod ports;
 mod query;
@@ -52,6 +54,10 @@ use query::{addr, get_master_addr};
 // Part of the public API; each test binary uses a different subset (see `allow(dead_code)`).
 #[allow(unused_imports)]
 pub use access::Access;
+#[allow(unused_imports)]
+pub use client::client;
+#[allow(unused_imports)]
+pub use keys::keys_on;
 #[allow(unused_imports)]
 pub use query::info_field;
 #[allow(unused_imports)]
