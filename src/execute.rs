@@ -59,15 +59,16 @@ async fn send(
     call: Call,
     config: &crate::config::Config,
 ) -> RedisResult<Reply> {
-    use redis::aio::ConnectionLike;
     if let (Some(extra), Some(base)) = (call.patience, config.response_timeout) {
         // Only this handle (a clone) waits longer; the shared one keeps its timeout.
         conn.set_response_timeout(base + extra);
     }
     match req {
-        Request::Cmd(cmd) => conn.req_packed_command(cmd).await.map(Reply::One),
+        // The inherent methods, not the `ConnectionLike` ones: those box their
+        // future, one more allocation per request.
+        Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(Reply::One),
         Request::Pipe { pipe, offset, count } => {
-            conn.req_packed_commands(pipe, offset, count).await.map(Reply::Many)
+            conn.send_packed_commands(pipe, offset, count).await.map(Reply::Many)
         }
     }
 }
