@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub use crate::addr::NodeAddr;
 use crate::error::{Error, Result};
+#[cfg(feature = "tls")]
+pub use crate::tls::TlsConfig;
 
 /// Connect timeout for data nodes (masters): 1 s, redis-rs's own default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -102,127 +104,6 @@ pub(crate) struct Auth {
     /// `Some`: connect with TLS (`rediss://`); `None`: plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
-}
-
-/// TLS settings for data nodes ([`Builder::tls`]) or Sentinels
-/// ([`Builder::sentinel_tls`]). Feature `tls` (rustls with the `ring` provider).
-///
-/// Defaults ([`TlsConfig::new`]): verify the server certificate against the
-/// operating system's trust store (read by `rustls-native-certs` on each connect)
-/// and check that it covers the address Sentinel reports (usually an IP, so the
-/// certificate needs an IP SAN), no client certificate.
-///
-/// ```no_run
-/// # #[cfg(feature = "tls")]
-/// # async fn demo() -> disredis::Result<()> {
-/// let ca = std::fs::read("/etc/redis/ca.pem").expect("CA file");
-/// let client = disredis::DisredisClient::builder()
-///     .sentinels(["10.0.0.1:26379"])
-///     .tls(disredis::TlsConfig::new().root_certificates(ca)) // data nodes only
-///     .connect()
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[cfg(feature = "tls")]
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct TlsConfig {
-    root_certificates: Option<Vec<u8>>,
-    client_certificate: Option<(Vec<u8>, Secret)>,
-    insecure: bool,
-}
-
-#[cfg(feature = "tls")]
-impl TlsConfig {
-    /// Verify servers against the system trust store; no client certificate.
-    pub fn new() -> TlsConfig {
-        TlsConfig::default()
-    }
-
-    /// Trust exactly these CA certificates (PEM, one or more) instead of the
-    /// system trust store: for a private CA. Checked by `build`.
-    pub fn root_certificates(mut self, pem: impl Into<Vec<u8>>) -> TlsConfig {
-        self.root_certificates = Some(pem.into());
-        self
-    }
-
-    /// Present this client certificate chain and private key (both PEM) for
-    /// servers with `tls-auth-clients yes` (mutual TLS). The key is kept out of
-    /// `Debug` like a password.
-    pub fn client_certificate(
-        mut self,
-        cert_pem: impl Into<Vec<u8>>,
-        key_pem: impl Into<String>,
-    ) -> TlsConfig {
-        self.client_certificate = Some((cert_pem.into(), Secret::new(key_pem)));
-        self
-    }
-
-    /// Accept any server certificate, without checking who signed it or which
-    /// host it names: encryption without authentication, for tests only. Needs
-    /// the `tls-insecure` feature, so a build without it cannot do this by mistake.
-    #[cfg(feature = "tls-insecure")]
-    pub fn insecure(mut self) -> TlsConfig {
-        self.insecure = true;
-        self
-    }
-
-    pub(crate) fn is_insecure(&self) -> bool {
-        self.insecure
-    }
-
-    /// The certificates in the form redis-rs takes them; `None` when neither a
-    /// CA nor a client certificate was given (then the system roots are used).
-    pub(crate) fn certificates(&self) -> Option<redis::TlsCertificates> {
-        if self.root_certificates.is_none() && self.client_certificate.is_none() {
-            return None;
-        }
-        Some(redis::TlsCertificates {
-            client_tls: self.client_certificate.as_ref().map(|(cert, key)| redis::ClientTlsConfig {
-                client_cert: cert.clone(),
-                client_key: key.expose().as_bytes().to_vec(),
-            }),
-            root_cert: self.root_certificates.clone(),
-        })
-    }
-
-    /// Checks that the PEM blobs parse, so a bad file fails at `build`, not on the
-    /// first connect after a failover. Never echoes the key.
-    fn validate(&self, field: &'static str) -> Result<()> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |reason| Error::Config { field, value: "<PEM>".into(), reason };
-        let certs =
-            |pem: &[u8]| CertificateDer::pem_slice_iter(pem).collect::<std::result::Result<Vec<_>, _>>();
-        if let Some(pem) = &self.root_certificates {
-            match certs(pem) {
-                Ok(c) if !c.is_empty() => {}
-                Ok(_) => return Err(bad("root_certificates holds no PEM CERTIFICATE block")),
-                Err(_) => return Err(bad("root_certificates is not valid PEM")),
-            }
-        }
-        if let Some((cert, key)) = &self.client_certificate {
-            match certs(cert) {
-                Ok(c) if !c.is_empty() => {}
-                _ => return Err(bad("client_certificate: the certificate is not a PEM CERTIFICATE chain")),
-            }
-            if PrivateKeyDer::from_pem_slice(key.expose().as_bytes()).is_err() {
-                return Err(bad("client_certificate: the key is not a PEM private key"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Shows which options are set, never the certificates or the key.
-#[cfg(feature = "tls")]
-impl fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsConfig")
-            .field("root_certificates", &self.root_certificates.as_ref().map(|_| "<PEM>"))
-            .field("client_certificate", &self.client_certificate.as_ref().map(|_| "<PEM, key redacted>"))
-            .field("insecure", &self.insecure)
-            .finish()
-    }
 }
 
 /// Validated configuration. Built by [`Builder::build`]; see the builder's
@@ -545,55 +426,4 @@ impl Builder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn field_of(r: Result<Config>) -> &'static str {
-        match r {
-            Err(Error::Config { field, .. }) => field,
-            other => panic!("expected a config error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn build_validates_each_setting() {
-        let ok = || Builder::default().sentinels(["127.0.0.1:26379"]);
-        assert!(ok().build().is_ok());
-        assert_eq!(field_of(Builder::default().build()), "sentinels");
-        assert_eq!(field_of(ok().sentinels(["127.0.0.1"]).build()), "sentinels");
-        assert_eq!(field_of(ok().masters(Vec::<String>::new()).build()), "masters");
-        assert_eq!(field_of(ok().masters(["a b"]).build()), "masters");
-        assert_eq!(field_of(ok().db(-1).build()), "db");
-        assert_eq!(field_of(ok().connect_timeout(Duration::ZERO).build()), "connect_timeout");
-        assert_eq!(field_of(ok().response_timeout(Some(Duration::ZERO)).build()), "response_timeout");
-        assert_eq!(field_of(ok().failover_deadline(Duration::ZERO).build()), "failover_deadline");
-        let inverted = ok().backoff(Duration::from_secs(2), Duration::from_secs(1));
-        assert_eq!(field_of(inverted.build()), "backoff");
-        assert!(ok().response_timeout(None).build().is_ok());
-    }
-
-    #[test]
-    fn defaults_are_the_named_constants() {
-        let c = Builder::default().sentinels(["h:1", "h:1", "h:2"]).build().unwrap();
-        assert_eq!(c.sentinels.len(), 2, "duplicates are dropped, order kept");
-        assert_eq!(c.sentinels[1].to_string(), "h:2");
-        assert_eq!(c.response_timeout, Some(DEFAULT_RESPONSE_TIMEOUT));
-        assert_eq!(c.failover_deadline, DEFAULT_FAILOVER_DEADLINE);
-        assert_eq!((c.backoff_min, c.backoff_max), (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX));
-        assert_eq!(c.db, 0);
-        assert!(!c.retry_non_idempotent);
-    }
-
-    #[test]
-    fn passwords_never_appear_in_debug() {
-        let b = Builder::default()
-            .sentinels(["h:1"])
-            .password("hunter2-data")
-            .sentinel_password("hunter2-sentinel");
-        let c = b.clone().build().unwrap();
-        for text in [format!("{b:?}"), format!("{c:?}")] {
-            assert!(!text.contains("hunter2"), "{text}");
-            assert!(text.contains("<redacted>"));
-        }
-    }
-}
+mod tests;

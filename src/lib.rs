@@ -113,6 +113,8 @@ mod session;
 #[cfg(feature = "sessions")]
 pub mod sessions;
 mod shard;
+#[cfg(feature = "tls")]
+mod tls;
 mod topology;
 pub mod url;
 mod watch;

@@ -1,0 +1,128 @@
+//! TLS settings (feature `tls`): which certificates to trust, and an optional
+//! client certificate. Pure: the PEM is checked at `build()`, used at connect.
+
+use std::fmt;
+
+use crate::config::Secret;
+use crate::error::{Error, Result};
+
+/// TLS settings for data nodes ([`Builder::tls`]) or Sentinels
+/// ([`Builder::sentinel_tls`]). Feature `tls` (rustls with the `ring` provider).
+///
+/// Defaults ([`TlsConfig::new`]): verify the server certificate against the
+/// operating system's trust store (read by `rustls-native-certs` on each connect)
+/// and check that it covers the address Sentinel reports (usually an IP, so the
+/// certificate needs an IP SAN), no client certificate.
+///
+/// ```no_run
+/// # #[cfg(feature = "tls")]
+/// # async fn demo() -> disredis::Result<()> {
+/// let ca = std::fs::read("/etc/redis/ca.pem").expect("CA file");
+/// let client = disredis::DisredisClient::builder()
+///     .sentinels(["10.0.0.1:26379"])
+///     .tls(disredis::TlsConfig::new().root_certificates(ca)) // data nodes only
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tls")]
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    root_certificates: Option<Vec<u8>>,
+    client_certificate: Option<(Vec<u8>, Secret)>,
+    insecure: bool,
+}
+
+#[cfg(feature = "tls")]
+impl TlsConfig {
+    /// Verify servers against the system trust store; no client certificate.
+    pub fn new() -> TlsConfig {
+        TlsConfig::default()
+    }
+
+    /// Trust exactly these CA certificates (PEM, one or more) instead of the
+    /// system trust store: for a private CA. Checked by `build`.
+    pub fn root_certificates(mut self, pem: impl Into<Vec<u8>>) -> TlsConfig {
+        self.root_certificates = Some(pem.into());
+        self
+    }
+
+    /// Present this client certificate chain and private key (both PEM) for
+    /// servers with `tls-auth-clients yes` (mutual TLS). The key is kept out of
+    /// `Debug` like a password.
+    pub fn client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<String>,
+    ) -> TlsConfig {
+        self.client_certificate = Some((cert_pem.into(), Secret::new(key_pem)));
+        self
+    }
+
+    /// Accept any server certificate, without checking who signed it or which
+    /// host it names: encryption without authentication, for tests only. Needs
+    /// the `tls-insecure` feature, so a build without it cannot do this by mistake.
+    #[cfg(feature = "tls-insecure")]
+    pub fn insecure(mut self) -> TlsConfig {
+        self.insecure = true;
+        self
+    }
+
+    pub(crate) fn is_insecure(&self) -> bool {
+        self.insecure
+    }
+
+    /// The certificates in the form redis-rs takes them; `None` when neither a
+    /// CA nor a client certificate was given (then the system roots are used).
+    pub(crate) fn certificates(&self) -> Option<redis::TlsCertificates> {
+        if self.root_certificates.is_none() && self.client_certificate.is_none() {
+            return None;
+        }
+        Some(redis::TlsCertificates {
+            client_tls: self.client_certificate.as_ref().map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.expose().as_bytes().to_vec(),
+            }),
+            root_cert: self.root_certificates.clone(),
+        })
+    }
+
+    /// Checks that the PEM blobs parse, so a bad file fails at `build`, not on the
+    /// first connect after a failover. Never echoes the key.
+    pub(crate) fn validate(&self, field: &'static str) -> Result<()> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |reason| Error::Config { field, value: "<PEM>".into(), reason };
+        let certs =
+            |pem: &[u8]| CertificateDer::pem_slice_iter(pem).collect::<std::result::Result<Vec<_>, _>>();
+        if let Some(pem) = &self.root_certificates {
+            match certs(pem) {
+                Ok(c) if !c.is_empty() => {}
+                Ok(_) => return Err(bad("root_certificates holds no PEM CERTIFICATE block")),
+                Err(_) => return Err(bad("root_certificates is not valid PEM")),
+            }
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            match certs(cert) {
+                Ok(c) if !c.is_empty() => {}
+                _ => return Err(bad("client_certificate: the certificate is not a PEM CERTIFICATE chain")),
+            }
+            if PrivateKeyDer::from_pem_slice(key.expose().as_bytes()).is_err() {
+                return Err(bad("client_certificate: the key is not a PEM private key"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shows which options are set, never the certificates or the key.
+#[cfg(feature = "tls")]
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("root_certificates", &self.root_certificates.as_ref().map(|_| "<PEM>"))
+            .field("client_certificate", &self.client_certificate.as_ref().map(|_| "<PEM, key redacted>"))
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
