@@ -192,9 +192,7 @@ async fn a_session_survives_a_failover_of_its_master() {
     // Replication is asynchronous: without WAIT, the master could be killed before
     // its replica received the session, and the promoted replica would not have
     // it (a flaky test, and a logged-out user). With wait_replicas(1, ..) `create`
-    // and `save` return only once a replica acknowledged the write. The WAIT
-    // timeout stays below the response timeout (500 ms): a WAIT still blocked
-    // when the response timeout fires counts as a failed master.
+    // and `save` return only once a replica acknowledged the write.
     let client = DisredisClient::builder()
         .sentinels(topo.sentinel_addrs())
         .wait_replicas(1, Duration::from_millis(400))

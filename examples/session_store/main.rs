@@ -54,8 +54,7 @@ async fn main() -> ExitCode {
 async fn run(options: app::Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = DisredisClient::builder().sentinels(&options.sentinels);
     if options.wait_replicas > 0 {
-        // Below the 500 ms response timeout: a WAIT still blocked when it fires
-        // counts as a failed master.
+        // A login is worth a short wait for a replica to have the session.
         builder = builder.wait_replicas(options.wait_replicas, Duration::from_millis(400));
     }
     let client = builder.connect().await?;
