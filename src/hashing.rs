@@ -92,17 +92,16 @@ impl Ring {
             return 0;
         }
         let k = key_crc(key);
-        // Branch-free argmax: which shard wins is random per key, so a branch
-        // here mispredicts a few times per key (measured: ~45 → ~25 ns at 16
-        // shards). A later shard replaces the best only with a strictly
-        // higher score, so a tie keeps the smaller name.
+        // A later shard replaces the best only with a strictly higher score,
+        // so a tie keeps the smaller name.
         let mut best = 0;
         let mut best_score = score(k, self.name_crcs[0]);
         for (i, &m) in self.name_crcs.iter().enumerate().skip(1) {
             let s = score(k, m);
-            let better = s > best_score;
-            best = if better { i } else { best };
-            best_score = if better { s } else { best_score };
+            if s > best_score {
+                best = i;
+                best_score = s;
+            }
         }
         best
     }
