@@ -142,20 +142,23 @@ impl Inner {
         let (generation, _) = shard.current().ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
         })?;
-        let addr = shard.addr_of(generation).ok_or_else(|| {
-            Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
-        })?;
-        crate::shard::connect_master(&shard.name, &addr, &self.config, self.config.response_timeout).await
+        self.dedicated(idx, generation, self.config.response_timeout).await
     }
 
-    /// A fresh, ROLE-checked connection to the shard's current master, without a
-    /// response timeout, for a blocking command or a WATCH session.
-    pub(crate) async fn dedicated(&self, idx: usize, generation: u64) -> Result<MultiplexedConnection> {
+    /// A fresh, ROLE-checked connection to the master that `generation` is
+    /// connected to: a blocking command's own (`response_timeout` `None`) or a
+    /// WATCH session's.
+    pub(crate) async fn dedicated(
+        &self,
+        idx: usize,
+        generation: u64,
+        response_timeout: Option<Duration>,
+    ) -> Result<MultiplexedConnection> {
         let shard = &self.shards.shards[idx];
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
         })?;
-        crate::shard::connect_master(&shard.name, &addr, &self.config, None).await
+        crate::shard::connect_master(&shard.name, &addr, &self.config, response_timeout).await
     }
 
     /// Sends `req` to `shard`, carrying it through failovers: on a failover
@@ -368,7 +371,8 @@ impl Inner {
                 Some((generation, conn)) => {
                     // Blocking commands get a connection of their own without the
                     // response timeout (they hold it for up to their own timeout).
-                    let conn = if call.dedicated { self.dedicated(idx, generation).await } else { Ok(conn) };
+                    let conn =
+                        if call.dedicated { self.dedicated(idx, generation, None).await } else { Ok(conn) };
                     match conn {
                         Ok(mut c) => {
                             failed_gen = Some(generation);

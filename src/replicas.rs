@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Value};
 use tracing::{debug, info};
 
 use crate::config::{Config, NodeAddr};
@@ -95,15 +94,11 @@ async fn build(
 }
 
 /// Connects to a replica and checks it says `ROLE slave`.
-async fn connect_replica(addr: &NodeAddr, config: &Config) -> redis::RedisResult<MultiplexedConnection> {
-    let client = Client::open(crate::shard::connection_info(addr, &config.redis_auth, config.db)?)?;
-    let settings = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(config.connect_timeout))
-        .set_response_timeout(config.response_timeout);
-    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await?;
-    let role: Value = redis::cmd("ROLE").query_async(&mut con).await?;
-    match role {
-        Value::Array(items) if items.first() == Some(&Value::BulkString(b"slave".to_vec())) => Ok(con),
-        _ => Err((redis::ErrorKind::Client, "disredis: not a replica (ROLE)").into()),
+async fn connect_replica(addr: &NodeAddr, config: &Config) -> crate::error::Result<MultiplexedConnection> {
+    match crate::shard::connect_node(addr, config, config.response_timeout).await? {
+        (con, Some(role)) if role == "slave" => Ok(con),
+        (_, role) => Err(crate::error::Error::Redis(
+            (redis::ErrorKind::Client, "disredis: not a replica (ROLE)", role.unwrap_or_default()).into(),
+        )),
     }
 }

@@ -106,19 +106,16 @@ pub(crate) fn auth_error(e: redis::RedisError, addr: &NodeAddr, role: &'static s
     }
 }
 
-/// Opens a connection to the master of `shard` at `addr` and checks that the node
-/// says `ROLE master`; a replica or a Sentinel there is [`Error::NotMaster`], and
-/// refused credentials are [`Error::Auth`] (which the retry loop treats as fatal).
-/// `response_timeout` is the connection's (the configured one for the shared
-/// connection, `None` for a blocking command's own); `ROLE` itself is always
-/// bounded by the response timeout (or the connect timeout), so a frozen node
-/// can't hang the connect.
-pub(crate) async fn connect_master(
-    shard: &str,
+/// Opens a connection to `addr` and asks its `ROLE` (`master`, `slave`, …; `None`
+/// when unreadable). Refused credentials are [`Error::Auth`]. `response_timeout` is the connection's (the configured one for
+/// a shared connection, `None` for a blocking command's own); `ROLE` itself is
+/// always bounded by the response timeout (or the connect timeout), so a frozen
+/// node can't hang the connect.
+pub(crate) async fn connect_node(
     addr: &NodeAddr,
     config: &Config,
     response_timeout: Option<std::time::Duration>,
-) -> Result<MultiplexedConnection> {
+) -> Result<(MultiplexedConnection, Option<String>)> {
     let refused = |e| auth_error(e, addr, "master");
     let client = Client::open(connection_info(addr, &config.redis_auth, config.db)?)?;
     let settings = AsyncConnectionConfig::new()
@@ -129,15 +126,27 @@ pub(crate) async fn connect_master(
         .await
         .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
         .map_err(refused)?;
-    match role_name(&role) {
-        Some("master") => {
+    Ok((con, role_name(&role).map(str::to_owned)))
+}
+
+/// Opens a connection to the master of `shard` at `addr` and checks that the node
+/// says `ROLE master`; a replica or a Sentinel there is [`Error::NotMaster`], and
+/// refused credentials are [`Error::Auth`] (which the retry loop treats as fatal).
+pub(crate) async fn connect_master(
+    shard: &str,
+    addr: &NodeAddr,
+    config: &Config,
+    response_timeout: Option<std::time::Duration>,
+) -> Result<MultiplexedConnection> {
+    match connect_node(addr, config, response_timeout).await? {
+        (con, Some(role)) if role == "master" => {
             debug!(shard, %addr, "connected; ROLE master");
             Ok(con)
         }
-        other => Err(Error::NotMaster {
+        (_, role) => Err(Error::NotMaster {
             shard: shard.to_owned(),
             addr: addr.to_string(),
-            role: other.unwrap_or("an unreadable reply").to_owned(),
+            role: role.unwrap_or_else(|| "an unreadable reply".to_owned()),
         }),
     }
 }

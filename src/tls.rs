@@ -6,8 +6,8 @@ use std::fmt;
 use crate::config::Secret;
 use crate::error::{Error, Result};
 
-/// TLS settings for data nodes ([`Builder::tls`]) or Sentinels
-/// ([`Builder::sentinel_tls`]). Feature `tls` (rustls with the `ring` provider).
+/// TLS settings for data nodes ([`Builder::tls`](crate::Builder::tls)) or Sentinels
+/// ([`Builder::sentinel_tls`](crate::Builder::sentinel_tls)). Feature `tls` (rustls with the `ring` provider).
 ///
 /// Defaults ([`TlsConfig::new`]): verify the server certificate against the
 /// operating system's trust store (read by `rustls-native-certs` on each connect)
