@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error};
 use redis::AsyncCommands;
-use support::{Spec, Topology, keys_on};
-
-fn generation(client: &DisredisClient, shard: &str) -> u64 {
-    client.topology().shards.iter().find(|s| s.name == shard).unwrap().generation
-}
+use support::{Spec, Topology, generation, keys_on};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {

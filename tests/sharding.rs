@@ -5,13 +5,9 @@ mod support;
 
 use std::collections::HashMap;
 
-use disredis::{DisredisClient, Error};
+use disredis::Error;
 use redis::{AsyncCommands, Commands};
-use support::{Spec, Topology};
-
-async fn client(topo: &Topology) -> DisredisClient {
-    DisredisClient::connect(topo.sentinel_addrs()).await.unwrap()
-}
+use support::{Spec, Topology, client};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_key_lands_on_the_master_shard_for_names() {

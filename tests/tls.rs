@@ -12,17 +12,13 @@ use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error, TlsConfig};
 use redis::AsyncCommands;
-use support::{Access, Spec, Topology};
+use support::{Access, Spec, Topology, generation};
 
 const DATA_PW: &str = "tls-data-pw";
 const SENTINEL_PW: &str = "tls-sentinel-pw";
 
 fn key_on(client: &DisredisClient, shard: &str, prefix: &str) -> String {
     (0..).map(|i| format!("{prefix}:{i}")).find(|k| client.shard_for(k) == shard).unwrap()
-}
-
-fn generation(client: &DisredisClient, shard: &str) -> u64 {
-    client.topology().shards.iter().find(|s| s.name == shard).unwrap().generation
 }
 
 /// Reads and writes on every shard, then SIGKILLs one master under a writer and checks that

@@ -9,7 +9,7 @@ use redis::AsyncCommands;
 use support::{Spec, Topology};
 
 fn master_of(client: &DisredisClient, shard: &str) -> (Option<String>, u64) {
-    let s = client.topology().shards.into_iter().find(|s| s.name == shard).unwrap();
+    let s = support::shard_info(client, shard);
     (s.master, s.generation)
 }
 

@@ -8,3 +8,13 @@ use super::Topology;
 pub async fn client(topo: &Topology) -> DisredisClient {
     DisredisClient::connect(topo.sentinel_addrs()).await.unwrap()
 }
+
+/// The client's view of one shard (panics if the client has no such shard).
+pub fn shard_info(client: &DisredisClient, shard: &str) -> disredis::ShardInfo {
+    client.topology().shards.into_iter().find(|s| s.name == shard).unwrap()
+}
+
+/// How many connections the client has installed for `shard` (1 after connect).
+pub fn generation(client: &DisredisClient, shard: &str) -> u64 {
+    shard_info(client, shard).generation
+}
