@@ -207,6 +207,14 @@ pub(crate) struct Sub {
     pub call: Call,
 }
 
+/// Where one command of a split pipeline finds its reply.
+pub(crate) enum Recipe {
+    /// At `pos` in sub-pipeline `sub`, as it is.
+    One { sub: usize, pos: usize },
+    /// Parts at (sub, position) each, merged.
+    Parts { slots: Vec<(usize, usize)>, merge: Merge },
+}
+
 /// How a pipeline runs.
 pub(crate) enum PipelinePlan {
     /// Every command on one shard, nothing to merge: the caller's pipeline goes
@@ -216,8 +224,8 @@ pub(crate) enum PipelinePlan {
     Split {
         /// One sub-pipeline per shard involved.
         subs: Vec<Sub>,
-        /// Per original command: where its parts' replies are (sub, position) and the merge.
-        recipes: Vec<(Vec<(usize, usize)>, Merge)>,
+        /// Per original command: where its reply (or its parts' replies) will be.
+        recipes: Vec<Recipe>,
     },
 }
 
@@ -232,11 +240,12 @@ pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan
         let args = cmd_args(cmd);
         crate::session::refuse_outside_session(&args)?;
         match plan(ring, &args)? {
-            Routed::One { shard, info } => {
-                call.add(&Call::of(&info));
-                single &= *only.get_or_insert(shard) == shard;
+            Routed::One { shard, info } if *only.get_or_insert(shard) == shard => call.add(&Call::of(&info)),
+            // Stop at the first command elsewhere: the split below plans them all.
+            Routed::One { .. } | Routed::Plan(_) => {
+                single = false;
+                break;
             }
-            Routed::Plan(_) => single = false,
             Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
         }
     }
@@ -247,46 +256,50 @@ pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan
     }
     let mut subs: Vec<Sub> = Vec::new();
     let mut recipes = Vec::with_capacity(pipe.len());
+    let sub_of = |subs: &mut Vec<Sub>, shard: usize| match subs.iter().position(|s| s.shard == shard) {
+        Some(i) => i,
+        None => {
+            subs.push(Sub { shard, pipe: Pipeline::new(), call: Call::pipeline("pipeline") });
+            subs.len() - 1
+        }
+    };
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
+        crate::session::refuse_outside_session(&args)?;
         let (info, parts, merge) = match plan(ring, &args)? {
-            Routed::One { shard, info } => (info, vec![Part { shard, cmd: None }], Merge::One),
+            // Most commands have one part: no Vec for their slots.
+            Routed::One { shard, info } => {
+                let i = sub_of(&mut subs, shard);
+                let sub = &mut subs[i];
+                recipes.push(Recipe::One { sub: i, pos: sub.pipe.len() });
+                sub.pipe.add_command(cmd.clone());
+                sub.call.add(&Call::of(&info));
+                continue;
+            }
             Routed::Plan(p) => (p.info, p.parts, p.merge),
             Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
         };
         let mut slots = Vec::with_capacity(parts.len());
         for part in parts {
-            let i = match subs.iter().position(|s| s.shard == part.shard) {
-                Some(i) => i,
-                None => {
-                    subs.push(Sub {
-                        shard: part.shard,
-                        pipe: Pipeline::new(),
-                        call: Call::pipeline("pipeline"),
-                    });
-                    subs.len() - 1
-                }
-            };
+            let i = sub_of(&mut subs, part.shard);
             let sub = &mut subs[i];
             slots.push((i, sub.pipe.len()));
             sub.pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
             sub.call.add(&Call::of(&info));
         }
-        recipes.push((slots, merge));
+        recipes.push(Recipe::Parts { slots, merge });
     }
     Ok(PipelinePlan::Split { subs, recipes })
 }
 
 /// Puts the sub-pipelines' replies back in the caller's order.
-pub(crate) fn assemble(
-    recipes: Vec<(Vec<(usize, usize)>, Merge)>,
-    mut replies: Vec<Vec<Value>>,
-) -> Result<Vec<Value>> {
-    let mut out = Vec::with_capacity(recipes.len());
-    for (slots, how) in recipes {
-        let mut parts = Vec::with_capacity(slots.len());
-        for (sub, pos) in slots {
-            let v = replies.get_mut(sub).and_then(|r| r.get_mut(pos)).ok_or_else(|| {
+pub(crate) fn assemble(recipes: Vec<Recipe>, mut replies: Vec<Vec<Value>>) -> Result<Vec<Value>> {
+    let mut take = |sub: usize, pos: usize| {
+        replies
+            .get_mut(sub)
+            .and_then(|r| r.get_mut(pos))
+            .map(|v| std::mem::replace(v, Value::Nil))
+            .ok_or_else(|| {
                 Error::Redis(
                     (
                         redis::ErrorKind::Parse,
@@ -294,10 +307,17 @@ pub(crate) fn assemble(
                     )
                         .into(),
                 )
-            })?;
-            parts.push(std::mem::replace(v, Value::Nil));
-        }
-        out.push(merge(&how, parts)?);
+            })
+    };
+    let mut out = Vec::with_capacity(recipes.len());
+    for recipe in recipes {
+        out.push(match recipe {
+            Recipe::One { sub, pos } => take(sub, pos)?,
+            Recipe::Parts { slots, merge: how } => {
+                let parts = slots.into_iter().map(|(sub, pos)| take(sub, pos)).collect::<Result<Vec<_>>>()?;
+                merge(&how, parts)?
+            }
+        });
     }
     Ok(out)
 }

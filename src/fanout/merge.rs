@@ -7,8 +7,6 @@ use crate::error::{Error, Result};
 /// How the replies of a command's parts become the caller's reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Merge {
-    /// A single part: its reply unchanged.
-    One,
     /// `MGET`: part `i` answered for the keys at `positions[i]` of the caller's
     /// `total` keys.
     Mget { positions: Vec<Vec<usize>>, total: usize },
@@ -64,7 +62,7 @@ pub(crate) fn merge(how: &Merge, mut replies: Vec<Value>) -> Result<Value> {
         return Err(unexpected("no part answered", &Value::Nil));
     }
     Ok(match how {
-        Merge::One | Merge::First => replies.swap_remove(0),
+        Merge::First => replies.swap_remove(0),
         Merge::Mget { positions, total } => {
             let mut out = vec![Value::Nil; *total];
             for (reply, pos) in replies.into_iter().zip(positions) {
