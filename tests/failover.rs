@@ -42,10 +42,7 @@ async fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {
     let killed = Instant::now();
     let new = topo.wait_for_failover(&victim, &old, Duration::from_secs(20));
     // Keep writing a little past the switch so the writer must use the new master.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while generation(&client, &victim) < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    support::wait_generation(&client, &victim, 2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let (written, errors) = writer.await.unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error, TlsConfig};
 use redis::AsyncCommands;
-use support::{Access, Spec, Topology, generation};
+use support::{Access, Spec, Topology};
 
 const DATA_PW: &str = "tls-data-pw";
 const SENTINEL_PW: &str = "tls-sentinel-pw";
@@ -56,10 +56,7 @@ async fn read_write_and_failover(topo: &Topology, client: DisredisClient) {
     let killed = Instant::now();
     topo.kill(&old);
     let new = topo.wait_for_failover(&victim, &old, Duration::from_secs(20));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while generation(&client, &victim) < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    support::wait_generation(&client, &victim, 2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let (acked, errors, slowest) = writer.await.unwrap();

@@ -18,3 +18,22 @@ pub fn shard_info(client: &DisredisClient, shard: &str) -> disredis::ShardInfo {
 pub fn generation(client: &DisredisClient, shard: &str) -> u64 {
     shard_info(client, shard).generation
 }
+
+/// Polls (10 ms steps, at most `within`) until the client has installed at least
+/// `at_least` connections for `shard`, i.e. it has switched after a failover.
+/// Returns whether it got there.
+pub async fn wait_generation(
+    client: &DisredisClient,
+    shard: &str,
+    at_least: u64,
+    within: std::time::Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while generation(client, shard) < at_least {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    true
+}

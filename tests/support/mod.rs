@@ -55,7 +55,7 @@ use query::{addr, get_master_addr};
 #[allow(unused_imports)]
 pub use access::Access;
 #[allow(unused_imports)]
-pub use client::{client, generation, shard_info};
+pub use client::{client, generation, shard_info, wait_generation};
 #[allow(unused_imports)]
 pub use keys::keys_on;
 #[allow(unused_imports)]
