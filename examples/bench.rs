@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use disredis::DisredisClient;
-use disredis::hashing::Ring;
+use disredis::hashing::Rendezvous;
 use redis::aio::MultiplexedConnection;
 
 #[path = "bench/failover.rs"]
@@ -204,8 +204,8 @@ async fn throughput(args: &Args, sentinels: &[String]) -> Fallible<()> {
     let addrs = masters(&two)?;
     let (host, port) = addrs[0].rsplit_once(':').ok_or("bad master address")?;
     let (host, port) = (host.to_owned(), port.parse::<u16>()?);
-    let ring1 = Ring::new(["shard-a"]).ok_or("ring")?;
-    let ring2 = Ring::new(two.shard_names().to_vec()).ok_or("ring")?;
+    let ring1 = Rendezvous::new(["shard-a"]).ok_or("ring")?;
+    let ring2 = Rendezvous::new(two.shard_names().to_vec()).ok_or("ring")?;
     let bare1 = bare(&addrs[..1]).await?;
     let bare2 = bare(&addrs).await?;
     load::prefill(&bare2, &ring2).await?;
@@ -292,7 +292,7 @@ async fn throughput(args: &Args, sentinels: &[String]) -> Fallible<()> {
     println!(
         "ops/s: requests (pipelines: commands) per second, median over rounds; ratio: disredis/bare per round.\n\
          bare is: '1 conn' one MultiplexedConnection to shard-a's master; 'conn/master' one per master, keys \
-         routed with Ring::shard_index\n(MGET: one MGET per master, concurrently); '1 master' the whole pipeline \
+         routed with Rendezvous::shard_index\n(MGET: one MGET per master, concurrently); '1 master' the whole pipeline \
          to shard-a's master. redis-bench: redis-benchmark against shard-a's master."
     );
     let find = |w: Workload, shards: usize, conc: usize| {

@@ -1,19 +1,24 @@
-//! `DisredisClient`: route each command to its shard, send it, and the one retry
-//! loop that carries requests through a failover.
+//! [`DisredisClient`]: the public face. Connecting, what a caller can ask about
+//! the shards, and `ConnectionLike`, which hands each command to a `WATCH`
+//! session (`pinned`) or to `dispatch`. Everything below lives in the
+//! [`Executor`] behind one `Arc`.
 
 use std::sync::Arc;
 
 use redis::{Cmd, Pipeline, RedisFuture, Value};
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use crate::config::{Builder, Config};
+use crate::dispatch;
 use crate::error::{Error, Result};
-use crate::events::{Event, Events};
-use crate::execute::is_fatal;
+use crate::events::Event;
+use crate::execute::Executor;
 use crate::on_shard::ShardHandle;
-use crate::sentinel::Sentinels;
-use crate::session::Pinned;
-use crate::topology::{Shards, Topology};
+use crate::pinned::{self, Pinned};
+use crate::plan::session_command;
+use crate::request::cmd_args;
+use crate::sentinel::SentinelView;
+use crate::topology::Topology;
 
 /// A sharding Redis client over Sentinel-managed masters.
 ///
@@ -35,21 +40,9 @@ use crate::topology::{Shards, Topology};
 /// ```
 #[derive(Clone)]
 pub struct DisredisClient {
-    inner: Arc<Inner>,
-    /// Set while this handle holds a `WATCH` (see `session.rs`).
-    pub(crate) pinned: Option<Pinned>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: Config,
-    pub(crate) sentinels: Sentinels,
-    pub(crate) shards: Shards,
-    /// `COMMAND INFO` answers for commands the static table doesn't know.
-    pub(crate) modules: crate::modules::Modules,
-    /// Where shard and Sentinel events go.
-    pub(crate) events: Events,
-    /// Dropped with the client: stops the `+switch-master` watch.
-    _stop: crate::watch::Stop,
+    exec: Arc<Executor>,
+    /// Set while this handle holds a `WATCH` (see `pinned`).
+    pinned: Option<Pinned>,
 }
 
 impl std::fmt::Debug for DisredisClient {
@@ -93,89 +86,38 @@ impl DisredisClient {
     /// master can't be reached now is not an error: it is resolved again on first
     /// use (a failover may be under way).
     pub async fn with_config(config: Config) -> Result<DisredisClient> {
-        let span = info_span!("discover");
-        async move {
-            let events = Events::default();
-            let (stop, stopped) = crate::watch::stop_signal();
-            let sentinels = Sentinels::new(&config, events.clone());
-            let (sentinel, masters) = sentinels.discover().await?;
-            if masters.is_empty() {
-                return Err(Error::NoMasters { sentinel: sentinel.to_string() });
-            }
-            let known: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
-            let wanted = match &config.masters {
-                Some(filter) => {
-                    let missing: Vec<String> =
-                        filter.iter().filter(|n| !known.contains(n)).cloned().collect();
-                    if !missing.is_empty() {
-                        return Err(Error::UnknownMaster { sentinel: sentinel.to_string(), missing, known });
-                    }
-                    filter.clone()
-                }
-                None => known,
-            };
-            let shards = Shards::new(wanted.clone(), &events)
-                .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
-            let client = DisredisClient {
-                pinned: None,
-                inner: Arc::new(Inner {
-                    config,
-                    sentinels,
-                    shards,
-                    modules: Default::default(),
-                    events,
-                    _stop: stop,
-                }),
-            };
-            let mut tasks = tokio::task::JoinSet::new();
-            // Connect to every shard whose master Sentinel reported up, concurrently.
-            for m in masters {
-                let names = client.inner.shards.ring.names();
-                let (Some(addr), Some(idx)) = (m.addr, names.iter().position(|n| *n == m.name)) else {
-                    continue;
-                };
-                let c = client.clone();
-                tasks.spawn(async move {
-                    let shard = &c.inner.shards.shards[idx];
-                    (shard.name.clone(), shard.connect_known(addr, &c.inner.config).await)
-                });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                let Ok((name, outcome)) = joined else { continue };
-                if let Err(e) = outcome {
-                    if is_fatal(&e) {
-                        return Err(e);
-                    }
-                    warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use");
-                }
-            }
-            crate::watch::start(&client.inner, stopped);
-            Ok(client)
-        }
-        .instrument(span)
-        .await
+        let exec = Executor::connect(config).instrument(info_span!("discover")).await?;
+        Ok(DisredisClient { exec: Arc::new(exec), pinned: None })
+    }
+
+    /// Connects with the settings of a `redis+sentinel://` URL, e.g.
+    /// `redis+sentinel://user:pass@host1:26379,host2:26380/?masters=a,b&db=0`.
+    /// Every parameter is described in [`crate::url`]; a bad URL is
+    /// [`Error::BadUrl`], then connecting fails as [`Builder::connect`] does.
+    pub async fn from_url(url: &str) -> Result<DisredisClient> {
+        Builder::from_url(url)?.connect().await
     }
 
     /// The master name (shard) that owns `key`: see [`crate::hashing`] for the
     /// exact function. Shards are names, so a failover never moves a key.
     pub fn shard_for(&self, key: impl AsRef<[u8]>) -> &str {
-        self.inner.shards.ring.shard_for(key.as_ref())
+        self.exec.shards.placement.shard_for(key.as_ref())
     }
 
     /// The shards' master names, sorted.
     pub fn shard_names(&self) -> &[String] {
-        self.inner.shards.ring.names()
+        self.exec.shards.placement.names()
     }
 
     /// A snapshot of every shard: name, current master address, generation.
     pub fn topology(&self) -> Topology {
-        self.inner.shards.snapshot()
+        self.exec.shards.snapshot()
     }
 
     /// The known Sentinels (configured and learned), in the order they are tried;
     /// the last one that answered is first.
     pub fn sentinels(&self) -> Vec<String> {
-        self.inner.sentinels.addrs().iter().map(ToString::to_string).collect()
+        self.exec.sentinels.addrs().iter().map(ToString::to_string).collect()
     }
 
     /// A handle that sends commands to the shard (master name) `name`, for
@@ -186,7 +128,7 @@ impl DisredisClient {
     pub fn on_shard(&self, name: &str) -> Result<ShardHandle> {
         let names = self.shard_names();
         match names.iter().position(|n| n == name) {
-            Some(idx) => Ok(ShardHandle::new(self.clone(), idx)),
+            Some(idx) => Ok(ShardHandle::new(self.exec.clone(), idx)),
             None => Err(Error::UnknownShard { name: name.to_owned(), known: names.to_vec() }),
         }
     }
@@ -194,11 +136,31 @@ impl DisredisClient {
     /// Events from now on: failovers (`SwitchMaster`), re-resolves, Sentinels
     /// going down and coming back. See [`Event`].
     pub fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.exec.events.subscribe()
     }
 
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+    /// Asks every known Sentinel, each on its own, where each shard's master is
+    /// (what `disredis topology` shows as "Sentinels agree"). Uses the client's
+    /// Sentinel credentials, TLS and address map; moves no Sentinel to the front.
+    pub async fn sentinel_views(&self) -> Vec<SentinelView> {
+        self.exec.sentinels.ask_each(self.shard_names()).await
+    }
+
+    /// One command: to the `WATCH` session when this handle is pinned or the
+    /// command starts or ends one, otherwise routed by `dispatch`.
+    pub(crate) async fn query_cmd(&mut self, cmd: &Cmd) -> Result<Value> {
+        let args = cmd_args(cmd);
+        if self.pinned.is_some() || session_command(&args).is_some() {
+            return Box::pin(pinned::command(&self.exec, &mut self.pinned, cmd, &args)).await;
+        }
+        dispatch::command(&self.exec, cmd, &args).await
+    }
+
+    async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
+        if self.pinned.is_some() {
+            return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;
+        }
+        dispatch::pipeline(&self.exec, pipe, offset, count).await
     }
 }
 
@@ -217,6 +179,6 @@ impl redis::aio::ConnectionLike for DisredisClient {
     }
 
     fn get_db(&self) -> i64 {
-        self.inner.config.db
+        self.exec.config.db
     }
 }

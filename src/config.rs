@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use crate::addr::NodeAddr;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 #[cfg(feature = "tls")]
 pub use crate::tls::TlsConfig;
 
@@ -70,26 +71,6 @@ impl AddressMap {
 impl fmt::Debug for AddressMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AddressMap(<fn>)")
-    }
-}
-
-/// A password: kept out of `Debug` and `Display` so it never reaches logs.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    pub(crate) fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
     }
 }
 

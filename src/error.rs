@@ -31,6 +31,22 @@ impl fmt::Display for SentinelFailure {
     }
 }
 
+/// One shard's part of a command or pipeline that failed, in
+/// [`Error::PartiallyApplied`].
+#[derive(Debug, Clone)]
+pub struct ShardFailure {
+    /// The shard (master name).
+    pub shard: String,
+    /// What went wrong there.
+    pub error: Error,
+}
+
+impl fmt::Display for ShardFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.shard, self.error)
+    }
+}
+
 /// Everything that can go wrong in `disredis`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -213,13 +229,32 @@ pub enum Error {
         shard: String,
     },
 
+    /// A command that changes data and was split over shards (`MSET`, `DEL`,
+    /// `UNLINK`, `TOUCH` across shards, a fan-out such as `FLUSHDB` or `SCRIPT
+    /// LOAD`, or a pipeline with writes across shards) ran on some shards and
+    /// failed on others. Redis has no cross-shard atomicity, so the parts on
+    /// `applied` took effect and stay; nothing was undone. Each failed part's own
+    /// error (e.g. [`Error::Ambiguous`], [`Error::FailoverTimeout`]) says whether
+    /// it may have run. When every part fails, the first part's error is returned
+    /// instead (nothing happened); a read (`MGET`, `EXISTS`) that fails on one
+    /// shard returns that shard's error.
+    #[error("{command} took effect on shard(s) {applied:?} but failed on {}", join(failed))]
+    PartiallyApplied {
+        /// The command, upper case, or `"pipeline"`.
+        command: String,
+        /// The shards where the part ran, sorted.
+        applied: Vec<String>,
+        /// The shards where it failed, with each error.
+        failed: Vec<ShardFailure>,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
 }
 
-fn join(tried: &[SentinelFailure]) -> String {
-    let parts: Vec<String> = tried.iter().map(ToString::to_string).collect();
+fn join(items: &[impl fmt::Display]) -> String {
+    let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
     parts.join("; ")
 }
 
@@ -233,6 +268,10 @@ impl Error {
             | Error::Ambiguous { .. }
             | Error::NotReplicated { .. }
             | Error::NoReplica { .. } => ErrorKind::Io,
+            // What the first failed part saw (usually a connection error).
+            Error::PartiallyApplied { failed, .. } => {
+                failed.first().map_or(ErrorKind::Io, |f| f.error.kind())
+            }
             Error::UnknownMaster { .. } | Error::NoMasters { .. } => ErrorKind::MasterNameNotFoundBySentinel,
             Error::SentinelReply { .. } => ErrorKind::Parse,
             Error::NotMaster { .. } => ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
@@ -265,6 +304,7 @@ impl Error {
             Error::NotReplicated { .. } => "disredis: write not acknowledged by enough replicas",
             Error::NoReplica { .. } => "disredis: no replica to read from",
             Error::Auth { .. } => "disredis: authentication failed",
+            Error::PartiallyApplied { .. } => "disredis: applied on some shards only",
             Error::Redis(_) => "disredis: redis error",
         }
     }
@@ -318,6 +358,26 @@ mod tests {
         let r: RedisError = e.into();
         assert_eq!(r.kind(), ErrorKind::AuthenticationFailed);
         assert!(r.to_string().contains("127.0.0.1:7000"), "{r}");
+    }
+
+    #[test]
+    fn partially_applied_names_every_shard() {
+        let e = Error::PartiallyApplied {
+            command: "MSET".into(),
+            applied: vec!["shard-a".into()],
+            failed: vec![ShardFailure {
+                shard: "shard-b".into(),
+                error: Error::NoReplica { shard: "shard-b".into() },
+            }],
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("MSET took effect on shard(s) [\"shard-a\"] but failed on shard-b: "),
+            "{text}"
+        );
+        let r: RedisError = e.into();
+        assert_eq!(r.kind(), ErrorKind::Io);
+        assert!(r.to_string().contains("shard-b"), "{r}");
     }
 
     #[test]

@@ -1,71 +1,60 @@
-//! Sending one routed request to its shard, and the one retry loop that carries
-//! it through a failover.
+//! The [`Executor`]: the client's shared state (configuration, Sentinels, shard
+//! table, learned commands, events) and the one way a routed request reaches a
+//! shard — sent, judged ([`crate::retry::judge`]), and carried through a
+//! failover by the retry loop.
 //!
-//! The hot path is one `current()` read (clone of the shard's connection handle)
-//! and one send. Only when the reply or error is a failover symptom (see
-//! [`crate::retry`]) does the request enter [`Inner::retry`], inside a
-//! `failover` tracing span: invalidate the connection it used, re-resolve the
-//! shard through Sentinel (single flight), and retry with jittered backoff until
-//! the failover deadline.
+//! The hot path is one `current()` read (a clone of the shard's connection
+//! handle), one send and one judgement. Only when the verdict is "retry" does
+//! the request enter [`Executor::retry`], inside a `failover` tracing span:
+//! invalidate the connection it used, re-resolve the shard through Sentinel
+//! (single flight), and retry with jittered backoff until the failover deadline.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, Pipeline, RedisResult, Value};
+use redis::{RedisResult, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::client::Inner;
-use crate::config::ReadFrom;
+use crate::config::{Config, ReadFrom};
+use crate::connect::connect_master;
+use crate::durable;
 use crate::error::{Error, Result};
-use crate::retry::{Backoff, Fate, classify_error, classify_value};
+use crate::events::Events;
+use crate::keys::learned::Learned;
+use crate::request::{Call, Reply, Request};
+use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
+use crate::sentinel::Sentinels;
+use crate::sentinel::switch::{self, Stop};
+use crate::topology::Shards;
 
-/// What one routed request carries to a shard.
-#[derive(Clone, Copy)]
-pub(crate) enum Request<'a> {
-    Cmd(&'a Cmd),
-    Pipe { pipe: &'a Pipeline, offset: usize, count: usize },
+/// Everything a request needs below the public face, shared by every clone of
+/// the client (behind one `Arc`).
+pub(crate) struct Executor {
+    pub(crate) config: Arc<Config>,
+    pub(crate) sentinels: Arc<Sentinels>,
+    pub(crate) shards: Arc<Shards>,
+    /// `COMMAND INFO` answers for commands the static table doesn't know.
+    pub(crate) learned: Learned,
+    /// Where shard and Sentinel events go.
+    pub(crate) events: Events,
+    /// Dropped with the executor: stops the `+switch-master` watch.
+    _stop: Option<Stop>,
 }
 
-pub(crate) enum Reply {
-    One(Value),
-    Many(Vec<Value>),
-}
-
-impl Reply {
-    fn fate(&self) -> Option<Fate> {
-        match self {
-            Reply::One(v) => classify_value(v),
-            Reply::Many(vs) => vs.iter().find_map(classify_value),
-        }
-    }
-
-    /// The server error that made `fate` return `Some`.
-    fn failure(self) -> Error {
-        let values = match self {
-            Reply::One(v) => vec![v],
-            Reply::Many(vs) => vs,
-        };
-        values
-            .into_iter()
-            .find(|v| classify_value(v).is_some())
-            .and_then(|v| v.extract_error().err())
-            .map_or_else(|| Error::Redis((redis::ErrorKind::Client, "no failure").into()), Error::Redis)
-    }
-}
-
+/// Sends one request over `conn`. The inherent methods, not the
+/// `ConnectionLike` ones: those box their future, one more allocation per request.
 async fn send(
     conn: &mut MultiplexedConnection,
     req: Request<'_>,
     call: Call,
-    config: &crate::config::Config,
+    config: &Config,
 ) -> RedisResult<Reply> {
     if let (Some(extra), Some(base)) = (call.patience, config.response_timeout) {
         // Only this handle (a clone) waits longer; the shared one keeps its timeout.
         conn.set_response_timeout(base + extra);
     }
     match req {
-        // The inherent methods, not the `ConnectionLike` ones: those box their
-        // future, one more allocation per request.
         Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(Reply::One),
         Request::Pipe { pipe, offset, count } => {
             conn.send_packed_commands(pipe, offset, count).await.map(Reply::Many)
@@ -73,111 +62,82 @@ async fn send(
     }
 }
 
-/// Errors that no amount of retrying fixes: give them to the caller at once.
-pub(crate) fn is_fatal(e: &Error) -> bool {
-    match e {
-        Error::Redis(r) => matches!(
-            r.kind(),
-            redis::ErrorKind::AuthenticationFailed
-                | redis::ErrorKind::InvalidClientConfig
-                | redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
-        ),
-        Error::Config { .. } | Error::Auth { .. } => true,
-        _ => false,
-    }
-}
-
-/// What the retry loop needs to know about a request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Call {
-    /// Canonical command name (or "pipeline", "MULTI/EXEC"), for errors and spans.
-    pub command: &'static str,
-    /// Safe to repeat after a failure of unknown fate.
-    pub idempotent: bool,
-    /// Send over a connection of its own without the response timeout (blocking
-    /// commands: BLPOP, XREAD BLOCK, WAIT, …).
-    pub dedicated: bool,
-    /// May modify data: followed by `WAIT` in durability mode.
-    pub write: bool,
-    /// Extra time the server may legitimately take (a `WAIT` timeout), added to
-    /// the response timeout so waiting is not mistaken for a hung master.
-    pub patience: Option<Duration>,
-}
-
-impl Call {
-    /// A pipeline's call before any command is added: idempotent, read-only.
-    pub(crate) fn pipeline(command: &'static str) -> Call {
-        Call { command, idempotent: true, dedicated: false, write: false, patience: None }
-    }
-
-    /// Folds one more command in: idempotent only if all are, a write or
-    /// dedicated if any is.
-    pub(crate) fn add(&mut self, other: &Call) {
-        self.idempotent &= other.idempotent;
-        self.dedicated |= other.dedicated;
-        self.write |= other.write;
-    }
-
-    /// A call for a command the key table describes.
-    pub(crate) fn of(info: &crate::keys::CommandInfo) -> Call {
-        Call {
-            command: info.name,
-            idempotent: info.idempotent,
-            dedicated: info.blocking,
-            write: !info.read_only,
-            patience: None,
+impl Executor {
+    /// Discovers the masters through the first Sentinel that answers, connects
+    /// to every shard whose master Sentinel reported, and starts following
+    /// `+switch-master` (unless `watch` is off).
+    ///
+    /// [`Error::NoSentinel`] when no Sentinel answers, [`Error::NoMasters`] when it
+    /// monitors none and [`Error::UnknownMaster`] when the `masters` filter names
+    /// one it does not monitor. A shard whose master can't be reached now is not
+    /// an error: it is resolved again on first use (a failover may be under way).
+    pub(crate) async fn connect(config: Config) -> Result<Executor> {
+        let events = Events::default();
+        let sentinels = Arc::new(Sentinels::new(&config, events.clone()));
+        let (sentinel, masters) = sentinels.discover().await?;
+        if masters.is_empty() {
+            return Err(Error::NoMasters { sentinel: sentinel.to_string() });
         }
-    }
-}
-
-impl Inner {
-    /// A dedicated, ROLE-checked connection (with the response timeout) to the
-    /// shard's master, resolving the shard first if needed. For WATCH sessions:
-    /// one attempt, no retry (the caller's transaction loop retries).
-    pub(crate) async fn open_session(&self, idx: usize) -> Result<MultiplexedConnection> {
-        let shard = &self.shards.shards[idx];
-        if shard.current().is_none() {
-            shard.resolve(&self.sentinels, &self.config).await?;
+        let known: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
+        let wanted = match &config.masters {
+            Some(filter) => {
+                let missing: Vec<String> = filter.iter().filter(|n| !known.contains(n)).cloned().collect();
+                if !missing.is_empty() {
+                    return Err(Error::UnknownMaster { sentinel: sentinel.to_string(), missing, known });
+                }
+                filter.clone()
+            }
+            None => known,
+        };
+        let shards = Arc::new(
+            Shards::new(wanted, &events)
+                .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?,
+        );
+        let config = Arc::new(config);
+        let mut tasks = tokio::task::JoinSet::new();
+        // Connect to every shard whose master Sentinel reported up, concurrently.
+        for m in masters {
+            let (Some(addr), Some(idx)) = (m.addr, shards.index_of(&m.name)) else { continue };
+            let (shards, config) = (shards.clone(), config.clone());
+            tasks.spawn(async move {
+                let shard = &shards.shards[idx];
+                (shard.name.clone(), shard.connect_known(addr, &config).await)
+            });
         }
-        let (generation, _) = shard.current().ok_or_else(|| {
-            Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
-        })?;
-        self.dedicated(idx, generation, self.config.response_timeout).await
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((name, outcome)) = joined else { continue };
+            if let Err(e) = outcome {
+                if is_fatal(&e) {
+                    return Err(e);
+                }
+                warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use");
+            }
+        }
+        let stop = config.watch.then(|| {
+            let names = shards.placement.names().to_vec();
+            let (stop, sightings) = switch::watch(sentinels.clone(), names, config.poll_interval);
+            tokio::spawn(shards.clone().follow(sightings, config.clone()));
+            stop
+        });
+        Ok(Executor { config, sentinels, shards, learned: Learned::default(), events, _stop: stop })
     }
 
-    /// A fresh, ROLE-checked connection to the master that `generation` is
-    /// connected to: a blocking command's own (`response_timeout` `None`) or a
-    /// WATCH session's.
-    pub(crate) async fn dedicated(
-        &self,
-        idx: usize,
-        generation: u64,
-        response_timeout: Option<Duration>,
-    ) -> Result<MultiplexedConnection> {
-        let shard = &self.shards.shards[idx];
-        let addr = shard.addr_of(generation).ok_or_else(|| {
-            Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
-        })?;
-        crate::shard::connect_master(&shard.name, &addr, &self.config, response_timeout).await
-    }
-
-    /// Sends `req` to `shard`, carrying it through failovers: on a failover
+    /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
     /// symptom the shard is re-resolved through Sentinel and the request retried
     /// with jittered backoff until `failover_deadline` after the first failure.
+    /// In durability mode a write is followed by `WAIT`.
     pub(crate) async fn execute(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
         match self.config.wait_replicas {
             // Boxed: rare paths must not grow every request's future.
             Some((replicas, timeout)) if call.write => {
                 Box::pin(self.execute_durable(idx, call, req, replicas, timeout)).await
             }
-            _ => self.execute_once(idx, call, req).await,
+            _ => self.deliver(idx, call, req).await,
         }
     }
 
-    /// Durability mode: the write and a `WAIT replicas timeout` in one pipeline on
-    /// the same connection (a transaction: `WAIT` right after it). Fewer
-    /// acknowledgements than required → [`Error::NotReplicated`]; a write the
-    /// server refused (an error reply) is returned as it is.
+    /// Durability mode: the write and a `WAIT` on the same connection (see
+    /// [`crate::durable`]).
     async fn execute_durable(
         &self,
         idx: usize,
@@ -186,72 +146,36 @@ impl Inner {
         replicas: usize,
         timeout: Duration,
     ) -> Result<Reply> {
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(replicas).arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        let check = |acked: &Value| match acked {
-            Value::Int(n) if *n >= replicas as i64 => Ok(()),
-            Value::Int(n) => Err(Error::NotReplicated {
-                command: call.command.to_owned(),
-                shard: self.shards.shards[idx].name.clone(),
-                acked: *n,
-                wanted: replicas,
-            }),
-            other => Err(Error::Redis(
-                (redis::ErrorKind::UnexpectedReturnType, "disredis: WAIT answered", format!("{other:?}"))
-                    .into(),
-            )),
-        };
-        let refused = |v: &Value| matches!(v, Value::ServerError(_));
+        let wait = durable::wait_cmd(replicas, timeout);
+        let shard = &self.shards.shards[idx].name;
+        let check = |acked: &Value| durable::check(acked, replicas, call.command, shard);
         // WAIT may take its whole timeout: not a sign of a hung master.
         let call = Call { patience: Some(timeout), ..call };
         match req {
             Request::Pipe { pipe, .. } if pipe.is_transaction() => {
-                let reply = self.execute_once(idx, call, req).await?;
-                let wait_call = Call {
-                    command: "WAIT",
-                    idempotent: true,
-                    dedicated: false,
-                    write: false,
-                    patience: Some(timeout),
-                };
-                match self.execute_once(idx, wait_call, Request::Cmd(&wait)).await? {
-                    Reply::One(acked) => check(&acked)?,
-                    Reply::Many(_) => {
-                        return Err(Error::Redis((redis::ErrorKind::Client, "disredis: WAIT").into()));
-                    }
-                }
+                let reply = self.deliver(idx, call, req).await?;
+                let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
+                check(&self.deliver(idx, wait_call, Request::Cmd(&wait)).await?.one()?)?;
                 Ok(reply)
             }
             Request::Pipe { pipe, offset, count } => {
                 let mut durable = pipe.clone();
                 durable.add_command(wait);
-                let mut values = match self
-                    .execute_once(idx, call, Request::Pipe { pipe: &durable, offset, count: count + 1 })
-                    .await?
-                {
-                    Reply::Many(v) => v,
-                    Reply::One(v) => vec![v],
-                };
+                let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
+                let mut values = self.deliver(idx, call, req).await?.many()?;
                 let acked = values.pop().unwrap_or(Value::Nil);
-                if !values.iter().all(refused) {
+                if !values.iter().all(durable::refused) {
                     check(&acked)?;
                 }
                 Ok(Reply::Many(values))
             }
             Request::Cmd(cmd) => {
-                let mut durable = Pipeline::new();
-                durable.add_command(cmd.clone()).add_command(wait);
-                let values = match self
-                    .execute_once(idx, call, Request::Pipe { pipe: &durable, offset: 0, count: 2 })
-                    .await?
-                {
-                    Reply::Many(v) => v,
-                    Reply::One(v) => vec![v],
-                };
-                let mut values = values.into_iter();
+                let durable = durable::with_wait(cmd, wait);
+                let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
+                let mut values = self.deliver(idx, call, req).await?.many()?.into_iter();
                 let (reply, acked) =
                     (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
-                if !refused(&reply) {
+                if !durable::refused(&reply) {
                     check(&acked)?;
                 }
                 Ok(Reply::One(reply))
@@ -259,9 +183,9 @@ impl Inner {
         }
     }
 
-    /// One request through the retry loop; reads first try a replica when
-    /// `read_from` asks for it.
-    async fn execute_once(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+    /// One request to its shard: a replica first when `read_from` asks for it,
+    /// then the master, through the retry loop if the first attempt fails.
+    async fn deliver(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
         if !call.write
             && !call.dedicated
             && self.config.read_from != ReadFrom::Master
@@ -270,22 +194,18 @@ impl Inner {
             return Ok(reply);
         }
         let shard = &self.shards.shards[idx];
-        // Hot path: a live connection and a reply that is not a failover symptom.
-        let mut failed_gen = None;
-        let mut last = None;
+        // Hot path: a live connection and a reply that is the answer.
+        let mut first = None;
         if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
-            match send(&mut conn, req, call, &self.config).await {
-                Ok(reply) if reply.fate().is_none() => return Ok(reply),
-                Err(e) if classify_error(&e).is_none() => return Err(Error::Redis(e)),
-                outcome => {
-                    failed_gen = Some(generation);
-                    last = Some(outcome);
-                }
+            let outcome = send(&mut conn, req, call, &self.config).await;
+            match judge(&outcome, call.idempotent, self.config.retry_non_idempotent) {
+                Verdict::Done => return outcome.map_err(Error::Redis),
+                verdict => first = Some((generation, outcome, verdict)),
             }
         }
         let command = call.command;
         Box::pin(
-            self.retry(idx, call, req, failed_gen, last)
+            self.retry(idx, call, req, first)
                 .instrument(info_span!("failover", shard = %shard.name, command)),
         )
         .await
@@ -300,9 +220,12 @@ impl Inner {
         while let Some((addr, mut conn)) =
             shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await
         {
-            match send(&mut conn, req, call, &self.config).await {
-                Ok(reply) if reply.fate().is_none() => return Ok(Some(reply)),
-                outcome => {
+            let outcome = send(&mut conn, req, call, &self.config).await;
+            // A replica read is only kept when it is the answer; anything else
+            // (even a plain error) goes to the master instead.
+            match (judge(&outcome, true, false), outcome) {
+                (Verdict::Done, Ok(reply)) => return Ok(Some(reply)),
+                (_, outcome) => {
                     debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
                     shard.replicas.remove(&addr);
                 }
@@ -314,47 +237,40 @@ impl Inner {
         }
     }
 
+    /// The retry loop. `first` is the fast path's failed attempt, if it made
+    /// one: its connection generation, outcome and verdict.
     async fn retry(
         &self,
         idx: usize,
         call: Call,
         req: Request<'_>,
-        mut failed_gen: Option<u64>,
-        mut outcome: Option<RedisResult<Reply>>,
+        mut last: Option<(u64, RedisResult<Reply>, Verdict)>,
     ) -> Result<Reply> {
-        let inner = self;
-        let config = &inner.config;
-        let shard = &inner.shards.shards[idx];
+        let config = &self.config;
+        let shard = &self.shards.shards[idx];
         // The deadline counts from the first failure (a blocking command may
         // legitimately wait long before its first attempt fails).
-        let mut started = failed_gen.map(|_| Instant::now());
+        let mut started = last.as_ref().map(|_| Instant::now());
         let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
         let mut last_error: Option<Error> = None;
         let mut attempts = 0u32;
         loop {
-            // Judge the previous attempt.
-            if let (Some(generation), Some(result)) = (failed_gen.take(), outcome.take()) {
-                let (fate, err) = match result {
-                    Ok(reply) => match reply.fate() {
-                        None => return Ok(reply),
-                        Some(f) => (f, reply.failure()),
-                    },
-                    Err(e) => match classify_error(&e) {
-                        None => return Err(Error::Redis(e)),
-                        Some(f) => (f, Error::Redis(e)),
-                    },
-                };
+            // The previous attempt's verdict.
+            if let Some((generation, outcome, verdict)) = last.take() {
+                if verdict == Verdict::Done {
+                    return outcome.map_err(Error::Redis);
+                }
+                let err = failure(outcome);
                 shard.invalidate(generation, &err);
-                if fate == Fate::Unknown && !call.idempotent && !config.retry_non_idempotent {
-                    let Error::Redis(cause) = err else { return Err(err) };
+                if verdict == Verdict::Ambiguous {
                     return Err(Error::Ambiguous {
                         command: call.command.to_owned(),
                         shard: shard.name.clone(),
-                        cause,
+                        cause: err,
                     });
                 }
-                debug!(error = %err, ?fate, attempts, "request failed; retrying");
-                last_error = Some(err);
+                debug!(error = %err, ?verdict, attempts, "request failed; retrying");
+                last_error = Some(Error::Redis(err));
                 attempts += 1;
                 let since = *started.get_or_insert_with(Instant::now);
                 if attempts > 1 {
@@ -375,8 +291,9 @@ impl Inner {
                         if call.dedicated { self.dedicated(idx, generation, None).await } else { Ok(conn) };
                     match conn {
                         Ok(mut c) => {
-                            failed_gen = Some(generation);
-                            outcome = Some(send(&mut c, req, call, config).await);
+                            let outcome = send(&mut c, req, call, config).await;
+                            let verdict = judge(&outcome, call.idempotent, config.retry_non_idempotent);
+                            last = Some((generation, outcome, verdict));
                             continue;
                         }
                         // Could not even connect: nothing was sent.
@@ -386,7 +303,7 @@ impl Inner {
                         }
                     }
                 }
-                None => match shard.resolve(&inner.sentinels, config).await {
+                None => match shard.resolve(&self.sentinels, config).await {
                     Ok(()) => continue,
                     Err(e) => e,
                 },
@@ -432,5 +349,35 @@ impl Inner {
                 last.unwrap_or_else(|| Error::Redis((redis::ErrorKind::Io, "no attempt finished").into())),
             ),
         }
+    }
+
+    /// A dedicated, ROLE-checked connection (with the response timeout) to the
+    /// shard's master, resolving the shard first if needed. For WATCH sessions:
+    /// one attempt, no retry (the caller's transaction loop retries).
+    pub(crate) async fn open_session(&self, idx: usize) -> Result<MultiplexedConnection> {
+        let shard = &self.shards.shards[idx];
+        if shard.current().is_none() {
+            shard.resolve(&self.sentinels, &self.config).await?;
+        }
+        let (generation, _) = shard.current().ok_or_else(|| {
+            Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
+        })?;
+        self.dedicated(idx, generation, self.config.response_timeout).await
+    }
+
+    /// A fresh, ROLE-checked connection to the master that `generation` is
+    /// connected to: a blocking command's own (`response_timeout` `None`) or a
+    /// WATCH session's.
+    async fn dedicated(
+        &self,
+        idx: usize,
+        generation: u64,
+        response_timeout: Option<Duration>,
+    ) -> Result<MultiplexedConnection> {
+        let shard = &self.shards.shards[idx];
+        let addr = shard.addr_of(generation).ok_or_else(|| {
+            Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
+        })?;
+        connect_master(&shard.name, &addr, &self.config, response_timeout).await
     }
 }

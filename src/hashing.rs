@@ -52,19 +52,20 @@ pub fn key_crc(key: &[u8]) -> u32 {
     crc32fast::hash(hash_tag(key))
 }
 
-/// The set of master names keys are spread over, ready to pick a shard per key.
+/// Rendezvous (highest random weight) placement over a set of master names:
+/// for each key, the name with the highest [`score`] owns it.
 #[derive(Debug, Clone)]
-pub struct Ring {
+pub struct Rendezvous {
     /// Sorted, distinct names: index order is name order, which makes the
     /// tie rule "first maximum wins".
     names: Vec<String>,
     name_crcs: Vec<u32>,
 }
 
-impl Ring {
-    /// A ring over these master names (order and duplicates don't matter).
+impl Rendezvous {
+    /// A placement over these master names (order and duplicates don't matter).
     /// Returns `None` for an empty set: with no shard no key has an owner.
-    pub fn new<I, S>(names: I) -> Option<Ring>
+    pub fn new<I, S>(names: I) -> Option<Rendezvous>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -76,7 +77,7 @@ impl Ring {
             return None;
         }
         let name_crcs = names.iter().map(|n| crc32fast::hash(n.as_bytes())).collect();
-        Some(Ring { names, name_crcs })
+        Some(Rendezvous { names, name_crcs })
     }
 
     /// The master names, sorted. A shard's index is its position here.
@@ -84,7 +85,7 @@ impl Ring {
         &self.names
     }
 
-    /// Index (into [`names`](Ring::names)) of the shard that owns `key`.
+    /// Index (into [`names`](Rendezvous::names)) of the shard that owns `key`.
     pub fn shard_index(&self, key: &[u8]) -> usize {
         // One shard owns everything: no need to hash (measured: 2% of a
         // single-shard GET/SET run went to crc32 here).
@@ -155,8 +156,8 @@ mod tests {
         assert_eq!(score(0xCBF4_3926, 0), 0x8ded_c633_c593_7cc1);
         // Expectations computed by an independent implementation of the
         // documented function (Python: zlib.crc32 + splitmix64 finalizer).
-        let two = Ring::new(["shard-a", "shard-b"]).unwrap();
-        let four = Ring::new(["shard-a", "shard-b", "shard-c", "shard-d"]).unwrap();
+        let two = Rendezvous::new(["shard-a", "shard-b"]).unwrap();
+        let four = Rendezvous::new(["shard-a", "shard-b", "shard-c", "shard-d"]).unwrap();
         let golden: &[(&str, &str, &str)] = &[
             ("user:42", "shard-b", "shard-c"),
             ("foo", "shard-a", "shard-c"),
@@ -177,19 +178,19 @@ mod tests {
 
     #[test]
     fn order_and_duplicates_of_names_do_not_matter() {
-        let a = Ring::new(["shard-b", "shard-a", "shard-c"]).unwrap();
-        let b = Ring::new(["shard-c", "shard-a", "shard-b", "shard-a"]).unwrap();
+        let a = Rendezvous::new(["shard-b", "shard-a", "shard-c"]).unwrap();
+        let b = Rendezvous::new(["shard-c", "shard-a", "shard-b", "shard-a"]).unwrap();
         assert_eq!(a.names(), b.names());
         for i in 0..1000 {
             let key = format!("key:{i}");
             assert_eq!(a.shard_for(key.as_bytes()), b.shard_for(key.as_bytes()));
         }
-        assert!(Ring::new(Vec::<String>::new()).is_none());
+        assert!(Rendezvous::new(Vec::<String>::new()).is_none());
     }
 
     #[test]
     fn hash_tagged_keys_share_a_shard() {
-        let ring = Ring::new((0..16).map(|i| format!("m{i}"))).unwrap();
+        let ring = Rendezvous::new((0..16).map(|i| format!("m{i}"))).unwrap();
         let owner = ring.shard_for(b"{cart:7}");
         for suffix in ["a", "b", "items", "total", ""] {
             let key = format!("x{{cart:7}}{suffix}");
@@ -201,7 +202,7 @@ mod tests {
     fn balanced_and_adding_a_shard_moves_only_its_share() {
         const KEYS: usize = 100_000;
         let names: Vec<String> = (0..16).map(|i| format!("shard-{i:02}")).collect();
-        let ring = Ring::new(names.clone()).unwrap();
+        let ring = Rendezvous::new(names.clone()).unwrap();
         let mut counts = [0usize; 16];
         for i in 0..KEYS {
             counts[ring.shard_index(format!("k{i}").as_bytes())] += 1;
@@ -212,7 +213,7 @@ mod tests {
 
         let mut grown = names.clone();
         grown.push("shard-16".into());
-        let grown = Ring::new(grown).unwrap();
+        let grown = Rendezvous::new(grown).unwrap();
         let mut moved = 0;
         for i in 0..KEYS {
             let key = format!("k{i}");

@@ -15,6 +15,7 @@
 
 use std::cmp::Ordering;
 
+pub(crate) mod learned;
 mod table;
 
 /// What the table knows about a command (flags are argument-aware where needed).

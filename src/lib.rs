@@ -95,29 +95,31 @@ mod addr;
 pub mod blocking;
 mod client;
 mod config;
+mod connect;
 mod dispatch;
+mod durable;
 mod error;
 mod events;
 mod execute;
-mod fanout;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod hashing;
 pub mod keys;
-mod modules;
 mod on_shard;
+mod pinned;
+mod plan;
 mod replicas;
+mod request;
 mod retry;
+mod secret;
 mod sentinel;
-mod session;
 #[cfg(feature = "sessions")]
 pub mod sessions;
-mod shard;
 #[cfg(feature = "tls")]
 mod tls;
 mod topology;
+mod unknown;
 pub mod url;
-mod watch;
 
 pub use client::DisredisClient;
 #[cfg(feature = "tls")]
@@ -127,7 +129,8 @@ pub use config::{
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT,
     NodeAddr, ReadFrom,
 };
-pub use error::{Error, Result, SentinelFailure};
+pub use error::{Error, Result, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;
+pub use sentinel::SentinelView;
 pub use topology::{ShardInfo, Topology};

@@ -95,7 +95,7 @@ async fn build(
 
 /// Connects to a replica and checks it says `ROLE slave`.
 async fn connect_replica(addr: &NodeAddr, config: &Config) -> crate::error::Result<MultiplexedConnection> {
-    match crate::shard::connect_node(addr, config, config.response_timeout).await? {
+    match crate::connect::connect_node(addr, config, config.response_timeout).await? {
         (con, Some(role)) if role == "slave" => Ok(con),
         (_, role) => Err(crate::error::Error::Redis(
             (redis::ErrorKind::Client, "disredis: not a replica (ROLE)", role.unwrap_or_default()).into(),

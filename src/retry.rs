@@ -1,15 +1,24 @@
-//! What to do after a failure, and how long to wait. Pure: no I/O.
+//! What to do after a request's outcome, and how long to wait. Pure: no I/O.
 //!
-//! [`classify_error`] / [`classify_value`] map one failure to a [`Fate`]: did the
-//! command surely not run (safe to retry anything), or is its fate unknown (retry
-//! only what is idempotent)? `None` means "not a failover symptom": the error is
-//! the answer (WRONGTYPE, ERR syntax, …) and goes back to the caller unretried.
-//! [`Backoff`] is one request's retry delays, bounded by its deadline.
+//! [`judge`] is the one place that decides: the outcome is the answer
+//! ([`Verdict::Done`]), a failover symptom to re-resolve and retry
+//! ([`Verdict::Retry`]), or a failure after which a non-idempotent command may
+//! have run ([`Verdict::Ambiguous`]). The fast path and the retry loop in
+//! `execute` both call it. Underneath, [`classify_error`] / [`classify_value`] map
+//! one failure to a [`Fate`]: did the command surely not run (safe to retry
+//! anything), or is its fate unknown (retry only what is idempotent)? `None`
+//! means "not a failover symptom": the error is the answer (WRONGTYPE, ERR
+//! syntax, …) and goes back to the caller unretried. [`is_fatal`] names the
+//! errors no retry fixes (refused credentials), and [`Backoff`] is one request's
+//! retry delays, bounded by its deadline.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::{ErrorKind, RedisError, ServerError, ServerErrorKind, Value};
+use redis::{ErrorKind, RedisError, RedisResult, ServerError, ServerErrorKind, Value};
+
+use crate::error::Error;
+use crate::request::Reply;
 
 /// What a failure says about whether the command ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +66,68 @@ pub(crate) fn classify_error(e: &RedisError) -> Option<Fate> {
         _ if e.is_connection_refusal() => Some(Fate::NotRun),
         _ if e.is_timeout() || e.is_connection_dropped() || e.kind() == ErrorKind::Io => Some(Fate::Unknown),
         _ => None,
+    }
+}
+
+/// What to do with one attempt's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The outcome is the answer: a reply (which may hold ordinary server errors
+    /// such as `WRONGTYPE`), or an error that is not a failover symptom.
+    Done,
+    /// A failover symptom after which repeating is safe: re-resolve the shard
+    /// and retry (within the deadline).
+    Retry(Fate),
+    /// The connection failed after sending a command that is not safe to repeat:
+    /// it may or may not have run ([`Error::Ambiguous`]).
+    Ambiguous,
+}
+
+/// Judges one attempt: `idempotent` says the request is safe to repeat, and
+/// `at_least_once` is `Builder::retry_non_idempotent`. A pipeline's reply is a
+/// failover symptom when any of its values is one.
+pub(crate) fn judge(outcome: &RedisResult<Reply>, idempotent: bool, at_least_once: bool) -> Verdict {
+    let fate = match outcome {
+        Ok(reply) => reply.values().iter().find_map(classify_value),
+        Err(e) => classify_error(e),
+    };
+    match fate {
+        None => Verdict::Done,
+        Some(Fate::Unknown) if !idempotent && !at_least_once => Verdict::Ambiguous,
+        Some(fate) => Verdict::Retry(fate),
+    }
+}
+
+/// The error a failed attempt stands for: the failover-kind server error inside
+/// a reply, or the connection's error.
+pub(crate) fn failure(outcome: RedisResult<Reply>) -> RedisError {
+    match outcome {
+        Err(e) => e,
+        Ok(reply) => {
+            let values = match reply {
+                Reply::One(v) => vec![v],
+                Reply::Many(vs) => vs,
+            };
+            values
+                .into_iter()
+                .find(|v| classify_value(v).is_some())
+                .and_then(|v| v.extract_error().err())
+                .unwrap_or_else(|| (ErrorKind::Client, "disredis: no failure in the reply").into())
+        }
+    }
+}
+
+/// Errors that no amount of retrying fixes: give them to the caller at once.
+pub(crate) fn is_fatal(e: &Error) -> bool {
+    match e {
+        Error::Redis(r) => matches!(
+            r.kind(),
+            ErrorKind::AuthenticationFailed
+                | ErrorKind::InvalidClientConfig
+                | ErrorKind::Server(ServerErrorKind::NoPerm)
+        ),
+        Error::Config { .. } | Error::Auth { .. } => true,
+        _ => false,
     }
 }
 
@@ -146,6 +217,67 @@ mod tests {
             _ => unreachable!(),
         };
         assert_eq!(classify_error(&readonly), Some(Fate::NotRun));
+    }
+
+    /// Every kind of outcome, each for a non-idempotent and an idempotent request
+    /// and with at-least-once opted in: the verdicts `(plain, idempotent, at_least_once)`.
+    #[test]
+    fn judge_table() {
+        use Verdict::{Ambiguous, Done, Retry};
+        let err = |e: RedisError| -> RedisResult<Reply> { Err(e) };
+        let io = |k: io::ErrorKind| err(io::Error::from(k).into());
+        let server_err = |code: &str| match server(code) {
+            Value::ServerError(e) => err(e.into()),
+            _ => unreachable!(),
+        };
+        let exec_abort = redis::parse_redis_value(b"-EXECABORT Transaction discarded\r\n")
+            .unwrap()
+            .extract_error()
+            .unwrap_err();
+        let not_run = Retry(Fate::NotRun);
+        let unknown = Retry(Fate::Unknown);
+        let table: Vec<(&str, RedisResult<Reply>, [Verdict; 3])> = vec![
+            ("OK", Ok(Reply::One(Value::Okay)), [Done, Done, Done]),
+            ("WRONGTYPE reply", Ok(Reply::One(server("WRONGTYPE"))), [Done, Done, Done]),
+            ("READONLY reply", Ok(Reply::One(server("READONLY"))), [not_run, not_run, not_run]),
+            ("LOADING reply", Ok(Reply::One(server("LOADING"))), [not_run, not_run, not_run]),
+            ("MASTERDOWN reply", Ok(Reply::One(server("MASTERDOWN"))), [not_run, not_run, not_run]),
+            (
+                "pipeline with a READONLY",
+                Ok(Reply::Many(vec![Value::Okay, server("ERR x"), server("READONLY")])),
+                [not_run, not_run, not_run],
+            ),
+            ("pipeline of errors", Ok(Reply::Many(vec![server("ERR x")])), [Done, Done, Done]),
+            ("refused", io(io::ErrorKind::ConnectionRefused), [not_run, not_run, not_run]),
+            ("reset", io(io::ErrorKind::ConnectionReset), [Ambiguous, unknown, unknown]),
+            ("timed out", io(io::ErrorKind::TimedOut), [Ambiguous, unknown, unknown]),
+            ("eof", io(io::ErrorKind::UnexpectedEof), [Ambiguous, unknown, unknown]),
+            ("READONLY error", server_err("READONLY"), [not_run, not_run, not_run]),
+            ("WRONGTYPE error", server_err("WRONGTYPE"), [Done, Done, Done]),
+            ("EXECABORT without READONLY", err(exec_abort), [Done, Done, Done]),
+            ("client error", err((ErrorKind::Client, "bad").into()), [Done, Done, Done]),
+        ];
+        for (what, outcome, [plain, idempotent, at_least_once]) in &table {
+            assert_eq!(judge(outcome, false, false), *plain, "{what}");
+            assert_eq!(judge(outcome, true, false), *idempotent, "{what} (idempotent)");
+            assert_eq!(judge(outcome, false, true), *at_least_once, "{what} (at least once)");
+        }
+    }
+
+    #[test]
+    fn failure_is_the_symptom() {
+        let f = failure(Ok(Reply::Many(vec![Value::Okay, server("READONLY")])));
+        assert_eq!(f.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly));
+        let f = failure(Err(io::Error::from(io::ErrorKind::BrokenPipe).into()));
+        assert!(f.is_connection_dropped() || f.kind() == ErrorKind::Io, "{f:?}");
+    }
+
+    #[test]
+    fn fatal_errors() {
+        assert!(is_fatal(&Error::Redis((ErrorKind::AuthenticationFailed, "no").into())));
+        assert!(is_fatal(&Error::Auth { node: "n".into(), role: "master", detail: "d".into() }));
+        assert!(!is_fatal(&Error::Redis(io::Error::from(io::ErrorKind::ConnectionRefused).into())));
+        assert!(!is_fatal(&Error::NoSentinel { tried: vec![] }));
     }
 
     #[test]

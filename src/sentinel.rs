@@ -5,6 +5,10 @@
 //! Sentinel is kept and reused (re-resolving during a failover polls it several
 //! times a second). Replies are parsed defensively: a Sentinel that answers
 //! garbage is an [`Error::SentinelReply`] and the next Sentinel is tried.
+//!
+//! This layer only talks to Sentinels: it never touches the shard table. What it
+//! learns about masters moving ([`switch`]: `+switch-master` and a poll) it
+//! reports over a channel; `topology` applies it.
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
@@ -16,6 +20,7 @@ use crate::error::{Error, Result, SentinelFailure};
 use crate::events::{Event, Events};
 
 pub(crate) mod reply;
+pub(crate) mod switch;
 pub(crate) use reply::MasterEntry;
 use reply::{entry_addr, parse_master_addr, parse_masters, parse_table};
 
@@ -53,9 +58,16 @@ impl Sentinels {
         }
     }
 
-    /// The Sentinel credentials (for the `+switch-master` subscriptions).
-    pub(crate) fn auth(&self) -> &Auth {
-        &self.auth
+    /// A client for the Sentinel at `addr`, with the Sentinel credentials and TLS
+    /// (`Builder::sentinel_*`, never the data nodes'): every Sentinel connection
+    /// (queries, `+switch-master` subscriptions) is opened from one of these.
+    pub(crate) fn client(&self, addr: &NodeAddr) -> redis::RedisResult<Client> {
+        Client::open(crate::connect::connection_info(addr, &self.auth, 0)?)
+    }
+
+    /// How long a Sentinel may take to connect or answer.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     /// Reports a Sentinel as down (once per outage) or up again.
@@ -95,12 +107,11 @@ impl Sentinels {
         {
             return Ok(con);
         }
-        // Sentinel credentials and TLS (never the data nodes'): `Builder::sentinel_*`.
-        let client = Client::open(crate::shard::connection_info(addr, &self.auth, 0)?)?;
+        let client = self.client(addr)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let refused = |e| crate::shard::auth_error(e, addr, "sentinel");
+        let refused = |e| crate::connect::auth_error(e, addr, "sentinel");
         // A refused AUTH in the handshake becomes `Error::Auth` (the cause in
         // `NoSentinel` then says "authentication failed at sentinel …"). Without a
         // password there is no AUTH: a Sentinel with `requirepass` answers the first
@@ -224,4 +235,46 @@ impl Sentinels {
         })
         .await
     }
+
+    /// Asks every known Sentinel, each on its own, where each of `names` has its
+    /// master (`GET-MASTER-ADDR-BY-NAME`, addresses mapped): for an operator to
+    /// see whether the Sentinels agree. Unlike the other queries this does not
+    /// stop at the first answer, and moves no Sentinel to the front.
+    pub(crate) async fn ask_each(&self, names: &[String]) -> Vec<SentinelView> {
+        let one = |addr: NodeAddr| async move {
+            let masters = match self.connect(&addr).await {
+                Ok(con) => {
+                    let lookups = names.iter().map(|name| {
+                        let mut con = con.clone();
+                        let addr = &addr;
+                        async move {
+                            let reply: Value = redis::cmd("SENTINEL")
+                                .arg("GET-MASTER-ADDR-BY-NAME")
+                                .arg(name)
+                                .query_async(&mut con)
+                                .await?;
+                            Ok::<_, Error>(parse_master_addr(addr, reply)?.map(|a| self.map(a).to_string()))
+                        }
+                    });
+                    futures_util::future::join_all(lookups).await
+                }
+                Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
+            };
+            SentinelView { sentinel: addr.to_string(), masters }
+        };
+        futures_util::future::join_all(self.addrs().into_iter().map(one)).await
+    }
+}
+
+/// What one Sentinel says about where each shard's master is, from
+/// [`DisredisClient::sentinel_views`](crate::DisredisClient::sentinel_views).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SentinelView {
+    /// The Sentinel asked, `host:port`.
+    pub sentinel: String,
+    /// Per shard, in [`shard_names`](crate::DisredisClient::shard_names) order:
+    /// the master address it names (after the address map), `Ok(None)` when it
+    /// does not monitor that name, or why it could not be asked.
+    pub masters: Vec<Result<Option<String>>>,
 }

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::config::Secret;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// TLS settings for data nodes ([`Builder::tls`](crate::Builder::tls)) or Sentinels
 /// ([`Builder::sentinel_tls`](crate::Builder::sentinel_tls)). Feature `tls` (rustls with the `ring` provider).

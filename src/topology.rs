@@ -1,5 +1,6 @@
 //! The shard table: per master name its current address, connection and
-//! generation, and the single-flight re-resolve.
+//! generation, the single-flight re-resolve, and applying what Sentinel reports
+//! ([`Shards::follow`]).
 //!
 //! Concurrency rules:
 //! - the read path takes a `parking_lot::RwLock` read lock just long enough to
@@ -12,17 +13,21 @@
 //!   invalidates the generation it used, so a late failure report from an old
 //!   connection never tears down a fresh one.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use redis::aio::MultiplexedConnection;
-use tracing::info;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
 
 use crate::config::{Config, NodeAddr};
+use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
-use crate::hashing::Ring;
+use crate::hashing::Rendezvous;
 use crate::sentinel::Sentinels;
+use crate::sentinel::switch::Sighting;
 
 /// One shard's mutable state.
 #[derive(Default)]
@@ -121,7 +126,7 @@ impl Shard {
                 return Ok(());
             }
         }
-        let conn = crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
+        let conn = connect_master(&self.name, &addr, config, config.response_timeout).await?;
         self.install(addr, conn);
         Ok(())
     }
@@ -141,8 +146,7 @@ impl Shard {
         }
         let outcome = async {
             let addr = sentinels.master_addr(&self.name).await?;
-            let conn =
-                crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
+            let conn = connect_master(&self.name, &addr, config, config.response_timeout).await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;
@@ -164,7 +168,7 @@ impl Shard {
     /// Connects to an address learned at discovery (no Sentinel query).
     pub(crate) async fn connect_known(&self, addr: NodeAddr, config: &Config) -> Result<()> {
         let _gate = self.gate.lock().await;
-        let conn = crate::shard::connect_master(&self.name, &addr, config, config.response_timeout).await?;
+        let conn = connect_master(&self.name, &addr, config, config.response_timeout).await?;
         self.install(addr, conn);
         Ok(())
     }
@@ -181,18 +185,52 @@ impl Shard {
     }
 }
 
-/// Every shard, indexed like the [`Ring`]'s sorted names.
+/// Every shard, indexed like the [`Rendezvous`] placement's sorted names.
 pub(crate) struct Shards {
-    pub(crate) ring: Ring,
+    /// Which shard owns a key.
+    pub(crate) placement: Rendezvous,
     pub(crate) shards: Vec<Shard>,
 }
 
 impl Shards {
     /// A table over these names; `None` when there are none.
     pub(crate) fn new(names: Vec<String>, events: &Events) -> Option<Shards> {
-        let ring = Ring::new(names)?;
-        let shards = ring.names().iter().cloned().map(|n| Shard::new(n, events.clone())).collect();
-        Some(Shards { ring, shards })
+        let placement = Rendezvous::new(names)?;
+        let shards = placement.names().iter().cloned().map(|n| Shard::new(n, events.clone())).collect();
+        Some(Shards { placement, shards })
+    }
+
+    /// The shard named `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        self.placement.names().iter().position(|n| n == name)
+    }
+
+    /// Applies what Sentinel reports (`sentinel::switch`: `+switch-master` and
+    /// the poll) until the channel closes: a shard whose master moved, or that
+    /// has no connection, switches to the named address, ROLE-checked. Each
+    /// switch runs on its own task (the shard's gate orders them), so a hung
+    /// node delays only its own shard.
+    pub(crate) async fn follow(
+        self: Arc<Self>,
+        mut sightings: mpsc::Receiver<Sighting>,
+        config: Arc<Config>,
+    ) {
+        while let Some(Sighting { name, addr, announced_by }) = sightings.recv().await {
+            let Some(idx) = self.index_of(&name) else { continue };
+            let shard = &self.shards[idx];
+            if shard.addr().as_ref() == Some(&addr) && shard.current().is_some() {
+                continue;
+            }
+            if announced_by.is_none() {
+                info!(shard = %name, to = %addr, "poll: Sentinel names another master");
+            }
+            let (shards, config) = (self.clone(), config.clone());
+            tokio::spawn(async move {
+                if let Err(e) = shards.shards[idx].switch_to(addr, &config).await {
+                    debug!(shard = %name, error = %e, "switch not possible yet; the poll and the retry loop will catch up");
+                }
+            });
+        }
     }
 
     /// A snapshot for callers.

@@ -51,9 +51,9 @@
 use std::time::Duration;
 
 use crate::addr::NodeAddr;
-use crate::client::DisredisClient;
-use crate::config::{Builder, ReadFrom, Secret};
+use crate::config::{Builder, ReadFrom};
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// The URL scheme: `redis+sentinel://`.
 pub const SCHEME: &str = "redis+sentinel";
@@ -121,16 +121,6 @@ impl Builder {
     /// A bad URL is [`Error::BadUrl`] naming the offending part, never the password.
     pub fn from_url(url: &str) -> Result<Builder> {
         SentinelUrl::parse(url).map(|u| u.builder)
-    }
-}
-
-impl DisredisClient {
-    /// Connects with the settings of a `redis+sentinel://` URL, e.g.
-    /// `redis+sentinel://user:pass@host1:26379,host2:26380/?masters=a,b&db=0`.
-    /// Every parameter is described in [`crate::url`]; a bad URL is
-    /// [`Error::BadUrl`], then connecting fails as [`Builder::connect`] does.
-    pub async fn from_url(url: &str) -> Result<DisredisClient> {
-        Builder::from_url(url)?.connect().await
     }
 }
 

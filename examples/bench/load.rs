@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use disredis::DisredisClient;
-use disredis::hashing::Ring;
+use disredis::hashing::Rendezvous;
 use futures_util::future::join_all;
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Pipeline, Value};
@@ -57,7 +57,7 @@ pub enum Side {
     /// way disredis does, so the bare side does the same work minus the client.
     Bare {
         conns: Vec<MultiplexedConnection>,
-        ring: Ring,
+        ring: Rendezvous,
     },
 }
 
@@ -209,7 +209,7 @@ pub async fn round(side: &Side, workload: Workload, conc: usize, dur: Duration, 
 }
 
 /// Writes the keyspace once (pipelined), so GETs find 64-byte values.
-pub async fn prefill(conns: &[MultiplexedConnection], ring: &Ring) -> redis::RedisResult<()> {
+pub async fn prefill(conns: &[MultiplexedConnection], ring: &Rendezvous) -> redis::RedisResult<()> {
     let mut pipes: Vec<Pipeline> = conns.iter().map(|_| Pipeline::new()).collect();
     for n in 0..KEYSPACE {
         let k = key(n);

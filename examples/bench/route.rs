@@ -1,11 +1,11 @@
 //! `--route`: the cost of routing without I/O. Hash tag + crc32 + rendezvous per
-//! 16-byte key at N shards (`Ring::shard_index`), and key extraction from a
+//! 16-byte key at N shards (`Rendezvous::shard_index`), and key extraction from a
 //! `redis::Cmd` (`keys::visit_keys` over its arguments, as the client does).
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use disredis::hashing::Ring;
+use disredis::hashing::Rendezvous;
 use disredis::keys::visit_keys;
 use redis::{Arg, Cmd};
 
@@ -53,7 +53,7 @@ pub fn run() -> Vec<(String, f64, f64)> {
         .collect();
     let mut results = Vec::new();
     for n in [2usize, 4, 16, 64] {
-        let ring = Ring::new((0..n).map(|i| format!("shard-{i:02}"))).expect("names");
+        let ring = Rendezvous::new((0..n).map(|i| format!("shard-{i:02}"))).expect("names");
         let (best, med) = time(KEYS, || {
             let mut acc = 0usize;
             for k in &keys {
@@ -61,7 +61,7 @@ pub fn run() -> Vec<(String, f64, f64)> {
             }
             black_box(acc);
         });
-        results.push((format!("Ring::shard_index, 16-byte key, N = {n}"), best, med));
+        results.push((format!("Rendezvous::shard_index, 16-byte key, N = {n}"), best, med));
     }
 
     let get = {
@@ -73,7 +73,7 @@ pub fn run() -> Vec<(String, f64, f64)> {
     for k in &keys[..BATCH] {
         mget.arg(&k[..]);
     }
-    let ring2 = Ring::new(["shard-a", "shard-b"]).expect("names");
+    let ring2 = Rendezvous::new(["shard-a", "shard-b"]).expect("names");
     const CMDS: usize = 200_000;
     for (label, cmd, reps) in [("GET", &get, CMDS), ("MGET 100 keys", &mget, CMDS / 50)] {
         let args = args_of(cmd);
@@ -112,7 +112,7 @@ pub fn run() -> Vec<(String, f64, f64)> {
 pub fn print(results: &[(String, f64, f64)]) {
     println!("{:<66} {:>10} {:>10}", "routing (no I/O)", "best ns", "median ns");
     for (label, best, med) in results {
-        let unit = if label.starts_with("Ring") { "/key" } else { "/cmd" };
+        let unit = if label.starts_with("Rendezvous") { "/key" } else { "/cmd" };
         println!("{:<66} {:>10.1} {:>10.1}  {unit}", label, best, med);
     }
 }

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::{chars, config, re};
-use crate::hashing::{Ring, hash_tag, key_crc, score};
+use crate::hashing::{Rendezvous, hash_tag, key_crc, score};
 
 /// Keys with many braces, plus fully arbitrary bytes.
 fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -78,7 +78,7 @@ proptest! {
     ) {
         let key = [&prefix[..], b"{", &tag[..], b"}", &suffix[..]].concat();
         prop_assert_eq!(hash_tag(&key), &tag[..]);
-        let ring = Ring::new(names).expect("non-empty");
+        let ring = Rendezvous::new(names).expect("non-empty");
         prop_assert_eq!(ring.shard_for(&key), ring.shard_for(&tag));
     }
 
@@ -93,8 +93,8 @@ proptest! {
         }),
         keys in prop::collection::vec(key_bytes(), 1..8),
     ) {
-        let a = Ring::new(names.clone()).expect("non-empty");
-        let b = Ring::new(shuffled).expect("non-empty");
+        let a = Rendezvous::new(names.clone()).expect("non-empty");
+        let b = Rendezvous::new(shuffled).expect("non-empty");
         prop_assert_eq!(a.names(), b.names());
         let mut distinct = names.clone();
         distinct.sort();

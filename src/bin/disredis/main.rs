@@ -10,7 +10,6 @@ mod topology;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use disredis::url::SentinelUrl;
 use disredis::{Builder, DisredisClient, Error};
 
 const AFTER_HELP: &str = "\
@@ -138,18 +137,14 @@ fn exit_code(e: &Error) -> u8 {
     }
 }
 
-/// Where to connect, from the options, the URL or `DISREDIS_URL`; `None` for
-/// the URL when `--sentinel` was given.
-fn settings(cli: &Cli) -> Result<(Builder, Option<SentinelUrl>), Failure> {
+/// Where to connect, from the options, the URL or `DISREDIS_URL`.
+fn settings(cli: &Cli) -> Result<Builder, Failure> {
     let url = cli.url.clone().or_else(|| match cli.sentinels.is_empty() {
         true => std::env::var("DISREDIS_URL").ok().filter(|u| !u.is_empty()),
         false => None,
     });
-    let (mut builder, parsed) = match url {
-        Some(url) => {
-            let parsed = SentinelUrl::parse(&url)?;
-            (parsed.builder(), Some(parsed))
-        }
+    let mut builder = match url {
+        Some(url) => Builder::from_url(&url)?,
         None if cli.sentinels.is_empty() => {
             return Err(Failure {
                 code: 2,
@@ -158,7 +153,7 @@ fn settings(cli: &Cli) -> Result<(Builder, Option<SentinelUrl>), Failure> {
                     .into(),
             });
         }
-        None => (DisredisClient::builder().sentinels(&cli.sentinels), None),
+        None => DisredisClient::builder().sentinels(&cli.sentinels),
     };
     if !cli.masters.is_empty() {
         builder = builder.masters(&cli.masters);
@@ -168,15 +163,15 @@ fn settings(cli: &Cli) -> Result<(Builder, Option<SentinelUrl>), Failure> {
     }
     // Validate before connecting, so a bad address is a configuration error (2).
     builder.clone().build()?;
-    Ok((builder, parsed))
+    Ok(builder)
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let (builder, url) = settings(&cli)?;
+    let builder = settings(&cli)?;
     let client = builder.connect().await?;
     let json = cli.json;
     match cli.command {
-        Command::Topology => topology::run(&client, url.as_ref(), json).await,
+        Command::Topology => topology::run(&client, json).await,
         Command::Locate { keys } => commands::locate(&client, &keys, json),
         Command::Get { key } => commands::get(&client, &key, json).await,
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,

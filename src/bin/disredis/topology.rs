@@ -1,18 +1,12 @@
 //! `topology`: per shard the master, a fresh `ROLE` check, the replicas with their
 //! lag (`INFO replication` on the master) and how many Sentinels agree on the master.
 
-use std::time::Duration;
-
-use disredis::url::SentinelUrl;
 use disredis::{DisredisClient, NodeAddr};
 use futures_util::future::join_all;
-use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
+use redis::Value;
 
 use crate::Failure;
 use crate::output::{Json, print_table};
-
-/// Connect and reply timeout for each Sentinel asked.
-const SENTINEL_TIMEOUT: Duration = Duration::from_millis(500);
 
 struct Replica {
     addr: String,
@@ -89,56 +83,11 @@ async fn replicas(client: &DisredisClient, shard: &str) -> Result<Vec<Replica>, 
     Ok(parse_replication(&info))
 }
 
-/// Asks one Sentinel, over a plain connection of its own, where every shard's master is.
-async fn ask_sentinel(
-    sentinel: &str,
-    shards: &[String],
-    url: Option<&SentinelUrl>,
-) -> Vec<Result<Option<String>, String>> {
-    let answers = async {
-        let addr = NodeAddr::parse(sentinel).map_err(|e| e.to_string())?;
-        let mut settings = RedisConnectionInfo::default();
-        if let Some(user) = url.and_then(SentinelUrl::sentinel_username) {
-            settings = settings.set_username(user);
-        }
-        if let Some(pass) = url.and_then(SentinelUrl::sentinel_password) {
-            settings = settings.set_password(pass);
-        }
-        let info = ConnectionAddr::Tcp(addr.host().to_owned(), addr.port())
-            .into_connection_info()
-            .map_err(|e| e.to_string())?
-            .set_redis_settings(settings);
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(SENTINEL_TIMEOUT))
-            .set_response_timeout(Some(SENTINEL_TIMEOUT));
-        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
-        let mut con =
-            client.get_multiplexed_async_connection_with_config(&config).await.map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        for shard in shards {
-            let reply: redis::RedisResult<Option<(String, String)>> =
-                redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(shard).query_async(&mut con).await;
-            out.push(match reply {
-                Ok(Some((ip, port))) => Ok(Some(
-                    NodeAddr::from_parts(&ip, &port)
-                        .map_or_else(|_| format!("{ip}:{port}"), |a| a.to_string()),
-                )),
-                Ok(None) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            });
-        }
-        Ok::<_, String>(out)
-    };
-    match answers.await {
-        Ok(out) => out,
-        Err(e) => shards.iter().map(|_| Err(e.clone())).collect(),
-    }
-}
-
-async fn collect(client: &DisredisClient, url: Option<&SentinelUrl>) -> Vec<Row> {
+async fn collect(client: &DisredisClient) -> Vec<Row> {
     let shards = client.shard_names().to_vec();
-    let sentinels = client.sentinels();
-    let per_sentinel = join_all(sentinels.iter().map(|s| ask_sentinel(s, &shards, url)));
+    // Each Sentinel asked over the client's own Sentinel connections (credentials,
+    // TLS and address map as configured).
+    let per_sentinel = client.sentinel_views();
     let per_shard =
         join_all(shards.iter().map(|s| async move { (role(client, s).await, replicas(client, s).await) }));
     let (per_sentinel, per_shard) = tokio::join!(per_sentinel, per_shard);
@@ -153,10 +102,9 @@ async fn collect(client: &DisredisClient, url: Option<&SentinelUrl>) -> Vec<Row>
             master: topology.shards.iter().find(|s| &s.name == name).and_then(|s| s.master.clone()),
             role,
             replicas,
-            views: sentinels
+            views: per_sentinel
                 .iter()
-                .zip(&per_sentinel)
-                .map(|(s, answers)| (s.clone(), answers[i].clone()))
+                .map(|v| (v.sentinel.clone(), v.masters[i].clone().map_err(|e| e.to_string())))
                 .collect(),
         })
         .collect()
@@ -249,8 +197,8 @@ fn to_table(rows: &[Row]) -> Vec<Vec<String>> {
         .collect()
 }
 
-pub async fn run(client: &DisredisClient, url: Option<&SentinelUrl>, json: bool) -> Result<(), Failure> {
-    let rows = collect(client, url).await;
+pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
+    let rows = collect(client).await;
     if json {
         println!("{}", to_json(&rows));
     } else {

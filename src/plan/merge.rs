@@ -1,8 +1,39 @@
-//! Merging the replies of a command's parts into the caller's reply. Pure.
+//! Merging the replies of a command's parts into the caller's reply, and
+//! [`gather`]: what a split command answers when some parts failed. Pure.
 
 use redis::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShardFailure};
+
+/// One part's outcome, for [`gather`]: its shard index, whether it changes data,
+/// and what it returned.
+pub(crate) type PartOutcome<T> = (usize, bool, Result<T>);
+
+/// The parts' values (in part order) when every part succeeded. Otherwise:
+/// when at least one part that changes data succeeded, the command took effect
+/// there and the answer is [`Error::PartiallyApplied`] naming those shards and
+/// every failed one (`names` are the shard names by index); when none did,
+/// nothing happened and the first part's error is the answer.
+pub(crate) fn gather<T>(command: &str, names: &[String], parts: Vec<PartOutcome<T>>) -> Result<Vec<T>> {
+    if parts.iter().all(|(_, _, r)| r.is_ok()) {
+        return Ok(parts.into_iter().filter_map(|(_, _, r)| r.ok()).collect());
+    }
+    let mut applied: Vec<String> = Vec::new();
+    let mut failed = Vec::new();
+    for (shard, writes, outcome) in parts {
+        match outcome {
+            Ok(_) if writes => applied.push(names[shard].clone()),
+            Ok(_) => {}
+            Err(error) => failed.push(ShardFailure { shard: names[shard].clone(), error }),
+        }
+    }
+    if applied.is_empty() {
+        return Err(failed.swap_remove(0).error);
+    }
+    applied.sort();
+    applied.dedup();
+    Err(Error::PartiallyApplied { command: command.to_owned(), applied, failed })
+}
 
 /// How the replies of a command's parts become the caller's reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

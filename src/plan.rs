@@ -1,6 +1,6 @@
 //! Commands and pipelines that touch several shards: how to split them (the plan)
 //! and how to put the replies back together (the merge). Pure: no I/O; the client
-//! runs the parts.
+//! runs the parts (`dispatch`).
 //!
 //! - Multi-key commands whose keys all live on one shard go there unchanged.
 //! - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH` across shards are split
@@ -13,17 +13,17 @@
 //! - `SCAN` walks the shards one after another behind one cursor ([`scan`]).
 //! - A pipeline becomes one sub-pipeline per shard plus a recipe per command.
 
-use redis::{Arg, Cmd, Pipeline, Value};
+use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
-use crate::execute::Call;
-use crate::hashing::Ring;
+use crate::hashing::Rendezvous;
 use crate::keys::{self, CommandInfo, KeyError};
+use crate::request::{Call, cmd_args};
 
 mod merge;
 pub(crate) mod scan;
 
-pub(crate) use merge::{Merge, merge};
+pub(crate) use merge::{Merge, gather, merge};
 
 /// One piece of a command, for one shard.
 pub(crate) struct Part {
@@ -54,43 +54,27 @@ pub(crate) enum Routed {
     Scan(CommandInfo),
 }
 
-/// Most commands have at most this many arguments (name included).
-const INLINE_ARGS: usize = 8;
+const SESSION_COMMANDS: [&str; 5] = ["WATCH", "UNWATCH", "MULTI", "EXEC", "DISCARD"];
 
-/// A command's name and arguments as byte slices, on the stack for up to
-/// [`INLINE_ARGS`] of them: every request collects them, and a heap `Vec` here
-/// was ~2% of a GET/SET run's instructions.
-pub(crate) struct Args<'a> {
-    inline: [&'a [u8]; INLINE_ARGS],
-    len: usize,
-    heap: Vec<&'a [u8]>,
+/// `WATCH`, `UNWATCH`, `MULTI`, `EXEC` or `DISCARD`: the commands of a `WATCH`
+/// session (see `pinned`), which never travel on a shared connection.
+pub(crate) fn session_command(args: &[&[u8]]) -> Option<&'static str> {
+    let name = args.first()?;
+    SESSION_COMMANDS.into_iter().find(|s| name.eq_ignore_ascii_case(s.as_bytes()))
 }
 
-impl<'a> std::ops::Deref for Args<'a> {
-    type Target = [&'a [u8]];
-
-    fn deref(&self) -> &Self::Target {
-        if self.len <= INLINE_ARGS { &self.inline[..self.len] } else { &self.heap }
+/// `WATCH` and friends inside a pipeline (or through `on_shard`) would travel on a
+/// shared connection, where another task's `EXEC` clears the watch: refused.
+pub(crate) fn refuse_session_command(args: &[&[u8]]) -> Result<()> {
+    match session_command(args) {
+        Some(name) => Err(Error::BadCommand {
+            command: name.to_owned(),
+            detail: "send WATCH/UNWATCH/MULTI/EXEC/DISCARD on their own (or use redis::pipe().atomic()), \
+                     not inside a pipeline or through on_shard"
+                .into(),
+        }),
+        None => Ok(()),
     }
-}
-
-/// The command name and arguments as byte slices. A scan cursor (`Arg::Cursor`,
-/// only used by redis-rs's scan iterators) is never a key; it is shown as `0`.
-pub(crate) fn cmd_args(cmd: &Cmd) -> Args<'_> {
-    let mut args = Args { inline: [&[]; INLINE_ARGS], len: 0, heap: Vec::new() };
-    let all = cmd.args_iter().map(|a| match a {
-        Arg::Simple(b) => b,
-        _ => &b"0"[..],
-    });
-    args.len = all.len();
-    if args.len <= INLINE_ARGS {
-        for (slot, a) in args.inline.iter_mut().zip(all) {
-            *slot = a;
-        }
-    } else {
-        args.heap = all.collect();
-    }
-    args
 }
 
 fn key_error(e: KeyError) -> Error {
@@ -101,7 +85,7 @@ fn key_error(e: KeyError) -> Error {
 }
 
 /// Plans one command (given as its arguments, name first).
-pub(crate) fn plan(ring: &Ring, args: &[&[u8]]) -> Result<Routed> {
+pub(crate) fn plan(ring: &Rendezvous, args: &[&[u8]]) -> Result<Routed> {
     let mut first: Option<usize> = None;
     let mut spans = false;
     let info = keys::visit_keys(args, |key| {
@@ -122,7 +106,7 @@ pub(crate) fn plan(ring: &Ring, args: &[&[u8]]) -> Result<Routed> {
 }
 
 /// Splits a multi-key command whose keys span shards, or refuses it.
-fn split(ring: &Ring, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
+fn split(ring: &Rendezvous, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
     let (step, merge_kind) = match info.name {
         "MGET" => (1, None),
         "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => (1, Some(Merge::Sum)),
@@ -154,7 +138,7 @@ fn split(ring: &Ring, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
 }
 
 /// The error for a multi-key command whose keys span shards, naming them all.
-pub(crate) fn cross_shard(ring: &Ring, command: &str, args: &[&[u8]]) -> Error {
+pub(crate) fn cross_shard(ring: &Rendezvous, command: &str, args: &[&[u8]]) -> Error {
     let mut shards: Vec<String> = Vec::new();
     let _ = keys::visit_keys(args, |key| {
         let name = ring.shard_for(key);
@@ -179,7 +163,7 @@ pub(crate) fn cross_shard(ring: &Ring, command: &str, args: &[&[u8]]) -> Error {
 /// | `RANDOMKEY` | a key from a randomly chosen non-empty shard |
 ///
 /// Anything else keyless is [`Error::NoKey`]: send it with `on_shard`.
-fn keyless(ring: &Ring, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
+fn keyless(ring: &Rendezvous, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
     let n = ring.names().len();
     let merge = match info.name {
         "PING" | "SCRIPT LOAD" => Merge::First,
@@ -231,14 +215,14 @@ pub(crate) enum PipelinePlan {
 
 /// Plans a (non-atomic) pipeline. Each command is planned as if sent alone;
 /// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
-pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan> {
+pub(crate) fn plan_pipeline(ring: &Rendezvous, pipe: &Pipeline) -> Result<PipelinePlan> {
     // First pass, allocation-free: are all commands on one shard?
     let mut call = Call::pipeline("pipeline");
     let mut only: Option<usize> = None;
     let mut single = true;
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
-        crate::session::refuse_outside_session(&args)?;
+        refuse_session_command(&args)?;
         match plan(ring, &args)? {
             Routed::One { shard, info } if *only.get_or_insert(shard) == shard => call.add(&Call::of(&info)),
             // Stop at the first command elsewhere: the split below plans them all.
@@ -265,7 +249,7 @@ pub(crate) fn plan_pipeline(ring: &Ring, pipe: &Pipeline) -> Result<PipelinePlan
     };
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
-        crate::session::refuse_outside_session(&args)?;
+        refuse_session_command(&args)?;
         let (info, parts, merge) = match plan(ring, &args)? {
             // Most commands have one part: no Vec for their slots.
             Routed::One { shard, info } => {
@@ -325,12 +309,12 @@ pub(crate) fn assemble(recipes: Vec<Recipe>, mut replies: Vec<Vec<Value>>) -> Re
 /// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
 /// shard and returns it with how to call the transaction; a transaction can't
 /// span shards or fan out.
-pub(crate) fn transaction_shard(ring: &Ring, pipe: &Pipeline) -> Result<Option<(usize, Call)>> {
+pub(crate) fn transaction_shard(ring: &Rendezvous, pipe: &Pipeline) -> Result<Option<(usize, Call)>> {
     let mut shard: Option<usize> = None;
     let mut call = Call::pipeline("MULTI/EXEC");
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
-        crate::session::refuse_outside_session(&args)?;
+        refuse_session_command(&args)?;
         let here = match plan(ring, &args)? {
             Routed::One { shard, info } if !info.keyless => {
                 call.add(&Call::of(&info));

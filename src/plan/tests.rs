@@ -2,12 +2,12 @@
 
 use super::*;
 
-fn ring() -> Ring {
-    Ring::new(["shard-a", "shard-b"]).unwrap()
+fn ring() -> Rendezvous {
+    Rendezvous::new(["shard-a", "shard-b"]).unwrap()
 }
 
 /// Keys that the two-shard ring puts on shard 0 and shard 1.
-fn keys_on(ring: &Ring, shard: usize, n: usize) -> Vec<String> {
+fn keys_on(ring: &Rendezvous, shard: usize, n: usize) -> Vec<String> {
     (0..).map(|i| format!("k{i}")).filter(|k| ring.shard_index(k.as_bytes()) == shard).take(n).collect()
 }
 
@@ -15,7 +15,7 @@ fn args<'a>(v: &'a [&'a str]) -> Vec<&'a [u8]> {
     v.iter().map(|s| s.as_bytes()).collect()
 }
 
-fn planned(ring: &Ring, a: &[&str]) -> Plan {
+fn planned(ring: &Rendezvous, a: &[&str]) -> Plan {
     match plan(ring, &args(a)).unwrap() {
         Routed::Plan(p) => p,
         Routed::One { .. } => panic!("single shard"),
@@ -172,4 +172,28 @@ fn scan_cursor_walks_every_shard_once() {
     assert_eq!(out, Value::Array(vec![bulk(&(17u64 << 16 | 1).to_string()), Value::Array(vec![bulk("k")])]));
     let cmd = scan::shard_command(&args(&["SCAN", "65537", "MATCH", "a*", "COUNT", "10"]), 1);
     assert_eq!(packed(&cmd), ["SCAN", "1", "MATCH", "a*", "COUNT", "10"]);
+}
+
+#[test]
+fn gather_says_what_took_effect() {
+    let names: Vec<String> = ["shard-a", "shard-b", "shard-c"].map(String::from).to_vec();
+    let down = || Error::NoReplica { shard: "x".into() };
+    let ok = gather("MSET", &names, vec![(0, true, Ok(1)), (2, true, Ok(2))]).unwrap();
+    assert_eq!(ok, vec![1, 2]);
+    // Nothing ran anywhere: the first error, as it is.
+    let e = gather::<i32>("MSET", &names, vec![(0, true, Err(down())), (1, true, Err(down()))]);
+    assert!(matches!(e, Err(Error::NoReplica { .. })), "{e:?}");
+    // A read that failed on one shard changed nothing.
+    let e = gather("MGET", &names, vec![(0, false, Ok(1)), (1, false, Err(down()))]);
+    assert!(matches!(e, Err(Error::NoReplica { .. })), "{e:?}");
+    // A write that ran on two shards and failed on one.
+    match gather("DEL", &names, vec![(2, true, Ok(1)), (1, true, Err(down())), (0, true, Ok(1))]) {
+        Err(Error::PartiallyApplied { command, applied, failed }) => {
+            assert_eq!(command, "DEL");
+            assert_eq!(applied, ["shard-a", "shard-c"]);
+            assert_eq!(failed.len(), 1);
+            assert_eq!(failed[0].shard, "shard-b");
+        }
+        other => panic!("{other:?}"),
+    }
 }

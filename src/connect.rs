@@ -1,4 +1,6 @@
-//! One shard's connection to its master: connecting, and the `ROLE` check.
+//! Opening a connection to a node: connection settings (credentials, database,
+//! TLS) for data nodes and Sentinels alike, and the `ROLE` check for masters and
+//! replicas. The only place a connection is configured.
 //!
 //! A plain `redis::aio::MultiplexedConnection` per shard, not redis-rs's
 //! `ConnectionManager`: the manager reconnects to the address it started with,
@@ -170,7 +172,7 @@ fn role_timeout(config: &Config) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secret::Secret;
 
     #[test]
     fn role_names() {

@@ -1,0 +1,135 @@
+//! `WATCH` sessions: optimistic transactions need a connection of their own.
+//!
+//! A shard's shared connection carries every task's commands, so a `WATCH` sent
+//! over it would be cleared by another task's `EXEC` and a transaction could
+//! commit over a concurrent change — a wrong answer. Instead, `WATCH` opens a
+//! dedicated, ROLE-checked connection to the keys' shard and *pins* the client
+//! handle it was sent on (and the clones made from it while pinned, which is what
+//! `redis::aio::transaction_async` does). While pinned, the handle sends
+//! everything over that connection; its keys must stay on the watched shard
+//! ([`Error::CrossShard`] otherwise). `EXEC`, `DISCARD`, `UNWATCH` or an atomic
+//! pipeline end the session. Nothing in a session is retried: after a failover the
+//! watch is gone, so the caller's transaction loop must start over.
+//!
+//! `UNWATCH` on an unpinned handle is a no-op answering OK (nothing is watched:
+//! shared connections never carry `WATCH`). `MULTI`/`EXEC`/`DISCARD` as single
+//! commands outside a session are refused: use `redis::pipe().atomic()`.
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, Pipeline, Value};
+
+use crate::error::{Error, Result};
+use crate::execute::Executor;
+use crate::plan::{self, Routed};
+use crate::request::cmd_args;
+
+/// The dedicated connection of a `WATCH` session and its shard.
+#[derive(Clone)]
+pub(crate) struct Pinned {
+    shard: usize,
+    conn: MultiplexedConnection,
+}
+
+/// The one shard owning every key of `args`; keyless or cross-shard is an error.
+fn single_shard(exec: &Executor, args: &[&[u8]]) -> Result<usize> {
+    match plan::plan(&exec.shards.placement, args)? {
+        Routed::One { shard, info } if !info.keyless => Ok(shard),
+        Routed::One { info, .. } | Routed::Plan(plan::Plan { info, .. }) => {
+            Err(Error::NoKey { command: format!("{} (in a WATCH session)", info.name) })
+        }
+        Routed::Scan(_) => Err(Error::NoKey { command: "SCAN (in a WATCH session)".into() }),
+    }
+}
+
+fn other_shard(exec: &Executor, command: &str, a: usize, b: usize) -> Error {
+    let names = exec.shards.placement.names();
+    let mut shards = vec![names[a].clone(), names[b].clone()];
+    shards.sort();
+    Error::CrossShard { command: command.to_owned(), shards }
+}
+
+/// One command on a handle that is pinned (`pinned` is `Some`) or that starts
+/// or ends a session (`args` is a session command, see
+/// [`plan::session_command`]). Updates `pinned`.
+pub(crate) async fn command(
+    exec: &Executor,
+    pinned: &mut Option<Pinned>,
+    cmd: &Cmd,
+    args: &[&[u8]],
+) -> Result<Value> {
+    match plan::session_command(args) {
+        Some("WATCH") => {
+            let shard = single_shard(exec, args)?;
+            let conn = match pinned {
+                Some(p) if p.shard == shard => p.conn.clone(),
+                Some(p) => return Err(other_shard(exec, "WATCH", p.shard, shard)),
+                None => exec.open_session(shard).await?,
+            };
+            let mut c = conn.clone();
+            let reply = c.req_packed_command(cmd).await;
+            *pinned = reply.is_ok().then_some(Pinned { shard, conn });
+            Ok(reply?)
+        }
+        Some(name) => {
+            let Some(p) = pinned.clone() else {
+                return match name {
+                    "UNWATCH" => Ok(Value::Okay),
+                    _ => Err(Error::BadCommand {
+                        command: name.to_owned(),
+                        detail:
+                            "send transactions as redis::pipe().atomic() (WATCH first for optimistic locking)"
+                                .into(),
+                    }),
+                };
+            };
+            let mut c = p.conn.clone();
+            let reply = c.req_packed_command(cmd).await;
+            if name != "MULTI" || reply.is_err() {
+                *pinned = None;
+            }
+            Ok(reply?)
+        }
+        None => {
+            let Some(p) = pinned.clone() else {
+                return Err(Error::NoKey { command: "session".into() });
+            };
+            let shard = single_shard(exec, args)?;
+            if shard != p.shard {
+                return Err(other_shard(exec, "a command in a WATCH session", p.shard, shard));
+            }
+            let mut c = p.conn.clone();
+            let reply = c.req_packed_command(cmd).await;
+            if reply.is_err() {
+                *pinned = None;
+            }
+            Ok(reply?)
+        }
+    }
+}
+
+/// A pipeline on a pinned handle: every command on the watched shard, over the
+/// session's connection. An atomic pipeline (`EXEC`) ends the session.
+pub(crate) async fn pipeline(
+    exec: &Executor,
+    pinned: &mut Option<Pinned>,
+    pipe: &Pipeline,
+    offset: usize,
+    count: usize,
+) -> Result<Vec<Value>> {
+    let Some(p) = pinned.clone() else {
+        return Err(Error::NoKey { command: "session".into() });
+    };
+    for cmd in pipe.cmd_iter() {
+        let shard = single_shard(exec, &cmd_args(cmd))?;
+        if shard != p.shard {
+            return Err(other_shard(exec, "a pipeline in a WATCH session", p.shard, shard));
+        }
+    }
+    let mut c = p.conn.clone();
+    let reply = c.req_packed_commands(pipe, offset, count).await;
+    if pipe.is_transaction() || reply.is_err() {
+        // EXEC ends the WATCH whatever its outcome.
+        *pinned = None;
+    }
+    Ok(reply?)
+}

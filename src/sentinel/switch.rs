@@ -1,0 +1,202 @@
+//! Hearing about failovers early: `+switch-master` on every known Sentinel,
+//! backed by a periodic poll of each master's address.
+//!
+//! Requests already survive a failover through the retry loop; this makes the
+//! switch happen as soon as Sentinel announces it, usually before any request
+//! fails. Pub/sub delivery is not guaranteed (a Sentinel may die, a message may
+//! be missed during a reconnect), so every `poll_interval` (2 s by default) each
+//! master's address is also asked with `GET-MASTER-ADDR-BY-NAME`.
+//! Subscriptions are made on every known Sentinel, including ones learned
+//! later, and re-made when their connection drops.
+//!
+//! This module knows only Sentinels and master names: each finding is sent as a
+//! [`Sighting`] (addresses already mapped) over a channel, and only for the
+//! names it was given. Applying it (the `ROLE` check, installing the
+//! connection) is the shard table's job (`topology`).
+//!
+//! The tasks stop when the [`Stop`] handle is dropped (with the client); the
+//! channel closes then.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info};
+
+use super::Sentinels;
+use crate::config::NodeAddr;
+
+/// Dropping it (with the client) stops the tasks.
+pub(crate) struct Stop(#[allow(dead_code)] watch::Sender<()>);
+
+/// A receiver that completes when the [`Stop`] is dropped.
+type Stopped = watch::Receiver<()>;
+
+/// How many sightings may wait for the shard table before senders wait.
+const CAPACITY: usize = 256;
+
+/// A Sentinel says master `name` is at `addr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sighting {
+    /// The master name.
+    pub name: String,
+    /// Its address, after the address map.
+    pub addr: NodeAddr,
+    /// A `+switch-master` message (from this Sentinel), or `None` for the poll.
+    pub announced_by: Option<NodeAddr>,
+}
+
+/// Starts the poll loop (which also starts one subscription per known
+/// Sentinel) for the master `names`. Sightings arrive on the receiver until the
+/// returned [`Stop`] is dropped.
+pub(crate) fn watch(
+    sentinels: Arc<Sentinels>,
+    names: Vec<String>,
+    poll_interval: Duration,
+) -> (Stop, mpsc::Receiver<Sighting>) {
+    let (stop, stopped) = watch::channel(());
+    let (tx, rx) = mpsc::channel(CAPACITY);
+    let names: Arc<HashSet<String>> = Arc::new(names.into_iter().collect());
+    tokio::spawn(supervise(sentinels, names, poll_interval, tx, stopped));
+    (Stop(stop), rx)
+}
+
+/// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`: the name and
+/// the new address.
+pub(crate) fn parse_switch(payload: &str) -> Option<(&str, &str, &str)> {
+    let parts: Vec<&str> = payload.split(' ').collect();
+    match parts.as_slice() {
+        [name, _, _, ip, port] => Some((name, ip, port)),
+        _ => None,
+    }
+}
+
+async fn supervise(
+    sentinels: Arc<Sentinels>,
+    names: Arc<HashSet<String>>,
+    interval: Duration,
+    tx: mpsc::Sender<Sighting>,
+    mut stopped: Stopped,
+) {
+    let mut subscribed: HashSet<NodeAddr> = HashSet::new();
+    let mut sorted: Vec<&String> = names.iter().collect();
+    sorted.sort();
+    loop {
+        for addr in sentinels.addrs() {
+            if subscribed.insert(addr.clone()) {
+                let task = subscribe(sentinels.clone(), names.clone(), addr, tx.clone(), stopped.clone());
+                tokio::spawn(task);
+            }
+        }
+        // Ask Sentinel for every master's address; the shard table ignores the
+        // ones that did not move.
+        for name in &sorted {
+            let Ok(addr) = sentinels.master_addr(name).await else { continue };
+            let sighting = Sighting { name: (*name).clone(), addr, announced_by: None };
+            if tx.send(sighting).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// One Sentinel's `+switch-master` subscription, re-made when it drops.
+async fn subscribe(
+    sentinels: Arc<Sentinels>,
+    names: Arc<HashSet<String>>,
+    addr: NodeAddr,
+    tx: mpsc::Sender<Sighting>,
+    mut stopped: Stopped,
+) {
+    let mut retry = Duration::from_millis(100);
+    loop {
+        let connect = async {
+            let mut p = sentinels.client(&addr)?.get_async_pubsub().await?;
+            p.subscribe("+switch-master").await?;
+            Ok::<_, redis::RedisError>(p)
+        };
+        let pubsub = match tokio::time::timeout(sentinels.timeout(), connect).await {
+            Ok(Ok(p)) => {
+                sentinels.mark(&addr, None);
+                retry = Duration::from_millis(100);
+                Some(p)
+            }
+            Ok(Err(e)) => {
+                sentinels.mark(&addr, Some(&format!("+switch-master subscription: {e}")));
+                None
+            }
+            Err(_) => {
+                sentinels.mark(&addr, Some(&"+switch-master subscription: timed out"));
+                None
+            }
+        };
+        if let Some(mut pubsub) = pubsub {
+            let mut messages = pubsub.on_message();
+            loop {
+                tokio::select! {
+                    msg = messages.next() => match msg {
+                        Some(msg) => {
+                            let payload: String = msg.get_payload().unwrap_or_default();
+                            let Some(sighting) = sighting(&sentinels, &names, &addr, &payload) else { continue };
+                            if tx.send(sighting).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = stopped.changed() => return,
+                }
+            }
+            sentinels.mark(&addr, Some(&"+switch-master subscription dropped"));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => {}
+            _ = stopped.changed() => return,
+        }
+        retry = (retry * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The sighting in a `+switch-master` payload, if it names one of `names`.
+fn sighting(
+    sentinels: &Sentinels,
+    names: &HashSet<String>,
+    sentinel: &NodeAddr,
+    payload: &str,
+) -> Option<Sighting> {
+    let Some((name, ip, port)) = parse_switch(payload) else {
+        debug!(%sentinel, payload, "ignoring a malformed +switch-master");
+        return None;
+    };
+    if !names.contains(name) {
+        return None;
+    }
+    let Ok(addr) = NodeAddr::from_parts(ip, port) else {
+        debug!(%sentinel, payload, "ignoring a +switch-master with a bad address");
+        return None;
+    };
+    let addr = sentinels.map(addr);
+    info!(%sentinel, shard = %name, to = %addr, "+switch-master");
+    Some(Sighting { name: name.to_owned(), addr, announced_by: Some(sentinel.clone()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_master_payloads() {
+        assert_eq!(
+            parse_switch("shard-a 127.0.0.1 7001 127.0.0.1 7011"),
+            Some(("shard-a", "127.0.0.1", "7011"))
+        );
+        assert_eq!(parse_switch("shard-a 127.0.0.1 7001"), None);
+        assert_eq!(parse_switch(""), None);
+    }
+}

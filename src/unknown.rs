@@ -1,0 +1,89 @@
+//! Routing commands the static key table doesn't know (module commands, newer
+//! servers): `COMMAND INFO` is asked once per name and the answer cached in
+//! [`Learned`](crate::keys::learned::Learned).
+//!
+//! - A name the server doesn't know either, or a command without key positions,
+//!   is [`Error::NoKey`] (send it with `on_shard`).
+//! - Fixed key positions (first, last, step) route like any command.
+//! - `movablekeys` commands ask `COMMAND GETKEYS` for each call (one extra round
+//!   trip), since their keys depend on the arguments.
+//!
+//! Such commands count as not idempotent unless the server flags them `readonly`.
+
+use redis::Value;
+
+use crate::error::{Error, Result};
+use crate::execute::Executor;
+use crate::keys::learned::{LearnedSpec, parse_command_info};
+use crate::request::{Call, Request};
+
+/// Routes a command the static table doesn't know: its one shard and how to
+/// call it.
+pub(crate) async fn route(exec: &Executor, args: &[&[u8]]) -> Result<(usize, Call)> {
+    let name = args.first().copied().unwrap_or_default();
+    let shown = String::from_utf8_lossy(name).into_owned();
+    let Some(spec) = spec(exec, name).await? else {
+        return Err(Error::NoKey { command: shown });
+    };
+    let keys: Vec<Vec<u8>> = if spec.movable {
+        getkeys(exec, args).await?
+    } else {
+        spec.keys(args).into_iter().map(<[u8]>::to_vec).collect()
+    };
+    let placement = &exec.shards.placement;
+    let mut shards: Vec<usize> = keys.iter().map(|k| placement.shard_index(k)).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    match shards.as_slice() {
+        [] => Err(Error::NoKey { command: shown }),
+        [one] => Ok((
+            *one,
+            Call {
+                command: "module command",
+                idempotent: spec.read_only,
+                dedicated: spec.blocking,
+                write: !spec.read_only,
+                patience: None,
+            },
+        )),
+        many => Err(Error::CrossShard {
+            command: shown,
+            shards: many.iter().map(|&i| placement.names()[i].clone()).collect(),
+        }),
+    }
+}
+
+/// The learned spec of `name`, asking `COMMAND INFO` (on the first shard) the
+/// first time.
+async fn spec(exec: &Executor, name: &[u8]) -> Result<Option<LearnedSpec>> {
+    if let Some(spec) = exec.learned.get(name) {
+        return Ok(spec);
+    }
+    let cmd = redis::cmd("COMMAND").arg("INFO").arg(name).to_owned();
+    let reply = exec.execute(0, Call::read("COMMAND INFO"), Request::Cmd(&cmd)).await?.one()?;
+    let spec = match &reply {
+        Value::Array(entries) => entries.first().and_then(parse_command_info),
+        _ => None,
+    };
+    exec.learned.insert(name, spec);
+    Ok(spec)
+}
+
+/// `COMMAND GETKEYS` for a `movablekeys` command.
+async fn getkeys(exec: &Executor, args: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+    let mut cmd = redis::cmd("COMMAND");
+    cmd.arg("GETKEYS");
+    for a in args {
+        cmd.arg(*a);
+    }
+    match exec.execute(0, Call::read("COMMAND GETKEYS"), Request::Cmd(&cmd)).await?.one()? {
+        Value::Array(keys) => Ok(keys
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::BulkString(b) => Some(b),
+                _ => None,
+            })
+            .collect()),
+        _ => Ok(Vec::new()),
+    }
+}
