@@ -67,28 +67,45 @@
 //! [`Builder::address_map`] (NAT).
 //!
 //! ## Layout
-//! - `addr`: [`NodeAddr`], parsing `host:port` / `[v6]:port`; pure.
-//! - `config`: [`Builder`] and validated [`Config`], defaults as named consts; pure.
-//! - `error`: [`enum@Error`], one variant per failure the client detects.
-//! - [`hashing`]: hash-tag rule and rendezvous hashing over master names; pure.
-//! - [`keys`]: the command table (where the keys are, read-only/idempotent); pure.
-//! - `retry`: failure → retry decision, backoff; pure.
-//! - `sentinel`: discovery, master lookup, learning Sentinels.
-//! - `shard`: connecting to a master and the `ROLE` check.
-//! - `replicas`: replica connections for reads with [`ReadFrom`].
-//! - `topology`: the shard table and single-flight re-resolve.
-//! - `watch`: `+switch-master` subscriptions on every Sentinel, plus a poll.
-//! - `events`: [`Event`]s, a broadcast of what happened to shards and Sentinels.
-//! - `client`: [`DisredisClient`]: discovery at connect, `ConnectionLike`.
-//! - `dispatch`: from a command or pipeline to executed parts (split, fan-out, SCAN).
-//! - `fanout`: how multi-shard commands and pipelines split and merge; pure.
-//! - `session`: `WATCH` sessions on a dedicated connection.
-//! - `on_shard`: [`ShardHandle`], commands aimed at one named shard.
-//! - `modules`: `COMMAND INFO` lookups for commands the table doesn't know.
-//! - `execute`: sending a routed request and the one retry loop.
-//! - [`blocking`]: the blocking client, a thin wrapper over the async one.
-//! - [`url`]: `redis+sentinel://` URLs into a [`Builder`] (`from_url`); pure.
-//! - `sessions` (feature `sessions`): `DisredisStore`, a `tower_sessions::SessionStore`.
+//! One crate in eight layers. A file imports only from its own layer (without a
+//! cycle) or from layers below it, so a request reads top to bottom: a `GET`
+//! goes `client` → `dispatch` (routed by `plan`) → `execute` → `topology` (the
+//! shard's connection) and back with the reply, never up again. A type's
+//! methods live in the file that defines it; the exceptions are
+//! `Builder::connect` (in `client`: connecting is the face's job) and
+//! `Builder::from_url` (in [`url`]).
+//!
+//! | layer | file | owns | may use |
+//! |---|---|---|---|
+//! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
+//! | | [`blocking`] | the blocking client, a thin wrapper over the async one | `client`, Base |
+//! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
+//! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
+//! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
+//! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
+//! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
+//! | 3 Execute | `execute` | `Executor`: the shared state (config, Sentinels, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
+//! | 4 State | `topology` | the shard table: per master name its address, connection, generation; single-flight re-resolve; applies Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
+//! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
+//! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
+//! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |
+//! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
+//! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |
+//! | 7 Pure | `plan` (+ `merge`, `scan`) | how a command or pipeline splits over shards and how replies merge; which split writes took effect | `request`, [`keys`], [`hashing`], `retry`, Base |
+//! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |
+//! | | `retry` | `judge(outcome) → Done / Retry / Ambiguous`, fatal errors, backoff | `request`, Base |
+//! | | `durable` | building and judging the `WAIT` of durability mode | Base |
+//! | | [`keys`] (+ `table`, `learned`) | the command table: where the keys are, read-only/idempotent/blocking; what `COMMAND INFO` taught | — |
+//! | | [`hashing`] | hash-tag rule and rendezvous hashing over master names | — |
+//! | 8 Base | `config` | [`Builder`] and validated [`Config`], defaults as named consts | `addr`, `tls`, `secret`, `error` |
+//! | | [`url`] | `redis+sentinel://` URLs into a [`Builder`] | `config`, `addr`, `secret`, `error` |
+//! | | `tls` (feature `tls`) | `TlsConfig`: certificates to trust, client certificate | `secret`, `error` |
+//! | | `addr` | [`NodeAddr`]: `host:port` / `[v6]:port` | `error` |
+//! | | `secret` | passwords kept out of `Debug` and logs | — |
+//! | | `error` | [`enum@Error`], one variant per failure the client detects | — |
+//! | | `events` | [`Event`]s, a broadcast of what happened to shards and Sentinels | — |
+//!
+//! Layers 7 and 8 do no I/O and keep their unit tests beside them.
 #![deny(missing_docs)]
 
 mod addr;
