@@ -2,7 +2,9 @@
 //!
 //! [`Builder`] collects raw settings; [`Builder::build`] validates them into a
 //! [`Config`], naming the bad value in an [`Error::Config`]. Every default is a
-//! named constant below so the docs, the code and the tests agree.
+//! named constant below so the docs, the code and the tests agree; the `Builder`
+//! docs hold the one table of every setting with its default value (the
+//! constants' own docs say why, not how much).
 
 use std::fmt;
 use std::time::Duration;
@@ -13,31 +15,31 @@ use crate::secret::Secret;
 #[cfg(feature = "tls")]
 pub use crate::tls::TlsConfig;
 
-/// Connect timeout for data nodes (masters): 1 s, redis-rs's own default.
+/// Connect timeout for data nodes (masters): redis-rs's own default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Response timeout for ordinary commands: 500 ms, redis-rs's own default. A
+/// Response timeout for ordinary commands: redis-rs's own default. A
 /// timeout counts as a failure of the shard (it may be hung), so the shard is
 /// re-resolved; blocking commands will get their own connection without it.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-/// Connect and response timeout for Sentinel queries: 250 ms. Short on purpose:
+/// Connect and response timeout for Sentinel queries. Short on purpose:
 /// a dead Sentinel must not delay trying the next one (Sentinel answers in well
 /// under a millisecond on a healthy network).
 pub const DEFAULT_SENTINEL_TIMEOUT: Duration = Duration::from_millis(250);
-/// How long one request keeps retrying a failing shard: 15 s. Sentinel with
+/// How long one request keeps retrying a failing shard. Sentinel with
 /// `down-after-milliseconds 5000` (a common production value) fails over in
-/// roughly 6–7 s; 15 s leaves room for one aborted attempt.
+/// roughly 6–7 s; the default leaves room for one aborted attempt.
 pub const DEFAULT_FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
-/// First retry delay: 10 ms. The promoted master usually becomes visible through
+/// First retry delay. The promoted master usually becomes visible through
 /// Sentinel within ~1–2 s, so short polls find it soon after it appears instead
 /// of overshooting it by a long exponential step.
 pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(10);
-/// Largest retry delay: 100 ms (each delay is jittered down to half of itself).
+/// Largest retry delay (each delay is jittered down to half of itself).
 /// Bounds the time between Sentinel announcing the new master and the first
 /// retry reaching it; costs at most ~10 Sentinel queries per second per failing
 /// shard (single flight: shared by every request waiting on that shard).
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// How often each shard's master address is also polled from Sentinel
-/// (`GET-MASTER-ADDR-BY-NAME`): 2 s. Backs up the `+switch-master` subscription,
+/// (`GET-MASTER-ADDR-BY-NAME`). Backs up the `+switch-master` subscription,
 /// whose delivery Sentinel does not guarantee.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -111,7 +113,58 @@ pub struct Config {
 }
 
 /// Collects settings for a [`DisredisClient`](crate::DisredisClient); nothing is
-/// checked until [`build`](Builder::build) or `connect`.
+/// checked until [`build`](Builder::build) or [`connect`](Builder::connect).
+///
+/// ```no_run
+/// # async fn demo() -> disredis::Result<()> {
+/// use std::time::Duration;
+///
+/// let client = disredis::DisredisClient::builder()
+///     .sentinels(["10.0.0.1:26379", "10.0.0.2:26379", "[fd00::3]:26379"])
+///     .masters(["shard-a", "shard-b"]) // default: every master Sentinel monitors
+///     .password("data-node-password") // and .username(..) for ACLs
+///     .sentinel_password("sentinel-password") // and .sentinel_username(..)
+///     .failover_deadline(Duration::from_secs(30))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Most settings can also come from a `redis+sentinel://` URL
+/// ([`Builder::from_url`]; every parameter is in the [`url`](crate::url) module
+/// docs), with the rest (TLS, [`address_map`](Builder::address_map), …) added to
+/// the builder it returns.
+///
+/// # Settings
+///
+/// Every setting, with its default (the defaults are the `DEFAULT_*` constants of
+/// this crate):
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | [`sentinels`](Builder::sentinels) | required | `host:port` or `[v6]:port`, tried in order (duplicates dropped); the one that answers moves to the front; more are learned from `SENTINEL SENTINELS` |
+/// | [`masters`](Builder::masters) | every master the Sentinel monitors | only shard over these master names; a name the Sentinel doesn't monitor is [`Error::UnknownMaster`] at connect |
+/// | [`username`](Builder::username), [`password`](Builder::password) | none | ACL credentials for masters and replicas (never in `Debug` or logs) |
+/// | [`sentinel_username`](Builder::sentinel_username), [`sentinel_password`](Builder::sentinel_password) | none | credentials for Sentinels (their own `requirepass`) |
+/// | `tls`, `sentinel_tls` (feature `tls`) | plain TCP | TLS to masters and replicas, and separately to Sentinels, with a `TlsConfig` |
+/// | [`db`](Builder::db) | 0 | database number on every master |
+/// | [`connect_timeout`](Builder::connect_timeout) | 1 s ([`DEFAULT_CONNECT_TIMEOUT`]) | connecting to a master or replica |
+/// | [`response_timeout`](Builder::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | per command; `None` waits forever. A timeout counts as a failure of the shard. Blocking commands (`BLPOP`, …) go over a connection without it |
+/// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
+/// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`] |
+/// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
+/// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`] |
+/// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`] when fewer replicas acknowledged it |
+/// | [`read_from`](Builder::read_from) | [`ReadFrom::Master`] | where read-only commands go |
+/// | [`address_map(f)`](Builder::address_map) | none | rewrite every address Sentinel reports (NAT, containers) |
+/// | [`watch_sentinels(on, poll_interval)`](Builder::watch_sentinels) | on, every 2 s ([`DEFAULT_POLL_INTERVAL`]) | `+switch-master` subscriptions on every known Sentinel and the address poll that backs them up |
+///
+/// [`build`](Builder::build) (and `connect`, which calls it) checks the values and
+/// fails with [`Error::Config`] naming the setting and the value (never a secret):
+/// no Sentinel, an address that is not `host:port`, an empty `masters` list or a
+/// master name with spaces, a negative `db`, a zero timeout, deadline, backoff or
+/// poll interval, `wait_replicas` with 0 replicas, a `backoff` whose `min` exceeds
+/// `max`, or (feature `tls`) a certificate or key that is not valid PEM.
 #[derive(Debug, Clone)]
 pub struct Builder {
     sentinels: Vec<String>,

@@ -1,12 +1,5 @@
-//! The crate's error type.
-//!
-//! Every failure the client itself detects has its own variant with the context a
-//! person needs to act on it (which value, which Sentinel, which shard). Errors from
-//! Redis that the client passes through unchanged stay `redis::RedisError`s inside
-//! [`Error::Redis`]. There is deliberately no free-form catch-all variant.
-//!
-//! Through the `redis` traits (`AsyncCommands`, `Commands`) an [`Error`] surfaces as
-//! a [`redis::RedisError`]: see the `From<Error> for RedisError` impl for the kinds.
+//! The crate's error type. What each variant means, when it happens and how it
+//! crosses the `redis` traits is documented once, on [`enum@Error`].
 
 use std::fmt;
 use std::time::Duration;
@@ -48,6 +41,39 @@ impl fmt::Display for ShardFailure {
 }
 
 /// Everything that can go wrong in `disredis`.
+///
+/// Every failure the client itself detects has its own variant with the context a
+/// person needs to act on it (which value, which Sentinel, which shard). Errors
+/// from Redis or the connection that the client passes through unchanged stay
+/// `redis::RedisError`s inside [`Error::Redis`]. There is deliberately no
+/// free-form catch-all variant. No error text contains a password.
+///
+/// | variant | when | [`kind()`](Error::kind) |
+/// |---|---|---|
+/// | [`Config`](Error::Config) | `Builder::build` / `connect`: a setting is invalid | `InvalidClientConfig` |
+/// | [`BadUrl`](Error::BadUrl) | `from_url`, [`SentinelUrl::parse`](crate::url::SentinelUrl::parse): a `redis+sentinel://` URL can't be used, before any connection | `InvalidClientConfig` |
+/// | [`NoSentinel`](Error::NoSentinel) | no Sentinel answered: at connect, or (as the `last` error of `FailoverTimeout`) when a shard needs a re-resolve | `Io` |
+/// | [`UnknownMaster`](Error::UnknownMaster) | connect: the `masters` filter names a master the Sentinel does not monitor | `MasterNameNotFoundBySentinel` |
+/// | [`NoMasters`](Error::NoMasters) | connect: the Sentinel monitors no master | `MasterNameNotFoundBySentinel` |
+/// | [`SentinelReply`](Error::SentinelReply) | a Sentinel answered garbage; the next Sentinel is tried, so it usually shows up as a cause inside `NoSentinel` | `Parse` |
+/// | [`NotMaster`](Error::NotMaster) | the node Sentinel names does not say `ROLE master` (mid-failover); retried, so it usually shows up as the `last` error of `FailoverTimeout` | `Server(ReadOnly)` |
+/// | [`FailoverTimeout`](Error::FailoverTimeout) | a shard had no usable master for the whole `failover_deadline`; `last` says why | `Io` |
+/// | [`CrossShard`](Error::CrossShard) | before sending: a multi-key command (other than the split ones), an atomic pipeline or a `WATCH` transaction whose keys are on several shards, or a keyed command sent with `on_shard` to a shard that doesn't own its keys | `Client` |
+/// | [`NoKey`](Error::NoKey) | before sending: a keyless command without a cross-shard merge (`INFO`, `CONFIG`, …); use `on_shard` | `Client` |
+/// | [`UnknownShard`](Error::UnknownShard) | `on_shard` with a name that is not one of the client's shards | `Client` |
+/// | [`BadCommand`](Error::BadCommand) | before sending: arguments without the shape Redis expects, so the keys can't be found | `Client` |
+/// | [`Ambiguous`](Error::Ambiguous) | the connection failed after a non-idempotent command was sent (unless `retry_non_idempotent`) | `Io` |
+/// | [`InsideRuntime`](Error::InsideRuntime) | the blocking client was used on a thread running a tokio runtime | `Client` |
+/// | [`NotReplicated`](Error::NotReplicated) | durability mode (`wait_replicas`): too few replicas acknowledged a write in time | `Io` |
+/// | [`Auth`](Error::Auth) | a data node refused the credentials (at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `AuthenticationFailed` |
+/// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` |
+/// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind |
+///
+/// Through the `redis` traits (`AsyncCommands`, `Commands`, `ConnectionLike`) an
+/// `Error` surfaces as a [`redis::RedisError`]: `Error::Redis` as the error it
+/// holds, every other variant with [`Error::kind`] as its kind, a fixed
+/// `"disredis: …"` description and this error's `Display` text (with the same
+/// context) as its detail.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -59,7 +59,16 @@
 //! that is killed before its replica got the write is lost, and the user is
 //! logged out. Build the client with
 //! [`wait_replicas(1, …)`](crate::Builder::wait_replicas) to make every session
-//! write wait for a replica's acknowledgement.
+//! write wait for a replica's acknowledgement. Keep its timeout below the
+//! client's response timeout (the `WAIT` runs on the same connection; the web
+//! example uses `wait_replicas(1, Duration::from_millis(400))`). A shard then
+//! needs a replica also after a failover, when its only replica has become the
+//! master: give each shard two replicas, or bring the old master back as a
+//! replica; until then every session write on that shard is reported as failed
+//! after the `WAIT` timeout (it did run on the master).
+//!
+//! `examples/session_store/` is a small login / visit-counter site on this store;
+//! the repository's `docs/sessions.md` walks through it, a failover included.
 //!
 //! ## Errors
 //! Failures of the client (including Redis errors) become

@@ -9,10 +9,17 @@ use crate::secret::Secret;
 /// TLS settings for data nodes ([`Builder::tls`](crate::Builder::tls)) or Sentinels
 /// ([`Builder::sentinel_tls`](crate::Builder::sentinel_tls)). Feature `tls` (rustls with the `ring` provider).
 ///
-/// Defaults ([`TlsConfig::new`]): verify the server certificate against the
-/// operating system's trust store (read by `rustls-native-certs` on each connect)
-/// and check that it covers the address Sentinel reports (usually an IP, so the
-/// certificate needs an IP SAN), no client certificate.
+/// Every option, with its default ([`TlsConfig::new`]):
+///
+/// | option | default | meaning |
+/// |---|---|---|
+/// | [`root_certificates(pem)`](TlsConfig::root_certificates) | the operating system's trust store (read by `rustls-native-certs` on each connect) | trust exactly these CAs (PEM); checked by `Builder::build` ([`Error::Config`]) |
+/// | [`client_certificate(cert, key)`](TlsConfig::client_certificate) | none | mutual TLS (`tls-auth-clients yes`); the key is redacted like a password |
+/// | `insecure()` | off | no certificate or host name check at all; only with the `tls-insecure` feature, for tests |
+///
+/// The server certificate is always checked to cover the address Sentinel
+/// reports for the node (usually an IP, so the certificate needs an IP SAN)
+/// unless `insecure()` is set.
 ///
 /// ```no_run
 /// # #[cfg(feature = "tls")]

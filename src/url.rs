@@ -19,23 +19,25 @@
 //!   gives a password only, `user@` a user only. Sentinel credentials are separate
 //!   query parameters (below), because Sentinels usually have their own.
 //! - **host list**: Sentinel addresses separated by `,`: `host:port`, `[v6]:port`;
-//!   a missing port is 26379 (`DEFAULT_SENTINEL_PORT`). Tried in this order.
+//!   a missing port is [`DEFAULT_SENTINEL_PORT`]. Tried in this order.
 //! - **path**: empty, `/`, or `/N` for the database number (same as `db=N`).
 //!
-//! Query parameters (each at most once; durations are whole milliseconds):
+//! Query parameters (each at most once; durations are whole milliseconds greater
+//! than 0). Anything not given keeps its default, listed with every setting in the
+//! [`Builder`] docs:
 //!
 //! | parameter | builder setting | example |
 //! |---|---|---|
 //! | `masters` | [`Builder::masters`] (comma-separated) | `masters=shard-a,shard-b` |
 //! | `db` | [`Builder::db`] | `db=2` |
 //! | `sentinel_username` | [`Builder::sentinel_username`] | `sentinel_username=sentinel-user` |
-//! | `sentinel_password` | [`Builder::sentinel_password`] | `sentinel_password=s%26cret` |
-//! | `connect_timeout` | [`Builder::connect_timeout`] | `connect_timeout=1000` |
-//! | `response_timeout` | [`Builder::response_timeout`]; `none` waits forever | `response_timeout=500` |
-//! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=250` |
-//! | `failover_deadline` | [`Builder::failover_deadline`] | `failover_deadline=15000` |
+//! | `sentinel_password` | [`Builder::sentinel_password`] (the Sentinels' own `requirepass`) | `sentinel_password=s%26cret` |
+//! | `connect_timeout` | [`Builder::connect_timeout`] | `connect_timeout=2000` |
+//! | `response_timeout` | [`Builder::response_timeout`]; `none` waits forever | `response_timeout=1000` |
+//! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=100` |
+//! | `failover_deadline` | [`Builder::failover_deadline`] | `failover_deadline=30000` |
 //! | `read_from` | [`Builder::read_from`]: `master`, `prefer-replica`, `replica` | `read_from=prefer-replica` |
-//! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`]; both or neither | `wait_replicas=1&wait_timeout=500` |
+//! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`] (replicas, timeout in ms); both or neither | `wait_replicas=1&wait_timeout=500` |
 //! | `retry_non_idempotent` | [`Builder::retry_non_idempotent`]: `true`, `false` | `retry_non_idempotent=true` |
 //!
 //! Percent-encoding (`%40` for `@`) is decoded in the user name, the passwords and
@@ -44,9 +46,19 @@
 //! anywhere but before the host list is refused, so a password with an unencoded
 //! `/`, `?` or `#` is never taken apart into host names.
 //!
-//! A bad URL is [`Error::BadUrl`] naming the part (`scheme`, `userinfo`,
-//! `host list`, `path`, `fragment`, the parameter's name, or `query` for an unknown
-//! or malformed parameter). Its text never contains a password.
+//! A bad URL fails before any connection with [`Error::BadUrl`] naming the part
+//! (`scheme`, `userinfo`, `host list`, `path`, `fragment`, the parameter's name
+//! such as `db` or `read_from`, or `query` for an unknown or malformed parameter;
+//! an unknown parameter's text lists the known ones, [`PARAMETERS`]). Its text
+//! never contains a password:
+//!
+//! ```text
+//! bad Sentinel URL: host list: entry 2 "h:port": port is not a number from 1 to 65535
+//! bad Sentinel URL: userinfo: the password has a malformed %-escape (password not shown)
+//! ```
+//!
+//! [`SentinelUrl::parse`] gives the same settings plus the Sentinel addresses and
+//! credentials, for tools that talk to Sentinels themselves (the `disredis` CLI).
 
 use std::time::Duration;
 
