@@ -67,6 +67,7 @@ impl fmt::Display for ShardFailure {
 /// | [`NotReplicated`](Error::NotReplicated) | durability mode (`wait_replicas`): too few replicas acknowledged a write in time | `Io` |
 /// | [`Auth`](Error::Auth) | a data node refused the credentials (at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `AuthenticationFailed` |
 /// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` |
+/// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind |
 /// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind |
 ///
 /// Through the `redis` traits (`AsyncCommands`, `Commands`, `ConnectionLike`) an

@@ -7,11 +7,13 @@
 //! 7.0.15. Shard channels (SPUBLISH, SSUBSCRIBE) are deliberately not keys here: the
 //! server marks them `not_key`, and they do not name data.
 //!
-//! Public so that callers (and the live check in `tests/key_table.rs`) can see how
-//! `disredis` routes a command: [`visit_keys`] and [`commands`].
+//! Public so that callers (and the live check in the integration tests'
+//! `key_table` module) can see how `disredis` routes a command: [`visit_keys`]
+//! and [`commands`].
 //!
-//! Pure logic, no I/O. The lookup for ordinary commands does not allocate: binary
-//! search over static tables compared case-insensitively; only errors allocate.
+//! Pure logic, no I/O. The lookup for ordinary commands does not allocate: a
+//! hashed open-addressing index for command names, binary search over a static
+//! table for subcommands, both case-insensitive; only errors allocate.
 
 use std::cmp::Ordering;
 

@@ -24,47 +24,26 @@
 //!
 //! ## Commands across shards
 //! Every command either runs correctly across shards or fails with a typed error
-//! before anything is sent — never a wrong answer:
-//! - commands whose keys are all on one shard (single-key commands, and multi-key
-//!   ones under one hash tag) go to that shard unchanged;
-//! - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH` across shards are split
-//!   per shard, sent concurrently and merged in the caller's order; every other
-//!   multi-key command across shards is [`Error::CrossShard`];
-//! - `PING`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`, `KEYS`, `RANDOMKEY`, `SCRIPT
-//!   LOAD/EXISTS/FLUSH` and `WAIT` fan out with a documented merge, and `SCAN`
-//!   walks every shard behind one cursor; other keyless commands are
-//!   [`Error::NoKey`]: send them with [`DisredisClient::on_shard`];
-//! - pipelines are split per shard and reassembled in order; transactions
-//!   (`pipe().atomic()`, `WATCH` with `redis::aio::transaction_async`) must stay on
-//!   one shard, and `WATCH` gets a connection of its own;
-//! - blocking commands (`BLPOP`, `XREAD BLOCK`, `WAIT`, …) get a connection of
-//!   their own without the response timeout;
-//! - commands the table doesn't know (modules) are looked up once with
-//!   `COMMAND INFO`.
+//! before anything is sent — never a wrong answer. Single-shard commands go to
+//! their shard unchanged; a few multi-key and keyless commands are split or
+//! fanned out and merged; other multi-key commands across shards are
+//! [`Error::CrossShard`], keyless ones [`Error::NoKey`] (send them with
+//! [`DisredisClient::on_shard`]). The full table is in the README ("What runs
+//! across shards"). A split write that fails on some shards after others ran is
+//! [`Error::PartiallyApplied`].
 //!
-//! ## Failover semantics
+//! ## Failover
 //! On a refused or dropped connection, a response timeout, or a `READONLY`,
-//! `LOADING` or `MASTERDOWN` reply, the client asks Sentinel
-//! (`SENTINEL GET-MASTER-ADDR-BY-NAME`) for that shard's master, connects, checks
-//! `ROLE` says `master`, and retries with jittered backoff (10 ms growing to
-//! 100 ms) until [`failover_deadline`](Builder::failover_deadline) (15 s) after the
-//! first failure, then returns [`Error::FailoverTimeout`]. Only the failing shard
-//! waits; one Sentinel query serves every request waiting on it.
-//!
-//! A command that surely did not run (connection refused, `READONLY`, `LOADING`,
-//! `MASTERDOWN`) is always retried. One whose fate is unknown (the connection
-//! dropped or timed out after it was sent) is retried only when it is idempotent
-//! (reads, `SET k v`, `EXPIRE`…); `INCR`, `LPUSH`, `SET … NX` and the like get
-//! [`Error::Ambiguous`] instead, unless
-//! [`retry_non_idempotent(true)`](Builder::retry_non_idempotent) opts in to
-//! at-least-once. Plain server errors (`WRONGTYPE`, `ERR …`) return at once.
-//!
-//! Besides reacting to failures, the client subscribes to `+switch-master` on
-//! every known Sentinel and polls each master's address (every 2 s), so a shard
-//! usually switches before a request fails; [`DisredisClient::events`] reports
-//! every switch. Optional: [`Builder::wait_replicas`] (acknowledged writes
-//! survive a failover), [`Builder::read_from`] (reads on replicas),
-//! [`Builder::address_map`] (NAT).
+//! `LOADING` or `MASTERDOWN` reply, the client asks Sentinel for that shard's
+//! master, connects, checks `ROLE` says `master`, and retries with jittered
+//! backoff until [`failover_deadline`](Builder::failover_deadline), then returns
+//! [`Error::FailoverTimeout`]. Only the failing shard waits; one Sentinel query
+//! serves every request waiting on it. A command whose fate is unknown is
+//! retried only when it is idempotent ([`Error::Ambiguous`] otherwise, unless
+//! [`retry_non_idempotent`](Builder::retry_non_idempotent)). The client also
+//! follows `+switch-master` on every Sentinel, plus a poll, and reports each
+//! switch through [`DisredisClient::events`]. Details, options and measurements:
+//! `docs/failover.md`; every setting and default: [`Builder`].
 //!
 //! ## Layout
 //! One crate in eight layers. A file imports only from its own layer (without a

@@ -1,17 +1,14 @@
 //! Commands and pipelines that touch several shards: how to split them (the plan)
 //! and how to put the replies back together (the merge). Pure: no I/O; the client
-//! runs the parts (`dispatch`).
+//! runs the parts (`dispatch`). What runs across shards and how each reply
+//! merges is the README's table ("What runs across shards"); this module is its
+//! implementation:
 //!
-//! - Multi-key commands whose keys all live on one shard go there unchanged.
-//! - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH` across shards are split
-//!   per shard (keys keep their order within each part) and merged in the
-//!   caller's order: `MGET` values by key position, counts summed, `MSET` OK when
-//!   every part is OK. Every other multi-key command across shards is
-//!   [`Error::CrossShard`]: never routed by its first key.
-//! - Keyless commands with a meaningful merge fan out to every shard (see
-//!   [`keyless`]); other keyless commands are [`Error::NoKey`] (use `on_shard`).
-//! - `SCAN` walks the shards one after another behind one cursor ([`scan`]).
-//! - A pipeline becomes one sub-pipeline per shard plus a recipe per command.
+//! - [`plan`]: one shard (the hot path, nothing allocated), a [`split`] of a
+//!   multi-key command, a [`keyless`] fan-out, a `SCAN` step ([`scan`]), or a
+//!   refusal — never routed by the first key alone;
+//! - [`plan_pipeline`]: one sub-pipeline per shard plus a [`Recipe`] per command;
+//! - [`merge`] (the parts' replies), [`gather`] (which parts took effect).
 
 use redis::{Cmd, Pipeline, Value};
 
@@ -150,18 +147,8 @@ pub(crate) fn cross_shard(ring: &Rendezvous, command: &str, args: &[&[u8]]) -> E
     Error::CrossShard { command: command.to_owned(), shards }
 }
 
-/// Keyless commands that fan out to every shard, with their merge:
-///
-/// | command | merge |
-/// |---|---|
-/// | `PING`, `SCRIPT LOAD` | every shard must answer; the first reply |
-/// | `DBSIZE` | sum |
-/// | `FLUSHDB`, `FLUSHALL`, `SCRIPT FLUSH` | OK when every shard says OK |
-/// | `KEYS` | concatenation |
-/// | `SCRIPT EXISTS` | 1 only where every shard has the script |
-/// | `WAIT` | the minimum over shards (each shard waits for this client's writes) |
-/// | `RANDOMKEY` | a key from a randomly chosen non-empty shard |
-///
+/// Keyless commands that fan out to every shard, each with its [`Merge`] (the
+/// match below; the README's table says what each means for a caller).
 /// Anything else keyless is [`Error::NoKey`]: send it with `on_shard`.
 fn keyless(ring: &Rendezvous, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
     let n = ring.names().len();

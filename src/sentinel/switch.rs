@@ -4,7 +4,7 @@
 //! Requests already survive a failover through the retry loop; this makes the
 //! switch happen as soon as Sentinel announces it, usually before any request
 //! fails. Pub/sub delivery is not guaranteed (a Sentinel may die, a message may
-//! be missed during a reconnect), so every `poll_interval` (2 s by default) each
+//! be missed during a reconnect), so every `poll_interval` each
 //! master's address is also asked with `GET-MASTER-ADDR-BY-NAME`.
 //! Subscriptions are made on every known Sentinel, including ones learned
 //! later, and re-made when their connection drops.
@@ -198,5 +198,25 @@ mod tests {
         );
         assert_eq!(parse_switch("shard-a 127.0.0.1 7001"), None);
         assert_eq!(parse_switch(""), None);
+    }
+
+    /// Only the names it was given, addresses through the address map.
+    #[test]
+    fn sightings_of_known_names_mapped() {
+        let config = crate::Builder::default()
+            .sentinels(["127.0.0.1:26379"])
+            .address_map(|a: &NodeAddr| NodeAddr::from_parts("10.9.9.9", &a.port().to_string()).unwrap())
+            .build()
+            .unwrap();
+        let sentinels = Sentinels::new(&config, crate::events::Events::default());
+        let names: HashSet<String> = ["shard-a".to_owned()].into();
+        let from = NodeAddr::parse("127.0.0.1:26379").unwrap();
+        let seen = sighting(&sentinels, &names, &from, "shard-a 127.0.0.1 7001 127.0.0.1 7011").unwrap();
+        assert_eq!(seen.name, "shard-a");
+        assert_eq!(seen.addr.to_string(), "10.9.9.9:7011");
+        assert_eq!(seen.announced_by, Some(from.clone()));
+        assert_eq!(sighting(&sentinels, &names, &from, "shard-z 127.0.0.1 1 127.0.0.1 2"), None);
+        assert_eq!(sighting(&sentinels, &names, &from, "shard-a 1 2 127.0.0.1 notaport"), None);
+        assert_eq!(sighting(&sentinels, &names, &from, "garbage"), None);
     }
 }

@@ -18,7 +18,7 @@ Where the Sentinels are (one of):
   --url URL              redis+sentinel://[user:password@]host:port[,host:port…]/?masters=a,b&db=0&…
   DISREDIS_URL=URL       the same URL from the environment (used when neither option is given)
 Passwords go in the URL: the userinfo for the masters, sentinel_password=… for the Sentinels.
-Every URL parameter is listed in the README (\"Configuration from a URL\").
+Every URL parameter is listed in the API docs of disredis::url (cargo doc --open).
 
 Examples:
   disredis --sentinel 127.0.0.1:26381 --sentinel 127.0.0.1:26382 topology
