@@ -5,15 +5,14 @@
 //! Every client log line of this test binary goes to one in-memory buffer (a global
 //! `tracing-subscriber` at TRACE), so every test here also feeds the leak check.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use disredis::{DisredisClient, Error};
 use redis::AsyncCommands;
-use support::{Access, Spec, Topology};
+
+use crate::support::{Access, Spec, Topology};
 
 /// Distinctive, so a leak can't hide behind a common word.
 const DATA_PW: &str = "Dpw-7f3kQz9-data";

@@ -3,14 +3,13 @@
 //! at-least-once opt-in. Transactions, scripts, blocking commands and `on_shard`
 //! are in `transactions_scripts.rs`.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use disredis::DisredisClient;
 use redis::AsyncCommands;
-use support::{Spec, Topology, client, keys_on};
+
+use crate::support::{Spec, Topology, client, keys_on};
 
 fn dbsize(topo: &Topology, shard: &str) -> i64 {
     redis::cmd("DBSIZE").query(&mut topo.conn(&topo.master_addr(shard))).unwrap()
