@@ -3,7 +3,6 @@
 //! counting — still logged in, no visit lost or counted twice, no error.
 
 #[path = "../../examples/session_store/app.rs"]
-#[allow(dead_code)]
 mod app;
 
 use std::sync::Arc;

@@ -28,7 +28,6 @@
 //! Use it as `mod support;` from a test file. All children are SIGKILLed (and reaped) when the
 //! [`Topology`] is dropped, also when the test panics; in that case the process logs are printed
 //! to stderr.
-#![allow(dead_code)]
 
 mod access;
 mod boot;
@@ -51,17 +50,10 @@ use boot::{BootError, NODE_UP, START_ATTEMPTS};
 use node::{Kind, Node};
 use query::{addr, get_master_addr};
 
-// Part of the public API; each test binary uses a different subset (see `allow(dead_code)`).
-#[allow(unused_imports)]
 pub use access::Access;
-#[allow(unused_imports)]
 pub use client::{client, generation, shard_info, wait_generation};
-#[allow(unused_imports)]
 pub use keys::keys_on;
-#[allow(unused_imports)]
 pub use query::info_field;
-#[allow(unused_imports)]
-pub use watch::SwitchWatch;
 
 const HOST: &str = "127.0.0.1";
 /// Step of every polling loop (no fixed sleeps anywhere).
