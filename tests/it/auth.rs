@@ -2,19 +2,19 @@
 //! typed `Error::Auth` naming the node for refused credentials, and no password anywhere in
 //! logs, `Debug` or error text.
 //!
-//! Every client log line of this module's tests goes to one in-memory buffer (a
-//! `tracing-subscriber` at TRACE, the default on these tests' threads; see [`run`]), so every
-//! test here also feeds the leak check.
+//! Every client log line of this module's tests goes to one in-memory buffer (a global
+//! `tracing-subscriber` at TRACE that keeps only the events of these tests' threads; see
+//! [`logs`] and [`run`]), so every test here also feeds the leak check.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use disredis::{DisredisClient, Error};
 use redis::AsyncCommands;
-use tracing::Dispatch;
-use tracing::dispatcher::{self, DefaultGuard};
+use tracing_subscriber::filter::dynamic_filter_fn;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 
 use crate::support::{Access, Spec, Topology};
 
@@ -38,48 +38,60 @@ impl Write for Buffer {
     }
 }
 
-/// The log buffer and a TRACE subscriber that writes into it. Not the global subscriber:
-/// every module of the test binary shares its process, and the other modules' clients log
-/// "connected to master" too, which would pass the leak check's assertions for these tests.
-/// [`run`] makes it the default on this module's test threads only.
-fn logs() -> &'static (Buffer, Dispatch) {
-    static LOGS: OnceLock<(Buffer, Dispatch)> = OnceLock::new();
+thread_local! {
+    /// Whether this thread's events go to the log buffer: set on the threads of [`run`] only.
+    static CAPTURE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The log buffer. On first use, installs the test binary's global subscriber: every event at
+/// TRACE into the buffer, but only events on threads of [`run`]. Filtered, because every module
+/// shares the process and the other modules' clients log "connected to master" too, which would
+/// pass the leak check's assertions for these tests. Global, not a scoped default per thread:
+/// while only one dispatcher exists, tracing decides a callsite's interest with the default of
+/// the thread that hits it first, and a callsite first hit on another module's thread (no
+/// subscriber) would stay disabled for these tests too. A dynamic filter for the same reason:
+/// `filter_fn`'s answer is cached per callsite, by whichever thread hits it first.
+fn logs() -> &'static Buffer {
+    static LOGS: OnceLock<Buffer> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+        let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || writer.clone())
-            .finish();
-        (buffer, Dispatch::new(subscriber))
+            .with_filter(dynamic_filter_fn(|_, _| CAPTURE.get()));
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("auth installs the test binary's only global subscriber");
+        buffer
     })
 }
 
-thread_local! {
-    /// Keeps [`logs`]'s subscriber the default of a runtime thread of [`run`] while it lives.
-    static LOG_DEFAULT: RefCell<Option<DefaultGuard>> = const { RefCell::new(None) };
+/// Clears [`CAPTURE`] on the test thread when the test ends, also when it panics.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURE.set(false);
+    }
 }
 
-/// Runs one test as `#[tokio::test(flavor = "multi_thread")]` would, with [`logs`]'s
-/// subscriber as the default on the test thread and on every thread of the runtime (workers
-/// and blocking pool), so the events of the client and of the tasks it spawns are captured.
+/// Runs one test as `#[tokio::test(flavor = "multi_thread")]` would, with the events of the
+/// test thread and of every runtime thread (workers and blocking pool: the tasks the client
+/// spawns) going to the log buffer.
 fn run(test: impl Future<Output = ()>) {
-    let (_, dispatch) = logs();
-    dispatcher::with_default(dispatch, || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .on_thread_start(|| LOG_DEFAULT.set(Some(dispatcher::set_default(&logs().1))))
-            .on_thread_stop(|| drop(LOG_DEFAULT.take()))
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(test);
-    });
+    logs();
+    CAPTURE.set(true);
+    let _capturing = Capturing;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(|| CAPTURE.set(true))
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(test);
 }
 
 fn captured() -> String {
-    let (buffer, _) = logs();
-    String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned()
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
 }
 
 fn assert_no_secret(what: &str, text: &str) {
