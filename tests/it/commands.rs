@@ -202,7 +202,7 @@ async fn at_least_once_opt_in_retries_non_idempotent_commands() {
     }
     let old = topo.master_addr(&names[0]);
     topo.stop(&old);
-    // Without the opt-in this is Error::Ambiguous (tests/failover.rs).
+    // Without the opt-in this is Error::Ambiguous (tests/it/failover.rs).
     let v: i64 = con.incr(&key, 1).await.unwrap();
     assert_eq!(v, 2, "the INCR ran on the promoted replica");
     topo.cont(&old);
