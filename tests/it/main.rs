@@ -2,8 +2,10 @@
 //! the harness (`support`: real `redis-server` / `redis-sentinel` processes) compiled once for
 //! all of them. Select an area by its module path, e.g. `cargo test --test it failover::`.
 //!
-//! All tests share one process: nothing here may rely on a process of its own (global tracing
-//! subscribers, environment variables, statics that assume one area).
+//! All tests share one process and run in parallel on libtest's threads, so none may assume a
+//! process of its own: the one global tracing subscriber is auth's, and it keeps only the events
+//! of auth's own threads; no test sets environment variables; the harness's statics (ports
+//! handed out, the topology counter) are shared by every module on purpose.
 
 mod support;
 
