@@ -3,14 +3,13 @@
 //! at-least-once opt-in. Transactions, scripts, blocking commands and `on_shard`
 //! are in `transactions_scripts.rs`.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use disredis::DisredisClient;
 use redis::AsyncCommands;
-use support::{Spec, Topology, client, keys_on};
+
+use crate::support::{Spec, Topology, client, keys_on};
 
 fn dbsize(topo: &Topology, shard: &str) -> i64 {
     redis::cmd("DBSIZE").query(&mut topo.conn(&topo.master_addr(shard))).unwrap()
@@ -203,7 +202,7 @@ async fn at_least_once_opt_in_retries_non_idempotent_commands() {
     }
     let old = topo.master_addr(&names[0]);
     topo.stop(&old);
-    // Without the opt-in this is Error::Ambiguous (tests/failover.rs).
+    // Without the opt-in this is Error::Ambiguous (tests/it/failover.rs).
     let v: i64 = con.incr(&key, 1).await.unwrap();
     assert_eq!(v, 2, "the INCR ran on the promoted replica");
     topo.cont(&old);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use disredis::{DisredisClient, Error, SentinelFailure};
 
-use crate::fake::FakeSentinel;
+use super::fake::FakeSentinel;
 
 /// The Sentinel timeout of most tests: long enough that even a busy machine
 /// gets the fake's hostile reply rather than a timeout (tests of the default

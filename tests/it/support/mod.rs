@@ -14,7 +14,8 @@
 //!   in its own directory for every topology.
 //! * Ports are chosen below 32768 (the ephemeral range starts there) by bind-testing, and every
 //!   started server is checked to be *our* child (`INFO server` `process_id`), because another
-//!   test binary may grab a port between the bind test and the server start. A server that
+//!   process (another test run on the machine, say) may grab a port between the bind test and
+//!   the server start; within this process, `ports` never hands out a port twice. A server that
 //!   fails with "Address already in use" makes the whole start retry with new ports.
 //!
 //! * With 2 sentinels and equal `down-after`, both could reach ODOWN in the same millisecond,
@@ -25,10 +26,10 @@
 //! * Ready means: every replica linked, every sentinel sees every master, replica and sentinel
 //!   (`CKQUORUM` OK), and every master streams to its replicas (a write + `WAIT`); see `boot`.
 //!
-//! Use it as `mod support;` from a test file. All children are SIGKILLed (and reaped) when the
+//! It is the `support` module of the one integration-test binary (`tests/it/main.rs`); the test
+//! modules use it as `crate::support`. All children are SIGKILLed (and reaped) when the
 //! [`Topology`] is dropped, also when the test panics; in that case the process logs are printed
 //! to stderr.
-#![allow(dead_code)]
 
 mod access;
 mod boot;
@@ -51,17 +52,10 @@ use boot::{BootError, NODE_UP, START_ATTEMPTS};
 use node::{Kind, Node};
 use query::{addr, get_master_addr};
 
-// Part of the public API; each test binary uses a different subset (see `allow(dead_code)`).
-#[allow(unused_imports)]
 pub use access::Access;
-#[allow(unused_imports)]
 pub use client::{client, generation, shard_info, wait_generation};
-#[allow(unused_imports)]
 pub use keys::keys_on;
-#[allow(unused_imports)]
 pub use query::info_field;
-#[allow(unused_imports)]
-pub use watch::SwitchWatch;
 
 const HOST: &str = "127.0.0.1";
 /// Step of every polling loop (no fixed sleeps anywhere).

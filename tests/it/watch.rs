@@ -1,12 +1,11 @@
 //! The `+switch-master` watch, events and Sentinel loss, on real processes.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error, Event};
 use redis::AsyncCommands;
-use support::{Spec, Topology};
+
+use crate::support::{self, Spec, Topology};
 
 fn master_of(client: &DisredisClient, shard: &str) -> (Option<String>, u64) {
     let s = support::shard_info(client, shard);

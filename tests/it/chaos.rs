@@ -6,16 +6,15 @@
 //! WAIT mode needs 2 replicas per shard: with 1, the promoted master has no replica
 //! until the old one rejoins, so every write to it would end in `NotReplicated`.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use disredis::{Builder, DisredisClient, Event};
-use support::{Spec, Topology, info_field};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
+
+use crate::support::{Spec, Topology, info_field};
 
 const WRITERS: usize = 8;
 const WAIT_TIMEOUT: Duration = Duration::from_millis(500);

@@ -1,13 +1,12 @@
 //! Keys land where `shard_for` says, spread evenly, and hash tags co-locate; on
 //! real processes, checked by asking each master directly.
 
-mod support;
-
 use std::collections::HashMap;
 
 use disredis::Error;
 use redis::{AsyncCommands, Commands};
-use support::{Spec, Topology, client};
+
+use crate::support::{Spec, Topology, client};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_key_lands_on_the_master_shard_for_names() {

@@ -2,12 +2,11 @@
 //! WATCH, scripts, blocking commands (BLPOP), `on_shard`, and commands the client
 //! does not know. The rest of the command surface is in `commands.rs`.
 
-mod support;
-
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use support::{Spec, Topology, client, keys_on};
+
+use crate::support::{Spec, Topology, client, keys_on};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transactions_on_hash_tagged_keys_and_watch_under_contention() {

@@ -1,15 +1,14 @@
 //! Failover on real processes: SIGKILL under a writer, READONLY from a demoted
 //! master, a frozen master, single-flight re-resolve, the deadline.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error};
 use redis::AsyncCommands;
-use support::{Spec, Topology, generation, keys_on};
+
+use crate::support::{self, Spec, Topology, generation, keys_on};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {

@@ -1,12 +1,11 @@
 //! Reads from replicas and the WAIT durability mode, on real processes.
 
-mod support;
-
 use std::time::Duration;
 
 use disredis::{DisredisClient, ReadFrom};
 use redis::AsyncCommands;
-use support::{Spec, Topology};
+
+use crate::support::{Spec, Topology};
 
 fn calls(topo: &Topology, addr: &str, command: &str) -> u64 {
     let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut topo.conn(addr)).unwrap();

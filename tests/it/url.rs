@@ -1,11 +1,10 @@
 //! `DisredisClient::from_url` on real processes: every setting that a topology can show,
 //! credentials from the URL, and a typed error for each kind of bad URL.
 
-mod support;
-
 use disredis::{Builder, DisredisClient, Error};
 use redis::AsyncCommands;
-use support::{Access, Spec, Topology};
+
+use crate::support::{Access, Spec, Topology};
 
 fn url_of(topo: &Topology, userinfo: &str, rest: &str) -> String {
     format!("redis+sentinel://{userinfo}{}{rest}", topo.sentinel_addrs().join(","))

@@ -6,11 +6,8 @@
 //! The fake and its RESP encoding are in `hostile_sentinel/fake.rs`; connecting
 //! to it and the expected refusals are in `hostile_sentinel/client.rs`.
 
-#[path = "hostile_sentinel/client.rs"]
 mod client;
-#[path = "hostile_sentinel/fake.rs"]
 mod fake;
-mod support;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +15,8 @@ use disredis::{DisredisClient, Error};
 
 use client::{LIMIT, TIMEOUT, connect, expect_malformed_masters, expect_no_sentinel};
 use fake::{Act, FakeSentinel, array, bulk, master, masters_reply, record};
+
+use crate::support;
 
 // --- SENTINEL MASTERS: wrong shapes -----------------------------------------
 

@@ -2,9 +2,6 @@
 //! Sentinels on TLS or on plain TCP, a CA and server certificate made at test time with the
 //! `openssl` CLI (IP SAN 127.0.0.1), passwords on both kinds, and a SIGKILL failover under a
 //! writer with no failed request.
-#![cfg(feature = "tls")]
-
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Error, TlsConfig};
 use redis::AsyncCommands;
-use support::{Access, Spec, Topology};
+
+use crate::support::{self, Access, Spec, Topology};
 
 const DATA_PW: &str = "tls-data-pw";
 const SENTINEL_PW: &str = "tls-sentinel-pw";

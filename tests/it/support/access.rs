@@ -198,11 +198,6 @@ impl Topology {
         open(port, timeout, password, tls.then(|| self.ca_pem()))
     }
 
-    /// How the topology was started.
-    pub fn access(&self) -> &Access {
-        &self.access
-    }
-
     /// The test CA's certificate (PEM) that signed every node's certificate.
     /// Panics when the topology has no TLS.
     pub fn ca_pem(&self) -> Vec<u8> {

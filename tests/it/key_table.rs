@@ -4,12 +4,12 @@
 //! argument lists, argument lists built from `COMMAND DOCS`, and hand-written tricky cases.
 //! Every disagreement is reported; the deliberate ones are listed in [`allowed`].
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use disredis::keys::{CommandInfo, KeyError, commands, visit_keys};
 use redis::Value;
+
+use crate::support;
 
 /// Hand-written argument lists for movable-key and otherwise tricky commands: one list per
 /// `|`-separated item, words separated by spaces, `EMPTY` stands for an empty argument.

@@ -1,11 +1,9 @@
 //! Smoke tests of the test harness itself (real redis-server / redis-sentinel processes).
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Spec, Topology, info_field};
+use crate::support::{self, Spec, Topology, info_field};
 
 fn info(topology: &Topology, addr: &str, section: &str) -> String {
     redis::cmd("INFO")

@@ -1,11 +1,10 @@
 //! Sentinel discovery and the typed errors for bad input, on real processes.
 
-mod support;
-
 use std::time::Duration;
 
 use disredis::{DisredisClient, Error};
-use support::{Spec, Topology};
+
+use crate::support::{Spec, Topology};
 
 /// A loopback port with nothing listening (bound, then released).
 fn dead_addr() -> String {

@@ -2,8 +2,6 @@
 //! atomic, which travel as packed bytes), `redis::Iter`, failover under a writer,
 //! refusal inside a tokio runtime, malformed bytes, clones.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -12,7 +10,8 @@ use std::time::{Duration, Instant};
 use disredis::Error;
 use disredis::blocking::DisredisClient;
 use redis::{Commands, ConnectionLike, ErrorKind};
-use support::{Spec, Topology, info_field, keys_on};
+
+use crate::support::{Spec, Topology, info_field, keys_on};
 
 fn client(topo: &Topology) -> DisredisClient {
     DisredisClient::connect(topo.sentinel_addrs()).unwrap()

@@ -2,15 +2,14 @@
 //! proxy stands for a NAT: the map sends the client to the proxy instead of the
 //! address Sentinel announces.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use disredis::{DisredisClient, NodeAddr};
 use redis::AsyncCommands;
-use support::{Spec, Topology};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::{Spec, Topology};
 
 /// Forwards every connection to `target`; counts them.
 async fn proxy(target: String) -> (String, Arc<AtomicUsize>) {

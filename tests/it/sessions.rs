@@ -1,9 +1,6 @@
 //! `disredis::sessions::DisredisStore` on real processes: round trip, `create`
 //! never overwrites, the TTL, expiry, a corrupt value, and a session that
 //! survives a master failover.
-#![cfg(feature = "sessions")]
-
-mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,11 +8,12 @@ use std::time::Duration;
 use disredis::DisredisClient;
 use disredis::sessions::DisredisStore;
 use redis::{AsyncCommands, Commands};
-use support::{Spec, Topology};
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Error as StoreError;
+
+use crate::support::{Spec, Topology};
 
 fn record(id: Id, expiry_date: OffsetDateTime) -> Record {
     let mut data = HashMap::new();

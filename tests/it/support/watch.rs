@@ -37,11 +37,6 @@ impl SwitchWatch {
         }
     }
 
-    /// Everything recorded so far.
-    pub fn events(&self) -> Vec<(Instant, String)> {
-        self.events.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// The sentinel this watch listens to.
     pub fn sentinel(&self) -> &str {
         &self.sentinel

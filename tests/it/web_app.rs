@@ -1,12 +1,8 @@
 //! The session example (`examples/session_store/`) over HTTP with a cookie jar,
 //! on real processes: log in, count visits, SIGKILL the session's master, keep
 //! counting — still logged in, no visit lost or counted twice, no error.
-#![cfg(feature = "sessions")]
 
-mod support;
-
-#[path = "../examples/session_store/app.rs"]
-#[allow(dead_code)]
+#[path = "../../examples/session_store/app.rs"]
 mod app;
 
 use std::sync::Arc;
@@ -15,7 +11,8 @@ use std::time::{Duration, Instant};
 use disredis::DisredisClient;
 use disredis::sessions::DisredisStore;
 use reqwest::cookie::{CookieStore, Jar};
-use support::{Spec, Topology};
+
+use crate::support::{Spec, Topology};
 
 struct Site {
     base: reqwest::Url,

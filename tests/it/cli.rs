@@ -2,13 +2,9 @@
 //! get/set/del, ping, exit codes for bad input, and `watch` through a failover.
 //!
 //! Running the binary is in `cli/run.rs`; reading its JSON output in `cli/json.rs`.
-#![cfg(feature = "cli")]
 
-#[path = "cli/json.rs"]
 mod json;
-#[path = "cli/run.rs"]
 mod run;
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use json::J;
 use run::{BIN, cli, cli_env, ok, with_sentinels};
-use support::{Spec, Topology};
+
+use crate::support::{Spec, Topology};
 
 #[test]
 fn topology_table_and_json_match_the_real_topology() {
