@@ -1,5 +1,5 @@
 //! The example's web app: routes and options, without the process around them
-//! (`main.rs`), so `tests/web_app.rs` runs the very same router.
+//! (`main.rs`), so `tests/it/web_app.rs` runs the very same router.
 //!
 //! - `GET /`: `not logged in`, or `hello NAME, visit N` (N counts this session's
 //!   visits and goes up by one per request);

@@ -207,3 +207,51 @@ async fn at_least_once_opt_in_retries_non_idempotent_commands() {
     assert_eq!(v, 2, "the INCR ran on the promoted replica");
     topo.cont(&old);
 }
+
+/// A split write whose part on one shard fails after the other part ran is
+/// `Error::PartiallyApplied` naming both shards, not the failed part's error
+/// alone (which would read as "nothing happened"); a read or a write that ran
+/// nowhere keeps its own error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_write_that_fails_on_one_shard_says_which_shards_took_it() {
+    // No replicas: Sentinel can't promote anything, so a killed master stays down.
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .failover_deadline(Duration::from_millis(600))
+        .connect()
+        .await
+        .unwrap();
+    let mut con = client.clone();
+    let names = topo.master_names();
+    let (up, down) = (&names[0], &names[1]);
+    let on_up = keys_on(&client, up, "p", 3);
+    let on_down = keys_on(&client, down, "p", 3);
+    topo.kill(&topo.master_addr(down));
+
+    let pairs: Vec<(&String, i32)> = on_up.iter().chain(&on_down).map(|k| (k, 7)).collect();
+    let err = con.mset::<_, _, ()>(&pairs).await.unwrap_err().to_string();
+    let applied = format!("MSET took effect on shard(s) [\"{up}\"] but failed on {down}: ");
+    assert!(err.contains(&applied), "{err}");
+    assert!(err.contains("failover deadline"), "the failed part's own error is kept: {err}");
+    let mut direct = topo.conn(&topo.master_addr(up));
+    let written: Vec<Option<i32>> = redis::cmd("MGET").arg(&on_up).query(&mut direct).unwrap();
+    assert_eq!(written, vec![Some(7); 3], "the part on {up} took effect and stays");
+
+    let err = con.del::<_, usize>(&[&on_up[0], &on_down[0]]).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("DEL took effect on shard(s) [\"{up}\"]")), "{err}");
+    let left: Option<i32> = redis::cmd("GET").arg(&on_up[0]).query(&mut direct).unwrap();
+    assert_eq!(left, None);
+
+    let mut pipe = redis::pipe();
+    pipe.set(&on_up[1], 8).ignore().set(&on_down[1], 8).ignore();
+    let err = pipe.query_async::<()>(&mut con).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("pipeline took effect on shard(s) [\"{up}\"]")), "{err}");
+
+    // A read changed nothing anywhere, and a write that ran nowhere neither:
+    // their own errors, without "took effect".
+    let err = con.mget::<_, Vec<Option<i32>>>(&[&on_up[2], &on_down[2]]).await.unwrap_err().to_string();
+    assert!(err.contains("failover deadline") && !err.contains("took effect"), "{err}");
+    let err = con.mset::<_, _, ()>(&[(&on_down[1], 1), (&on_down[2], 2)]).await.unwrap_err().to_string();
+    assert!(err.contains("failover deadline") && !err.contains("took effect"), "{err}");
+}
