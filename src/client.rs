@@ -109,9 +109,10 @@ impl DisredisClient {
         self.exec.shards.placement.names()
     }
 
-    /// A snapshot of every shard: name, current master address, generation.
+    /// A snapshot of every shard (name, current master address, generation),
+    /// the ring the client follows, and the masters it does not route to.
     pub fn topology(&self) -> Topology {
-        self.exec.shards.snapshot()
+        self.exec.shards.snapshot(&self.exec.ring, &self.exec.unrouted)
     }
 
     /// The known Sentinels (configured and learned), in the order they are tried;

@@ -143,7 +143,7 @@ pub struct Config {
 /// | setting | default | meaning |
 /// |---|---|---|
 /// | [`sentinels`](Builder::sentinels) | required | `host:port` or `[v6]:port`, tried in order (duplicates dropped); the one that answers moves to the front; more are learned from `SENTINEL SENTINELS` |
-/// | [`masters`](Builder::masters) | every master the Sentinel monitors | only shard over these master names; a name the Sentinel doesn't monitor is [`Error::UnknownMaster`] at connect |
+/// | [`masters`](Builder::masters) | every master the Sentinel monitors | the seed: where to read the ring record, and version 1's members when there is none (the ring's members decide placement); a name the Sentinel doesn't monitor is [`Error::UnknownMaster`] at connect |
 /// | [`username`](Builder::username), [`password`](Builder::password) | none | ACL credentials for masters and replicas (never in `Debug` or logs) |
 /// | [`sentinel_username`](Builder::sentinel_username), [`sentinel_password`](Builder::sentinel_password) | none | credentials for Sentinels (their own `requirepass`) |
 /// | `tls`, `sentinel_tls` (feature `tls`) | plain TCP | TLS to masters and replicas, and separately to Sentinels, with a `TlsConfig` |
@@ -219,8 +219,17 @@ impl Builder {
         self
     }
 
-    /// Only shard over these master names. Default: every master the Sentinel
-    /// monitors. A name the Sentinel does not know is an [`Error::UnknownMaster`].
+    /// The seed: which masters to read the ring record from, and the members of
+    /// version 1 when no master holds one yet. Default: every master the
+    /// Sentinel monitors (use this when one Sentinel set watches the masters of
+    /// several applications). A name the Sentinel does not know is an
+    /// [`Error::UnknownMaster`].
+    ///
+    /// Once a ring exists, its members decide where keys go, not this list, so
+    /// clients with different lists never place a key differently: a seed
+    /// master the ring doesn't list is not routed to (see
+    /// [`Topology::unrouted`](crate::Topology::unrouted)), and a member outside
+    /// the list is routed to all the same. See [`Ring`](crate::Ring).
     pub fn masters<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -108,15 +108,19 @@ pub(crate) fn auth_error(e: redis::RedisError, addr: &NodeAddr, role: &'static s
     }
 }
 
-/// Opens a connection to `addr` and asks its `ROLE` (`master`, `slave`, …; `None`
-/// when unreadable). Refused credentials are [`Error::Auth`]. `response_timeout` is the connection's (the configured one for
-/// a shared connection, `None` for a blocking command's own); `ROLE` itself is
+/// Opens a connection to `addr`, names it (`CLIENT SETNAME`, when `name` is
+/// given) and asks its `ROLE` (`master`, `slave`, …; `None` when unreadable),
+/// both in one round trip. Refused credentials are [`Error::Auth`].
+/// `response_timeout` is the connection's (the configured one for a shared
+/// connection, `None` for a blocking command's own); the handshake itself is
 /// always bounded by the response timeout (or the connect timeout), so a frozen
-/// node can't hang the connect.
+/// node can't hang the connect. A refused `CLIENT SETNAME` (an ACL without
+/// `client|setname`) leaves the connection unnamed: the ring tool can't see it.
 pub(crate) async fn connect_node(
     addr: &NodeAddr,
     config: &Config,
     response_timeout: Option<std::time::Duration>,
+    name: Option<&str>,
 ) -> Result<(MultiplexedConnection, Option<String>)> {
     let refused = |e| auth_error(e, addr, "master");
     let client = Client::open(connection_info(addr, &config.redis_auth, config.db)?)?;
@@ -124,11 +128,33 @@ pub(crate) async fn connect_node(
         .set_connection_timeout(Some(config.connect_timeout))
         .set_response_timeout(response_timeout);
     let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
-    let role: Value = tokio::time::timeout(role_timeout(config), redis::cmd("ROLE").query_async(&mut con))
-        .await
-        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
-        .map_err(refused)?;
+    let mut hello = redis::pipe();
+    if let Some(name) = name {
+        hello.cmd("CLIENT").arg("SETNAME").arg(name);
+    }
+    hello.cmd("ROLE");
+    let mut replies =
+        tokio::time::timeout(role_timeout(config), con.send_packed_commands(&hello, 0, hello.len()))
+            .await
+            .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+            .map_err(refused)?;
+    let role = replies.pop().unwrap_or(Value::Nil);
+    if let Some(Value::ServerError(e)) = replies.first() {
+        debug!(%addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
+    }
+    if let Value::ServerError(e) = role {
+        return Err(refused(e.into()));
+    }
     Ok((con, role_name(&role).map(str::to_owned)))
+}
+
+/// Names an open connection (`CLIENT SETNAME`); a refusal is only logged.
+pub(crate) async fn set_name(con: &mut MultiplexedConnection, name: &str) {
+    let outcome: redis::RedisResult<Value> =
+        redis::cmd("CLIENT").arg("SETNAME").arg(name).query_async(con).await;
+    if let Err(e) = outcome {
+        debug!(name, error = %e, "CLIENT SETNAME refused; the connection stays unnamed");
+    }
 }
 
 /// Opens a connection to the master of `shard` at `addr` and checks that the node
@@ -139,8 +165,9 @@ pub(crate) async fn connect_master(
     addr: &NodeAddr,
     config: &Config,
     response_timeout: Option<std::time::Duration>,
+    name: Option<&str>,
 ) -> Result<MultiplexedConnection> {
-    match connect_node(addr, config, response_timeout).await? {
+    match connect_node(addr, config, response_timeout, name).await? {
         (con, Some(role)) if role == "master" => {
             debug!(shard, %addr, "connected; ROLE master");
             Ok(con)

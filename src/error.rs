@@ -68,6 +68,7 @@ impl fmt::Display for ShardFailure {
 /// | [`Auth`](Error::Auth) | a data node refused the credentials (at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `AuthenticationFailed` |
 /// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` |
 /// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind |
+/// | [`BadRing`](Error::BadRing) | connect: a master holds a ring record that does not parse | `Parse` |
 /// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind |
 ///
 /// Through the `redis` traits (`AsyncCommands`, `Commands`, `ConnectionLike`) an
@@ -275,6 +276,18 @@ pub enum Error {
         failed: Vec<ShardFailure>,
     },
 
+    /// A master holds a ring record (the `disredis_ring` function library, see
+    /// [`Ring`](crate::Ring)) that does not parse or is in a phase this client
+    /// can't follow. Nothing is routed on a guess: fix or delete the library
+    /// (`FUNCTION DELETE disredis_ring`).
+    #[error("master {master} holds a ring record that can't be used: {detail}")]
+    BadRing {
+        /// The master (name) holding it.
+        master: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -300,7 +313,7 @@ impl Error {
                 failed.first().map_or(ErrorKind::Io, |f| f.error.kind())
             }
             Error::UnknownMaster { .. } | Error::NoMasters { .. } => ErrorKind::MasterNameNotFoundBySentinel,
-            Error::SentinelReply { .. } => ErrorKind::Parse,
+            Error::SentinelReply { .. } | Error::BadRing { .. } => ErrorKind::Parse,
             Error::NotMaster { .. } => ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
             Error::CrossShard { .. }
             | Error::NoKey { .. }
@@ -332,6 +345,7 @@ impl Error {
             Error::NoReplica { .. } => "disredis: no replica to read from",
             Error::Auth { .. } => "disredis: authentication failed",
             Error::PartiallyApplied { .. } => "disredis: applied on some shards only",
+            Error::BadRing { .. } => "disredis: unusable ring record",
             Error::Redis(_) => "disredis: redis error",
         }
     }

@@ -17,13 +17,15 @@ use redis::{RedisResult, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::config::{Config, ReadFrom};
-use crate::connect::connect_master;
+use crate::connect::{connect_master, set_name};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::keys::learned::Learned;
+use crate::membership;
 use crate::request::{Call, Reply, Request};
 use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
+use crate::ring::{Ring, client_name};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{self, Stop};
 use crate::topology::Shards;
@@ -34,6 +36,10 @@ pub(crate) struct Executor {
     pub(crate) config: Arc<Config>,
     pub(crate) sentinels: Arc<Sentinels>,
     pub(crate) shards: Arc<Shards>,
+    /// The ring this client follows (see `membership`).
+    pub(crate) ring: Ring,
+    /// Seed masters (Sentinel's, or the `masters` filter) the ring does not list.
+    pub(crate) unrouted: Vec<String>,
     /// `COMMAND INFO` answers for commands the static table doesn't know.
     pub(crate) learned: Learned,
     /// Where shard and Sentinel events go.
@@ -64,8 +70,9 @@ async fn send(
 
 impl Executor {
     /// Discovers the masters through the first Sentinel that answers, connects
-    /// to every shard whose master Sentinel reported, and starts following
-    /// `+switch-master` (unless `watch` is off).
+    /// to the seed masters (the `masters` filter, or all of them), adopts the
+    /// ring they hold (see `membership`: version 1 of the seed when there is
+    /// none), and starts following `+switch-master` (unless `watch` is off).
     ///
     /// [`Error::NoSentinel`] when no Sentinel answers, [`Error::NoMasters`] when it
     /// monitors none and [`Error::UnknownMaster`] when the `masters` filter names
@@ -79,7 +86,7 @@ impl Executor {
             return Err(Error::NoMasters { sentinel: sentinel.to_string() });
         }
         let known: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
-        let wanted = match &config.masters {
+        let seed = match &config.masters {
             Some(filter) => {
                 let missing: Vec<String> = filter.iter().filter(|n| !known.contains(n)).cloned().collect();
                 if !missing.is_empty() {
@@ -87,30 +94,49 @@ impl Executor {
                 }
                 filter.clone()
             }
-            None => known,
+            None => known.clone(),
         };
-        let shards = Arc::new(
-            Shards::new(wanted, &events)
-                .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?,
-        );
         let config = Arc::new(config);
+        // Connect to every seed master Sentinel reported up, concurrently.
         let mut tasks = tokio::task::JoinSet::new();
-        // Connect to every shard whose master Sentinel reported up, concurrently.
         for m in masters {
-            let (Some(addr), Some(idx)) = (m.addr, shards.index_of(&m.name)) else { continue };
-            let (shards, config) = (shards.clone(), config.clone());
+            let Some(addr) = m.addr.filter(|_| seed.contains(&m.name)) else { continue };
+            let config = config.clone();
             tasks.spawn(async move {
-                let shard = &shards.shards[idx];
-                (shard.name.clone(), shard.connect_known(addr, &config).await)
+                let conn = connect_master(&m.name, &addr, &config, config.response_timeout, None).await;
+                (m.name, addr, conn)
             });
         }
+        let mut conns = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((name, outcome)) = joined else { continue };
-            if let Err(e) = outcome {
-                if is_fatal(&e) {
-                    return Err(e);
+            let Ok((name, addr, outcome)) = joined else { continue };
+            match outcome {
+                Ok(conn) => conns.push((name, addr, conn)),
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => {
+                    warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use")
                 }
-                warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use");
+            }
+        }
+        conns.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
+        let ring = membership::load(&mut named, &seed).await?;
+        let unrouted: Vec<String> = seed.iter().filter(|n| !ring.members.contains(n)).cloned().collect();
+        for name in &unrouted {
+            warn!(master = %name, version = ring.version, "Sentinel monitors this master but the ring does not list it: not routed to (add it with disredis reshard add)");
+        }
+        for name in ring.members.iter().filter(|n| !known.contains(n)) {
+            warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");
+        }
+        let client_name = client_name(ring.version);
+        let shards = Arc::new(
+            Shards::new(ring.members.clone(), &events, &client_name)
+                .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?,
+        );
+        for (name, addr, mut conn) in conns {
+            if let Some(idx) = shards.index_of(&name) {
+                set_name(&mut conn, &client_name).await;
+                shards.shards[idx].adopt(addr, conn);
             }
         }
         let stop = config.watch.then(|| {
@@ -119,7 +145,16 @@ impl Executor {
             tokio::spawn(shards.clone().follow(sightings, config.clone()));
             stop
         });
-        Ok(Executor { config, sentinels, shards, learned: Learned::default(), events, _stop: stop })
+        Ok(Executor {
+            config,
+            sentinels,
+            shards,
+            ring,
+            unrouted,
+            learned: Learned::default(),
+            events,
+            _stop: stop,
+        })
     }
 
     /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
@@ -217,8 +252,10 @@ impl Executor {
     async fn read_replica(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Option<Reply>> {
         let shard = &self.shards.shards[idx];
         let generation = shard.current().map_or(0, |(g, _)| g);
-        while let Some((addr, mut conn)) =
-            shard.replicas.pick(&shard.name, generation, &self.sentinels, &self.config).await
+        while let Some((addr, mut conn)) = shard
+            .replicas
+            .pick(&shard.name, generation, &self.sentinels, &self.config, &shard.client_name)
+            .await
         {
             let outcome = send(&mut conn, req, call, &self.config).await;
             // A replica read is only kept when it is the answer; anything else
@@ -378,6 +415,6 @@ impl Executor {
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
         })?;
-        connect_master(&shard.name, &addr, &self.config, response_timeout).await
+        connect_master(&shard.name, &addr, &self.config, response_timeout, Some(&shard.client_name)).await
     }
 }

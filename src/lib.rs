@@ -19,8 +19,10 @@
 //! ## Sharding
 //! Every key is hashed (Redis Cluster `{hash tag}` rule, crc32, rendezvous hashing
 //! over the Sentinel **master names**) to one master; see [`hashing`]. A failover
-//! changes a master's address, never its name, so no key moves; adding a master
-//! moves about 1/(N+1) of the keys.
+//! changes a master's address, never its name, so no key moves. Which names are
+//! members is the [`Ring`] record kept on the member masters, not whatever
+//! Sentinel monitors when a client connects, so clients never disagree about
+//! where a key lives; see [`Builder::masters`] for how the seed relates to it.
 //!
 //! ## Commands across shards
 //! Every command either runs correctly across shards or fails with a typed error
@@ -63,8 +65,9 @@
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
-//! | 3 Execute | `execute` | `Executor`: the shared state (config, Sentinels, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
-//! | 4 State | `topology` | the shard table: per master name its address, connection, generation; single-flight re-resolve; applies Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
+//! | 3 Execute | `execute` | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
+//! | 4 State | `membership` | which ring to follow: reading the record from the seed masters, creating version 1 | `ring`, Base |
+//! | | `topology` | the shard table: per master name its address, connection, generation; single-flight re-resolve; applies Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
 //! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |
@@ -74,6 +77,7 @@
 //! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |
 //! | | `retry` | `judge(outcome) → Done / Retry / Ambiguous`, fatal errors, backoff | `request`, Base |
 //! | | `durable` | building and judging the `WAIT` of durability mode | Base |
+//! | | `ring` | [`Ring`]: the ring record's format, parsing, which copy wins, connection names | Base |
 //! | | [`keys`] (+ `table`, `learned`) | the command table: where the keys are, read-only/idempotent/blocking; what `COMMAND INFO` taught | — |
 //! | | [`hashing`] | hash-tag rule and rendezvous hashing over master names | — |
 //! | 8 Base | `config` | [`Builder`] and validated [`Config`], defaults as named consts | `addr`, `tls`, `secret`, `error` |
@@ -101,12 +105,14 @@ mod execute;
 mod fuzz_tests;
 pub mod hashing;
 pub mod keys;
+mod membership;
 mod on_shard;
 mod pinned;
 mod plan;
 mod replicas;
 mod request;
 mod retry;
+mod ring;
 mod secret;
 mod sentinel;
 #[cfg(feature = "sessions")]
@@ -128,5 +134,6 @@ pub use config::{
 pub use error::{Error, Result, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;
+pub use ring::{Phase, RING_LIBRARY, Ring};
 pub use sentinel::SentinelView;
 pub use topology::{ShardInfo, Topology};

@@ -47,12 +47,13 @@ impl Replicas {
         generation: u64,
         sentinels: &Sentinels,
         config: &Config,
+        client_name: &str,
     ) -> Option<(NodeAddr, MultiplexedConnection)> {
         let fresh = |s: &Set| s.built.is_some_and(|(g, at)| g == generation && at.elapsed() < REFRESH);
         if !fresh(&self.set.read()) {
             let _gate = self.gate.lock().await;
             if !fresh(&self.set.read()) {
-                let conns = build(shard, sentinels, config).await;
+                let conns = build(shard, sentinels, config, client_name).await;
                 info!(shard, replicas = conns.len(), "replica set rebuilt");
                 *self.set.write() = Set { built: Some((generation, Instant::now())), conns };
             }
@@ -75,6 +76,7 @@ async fn build(
     shard: &str,
     sentinels: &Sentinels,
     config: &Config,
+    client_name: &str,
 ) -> Vec<(NodeAddr, MultiplexedConnection)> {
     let addrs = match sentinels.replicas(shard).await {
         Ok(a) => a,
@@ -85,7 +87,7 @@ async fn build(
     };
     let mut conns = Vec::new();
     for addr in addrs {
-        match connect_replica(&addr, config).await {
+        match connect_replica(&addr, config, client_name).await {
             Ok(c) => conns.push((addr, c)),
             Err(e) => debug!(shard, %addr, error = %e, "replica skipped"),
         }
@@ -94,8 +96,12 @@ async fn build(
 }
 
 /// Connects to a replica and checks it says `ROLE slave`.
-async fn connect_replica(addr: &NodeAddr, config: &Config) -> crate::error::Result<MultiplexedConnection> {
-    match crate::connect::connect_node(addr, config, config.response_timeout).await? {
+async fn connect_replica(
+    addr: &NodeAddr,
+    config: &Config,
+    client_name: &str,
+) -> crate::error::Result<MultiplexedConnection> {
+    match crate::connect::connect_node(addr, config, config.response_timeout, Some(client_name)).await? {
         (con, Some(role)) if role == "slave" => Ok(con),
         (_, role) => Err(crate::error::Error::Redis(
             (redis::ErrorKind::Client, "disredis: not a replica (ROLE)", role.unwrap_or_default()).into(),

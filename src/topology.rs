@@ -26,6 +26,7 @@ use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::hashing::Rendezvous;
+use crate::ring::Ring;
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Sighting;
 
@@ -51,11 +52,15 @@ pub(crate) struct Shard {
     pub(crate) installed: tokio::sync::Notify,
     /// Replica connections for reads (`ReadFrom` other than `Master`).
     pub(crate) replicas: crate::replicas::Replicas,
+    /// What every connection to this shard is named (`CLIENT SETNAME`): the
+    /// ring version the client follows, for the ring tool's fence.
+    pub(crate) client_name: Arc<str>,
 }
 
 impl Shard {
-    fn new(name: String, events: Events) -> Shard {
+    fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
         Shard {
+            client_name,
             installed: tokio::sync::Notify::new(),
             replicas: Default::default(),
             events,
@@ -126,7 +131,9 @@ impl Shard {
                 return Ok(());
             }
         }
-        let conn = connect_master(&self.name, &addr, config, config.response_timeout).await?;
+        let conn =
+            connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
+                .await?;
         self.install(addr, conn);
         Ok(())
     }
@@ -146,7 +153,9 @@ impl Shard {
         }
         let outcome = async {
             let addr = sentinels.master_addr(&self.name).await?;
-            let conn = connect_master(&self.name, &addr, config, config.response_timeout).await?;
+            let conn =
+                connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
+                    .await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;
@@ -165,12 +174,9 @@ impl Shard {
         }
     }
 
-    /// Connects to an address learned at discovery (no Sentinel query).
-    pub(crate) async fn connect_known(&self, addr: NodeAddr, config: &Config) -> Result<()> {
-        let _gate = self.gate.lock().await;
-        let conn = connect_master(&self.name, &addr, config, config.response_timeout).await?;
+    /// Installs a ROLE-checked connection opened at connect (no Sentinel query).
+    pub(crate) fn adopt(&self, addr: NodeAddr, conn: MultiplexedConnection) {
         self.install(addr, conn);
-        Ok(())
     }
 
     fn info(&self) -> ShardInfo {
@@ -193,10 +199,17 @@ pub(crate) struct Shards {
 }
 
 impl Shards {
-    /// A table over these names; `None` when there are none.
-    pub(crate) fn new(names: Vec<String>, events: &Events) -> Option<Shards> {
+    /// A table over these names, whose connections are named `client_name`;
+    /// `None` when there are no names.
+    pub(crate) fn new(names: Vec<String>, events: &Events, client_name: &str) -> Option<Shards> {
         let placement = Rendezvous::new(names)?;
-        let shards = placement.names().iter().cloned().map(|n| Shard::new(n, events.clone())).collect();
+        let client_name: Arc<str> = client_name.into();
+        let shards = placement
+            .names()
+            .iter()
+            .cloned()
+            .map(|n| Shard::new(n, events.clone(), client_name.clone()))
+            .collect();
         Some(Shards { placement, shards })
     }
 
@@ -233,9 +246,14 @@ impl Shards {
         }
     }
 
-    /// A snapshot for callers.
-    pub(crate) fn snapshot(&self) -> Topology {
-        Topology { shards: self.shards.iter().map(Shard::info).collect() }
+    /// A snapshot for callers, with the ring it follows and the seed masters
+    /// that ring does not list.
+    pub(crate) fn snapshot(&self, ring: &Ring, unrouted: &[String]) -> Topology {
+        Topology {
+            shards: self.shards.iter().map(Shard::info).collect(),
+            ring: ring.clone(),
+            unrouted: unrouted.to_vec(),
+        }
     }
 }
 
@@ -243,8 +261,14 @@ impl Shards {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Topology {
-    /// The shards, sorted by master name.
+    /// The shards, sorted by master name: the ring's members.
     pub shards: Vec<ShardInfo>,
+    /// The ring the client follows: version, phase, members.
+    pub ring: Ring,
+    /// Masters Sentinel monitors (within the `masters` filter, if one is set)
+    /// that the ring does not list: nothing is routed to them until a
+    /// `disredis reshard add` makes them members.
+    pub unrouted: Vec<String>,
 }
 
 /// One shard in a [`Topology`] snapshot.

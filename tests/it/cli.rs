@@ -227,3 +227,58 @@ fn watch_prints_switch_master_after_a_master_is_killed() {
     assert_eq!((fields[3], fields[5]), (old.as_str(), new.as_str()), "{line}");
     eprintln!("SwitchMaster printed {:.2} s after the kill", killed_at.elapsed().as_secs_f64());
 }
+
+/// `ring`: version, phase and members as the library follows them, the masters
+/// Sentinel monitors outside the ring, and per member its copy and the ring
+/// versions of its connected disredis clients; exit 1 when a copy differs.
+#[test]
+fn ring_shows_members_copies_and_client_versions() {
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    // A ring over the first two: the third is monitored but not a member.
+    let mut args = with_sentinels(&topo, &["--master", &names[0], "--master", &names[1], "ping", "-n", "1"]);
+    ok(&args);
+    let app = disredis::blocking::DisredisClient::connect(topo.sentinel_addrs()).unwrap();
+    assert_eq!(app.topology().ring.members, names[..2]);
+
+    let table = ok(&with_sentinels(&topo, &["ring"]));
+    assert!(
+        table.starts_with(&format!("ring version 1 (stable), members: {}, {}", names[0], names[1])),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "not members (Sentinel monitors them; nothing is routed there): {}",
+            names[2]
+        ))
+    );
+    for name in &names[..2] {
+        let line = table.lines().find(|l| l.starts_with(name.as_str())).unwrap_or_else(|| panic!("{table}"));
+        assert!(line.contains("v1 stable"), "{line}");
+        assert!(line.contains("v1: "), "the app's and the tool's own connections follow v1: {line}");
+    }
+
+    args = with_sentinels(&topo, &["--json", "ring"]);
+    let doc = J::parse(&ok(&args));
+    assert_eq!(doc.get("ring").get("version").num(), 1.0);
+    assert_eq!(doc.get("ring").get("phase").str(), "stable");
+    assert_eq!(doc.get("unrouted").arr().len(), 1);
+    assert_eq!(doc.get("consistent"), &J::Bool(true));
+    for master in doc.get("masters").arr() {
+        assert_eq!(master.get("copy").get("version").num(), 1.0);
+        let clients = master.get("clients").arr();
+        assert!(
+            clients.iter().any(|c| c.get("version").num() == 1.0 && c.get("count").num() >= 2.0),
+            "{master:?}"
+        );
+    }
+
+    // A member whose copy is gone: reported, exit status 1.
+    let mut direct = topo.conn(&topo.initial_master_addr(&names[1]));
+    let _: () = redis::cmd("FUNCTION").arg("DELETE").arg("disredis_ring").query(&mut direct).unwrap();
+    let refs: Vec<String> = with_sentinels(&topo, &["--master", &names[0], "ring"]);
+    let out = cli(&refs.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("(none)"), "{}", out.stdout);
+    drop(app);
+}

@@ -21,6 +21,7 @@ mod failover;
 mod harness;
 mod hostile_sentinel;
 mod key_table;
+mod membership;
 mod replicas;
 #[cfg(feature = "sessions")]
 mod sessions;

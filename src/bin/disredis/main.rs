@@ -5,6 +5,7 @@
 
 mod commands;
 mod output;
+mod ring;
 mod topology;
 
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ unknown master, refused credentials).";
 
 /// Inspect and use a Redis deployment sharded over Sentinel-managed masters.
 ///
-/// Keys are spread over the masters Sentinel monitors by rendezvous hashing of
+/// Keys are spread over the ring's member masters by rendezvous hashing of
 /// their names, exactly as the disredis library does it, so `locate`, `get`,
 /// `set` and `del` agree with every application using the library.
 #[derive(Parser, Debug)]
@@ -69,6 +70,11 @@ enum Command {
     /// Every shard: master address, ROLE check, replicas with lag, and how many
     /// Sentinels name the same master. Exit status 1 when a master fails the ROLE check.
     Topology,
+    /// The ring: version, phase, members, masters Sentinel monitors that are not
+    /// members, and per member its copy of the ring record and the ring versions
+    /// its connected disredis clients follow. Exit status 1 when a member's copy
+    /// is missing, unreadable or different.
+    Ring,
     /// Which shard, and which master address, each key lives on.
     Locate {
         /// Keys to look up (nothing is read or written).
@@ -172,6 +178,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     match cli.command {
         Command::Topology => topology::run(&client, json).await,
+        Command::Ring => ring::run(&client, json).await,
         Command::Locate { keys } => commands::locate(&client, &keys, json),
         Command::Get { key } => commands::get(&client, &key, json).await,
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,

@@ -1,0 +1,166 @@
+//! The ring record on real processes: membership comes from the record on the
+//! masters, not from whatever Sentinel monitors now, so clients that connect
+//! before and after a master joins Sentinel place every key alike.
+
+use disredis::{DisredisClient, Error, Phase};
+use redis::AsyncCommands;
+
+use crate::support::{Spec, Topology};
+
+/// What one master holds as the ring record (`None`: no `disredis_ring` library).
+fn record(topo: &Topology, name: &str) -> Option<String> {
+    let mut con = topo.conn(&topo.initial_master_addr(name));
+    redis::cmd("FCALL_RO").arg("disredis_ring").arg(0).query(&mut con).ok()
+}
+
+fn sentinel(topo: &Topology) -> redis::Connection {
+    topo.conn(&topo.sentinel_addrs()[0])
+}
+
+/// The measured split, reproduced and shown fixed: client A connects while
+/// Sentinel monitors shard-a and shard-b; shard-c joins Sentinel; client B
+/// connects afterwards. Before the ring, B placed 965 of 3000 keys differently.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_that_joins_sentinel_later_does_not_split_the_keyspace() {
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let late = &names[2];
+    let _: () = redis::cmd("SENTINEL").arg("REMOVE").arg(late).query(&mut sentinel(&topo)).unwrap();
+    let a = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    assert_eq!(a.shard_names(), &names[..2]);
+    assert_eq!(a.topology().ring.version, 1);
+    assert!(a.topology().unrouted.is_empty());
+
+    let late_addr = topo.initial_master_addr(late);
+    let (ip, port) = late_addr.rsplit_once(':').unwrap();
+    let _: () = redis::cmd("SENTINEL")
+        .arg("MONITOR")
+        .arg(late)
+        .arg(ip)
+        .arg(port)
+        .arg(1)
+        .query(&mut sentinel(&topo))
+        .unwrap();
+    let b = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let topology = b.topology();
+    assert_eq!(topology.ring, a.topology().ring, "B follows the ring A created");
+    assert_eq!(topology.ring.members, names[..2]);
+    assert_eq!(topology.unrouted, vec![late.clone()], "Sentinel's new master is known but not routed to");
+    assert_eq!(b.shard_names(), &names[..2]);
+
+    let keys: Vec<String> = (0..3000).map(|i| format!("split:{i}")).collect();
+    let differ = keys.iter().filter(|k| a.shard_for(k) != b.shard_for(k)).count();
+    assert_eq!(differ, 0, "A and B place every key alike");
+    let (mut ca, mut cb) = (a.clone(), b.clone());
+    for k in &keys[..500] {
+        ca.set::<_, _, ()>(k, "from-a").await.unwrap();
+    }
+    for k in &keys[500..1000] {
+        cb.set::<_, _, ()>(k, "from-b").await.unwrap();
+    }
+    let seen_by_b: Vec<Option<String>> = cb.mget(&keys[..500]).await.unwrap();
+    assert!(seen_by_b.iter().all(|v| v.as_deref() == Some("from-a")), "B reads every key A wrote");
+    let seen_by_a: Vec<Option<String>> = ca.mget(&keys[500..1000]).await.unwrap();
+    assert!(seen_by_a.iter().all(|v| v.as_deref() == Some("from-b")), "A reads every key B wrote");
+    let on_late: i64 = redis::cmd("DBSIZE").query(&mut topo.conn(&late_addr)).unwrap();
+    assert_eq!(on_late, 0, "nothing went to the master the ring does not list");
+    assert_eq!(record(&topo, late), None, "a non-member gets no copy of the record");
+}
+
+/// First clients that race with different seeds (`masters` filters) agree on
+/// one ring, and every member ends up with the same copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn first_clients_racing_with_different_seeds_agree() {
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    for _ in 0..5 {
+        for name in &names {
+            let _: () = redis::cmd("FUNCTION")
+                .arg("FLUSH")
+                .query(&mut topo.conn(&topo.initial_master_addr(name)))
+                .unwrap();
+        }
+        let two = DisredisClient::builder().sentinels(topo.sentinel_addrs()).masters(&names[..2]).connect();
+        let three = DisredisClient::builder().sentinels(topo.sentinel_addrs()).masters(&names).connect();
+        let (two, three) = tokio::join!(two, three);
+        let (two, three) = (two.unwrap(), three.unwrap());
+        let ring = two.topology().ring;
+        assert_eq!(three.topology().ring, ring, "racing first clients follow one ring");
+        assert_eq!(ring.version, 1);
+        assert_eq!(ring.phase, Phase::Stable);
+        let copies: Vec<Option<String>> = ring.members.iter().map(|m| record(&topo, m)).collect();
+        assert!(copies.iter().all(|c| c.as_deref() == Some(ring.render().as_str())), "{copies:?}");
+        let late = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+        assert_eq!(late.topology().ring, ring, "a later client without a filter follows it too");
+    }
+}
+
+/// The record is not a key: the application's keyspace, `DBSIZE` and
+/// `FLUSHALL` are as without disredis, and the ring survives a `FLUSHALL`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ring_record_is_not_in_the_keyspace() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let mut con = client.clone();
+    let size: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+    assert_eq!(size, 0);
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
+    let expected = client.topology().ring.render();
+    for name in topo.master_names() {
+        assert_eq!(record(&topo, &name).as_deref(), Some(expected.as_str()), "{name} keeps its copy");
+    }
+}
+
+/// Every connection a client opens to a master says which ring version it
+/// follows (`CLIENT SETNAME disredis:ring=<version>`): what the ring tool's
+/// fence reads from `CLIENT LIST`.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_name_the_ring_version_they_follow() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let mut con = client.clone();
+    // A blocking command gets a connection of its own: named too.
+    let _: Option<(String, String)> = con.blpop("nothing-here", 0.2).await.unwrap();
+    for name in topo.master_names() {
+        let list: String =
+            redis::cmd("CLIENT").arg("LIST").query(&mut topo.conn(&topo.master_addr(&name))).unwrap();
+        let named = list.lines().filter(|l| l.contains(" name=disredis:ring=1 ")).count();
+        assert!(named >= 1, "{name}: {list}");
+        assert!(!list.lines().any(|l| l.contains(" name= ") && l.contains("cmd=blpop")), "{list}");
+    }
+}
+
+/// A record that does not parse, or a change in a phase this client can't
+/// follow, is `Error::BadRing` naming the master; nothing connects on a guess.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_record_is_a_typed_error_naming_the_master() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let load = |name: &str, body: &str| {
+        let code = format!(
+            "#!lua name=disredis_ring\nredis.register_function{{function_name='disredis_ring', \
+             callback=function() return \"{body}\" end, flags={{'no-writes'}}}}"
+        );
+        let mut con = topo.conn(&topo.initial_master_addr(name));
+        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(code).query(&mut con).unwrap();
+    };
+    load(&names[1], "not a ring");
+    match DisredisClient::connect(topo.sentinel_addrs()).await {
+        Err(Error::BadRing { master, detail }) => {
+            assert_eq!(master, names[1]);
+            assert!(detail.contains("unknown format"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    load(
+        &names[1],
+        r"disredis-ring/1\nversion: 9\nphase: migrating\nmembers: shard-a\ntarget: shard-a,shard-b\n",
+    );
+    match DisredisClient::connect(topo.sentinel_addrs()).await {
+        Err(Error::BadRing { master, detail }) => {
+            assert_eq!(master, names[1]);
+            assert!(detail.contains("phase migrating"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
