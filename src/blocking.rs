@@ -155,7 +155,7 @@ impl DisredisClient {
     }
 
     /// The shards' master names, sorted.
-    pub fn shard_names(&self) -> &[String] {
+    pub fn shard_names(&self) -> Vec<String> {
         self.client.shard_names()
     }
 

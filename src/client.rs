@@ -100,19 +100,22 @@ impl DisredisClient {
 
     /// The master name (shard) that owns `key`: see [`crate::hashing`] for the
     /// exact function. Shards are names, so a failover never moves a key.
+    ///
+    /// Under the ring the client follows now (see [`Topology::ring`]).
     pub fn shard_for(&self, key: impl AsRef<[u8]>) -> &str {
-        self.exec.shards.placement.shard_for(key.as_ref())
+        intern(self.exec.table.current().placement.shard_for(key.as_ref()))
     }
 
-    /// The shards' master names, sorted.
-    pub fn shard_names(&self) -> &[String] {
-        self.exec.shards.placement.names()
+    /// The shards' master names, sorted: the members of the ring the client
+    /// follows now.
+    pub fn shard_names(&self) -> Vec<String> {
+        self.exec.table.current().placement.names().to_vec()
     }
 
     /// A snapshot of every shard (name, current master address, generation),
     /// the ring the client follows, and the masters it does not route to.
     pub fn topology(&self) -> Topology {
-        self.exec.shards.snapshot(&self.exec.ring, &self.exec.unrouted)
+        self.exec.table.current().snapshot()
     }
 
     /// The known Sentinels (configured and learned), in the order they are tried;
@@ -128,9 +131,9 @@ impl DisredisClient {
     /// [`Error::UnknownShard`]. Failover and retry work as for the client.
     pub fn on_shard(&self, name: &str) -> Result<ShardHandle> {
         let names = self.shard_names();
-        match names.iter().position(|n| n == name) {
-            Some(idx) => Ok(ShardHandle::new(self.exec.clone(), idx)),
-            None => Err(Error::UnknownShard { name: name.to_owned(), known: names.to_vec() }),
+        match names.iter().any(|n| n == name) {
+            true => Ok(ShardHandle::new(self.exec.clone(), name.to_owned())),
+            false => Err(Error::UnknownShard { name: name.to_owned(), known: names }),
         }
     }
 
@@ -144,7 +147,7 @@ impl DisredisClient {
     /// (what `disredis topology` shows as "Sentinels agree"). Uses the client's
     /// Sentinel credentials, TLS and address map; moves no Sentinel to the front.
     pub async fn sentinel_views(&self) -> Vec<SentinelView> {
-        self.exec.sentinels.ask_each(self.shard_names()).await
+        self.exec.sentinels.ask_each(&self.shard_names()).await
     }
 
     /// One command: to the `WATCH` session when this handle is pinned or the
@@ -159,7 +162,7 @@ impl DisredisClient {
 
     async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         if self.pinned.is_some() {
-            return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;
+            return Box::pin(pinned::pipeline(&mut self.pinned, pipe, offset, count)).await;
         }
         dispatch::pipeline(&self.exec, pipe, offset, count).await
     }
@@ -182,4 +185,19 @@ impl redis::aio::ConnectionLike for DisredisClient {
     fn get_db(&self) -> i64 {
         self.exec.config.db
     }
+}
+
+/// A `'static` copy of a master name, made once per distinct name in the
+/// process: [`DisredisClient::shard_for`] returns `&str` while the ring (and so
+/// the table holding the names) can be replaced under it. Master names are few,
+/// so this holds a handful of short strings for the life of the process.
+fn intern(name: &str) -> &'static str {
+    static NAMES: parking_lot::Mutex<Vec<&'static str>> = parking_lot::Mutex::new(Vec::new());
+    let mut names = NAMES.lock();
+    if let Some(found) = names.iter().find(|n| **n == name) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
 }

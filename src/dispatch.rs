@@ -15,23 +15,41 @@ use crate::execute::Executor;
 use crate::keys;
 use crate::plan::{self, PipelinePlan, Plan, Routed, scan};
 use crate::request::{Call, Request, shape_error};
+use crate::topology::Shards;
 
 /// One command (`args` are its arguments, from [`crate::request::cmd_args`]).
 /// The hot path (every key on one shard) is a plain `execute`; everything rarer
 /// is boxed, so the future every request allocates stays small (measured in
 /// docs/performance.md).
 pub(crate) async fn command(exec: &Executor, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
-    match plan::plan(&exec.shards.placement, args) {
-        Ok(Routed::One { shard, info }) => {
-            exec.execute(shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
+    let mut shards = exec.table.current();
+    for _ in 0..REPLANS {
+        match command_under(exec, &shards, cmd, args).await {
+            Err(Error::RingChanged { .. }) => shards = exec.table.current(),
+            other => return other,
         }
-        Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, cmd, p)).await,
-        Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, cmd, Call::of(&info))).await,
+    }
+    command_under(exec, &shards, cmd, args).await
+}
+
+/// How many times a request is planned again when the client adopts a newer
+/// ring while it is being retried ([`Error::RingChanged`]: nothing was sent
+/// under the old ring after its last safe-to-repeat failure).
+const REPLANS: usize = 4;
+
+/// One command, planned and run under `shards`.
+async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
+    match plan::plan(&shards.placement, args) {
+        Ok(Routed::One { shard, info }) => {
+            exec.execute(shards, shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
+        }
+        Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
+        Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
         Err(Error::NoKey { .. }) if keys::visit_keys(args, |_| {}).is_err() => {
             // Not in the static table (a module command?): ask the server.
             Box::pin(async {
-                let (shard, call) = crate::unknown::route(exec, args).await?;
-                exec.execute(shard, call, Request::Cmd(cmd)).await?.one()
+                let (shard, call) = crate::unknown::route(exec, shards, args).await?;
+                exec.execute(shards, shard, call, Request::Cmd(cmd)).await?.one()
             })
             .await
         }
@@ -49,23 +67,41 @@ pub(crate) async fn pipeline(
     offset: usize,
     count: usize,
 ) -> Result<Vec<Value>> {
-    let placement = &exec.shards.placement;
+    let mut shards = exec.table.current();
+    for _ in 0..REPLANS {
+        match pipeline_under(exec, &shards, pipe, offset, count).await {
+            Err(Error::RingChanged { .. }) => shards = exec.table.current(),
+            other => return other,
+        }
+    }
+    pipeline_under(exec, &shards, pipe, offset, count).await
+}
+
+/// A pipeline, planned and run under `shards`.
+async fn pipeline_under(
+    exec: &Executor,
+    shards: &Shards,
+    pipe: &Pipeline,
+    offset: usize,
+    count: usize,
+) -> Result<Vec<Value>> {
+    let placement = &shards.placement;
     if pipe.is_transaction() {
         let Some((shard, call)) = plan::transaction_shard(placement, pipe)? else {
             return Ok(Vec::new());
         };
-        return exec.execute(shard, call, Request::Pipe { pipe, offset, count }).await?.many();
+        return exec.execute(shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many();
     }
     match plan::plan_pipeline(placement, pipe)? {
         // One shard, nothing to merge: the caller's pipeline as it is.
         PipelinePlan::One { shard, call } => {
-            exec.execute(shard, call, Request::Pipe { pipe, offset, count }).await?.many()
+            exec.execute(shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
         }
         PipelinePlan::Split { subs, recipes } => {
             Box::pin(async move {
                 let runs = subs.iter().map(|sub| async move {
                     let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
-                    let outcome = exec.execute(sub.shard, sub.call, req).await.and_then(|r| r.many());
+                    let outcome = exec.execute(shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
                     (sub.shard, sub.call.write, outcome)
                 });
                 let replies = plan::gather("pipeline", placement.names(), join_all(runs).await)?;
@@ -77,18 +113,18 @@ pub(crate) async fn pipeline(
 }
 
 /// Runs a planned command: its parts concurrently, then the merge.
-async fn run_plan(exec: &Executor, cmd: &Cmd, plan: Plan) -> Result<Value> {
+async fn run_plan(exec: &Executor, shards: &Shards, cmd: &Cmd, plan: Plan) -> Result<Value> {
     let call = Call::of(&plan.info);
     let runs = plan.parts.iter().map(|p| async move {
-        let outcome = exec.execute(p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
+        let outcome = exec.execute(shards, p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
         (p.shard, call.write, outcome.and_then(|r| r.one()))
     });
-    let values = plan::gather(plan.info.name, exec.shards.placement.names(), join_all(runs).await)?;
+    let values = plan::gather(plan.info.name, shards.placement.names(), join_all(runs).await)?;
     plan::merge(&plan.merge, values)
 }
 
 /// One step of a cross-shard `SCAN` (see [`crate::plan::scan`]).
-async fn scan_step(exec: &Executor, cmd: &Cmd, call: Call) -> Result<Value> {
+async fn scan_step(exec: &Executor, shards: &Shards, cmd: &Cmd, call: Call) -> Result<Value> {
     // redis-rs's scan iterators keep the cursor private; it is visible only
     // in the packed command.
     let packed = redis::parse_redis_value(&cmd.get_packed_command())?;
@@ -106,9 +142,9 @@ async fn scan_step(exec: &Executor, cmd: &Cmd, call: Call) -> Result<Value> {
     let cursor = args
         .get(1)
         .ok_or_else(|| Error::BadCommand { command: "SCAN".into(), detail: "missing cursor".into() })?;
-    let n = exec.shards.shards.len();
+    let n = shards.shards.len();
     let (shard, shard_cursor) = scan::decode(cursor, n)?;
     let shard_cmd = scan::shard_command(&args, shard_cursor);
-    let reply = exec.execute(shard, call, Request::Cmd(&shard_cmd)).await?.one()?;
+    let reply = exec.execute(shards, shard, call, Request::Cmd(&shard_cmd)).await?.one()?;
     scan::rewrite_reply(reply, shard, n)
 }

@@ -69,6 +69,7 @@ impl fmt::Display for ShardFailure {
 /// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` |
 /// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind |
 /// | [`BadRing`](Error::BadRing) | connect: a master holds a ring record that does not parse | `Parse` |
+/// | [`RingChanged`](Error::RingChanged) | the client adopted a newer ring while a split command, `WATCH` session or `on_shard` request was being retried; send it again (single-shard requests are re-planned silently) | `Io` |
 /// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind |
 ///
 /// Through the `redis` traits (`AsyncCommands`, `Commands`, `ConnectionLike`) an
@@ -288,6 +289,17 @@ pub enum Error {
         detail: String,
     },
 
+    /// The client adopted a newer ring while this request was being retried
+    /// (a failover at the same time as a ring change): it was not sent again
+    /// under the old ring. A single-shard command or pipeline is re-planned
+    /// under the new ring without showing this; a split command, a `WATCH`
+    /// session or `on_shard` returns it — send it again.
+    #[error("the ring changed while a request to shard {shard} was being retried; send it again")]
+    RingChanged {
+        /// The shard (master name) under the old ring.
+        shard: String,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -307,7 +319,8 @@ impl Error {
             | Error::FailoverTimeout { .. }
             | Error::Ambiguous { .. }
             | Error::NotReplicated { .. }
-            | Error::NoReplica { .. } => ErrorKind::Io,
+            | Error::NoReplica { .. }
+            | Error::RingChanged { .. } => ErrorKind::Io,
             // What the first failed part saw (usually a connection error).
             Error::PartiallyApplied { failed, .. } => {
                 failed.first().map_or(ErrorKind::Io, |f| f.error.kind())
@@ -346,6 +359,7 @@ impl Error {
             Error::Auth { .. } => "disredis: authentication failed",
             Error::PartiallyApplied { .. } => "disredis: applied on some shards only",
             Error::BadRing { .. } => "disredis: unusable ring record",
+            Error::RingChanged { .. } => "disredis: the ring changed during a retry",
             Error::Redis(_) => "disredis: redis error",
         }
     }

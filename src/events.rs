@@ -47,6 +47,16 @@ pub enum Event {
         /// Its address.
         addr: String,
     },
+    /// The client follows a newer ring record (see [`crate::Ring`]): requests
+    /// are planned under it from now on, over connections named after it.
+    RingChanged {
+        /// The version followed before.
+        from: u64,
+        /// The version followed now.
+        to: u64,
+        /// Its members.
+        members: Vec<String>,
+    },
 }
 
 /// The sending side, shared by everything that reports events.
@@ -73,6 +83,9 @@ impl Events {
                 info!(shard = %shard, from = ?from, to = %to, "event: switch master")
             }
             Event::SentinelUp { addr } => info!(sentinel = %addr, "event: Sentinel up"),
+            Event::RingChanged { from, to, members } => {
+                info!(from, to, members = ?members, "event: ring changed")
+            }
         }
         let _ = self.0.send(event);
     }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::RwLock;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 use tracing::{Instrument, debug, info_span, warn};
@@ -25,27 +26,24 @@ use crate::keys::learned::Learned;
 use crate::membership;
 use crate::request::{Call, Reply, Request};
 use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
-use crate::ring::{Ring, client_name};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{self, Stop};
-use crate::topology::Shards;
+use crate::topology::{Shards, Table};
 
 /// Everything a request needs below the public face, shared by every clone of
 /// the client (behind one `Arc`).
 pub(crate) struct Executor {
     pub(crate) config: Arc<Config>,
     pub(crate) sentinels: Arc<Sentinels>,
-    pub(crate) shards: Arc<Shards>,
-    /// The ring this client follows (see `membership`).
-    pub(crate) ring: Ring,
-    /// Seed masters (Sentinel's, or the `masters` filter) the ring does not list.
-    pub(crate) unrouted: Vec<String>,
+    /// The current shard table (one per ring version the client adopts).
+    pub(crate) table: Arc<Table>,
     /// `COMMAND INFO` answers for commands the static table doesn't know.
     pub(crate) learned: Learned,
     /// Where shard and Sentinel events go.
     pub(crate) events: Events,
-    /// Dropped with the executor: stops the `+switch-master` watch.
-    _stop: Option<Stop>,
+    /// Dropped with the executor: stop the background tasks (the
+    /// `+switch-master` watch, the ring follower).
+    _stops: Vec<Stop>,
 }
 
 /// Sends one request over `conn`. The inherent methods, not the
@@ -128,46 +126,53 @@ impl Executor {
         for name in ring.members.iter().filter(|n| !known.contains(n)) {
             warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");
         }
-        let client_name = client_name(ring.version);
-        let shards = Arc::new(
-            Shards::new(ring.members.clone(), &events, &client_name)
-                .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?,
-        );
+        let shards = Shards::new(ring, unrouted, &events)
+            .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
         for (name, addr, mut conn) in conns {
             if let Some(idx) = shards.index_of(&name) {
-                set_name(&mut conn, &client_name).await;
-                shards.shards[idx].adopt(addr, conn);
+                let shard = &shards.shards[idx];
+                set_name(&mut conn, &shard.client_name).await;
+                shard.adopt(addr, conn);
             }
         }
-        let stop = config.watch.then(|| {
-            let names = shards.placement.names().to_vec();
-            let (stop, sightings) = switch::watch(sentinels.clone(), names, config.poll_interval);
-            tokio::spawn(shards.clone().follow(sightings, config.clone()));
-            stop
-        });
-        Ok(Executor {
-            config,
-            sentinels,
-            shards,
-            ring,
-            unrouted,
-            learned: Learned::default(),
-            events,
-            _stop: stop,
-        })
+        let table = Arc::new(Table::new(shards));
+        let mut stops = Vec::new();
+        let names: switch::Names =
+            Arc::new(RwLock::new(table.current().placement.names().iter().cloned().collect()));
+        if config.watch {
+            let (stop, sightings) = switch::watch(sentinels.clone(), names.clone(), config.poll_interval);
+            tokio::spawn(table.clone().follow(sightings, config.clone()));
+            stops.push(stop);
+        }
+        let follower = membership::Follower {
+            table: table.clone(),
+            sentinels: sentinels.clone(),
+            config: config.clone(),
+            events: events.clone(),
+            seed,
+            names,
+        };
+        stops.push(follower.start());
+        Ok(Executor { config, sentinels, table, learned: Learned::default(), events, _stops: stops })
     }
 
     /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
     /// symptom the shard is re-resolved through Sentinel and the request retried
     /// with jittered backoff until `failover_deadline` after the first failure.
     /// In durability mode a write is followed by `WAIT`.
-    pub(crate) async fn execute(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+    pub(crate) async fn execute(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        call: Call,
+        req: Request<'_>,
+    ) -> Result<Reply> {
         match self.config.wait_replicas {
             // Boxed: rare paths must not grow every request's future.
             Some((replicas, timeout)) if call.write => {
-                Box::pin(self.execute_durable(idx, call, req, replicas, timeout)).await
+                Box::pin(self.execute_durable(shards, idx, call, req, replicas, timeout)).await
             }
-            _ => self.deliver(idx, call, req).await,
+            _ => self.deliver(shards, idx, call, req).await,
         }
     }
 
@@ -175,6 +180,7 @@ impl Executor {
     /// [`crate::durable`]).
     async fn execute_durable(
         &self,
+        shards: &Shards,
         idx: usize,
         call: Call,
         req: Request<'_>,
@@ -182,22 +188,22 @@ impl Executor {
         timeout: Duration,
     ) -> Result<Reply> {
         let wait = durable::wait_cmd(replicas, timeout);
-        let shard = &self.shards.shards[idx].name;
+        let shard = &shards.shards[idx].name;
         let check = |acked: &Value| durable::check(acked, replicas, call.command, shard);
         // WAIT may take its whole timeout: not a sign of a hung master.
         let call = Call { patience: Some(timeout), ..call };
         match req {
             Request::Pipe { pipe, .. } if pipe.is_transaction() => {
-                let reply = self.deliver(idx, call, req).await?;
+                let reply = self.deliver(shards, idx, call, req).await?;
                 let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
-                check(&self.deliver(idx, wait_call, Request::Cmd(&wait)).await?.one()?)?;
+                check(&self.deliver(shards, idx, wait_call, Request::Cmd(&wait)).await?.one()?)?;
                 Ok(reply)
             }
             Request::Pipe { pipe, offset, count } => {
                 let mut durable = pipe.clone();
                 durable.add_command(wait);
                 let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
-                let mut values = self.deliver(idx, call, req).await?.many()?;
+                let mut values = self.deliver(shards, idx, call, req).await?.many()?;
                 let acked = values.pop().unwrap_or(Value::Nil);
                 if !values.iter().all(durable::refused) {
                     check(&acked)?;
@@ -207,7 +213,7 @@ impl Executor {
             Request::Cmd(cmd) => {
                 let durable = durable::with_wait(cmd, wait);
                 let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
-                let mut values = self.deliver(idx, call, req).await?.many()?.into_iter();
+                let mut values = self.deliver(shards, idx, call, req).await?.many()?.into_iter();
                 let (reply, acked) =
                     (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
                 if !durable::refused(&reply) {
@@ -220,15 +226,15 @@ impl Executor {
 
     /// One request to its shard: a replica first when `read_from` asks for it,
     /// then the master, through the retry loop if the first attempt fails.
-    async fn deliver(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+    async fn deliver(&self, shards: &Shards, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
         if !call.write
             && !call.dedicated
             && self.config.read_from != ReadFrom::Master
-            && let Some(reply) = Box::pin(self.read_replica(idx, call, req)).await?
+            && let Some(reply) = Box::pin(self.read_replica(shards, idx, call, req)).await?
         {
             return Ok(reply);
         }
-        let shard = &self.shards.shards[idx];
+        let shard = &shards.shards[idx];
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
         if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
@@ -240,7 +246,7 @@ impl Executor {
         }
         let command = call.command;
         Box::pin(
-            self.retry(idx, call, req, first)
+            self.retry(shards, idx, call, req, first)
                 .instrument(info_span!("failover", shard = %shard.name, command)),
         )
         .await
@@ -249,8 +255,14 @@ impl Executor {
     /// A read on one of the shard's replicas (`ReadFrom` other than `Master`):
     /// `None` means "use the master". Each replica that fails the read is
     /// dropped and the next one tried.
-    async fn read_replica(&self, idx: usize, call: Call, req: Request<'_>) -> Result<Option<Reply>> {
-        let shard = &self.shards.shards[idx];
+    async fn read_replica(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        call: Call,
+        req: Request<'_>,
+    ) -> Result<Option<Reply>> {
+        let shard = &shards.shards[idx];
         let generation = shard.current().map_or(0, |(g, _)| g);
         while let Some((addr, mut conn)) = shard
             .replicas
@@ -278,13 +290,14 @@ impl Executor {
     /// one: its connection generation, outcome and verdict.
     async fn retry(
         &self,
+        shards: &Shards,
         idx: usize,
         call: Call,
         req: Request<'_>,
         mut last: Option<(u64, RedisResult<Reply>, Verdict)>,
     ) -> Result<Reply> {
         let config = &self.config;
-        let shard = &self.shards.shards[idx];
+        let shard = &shards.shards[idx];
         // The deadline counts from the first failure (a blocking command may
         // legitimately wait long before its first attempt fails).
         let mut started = last.as_ref().map(|_| Instant::now());
@@ -311,21 +324,24 @@ impl Executor {
                 attempts += 1;
                 let since = *started.get_or_insert_with(Instant::now);
                 if attempts > 1 {
-                    self.pause(idx, &mut backoff, since, &mut last_error).await?;
+                    self.pause(shards, idx, &mut backoff, since, &mut last_error).await?;
                 }
             }
             if let Some(since) = started {
                 let elapsed = since.elapsed();
                 if elapsed >= config.failover_deadline {
-                    return Err(self.timeout(idx, elapsed, last_error));
+                    return Err(self.timeout(shards, idx, elapsed, last_error));
                 }
             }
             let failure = match shard.current() {
                 Some((generation, conn)) => {
                     // Blocking commands get a connection of their own without the
                     // response timeout (they hold it for up to their own timeout).
-                    let conn =
-                        if call.dedicated { self.dedicated(idx, generation, None).await } else { Ok(conn) };
+                    let conn = if call.dedicated {
+                        self.dedicated(shards, idx, generation, None).await
+                    } else {
+                        Ok(conn)
+                    };
                     match conn {
                         Ok(mut c) => {
                             let outcome = send(&mut c, req, call, config).await;
@@ -350,13 +366,14 @@ impl Executor {
             }
             last_error = Some(failure);
             let since = *started.get_or_insert_with(Instant::now);
-            self.pause(idx, &mut backoff, since, &mut last_error).await?;
+            self.pause(shards, idx, &mut backoff, since, &mut last_error).await?;
         }
     }
 
     /// Sleeps the next backoff delay, or fails with the deadline error.
     async fn pause(
         &self,
+        shards: &Shards,
         idx: usize,
         backoff: &mut Backoff,
         started: Instant,
@@ -368,16 +385,16 @@ impl Executor {
                 // A switch (by the watch or another request) ends the wait early.
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
-                    _ = self.shards.shards[idx].installed.notified() => {}
+                    _ = shards.shards[idx].installed.notified() => {}
                 }
                 Ok(())
             }
-            None => Err(self.timeout(idx, started.elapsed(), last.take())),
+            None => Err(self.timeout(shards, idx, started.elapsed(), last.take())),
         }
     }
 
-    fn timeout(&self, idx: usize, elapsed: Duration, last: Option<Error>) -> Error {
-        let name = self.shards.shards[idx].name.clone();
+    fn timeout(&self, shards: &Shards, idx: usize, elapsed: Duration, last: Option<Error>) -> Error {
+        let name = shards.shards[idx].name.clone();
         warn!(shard = %name, ?elapsed, "failover deadline exceeded");
         Error::FailoverTimeout {
             shard: name,
@@ -391,15 +408,15 @@ impl Executor {
     /// A dedicated, ROLE-checked connection (with the response timeout) to the
     /// shard's master, resolving the shard first if needed. For WATCH sessions:
     /// one attempt, no retry (the caller's transaction loop retries).
-    pub(crate) async fn open_session(&self, idx: usize) -> Result<MultiplexedConnection> {
-        let shard = &self.shards.shards[idx];
+    pub(crate) async fn open_session(&self, shards: &Shards, idx: usize) -> Result<MultiplexedConnection> {
+        let shard = &shards.shards[idx];
         if shard.current().is_none() {
             shard.resolve(&self.sentinels, &self.config).await?;
         }
         let (generation, _) = shard.current().ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
         })?;
-        self.dedicated(idx, generation, self.config.response_timeout).await
+        self.dedicated(shards, idx, generation, self.config.response_timeout).await
     }
 
     /// A fresh, ROLE-checked connection to the master that `generation` is
@@ -407,11 +424,13 @@ impl Executor {
     /// WATCH session's.
     async fn dedicated(
         &self,
+        shards: &Shards,
         idx: usize,
         generation: u64,
         response_timeout: Option<Duration>,
     ) -> Result<MultiplexedConnection> {
-        let shard = &self.shards.shards[idx];
+        let shard = &shards.shards[idx];
+        shard.refuse_if_retired()?;
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
         })?;

@@ -66,8 +66,8 @@
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
 //! | 3 Execute | `execute` | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
-//! | 4 State | `membership` | which ring to follow: reading the record from the seed masters, creating version 1 | `ring`, Base |
-//! | | `topology` | the shard table: per master name its address, connection, generation; single-flight re-resolve; applies Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
+//! | 4 State | `membership` | which ring to follow: reading the record from the seed masters, creating version 1, following newer versions (a new table each) | `topology`, Discovery, Connect, `ring`, Base |
+//! | | `topology` | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
 //! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |

@@ -10,12 +10,21 @@
 //! winner, and a member without a copy gets one, so a later client that can
 //! read only some masters finds the same ring.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 use tracing::{info, warn};
 
+use crate::config::Config;
+use crate::connect::connect_master;
 use crate::error::{Error, Result};
+use crate::events::{Event, Events};
 use crate::ring::{Phase, RING_LIBRARY, Ring, library_code};
+use crate::sentinel::Sentinels;
+use crate::sentinel::switch::{Names, Stop, stop_signal};
+use crate::topology::{Shards, Table};
 
 /// One master's copy of the record: `Ok(None)` when it has none.
 async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result<Option<Ring>> {
@@ -169,4 +178,126 @@ pub(crate) async fn load(conns: &mut [(String, MultiplexedConnection)], seed: &[
         }
     }
     Ok(winner)
+}
+
+/// How often a client reads the ring record from the members to follow a
+/// change: 1 s (a change is announced by the tool, and the tool waits for
+/// every connection to follow it, so this bounds how long a change takes).
+pub(crate) const RING_POLL: Duration = Duration::from_secs(1);
+
+/// Follows the ring: every [`RING_POLL`] it reads the copies on the current
+/// members; a newer stable version becomes a new table (new connections, named
+/// after it) that replaces the current one, announced as
+/// [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
+/// with an older one gets the current ring back.
+pub(crate) struct Follower {
+    pub(crate) table: Arc<Table>,
+    pub(crate) sentinels: Arc<Sentinels>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) events: Events,
+    /// The seed masters (for the unrouted list of a new ring).
+    pub(crate) seed: Vec<String>,
+    /// The names the `+switch-master` watch follows: the members.
+    pub(crate) names: Names,
+}
+
+impl Follower {
+    /// Starts following on a task of its own, until the returned handle drops.
+    pub(crate) fn start(self) -> Stop {
+        let (stop, mut stopped) = stop_signal();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(RING_POLL) => {}
+                    _ = stopped.changed() => return,
+                }
+                self.tick().await;
+            }
+        });
+        stop
+    }
+
+    async fn tick(&self) {
+        let current = self.table.current();
+        let mut conns: Vec<(String, MultiplexedConnection)> =
+            current.shards.iter().filter_map(|s| s.current().map(|(_, c)| (s.name.clone(), c))).collect();
+        let copies = match read_all(&mut conns).await {
+            Ok((_, copies)) => copies,
+            Err(e) => {
+                warn!(error = %e, "ring poll: a member holds an unusable record; staying on the current ring");
+                return;
+            }
+        };
+        let Some(newest) = Ring::newest(copies.iter().map(|(_, r)| r)).cloned() else {
+            self.repair(&mut conns, &copies, &current.ring).await;
+            return;
+        };
+        if newest.version <= current.ring.version {
+            self.repair(&mut conns, &copies, &current.ring).await;
+            return;
+        }
+        if newest.phase != Phase::Stable {
+            warn!(version = newest.version, phase = %newest.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
+            return;
+        }
+        self.adopt(&current, newest).await;
+    }
+
+    /// Gives members that lack the current ring (or hold an older one) a copy.
+    async fn repair(
+        &self,
+        conns: &mut [(String, MultiplexedConnection)],
+        copies: &[(String, Ring)],
+        ring: &Ring,
+    ) {
+        for (name, conn) in conns.iter_mut() {
+            match copies.iter().find(|(n, _)| n == name) {
+                None => {
+                    if write(name, conn, ring, false).await {
+                        info!(master = %name, version = ring.version, "ring poll: restored the member's missing ring copy");
+                    }
+                }
+                Some((_, r)) if r.version < ring.version => {
+                    if write(name, conn, ring, true).await {
+                        info!(master = %name, from = r.version, to = ring.version, "ring poll: replaced an older ring copy");
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Builds the table for `next` (connections named after it) and makes it current.
+    async fn adopt(&self, current: &Shards, next: Ring) {
+        let unrouted: Vec<String> = self.seed.iter().filter(|n| !next.members.contains(n)).cloned().collect();
+        let (from, to, members) = (current.ring.version, next.version, next.members.clone());
+        let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
+        for shard in &shards.shards {
+            let addr = match current.shard(&shard.name).and_then(|s| s.addr()) {
+                Some(addr) => Ok(addr),
+                None => self.sentinels.master_addr(&shard.name).await,
+            };
+            let conn = match addr {
+                Ok(addr) => connect_master(
+                    &shard.name,
+                    &addr,
+                    &self.config,
+                    self.config.response_timeout,
+                    Some(&shard.client_name),
+                )
+                .await
+                .map(|c| (addr, c)),
+                Err(e) => Err(e),
+            };
+            match conn {
+                Ok((addr, conn)) => shard.adopt(addr, conn),
+                Err(e) => {
+                    warn!(shard = %shard.name, error = %e, "new ring: first connect failed; will re-resolve on first use")
+                }
+            }
+        }
+        *self.names.write() = members.iter().cloned().collect();
+        self.table.replace(shards);
+        self.events.emit(Event::RingChanged { from, to, members });
+    }
 }

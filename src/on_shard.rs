@@ -9,6 +9,7 @@ use crate::execute::Executor;
 use crate::keys::{self, KeyError};
 use crate::plan::refuse_session_command;
 use crate::request::{Call, Request, cmd_args};
+use crate::topology::Shards;
 
 /// Sends every command to one shard, from
 /// [`DisredisClient::on_shard`](crate::DisredisClient::on_shard).
@@ -21,7 +22,7 @@ use crate::request::{Call, Request, cmd_args};
 #[derive(Clone)]
 pub struct ShardHandle {
     exec: Arc<Executor>,
-    idx: usize,
+    name: String,
 }
 
 impl std::fmt::Debug for ShardHandle {
@@ -31,24 +32,36 @@ impl std::fmt::Debug for ShardHandle {
 }
 
 impl ShardHandle {
-    pub(crate) fn new(exec: Arc<Executor>, idx: usize) -> ShardHandle {
-        ShardHandle { exec, idx }
+    pub(crate) fn new(exec: Arc<Executor>, name: String) -> ShardHandle {
+        ShardHandle { exec, name }
     }
 
     /// The shard's master name.
     pub fn name(&self) -> &str {
-        &self.exec.shards.placement.names()[self.idx]
+        &self.name
+    }
+
+    /// The current table and this shard's index in it; [`Error::UnknownShard`]
+    /// once the ring no longer lists it.
+    fn locate(&self) -> Result<(Arc<Shards>, usize)> {
+        let shards = self.exec.table.current();
+        match shards.index_of(&self.name) {
+            Some(idx) => Ok((shards, idx)),
+            None => {
+                Err(Error::UnknownShard { name: self.name.clone(), known: shards.placement.names().to_vec() })
+            }
+        }
     }
 
     /// Checks the command's keys belong to this shard and describes it.
-    fn call(&self, cmd: &Cmd) -> Result<Call> {
+    fn call(&self, shards: &Shards, idx: usize, cmd: &Cmd) -> Result<Call> {
         let args = cmd_args(cmd);
         refuse_session_command(&args)?;
-        let placement = &self.exec.shards.placement;
+        let placement = &shards.placement;
         let mut foreign = None;
         let info = keys::visit_keys(&args, |k| {
             let i = placement.shard_index(k);
-            if i != self.idx {
+            if i != idx {
                 foreign = Some(i);
             }
         });
@@ -61,7 +74,7 @@ impl ShardHandle {
         };
         if let Some(other) = foreign {
             let names = placement.names();
-            let mut shards = vec![names[self.idx].clone(), names[other].clone()];
+            let mut shards = vec![names[idx].clone(), names[other].clone()];
             shards.sort();
             return Err(Error::CrossShard { command: format!("{} (on_shard)", call.command), shards });
         }
@@ -69,16 +82,18 @@ impl ShardHandle {
     }
 
     async fn query(&self, cmd: &Cmd) -> Result<Value> {
-        let call = self.call(cmd)?;
-        self.exec.execute(self.idx, call, Request::Cmd(cmd)).await?.one()
+        let (shards, idx) = self.locate()?;
+        let call = self.call(&shards, idx, cmd)?;
+        self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await?.one()
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
+        let (shards, idx) = self.locate()?;
         for cmd in pipe.cmd_iter() {
-            self.call(cmd)?;
+            self.call(&shards, idx, cmd)?;
         }
         let call = Call::of_pipeline("pipeline (on_shard)", pipe);
-        self.exec.execute(self.idx, call, Request::Pipe { pipe, offset, count }).await?.many()
+        self.exec.execute(&shards, idx, call, Request::Pipe { pipe, offset, count }).await?.many()
     }
 }
 

@@ -15,6 +15,8 @@
 //! shared connections never carry `WATCH`). `MULTI`/`EXEC`/`DISCARD` as single
 //! commands outside a session are refused: use `redis::pipe().atomic()`.
 
+use std::sync::Arc;
+
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, Value};
 
@@ -22,17 +24,20 @@ use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::plan::{self, Routed};
 use crate::request::cmd_args;
+use crate::topology::Shards;
 
 /// The dedicated connection of a `WATCH` session and its shard.
 #[derive(Clone)]
 pub(crate) struct Pinned {
+    /// The table the session was opened under: its keys are judged by it.
+    shards: Arc<Shards>,
     shard: usize,
     conn: MultiplexedConnection,
 }
 
 /// The one shard owning every key of `args`; keyless or cross-shard is an error.
-fn single_shard(exec: &Executor, args: &[&[u8]]) -> Result<usize> {
-    match plan::plan(&exec.shards.placement, args)? {
+fn single_shard(shards: &Shards, args: &[&[u8]]) -> Result<usize> {
+    match plan::plan(&shards.placement, args)? {
         Routed::One { shard, info } if !info.keyless => Ok(shard),
         Routed::One { info, .. } | Routed::Plan(plan::Plan { info, .. }) => {
             Err(Error::NoKey { command: format!("{} (in a WATCH session)", info.name) })
@@ -41,8 +46,8 @@ fn single_shard(exec: &Executor, args: &[&[u8]]) -> Result<usize> {
     }
 }
 
-fn other_shard(exec: &Executor, command: &str, a: usize, b: usize) -> Error {
-    let names = exec.shards.placement.names();
+fn other_shard(shards: &Shards, command: &str, a: usize, b: usize) -> Error {
+    let names = shards.placement.names();
     let mut shards = vec![names[a].clone(), names[b].clone()];
     shards.sort();
     Error::CrossShard { command: command.to_owned(), shards }
@@ -59,15 +64,16 @@ pub(crate) async fn command(
 ) -> Result<Value> {
     match plan::session_command(args) {
         Some("WATCH") => {
-            let shard = single_shard(exec, args)?;
+            let shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
+            let shard = single_shard(&shards, args)?;
             let conn = match pinned {
                 Some(p) if p.shard == shard => p.conn.clone(),
-                Some(p) => return Err(other_shard(exec, "WATCH", p.shard, shard)),
-                None => exec.open_session(shard).await?,
+                Some(p) => return Err(other_shard(&shards, "WATCH", p.shard, shard)),
+                None => exec.open_session(&shards, shard).await?,
             };
             let mut c = conn.clone();
             let reply = c.req_packed_command(cmd).await;
-            *pinned = reply.is_ok().then_some(Pinned { shard, conn });
+            *pinned = reply.is_ok().then_some(Pinned { shards, shard, conn });
             Ok(reply?)
         }
         Some(name) => {
@@ -93,9 +99,9 @@ pub(crate) async fn command(
             let Some(p) = pinned.clone() else {
                 return Err(Error::NoKey { command: "session".into() });
             };
-            let shard = single_shard(exec, args)?;
+            let shard = single_shard(&p.shards, args)?;
             if shard != p.shard {
-                return Err(other_shard(exec, "a command in a WATCH session", p.shard, shard));
+                return Err(other_shard(&p.shards, "a command in a WATCH session", p.shard, shard));
             }
             let mut c = p.conn.clone();
             let reply = c.req_packed_command(cmd).await;
@@ -110,7 +116,6 @@ pub(crate) async fn command(
 /// A pipeline on a pinned handle: every command on the watched shard, over the
 /// session's connection. An atomic pipeline (`EXEC`) ends the session.
 pub(crate) async fn pipeline(
-    exec: &Executor,
     pinned: &mut Option<Pinned>,
     pipe: &Pipeline,
     offset: usize,
@@ -120,9 +125,9 @@ pub(crate) async fn pipeline(
         return Err(Error::NoKey { command: "session".into() });
     };
     for cmd in pipe.cmd_iter() {
-        let shard = single_shard(exec, &cmd_args(cmd))?;
+        let shard = single_shard(&p.shards, &cmd_args(cmd))?;
         if shard != p.shard {
-            return Err(other_shard(exec, "a pipeline in a WATCH session", p.shard, shard));
+            return Err(other_shard(&p.shards, "a pipeline in a WATCH session", p.shard, shard));
         }
     }
     let mut c = p.conn.clone();

@@ -66,6 +66,11 @@ impl Replicas {
         Some(set.conns[i].clone())
     }
 
+    /// Drops every replica connection (the shard's table was retired).
+    pub(crate) fn clear(&self) {
+        *self.set.write() = Set::default();
+    }
+
     /// Drops a replica that failed a read (until the next rebuild).
     pub(crate) fn remove(&self, addr: &NodeAddr) {
         self.set.write().conns.retain(|(a, _)| a != addr);

@@ -126,7 +126,7 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
                 | ErrorKind::InvalidClientConfig
                 | ErrorKind::Server(ServerErrorKind::NoPerm)
         ),
-        Error::Config { .. } | Error::Auth { .. } => true,
+        Error::Config { .. } | Error::Auth { .. } | Error::RingChanged { .. } => true,
         _ => false,
     }
 }

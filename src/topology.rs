@@ -14,7 +14,7 @@
 //!   connection never tears down a fresh one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use redis::aio::MultiplexedConnection;
@@ -26,7 +26,7 @@ use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::hashing::Rendezvous;
-use crate::ring::Ring;
+use crate::ring::{Ring, client_name};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Sighting;
 
@@ -55,11 +55,15 @@ pub(crate) struct Shard {
     /// What every connection to this shard is named (`CLIENT SETNAME`): the
     /// ring version the client follows, for the ring tool's fence.
     pub(crate) client_name: Arc<str>,
+    /// Set when the table this shard belongs to was replaced by a newer ring's:
+    /// it opens no connection any more (see [`Table`]).
+    retired: AtomicBool,
 }
 
 impl Shard {
     fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
         Shard {
+            retired: AtomicBool::new(false),
             client_name,
             installed: tokio::sync::Notify::new(),
             replicas: Default::default(),
@@ -124,6 +128,7 @@ impl Shard {
     /// Switches to `addr` (as a `+switch-master` message or a poll named it),
     /// ROLE-checked, unless the shard is already connected there.
     pub(crate) async fn switch_to(&self, addr: NodeAddr, config: &Config) -> Result<()> {
+        self.refuse_if_retired()?;
         let _gate = self.gate.lock().await;
         {
             let st = self.state.read();
@@ -141,6 +146,7 @@ impl Shard {
     /// Asks Sentinel for this shard's master, connects, checks `ROLE`, installs it.
     /// Single flight (see the module docs).
     pub(crate) async fn resolve(&self, sentinels: &Sentinels, config: &Config) -> Result<()> {
+        self.refuse_if_retired()?;
         let seen = self.attempts.load(Ordering::Acquire);
         let _gate = self.gate.lock().await;
         if self.state.read().conn.is_some() {
@@ -174,6 +180,23 @@ impl Shard {
         }
     }
 
+    /// [`Error::RingChanged`] once this shard's table was replaced: a request
+    /// planned under the old ring must not open a connection named after it.
+    pub(crate) fn refuse_if_retired(&self) -> Result<()> {
+        match self.retired.load(Ordering::Acquire) {
+            true => Err(Error::RingChanged { shard: self.name.clone() }),
+            false => Ok(()),
+        }
+    }
+
+    /// Stops using this shard: no new connection, the current one and the
+    /// replicas' dropped (they close when the requests holding them finish).
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.state.write().conn = None;
+        self.replicas.clear();
+    }
+
     /// Installs a ROLE-checked connection opened at connect (no Sentinel query).
     pub(crate) fn adopt(&self, addr: NodeAddr, conn: MultiplexedConnection) {
         self.install(addr, conn);
@@ -191,68 +214,111 @@ impl Shard {
     }
 }
 
-/// Every shard, indexed like the [`Rendezvous`] placement's sorted names.
+/// One ring version's shard table: every member, indexed like the
+/// [`Rendezvous`] placement's sorted names. Its connections are its own (named
+/// after its version); a newer ring gets a new table (see [`Table`]).
 pub(crate) struct Shards {
+    /// The ring this table follows.
+    pub(crate) ring: Ring,
+    /// Seed masters the ring does not list (not routed to).
+    pub(crate) unrouted: Vec<String>,
     /// Which shard owns a key.
     pub(crate) placement: Rendezvous,
     pub(crate) shards: Vec<Shard>,
 }
 
 impl Shards {
-    /// A table over these names, whose connections are named `client_name`;
-    /// `None` when there are no names.
-    pub(crate) fn new(names: Vec<String>, events: &Events, client_name: &str) -> Option<Shards> {
-        let placement = Rendezvous::new(names)?;
-        let client_name: Arc<str> = client_name.into();
+    /// A table over `ring`'s members, whose connections are named after its
+    /// version; `None` when there are no members.
+    pub(crate) fn new(ring: Ring, unrouted: Vec<String>, events: &Events) -> Option<Shards> {
+        let placement = Rendezvous::new(ring.members.clone())?;
+        let client_name: Arc<str> = client_name(ring.version).into();
         let shards = placement
             .names()
             .iter()
             .cloned()
             .map(|n| Shard::new(n, events.clone(), client_name.clone()))
             .collect();
-        Some(Shards { placement, shards })
+        Some(Shards { ring, unrouted, placement, shards })
     }
 
-    /// The shard named `name`.
+    /// The shard named `name`, if it is a member.
+    pub(crate) fn shard(&self, name: &str) -> Option<&Shard> {
+        self.index_of(name).map(|i| &self.shards[i])
+    }
+
+    /// The index of the shard named `name`, if it is a member.
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         self.placement.names().iter().position(|n| n == name)
     }
 
+    /// A snapshot for callers, with the ring it follows and the seed masters
+    /// that ring does not list.
+    pub(crate) fn snapshot(&self) -> Topology {
+        Topology {
+            shards: self.shards.iter().map(Shard::info).collect(),
+            ring: self.ring.clone(),
+            unrouted: self.unrouted.clone(),
+        }
+    }
+}
+
+/// The current shard table, replaced as a whole when the client adopts a newer
+/// ring. Each request plans and runs under the table it loaded, over that
+/// table's connections, so nothing planned under an older ring goes out on a
+/// connection named after a newer one; the replaced table is *retired* (its
+/// shards open no connection, see [`Shard::refuse_if_retired`]) and its
+/// connections close as the requests holding them finish, which is what the
+/// ring tool's fence waits for in `CLIENT LIST`.
+pub(crate) struct Table {
+    current: RwLock<Arc<Shards>>,
+}
+
+impl Table {
+    pub(crate) fn new(shards: Shards) -> Table {
+        Table { current: RwLock::new(Arc::new(shards)) }
+    }
+
+    /// The table to plan and run a request under.
+    pub(crate) fn current(&self) -> Arc<Shards> {
+        self.current.read().clone()
+    }
+
+    /// Makes `next` current and retires the table it replaces.
+    pub(crate) fn replace(&self, next: Shards) -> Arc<Shards> {
+        let old = std::mem::replace(&mut *self.current.write(), Arc::new(next));
+        for shard in &old.shards {
+            shard.retire();
+        }
+        old
+    }
+
     /// Applies what Sentinel reports (`sentinel::switch`: `+switch-master` and
-    /// the poll) until the channel closes: a shard whose master moved, or that
-    /// has no connection, switches to the named address, ROLE-checked. Each
-    /// switch runs on its own task (the shard's gate orders them), so a hung
-    /// node delays only its own shard.
+    /// the poll) to the current table until the channel closes: a shard whose
+    /// master moved, or that has no connection, switches to the named address,
+    /// ROLE-checked. Each switch runs on its own task (the shard's gate orders
+    /// them), so a hung node delays only its own shard.
     pub(crate) async fn follow(
         self: Arc<Self>,
         mut sightings: mpsc::Receiver<Sighting>,
         config: Arc<Config>,
     ) {
         while let Some(Sighting { name, addr, announced_by }) = sightings.recv().await {
-            let Some(idx) = self.index_of(&name) else { continue };
-            let shard = &self.shards[idx];
+            let table = self.current();
+            let Some(idx) = table.index_of(&name) else { continue };
+            let shard = &table.shards[idx];
             if shard.addr().as_ref() == Some(&addr) && shard.current().is_some() {
                 continue;
             }
             if announced_by.is_none() {
                 info!(shard = %name, to = %addr, "poll: Sentinel names another master");
             }
-            let (shards, config) = (self.clone(), config.clone());
+            let config = config.clone();
             tokio::spawn(async move {
-                if let Err(e) = shards.shards[idx].switch_to(addr, &config).await {
+                if let Err(e) = table.shards[idx].switch_to(addr, &config).await {
                     debug!(shard = %name, error = %e, "switch not possible yet; the poll and the retry loop will catch up");
                 }
             });
-        }
-    }
-
-    /// A snapshot for callers, with the ring it follows and the seed masters
-    /// that ring does not list.
-    pub(crate) fn snapshot(&self, ring: &Ring, unrouted: &[String]) -> Topology {
-        Topology {
-            shards: self.shards.iter().map(Shard::info).collect(),
-            ring: ring.clone(),
-            unrouted: unrouted.to_vec(),
         }
     }
 }

@@ -16,21 +16,22 @@ use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::keys::learned::{LearnedSpec, parse_command_info};
 use crate::request::{Call, Request};
+use crate::topology::Shards;
 
 /// Routes a command the static table doesn't know: its one shard and how to
 /// call it.
-pub(crate) async fn route(exec: &Executor, args: &[&[u8]]) -> Result<(usize, Call)> {
+pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<(usize, Call)> {
     let name = args.first().copied().unwrap_or_default();
     let shown = String::from_utf8_lossy(name).into_owned();
-    let Some(spec) = spec(exec, name).await? else {
+    let Some(spec) = spec(exec, shards, name).await? else {
         return Err(Error::NoKey { command: shown });
     };
     let keys: Vec<Vec<u8>> = if spec.movable {
-        getkeys(exec, args).await?
+        getkeys(exec, shards, args).await?
     } else {
         spec.keys(args).into_iter().map(<[u8]>::to_vec).collect()
     };
-    let placement = &exec.shards.placement;
+    let placement = &shards.placement;
     let mut shards: Vec<usize> = keys.iter().map(|k| placement.shard_index(k)).collect();
     shards.sort_unstable();
     shards.dedup();
@@ -55,12 +56,12 @@ pub(crate) async fn route(exec: &Executor, args: &[&[u8]]) -> Result<(usize, Cal
 
 /// The learned spec of `name`, asking `COMMAND INFO` (on the first shard) the
 /// first time.
-async fn spec(exec: &Executor, name: &[u8]) -> Result<Option<LearnedSpec>> {
+async fn spec(exec: &Executor, shards: &Shards, name: &[u8]) -> Result<Option<LearnedSpec>> {
     if let Some(spec) = exec.learned.get(name) {
         return Ok(spec);
     }
     let cmd = redis::cmd("COMMAND").arg("INFO").arg(name).to_owned();
-    let reply = exec.execute(0, Call::read("COMMAND INFO"), Request::Cmd(&cmd)).await?.one()?;
+    let reply = exec.execute(shards, 0, Call::read("COMMAND INFO"), Request::Cmd(&cmd)).await?.one()?;
     let spec = match &reply {
         Value::Array(entries) => entries.first().and_then(parse_command_info),
         _ => None,
@@ -70,13 +71,13 @@ async fn spec(exec: &Executor, name: &[u8]) -> Result<Option<LearnedSpec>> {
 }
 
 /// `COMMAND GETKEYS` for a `movablekeys` command.
-async fn getkeys(exec: &Executor, args: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+async fn getkeys(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
     let mut cmd = redis::cmd("COMMAND");
     cmd.arg("GETKEYS");
     for a in args {
         cmd.arg(*a);
     }
-    match exec.execute(0, Call::read("COMMAND GETKEYS"), Request::Cmd(&cmd)).await?.one()? {
+    match exec.execute(shards, 0, Call::read("COMMAND GETKEYS"), Request::Cmd(&cmd)).await?.one()? {
         Value::Array(keys) => Ok(keys
             .into_iter()
             .filter_map(|k| match k {

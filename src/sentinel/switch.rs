@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use parking_lot::RwLock;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
 
@@ -32,7 +33,17 @@ use crate::config::NodeAddr;
 pub(crate) struct Stop(#[allow(dead_code)] watch::Sender<()>);
 
 /// A receiver that completes when the [`Stop`] is dropped.
-type Stopped = watch::Receiver<()>;
+pub(crate) type Stopped = watch::Receiver<()>;
+
+/// A stop handle and the receiver its tasks select on.
+pub(crate) fn stop_signal() -> (Stop, Stopped) {
+    let (stop, stopped) = watch::channel(());
+    (Stop(stop), stopped)
+}
+
+/// The master names to follow, shared with whoever changes them (the ring
+/// follower, when the client adopts a ring with other members).
+pub(crate) type Names = Arc<RwLock<HashSet<String>>>;
 
 /// How many sightings may wait for the shard table before senders wait.
 const CAPACITY: usize = 256;
@@ -53,14 +64,13 @@ pub(crate) struct Sighting {
 /// returned [`Stop`] is dropped.
 pub(crate) fn watch(
     sentinels: Arc<Sentinels>,
-    names: Vec<String>,
+    names: Names,
     poll_interval: Duration,
 ) -> (Stop, mpsc::Receiver<Sighting>) {
-    let (stop, stopped) = watch::channel(());
+    let (stop, stopped) = stop_signal();
     let (tx, rx) = mpsc::channel(CAPACITY);
-    let names: Arc<HashSet<String>> = Arc::new(names.into_iter().collect());
     tokio::spawn(supervise(sentinels, names, poll_interval, tx, stopped));
-    (Stop(stop), rx)
+    (stop, rx)
 }
 
 /// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`: the name and
@@ -75,15 +85,15 @@ pub(crate) fn parse_switch(payload: &str) -> Option<(&str, &str, &str)> {
 
 async fn supervise(
     sentinels: Arc<Sentinels>,
-    names: Arc<HashSet<String>>,
+    names: Names,
     interval: Duration,
     tx: mpsc::Sender<Sighting>,
     mut stopped: Stopped,
 ) {
     let mut subscribed: HashSet<NodeAddr> = HashSet::new();
-    let mut sorted: Vec<&String> = names.iter().collect();
-    sorted.sort();
     loop {
+        let mut sorted: Vec<String> = names.read().iter().cloned().collect();
+        sorted.sort();
         for addr in sentinels.addrs() {
             if subscribed.insert(addr.clone()) {
                 let task = subscribe(sentinels.clone(), names.clone(), addr, tx.clone(), stopped.clone());
@@ -94,7 +104,7 @@ async fn supervise(
         // ones that did not move.
         for name in &sorted {
             let Ok(addr) = sentinels.master_addr(name).await else { continue };
-            let sighting = Sighting { name: (*name).clone(), addr, announced_by: None };
+            let sighting = Sighting { name: name.clone(), addr, announced_by: None };
             if tx.send(sighting).await.is_err() {
                 return;
             }
@@ -109,7 +119,7 @@ async fn supervise(
 /// One Sentinel's `+switch-master` subscription, re-made when it drops.
 async fn subscribe(
     sentinels: Arc<Sentinels>,
-    names: Arc<HashSet<String>>,
+    names: Names,
     addr: NodeAddr,
     tx: mpsc::Sender<Sighting>,
     mut stopped: Stopped,
@@ -143,7 +153,8 @@ async fn subscribe(
                     msg = messages.next() => match msg {
                         Some(msg) => {
                             let payload: String = msg.get_payload().unwrap_or_default();
-                            let Some(sighting) = sighting(&sentinels, &names, &addr, &payload) else { continue };
+                            let found = sighting(&sentinels, &names.read(), &addr, &payload);
+                            let Some(sighting) = found else { continue };
                             if tx.send(sighting).await.is_err() {
                                 return;
                             }

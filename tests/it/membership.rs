@@ -2,6 +2,8 @@
 //! masters, not from whatever Sentinel monitors now, so clients that connect
 //! before and after a master joins Sentinel place every key alike.
 
+use std::time::{Duration, Instant};
+
 use disredis::{DisredisClient, Error, Phase};
 use redis::AsyncCommands;
 
@@ -162,5 +164,102 @@ async fn an_unusable_record_is_a_typed_error_naming_the_master() {
             assert!(detail.contains("phase migrating"), "{detail}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Loads `text` as the ring record on `name`, as the ring tool would.
+fn load_record(topo: &Topology, name: &str, text: &str) {
+    let literal = text.replace('\n', "\\n");
+    let code = format!(
+        "#!lua name=disredis_ring\nredis.register_function{{function_name='disredis_ring', \
+         callback=function() return \"{literal}\" end, flags={{'no-writes'}}}}"
+    );
+    let mut con = topo.conn(&topo.initial_master_addr(name));
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(code).query(&mut con).unwrap();
+}
+
+/// How many connections on `name`'s master are named after ring `version`.
+fn named(topo: &Topology, name: &str, version: u64) -> usize {
+    let list: String =
+        redis::cmd("CLIENT").arg("LIST").query(&mut topo.conn(&topo.initial_master_addr(name))).unwrap();
+    list.lines().filter(|l| l.contains(&format!(" name=disredis:ring={version} "))).count()
+}
+
+/// A newer stable ring written on the members is followed within about a
+/// second: requests go by it, over new connections named after it, and the
+/// connections of the old ring close (what the ring tool's fence waits for).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_follows_a_newer_ring_and_closes_the_old_connections() {
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .masters(&names[..2])
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut con = client.clone();
+    con.set::<_, _, ()>("before", 1).await.unwrap();
+    assert!(named(&topo, &names[0], 1) >= 1);
+
+    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    for name in &names {
+        load_record(&topo, name, &v2);
+    }
+    let changed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(disredis::Event::RingChanged { from, to, members }) = events.recv().await {
+                return (from, to, members);
+            }
+        }
+    })
+    .await
+    .expect("the client follows the new ring within 10 s");
+    assert_eq!(changed, (1, 2, names.clone()));
+    assert_eq!(client.topology().ring.version, 2);
+    assert_eq!(client.shard_names(), names);
+    assert!(client.topology().unrouted.is_empty());
+
+    // Keys go by the new ring, also to the new member.
+    let on_new: Vec<String> =
+        (0..).map(|i| format!("k:{i}")).filter(|k| client.shard_for(k) == names[2]).take(5).collect();
+    for k in &on_new {
+        con.set::<_, _, ()>(k, "v").await.unwrap();
+    }
+    let found: i64 = redis::cmd("EXISTS")
+        .arg(&on_new)
+        .query(&mut topo.conn(&topo.initial_master_addr(&names[2])))
+        .unwrap();
+    assert_eq!(found, 5);
+
+    // The old ring's connections close; the new ones are named after version 2.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while names[..2].iter().any(|n| named(&topo, n, 1) > 0) {
+        assert!(Instant::now() < deadline, "connections of ring 1 still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for name in &names {
+        assert!(named(&topo, name, 2) >= 1, "{name}");
+    }
+}
+
+/// A member that loses its copy (`FUNCTION FLUSH`) gets the ring back from a
+/// running client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_copy_is_restored_by_a_running_client() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let expected = client.topology().ring.render();
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut topo.conn(&topo.initial_master_addr(&names[1])))
+        .unwrap();
+    assert_eq!(record(&topo, &names[1]), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while record(&topo, &names[1]).as_deref() != Some(expected.as_str()) {
+        assert!(Instant::now() < deadline, "the copy was not restored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
