@@ -31,6 +31,8 @@
 
 use std::fmt;
 
+use crate::hashing::Rendezvous;
+
 /// The function library that holds the ring record on every member master;
 /// its function of the same name returns the record.
 pub const RING_LIBRARY: &str = "disredis_ring";
@@ -88,12 +90,8 @@ where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
-    let mut names: Vec<String> = names.into_iter().map(Into::into).collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        return Err("no members".into());
-    }
+    // The placement sorts and deduplicates names the same way.
+    let names = Rendezvous::new(names).ok_or("no members")?.names().to_vec();
     if let Some(bad) =
         names.iter().find(|n| n.is_empty() || n.contains(',') || n.chars().any(char::is_whitespace))
     {

@@ -282,3 +282,65 @@ fn ring_shows_members_copies_and_client_versions() {
     assert!(out.stdout.contains("(none)"), "{}", out.stdout);
     drop(app);
 }
+
+/// `reshard add/remove --dry-run`: exactly the keys whose owner changes, per
+/// (from, to), nothing written; impossible changes are exit status 2 naming
+/// why; without --dry-run nothing happens either (moving is not built yet).
+#[test]
+fn reshard_dry_run_counts_the_keys_that_would_move() {
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let config =
+        disredis::DisredisClient::builder().sentinels(topo.sentinel_addrs()).masters(&names[..2]).build();
+    let app = disredis::blocking::DisredisClient::with_config(config.unwrap()).unwrap();
+    let mut con = app;
+    let keys: Vec<String> = (0..2000).map(|i| format!("rs:{i}")).collect();
+    let pairs: Vec<(&String, i32)> = keys.iter().map(|k| (k, 1)).collect();
+    redis::Commands::mset::<_, _, ()>(&mut con, &pairs).unwrap();
+    let two = disredis::hashing::Rendezvous::new(names[..2].to_vec()).unwrap();
+    let three = disredis::hashing::Rendezvous::new(names.clone()).unwrap();
+
+    let doc = J::parse(&ok(&with_sentinels(&topo, &["--json", "reshard", "add", &names[2], "--dry-run"])));
+    let expected: usize = keys.iter().filter(|k| three.shard_for(k.as_bytes()) == names[2]).count();
+    assert_eq!(doc.get("scanned").num(), 2000.0);
+    assert_eq!(doc.get("moving").num(), expected as f64);
+    assert_eq!(doc.get("misplaced").num(), 0.0);
+    for m in doc.get("moves").arr() {
+        assert_eq!(m.get("to").str(), names[2], "adding a master moves keys only to it");
+        let from = m.get("from").str();
+        let n = keys
+            .iter()
+            .filter(|k| two.shard_for(k.as_bytes()) == from && three.shard_for(k.as_bytes()) == names[2])
+            .count();
+        assert_eq!(m.get("keys").num(), n as f64, "{from}");
+    }
+
+    let doc = J::parse(&ok(&with_sentinels(&topo, &["--json", "reshard", "remove", &names[1], "--dry-run"])));
+    let on_b = keys.iter().filter(|k| two.shard_for(k.as_bytes()) == names[1]).count();
+    assert_eq!(doc.get("moving").num(), on_b as f64);
+    let moves = doc.get("moves").arr();
+    assert_eq!(moves.len(), 1);
+    assert_eq!(
+        (moves[0].get("from").str(), moves[0].get("to").str()),
+        (names[1].as_str(), names[0].as_str())
+    );
+
+    let table = ok(&with_sentinels(&topo, &["reshard", "add", &names[2], "--dry-run"]));
+    assert!(table.contains(&format!("{expected} of 2000 keys would move")), "{table}");
+
+    // Impossible changes, and the real move: exit 2, nothing changed.
+    for (args, why) in [
+        (vec!["reshard", "add", names[0].as_str(), "--dry-run"], "already a member"),
+        (vec!["reshard", "add", "shard-z", "--dry-run"], "not a master the Sentinels monitor"),
+        (vec!["reshard", "remove", names[2].as_str(), "--dry-run"], "is not a member"),
+        (vec!["reshard", "add", names[2].as_str()], "not in this version"),
+    ] {
+        let all = with_sentinels(&topo, &args);
+        let out = cli(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{args:?}: {}", out.stderr);
+    }
+    let after = disredis::blocking::DisredisClient::connect(topo.sentinel_addrs()).unwrap();
+    assert_eq!(after.topology().ring.members, names[..2], "the dry runs changed nothing");
+    assert_eq!(after.topology().ring.version, 1);
+}

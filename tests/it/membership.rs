@@ -138,15 +138,7 @@ async fn connections_name_the_ring_version_they_follow() {
 async fn an_unusable_record_is_a_typed_error_naming_the_master() {
     let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
     let names = topo.master_names();
-    let load = |name: &str, body: &str| {
-        let code = format!(
-            "#!lua name=disredis_ring\nredis.register_function{{function_name='disredis_ring', \
-             callback=function() return \"{body}\" end, flags={{'no-writes'}}}}"
-        );
-        let mut con = topo.conn(&topo.initial_master_addr(name));
-        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(code).query(&mut con).unwrap();
-    };
-    load(&names[1], "not a ring");
+    load_record(&topo, &names[1], "not a ring");
     match DisredisClient::connect(topo.sentinel_addrs()).await {
         Err(Error::BadRing { master, detail }) => {
             assert_eq!(master, names[1]);
@@ -154,9 +146,10 @@ async fn an_unusable_record_is_a_typed_error_naming_the_master() {
         }
         other => panic!("{other:?}"),
     }
-    load(
+    load_record(
+        &topo,
         &names[1],
-        r"disredis-ring/1\nversion: 9\nphase: migrating\nmembers: shard-a\ntarget: shard-a,shard-b\n",
+        "disredis-ring/1\nversion: 9\nphase: migrating\nmembers: shard-a\ntarget: shard-a,shard-b\n",
     );
     match DisredisClient::connect(topo.sentinel_addrs()).await {
         Err(Error::BadRing { master, detail }) => {

@@ -5,6 +5,7 @@
 
 mod commands;
 mod output;
+mod reshard;
 mod ring;
 mod topology;
 
@@ -111,6 +112,34 @@ enum Command {
     /// Print failover events (SwitchMaster, ReResolved, SentinelDown/Up) with UTC
     /// timestamps as they happen, until Ctrl-C.
     Watch,
+    /// Change the ring's members. Checks the change (exit status 2 when it can't
+    /// be made) and, with --dry-run, prints how many keys it would move from which
+    /// master to which (nothing is written). Moving keys online is not in this
+    /// version: without --dry-run the command stops with exit status 2.
+    Reshard {
+        #[command(subcommand)]
+        change: ReshardCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReshardCommand {
+    /// Add a master the Sentinels monitor (listed by `ring` as not a member).
+    Add {
+        /// The master name.
+        name: String,
+        /// Only count what would move; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove a member; its keys would go to their owners among the others.
+    Remove {
+        /// The master name.
+        name: String,
+        /// Only count what would move; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// A failure and the exit status it gets.
@@ -179,6 +208,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Topology => topology::run(&client, json).await,
         Command::Ring => ring::run(&client, json).await,
+        Command::Reshard { change: ReshardCommand::Add { name, dry_run } } => {
+            reshard::run(&client, reshard::Change::Add, &name, dry_run, json).await
+        }
+        Command::Reshard { change: ReshardCommand::Remove { name, dry_run } } => {
+            reshard::run(&client, reshard::Change::Remove, &name, dry_run, json).await
+        }
         Command::Locate { keys } => commands::locate(&client, &keys, json),
         Command::Get { key } => commands::get(&client, &key, json).await,
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,

@@ -1,0 +1,224 @@
+//! `reshard add NAME` / `reshard remove NAME`: checks the change and, with
+//! `--dry-run`, counts which keys it would move from which master to which,
+//! scanning every member (`SCAN … COUNT 1000`) and placing each key under the
+//! current and the changed member set. Nothing is written. Moving the keys
+//! online is not in this version: without `--dry-run` the command says so.
+
+use std::collections::BTreeMap;
+
+use disredis::hashing::Rendezvous;
+use disredis::{DisredisClient, Phase, Ring};
+use redis::Value;
+
+use crate::Failure;
+use crate::output::{Json, print_table};
+
+/// Keys shown per (from, to) pair.
+const EXAMPLES: usize = 3;
+
+/// What the change does to the member set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Make a master Sentinel monitors a member.
+    Add,
+    /// Take a member out (its keys go to their owners among the others).
+    Remove,
+}
+
+fn usage(message: String) -> Failure {
+    Failure { code: 2, message }
+}
+
+/// The member set after the change, or why the change can't be made.
+fn target(ring: &Ring, unrouted: &[String], change: Change, name: &str) -> Result<Vec<String>, Failure> {
+    if ring.phase != Phase::Stable {
+        return Err(usage(format!(
+            "a change is in progress (ring version {}, phase {})",
+            ring.version, ring.phase
+        )));
+    }
+    let member = ring.members.iter().any(|m| m == name);
+    let mut members = ring.members.clone();
+    match change {
+        Change::Add if member => {
+            return Err(usage(format!("{name} is already a member of ring version {}", ring.version)));
+        }
+        Change::Add if !unrouted.iter().any(|u| u == name) => {
+            return Err(usage(format!(
+                "{name} is not a master the Sentinels monitor outside the ring (monitored, not members: {})",
+                if unrouted.is_empty() { "none".to_owned() } else { unrouted.join(", ") }
+            )));
+        }
+        Change::Add => members.push(name.to_owned()),
+        Change::Remove if !member => {
+            return Err(usage(format!("{name} is not a member (members: {})", ring.members.join(", "))));
+        }
+        Change::Remove if members.len() == 1 => {
+            return Err(usage(format!("{name} is the last member: a ring needs at least one")));
+        }
+        Change::Remove => members.retain(|m| m != name),
+    }
+    members.sort();
+    Ok(members)
+}
+
+/// Every key of one member, a page (`SCAN` with `COUNT 1000`) at a time.
+async fn scan_member(
+    client: &DisredisClient,
+    name: &str,
+    mut each: impl FnMut(Vec<u8>),
+) -> Result<u64, Failure> {
+    let mut handle = client.on_shard(name)?;
+    let mut cursor = b"0".to_vec();
+    let mut scanned = 0;
+    loop {
+        let reply: Value =
+            redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000).query_async(&mut handle).await?;
+        let Value::Array(mut parts) = reply else {
+            return Err(Failure { code: 1, message: format!("{name}: SCAN answered {reply:?}") });
+        };
+        let (Some(Value::Array(keys)), Some(Value::BulkString(next))) = (parts.pop(), parts.pop()) else {
+            return Err(Failure { code: 1, message: format!("{name}: unexpected SCAN reply") });
+        };
+        for key in keys {
+            if let Value::BulkString(k) = key {
+                scanned += 1;
+                each(k);
+            }
+        }
+        if next == b"0" {
+            return Ok(scanned);
+        }
+        cursor = next;
+    }
+}
+
+/// One (from, to) pair of the plan.
+#[derive(Default)]
+struct Moves {
+    keys: u64,
+    examples: Vec<String>,
+}
+
+/// Checks the change; with `dry_run`, prints how many keys it would move.
+pub async fn run(
+    client: &DisredisClient,
+    change: Change,
+    name: &str,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let topology = client.topology();
+    let ring = &topology.ring;
+    let members = target(ring, &topology.unrouted, change, name)?;
+    if !dry_run {
+        return Err(usage(
+            "moving keys online is not in this version of disredis; run with --dry-run to see what the change \
+             would move"
+                .into(),
+        ));
+    }
+    let before =
+        Rendezvous::new(ring.members.clone()).ok_or_else(|| usage("the ring has no members".into()))?;
+    let after =
+        Rendezvous::new(members.clone()).ok_or_else(|| usage("the change leaves no members".into()))?;
+    let mut plan: BTreeMap<(String, String), Moves> = BTreeMap::new();
+    let (mut scanned, mut misplaced) = (0u64, 0u64);
+    for member in &ring.members {
+        scanned += scan_member(client, member, |key| {
+            if before.shard_for(&key) != member {
+                // Not this member's key under the current ring (placed by
+                // something else): not this change's to move.
+                misplaced += 1;
+                return;
+            }
+            let to = after.shard_for(&key);
+            if to != member {
+                let moves = plan.entry((member.clone(), to.to_owned())).or_default();
+                moves.keys += 1;
+                if moves.examples.len() < EXAMPLES {
+                    moves.examples.push(String::from_utf8_lossy(&key).into_owned());
+                }
+            }
+        })
+        .await?;
+    }
+    let moving: u64 = plan.values().map(|m| m.keys).sum();
+    if json {
+        let pairs = plan
+            .iter()
+            .map(|((from, to), m)| {
+                Json::Obj(vec![
+                    ("from", Json::str(from)),
+                    ("to", Json::str(to)),
+                    ("keys", Json::Int(m.keys as i64)),
+                    ("examples", Json::Arr(m.examples.iter().map(Json::str).collect())),
+                ])
+            })
+            .collect();
+        let names = |v: &[String]| Json::Arr(v.iter().map(Json::str).collect());
+        println!(
+            "{}",
+            Json::Obj(vec![
+                ("dry_run", Json::Bool(true)),
+                ("version", Json::Int(ring.version as i64)),
+                ("members", names(&ring.members)),
+                ("target", names(&members)),
+                ("scanned", Json::Int(scanned as i64)),
+                ("moving", Json::Int(moving as i64)),
+                ("misplaced", Json::Int(misplaced as i64)),
+                ("moves", Json::Arr(pairs)),
+            ])
+        );
+    } else {
+        let verb = if change == Change::Add { "adding" } else { "removing" };
+        println!(
+            "dry run: {verb} {name}: ring version {} {{{}}} -> {{{}}}",
+            ring.version,
+            ring.members.join(", "),
+            members.join(", ")
+        );
+        println!(
+            "{moving} of {scanned} keys would move ({misplaced} are not on their owner under the current ring)"
+        );
+        let rows: Vec<Vec<String>> = plan
+            .iter()
+            .map(|((from, to), m)| vec![from.clone(), to.clone(), m.keys.to_string(), m.examples.join(" ")])
+            .collect();
+        print_table(&["FROM", "TO", "KEYS", "EXAMPLES"], &rows);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(members: &[&str]) -> Ring {
+        let text = format!("disredis-ring/1\nversion: 3\nphase: stable\nmembers: {}\n", members.join(","));
+        Ring::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn changes_that_can_and_cannot_be_made() {
+        let r = ring(&["a", "b"]);
+        let unrouted = vec!["c".to_owned()];
+        assert_eq!(
+            target(&r, &unrouted, Change::Add, "c").ok(),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(target(&r, &unrouted, Change::Remove, "a").ok(), Some(vec!["b".into()]));
+        let why = |c, n| target(&r, &unrouted, c, n).err().map(|f| (f.code, f.message)).unwrap();
+        assert!(why(Change::Add, "a").1.contains("already a member"));
+        assert!(why(Change::Add, "z").1.contains("not a master the Sentinels monitor"));
+        assert!(why(Change::Remove, "c").1.contains("is not a member"));
+        assert_eq!(why(Change::Remove, "z").0, 2);
+        let one = ring(&["a"]);
+        assert!(target(&one, &[], Change::Remove, "a").err().unwrap().message.contains("last member"));
+        let moving =
+            Ring::parse(b"disredis-ring/1\nversion: 4\nphase: prepare\nmembers: a\ntarget: a,c\n").unwrap();
+        assert!(
+            target(&moving, &unrouted, Change::Add, "c").err().unwrap().message.contains("phase prepare")
+        );
+    }
+}
