@@ -121,7 +121,7 @@ impl Executor {
         let ring = membership::load(&mut named, &seed).await?;
         let unrouted: Vec<String> = seed.iter().filter(|n| !ring.members.contains(n)).cloned().collect();
         for name in &unrouted {
-            warn!(master = %name, version = ring.version, "Sentinel monitors this master but the ring does not list it: not routed to (add it with disredis reshard add)");
+            warn!(master = %name, version = ring.version, "Sentinel monitors this master but the ring does not list it: not routed to (disredis ring lists it)");
         }
         for name in ring.members.iter().filter(|n| !known.contains(n)) {
             warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");

@@ -189,7 +189,7 @@ pub(crate) const RING_POLL: Duration = Duration::from_secs(1);
 /// members; a newer stable version becomes a new table (new connections, named
 /// after it) that replaces the current one, announced as
 /// [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
-/// with an older one gets the current ring back.
+/// with one the current ring wins over gets the current ring back.
 pub(crate) struct Follower {
     pub(crate) table: Arc<Table>,
     pub(crate) sentinels: Arc<Sentinels>,
@@ -228,22 +228,20 @@ impl Follower {
                 return;
             }
         };
-        let Some(newest) = Ring::newest(copies.iter().map(|(_, r)| r)).cloned() else {
-            self.repair(&mut conns, &copies, &current.ring).await;
-            return;
-        };
-        if newest.version <= current.ring.version {
-            self.repair(&mut conns, &copies, &current.ring).await;
-            return;
+        // The current ring competes with the copies: a copy wins when it is
+        // newer, or of the same version and first by the rule (a client that
+        // started on its seed's version 1 because no master could be read).
+        let winner = Ring::newest(copies.iter().map(|(_, r)| r).chain([&current.ring])).cloned();
+        match winner {
+            Some(next) if next != current.ring && next.phase != Phase::Stable => {
+                warn!(version = next.version, phase = %next.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
+            }
+            Some(next) if next != current.ring => self.adopt(&current, next).await,
+            _ => self.repair(&mut conns, &copies, &current.ring).await,
         }
-        if newest.phase != Phase::Stable {
-            warn!(version = newest.version, phase = %newest.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
-            return;
-        }
-        self.adopt(&current, newest).await;
     }
 
-    /// Gives members that lack the current ring (or hold an older one) a copy.
+    /// Gives members that lack the current ring, or hold one it wins over, a copy.
     async fn repair(
         &self,
         conns: &mut [(String, MultiplexedConnection)],
@@ -257,7 +255,8 @@ impl Follower {
                         info!(master = %name, version = ring.version, "ring poll: restored the member's missing ring copy");
                     }
                 }
-                Some((_, r)) if r.version < ring.version => {
+                // Older, or of the same version and losing to the current ring.
+                Some((_, r)) if r.version < ring.version || (r.version == ring.version && r != ring) => {
                     if write(name, conn, ring, true).await {
                         info!(master = %name, from = r.version, to = ring.version, "ring poll: replaced an older ring copy");
                     }
