@@ -42,6 +42,11 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// (`GET-MASTER-ADDR-BY-NAME`). Backs up the `+switch-master` subscription,
 /// whose delivery Sentinel does not guarantee.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the members' ring record is read to follow a change (see
+/// `disredis::Ring`). Backs up the ring channel (`__disredis__:ring`), on which
+/// a change is announced but whose delivery is not guaranteed either; a ring
+/// change waits for every client to follow it, so this bounds its pace.
+pub const DEFAULT_RING_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where read-only commands go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +115,7 @@ pub struct Config {
     pub(crate) address_map: Option<AddressMap>,
     pub(crate) watch: bool,
     pub(crate) poll_interval: Duration,
+    pub(crate) ring_poll_interval: Duration,
 }
 
 /// Collects settings for a [`DisredisClient`](crate::DisredisClient); nothing is
@@ -158,6 +164,7 @@ pub struct Config {
 /// | [`read_from`](Builder::read_from) | [`ReadFrom::Master`] | where read-only commands go |
 /// | [`address_map(f)`](Builder::address_map) | none | rewrite every address Sentinel reports (NAT, containers) |
 /// | [`watch_sentinels(on, poll_interval)`](Builder::watch_sentinels) | on, every 2 s ([`DEFAULT_POLL_INTERVAL`]) | `+switch-master` subscriptions on every known Sentinel and the address poll that backs them up |
+/// | [`ring_poll_interval`](Builder::ring_poll_interval) | every 1 s ([`DEFAULT_RING_POLL_INTERVAL`]) | how often the members' ring record is read to follow a change (a change announced on the ring channel is followed at once) |
 ///
 /// [`build`](Builder::build) (and `connect`, which calls it) checks the values and
 /// fails with [`Error::Config`] naming the setting and the value (never a secret):
@@ -183,6 +190,7 @@ pub struct Builder {
     address_map: Option<AddressMap>,
     watch: bool,
     poll_interval: Duration,
+    ring_poll_interval: Duration,
 }
 
 impl Default for Builder {
@@ -204,6 +212,7 @@ impl Default for Builder {
             address_map: None,
             watch: true,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            ring_poll_interval: DEFAULT_RING_POLL_INTERVAL,
         }
     }
 }
@@ -362,6 +371,14 @@ impl Builder {
         self
     }
 
+    /// Read the ring record from the members every `interval` (besides acting
+    /// at once on a change announced on the ring channel). Default: every
+    /// [`DEFAULT_RING_POLL_INTERVAL`].
+    pub fn ring_poll_interval(mut self, interval: Duration) -> Self {
+        self.ring_poll_interval = interval;
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
         if self.sentinels.is_empty() {
@@ -424,6 +441,7 @@ impl Builder {
         positive("failover_deadline", self.failover_deadline)?;
         positive("backoff", self.backoff.0)?;
         positive("poll_interval", self.poll_interval)?;
+        positive("ring_poll_interval", self.ring_poll_interval)?;
         if let Some((n, t)) = self.wait_replicas {
             if n == 0 {
                 return Err(Error::Config {
@@ -464,6 +482,7 @@ impl Builder {
             address_map: self.address_map,
             watch: self.watch,
             poll_interval: self.poll_interval,
+            ring_poll_interval: self.ring_poll_interval,
         })
     }
 }

@@ -123,7 +123,7 @@ pub(crate) async fn connect_node(
     name: Option<&str>,
 ) -> Result<(MultiplexedConnection, Option<String>)> {
     let refused = |e| auth_error(e, addr, "master");
-    let client = Client::open(connection_info(addr, &config.redis_auth, config.db)?)?;
+    let client = data_client(addr, config)?;
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout))
         .set_response_timeout(response_timeout);
@@ -146,6 +146,13 @@ pub(crate) async fn connect_node(
         return Err(refused(e.into()));
     }
     Ok((con, role_name(&role).map(str::to_owned)))
+}
+
+/// A client for the data node (master or replica) at `addr`, with the data
+/// nodes' credentials, database and TLS: every connection to a data node (the
+/// multiplexed ones, and the ring channel's pub/sub) is opened from one of these.
+pub(crate) fn data_client(addr: &NodeAddr, config: &Config) -> redis::RedisResult<Client> {
+    Client::open(connection_info(addr, &config.redis_auth, config.db)?)
 }
 
 /// Names an open connection (`CLIENT SETNAME`); a refusal is only logged.

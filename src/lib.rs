@@ -66,7 +66,7 @@
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
 //! | 3 Execute | `execute` | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
-//! | 4 State | `membership` | which ring to follow: reading the record from the seed masters, creating version 1, following newer versions (a new table each) | `topology`, Discovery, Connect, `ring`, Base |
+//! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
 //! | | `topology` | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
@@ -128,12 +128,12 @@ pub use client::DisredisClient;
 pub use config::TlsConfig;
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SENTINEL_TIMEOUT,
-    NodeAddr, ReadFrom,
+    DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
+    DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
 };
 pub use error::{Error, Result, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;
-pub use ring::{Phase, RING_LIBRARY, Ring};
+pub use ring::{Phase, RING_CHANNEL, RING_LIBRARY, Ring};
 pub use sentinel::SentinelView;
 pub use topology::{ShardInfo, Topology};

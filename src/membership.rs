@@ -10,21 +10,15 @@
 //! winner, and a member without a copy gets one, so a later client that can
 //! read only some masters finds the same ring.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 use tracing::{info, warn};
 
-use crate::config::Config;
-use crate::connect::connect_master;
 use crate::error::{Error, Result};
-use crate::events::{Event, Events};
 use crate::ring::{Phase, RING_LIBRARY, Ring, library_code};
-use crate::sentinel::Sentinels;
-use crate::sentinel::switch::{Names, Stop, stop_signal};
-use crate::topology::{Shards, Table};
+
+mod follow;
+pub(crate) use follow::Follower;
 
 /// One master's copy of the record: `Ok(None)` when it has none.
 async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result<Option<Ring>> {
@@ -95,7 +89,9 @@ fn describe(reply: &RedisResult<Value>) -> String {
 /// Every readable copy, per master; masters that can't be read are left out
 /// (a failover may be under way), with how many answered. A copy that doesn't
 /// parse is an error.
-async fn read_all(conns: &mut [(String, MultiplexedConnection)]) -> Result<(usize, Vec<(String, Ring)>)> {
+pub(super) async fn read_all(
+    conns: &mut [(String, MultiplexedConnection)],
+) -> Result<(usize, Vec<(String, Ring)>)> {
     let mut answered = 0;
     let mut copies = Vec::new();
     for (name, conn) in conns.iter_mut() {
@@ -112,7 +108,7 @@ async fn read_all(conns: &mut [(String, MultiplexedConnection)]) -> Result<(usiz
 }
 
 /// Loads `ring` as the library on one master; `replace` overwrites a copy.
-async fn write(name: &str, conn: &mut MultiplexedConnection, ring: &Ring, replace: bool) -> bool {
+pub(super) async fn write(name: &str, conn: &mut MultiplexedConnection, ring: &Ring, replace: bool) -> bool {
     let mut load = redis::cmd("FUNCTION");
     load.arg("LOAD");
     if replace {
@@ -178,125 +174,4 @@ pub(crate) async fn load(conns: &mut [(String, MultiplexedConnection)], seed: &[
         }
     }
     Ok(winner)
-}
-
-/// How often a client reads the ring record from the members to follow a
-/// change: 1 s (a change is announced by the tool, and the tool waits for
-/// every connection to follow it, so this bounds how long a change takes).
-pub(crate) const RING_POLL: Duration = Duration::from_secs(1);
-
-/// Follows the ring: every [`RING_POLL`] it reads the copies on the current
-/// members; a newer stable version becomes a new table (new connections, named
-/// after it) that replaces the current one, announced as
-/// [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
-/// with one the current ring wins over gets the current ring back.
-pub(crate) struct Follower {
-    pub(crate) table: Arc<Table>,
-    pub(crate) sentinels: Arc<Sentinels>,
-    pub(crate) config: Arc<Config>,
-    pub(crate) events: Events,
-    /// The seed masters (for the unrouted list of a new ring).
-    pub(crate) seed: Vec<String>,
-    /// The names the `+switch-master` watch follows: the members.
-    pub(crate) names: Names,
-}
-
-impl Follower {
-    /// Starts following on a task of its own, until the returned handle drops.
-    pub(crate) fn start(self) -> Stop {
-        let (stop, mut stopped) = stop_signal();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(RING_POLL) => {}
-                    _ = stopped.changed() => return,
-                }
-                self.tick().await;
-            }
-        });
-        stop
-    }
-
-    async fn tick(&self) {
-        let current = self.table.current();
-        let mut conns: Vec<(String, MultiplexedConnection)> =
-            current.shards.iter().filter_map(|s| s.current().map(|(_, c)| (s.name.clone(), c))).collect();
-        let copies = match read_all(&mut conns).await {
-            Ok((_, copies)) => copies,
-            Err(e) => {
-                warn!(error = %e, "ring poll: a member holds an unusable record; staying on the current ring");
-                return;
-            }
-        };
-        // The current ring competes with the copies: a copy wins when it is
-        // newer, or of the same version and first by the rule (a client that
-        // started on its seed's version 1 because no master could be read).
-        let winner = Ring::newest(copies.iter().map(|(_, r)| r).chain([&current.ring])).cloned();
-        match winner {
-            Some(next) if next != current.ring && next.phase != Phase::Stable => {
-                warn!(version = next.version, phase = %next.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
-            }
-            Some(next) if next != current.ring => self.adopt(&current, next).await,
-            _ => self.repair(&mut conns, &copies, &current.ring).await,
-        }
-    }
-
-    /// Gives members that lack the current ring, or hold one it wins over, a copy.
-    async fn repair(
-        &self,
-        conns: &mut [(String, MultiplexedConnection)],
-        copies: &[(String, Ring)],
-        ring: &Ring,
-    ) {
-        for (name, conn) in conns.iter_mut() {
-            match copies.iter().find(|(n, _)| n == name) {
-                None => {
-                    if write(name, conn, ring, false).await {
-                        info!(master = %name, version = ring.version, "ring poll: restored the member's missing ring copy");
-                    }
-                }
-                // Older, or of the same version and losing to the current ring.
-                Some((_, r)) if r.version < ring.version || (r.version == ring.version && r != ring) => {
-                    if write(name, conn, ring, true).await {
-                        info!(master = %name, from = r.version, to = ring.version, "ring poll: replaced an older ring copy");
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-    }
-
-    /// Builds the table for `next` (connections named after it) and makes it current.
-    async fn adopt(&self, current: &Shards, next: Ring) {
-        let unrouted: Vec<String> = self.seed.iter().filter(|n| !next.members.contains(n)).cloned().collect();
-        let (from, to, members) = (current.ring.version, next.version, next.members.clone());
-        let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
-        for shard in &shards.shards {
-            let addr = match current.shard(&shard.name).and_then(|s| s.addr()) {
-                Some(addr) => Ok(addr),
-                None => self.sentinels.master_addr(&shard.name).await,
-            };
-            let conn = match addr {
-                Ok(addr) => connect_master(
-                    &shard.name,
-                    &addr,
-                    &self.config,
-                    self.config.response_timeout,
-                    Some(&shard.client_name),
-                )
-                .await
-                .map(|c| (addr, c)),
-                Err(e) => Err(e),
-            };
-            match conn {
-                Ok((addr, conn)) => shard.adopt(addr, conn),
-                Err(e) => {
-                    warn!(shard = %shard.name, error = %e, "new ring: first connect failed; will re-resolve on first use")
-                }
-            }
-        }
-        *self.names.write() = members.iter().cloned().collect();
-        self.table.replace(shards);
-        self.events.emit(Event::RingChanged { from, to, members });
-    }
 }

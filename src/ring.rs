@@ -37,6 +37,11 @@ use crate::hashing::Rendezvous;
 /// its function of the same name returns the record.
 pub const RING_LIBRARY: &str = "disredis_ring";
 
+/// The pub/sub channel on every member master on which a ring change is
+/// announced (the message is the new version); clients also poll, since
+/// delivery is not guaranteed.
+pub const RING_CHANNEL: &str = "__disredis__:ring";
+
 /// The first line of a record: the format and its version.
 const FORMAT: &str = "disredis-ring/1";
 

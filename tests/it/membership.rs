@@ -256,3 +256,45 @@ async fn a_lost_copy_is_restored_by_a_running_client() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A change announced on the ring channel is followed at once, without
+/// waiting for the poll (here an hour, so only the announcement can do it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_announced_on_the_ring_channel_is_followed_without_the_poll() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .ring_poll_interval(Duration::from_secs(3600))
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut direct = topo.conn(&topo.initial_master_addr(&names[0]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, subscribers): (String, i64) =
+            redis::cmd("PUBSUB").arg("NUMSUB").arg(disredis::RING_CHANNEL).query(&mut direct).unwrap();
+        if subscribers >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the client never subscribed to the ring channel");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    for name in &names {
+        load_record(&topo, name, &v2);
+    }
+    let _: i64 = redis::cmd("PUBLISH").arg(disredis::RING_CHANNEL).arg(2).query(&mut direct).unwrap();
+    let changed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(disredis::Event::RingChanged { to, .. }) = events.recv().await {
+                return to;
+            }
+        }
+    })
+    .await
+    .expect("followed after the announcement");
+    assert_eq!(changed, 2);
+    assert_eq!(client.topology().ring.version, 2);
+}

@@ -1,0 +1,219 @@
+//! Following the ring while the client runs: a poll of the members' copies
+//! every `ring_poll_interval`, and a subscription to the ring channel on every
+//! member, on which a change is announced so clients follow it at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use super::{read_all, write};
+use crate::config::Config;
+use crate::connect::{connect_master, data_client};
+use crate::events::{Event, Events};
+use crate::ring::{Phase, RING_CHANNEL, Ring};
+use crate::sentinel::Sentinels;
+use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
+use crate::topology::{Shards, Table};
+
+/// Follows the ring: every `ring_poll_interval`, and at once when a change is
+/// announced on [`RING_CHANNEL`], it reads the copies on the current members; a newer stable version becomes a new table (new connections, named
+/// after it) that replaces the current one, announced as
+/// [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
+/// with one the current ring wins over gets the current ring back.
+pub(crate) struct Follower {
+    pub(crate) table: Arc<Table>,
+    pub(crate) sentinels: Arc<Sentinels>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) events: Events,
+    /// The seed masters (for the unrouted list of a new ring).
+    pub(crate) seed: Vec<String>,
+    /// The names the `+switch-master` watch follows: the members.
+    pub(crate) names: Names,
+}
+
+impl Follower {
+    /// Starts following on a task of its own, until the returned handle drops.
+    pub(crate) fn start(self) -> Stop {
+        let (stop, mut stopped) = stop_signal();
+        let announced = Arc::new(Notify::new());
+        tokio::spawn(async move {
+            let mut listening: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+            loop {
+                self.listen(&mut listening, &announced, &stopped);
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.ring_poll_interval) => {}
+                    _ = announced.notified() => debug!("ring change announced"),
+                    _ = stopped.changed() => break,
+                }
+                self.tick().await;
+            }
+            for (_, task) in listening {
+                task.abort();
+            }
+        });
+        stop
+    }
+
+    /// Keeps one ring-channel subscription per current member.
+    fn listen(
+        &self,
+        listening: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+        announced: &Arc<Notify>,
+        stopped: &Stopped,
+    ) {
+        let current = self.table.current();
+        listening.retain(|name, task| {
+            let keep = current.index_of(name).is_some();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for shard in &current.shards {
+            if !listening.contains_key(&shard.name) {
+                let task = subscribe(
+                    self.table.clone(),
+                    self.config.clone(),
+                    shard.name.clone(),
+                    announced.clone(),
+                    stopped.clone(),
+                );
+                listening.insert(shard.name.clone(), tokio::spawn(task));
+            }
+        }
+    }
+
+    async fn tick(&self) {
+        let current = self.table.current();
+        let mut conns: Vec<(String, MultiplexedConnection)> =
+            current.shards.iter().filter_map(|s| s.current().map(|(_, c)| (s.name.clone(), c))).collect();
+        let copies = match read_all(&mut conns).await {
+            Ok((_, copies)) => copies,
+            Err(e) => {
+                warn!(error = %e, "ring poll: a member holds an unusable record; staying on the current ring");
+                return;
+            }
+        };
+        // The current ring competes with the copies: a copy wins when it is
+        // newer, or of the same version and first by the rule (a client that
+        // started on its seed's version 1 because no master could be read).
+        let winner = Ring::newest(copies.iter().map(|(_, r)| r).chain([&current.ring])).cloned();
+        match winner {
+            Some(next) if next != current.ring && next.phase != Phase::Stable => {
+                warn!(version = next.version, phase = %next.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
+            }
+            Some(next) if next != current.ring => self.adopt(&current, next).await,
+            _ => self.repair(&mut conns, &copies, &current.ring).await,
+        }
+    }
+
+    /// Gives members that lack the current ring, or hold one it wins over, a copy.
+    async fn repair(
+        &self,
+        conns: &mut [(String, MultiplexedConnection)],
+        copies: &[(String, Ring)],
+        ring: &Ring,
+    ) {
+        for (name, conn) in conns.iter_mut() {
+            match copies.iter().find(|(n, _)| n == name) {
+                None => {
+                    if write(name, conn, ring, false).await {
+                        info!(master = %name, version = ring.version, "ring poll: restored the member's missing ring copy");
+                    }
+                }
+                // Older, or of the same version and losing to the current ring.
+                Some((_, r)) if r.version < ring.version || (r.version == ring.version && r != ring) => {
+                    if write(name, conn, ring, true).await {
+                        info!(master = %name, from = r.version, to = ring.version, "ring poll: replaced an older ring copy");
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Builds the table for `next` (connections named after it) and makes it current.
+    async fn adopt(&self, current: &Shards, next: Ring) {
+        let unrouted: Vec<String> = self.seed.iter().filter(|n| !next.members.contains(n)).cloned().collect();
+        let (from, to, members) = (current.ring.version, next.version, next.members.clone());
+        let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
+        for shard in &shards.shards {
+            let addr = match current.shard(&shard.name).and_then(|s| s.addr()) {
+                Some(addr) => Ok(addr),
+                None => self.sentinels.master_addr(&shard.name).await,
+            };
+            let conn = match addr {
+                Ok(addr) => connect_master(
+                    &shard.name,
+                    &addr,
+                    &self.config,
+                    self.config.response_timeout,
+                    Some(&shard.client_name),
+                )
+                .await
+                .map(|c| (addr, c)),
+                Err(e) => Err(e),
+            };
+            match conn {
+                Ok((addr, conn)) => shard.adopt(addr, conn),
+                Err(e) => {
+                    warn!(shard = %shard.name, error = %e, "new ring: first connect failed; will re-resolve on first use")
+                }
+            }
+        }
+        *self.names.write() = members.iter().cloned().collect();
+        self.table.replace(shards);
+        self.events.emit(Event::RingChanged { from, to, members });
+    }
+}
+
+/// One member's ring-channel subscription, at the member's current master,
+/// re-made (with backoff) when it drops or the master moves. Every message
+/// wakes the follower.
+async fn subscribe(
+    table: Arc<Table>,
+    config: Arc<Config>,
+    name: String,
+    announced: Arc<Notify>,
+    mut stopped: Stopped,
+) {
+    let mut retry = Duration::from_millis(100);
+    loop {
+        let addr = table.current().shard(&name).and_then(|s| s.addr());
+        let connect = async {
+            let addr =
+                addr.ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "no master yet")))?;
+            let mut pubsub = data_client(&addr, &config)?.get_async_pubsub().await?;
+            pubsub.subscribe(RING_CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(config.connect_timeout, connect).await {
+            Ok(Ok(mut pubsub)) => {
+                retry = Duration::from_millis(100);
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        msg = messages.next() => match msg {
+                            Some(_) => announced.notify_one(),
+                            None => break,
+                        },
+                        _ = stopped.changed() => return,
+                    }
+                }
+                debug!(master = %name, "ring channel subscription dropped");
+            }
+            Ok(Err(e)) => debug!(master = %name, error = %e, "ring channel: no subscription yet"),
+            Err(_) => debug!(master = %name, "ring channel: subscribing timed out"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => {}
+            _ = stopped.changed() => return,
+        }
+        retry = (retry * 2).min(Duration::from_secs(5));
+    }
+}
