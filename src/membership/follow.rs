@@ -21,9 +21,9 @@ use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
 use crate::topology::{Shards, Table};
 
 /// Follows the ring: every `ring_poll_interval`, and at once when a change is
-/// announced on [`RING_CHANNEL`], it reads the copies on the current members; a newer stable version becomes a new table (new connections, named
-/// after it) that replaces the current one, announced as
-/// [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
+/// announced on [`RING_CHANNEL`], it reads the copies on the current members;
+/// a newer stable version becomes a new table (new connections, named after
+/// it) that replaces the current one, announced as [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
 /// with one the current ring wins over gets the current ring back.
 pub(crate) struct Follower {
     pub(crate) table: Arc<Table>,
