@@ -12,7 +12,7 @@
 
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result};
 use crate::ring::{Phase, RING_LIBRARY, Ring, library_code};
@@ -101,7 +101,9 @@ pub(super) async fn read_all(
                 copies.extend(copy.map(|ring| (name.clone(), ring)));
             }
             Err(e @ Error::BadRing { .. }) => return Err(e),
-            Err(e) => warn!(master = %name, error = %e, "could not read the ring record"),
+            // Expected during a failover; `load` says so once at connect, and the
+            // follower simply tries again at its next poll.
+            Err(e) => debug!(master = %name, error = %e, "could not read the ring record"),
         }
     }
     Ok((answered, copies))
@@ -135,6 +137,9 @@ pub(crate) async fn load(conns: &mut [(String, MultiplexedConnection)], seed: &[
         detail: format!("can't make version 1 of the seed masters: {detail}"),
     })?;
     let (answered, mut copies) = read_all(conns).await?;
+    if answered < conns.len() {
+        warn!(read = answered, of = conns.len(), "some seed masters' ring records could not be read");
+    }
     if copies.is_empty() {
         if answered == 0 {
             warn!(members = ?first.members, "no seed master could be read: following version 1 of the seed until one can");
