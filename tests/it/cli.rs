@@ -344,3 +344,37 @@ fn reshard_dry_run_counts_the_keys_that_would_move() {
     assert_eq!(after.topology().ring.members, names[..2], "the dry runs changed nothing");
     assert_eq!(after.topology().ring.version, 1);
 }
+
+/// `ring` lists the connections that follow an older ring than the members'
+/// copies (stragglers), with the client's address, its version and age.
+#[test]
+fn ring_reports_stragglers() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    // An application that polls the ring only hourly and hears no announcement.
+    let config = disredis::DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .ring_poll_interval(Duration::from_secs(3600));
+    let app = disredis::blocking::DisredisClient::with_config(config.build().unwrap()).unwrap();
+    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    let code = format!(
+        "#!lua name=disredis_ring\nredis.register_function{{function_name='disredis_ring', \
+         callback=function() return \"{}\" end, flags={{'no-writes'}}}}",
+        v2.replace('\n', "\\n")
+    );
+    for name in &names {
+        let mut con = topo.conn(&topo.initial_master_addr(name));
+        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(&code).query(&mut con).unwrap();
+    }
+    let doc = J::parse(&ok(&with_sentinels(&topo, &["--json", "ring"])));
+    assert_eq!(doc.get("ring").get("version").num(), 2.0, "the tool follows the members' copies");
+    let late = doc.get("stragglers").arr();
+    assert_eq!(late.len(), names.len(), "the app's one shared connection per master: {late:?}");
+    for s in late {
+        assert_eq!(s.get("version").num(), 1.0);
+        assert!(s.get("addr").str().starts_with("127.0.0.1:"));
+    }
+    let table = ok(&with_sentinels(&topo, &["ring"]));
+    assert!(table.contains("stragglers (connections following an older ring than version 2):"), "{table}");
+    assert_eq!(app.topology().ring.version, 1);
+}

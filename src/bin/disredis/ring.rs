@@ -15,8 +15,17 @@ struct Member {
     name: String,
     /// Its copy of the record, or why it could not be read.
     copy: Result<Option<Ring>, String>,
-    /// Connected disredis clients per ring version (`CLIENT LIST` names).
-    clients: Result<BTreeMap<u64, usize>, String>,
+    /// Connected disredis clients (`CLIENT LIST` entries named `disredis:ring=N`).
+    clients: Result<Vec<Named>, String>,
+}
+
+/// One connection a disredis client opened, as `CLIENT LIST` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    addr: String,
+    version: u64,
+    /// Seconds since it connected.
+    age_s: u64,
 }
 
 async fn copy(client: &DisredisClient, name: &str) -> Result<Option<Ring>, String> {
@@ -31,26 +40,34 @@ async fn copy(client: &DisredisClient, name: &str) -> Result<Option<Ring>, Strin
     }
 }
 
-/// The ring versions named in a `CLIENT LIST` reply (`name=disredis:ring=N`).
-fn versions(list: &str) -> BTreeMap<u64, usize> {
+/// The disredis connections in a `CLIENT LIST` reply (`name=disredis:ring=N`).
+fn named(list: &str) -> Vec<Named> {
+    list.lines()
+        .filter_map(|line| {
+            let field = |key: &str| line.split(' ').find_map(|f| f.strip_prefix(key));
+            Some(Named {
+                version: field("name=disredis:ring=")?.parse().ok()?,
+                addr: field("addr=").unwrap_or("?").to_owned(),
+                age_s: field("age=").and_then(|a| a.parse().ok()).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// How many connections follow each version.
+fn versions(named: &[Named]) -> BTreeMap<u64, usize> {
     let mut out = BTreeMap::new();
-    for line in list.lines() {
-        let version = line
-            .split(' ')
-            .find_map(|f| f.strip_prefix("name=disredis:ring="))
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(v) = version {
-            *out.entry(v).or_insert(0) += 1;
-        }
+    for n in named {
+        *out.entry(n.version).or_insert(0) += 1;
     }
     out
 }
 
-async fn clients(client: &DisredisClient, name: &str) -> Result<BTreeMap<u64, usize>, String> {
+async fn clients(client: &DisredisClient, name: &str) -> Result<Vec<Named>, String> {
     let mut handle = client.on_shard(name).map_err(|e| e.to_string())?;
     let list: String =
         redis::cmd("CLIENT").arg("LIST").query_async(&mut handle).await.map_err(|e| e.to_string())?;
-    Ok(versions(&list))
+    Ok(named(&list))
 }
 
 fn ring_json(r: &Ring) -> Json {
@@ -71,12 +88,21 @@ fn describe(copy: &Result<Option<Ring>, String>) -> String {
     }
 }
 
-fn describe_clients(clients: &Result<BTreeMap<u64, usize>, String>) -> String {
+fn describe_clients(clients: &Result<Vec<Named>, String>) -> String {
     match clients {
         Ok(m) if m.is_empty() => "(none)".into(),
-        Ok(m) => m.iter().map(|(v, n)| format!("v{v}: {n}")).collect::<Vec<_>>().join(", "),
+        Ok(m) => versions(m).iter().map(|(v, n)| format!("v{v}: {n}")).collect::<Vec<_>>().join(", "),
         Err(e) => format!("error: {e}"),
     }
+}
+
+/// Connections that follow an older ring than `version`, per member.
+fn stragglers(members: &[Member], version: u64) -> Vec<(&str, &Named)> {
+    members
+        .iter()
+        .filter_map(|m| m.clients.as_ref().ok().map(|c| (m.name.as_str(), c)))
+        .flat_map(|(name, c)| c.iter().filter(|n| n.version < version).map(move |n| (name, n)))
+        .collect()
 }
 
 /// Prints the ring; exit status 1 when a member can't be read or holds a copy
@@ -100,8 +126,9 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
                     Err(e) => Json::Obj(vec![("error", Json::str(e))]),
                 };
                 let clients = match &m.clients {
-                    Ok(map) => Json::Arr(
-                        map.iter()
+                    Ok(named) => Json::Arr(
+                        versions(named)
+                            .iter()
                             .map(|(v, n)| {
                                 Json::Obj(vec![
                                     ("version", Json::Int(*v as i64)),
@@ -116,6 +143,17 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
             })
             .collect();
         let unrouted = Json::Arr(topology.unrouted.iter().map(Json::str).collect());
+        let late = stragglers(&members, ring.version)
+            .into_iter()
+            .map(|(master, n)| {
+                Json::Obj(vec![
+                    ("master", Json::str(master)),
+                    ("addr", Json::str(&n.addr)),
+                    ("version", Json::Int(n.version as i64)),
+                    ("age_s", Json::Int(n.age_s as i64)),
+                ])
+            })
+            .collect();
         println!(
             "{}",
             Json::Obj(vec![
@@ -123,6 +161,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
                 ("unrouted", unrouted),
                 ("consistent", Json::Bool(consistent)),
                 ("masters", Json::Arr(masters)),
+                ("stragglers", Json::Arr(late)),
             ])
         );
     } else {
@@ -141,6 +180,22 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
             .map(|m| vec![m.name.clone(), describe(&m.copy), describe_clients(&m.clients)])
             .collect();
         print_table(&["MASTER", "RING COPY", "DISREDIS CLIENTS BY VERSION"], &rows);
+        let late = stragglers(&members, ring.version);
+        if !late.is_empty() {
+            println!("\nstragglers (connections following an older ring than version {}):", ring.version);
+            let rows: Vec<Vec<String>> = late
+                .iter()
+                .map(|(master, n)| {
+                    vec![
+                        master.to_string(),
+                        n.addr.clone(),
+                        format!("v{}", n.version),
+                        format!("{}s", n.age_s),
+                    ]
+                })
+                .collect();
+            print_table(&["MASTER", "CLIENT ADDR", "FOLLOWS", "AGE"], &rows);
+        }
     }
     match consistent {
         true => Ok(()),
@@ -162,6 +217,12 @@ mod tests {
                     id=5 addr=127.0.0.1:7 name=disredis:ring=1 age=9\n\
                     id=6 addr=127.0.0.1:8 name= age=1\n\
                     id=7 addr=127.0.0.1:9 name=disredis:ring=x age=1\n";
-        assert_eq!(versions(list), BTreeMap::from([(1, 1), (2, 2)]));
+        let found = named(list);
+        assert_eq!(versions(&found), BTreeMap::from([(1, 1), (2, 2)]));
+        assert_eq!(found[2], Named { addr: "127.0.0.1:7".into(), version: 1, age_s: 9 });
+        let members = vec![Member { name: "a".into(), copy: Ok(None), clients: Ok(found) }];
+        let late = stragglers(&members, 2);
+        assert_eq!(late.len(), 1);
+        assert_eq!((late[0].0, late[0].1.addr.as_str()), ("a", "127.0.0.1:7"));
     }
 }
