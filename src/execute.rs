@@ -312,6 +312,9 @@ impl Executor {
                 }
                 let err = failure(outcome);
                 shard.invalidate(generation, &err);
+                // Perhaps the ring tool ended this connection for following an
+                // old ring: read the ring before the retry reconnects.
+                self.table.reread.notify_one();
                 if verdict == Verdict::Ambiguous {
                     return Err(Error::Ambiguous {
                         command: call.command.to_owned(),

@@ -272,11 +272,15 @@ impl Shards {
 /// ring tool's fence waits for in `CLIENT LIST`.
 pub(crate) struct Table {
     current: RwLock<Arc<Shards>>,
+    /// Wakes the ring follower to read the record now: a change was announced,
+    /// or a connection failed (a client whose connection the ring tool killed
+    /// for following an old version re-reads the ring before reconnecting).
+    pub(crate) reread: Arc<tokio::sync::Notify>,
 }
 
 impl Table {
     pub(crate) fn new(shards: Shards) -> Table {
-        Table { current: RwLock::new(Arc::new(shards)) }
+        Table { current: RwLock::new(Arc::new(shards)), reread: Arc::new(tokio::sync::Notify::new()) }
     }
 
     /// The table to plan and run a request under.

@@ -20,10 +20,15 @@ use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
 use crate::topology::{Shards, Table};
 
+/// The shortest time between two reads of the ring record: 100 ms.
+const REREAD_GAP: Duration = Duration::from_millis(100);
+
 /// Follows the ring: every `ring_poll_interval`, and at once when a change is
 /// announced on [`RING_CHANNEL`], it reads the copies on the current members;
 /// a newer stable version becomes a new table (new connections, named after
-/// it) that replaces the current one, announced as [`Event::RingChanged`]. A member without a copy (after `FUNCTION FLUSH`) or
+/// it) that replaces the current one, announced as [`Event::RingChanged`]. A
+/// connection failure anywhere also makes it read at once (see `Table::reread`).
+/// A member without a copy (after `FUNCTION FLUSH`) or
 /// with one the current ring wins over gets the current ring back.
 pub(crate) struct Follower {
     pub(crate) table: Arc<Table>,
@@ -40,17 +45,23 @@ impl Follower {
     /// Starts following on a task of its own, until the returned handle drops.
     pub(crate) fn start(self) -> Stop {
         let (stop, mut stopped) = stop_signal();
-        let announced = Arc::new(Notify::new());
+        let announced = self.table.reread.clone();
         tokio::spawn(async move {
             let mut listening: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
             loop {
                 self.listen(&mut listening, &announced, &stopped);
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.ring_poll_interval) => {}
-                    _ = announced.notified() => debug!("ring change announced"),
+                    _ = announced.notified() => debug!("ring: reading the record now (announced, or a connection failed)"),
                     _ = stopped.changed() => break,
                 }
                 self.tick().await;
+                // Failing requests during a failover wake the follower often:
+                // read at most every REREAD_GAP.
+                tokio::select! {
+                    _ = tokio::time::sleep(REREAD_GAP) => {}
+                    _ = stopped.changed() => break,
+                }
             }
             for (_, task) in listening {
                 task.abort();
@@ -90,8 +101,21 @@ impl Follower {
 
     async fn tick(&self) {
         let current = self.table.current();
-        let mut conns: Vec<(String, MultiplexedConnection)> =
-            current.shards.iter().filter_map(|s| s.current().map(|(_, c)| (s.name.clone(), c))).collect();
+        let mut conns: Vec<(String, MultiplexedConnection)> = Vec::new();
+        for shard in &current.shards {
+            let conn = match (shard.current(), shard.addr()) {
+                (Some((_, conn)), _) => Some(conn),
+                // Its connection just failed (perhaps ended by the ring tool):
+                // read through a connection of the follower's own.
+                (None, Some(addr)) => {
+                    connect_master(&shard.name, &addr, &self.config, self.config.response_timeout, None)
+                        .await
+                        .ok()
+                }
+                (None, None) => None,
+            };
+            conns.extend(conn.map(|c| (shard.name.clone(), c)));
+        }
         let copies = match read_all(&mut conns).await {
             Ok((_, copies)) => copies,
             Err(e) => {

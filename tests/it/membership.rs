@@ -298,3 +298,49 @@ async fn a_change_announced_on_the_ring_channel_is_followed_without_the_poll() {
     assert_eq!(changed, 2);
     assert_eq!(client.topology().ring.version, 2);
 }
+
+/// A client whose connection is ended (as the ring tool does to a straggler,
+/// with `CLIENT KILL`) reads the ring before it reconnects: it follows the
+/// version it missed, and the request that hit the closed connection succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_straggler_reads_the_ring_before_reconnecting() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .ring_poll_interval(Duration::from_secs(3600))
+        .connect()
+        .await
+        .unwrap();
+    let mut con = client.clone();
+    con.set::<_, _, ()>("k", 1).await.unwrap();
+    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    for name in &names {
+        load_record(&topo, name, &v2);
+        let mut direct = topo.conn(&topo.initial_master_addr(name));
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query(&mut direct)
+            .unwrap();
+        assert!(killed >= 1, "{name}");
+    }
+    // GET is idempotent: retried after the dropped connection, under the new ring.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: Option<i64> = con.get("k").await.unwrap();
+        assert_eq!(v, Some(1));
+        if client.topology().ring.version == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client never read the ring after its connections were killed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(named(&topo, &names[0], 2) + named(&topo, &names[1], 2) >= 1);
+}
