@@ -12,23 +12,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::config::{Config, ReadFrom};
-use crate::connect::{connect_master, set_name};
+use crate::connect::connect_master;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::keys::learned::Learned;
-use crate::membership;
 use crate::request::{Call, Reply, Request};
 use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
 use crate::sentinel::Sentinels;
-use crate::sentinel::switch::{self, Stop};
+use crate::sentinel::switch::Stop;
 use crate::topology::{Shards, Table};
+
+mod start;
 
 /// Everything a request needs below the public face, shared by every clone of
 /// the client (behind one `Arc`).
@@ -67,95 +67,6 @@ async fn send(
 }
 
 impl Executor {
-    /// Discovers the masters through the first Sentinel that answers, connects
-    /// to the seed masters (the `masters` filter, or all of them), adopts the
-    /// ring they hold (see `membership`: version 1 of the seed when there is
-    /// none), and starts following `+switch-master` (unless `watch` is off).
-    ///
-    /// [`Error::NoSentinel`] when no Sentinel answers, [`Error::NoMasters`] when it
-    /// monitors none and [`Error::UnknownMaster`] when the `masters` filter names
-    /// one it does not monitor. A shard whose master can't be reached now is not
-    /// an error: it is resolved again on first use (a failover may be under way).
-    pub(crate) async fn connect(config: Config) -> Result<Executor> {
-        let events = Events::default();
-        let sentinels = Arc::new(Sentinels::new(&config, events.clone()));
-        let (sentinel, masters) = sentinels.discover().await?;
-        if masters.is_empty() {
-            return Err(Error::NoMasters { sentinel: sentinel.to_string() });
-        }
-        let known: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
-        let seed = match &config.masters {
-            Some(filter) => {
-                let missing: Vec<String> = filter.iter().filter(|n| !known.contains(n)).cloned().collect();
-                if !missing.is_empty() {
-                    return Err(Error::UnknownMaster { sentinel: sentinel.to_string(), missing, known });
-                }
-                filter.clone()
-            }
-            None => known.clone(),
-        };
-        let config = Arc::new(config);
-        // Connect to every seed master Sentinel reported up, concurrently.
-        let mut tasks = tokio::task::JoinSet::new();
-        for m in masters {
-            let Some(addr) = m.addr.filter(|_| seed.contains(&m.name)) else { continue };
-            let config = config.clone();
-            tasks.spawn(async move {
-                let conn = connect_master(&m.name, &addr, &config, config.response_timeout, None).await;
-                (m.name, addr, conn)
-            });
-        }
-        let mut conns = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            let Ok((name, addr, outcome)) = joined else { continue };
-            match outcome {
-                Ok(conn) => conns.push((name, addr, conn)),
-                Err(e) if is_fatal(&e) => return Err(e),
-                Err(e) => {
-                    warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use")
-                }
-            }
-        }
-        conns.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
-        let ring = membership::load(&mut named, &seed).await?;
-        let unrouted: Vec<String> = seed.iter().filter(|n| !ring.members.contains(n)).cloned().collect();
-        for name in &unrouted {
-            warn!(master = %name, version = ring.version, "Sentinel monitors this master but the ring does not list it: not routed to (disredis ring lists it)");
-        }
-        for name in ring.members.iter().filter(|n| !known.contains(n)) {
-            warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");
-        }
-        let shards = Shards::new(ring, unrouted, &events)
-            .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
-        for (name, addr, mut conn) in conns {
-            if let Some(idx) = shards.index_of(&name) {
-                let shard = &shards.shards[idx];
-                set_name(&mut conn, &shard.client_name).await;
-                shard.adopt(addr, conn);
-            }
-        }
-        let table = Arc::new(Table::new(shards));
-        let mut stops = Vec::new();
-        let names: switch::Names =
-            Arc::new(RwLock::new(table.current().placement.names().iter().cloned().collect()));
-        if config.watch {
-            let (stop, sightings) = switch::watch(sentinels.clone(), names.clone(), config.poll_interval);
-            tokio::spawn(table.clone().follow(sightings, config.clone()));
-            stops.push(stop);
-        }
-        let follower = membership::Follower {
-            table: table.clone(),
-            sentinels: sentinels.clone(),
-            config: config.clone(),
-            events: events.clone(),
-            seed,
-            names,
-        };
-        stops.push(follower.start());
-        Ok(Executor { config, sentinels, table, learned: Learned::default(), events, _stops: stops })
-    }
-
     /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
     /// symptom the shard is re-resolved through Sentinel and the request retried
     /// with jittered backoff until `failover_deadline` after the first failure.

@@ -52,9 +52,9 @@
 //! cycle) or from layers below it, so a request reads top to bottom: a `GET`
 //! goes `client` → `dispatch` (routed by `plan`) → `execute` → `topology` (the
 //! shard's connection) and back with the reply, never up again. A type's
-//! methods live in the file that defines it; the exceptions are
-//! `Builder::connect` (in `client`: connecting is the face's job) and
-//! `Builder::from_url` (in [`url`]).
+//! methods live in the file that defines it (or, for `Executor`, its module's
+//! `start` file: bringing it up); the exceptions are `Builder::connect` (in
+//! `client`: connecting is the face's job) and `Builder::from_url` (in [`url`]).
 //!
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
@@ -65,7 +65,7 @@
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
-//! | 3 Execute | `execute` | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
+//! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
 //! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
 //! | | `topology` | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |

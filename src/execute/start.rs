@@ -1,0 +1,110 @@
+//! Bringing an [`Executor`] up: discovery, the first connections, the ring,
+//! and the background tasks that follow Sentinel and the ring.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tracing::warn;
+
+use super::Executor;
+use crate::config::Config;
+use crate::connect::{connect_master, set_name};
+use crate::error::{Error, Result};
+use crate::events::Events;
+use crate::keys::learned::Learned;
+use crate::membership;
+use crate::retry::is_fatal;
+use crate::sentinel::Sentinels;
+use crate::sentinel::switch;
+use crate::topology::{Shards, Table};
+
+impl Executor {
+    /// Discovers the masters through the first Sentinel that answers, connects
+    /// to the seed masters (the `masters` filter, or all of them), adopts the
+    /// ring they hold (see `membership`: version 1 of the seed when there is
+    /// none), and starts following `+switch-master` (unless `watch` is off).
+    ///
+    /// [`Error::NoSentinel`] when no Sentinel answers, [`Error::NoMasters`] when it
+    /// monitors none and [`Error::UnknownMaster`] when the `masters` filter names
+    /// one it does not monitor. A shard whose master can't be reached now is not
+    /// an error: it is resolved again on first use (a failover may be under way).
+    pub(crate) async fn connect(config: Config) -> Result<Executor> {
+        let events = Events::default();
+        let sentinels = Arc::new(Sentinels::new(&config, events.clone()));
+        let (sentinel, masters) = sentinels.discover().await?;
+        if masters.is_empty() {
+            return Err(Error::NoMasters { sentinel: sentinel.to_string() });
+        }
+        let known: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
+        let seed = match &config.masters {
+            Some(filter) => {
+                let missing: Vec<String> = filter.iter().filter(|n| !known.contains(n)).cloned().collect();
+                if !missing.is_empty() {
+                    return Err(Error::UnknownMaster { sentinel: sentinel.to_string(), missing, known });
+                }
+                filter.clone()
+            }
+            None => known.clone(),
+        };
+        let config = Arc::new(config);
+        // Connect to every seed master Sentinel reported up, concurrently.
+        let mut tasks = tokio::task::JoinSet::new();
+        for m in masters {
+            let Some(addr) = m.addr.filter(|_| seed.contains(&m.name)) else { continue };
+            let config = config.clone();
+            tasks.spawn(async move {
+                let conn = connect_master(&m.name, &addr, &config, config.response_timeout, None).await;
+                (m.name, addr, conn)
+            });
+        }
+        let mut conns = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((name, addr, outcome)) = joined else { continue };
+            match outcome {
+                Ok(conn) => conns.push((name, addr, conn)),
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => {
+                    warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use")
+                }
+            }
+        }
+        conns.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
+        let ring = membership::load(&mut named, &seed).await?;
+        let unrouted: Vec<String> = seed.iter().filter(|n| !ring.members.contains(n)).cloned().collect();
+        for name in &unrouted {
+            warn!(master = %name, version = ring.version, "Sentinel monitors this master but the ring does not list it: not routed to (disredis ring lists it)");
+        }
+        for name in ring.members.iter().filter(|n| !known.contains(n)) {
+            warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");
+        }
+        let shards = Shards::new(ring, unrouted, &events)
+            .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
+        for (name, addr, mut conn) in conns {
+            if let Some(idx) = shards.index_of(&name) {
+                let shard = &shards.shards[idx];
+                set_name(&mut conn, &shard.client_name).await;
+                shard.adopt(addr, conn);
+            }
+        }
+        let table = Arc::new(Table::new(shards));
+        let mut stops = Vec::new();
+        let names: switch::Names =
+            Arc::new(RwLock::new(table.current().placement.names().iter().cloned().collect()));
+        if config.watch {
+            let (stop, sightings) = switch::watch(sentinels.clone(), names.clone(), config.poll_interval);
+            tokio::spawn(table.clone().follow(sightings, config.clone()));
+            stops.push(stop);
+        }
+        let follower = membership::Follower {
+            table: table.clone(),
+            sentinels: sentinels.clone(),
+            config: config.clone(),
+            events: events.clone(),
+            seed,
+            names,
+        };
+        stops.push(follower.start());
+        Ok(Executor { config, sentinels, table, learned: Learned::default(), events, _stops: stops })
+    }
+}
