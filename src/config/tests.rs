@@ -1,5 +1,6 @@
 //! Unit tests for the builder and its validation.
 use super::*;
+use crate::error::{Error, Result};
 
 fn field_of(r: Result<Config>) -> &'static str {
     match r {

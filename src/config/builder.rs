@@ -1,0 +1,383 @@
+//! [`Builder`]: every setting of a client with its default, and the
+//! validation into a [`Config`]. Pure.
+
+use std::time::Duration;
+
+#[cfg(feature = "tls")]
+use super::TlsConfig;
+use super::{
+    AddressMap, Auth, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
+    DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
+};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Collects settings for a [`DisredisClient`](crate::DisredisClient); nothing is
+/// checked until [`build`](Builder::build) or [`connect`](Builder::connect).
+///
+/// ```no_run
+/// # async fn demo() -> disredis::Result<()> {
+/// use std::time::Duration;
+///
+/// let client = disredis::DisredisClient::builder()
+///     .sentinels(["10.0.0.1:26379", "10.0.0.2:26379", "[fd00::3]:26379"])
+///     .masters(["shard-a", "shard-b"]) // default: every master Sentinel monitors
+///     .password("data-node-password") // and .username(..) for ACLs
+///     .sentinel_password("sentinel-password") // and .sentinel_username(..)
+///     .failover_deadline(Duration::from_secs(30))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Most settings can also come from a `redis+sentinel://` URL
+/// ([`Builder::from_url`]; every parameter is in the [`url`](crate::url) module
+/// docs), with the rest (TLS, [`address_map`](Builder::address_map), …) added to
+/// the builder it returns.
+///
+/// # Settings
+///
+/// Every setting, with its default (the defaults are the `DEFAULT_*` constants of
+/// this crate):
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | [`sentinels`](Builder::sentinels) | required | `host:port` or `[v6]:port`, tried in order (duplicates dropped); the one that answers moves to the front; more are learned from `SENTINEL SENTINELS` |
+/// | [`masters`](Builder::masters) | every master the Sentinel monitors | the seed: where to read the ring record, and version 1's members when there is none (the ring's members decide placement); a name the Sentinel doesn't monitor is [`Error::UnknownMaster`] at connect |
+/// | [`username`](Builder::username), [`password`](Builder::password) | none | ACL credentials for masters and replicas (never in `Debug` or logs) |
+/// | [`sentinel_username`](Builder::sentinel_username), [`sentinel_password`](Builder::sentinel_password) | none | credentials for Sentinels (their own `requirepass`) |
+/// | `tls`, `sentinel_tls` (feature `tls`) | plain TCP | TLS to masters and replicas, and separately to Sentinels, with a `TlsConfig` |
+/// | [`db`](Builder::db) | 0 | database number on every master |
+/// | [`connect_timeout`](Builder::connect_timeout) | 1 s ([`DEFAULT_CONNECT_TIMEOUT`]) | connecting to a master or replica |
+/// | [`response_timeout`](Builder::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | per command; `None` waits forever. A timeout counts as a failure of the shard. Blocking commands (`BLPOP`, …) go over a connection without it |
+/// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
+/// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`] |
+/// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
+/// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`] |
+/// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`] when fewer replicas acknowledged it |
+/// | [`read_from`](Builder::read_from) | [`ReadFrom::Master`] | where read-only commands go |
+/// | [`address_map(f)`](Builder::address_map) | none | rewrite every address Sentinel reports (NAT, containers) |
+/// | [`watch_sentinels(on, poll_interval)`](Builder::watch_sentinels) | on, every 2 s ([`DEFAULT_POLL_INTERVAL`]) | `+switch-master` subscriptions on every known Sentinel and the address poll that backs them up |
+/// | [`ring_poll_interval`](Builder::ring_poll_interval) | every 1 s ([`DEFAULT_RING_POLL_INTERVAL`]) | how often the members' ring record is read to follow a change (a change announced on the ring channel is followed at once) |
+///
+/// [`build`](Builder::build) (and `connect`, which calls it) checks the values and
+/// fails with [`Error::Config`] naming the setting and the value (never a secret):
+/// no Sentinel, an address that is not `host:port`, an empty `masters` list or a
+/// master name with spaces, a negative `db`, a zero timeout, deadline, backoff or
+/// poll interval, `wait_replicas` with 0 replicas, a `backoff` whose `min` exceeds
+/// `max`, or (feature `tls`) a certificate or key that is not valid PEM.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    sentinels: Vec<String>,
+    masters: Option<Vec<String>>,
+    redis_auth: Auth,
+    sentinel_auth: Auth,
+    db: i64,
+    connect_timeout: Duration,
+    response_timeout: Option<Duration>,
+    sentinel_timeout: Duration,
+    failover_deadline: Duration,
+    backoff: (Duration, Duration),
+    retry_non_idempotent: bool,
+    read_from: ReadFrom,
+    wait_replicas: Option<(usize, Duration)>,
+    address_map: Option<AddressMap>,
+    watch: bool,
+    poll_interval: Duration,
+    ring_poll_interval: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            sentinels: Vec::new(),
+            masters: None,
+            redis_auth: Auth::default(),
+            sentinel_auth: Auth::default(),
+            db: 0,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+            sentinel_timeout: DEFAULT_SENTINEL_TIMEOUT,
+            failover_deadline: DEFAULT_FAILOVER_DEADLINE,
+            backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
+            retry_non_idempotent: false,
+            read_from: ReadFrom::Master,
+            wait_replicas: None,
+            address_map: None,
+            watch: true,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            ring_poll_interval: DEFAULT_RING_POLL_INTERVAL,
+        }
+    }
+}
+
+impl Builder {
+    /// Sentinel addresses, `host:port` or `[v6]:port`, tried in this order. Required.
+    pub fn sentinels<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.sentinels = addrs.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// The seed: which masters to read the ring record from, and the members of
+    /// version 1 when no master holds one yet. Default: every master the
+    /// Sentinel monitors (use this when one Sentinel set watches the masters of
+    /// several applications). A name the Sentinel does not know is an
+    /// [`Error::UnknownMaster`].
+    ///
+    /// Once a ring exists, its members decide where keys go, not this list, so
+    /// clients with different lists never place a key differently: a seed
+    /// master the ring doesn't list is not routed to (see
+    /// [`Topology::unrouted`](crate::Topology::unrouted)), and a member outside
+    /// the list is routed to all the same. See [`Ring`](crate::Ring).
+    pub fn masters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.masters = Some(names.into_iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// ACL username for masters and replicas. Default: none.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.redis_auth.username = Some(username.into());
+        self
+    }
+
+    /// Password for masters and replicas. Default: none. Never logged.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.redis_auth.password = Some(Secret::new(password));
+        self
+    }
+
+    /// ACL username for Sentinels. Default: none.
+    pub fn sentinel_username(mut self, username: impl Into<String>) -> Self {
+        self.sentinel_auth.username = Some(username.into());
+        self
+    }
+
+    /// Password for Sentinels (`requirepass` on the Sentinels). Default: none.
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.sentinel_auth.password = Some(Secret::new(password));
+        self
+    }
+
+    /// Connect to masters and replicas with TLS. Default: plain TCP. The
+    /// certificate must cover the address Sentinel reports for the node (an IP
+    /// unless Sentinel runs with `announce-hostnames`). Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.redis_auth.tls = Some(tls);
+        self
+    }
+
+    /// Connect to Sentinels with TLS (Sentinel's `tls-port`). Default: plain TCP,
+    /// independently of [`tls`](Builder::tls): Sentinels often listen on plain
+    /// TCP while the data nodes use TLS. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn sentinel_tls(mut self, tls: TlsConfig) -> Self {
+        self.sentinel_auth.tls = Some(tls);
+        self
+    }
+
+    /// Database number on every master. Default: 0.
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = db;
+        self
+    }
+
+    /// Connect timeout for masters. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Response timeout for commands; `None` waits forever (then a hung master is
+    /// only noticed through Sentinel). Default: [`DEFAULT_RESPONSE_TIMEOUT`].
+    pub fn response_timeout(mut self, t: Option<Duration>) -> Self {
+        self.response_timeout = t;
+        self
+    }
+
+    /// Connect and response timeout for Sentinel queries.
+    /// Default: [`DEFAULT_SENTINEL_TIMEOUT`].
+    pub fn sentinel_timeout(mut self, t: Duration) -> Self {
+        self.sentinel_timeout = t;
+        self
+    }
+
+    /// How long a request keeps retrying a failing shard before
+    /// [`Error::FailoverTimeout`]. Default: [`DEFAULT_FAILOVER_DEADLINE`].
+    pub fn failover_deadline(mut self, t: Duration) -> Self {
+        self.failover_deadline = t;
+        self
+    }
+
+    /// Retry delay bounds: delays grow exponentially from `min` to `max`, each
+    /// jittered to between half and all of itself. Defaults:
+    /// [`DEFAULT_BACKOFF_MIN`], [`DEFAULT_BACKOFF_MAX`].
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max);
+        self
+    }
+
+    /// Also retry non-idempotent commands (INCR, LPUSH, …) whose fate is unknown
+    /// because the connection failed after they were sent: at-least-once instead
+    /// of [`Error::Ambiguous`]. Default: `false`.
+    pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
+        self.retry_non_idempotent = yes;
+        self
+    }
+
+    /// Where read-only commands go. Default: [`ReadFrom::Master`].
+    pub fn read_from(mut self, read_from: ReadFrom) -> Self {
+        self.read_from = read_from;
+        self
+    }
+
+    /// Durability mode: follow every write with `WAIT replicas timeout` on the same
+    /// connection, and report the write as failed ([`Error::NotReplicated`]) when
+    /// fewer replicas acknowledged it. An acknowledged write then survives the loss
+    /// of its master; it costs one replication round trip per write. Default: off.
+    pub fn wait_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.wait_replicas = Some((replicas, timeout));
+        self
+    }
+
+    /// Rewrites every address Sentinel reports (masters, replicas, Sentinels)
+    /// before it is used: for Sentinels behind NAT or in containers that announce
+    /// internal addresses. Default: none.
+    pub fn address_map(mut self, map: impl Fn(&NodeAddr) -> NodeAddr + Send + Sync + 'static) -> Self {
+        self.address_map = Some(AddressMap(std::sync::Arc::new(map)));
+        self
+    }
+
+    /// Subscribe to `+switch-master` on every known Sentinel and poll each
+    /// master's address every `poll_interval`, switching a shard before a request
+    /// fails. Default: on, every [`DEFAULT_POLL_INTERVAL`].
+    pub fn watch_sentinels(mut self, on: bool, poll_interval: Duration) -> Self {
+        self.watch = on;
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Read the ring record from the members every `interval` (besides acting
+    /// at once on a change announced on the ring channel). Default: every
+    /// [`DEFAULT_RING_POLL_INTERVAL`].
+    pub fn ring_poll_interval(mut self, interval: Duration) -> Self {
+        self.ring_poll_interval = interval;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<Config> {
+        if self.sentinels.is_empty() {
+            return Err(Error::Config {
+                field: "sentinels",
+                value: String::new(),
+                reason: "at least one Sentinel address is required",
+            });
+        }
+        let mut sentinels: Vec<NodeAddr> = Vec::with_capacity(self.sentinels.len());
+        for s in &self.sentinels {
+            let addr = NodeAddr::parse_field("sentinels", s.trim())?;
+            if !sentinels.contains(&addr) {
+                sentinels.push(addr);
+            }
+        }
+        if let Some(masters) = &self.masters {
+            if masters.is_empty() {
+                return Err(Error::Config {
+                    field: "masters",
+                    value: String::new(),
+                    reason: "an empty filter selects no shard; omit it to use every master",
+                });
+            }
+            for m in masters {
+                if m.is_empty() || m.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+                    return Err(Error::Config {
+                        field: "masters",
+                        value: m.clone(),
+                        reason: "a master name is non-empty and has no spaces",
+                    });
+                }
+            }
+        }
+        #[cfg(feature = "tls")]
+        for (field, tls) in [("tls", &self.redis_auth.tls), ("sentinel_tls", &self.sentinel_auth.tls)] {
+            if let Some(tls) = tls {
+                tls.validate(field)?;
+            }
+        }
+        if self.db < 0 {
+            return Err(Error::Config {
+                field: "db",
+                value: self.db.to_string(),
+                reason: "database numbers start at 0",
+            });
+        }
+        let positive = |field, d: Duration| {
+            if d.is_zero() {
+                Err(Error::Config { field, value: format!("{d:?}"), reason: "must be greater than zero" })
+            } else {
+                Ok(())
+            }
+        };
+        positive("connect_timeout", self.connect_timeout)?;
+        if let Some(t) = self.response_timeout {
+            positive("response_timeout", t)?;
+        }
+        positive("sentinel_timeout", self.sentinel_timeout)?;
+        positive("failover_deadline", self.failover_deadline)?;
+        positive("backoff", self.backoff.0)?;
+        positive("poll_interval", self.poll_interval)?;
+        positive("ring_poll_interval", self.ring_poll_interval)?;
+        if let Some((n, t)) = self.wait_replicas {
+            if n == 0 {
+                return Err(Error::Config {
+                    field: "wait_replicas",
+                    value: "0".into(),
+                    reason: "waiting for 0 replicas does nothing; leave the option off",
+                });
+            }
+            positive("wait_replicas", t)?;
+        }
+        if self.backoff.0 > self.backoff.1 {
+            return Err(Error::Config {
+                field: "backoff",
+                value: format!("{:?}..{:?}", self.backoff.0, self.backoff.1),
+                reason: "min must not exceed max",
+            });
+        }
+        let mut masters = self.masters;
+        if let Some(m) = masters.as_mut() {
+            m.sort();
+            m.dedup();
+        }
+        Ok(Config {
+            sentinels,
+            masters,
+            redis_auth: self.redis_auth,
+            sentinel_auth: self.sentinel_auth,
+            db: self.db,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            sentinel_timeout: self.sentinel_timeout,
+            failover_deadline: self.failover_deadline,
+            backoff_min: self.backoff.0,
+            backoff_max: self.backoff.1,
+            retry_non_idempotent: self.retry_non_idempotent,
+            read_from: self.read_from,
+            wait_replicas: self.wait_replicas,
+            address_map: self.address_map,
+            watch: self.watch,
+            poll_interval: self.poll_interval,
+            ring_poll_interval: self.ring_poll_interval,
+        })
+    }
+}
