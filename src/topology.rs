@@ -361,3 +361,40 @@ pub struct ShardInfo {
     /// failure episode, not per failed request.
     pub resolves: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(version: u64, members: &str) -> Ring {
+        let text = format!("disredis-ring/1\nversion: {version}\nphase: stable\nmembers: {members}\n");
+        Ring::parse(text.as_bytes()).unwrap()
+    }
+
+    /// A table's connections are named after its ring; a replaced table's
+    /// shards open no connection any more, the current one's do.
+    #[test]
+    fn a_replaced_table_is_retired() {
+        let events = Events::default();
+        let table = Table::new(Shards::new(ring(1, "a,b"), vec!["c".into()], &events).unwrap());
+        let first = table.current();
+        assert_eq!(&*first.shards[0].client_name, "disredis:ring=1");
+        assert_eq!(first.snapshot().unrouted, vec!["c".to_owned()]);
+        assert!(first.shard("b").is_some_and(|s| s.refuse_if_retired().is_ok()));
+
+        let old = table.replace(Shards::new(ring(2, "a,b,c"), vec![], &events).unwrap());
+        assert!(Arc::ptr_eq(&old, &first));
+        for shard in &first.shards {
+            assert!(
+                matches!(shard.refuse_if_retired(), Err(Error::RingChanged { shard: s }) if s == shard.name)
+            );
+        }
+        let now = table.current();
+        assert_eq!(now.ring.version, 2);
+        assert_eq!(now.placement.names(), ["a", "b", "c"]);
+        assert_eq!(&*now.shards[2].client_name, "disredis:ring=2");
+        assert!(now.shards.iter().all(|s| s.refuse_if_retired().is_ok()));
+        assert_eq!(now.index_of("c"), Some(2));
+        assert!(now.shard("z").is_none());
+    }
+}
