@@ -103,6 +103,7 @@ impl Executor {
             events: events.clone(),
             seed,
             names,
+            warned: Default::default(),
         };
         stops.push(follower.start());
         Ok(Executor { config, sentinels, table, learned: Learned::default(), events, _stops: stops })

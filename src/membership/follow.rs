@@ -39,6 +39,8 @@ pub(crate) struct Follower {
     pub(crate) seed: Vec<String>,
     /// The names the `+switch-master` watch follows: the members.
     pub(crate) names: Names,
+    /// The last problem warned about, so a poll every second warns once per problem.
+    pub(crate) warned: parking_lot::Mutex<Option<String>>,
 }
 
 impl Follower {
@@ -119,7 +121,9 @@ impl Follower {
         let copies = match read_all(&mut conns).await {
             Ok((_, copies)) => copies,
             Err(e) => {
-                warn!(error = %e, "ring poll: a member holds an unusable record; staying on the current ring");
+                if self.first_time(&e.to_string()) {
+                    warn!(error = %e, "ring poll: a member holds an unusable record; staying on the current ring");
+                }
                 return;
             }
         };
@@ -129,11 +133,29 @@ impl Follower {
         let winner = Ring::newest(copies.iter().map(|(_, r)| r).chain([&current.ring])).cloned();
         match winner {
             Some(next) if next != current.ring && next.phase != Phase::Stable => {
-                warn!(version = next.version, phase = %next.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
+                if self.first_time(&format!("{} {}", next.version, next.phase)) {
+                    warn!(version = next.version, phase = %next.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
+                }
             }
-            Some(next) if next != current.ring => self.adopt(&current, next).await,
-            _ => self.repair(&mut conns, &copies, &current.ring).await,
+            Some(next) if next != current.ring => {
+                *self.warned.lock() = None;
+                self.adopt(&current, next).await
+            }
+            _ => {
+                *self.warned.lock() = None;
+                self.repair(&mut conns, &copies, &current.ring).await
+            }
         }
+    }
+
+    /// Whether `problem` differs from the last one warned about (and remembers it).
+    fn first_time(&self, problem: &str) -> bool {
+        let mut last = self.warned.lock();
+        if last.as_deref() == Some(problem) {
+            return false;
+        }
+        *last = Some(problem.to_owned());
+        true
     }
 
     /// Gives members that lack the current ring, or hold one it wins over, a copy.
