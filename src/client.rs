@@ -150,6 +150,15 @@ impl DisredisClient {
         self.exec.sentinels.ask_each(&self.shard_names()).await
     }
 
+    /// Every member's copy of the ring record (see [`Ring`](crate::Ring)), read
+    /// the way the client reads it: `Ok(None)` where a member has none,
+    /// [`Error::BadRing`] where it holds one that can't be used. What
+    /// `disredis ring` compares with the ring the client follows.
+    pub async fn ring_copies(&self) -> Vec<(String, Result<Option<crate::Ring>>)> {
+        let shards = self.exec.table.current();
+        crate::membership::copies(&shards, &self.exec.sentinels, &self.exec.config).await
+    }
+
     /// One command: to the `WATCH` session when this handle is pinned or the
     /// command starts or ends one, otherwise routed by `dispatch`.
     pub(crate) async fn query_cmd(&mut self, cmd: &Cmd) -> Result<Value> {

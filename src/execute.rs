@@ -223,9 +223,6 @@ impl Executor {
                 }
                 let err = failure(outcome);
                 shard.invalidate(generation, &err);
-                // Perhaps the ring tool ended this connection for following an
-                // old ring: read the ring before the retry reconnects.
-                self.table.reread.notify_one();
                 if verdict == Verdict::Ambiguous {
                     return Err(Error::Ambiguous {
                         command: call.command.to_owned(),
@@ -271,7 +268,12 @@ impl Executor {
                     }
                 }
                 None => match shard.resolve(&self.sentinels, config).await {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        // Perhaps the ring tool ended the old connection for
+                        // following an old ring: read the ring over the new one.
+                        self.table.reread.notify_one();
+                        continue;
+                    }
                     Err(e) => e,
                 },
             };

@@ -14,11 +14,37 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 use tracing::{debug, info, warn};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ring::{Phase, RING_LIBRARY, Ring, library_code};
+use crate::sentinel::Sentinels;
+use crate::topology::Shards;
 
 mod follow;
 pub(crate) use follow::Follower;
+
+/// Every member's copy of the record, read over its connection of `shards`
+/// (resolving a shard that has none first): for an operator to compare them.
+pub(crate) async fn copies(
+    shards: &Shards,
+    sentinels: &Sentinels,
+    config: &Config,
+) -> Vec<(String, Result<Option<Ring>>)> {
+    let mut out = Vec::new();
+    for shard in &shards.shards {
+        if shard.current().is_none() {
+            let _ = shard.resolve(sentinels, config).await;
+        }
+        let copy = match shard.current() {
+            Some((_, mut conn)) => read(&shard.name, &mut conn).await,
+            None => Err(Error::Redis(
+                (redis::ErrorKind::Io, "disredis: the shard has no master right now").into(),
+            )),
+        };
+        out.push((shard.name.clone(), copy));
+    }
+    out
+}
 
 /// One master's copy of the record: `Ok(None)` when it has none.
 async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result<Option<Ring>> {

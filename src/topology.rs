@@ -273,8 +273,9 @@ impl Shards {
 pub(crate) struct Table {
     current: RwLock<Arc<Shards>>,
     /// Wakes the ring follower to read the record now: a change was announced,
-    /// or a connection failed (a client whose connection the ring tool killed
-    /// for following an old version re-reads the ring before reconnecting).
+    /// or a shard was resolved again after its connection failed (a client
+    /// whose connection the ring tool killed for following an old version reads
+    /// the ring over the new connection).
     pub(crate) reread: Arc<tokio::sync::Notify>,
 }
 

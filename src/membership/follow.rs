@@ -27,7 +27,8 @@ const REREAD_GAP: Duration = Duration::from_millis(100);
 /// announced on [`RING_CHANNEL`], it reads the copies on the current members;
 /// a newer stable version becomes a new table (new connections, named after
 /// it) that replaces the current one, announced as [`Event::RingChanged`]. A
-/// connection failure anywhere also makes it read at once (see `Table::reread`).
+/// shard that had to be resolved again also makes it read at once (see
+/// `Table::reread`).
 /// A member without a copy (after `FUNCTION FLUSH`) or
 /// with one the current ring wins over gets the current ring back.
 pub(crate) struct Follower {
@@ -103,21 +104,8 @@ impl Follower {
 
     async fn tick(&self) {
         let current = self.table.current();
-        let mut conns: Vec<(String, MultiplexedConnection)> = Vec::new();
-        for shard in &current.shards {
-            let conn = match (shard.current(), shard.addr()) {
-                (Some((_, conn)), _) => Some(conn),
-                // Its connection just failed (perhaps ended by the ring tool):
-                // read through a connection of the follower's own.
-                (None, Some(addr)) => {
-                    connect_master(&shard.name, &addr, &self.config, self.config.response_timeout, None)
-                        .await
-                        .ok()
-                }
-                (None, None) => None,
-            };
-            conns.extend(conn.map(|c| (shard.name.clone(), c)));
-        }
+        let mut conns: Vec<(String, MultiplexedConnection)> =
+            current.shards.iter().filter_map(|s| s.current().map(|(_, c)| (s.name.clone(), c))).collect();
         let copies = match read_all(&mut conns).await {
             Ok((_, copies)) => copies,
             Err(e) => {

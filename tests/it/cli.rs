@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use json::J;
 use run::{BIN, cli, cli_env, ok, with_sentinels};
 
-use crate::support::{Spec, Topology};
+use crate::support::{Spec, Topology, hourly_ring_poll, load_record, stable_record};
 
 #[test]
 fn topology_table_and_json_match_the_real_topology() {
@@ -352,19 +352,10 @@ fn ring_reports_stragglers() {
     let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
     let names = topo.master_names();
     // An application that polls the ring only hourly and hears no announcement.
-    let config = disredis::DisredisClient::builder()
-        .sentinels(topo.sentinel_addrs())
-        .ring_poll_interval(Duration::from_secs(3600));
-    let app = disredis::blocking::DisredisClient::with_config(config.build().unwrap()).unwrap();
-    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
-    let code = format!(
-        "#!lua name=disredis_ring\nredis.register_function{{function_name='disredis_ring', \
-         callback=function() return \"{}\" end, flags={{'no-writes'}}}}",
-        v2.replace('\n', "\\n")
-    );
+    let app =
+        disredis::blocking::DisredisClient::with_config(hourly_ring_poll(&topo).build().unwrap()).unwrap();
     for name in &names {
-        let mut con = topo.conn(&topo.initial_master_addr(name));
-        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(&code).query(&mut con).unwrap();
+        load_record(&topo, name, &stable_record(2, &names));
     }
     let doc = J::parse(&ok(&with_sentinels(&topo, &["--json", "ring"])));
     assert_eq!(doc.get("ring").get("version").num(), 2.0, "the tool follows the members' copies");

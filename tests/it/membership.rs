@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use disredis::{DisredisClient, Error, Phase};
 use redis::AsyncCommands;
 
-use crate::support::{Spec, Topology};
+use crate::support::{Spec, Topology, hourly_ring_poll, load_record, ring_changed, stable_record};
 
 /// What one master holds as the ring record (`None`: no `disredis_ring` library).
 fn record(topo: &Topology, name: &str) -> Option<String> {
@@ -160,17 +160,6 @@ async fn an_unusable_record_is_a_typed_error_naming_the_master() {
     }
 }
 
-/// Loads `text` as the ring record on `name`, as the ring tool would.
-fn load_record(topo: &Topology, name: &str, text: &str) {
-    let literal = text.replace('\n', "\\n");
-    let code = format!(
-        "#!lua name=disredis_ring\nredis.register_function{{function_name='disredis_ring', \
-         callback=function() return \"{literal}\" end, flags={{'no-writes'}}}}"
-    );
-    let mut con = topo.conn(&topo.initial_master_addr(name));
-    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(code).query(&mut con).unwrap();
-}
-
 /// How many connections on `name`'s master are named after ring `version`.
 fn named(topo: &Topology, name: &str, version: u64) -> usize {
     let list: String =
@@ -196,20 +185,11 @@ async fn a_client_follows_a_newer_ring_and_closes_the_old_connections() {
     con.set::<_, _, ()>("before", 1).await.unwrap();
     assert!(named(&topo, &names[0], 1) >= 1);
 
-    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    let v2 = stable_record(2, &names);
     for name in &names {
         load_record(&topo, name, &v2);
     }
-    let changed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(disredis::Event::RingChanged { from, to, members }) = events.recv().await {
-                return (from, to, members);
-            }
-        }
-    })
-    .await
-    .expect("the client follows the new ring within 10 s");
-    assert_eq!(changed, (1, 2, names.clone()));
+    assert_eq!(ring_changed(&mut events).await, (1, 2, names.clone()));
     assert_eq!(client.topology().ring.version, 2);
     assert_eq!(client.shard_names(), names);
     assert!(client.topology().unrouted.is_empty());
@@ -263,12 +243,7 @@ async fn a_lost_copy_is_restored_by_a_running_client() {
 async fn a_change_announced_on_the_ring_channel_is_followed_without_the_poll() {
     let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
     let names = topo.master_names();
-    let client = DisredisClient::builder()
-        .sentinels(topo.sentinel_addrs())
-        .ring_poll_interval(Duration::from_secs(3600))
-        .connect()
-        .await
-        .unwrap();
+    let client = hourly_ring_poll(&topo).connect().await.unwrap();
     let mut events = client.events();
     let mut direct = topo.conn(&topo.initial_master_addr(&names[0]));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -281,21 +256,12 @@ async fn a_change_announced_on_the_ring_channel_is_followed_without_the_poll() {
         assert!(Instant::now() < deadline, "the client never subscribed to the ring channel");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    let v2 = stable_record(2, &names);
     for name in &names {
         load_record(&topo, name, &v2);
     }
     let _: i64 = redis::cmd("PUBLISH").arg(disredis::RING_CHANNEL).arg(2).query(&mut direct).unwrap();
-    let changed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(disredis::Event::RingChanged { to, .. }) = events.recv().await {
-                return to;
-            }
-        }
-    })
-    .await
-    .expect("followed after the announcement");
-    assert_eq!(changed, 2);
+    assert_eq!(ring_changed(&mut events).await.1, 2);
     assert_eq!(client.topology().ring.version, 2);
 }
 
@@ -306,15 +272,10 @@ async fn a_change_announced_on_the_ring_channel_is_followed_without_the_poll() {
 async fn a_killed_straggler_reads_the_ring_before_reconnecting() {
     let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
     let names = topo.master_names();
-    let client = DisredisClient::builder()
-        .sentinels(topo.sentinel_addrs())
-        .ring_poll_interval(Duration::from_secs(3600))
-        .connect()
-        .await
-        .unwrap();
+    let client = hourly_ring_poll(&topo).connect().await.unwrap();
     let mut con = client.clone();
     con.set::<_, _, ()>("k", 1).await.unwrap();
-    let v2 = format!("disredis-ring/1\nversion: 2\nphase: stable\nmembers: {}\n", names.join(","));
+    let v2 = stable_record(2, &names);
     for name in &names {
         load_record(&topo, name, &v2);
         let mut direct = topo.conn(&topo.initial_master_addr(name));

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use disredis::{DisredisClient, RING_LIBRARY, Ring};
-use redis::Value;
+use disredis::{DisredisClient, Ring};
 
 use crate::Failure;
 use crate::output::{Json, print_table};
@@ -26,18 +25,6 @@ struct Named {
     version: u64,
     /// Seconds since it connected.
     age_s: u64,
-}
-
-async fn copy(client: &DisredisClient, name: &str) -> Result<Option<Ring>, String> {
-    let mut handle = client.on_shard(name).map_err(|e| e.to_string())?;
-    let reply: redis::RedisResult<Value> =
-        redis::cmd("FCALL_RO").arg(RING_LIBRARY).arg(0).query_async(&mut handle).await;
-    match reply {
-        Ok(Value::BulkString(text)) => Ring::parse(&text).map(Some),
-        Ok(other) => Err(format!("unexpected reply {other:?}")),
-        Err(e) if e.to_string().contains("not found") => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// The disredis connections in a `CLIENT LIST` reply (`name=disredis:ring=N`).
@@ -111,9 +98,9 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     let topology = client.topology();
     let ring = &topology.ring;
     let mut members = Vec::new();
-    for name in &ring.members {
-        let (copy, clients) = tokio::join!(copy(client, name), clients(client, name));
-        members.push(Member { name: name.clone(), copy, clients });
+    for (name, copy) in client.ring_copies().await {
+        let clients = clients(client, &name).await;
+        members.push(Member { name, copy: copy.map_err(|e| e.to_string()), clients });
     }
     let consistent = members.iter().all(|m| matches!(&m.copy, Ok(Some(c)) if c == ring));
     if json {

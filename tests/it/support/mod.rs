@@ -39,6 +39,7 @@ mod keys;
 mod node;
 mod ports;
 mod query;
+mod ring;
 mod watch;
 
 use std::fs;
@@ -56,6 +57,7 @@ pub use access::Access;
 pub use client::{client, generation, shard_info, wait_generation};
 pub use keys::keys_on;
 pub use query::info_field;
+pub use ring::{hourly_ring_poll, load_record, ring_changed, stable_record};
 
 const HOST: &str = "127.0.0.1";
 /// Step of every polling loop (no fixed sleeps anywhere).
