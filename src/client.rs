@@ -101,15 +101,18 @@ impl DisredisClient {
     /// The master name (shard) that owns `key`: see [`crate::hashing`] for the
     /// exact function. Shards are names, so a failover never moves a key.
     ///
-    /// Under the ring the client follows now (see [`Topology::ring`]).
+    /// Under the ring the client follows now (see [`Topology::ring`]); while
+    /// the ring changes, the old owner in phase `prepare` and the new one from
+    /// phase `migrating` on.
     pub fn shard_for(&self, key: impl AsRef<[u8]>) -> &str {
-        intern(self.exec.table.current().placement.shard_for(key.as_ref()))
+        let shards = self.exec.table.current();
+        intern(&shards.shards[shards.owner(key.as_ref())].name)
     }
 
     /// The shards' master names, sorted: the members of the ring the client
-    /// follows now.
+    /// follows now (while it changes, its target's names too).
     pub fn shard_names(&self) -> Vec<String> {
-        self.exec.table.current().placement.names().to_vec()
+        self.exec.table.current().names()
     }
 
     /// A snapshot of every shard (name, current master address, generation),
@@ -159,6 +162,11 @@ impl DisredisClient {
         crate::membership::copies(&shards, &self.exec.sentinels, &self.exec.config).await
     }
 
+    /// The shared state under this handle (for the ring tool, `crate::reshard`).
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.exec
+    }
+
     /// One command: to the `WATCH` session when this handle is pinned or the
     /// command starts or ends one, otherwise routed by `dispatch`.
     pub(crate) async fn query_cmd(&mut self, cmd: &Cmd) -> Result<Value> {
@@ -171,7 +179,7 @@ impl DisredisClient {
 
     async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         if self.pinned.is_some() {
-            return Box::pin(pinned::pipeline(&mut self.pinned, pipe, offset, count)).await;
+            return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;
         }
         dispatch::pipeline(&self.exec, pipe, offset, count).await
     }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::keys;
 use crate::plan::{self, PipelinePlan, Plan, Routed, scan};
-use crate::request::{Call, Request, shape_error};
+use crate::request::{Call, Reply, Request, shape_error};
 use crate::topology::Shards;
 
 /// One command (`args` are its arguments, from [`crate::request::cmd_args`]).
@@ -39,17 +39,21 @@ const REPLANS: usize = 4;
 
 /// One command, planned and run under `shards`.
 async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
-    match plan::plan(&shards.placement, args) {
+    let routed = match &shards.change {
+        None => plan::plan(&shards.placement, args),
+        Some(change) => plan::plan(&change.moves, args),
+    };
+    match routed {
         Ok(Routed::One { shard, info }) => {
-            exec.execute(shards, shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
+            send(exec, shards, shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
         }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
         Err(Error::NoKey { .. }) if keys::visit_keys(args, |_| {}).is_err() => {
             // Not in the static table (a module command?): ask the server.
             Box::pin(async {
-                let (shard, call) = crate::unknown::route(exec, shards, args).await?;
-                exec.execute(shards, shard, call, Request::Cmd(cmd)).await?.one()
+                let (route, call) = crate::unknown::route(exec, shards, args).await?;
+                send(exec, shards, route, call, Request::Cmd(cmd)).await?.one()
             })
             .await
         }
@@ -85,26 +89,33 @@ async fn pipeline_under(
     offset: usize,
     count: usize,
 ) -> Result<Vec<Value>> {
-    let placement = &shards.placement;
     if pipe.is_transaction() {
-        let Some((shard, call)) = plan::transaction_shard(placement, pipe)? else {
+        let route = match &shards.change {
+            None => plan::transaction_shard(&shards.placement, pipe)?,
+            Some(change) => plan::transaction_shard(&change.moves, pipe)?,
+        };
+        let Some((route, call)) = route else {
             return Ok(Vec::new());
         };
-        return exec.execute(shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many();
+        return send(exec, shards, route, call, Request::Pipe { pipe, offset, count }).await?.many();
     }
-    match plan::plan_pipeline(placement, pipe)? {
+    let planned = match &shards.change {
+        None => plan::plan_pipeline(&shards.placement, pipe)?,
+        Some(change) => plan::plan_pipeline(&change.moves, pipe)?,
+    };
+    match planned {
         // One shard, nothing to merge: the caller's pipeline as it is.
         PipelinePlan::One { shard, call } => {
-            exec.execute(shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
+            send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
         }
         PipelinePlan::Split { subs, recipes } => {
             Box::pin(async move {
                 let runs = subs.iter().map(|sub| async move {
                     let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
-                    let outcome = exec.execute(shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
+                    let outcome = send(exec, shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
                     (sub.shard, sub.call.write, outcome)
                 });
-                let replies = plan::gather("pipeline", placement.names(), join_all(runs).await)?;
+                let replies = plan::gather("pipeline", shards.labels(), join_all(runs).await)?;
                 plan::assemble(recipes, replies)
             })
             .await
@@ -112,14 +123,23 @@ async fn pipeline_under(
     }
 }
 
+/// Sends one routed part: to its shard under a stable ring; during a change
+/// through [`Executor::run_route`] (boxed: the stable path's future stays small).
+async fn send(exec: &Executor, shards: &Shards, route: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+    match shards.change {
+        None => exec.execute(shards, route, call, req).await,
+        Some(_) => Box::pin(exec.run_route(shards, route, call, req)).await,
+    }
+}
+
 /// Runs a planned command: its parts concurrently, then the merge.
 async fn run_plan(exec: &Executor, shards: &Shards, cmd: &Cmd, plan: Plan) -> Result<Value> {
     let call = Call::of(&plan.info);
     let runs = plan.parts.iter().map(|p| async move {
-        let outcome = exec.execute(shards, p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
+        let outcome = send(exec, shards, p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
         (p.shard, call.write, outcome.and_then(|r| r.one()))
     });
-    let values = plan::gather(plan.info.name, shards.placement.names(), join_all(runs).await)?;
+    let values = plan::gather(plan.info.name, shards.labels(), join_all(runs).await)?;
     plan::merge(&plan.merge, values)
 }
 

@@ -69,6 +69,7 @@ impl fmt::Display for ShardFailure {
 /// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` |
 /// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind |
 /// | [`BadRing`](Error::BadRing) | connect: a master holds a ring record that does not parse | `Parse` |
+/// | [`Reshard`](Error::Reshard) | `reshard`: a change is in progress, the new master holds keys, a member can't be read | `Client` |
 /// | [`RingChanged`](Error::RingChanged) | the client adopted a newer ring while a split command, `WATCH` session or `on_shard` request was being retried; send it again (single-shard requests are re-planned silently) | `Io` |
 /// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind |
 ///
@@ -300,6 +301,15 @@ pub enum Error {
         shard: String,
     },
 
+    /// A ring change (`reshard`) can't be made or continued: a change is in
+    /// progress already (its phase is named), the new master holds keys, or a
+    /// member can't be read. Nothing was changed by the refused step.
+    #[error("can't change the ring: {reason}")]
+    Reshard {
+        /// Why.
+        reason: String,
+    },
+
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -332,7 +342,8 @@ impl Error {
             | Error::NoKey { .. }
             | Error::BadCommand { .. }
             | Error::UnknownShard { .. }
-            | Error::InsideRuntime => ErrorKind::Client,
+            | Error::InsideRuntime
+            | Error::Reshard { .. } => ErrorKind::Client,
             Error::Auth { .. } => ErrorKind::AuthenticationFailed,
             Error::Redis(e) => e.kind(),
         }
@@ -360,6 +371,7 @@ impl Error {
             Error::PartiallyApplied { .. } => "disredis: applied on some shards only",
             Error::BadRing { .. } => "disredis: unusable ring record",
             Error::RingChanged { .. } => "disredis: the ring changed during a retry",
+            Error::Reshard { .. } => "disredis: ring change refused",
             Error::Redis(_) => "disredis: redis error",
         }
     }

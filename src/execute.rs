@@ -28,6 +28,7 @@ use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Stop;
 use crate::topology::{Shards, Table};
 
+mod moving;
 mod start;
 
 /// Everything a request needs below the public face, shared by every clone of
@@ -138,9 +139,12 @@ impl Executor {
     /// One request to its shard: a replica first when `read_from` asks for it,
     /// then the master, through the retry loop if the first attempt fails.
     async fn deliver(&self, shards: &Shards, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+        // During a ring change reads go to the masters: a replica of a key's
+        // new owner may not have the key that was just moved there.
         if !call.write
             && !call.dedicated
             && self.config.read_from != ReadFrom::Master
+            && shards.change.is_none()
             && let Some(reply) = Box::pin(self.read_replica(shards, idx, call, req)).await?
         {
             return Ok(reply);

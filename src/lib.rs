@@ -93,6 +93,7 @@
 
 mod addr;
 pub mod blocking;
+mod change;
 mod client;
 mod config;
 mod connect;
@@ -111,8 +112,10 @@ mod pinned;
 mod plan;
 mod replicas;
 mod request;
+pub mod reshard;
 mod retry;
 mod ring;
+mod routes;
 mod secret;
 mod sentinel;
 #[cfg(feature = "sessions")]

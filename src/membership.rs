@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ring::{Phase, RING_LIBRARY, Ring, library_code};
+use crate::ring::{RING_LIBRARY, Ring, library_code};
 use crate::sentinel::Sentinels;
 use crate::topology::Shards;
 
@@ -47,7 +47,7 @@ pub(crate) async fn copies(
 }
 
 /// One master's copy of the record: `Ok(None)` when it has none.
-async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result<Option<Ring>> {
+pub(crate) async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result<Option<Ring>> {
     match read_once(name, conn, false).await? {
         // Absent a moment ago but listed now: another client loaded it in between.
         Some(None) => read_once(name, conn, true).await.map(Option::flatten),
@@ -181,16 +181,6 @@ pub(crate) async fn load(conns: &mut [(String, MultiplexedConnection)], seed: &[
     let Some(winner) = Ring::newest(copies.iter().map(|(_, r)| r)).cloned() else {
         return Ok(first);
     };
-    if winner.phase != Phase::Stable {
-        let holder = copies.iter().find(|(_, r)| *r == winner).map_or_else(String::new, |(n, _)| n.clone());
-        return Err(Error::BadRing {
-            master: holder,
-            detail: format!(
-                "version {} is in phase {}: this client follows stable rings only (finish the change first)",
-                winner.version, winner.phase
-            ),
-        });
-    }
     for (name, conn) in conns.iter_mut() {
         let copy = copies.iter().find(|(n, _)| n == name).map(|(_, r)| r);
         // A copy that lost the version 1 race is replaced by the winner; a member

@@ -47,9 +47,7 @@ impl ShardHandle {
         let shards = self.exec.table.current();
         match shards.index_of(&self.name) {
             Some(idx) => Ok((shards, idx)),
-            None => {
-                Err(Error::UnknownShard { name: self.name.clone(), known: shards.placement.names().to_vec() })
-            }
+            None => Err(Error::UnknownShard { name: self.name.clone(), known: shards.names() }),
         }
     }
 
@@ -57,11 +55,16 @@ impl ShardHandle {
     fn call(&self, shards: &Shards, idx: usize, cmd: &Cmd) -> Result<Call> {
         let args = cmd_args(cmd);
         refuse_session_command(&args)?;
-        let placement = &shards.placement;
+        // During a change only keys that stay on this shard: a moving key
+        // must take the guarded path.
+        let own = match &shards.change {
+            None => idx,
+            Some(change) => change.moves.direct(idx),
+        };
         let mut foreign = None;
         let info = keys::visit_keys(&args, |k| {
-            let i = placement.shard_index(k);
-            if i != idx {
+            let i = shards.route(k);
+            if i != own {
                 foreign = Some(i);
             }
         });
@@ -73,8 +76,8 @@ impl ShardHandle {
             }
         };
         if let Some(other) = foreign {
-            let names = placement.names();
-            let mut shards = vec![names[idx].clone(), names[other].clone()];
+            let names = shards.labels();
+            let mut shards = vec![names[own].clone(), names[other].clone()];
             shards.sort();
             return Err(Error::CrossShard { command: format!("{} (on_shard)", call.command), shards });
         }

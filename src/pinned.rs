@@ -31,13 +31,19 @@ use crate::topology::Shards;
 pub(crate) struct Pinned {
     /// The table the session was opened under: its keys are judged by it.
     shards: Arc<Shards>,
+    /// The route of the session's keys (their shard under a stable ring, see
+    /// [`crate::routes`]).
     shard: usize,
     conn: MultiplexedConnection,
 }
 
-/// The one shard owning every key of `args`; keyless or cross-shard is an error.
+/// The one route of every key of `args`; keyless or cross-shard is an error.
 fn single_shard(shards: &Shards, args: &[&[u8]]) -> Result<usize> {
-    match plan::plan(&shards.placement, args)? {
+    let routed = match &shards.change {
+        None => plan::plan(&shards.placement, args)?,
+        Some(change) => plan::plan(&change.moves, args)?,
+    };
+    match routed {
         Routed::One { shard, info } if !info.keyless => Ok(shard),
         Routed::One { info, .. } | Routed::Plan(plan::Plan { info, .. }) => {
             Err(Error::NoKey { command: format!("{} (in a WATCH session)", info.name) })
@@ -46,8 +52,26 @@ fn single_shard(shards: &Shards, args: &[&[u8]]) -> Result<usize> {
     }
 }
 
+/// During a change, where a session on `route` runs: a key that moves is
+/// moved first (phase `migrating`), or the session waits for that phase
+/// (`prepare`: a `WATCH` can't be guarded by a script). The shard to use.
+async fn settle(exec: &Executor, shards: &Shards, route: usize, args: &[&[u8]]) -> Result<usize> {
+    let Some(change) = &shards.change else { return Ok(route) };
+    let (old, new) = change.moves.ends(route);
+    if old == new {
+        return Ok(old);
+    }
+    if change.phase == crate::ring::Phase::Prepare {
+        return Err(exec.next_ring(shards, old).await);
+    }
+    let mut keys = Vec::new();
+    let _ = crate::keys::visit_keys(args, |k| keys.push(k));
+    exec.move_keys(shards, change, old, new, &keys).await?;
+    Ok(new)
+}
+
 fn other_shard(shards: &Shards, command: &str, a: usize, b: usize) -> Error {
-    let names = shards.placement.names();
+    let names = shards.labels();
     let mut shards = vec![names[a].clone(), names[b].clone()];
     shards.sort();
     Error::CrossShard { command: command.to_owned(), shards }
@@ -67,9 +91,15 @@ pub(crate) async fn command(
             let shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
             let shard = single_shard(&shards, args)?;
             let conn = match pinned {
-                Some(p) if p.shard == shard => p.conn.clone(),
+                Some(p) if p.shard == shard => {
+                    settle(exec, &shards, shard, args).await?;
+                    p.conn.clone()
+                }
                 Some(p) => return Err(other_shard(&shards, "WATCH", p.shard, shard)),
-                None => exec.open_session(&shards, shard).await?,
+                None => {
+                    let at = settle(exec, &shards, shard, args).await?;
+                    exec.open_session(&shards, at).await?
+                }
             };
             let mut c = conn.clone();
             let reply = c.req_packed_command(cmd).await;
@@ -103,6 +133,7 @@ pub(crate) async fn command(
             if shard != p.shard {
                 return Err(other_shard(&p.shards, "a command in a WATCH session", p.shard, shard));
             }
+            settle(exec, &p.shards, shard, args).await?;
             let mut c = p.conn.clone();
             let reply = c.req_packed_command(cmd).await;
             if reply.is_err() {
@@ -116,6 +147,7 @@ pub(crate) async fn command(
 /// A pipeline on a pinned handle: every command on the watched shard, over the
 /// session's connection. An atomic pipeline (`EXEC`) ends the session.
 pub(crate) async fn pipeline(
+    exec: &Executor,
     pinned: &mut Option<Pinned>,
     pipe: &Pipeline,
     offset: usize,
@@ -125,10 +157,12 @@ pub(crate) async fn pipeline(
         return Err(Error::NoKey { command: "session".into() });
     };
     for cmd in pipe.cmd_iter() {
-        let shard = single_shard(&p.shards, &cmd_args(cmd))?;
+        let args = cmd_args(cmd);
+        let shard = single_shard(&p.shards, &args)?;
         if shard != p.shard {
             return Err(other_shard(&p.shards, "a pipeline in a WATCH session", p.shard, shard));
         }
+        settle(exec, &p.shards, shard, &args).await?;
     }
     let mut c = p.conn.clone();
     let reply = c.req_packed_commands(pipe, offset, count).await;

@@ -13,9 +13,9 @@
 use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
-use crate::hashing::Rendezvous;
 use crate::keys::{self, CommandInfo, KeyError};
 use crate::request::{Call, cmd_args};
+use crate::routes::Routes;
 
 mod merge;
 pub(crate) mod scan;
@@ -82,11 +82,11 @@ fn key_error(e: KeyError) -> Error {
 }
 
 /// Plans one command (given as its arguments, name first).
-pub(crate) fn plan(ring: &Rendezvous, args: &[&[u8]]) -> Result<Routed> {
+pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Routed> {
     let mut first: Option<usize> = None;
     let mut spans = false;
     let info = keys::visit_keys(args, |key| {
-        let i = ring.shard_index(key);
+        let i = ring.route(key);
         match first {
             None => first = Some(i),
             Some(f) if f != i => spans = true,
@@ -103,18 +103,18 @@ pub(crate) fn plan(ring: &Rendezvous, args: &[&[u8]]) -> Result<Routed> {
 }
 
 /// Splits a multi-key command whose keys span shards, or refuses it.
-fn split(ring: &Rendezvous, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
+fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
     let (step, merge_kind) = match info.name {
         "MGET" => (1, None),
         "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => (1, Some(Merge::Sum)),
         "MSET" => (2, Some(Merge::AllOk)),
         _ => return Err(cross_shard(ring, info.name, args)),
     };
-    let n = ring.names().len();
+    let n = ring.labels().len();
     let mut cmds: Vec<Option<Cmd>> = (0..n).map(|_| None).collect();
     let mut positions: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (pos, i) in (1..args.len()).step_by(step).enumerate() {
-        let shard = ring.shard_index(args[i]);
+        let shard = ring.route(args[i]);
         let cmd = cmds[shard].get_or_insert_with(|| redis::cmd(info.name));
         for arg in &args[i..(i + step).min(args.len())] {
             cmd.arg(*arg);
@@ -135,10 +135,10 @@ fn split(ring: &Rendezvous, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
 }
 
 /// The error for a multi-key command whose keys span shards, naming them all.
-pub(crate) fn cross_shard(ring: &Rendezvous, command: &str, args: &[&[u8]]) -> Error {
+pub(crate) fn cross_shard<R: Routes + ?Sized>(ring: &R, command: &str, args: &[&[u8]]) -> Error {
     let mut shards: Vec<String> = Vec::new();
     let _ = keys::visit_keys(args, |key| {
-        let name = ring.shard_for(key);
+        let name = &ring.labels()[ring.route(key)];
         if !shards.iter().any(|s| s == name) {
             shards.push(name.to_owned());
         }
@@ -150,8 +150,9 @@ pub(crate) fn cross_shard(ring: &Rendezvous, command: &str, args: &[&[u8]]) -> E
 /// Keyless commands that fan out to every shard, each with its [`Merge`] (the
 /// match below; the README's table says what each means for a caller).
 /// Anything else keyless is [`Error::NoKey`]: send it with `on_shard`.
-fn keyless(ring: &Rendezvous, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
-    let n = ring.names().len();
+fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
+    let fan_out = ring.fan_out();
+    let n = fan_out.len();
     let merge = match info.name {
         "PING" | "SCRIPT LOAD" => Merge::First,
         "DBSIZE" => Merge::Sum,
@@ -164,7 +165,7 @@ fn keyless(ring: &Rendezvous, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan
             return Err(Error::NoKey { command: info.name.to_owned() });
         }
     };
-    let parts = (0..n).map(|shard| Part { shard, cmd: None }).collect();
+    let parts = fan_out.into_iter().map(|shard| Part { shard, cmd: None }).collect();
     Ok(Plan { info, parts, merge })
 }
 
@@ -202,7 +203,7 @@ pub(crate) enum PipelinePlan {
 
 /// Plans a (non-atomic) pipeline. Each command is planned as if sent alone;
 /// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
-pub(crate) fn plan_pipeline(ring: &Rendezvous, pipe: &Pipeline) -> Result<PipelinePlan> {
+pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Result<PipelinePlan> {
     // First pass, allocation-free: are all commands on one shard?
     let mut call = Call::pipeline("pipeline");
     let mut only: Option<usize> = None;
@@ -296,7 +297,10 @@ pub(crate) fn assemble(recipes: Vec<Recipe>, mut replies: Vec<Vec<Value>>) -> Re
 /// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
 /// shard and returns it with how to call the transaction; a transaction can't
 /// span shards or fan out.
-pub(crate) fn transaction_shard(ring: &Rendezvous, pipe: &Pipeline) -> Result<Option<(usize, Call)>> {
+pub(crate) fn transaction_shard<R: Routes + ?Sized>(
+    ring: &R,
+    pipe: &Pipeline,
+) -> Result<Option<(usize, Call)>> {
     let mut shard: Option<usize> = None;
     let mut call = Call::pipeline("MULTI/EXEC");
     for cmd in pipe.cmd_iter() {
@@ -319,7 +323,7 @@ pub(crate) fn transaction_shard(ring: &Rendezvous, pipe: &Pipeline) -> Result<Op
         };
         match shard {
             Some(s) if s != here => {
-                let mut shards = vec![ring.names()[s].clone(), ring.names()[here].clone()];
+                let mut shards = vec![ring.labels()[s].clone(), ring.labels()[here].clone()];
                 shards.sort();
                 return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
             }

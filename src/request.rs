@@ -93,6 +93,12 @@ impl Call {
         Call { command, idempotent: true, dedicated: false, write: false, patience: None }
     }
 
+    /// A write that is safe to repeat (moving a key: setting its tombstone
+    /// again and `MIGRATE` of a key that is gone are no-ops).
+    pub(crate) fn repeatable_write(command: &'static str) -> Call {
+        Call { command, idempotent: true, dedicated: false, write: true, patience: None }
+    }
+
     /// Folds one more command in: idempotent only if all are, a write or
     /// dedicated if any is.
     pub(crate) fn add(&mut self, other: &Call) {

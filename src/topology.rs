@@ -13,6 +13,7 @@
 //!   invalidates the generation it used, so a late failure report from an old
 //!   connection never tears down a fresh one.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -21,12 +22,14 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
+use crate::change::tombstones;
 use crate::config::{Config, NodeAddr};
 use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::hashing::Rendezvous;
-use crate::ring::{Ring, client_name};
+use crate::ring::{Phase, Ring, client_name};
+use crate::routes::{Moves, Routes};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Sighting;
 
@@ -214,42 +217,119 @@ impl Shard {
     }
 }
 
-/// One ring version's shard table: every member, indexed like the
-/// [`Rendezvous`] placement's sorted names. Its connections are its own (named
-/// after its version); a newer ring gets a new table (see [`Table`]).
+/// One ring version's shard table: every name the ring routes to (its
+/// members, and during a change its target too), sorted. Its connections are
+/// its own (named after its version); a newer ring gets a new table (see
+/// [`Table`]).
 pub(crate) struct Shards {
     /// The ring this table follows.
     pub(crate) ring: Ring,
     /// Seed masters the ring does not list (not routed to).
     pub(crate) unrouted: Vec<String>,
-    /// Which shard owns a key.
+    /// Which shard owns a key under a stable ring (indices into `shards`);
+    /// during a change routes come from [`Change::moves`] instead.
     pub(crate) placement: Rendezvous,
+    /// `Some` while the ring is in phase `prepare` or `migrating`.
+    pub(crate) change: Option<Change>,
     pub(crate) shards: Vec<Shard>,
 }
 
+/// What a table of a changing ring needs besides its shards.
+pub(crate) struct Change {
+    /// `prepare` or `migrating`.
+    pub(crate) phase: Phase,
+    /// Old and new owner per key.
+    pub(crate) moves: Moves,
+    /// The change's tombstone hash on each old owner (see [`crate::change`]).
+    pub(crate) tombstones: String,
+    /// Keys this client moved (or found moved) under this table, so a key is
+    /// migrated once per client, not once per request: at most
+    /// [`MOVED_MEMORY`] keys, forgotten all at once when full (forgetting
+    /// costs one more round trip, never a wrong answer).
+    pub(crate) moved: Mutex<HashSet<Vec<u8>>>,
+}
+
+/// How many moved keys a table remembers (see [`Change::moved`]).
+pub(crate) const MOVED_MEMORY: usize = 65_536;
+
+impl Change {
+    /// Whether `key` is known to be at its new owner already.
+    pub(crate) fn known_moved(&self, key: &[u8]) -> bool {
+        self.moved.lock().contains(key)
+    }
+
+    /// Remembers `keys` as moved.
+    pub(crate) fn remember(&self, keys: &[&[u8]]) {
+        let mut moved = self.moved.lock();
+        if moved.len() + keys.len() > MOVED_MEMORY {
+            moved.clear();
+        }
+        moved.extend(keys.iter().map(|k| k.to_vec()));
+    }
+}
+
 impl Shards {
-    /// A table over `ring`'s members, whose connections are named after its
+    /// A table over `ring`'s names, whose connections are named after its
     /// version; `None` when there are no members.
     pub(crate) fn new(ring: Ring, unrouted: Vec<String>, events: &Events) -> Option<Shards> {
         let placement = Rendezvous::new(ring.members.clone())?;
+        let names = ring.names();
+        let change = match ring.phase {
+            Phase::Stable => None,
+            phase => Some(Change {
+                phase,
+                moves: Moves::new(&names, &ring.members, &ring.target)?,
+                tombstones: tombstones(match phase {
+                    Phase::Prepare => ring.version + 1,
+                    _ => ring.version,
+                }),
+                moved: Mutex::new(HashSet::new()),
+            }),
+        };
         let client_name: Arc<str> = client_name(ring.version).into();
-        let shards = placement
-            .names()
-            .iter()
-            .cloned()
-            .map(|n| Shard::new(n, events.clone(), client_name.clone()))
-            .collect();
-        Some(Shards { ring, unrouted, placement, shards })
+        let shards = names.into_iter().map(|n| Shard::new(n, events.clone(), client_name.clone())).collect();
+        Some(Shards { ring, unrouted, placement, change, shards })
     }
 
-    /// The shard named `name`, if it is a member.
+    /// The shard named `name`, if the ring routes to it.
     pub(crate) fn shard(&self, name: &str) -> Option<&Shard> {
         self.index_of(name).map(|i| &self.shards[i])
     }
 
-    /// The index of the shard named `name`, if it is a member.
+    /// The index of the shard named `name`, if the ring routes to it.
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
-        self.placement.names().iter().position(|n| n == name)
+        self.shards.iter().position(|s| s.name == name)
+    }
+
+    /// Every shard's name, sorted (index = shard index).
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.shards.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The shard that owns `key`: under a change the old owner until the
+    /// keys move (`prepare`), the new one once they do (`migrating`).
+    pub(crate) fn owner(&self, key: &[u8]) -> usize {
+        match &self.change {
+            None => self.placement.shard_index(key),
+            Some(c) if c.phase == Phase::Prepare => c.moves.old_owner(key),
+            Some(c) => c.moves.new_owner(key),
+        }
+    }
+
+    /// The route of `key` (see [`crate::routes`]): its shard under a stable ring.
+    pub(crate) fn route(&self, key: &[u8]) -> usize {
+        match &self.change {
+            None => self.placement.shard_index(key),
+            Some(c) => c.moves.route(key),
+        }
+    }
+
+    /// A name per route (for errors).
+    pub(crate) fn labels(&self) -> &[String] {
+        match &self.change {
+            None => self.placement.names(),
+            Some(c) => c.moves.labels(),
+        }
     }
 
     /// A snapshot for callers, with the ring it follows and the seed masters

@@ -31,8 +31,8 @@ pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> R
     } else {
         spec.keys(args).into_iter().map(<[u8]>::to_vec).collect()
     };
-    let placement = &shards.placement;
-    let mut shards: Vec<usize> = keys.iter().map(|k| placement.shard_index(k)).collect();
+    let table = shards;
+    let mut shards: Vec<usize> = keys.iter().map(|k| table.route(k)).collect();
     shards.sort_unstable();
     shards.dedup();
     match shards.as_slice() {
@@ -49,7 +49,7 @@ pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> R
         )),
         many => Err(Error::CrossShard {
             command: shown,
-            shards: many.iter().map(|&i| placement.names()[i].clone()).collect(),
+            shards: many.iter().map(|&i| table.labels()[i].clone()).collect(),
         }),
     }
 }

@@ -89,8 +89,7 @@ impl Executor {
         }
         let table = Arc::new(Table::new(shards));
         let mut stops = Vec::new();
-        let names: switch::Names =
-            Arc::new(RwLock::new(table.current().placement.names().iter().cloned().collect()));
+        let names: switch::Names = Arc::new(RwLock::new(table.current().names().into_iter().collect()));
         if config.watch {
             let (stop, sightings) = switch::watch(sentinels.clone(), names.clone(), config.poll_interval);
             tokio::spawn(table.clone().follow(sightings, config.clone()));

@@ -15,7 +15,7 @@ use super::{read_all, write};
 use crate::config::Config;
 use crate::connect::{connect_master, data_client};
 use crate::events::{Event, Events};
-use crate::ring::{Phase, RING_CHANNEL, Ring};
+use crate::ring::{RING_CHANNEL, Ring};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
 use crate::topology::{Shards, Table};
@@ -120,11 +120,6 @@ impl Follower {
         // started on its seed's version 1 because no master could be read).
         let winner = Ring::newest(copies.iter().map(|(_, r)| r).chain([&current.ring])).cloned();
         match winner {
-            Some(next) if next != current.ring && next.phase != Phase::Stable => {
-                if self.first_time(&format!("{} {}", next.version, next.phase)) {
-                    warn!(version = next.version, phase = %next.phase, "ring poll: a change this client can't follow yet; staying on the current ring");
-                }
-            }
             Some(next) if next != current.ring => {
                 *self.warned.lock() = None;
                 self.adopt(&current, next).await
@@ -174,7 +169,8 @@ impl Follower {
     /// Builds the table for `next` (connections named after it) and makes it current.
     async fn adopt(&self, current: &Shards, next: Ring) {
         let unrouted: Vec<String> = self.seed.iter().filter(|n| !next.members.contains(n)).cloned().collect();
-        let (from, to, members) = (current.ring.version, next.version, next.members.clone());
+        let (from, to, members, names) =
+            (current.ring.version, next.version, next.members.clone(), next.names());
         let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
         for shard in &shards.shards {
             let addr = match current.shard(&shard.name).and_then(|s| s.addr()) {
@@ -200,7 +196,7 @@ impl Follower {
                 }
             }
         }
-        *self.names.write() = members.iter().cloned().collect();
+        *self.names.write() = names.into_iter().collect();
         self.table.replace(shards);
         self.events.emit(Event::RingChanged { from, to, members });
     }

@@ -1,6 +1,7 @@
 //! Unit tests for planning and merging.
 
 use super::*;
+use crate::hashing::Rendezvous;
 
 fn ring() -> Rendezvous {
     Rendezvous::new(["shard-a", "shard-b"]).unwrap()

@@ -5,6 +5,7 @@
 
 mod commands;
 mod output;
+mod progress;
 mod reshard;
 mod ring;
 mod topology;
@@ -112,14 +113,29 @@ enum Command {
     /// Print failover events (SwitchMaster, ReResolved, SentinelDown/Up) with UTC
     /// timestamps as they happen, until Ctrl-C.
     Watch,
-    /// Change the ring's members. Checks the change (exit status 2 when it can't
-    /// be made) and, with --dry-run, prints how many keys it would move from which
-    /// master to which (nothing is written). Moving keys online is not in this
-    /// version: without --dry-run the command stops with exit status 2.
+    /// Change the ring's members online: checks the change (exit status 2 when
+    /// it can't be made), then runs it — prepare, migrating (keys moved, with
+    /// progress), stable — waiting at each step until every connected disredis
+    /// client follows. Exit status 0 only when the ring is stable with the
+    /// change applied; 1 when it ended with conflicts or failed (run `reshard
+    /// resume` to continue). With --dry-run, prints how many keys would move
+    /// from which master to which and changes nothing.
     Reshard {
         #[command(subcommand)]
         change: ReshardCommand,
     },
+}
+
+/// How the fence treats clients that lag (`reshard add|remove|resume`).
+#[derive(clap::Args, Debug, Clone)]
+struct FenceArgs {
+    /// Report a connection still following an older ring after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    grace: f64,
+    /// End such connections with CLIENT KILL after SECS (they re-read the ring
+    /// when they reconnect). Default: never, keep waiting and reporting.
+    #[arg(long, value_name = "SECS")]
+    kill_stragglers_after: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,15 +147,44 @@ enum ReshardCommand {
         /// Only count what would move; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Add it even though it holds keys (one that also moves to it is a
+        /// conflict: both copies kept and reported).
+        #[arg(long)]
+        allow_nonempty: bool,
+        #[command(flatten)]
+        fence: FenceArgs,
     },
-    /// Remove a member; its keys would go to their owners among the others.
+    /// Remove a member; its keys go to their owners among the others.
     Remove {
         /// The master name.
         name: String,
         /// Only count what would move; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        fence: FenceArgs,
     },
+    /// Continue an interrupted change from the ring's phase (exit 0 saying so
+    /// when nothing is in progress).
+    Resume {
+        #[command(flatten)]
+        fence: FenceArgs,
+    },
+}
+
+impl FenceArgs {
+    fn options(&self, allow_nonempty: bool) -> Result<disredis::reshard::Options, Failure> {
+        let secs = |what: &str, v: f64| {
+            std::time::Duration::try_from_secs_f64(v)
+                .map_err(|_| Failure { code: 2, message: format!("{what}: {v} is not a number of seconds") })
+        };
+        let mut options = disredis::reshard::Options::default();
+        options.grace = secs("--grace", self.grace)?;
+        options.kill_stragglers_after =
+            self.kill_stragglers_after.map(|v| secs("--kill-stragglers-after", v)).transpose()?;
+        options.allow_nonempty = allow_nonempty;
+        Ok(options)
+    }
 }
 
 /// A failure and the exit status it gets.
@@ -167,6 +212,7 @@ fn exit_code(e: &Error) -> u8 {
         | Error::BadUrl { .. }
         | Error::UnknownMaster { .. }
         | Error::UnknownShard { .. }
+        | Error::Reshard { .. }
         | Error::Auth { .. } => 2,
         _ => 1,
     }
@@ -208,12 +254,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Topology => topology::run(&client, json).await,
         Command::Ring => ring::run(&client, json).await,
-        Command::Reshard { change: ReshardCommand::Add { name, dry_run } } => {
-            reshard::run(&client, reshard::Change::Add, &name, dry_run, json).await
-        }
-        Command::Reshard { change: ReshardCommand::Remove { name, dry_run } } => {
-            reshard::run(&client, reshard::Change::Remove, &name, dry_run, json).await
-        }
+        Command::Reshard { change } => match change {
+            ReshardCommand::Add { name, dry_run, allow_nonempty, fence } => {
+                let options = fence.options(allow_nonempty)?;
+                reshard::run(&client, reshard::Change::Add, &name, dry_run, &options, json).await
+            }
+            ReshardCommand::Remove { name, dry_run, fence } => {
+                let options = fence.options(false)?;
+                reshard::run(&client, reshard::Change::Remove, &name, dry_run, &options, json).await
+            }
+            ReshardCommand::Resume { fence } => reshard::resume(&client, &fence.options(false)?, json).await,
+        },
         Command::Locate { keys } => commands::locate(&client, &keys, json),
         Command::Get { key } => commands::get(&client, &key, json).await,
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,

@@ -1,17 +1,19 @@
-//! `reshard add NAME` / `reshard remove NAME`: checks the change and, with
-//! `--dry-run`, counts which keys it would move from which master to which,
-//! scanning every member (`SCAN … COUNT 1000`) and placing each key under the
-//! current and the changed member set. Nothing is written. Moving the keys
-//! online is not in this version: without `--dry-run` the command says so.
+//! `reshard add NAME` / `reshard remove NAME` / `reshard resume`: checks the
+//! change and runs it through [`disredis::reshard`], showing its progress;
+//! with `--dry-run` it counts which keys it would move from which master to
+//! which, scanning every member (`SCAN … COUNT 1000`) and placing each key
+//! under the current and the changed member set, and writes nothing.
 
 use std::collections::BTreeMap;
 
 use disredis::hashing::Rendezvous;
+use disredis::reshard::{self, Options};
 use disredis::{DisredisClient, Phase, Ring};
 use redis::Value;
 
 use crate::Failure;
 use crate::output::{Json, print_table};
+use crate::progress::Shown;
 
 /// Keys shown per (from, to) pair.
 const EXAMPLES: usize = 3;
@@ -100,23 +102,23 @@ struct Moves {
     examples: Vec<String>,
 }
 
-/// Checks the change; with `dry_run`, prints how many keys it would move.
+/// Checks the change and makes it; with `dry_run`, prints how many keys it
+/// would move.
 pub async fn run(
     client: &DisredisClient,
     change: Change,
     name: &str,
     dry_run: bool,
+    options: &Options,
     json: bool,
 ) -> Result<(), Failure> {
     let topology = client.topology();
     let ring = &topology.ring;
     let members = target(ring, &topology.unrouted, change, name)?;
     if !dry_run {
-        return Err(usage(
-            "moving keys online is not in this version of disredis; run with --dry-run to see what the change \
-             would move"
-                .into(),
-        ));
+        let mut shown = Shown::new();
+        let outcome = reshard::start(client, members, options, &mut |step| shown.step(step)).await;
+        return shown.finish(outcome.map(Some), json);
     }
     let before =
         Rendezvous::new(ring.members.clone()).ok_or_else(|| usage("the ring has no members".into()))?;
@@ -188,6 +190,13 @@ pub async fn run(
         print_table(&["FROM", "TO", "KEYS", "EXAMPLES"], &rows);
     }
     Ok(())
+}
+
+/// `reshard resume`: continues a change from the ring's phase.
+pub async fn resume(client: &DisredisClient, options: &Options, json: bool) -> Result<(), Failure> {
+    let mut shown = Shown::new();
+    let outcome = reshard::resume(client, options, &mut |step| shown.step(step)).await;
+    shown.finish(outcome, json)
 }
 
 #[cfg(test)]

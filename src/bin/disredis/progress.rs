@@ -1,0 +1,135 @@
+//! What `reshard` shows while it runs: a progress line (indicatif, on a
+//! terminal) with keys scanned and moved and the rate, a line per step on
+//! standard error, and the outcome on standard output (a table or `--json`).
+
+use std::time::{Duration, Instant};
+
+use disredis::reshard::{Outcome, Step};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::Failure;
+use crate::output::Json;
+
+/// The progress display of one run.
+pub struct Shown {
+    bar: ProgressBar,
+    started: Instant,
+}
+
+impl Shown {
+    pub fn new() -> Shown {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Shown { bar, started: Instant::now() }
+    }
+
+    fn say(&self, line: String) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
+    /// One step of the change.
+    pub fn step(&mut self, step: Step) {
+        match step {
+            Step::Published { ring } => {
+                let target = if ring.target.is_empty() {
+                    String::new()
+                } else {
+                    format!(" -> {{{}}}", ring.target.join(", "))
+                };
+                self.say(format!(
+                    "ring version {} {}: {{{}}}{target}",
+                    ring.version,
+                    ring.phase,
+                    ring.members.join(", ")
+                ));
+            }
+            Step::Fenced { version, waited } => {
+                self.say(format!("every disredis client follows version {version} (waited {waited:.1?})"))
+            }
+            Step::Stragglers { version, waited, stragglers } => {
+                self.say(format!(
+                    "waiting {waited:.0?} for {} connection(s) to follow version {version}:",
+                    stragglers.len()
+                ));
+                for s in stragglers {
+                    self.say(format!(
+                        "  straggler on {}: {} {} (version {}, connected {:?} ago)",
+                        s.master, s.addr, s.name, s.version, s.age
+                    ));
+                }
+            }
+            Step::Killed { count } => {
+                self.say(format!("ended {count} straggler connection(s) (CLIENT KILL)"))
+            }
+            Step::Moving(p) => {
+                let secs = self.started.elapsed().as_secs_f64().max(0.001);
+                self.bar.set_message(format!(
+                    "scanned {} keys, moved {} ({:.0} keys/s), conflicts {}",
+                    p.scanned,
+                    p.moved,
+                    p.moved as f64 / secs,
+                    p.conflicts.len()
+                ));
+            }
+            Step::Cleaned { hashes } => self.say(format!("deleted {hashes} tombstone hash(es)")),
+            _ => {}
+        }
+    }
+
+    /// Prints the outcome; a change that ended with conflicts exits 1.
+    pub fn finish(self, outcome: disredis::Result<Option<Outcome>>, json: bool) -> Result<(), Failure> {
+        self.bar.finish_and_clear();
+        let secs = self.started.elapsed().as_secs_f64();
+        let Some(outcome) = outcome? else {
+            if json {
+                println!("{}", Json::Obj(vec![("in_progress", Json::Bool(false))]));
+            } else {
+                println!("nothing in progress: the ring is stable");
+            }
+            return Ok(());
+        };
+        let p = &outcome.progress;
+        let examples: Vec<String> = p
+            .conflicts
+            .iter()
+            .take(5)
+            .map(|(k, to)| format!("{} (on {to})", String::from_utf8_lossy(k)))
+            .collect();
+        if json {
+            println!(
+                "{}",
+                Json::Obj(vec![
+                    ("version", Json::Int(outcome.ring.version as i64)),
+                    ("members", Json::Arr(outcome.ring.members.iter().map(Json::str).collect())),
+                    ("scanned", Json::Int(p.scanned as i64)),
+                    ("moved", Json::Int(p.moved as i64)),
+                    ("seconds", Json::Num((secs * 1000.0).round() / 1000.0)),
+                    ("conflicts", Json::Int(p.conflicts.len() as i64)),
+                    ("conflict_examples", Json::Arr(examples.iter().map(Json::str).collect())),
+                ])
+            );
+        } else {
+            println!(
+                "ring version {} stable: {{{}}}; moved {} keys in {secs:.1} s ({} scanned)",
+                outcome.ring.version,
+                outcome.ring.members.join(", "),
+                p.moved,
+                p.scanned
+            );
+        }
+        if p.conflicts.is_empty() {
+            return Ok(());
+        }
+        Err(Failure {
+            code: 1,
+            message: format!(
+                "{} key(s) are on their old owner and on their new one (both copies kept), e.g. {}",
+                p.conflicts.len(),
+                examples.join(", ")
+            ),
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! What a client sends for a key that moves while the ring changes (see
+//! [`crate::ring`] for the phases and docs/resharding.md for the protocol).
+//! Pure: the commands and the judgement of their replies; sending them is
+//! `execute::moving`.
+//!
+//! - **Tombstones**: when a key leaves its old owner O, O records it in the
+//!   hash [`tombstones`]`(v)` (`v` the version of the `migrating` ring), in the
+//!   same `MULTI`/`EXEC` as the `MIGRATE` that moves it. A tombstone is set even
+//!   for a key that does not exist, so nobody creates it at O afterwards.
+//! - **Guard** (phase `prepare`): a request on a moving key is sent to O as one
+//!   script ([`guard`]) that first checks the keys' tombstones and answers
+//!   [`MOVED`] without running anything if one is set (a client of the next
+//!   phase moved the key); otherwise it runs the request's commands, atomically.
+//! - **Migrate on touch** (phase `migrating`): [`migrate`] sets the tombstones
+//!   and moves the keys (`MIGRATE … KEYS`, which keeps TTLs and deletes at O
+//!   only once the new owner has them); only when it answered OK or NOKEY is
+//!   the request sent to the new owner N.
+
+use redis::{Cmd, Pipeline, Value};
+
+use crate::config::{Auth, NodeAddr};
+
+/// The error code the guard answers with when a key has moved.
+pub(crate) const MOVED: &str = "DISREDISMOVED";
+
+/// The prefix of every tombstone hash (one per change, on each old owner).
+pub const TOMBSTONE_PREFIX: &str = "__disredis__:moved:";
+
+/// The tombstone hash of the change whose `migrating` ring has `version`.
+pub(crate) fn tombstones(version: u64) -> String {
+    format!("{TOMBSTONE_PREFIX}{version}")
+}
+
+/// The guard: `KEYS[1]` is the tombstone hash, the other keys the request's;
+/// `ARGV` is `one` or `many`, then per command its argument count and its
+/// arguments. Errors of the commands are returned as they are (`pcall`); a
+/// failover symptom (the node is a replica now, loading, or its master is
+/// down) is returned alone at once, since on such a node nothing was written.
+const GUARD: &str = r#"
+for i = 2, #KEYS do
+  if redis.call('HEXISTS', KEYS[1], KEYS[i]) == 1 then
+    return redis.error_reply('DISREDISMOVED a key of this request moved; read the ring again')
+  end
+end
+local out, i, c = {}, 2, 0
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local r = redis.pcall(unpack(ARGV, i + 1, i + n))
+  if type(r) == 'table' and r.err then
+    local code = string.match(r.err, '^%u+')
+    if code == 'READONLY' or code == 'LOADING' or code == 'MASTERDOWN' then return r end
+  end
+  c = c + 1
+  out[c] = r
+  i = i + n + 1
+end
+if ARGV[1] == 'one' then return out[1] end
+return out
+"#;
+
+/// The guard script for `commands` (each a command's arguments) over `keys`:
+/// `many` returns an array of the commands' replies (a pipeline or a
+/// transaction), otherwise the one command's reply.
+pub(crate) fn guard<'a>(
+    tombstones: &str,
+    keys: &[&[u8]],
+    commands: impl IntoIterator<Item = Vec<&'a [u8]>>,
+    many: bool,
+) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(GUARD).arg(keys.len() + 1).arg(tombstones);
+    for key in keys {
+        cmd.arg(*key);
+    }
+    cmd.arg(if many { "many" } else { "one" });
+    for args in commands {
+        cmd.arg(args.len());
+        for arg in args {
+            cmd.arg(arg);
+        }
+    }
+    cmd
+}
+
+/// Whether a reply value is the guard's [`MOVED`] answer.
+pub(crate) fn is_moved(v: &Value) -> bool {
+    matches!(v, Value::ServerError(e) if e.code() == MOVED)
+}
+
+/// Whether an error is the guard's [`MOVED`] answer.
+pub(crate) fn is_moved_error(e: &redis::RedisError) -> bool {
+    e.code() == Some(MOVED)
+}
+
+/// Moves `keys` from this master to `target` as one transaction: tombstones
+/// first, then `MIGRATE "" … KEYS` (`COPY`: the keys stay here too, to be
+/// deleted once the target's replicas have them; with the client's credentials, which
+/// `MIGRATE` keeps out of `MONITOR` and the slow log). `timeout_ms` bounds the
+/// transfer.
+pub(crate) fn migrate(
+    tombstones: &str,
+    keys: &[&[u8]],
+    target: &NodeAddr,
+    db: i64,
+    timeout_ms: u64,
+    auth: &Auth,
+    copy: bool,
+) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    let mut hset = redis::cmd("HSET");
+    hset.arg(tombstones);
+    for key in keys {
+        hset.arg(*key).arg(1);
+    }
+    pipe.add_command(hset);
+    let mut migrate = redis::cmd("MIGRATE");
+    migrate.arg(target.host()).arg(target.port()).arg("").arg(db).arg(timeout_ms);
+    if let Some(password) = &auth.password {
+        match &auth.username {
+            Some(user) => migrate.arg("AUTH2").arg(user).arg(password.expose()),
+            None => migrate.arg("AUTH").arg(password.expose()),
+        };
+    }
+    if copy {
+        migrate.arg("COPY");
+    }
+    migrate.arg("KEYS");
+    for key in keys {
+        migrate.arg(*key);
+    }
+    pipe.add_command(migrate);
+    pipe
+}
+
+/// Judges the `EXEC` reply of [`migrate`]: `Ok` when the keys are at the new
+/// owner (moved now, or not at the old one: `NOKEY`), otherwise why not
+/// (`BUSYKEY`: the new owner already has one of them; an I/O error: it could
+/// not be reached — try again).
+pub(crate) fn migrated(exec: &Value) -> Result<(), String> {
+    let Value::Array(replies) = exec else {
+        return Err(format!("MULTI/EXEC answered {exec:?}"));
+    };
+    match replies.get(1) {
+        Some(Value::Okay) => Ok(()),
+        Some(Value::SimpleString(s)) if s == "NOKEY" || s == "OK" => Ok(()),
+        Some(Value::ServerError(e)) => Err(format!("MIGRATE: {} {}", e.code(), e.details().unwrap_or(""))),
+        other => Err(format!("MIGRATE answered {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::cmd_args;
+
+    #[test]
+    fn guard_carries_keys_then_commands() {
+        let set: Vec<&[u8]> = vec![b"SET", b"k", b"v"];
+        let get: Vec<&[u8]> = vec![b"GET", b"k"];
+        let cmd = guard("__disredis__:moved:7", &[b"k"], [set, get], true);
+        let args = cmd_args(&cmd);
+        assert_eq!(args[0], b"EVAL");
+        assert_eq!(
+            &args[2..],
+            [&b"2"[..], b"__disredis__:moved:7", b"k", b"many", b"3", b"SET", b"k", b"v", b"2", b"GET", b"k"]
+        );
+        assert_eq!(tombstones(7), "__disredis__:moved:7");
+    }
+
+    #[test]
+    fn migrate_sets_tombstones_then_moves_with_credentials() {
+        let auth = Auth {
+            username: Some("app".into()),
+            password: Some(crate::secret::Secret::new("pw")),
+            ..Default::default()
+        };
+        let pipe =
+            migrate("t", &[b"a", b"b"], &NodeAddr::parse("127.0.0.1:7001").unwrap(), 0, 5000, &auth, false);
+        let cmds: Vec<Vec<Vec<u8>>> =
+            pipe.cmd_iter().map(|c| cmd_args(c).iter().map(|a| a.to_vec()).collect()).collect();
+        assert_eq!(cmds[0], [&b"HSET"[..], b"t", b"a", b"1", b"b", b"1"]);
+        assert_eq!(
+            cmds[1],
+            [
+                &b"MIGRATE"[..],
+                b"127.0.0.1",
+                b"7001",
+                b"",
+                b"0",
+                b"5000",
+                b"AUTH2",
+                b"app",
+                b"pw",
+                b"KEYS",
+                b"a",
+                b"b"
+            ]
+        );
+        assert!(pipe.is_transaction());
+    }
+
+    #[test]
+    fn migrate_replies_are_judged() {
+        let ok = |v: Value| migrated(&Value::Array(vec![Value::Int(1), v]));
+        assert!(ok(Value::Okay).is_ok());
+        assert!(ok(Value::SimpleString("NOKEY".into())).is_ok());
+        assert!(migrated(&Value::Nil).is_err());
+        assert!(ok(Value::Int(3)).is_err());
+    }
+}

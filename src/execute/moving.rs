@@ -1,0 +1,225 @@
+//! Requests on a key that moves while the ring changes (see [`crate::change`]
+//! for what is sent and docs/resharding.md for the protocol): guarded at the
+//! old owner in phase `prepare`, migrated on first touch and then sent to the
+//! new owner in phase `migrating`. Keys that do not move take the ordinary path.
+
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use tracing::{debug, info, warn};
+
+use super::Executor;
+use crate::change::{self, is_moved, is_moved_error};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::request::{Call, Reply, Request, cmd_args};
+use crate::retry::Backoff;
+use crate::ring::Phase;
+use crate::topology::{Change, Shards};
+
+/// Commands a script may not call: sent only once their keys have moved.
+const NOSCRIPT: [&str; 6] = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"];
+
+/// How long `MIGRATE` may take for one request's keys.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every key of a request, and whether a script can carry it.
+fn request_keys(req: Request<'_>) -> (Vec<Vec<u8>>, bool) {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut scriptable = true;
+    let mut visit = |args: &[&[u8]]| {
+        if let Ok(info) = keys::visit_keys(args, |k| keys.push(k.to_vec())) {
+            scriptable &= !NOSCRIPT.contains(&info.name);
+        }
+    };
+    match req {
+        Request::Cmd(cmd) => visit(&cmd_args(cmd)),
+        Request::Pipe { pipe, .. } => pipe.cmd_iter().for_each(|c| visit(&cmd_args(c))),
+    }
+    keys.sort();
+    keys.dedup();
+    (keys, scriptable)
+}
+
+impl Executor {
+    /// A request on `route` of a table whose ring is changing (see
+    /// [`crate::routes`]): a key that does not move goes to its shard as
+    /// always; a moving one is guarded (`prepare`) or moved first (`migrating`).
+    pub(crate) async fn run_route(
+        &self,
+        shards: &Shards,
+        route: usize,
+        call: Call,
+        req: Request<'_>,
+    ) -> Result<Reply> {
+        let Some(change) = &shards.change else {
+            return self.execute(shards, route, call, req).await;
+        };
+        let (old, new) = change.moves.ends(route);
+        if old == new {
+            return self.execute(shards, old, call, req).await;
+        }
+        let (keys, scriptable) = request_keys(req);
+        if change.phase == Phase::Prepare {
+            if call.dedicated || !scriptable {
+                // A blocking command or a script can't run inside the guard:
+                // it waits for the next phase, in which its keys move.
+                return Err(self.next_ring(shards, old).await);
+            }
+            return self.guarded(shards, change, old, call, req, &keys).await;
+        }
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        self.move_keys(shards, change, old, new, &keys).await?;
+        self.execute(shards, new, call, req).await
+    }
+
+    /// Phase `prepare`: the request runs at the old owner inside the guard
+    /// script, unless one of its keys has a tombstone there.
+    async fn guarded(
+        &self,
+        shards: &Shards,
+        change: &Change,
+        old: usize,
+        call: Call,
+        req: Request<'_>,
+        keys: &[Vec<u8>],
+    ) -> Result<Reply> {
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let (guard, many, atomic) = match req {
+            Request::Cmd(cmd) => {
+                (change::guard(&change.tombstones, &keys, [cmd_args(cmd).to_vec()], false), false, false)
+            }
+            Request::Pipe { pipe, .. } => (
+                change::guard(&change.tombstones, &keys, pipe.cmd_iter().map(|c| cmd_args(c).to_vec()), true),
+                true,
+                pipe.is_transaction(),
+            ),
+        };
+        let reply = match self.execute(shards, old, call, Request::Cmd(&guard)).await {
+            Err(Error::Redis(e)) if is_moved_error(&e) => return Err(self.next_ring(shards, old).await),
+            other => other?.one()?,
+        };
+        if is_moved(&reply) {
+            return Err(self.next_ring(shards, old).await);
+        }
+        match (many, atomic, reply) {
+            (false, _, v) => Ok(Reply::One(v)),
+            // A transaction's one reply is EXEC's array.
+            (true, true, v @ Value::Array(_)) => Ok(Reply::Many(vec![v])),
+            (true, false, Value::Array(items)) => match req {
+                Request::Pipe { offset, count, .. } => {
+                    Ok(Reply::Many(items.into_iter().skip(offset).take(count).collect()))
+                }
+                Request::Cmd(_) => Ok(Reply::Many(items)),
+            },
+            (true, _, Value::ServerError(e)) => Err(Error::Redis(e.into())),
+            (true, _, other) => Err(Error::Redis(
+                (redis::ErrorKind::Parse, "disredis: the guard script answered", format!("{other:?}")).into(),
+            )),
+        }
+    }
+
+    /// Waits (up to the failover deadline) until the client follows a ring
+    /// newer than `shards`' and returns [`Error::RingChanged`], so the request
+    /// is planned again under it.
+    pub(crate) async fn next_ring(&self, shards: &Shards, shard: usize) -> Error {
+        let started = Instant::now();
+        while self.table.current().ring.version <= shards.ring.version
+            && started.elapsed() < self.config.failover_deadline
+        {
+            self.table.reread.notify_one();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        debug!(version = shards.ring.version, waited = ?started.elapsed(), "a moving key: planning again under the next ring");
+        Error::RingChanged { shard: shards.shards[shard].name.clone() }
+    }
+
+    /// Phase `migrating`: moves `keys` from shard `old` to shard `new` unless
+    /// this client did so already ([`Change::moved`]). Retried (with backoff,
+    /// asking Sentinel for the new owner's master again) until the failover
+    /// deadline while the new owner can't be reached; a key the new owner
+    /// already holds (`BUSYKEY`) is left at the old owner for the operator's
+    /// conflict report and the new owner's copy is used.
+    pub(crate) async fn move_keys(
+        &self,
+        shards: &Shards,
+        change: &Change,
+        old: usize,
+        new: usize,
+        keys: &[&[u8]],
+    ) -> Result<()> {
+        let keys: Vec<&[u8]> = keys.iter().copied().filter(|k| !change.known_moved(k)).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let target = &shards.shards[new];
+        let started = Instant::now();
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
+        let call = Call { patience: Some(MIGRATE_TIMEOUT), ..Call::repeatable_write("MIGRATE") };
+        // Durability mode copies, confirms at the new owner, then deletes: a
+        // plain MIGRATE would delete here before the new owner's replicas have
+        // the keys, and a failover there would lose them.
+        let durable = self.config.wait_replicas.is_some();
+        loop {
+            let addr = match target.addr() {
+                Some(addr) => addr,
+                None => {
+                    target.resolve(&self.sentinels, &self.config).await?;
+                    target.addr().ok_or_else(|| Error::RingChanged { shard: target.name.clone() })?
+                }
+            };
+            let timeout = MIGRATE_TIMEOUT.as_millis() as u64;
+            let auth = &self.config.redis_auth;
+            let pipe =
+                change::migrate(&change.tombstones, &keys, &addr, self.config.db, timeout, auth, durable);
+            let count = pipe.len() + 1;
+            let req = Request::Pipe { pipe: &pipe, offset: count, count: 1 };
+            let reply = self.execute(shards, old, call, req).await?.many()?;
+            let failed = match reply.first().map_or(Err("no reply".to_owned()), change::migrated) {
+                Ok(()) if durable => match self.confirm_moved(shards, old, new, &keys).await {
+                    Ok(()) => break,
+                    Err(e) => e.to_string(),
+                },
+                Ok(()) => break,
+                Err(why) if why.contains("BUSYKEY") => {
+                    warn!(from = %shards.shards[old].name, to = %target.name, %why, "a moving key is on its new owner already: using that copy (the old one is reported by `disredis reshard`)");
+                    break;
+                }
+                Err(why) => why,
+            };
+            info!(from = %shards.shards[old].name, to = %target.name, why = %failed, "could not move a key yet; retrying");
+            let remaining = self.config.failover_deadline.saturating_sub(started.elapsed());
+            let Some(delay) = backoff.next_delay(remaining) else {
+                return Err(Error::FailoverTimeout {
+                    shard: target.name.clone(),
+                    elapsed: started.elapsed(),
+                    last: Box::new(Error::Redis(
+                        (redis::ErrorKind::Io, "disredis: moving a key failed", failed).into(),
+                    )),
+                });
+            };
+            tokio::time::sleep(delay).await;
+            if let Ok(addr) = self.sentinels.master_addr(&target.name).await
+                && target.addr().as_ref() != Some(&addr)
+            {
+                let _ = target.switch_to(addr, &self.config).await;
+            }
+        }
+        change.remember(&keys);
+        Ok(())
+    }
+
+    /// Durability mode, after copying `keys` to shard `new`: a `PUBLISH` there
+    /// (propagated to replicas, so the `WAIT` durability mode adds covers the
+    /// copies that came over MIGRATE's own connection), then the keys deleted
+    /// at shard `old` (and that waited for too).
+    async fn confirm_moved(&self, shards: &Shards, old: usize, new: usize, keys: &[&[u8]]) -> Result<()> {
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg("__disredis__:moved").arg(keys.len());
+        self.execute(shards, new, Call::repeatable_write("PUBLISH"), Request::Cmd(&publish)).await?;
+        let mut unlink = redis::cmd("UNLINK");
+        unlink.arg(keys);
+        self.execute(shards, old, Call::repeatable_write("UNLINK"), Request::Cmd(&unlink)).await?;
+        Ok(())
+    }
+}

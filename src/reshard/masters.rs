@@ -1,0 +1,107 @@
+//! The ring tool's own connections: one per master name, resolved through
+//! Sentinel and `ROLE`-checked, unnamed (the tool is not a client the fence
+//! waits for), re-resolved and retried through a failover.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{Cmd, Pipeline, Value};
+use tracing::info;
+
+use crate::config::NodeAddr;
+use crate::connect::connect_master;
+use crate::error::{Error, Result};
+use crate::execute::Executor;
+use crate::retry::{Backoff, classify_error, classify_value, is_fatal};
+
+/// How long one reply may take (a `MIGRATE` of a batch, a `WAIT`).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections to masters by name.
+pub(crate) struct Masters<'a> {
+    pub(crate) exec: &'a Executor,
+    conns: HashMap<String, (NodeAddr, MultiplexedConnection)>,
+}
+
+impl<'a> Masters<'a> {
+    pub(crate) fn new(exec: &'a Executor) -> Masters<'a> {
+        Masters { exec, conns: HashMap::new() }
+    }
+
+    /// The master of `name` now and a connection to it.
+    pub(crate) async fn conn(&mut self, name: &str) -> Result<(NodeAddr, MultiplexedConnection)> {
+        if let Some(found) = self.conns.get(name) {
+            return Ok(found.clone());
+        }
+        let addr = self.exec.sentinels.master_addr(name).await?;
+        let conn = connect_master(name, &addr, &self.exec.config, Some(RESPONSE_TIMEOUT), None).await?;
+        self.conns.insert(name.to_owned(), (addr.clone(), conn.clone()));
+        Ok((addr, conn))
+    }
+
+    /// Forgets `name`'s connection (its master failed or moved).
+    pub(crate) fn forget(&mut self, name: &str) {
+        self.conns.remove(name);
+    }
+
+    /// One command on `name`'s master, carried through a failover (until the
+    /// client's failover deadline after the first failure). Only for commands
+    /// that are safe to repeat.
+    pub(crate) async fn query(&mut self, name: &str, cmd: &Cmd) -> Result<Value> {
+        self.attempt(name, |mut c| async move { c.send_packed_command(cmd).await.map(|v| vec![v]) })
+            .await
+            .map(|mut v| v.pop().unwrap_or(Value::Nil))
+    }
+
+    /// A transaction on `name`'s master: `EXEC`'s reply (see [`Masters::query`]).
+    pub(crate) async fn transaction(&mut self, name: &str, pipe: &Pipeline) -> Result<Value> {
+        let offset = pipe.len() + 1;
+        self.attempt(name, |mut c| async move { c.send_packed_commands(pipe, offset, 1).await })
+            .await
+            .map(|mut v| v.pop().unwrap_or(Value::Nil))
+    }
+
+    async fn attempt<F, Fut>(&mut self, name: &str, send: F) -> Result<Vec<Value>>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<Vec<Value>>>,
+    {
+        let config = self.exec.config.clone();
+        let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+        let mut started: Option<Instant> = None;
+        loop {
+            let failure = match self.conn(name).await {
+                Ok((_, conn)) => match send(conn).await {
+                    Ok(values) if !values.iter().any(|v| classify_value(v).is_some()) => return Ok(values),
+                    Ok(values) => {
+                        Error::Redis(match values.into_iter().find(|v| classify_value(v).is_some()) {
+                            Some(Value::ServerError(e)) => e.into(),
+                            _ => (redis::ErrorKind::Io, "disredis: failover symptom").into(),
+                        })
+                    }
+                    Err(e) if classify_error(&e).is_some() => Error::Redis(e),
+                    Err(e) => return Err(Error::Redis(e)),
+                },
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => e,
+            };
+            self.forget(name);
+            let since = *started.get_or_insert_with(Instant::now);
+            let remaining = config.failover_deadline.saturating_sub(since.elapsed());
+            match backoff.next_delay(remaining) {
+                Some(d) => {
+                    info!(master = %name, error = %failure, "ring tool: master not reachable; retrying");
+                    tokio::time::sleep(d).await
+                }
+                None => {
+                    return Err(Error::FailoverTimeout {
+                        shard: name.to_owned(),
+                        elapsed: since.elapsed(),
+                        last: Box::new(failure),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The background mover of phase `migrating`: every key of a source master
+//! whose owner changes is copied to its new owner, confirmed there, and only
+//! then deleted at the source — so a failover of either side at any moment
+//! loses nothing and a rerun repeats only work that is safe to repeat.
+//!
+//! Per batch (at most [`BATCH`] keys of one source and one new owner):
+//! 1. `MULTI` · `HSET` tombstones · `MIGRATE … COPY KEYS …` · `EXEC` at the
+//!    source: from here on every client uses the new owner for these keys;
+//! 2. at the new owner `PUBLISH` + `WAIT` for its replicas (when it has any):
+//!    the copies are on the replicas before the source lets go of them;
+//! 3. `UNLINK` the keys at the source, then `WAIT` there.
+//!
+//! A key the new owner already holds (`MIGRATE` answers `BUSYKEY`) was copied
+//! by an earlier run or a client when it has a tombstone (then the source's
+//! copy is deleted), otherwise it is a conflict: both copies stay, reported.
+
+use std::collections::BTreeMap;
+
+use redis::Value;
+use tracing::{info, warn};
+
+use super::masters::Masters;
+use super::{Progress, Step};
+use crate::change::{self, TOMBSTONE_PREFIX};
+use crate::error::{Error, Result};
+use crate::retry::Backoff;
+use crate::ring::Ring;
+use crate::routes::Moves;
+
+/// Keys per `MIGRATE`.
+pub(crate) const BATCH: usize = 100;
+
+/// How long one `MIGRATE` may take, in milliseconds.
+const MIGRATE_TIMEOUT_MS: u64 = 10_000;
+
+/// How long the mover waits for replicas to acknowledge, in milliseconds.
+const WAIT_MS: u64 = 2_000;
+
+/// Whether a key is the library's own (tombstones), never moved.
+fn internal(key: &[u8]) -> bool {
+    key.starts_with(b"__disredis__:")
+}
+
+/// Moves every key that changes owner under `ring` (phase `migrating`) until
+/// a scan of every source finds none left but the conflicts.
+pub(crate) async fn move_all(
+    masters: &mut Masters<'_>,
+    ring: &Ring,
+    progress: &mut Progress,
+    report: &mut dyn FnMut(Step),
+) -> Result<()> {
+    let names = ring.names();
+    let moves = Moves::new(&names, &ring.members, &ring.target).ok_or_else(|| Error::BadRing {
+        master: names.join(","),
+        detail: "no members or no target".into(),
+    })?;
+    let tombstones = change::tombstones(ring.version);
+    let sources: Vec<usize> = (0..names.len()).filter(|&i| ring.members.contains(&names[i])).collect();
+    for pass in 1.. {
+        let before = (progress.moved, progress.conflicts.len());
+        let mut found = 0u64;
+        for &source in &sources {
+            let mut cursor = b"0".to_vec();
+            loop {
+                let reply = masters
+                    .query(&names[source], redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000))
+                    .await?;
+                let (next, keys) = scan_page(&names[source], reply)?;
+                progress.scanned += keys.len() as u64;
+                let mut groups: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
+                for key in keys {
+                    if internal(&key) || moves.old_owner(&key) != source {
+                        continue;
+                    }
+                    let to = moves.new_owner(&key);
+                    if to != source && !progress.conflicts.iter().any(|(k, _)| *k == key) {
+                        groups.entry(to).or_default().push(key);
+                    }
+                }
+                for (to, keys) in groups {
+                    for batch in keys.chunks(BATCH) {
+                        found += batch.len() as u64;
+                        move_batch(masters, &tombstones, &names[source], &names[to], batch, progress).await?;
+                        report(Step::Moving(progress.clone()));
+                    }
+                }
+                if next == b"0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        info!(pass, found, moved = progress.moved, "mover: pass done");
+        if found == 0 || (progress.moved, progress.conflicts.len()) == before {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn scan_page(master: &str, reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let bad = || {
+        Error::Redis(
+            (redis::ErrorKind::Parse, "disredis: unexpected SCAN reply from", master.to_owned()).into(),
+        )
+    };
+    let Value::Array(mut parts) = reply else { return Err(bad()) };
+    let (Some(Value::Array(keys)), Some(Value::BulkString(next))) = (parts.pop(), parts.pop()) else {
+        return Err(bad());
+    };
+    let keys =
+        keys.into_iter().filter_map(|k| if let Value::BulkString(k) = k { Some(k) } else { None }).collect();
+    Ok((next, keys))
+}
+
+/// How many replicas `name`'s master has connected now (`ROLE`).
+async fn replicas(masters: &mut Masters<'_>, name: &str) -> Result<usize> {
+    match masters.query(name, &redis::cmd("ROLE")).await? {
+        Value::Array(role) => Ok(match role.get(2) {
+            Some(Value::Array(list)) => list.len(),
+            _ => 0,
+        }),
+        _ => Ok(0),
+    }
+}
+
+/// `WAIT` on `name` for its replicas after `first` (a command that moves this
+/// connection's replication offset past what must be acknowledged).
+async fn confirm(masters: &mut Masters<'_>, name: &str, first: &redis::Cmd) -> Result<bool> {
+    let want = replicas(masters, name).await?;
+    let (_, mut conn) = masters.conn(name).await?;
+    let mut pipe = redis::pipe();
+    pipe.add_command(first.clone()).cmd("WAIT").arg(want).arg(WAIT_MS);
+    let replies = conn.send_packed_commands(&pipe, 0, 2).await?;
+    Ok(matches!(replies.get(1), Some(Value::Int(n)) if *n as usize >= want))
+}
+
+/// One batch (see the module docs).
+async fn move_batch(
+    masters: &mut Masters<'_>,
+    tombstones: &str,
+    from: &str,
+    to: &str,
+    keys: &[Vec<u8>],
+    progress: &mut Progress,
+) -> Result<()> {
+    let config = masters.exec.config.clone();
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let mut marked = redis::cmd("HMGET");
+    marked.arg(tombstones).arg(&refs);
+    let marked: Vec<bool> = match masters.query(from, &marked).await? {
+        Value::Array(v) => v.iter().map(|v| !matches!(v, Value::Nil)).collect(),
+        _ => vec![false; keys.len()],
+    };
+    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+    let started = std::time::Instant::now();
+    let mut conflicts: Vec<usize> = Vec::new();
+    loop {
+        let (addr, _) = masters.conn(to).await?;
+        let pipe = change::migrate(
+            tombstones,
+            &refs,
+            &addr,
+            config.db,
+            MIGRATE_TIMEOUT_MS,
+            &config.redis_auth,
+            true,
+        );
+        let exec = masters.transaction(from, &pipe).await?;
+        let outcome = match change::migrated(&exec) {
+            Err(why) if why.contains("BUSYKEY") => {
+                // Which ones? One at a time (rare: reruns and non-empty targets).
+                conflicts.clear();
+                for (i, key) in refs.iter().enumerate() {
+                    let one = change::migrate(
+                        tombstones,
+                        &[key],
+                        &addr,
+                        config.db,
+                        MIGRATE_TIMEOUT_MS,
+                        &config.redis_auth,
+                        true,
+                    );
+                    match change::migrated(&masters.transaction(from, &one).await?) {
+                        Ok(()) => {}
+                        Err(why) if why.contains("BUSYKEY") && marked[i] => {}
+                        Err(why) if why.contains("BUSYKEY") => conflicts.push(i),
+                        Err(why) => {
+                            return Err(Error::Redis(
+                                (redis::ErrorKind::Io, "disredis: moving a key failed", why).into(),
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            other => other,
+        };
+        let failed = match outcome {
+            Ok(()) => {
+                let mut publish = redis::cmd("PUBLISH");
+                publish.arg("__disredis__:moved").arg(keys.len());
+                match confirm(masters, to, &publish).await {
+                    Ok(true) => break,
+                    Ok(false) => "the new owner's replicas did not acknowledge the copies in time".to_owned(),
+                    Err(e) => {
+                        masters.forget(to);
+                        e.to_string()
+                    }
+                }
+            }
+            Err(why) => {
+                masters.forget(to);
+                why
+            }
+        };
+        let remaining = (config.failover_deadline * 4).saturating_sub(started.elapsed());
+        match backoff.next_delay(remaining) {
+            Some(d) => {
+                warn!(%from, %to, why = %failed, "mover: batch not confirmed; copying it again");
+                tokio::time::sleep(d).await;
+            }
+            None => {
+                return Err(Error::FailoverTimeout {
+                    shard: to.to_owned(),
+                    elapsed: started.elapsed(),
+                    last: Box::new(Error::Redis(
+                        (redis::ErrorKind::Io, "disredis: moving keys failed", failed).into(),
+                    )),
+                });
+            }
+        }
+    }
+    let delete: Vec<&[u8]> =
+        refs.iter().enumerate().filter(|(i, _)| !conflicts.contains(i)).map(|(_, k)| *k).collect();
+    if !delete.is_empty() {
+        let mut unlink = redis::cmd("UNLINK");
+        unlink.arg(&delete);
+        if let Value::Int(n) = masters.query(from, &unlink).await? {
+            progress.moved += n as u64;
+        }
+        let _ = confirm(masters, from, &redis::cmd("PING")).await;
+    }
+    for i in conflicts {
+        warn!(%from, %to, key = %String::from_utf8_lossy(&keys[i]), "mover: the new owner holds this key already: both copies kept (conflict)");
+        progress.conflicts.push((keys[i].clone(), to.to_owned()));
+    }
+    Ok(())
+}
+
+/// Deletes every tombstone hash on `names`' masters (after the change ended).
+pub(crate) async fn clean(masters: &mut Masters<'_>, names: &[String]) -> Result<u64> {
+    let mut removed = 0;
+    for name in names {
+        let mut cursor = b"0".to_vec();
+        loop {
+            let reply = masters
+                .query(
+                    name,
+                    redis::cmd("SCAN")
+                        .arg(&cursor)
+                        .arg("MATCH")
+                        .arg(format!("{TOMBSTONE_PREFIX}*"))
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            let (next, keys) = scan_page(name, reply)?;
+            if !keys.is_empty()
+                && let Value::Int(n) = masters.query(name, redis::cmd("UNLINK").arg(&keys)).await?
+            {
+                removed += n as u64;
+            }
+            if next == b"0" {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(removed)
+}
