@@ -23,6 +23,7 @@ mod hostile_sentinel;
 mod key_table;
 mod membership;
 mod replicas;
+mod reshard;
 #[cfg(feature = "sessions")]
 mod sessions;
 mod sharding;
