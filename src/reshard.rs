@@ -126,7 +126,7 @@ pub async fn start(
     client: &DisredisClient,
     members: Vec<String>,
     options: &Options,
-    progress: &mut dyn FnMut(Step),
+    progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Outcome> {
     let exec = client.executor();
     let mut masters = Masters::new(exec);
@@ -163,7 +163,7 @@ pub async fn start(
 pub async fn resume(
     client: &DisredisClient,
     options: &Options,
-    progress: &mut dyn FnMut(Step),
+    progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Option<Outcome>> {
     let exec = client.executor();
     let mut masters = Masters::new(exec);
@@ -189,7 +189,7 @@ async fn drive(
     mut ring: Ring,
     all: Vec<String>,
     options: &Options,
-    progress: &mut dyn FnMut(Step),
+    progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Outcome> {
     let mut moved = Progress::default();
     loop {
@@ -224,7 +224,7 @@ async fn publish(
     masters: &mut Masters<'_>,
     names: &[String],
     ring: &Ring,
-    progress: &mut dyn FnMut(Step),
+    progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<()> {
     let code = library_code(ring);
     for name in names {

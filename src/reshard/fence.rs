@@ -70,7 +70,7 @@ pub(crate) async fn fence(
     names: &[String],
     version: u64,
     options: &Options,
-    progress: &mut dyn FnMut(Step),
+    progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Duration> {
     let started = Instant::now();
     let mut reported = started;

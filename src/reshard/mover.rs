@@ -47,7 +47,7 @@ pub(crate) async fn move_all(
     masters: &mut Masters<'_>,
     ring: &Ring,
     progress: &mut Progress,
-    report: &mut dyn FnMut(Step),
+    report: &mut (dyn FnMut(Step) + Send),
 ) -> Result<()> {
     let names = ring.names();
     let moves = Moves::new(&names, &ring.members, &ring.target).ok_or_else(|| Error::BadRing {

@@ -4,6 +4,8 @@
 
 mod load;
 mod phases;
+#[cfg(feature = "cli")]
+mod tool;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,6 +14,8 @@ use disredis::reshard::{self, Options, Step};
 use disredis::{DisredisClient, Phase};
 
 use load::{Load, follows, joined_later, seed, verify};
+
+use crate::support::{Spec, Topology};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn adding_a_master_under_load_loses_nothing() {
@@ -52,12 +56,7 @@ async fn adding_a_master_under_load_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn removing_a_master_under_load_loses_nothing() {
-    let topo = crate::support::Topology::start(crate::support::Spec {
-        shards: 3,
-        replicas: 0,
-        sentinels: 1,
-        quorum: 1,
-    });
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
     let names = topo.master_names();
     let a = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let b = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
@@ -98,4 +97,47 @@ async fn a_change_that_cant_be_made_changes_nothing() {
     assert!(e.to_string().contains("the current one"), "{e}");
     assert_eq!(client.topology().ring.version, 1, "nothing was written");
     redis::AsyncCommands::set::<_, _, ()>(&mut c, "still", "works").await.unwrap();
+}
+
+/// Durability mode (`wait_replicas`): the new master is SIGKILLed in the
+/// middle of the move; the tool and the clients carry on at the promoted
+/// replica, and no acknowledged write is lost (copies are deleted at the old
+/// owner only once the new owner's replica has them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_new_master_killed_mid_move_loses_no_acknowledged_write() {
+    let topo = joined_later(1).await;
+    let names = topo.master_names();
+    let durable = || {
+        DisredisClient::builder()
+            .sentinels(topo.sentinel_addrs())
+            .wait_replicas(1, Duration::from_secs(1))
+            .connect()
+    };
+    let (a, b) = (durable().await.unwrap(), durable().await.unwrap());
+    let seeded = seed(&a, 30_000).await;
+    let load = Load::new();
+    let writers = load.start(&a, &b);
+    let tool = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let change = tokio::spawn(async move {
+        let names = tool.shard_names();
+        let mut all = names.clone();
+        all.extend(tool.topology().unrouted);
+        reshard::start(&tool, all, &Options::default(), &mut |_| {}).await
+    });
+    let old = topo.master_addr(&names[2]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while redis::cmd("DBSIZE").query::<i64>(&mut topo.conn(&old)).unwrap() < 300 {
+        assert!(std::time::Instant::now() < deadline, "no key moved");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    topo.kill(&old);
+    let promoted = topo.wait_for_failover(&names[2], &old, Duration::from_secs(30));
+    topo.restart(&old); // comes back as a replica of the promoted node
+    let outcome = change.await.unwrap().unwrap();
+    assert_eq!(outcome.ring.members, names);
+    assert_ne!(promoted, old);
+    follows(&a, 4).await;
+    follows(&b, 4).await;
+    load.stop(writers).await;
+    load::verify_acknowledged(&topo, &names, &load, &seeded);
 }

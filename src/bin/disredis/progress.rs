@@ -14,6 +14,9 @@ use crate::output::Json;
 pub struct Shown {
     bar: ProgressBar,
     started: Instant,
+    /// When the last progress line was printed (without a terminal, where the
+    /// bar is hidden, progress is a line per second).
+    printed: Option<Instant>,
 }
 
 impl Shown {
@@ -23,7 +26,7 @@ impl Shown {
             ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
-        Shown { bar, started: Instant::now() }
+        Shown { bar, started: Instant::now(), printed: None }
     }
 
     fn say(&self, line: String) {
@@ -56,8 +59,12 @@ impl Shown {
                 ));
                 for s in stragglers {
                     self.say(format!(
-                        "  straggler on {}: {} {} (version {}, connected {:?} ago)",
-                        s.master, s.addr, s.name, s.version, s.age
+                        "  straggler on {}: {} {} (version {}, connected {} s ago)",
+                        s.master,
+                        s.addr,
+                        s.name,
+                        s.version,
+                        s.age.as_secs()
                     ));
                 }
             }
@@ -66,13 +73,21 @@ impl Shown {
             }
             Step::Moving(p) => {
                 let secs = self.started.elapsed().as_secs_f64().max(0.001);
-                self.bar.set_message(format!(
+                let line = format!(
                     "scanned {} keys, moved {} ({:.0} keys/s), conflicts {}",
                     p.scanned,
                     p.moved,
                     p.moved as f64 / secs,
                     p.conflicts.len()
-                ));
+                );
+                if self.bar.is_hidden() {
+                    if self.printed.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        self.printed = Some(Instant::now());
+                        eprintln!("{line}");
+                    }
+                } else {
+                    self.bar.set_message(line);
+                }
             }
             Step::Cleaned { hashes } => self.say(format!("deleted {hashes} tombstone hash(es)")),
             _ => {}

@@ -1,0 +1,129 @@
+//! `disredis reshard` as an operator runs it: killed mid-move and resumed,
+//! and a straggler that never follows reported and ended.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use disredis::DisredisClient;
+
+use super::load::{Load, follows, joined_later, seed, verify};
+use crate::support::Topology;
+
+const BIN: &str = env!("CARGO_BIN_EXE_disredis");
+
+fn args(topo: &Topology, rest: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> =
+        topo.sentinel_addrs().iter().flat_map(|s| ["--sentinel".into(), s.clone()]).collect();
+    all.extend(rest.iter().map(|s| s.to_string()));
+    all
+}
+
+/// Runs the tool to the end (at most a minute): exit code, stdout, stderr.
+fn run(topo: &Topology, rest: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args(topo, rest))
+        .env_remove("DISREDIS_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    eprintln!("$ disredis {}\n[exit {:?}]\n{stdout}{stderr}", rest.join(" "), out.status.code());
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// The phase of the ring record on `name`'s master.
+fn phase_on(topo: &Topology, name: &str) -> String {
+    let text: String = redis::cmd("FCALL_RO")
+        .arg("disredis_ring")
+        .arg(0)
+        .query(&mut topo.conn(&topo.master_addr(name)))
+        .unwrap();
+    text.lines().find_map(|l| l.strip_prefix("phase: ")).unwrap().to_owned()
+}
+
+fn dbsize(topo: &Topology, name: &str) -> i64 {
+    redis::cmd("DBSIZE").query(&mut topo.conn(&topo.master_addr(name))).unwrap()
+}
+
+/// The tool SIGKILLed in the middle of moving keys, then `reshard resume`:
+/// the change completes with nothing lost or duplicated, while the
+/// applications keep writing through all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tool_killed_mid_move_is_resumed() {
+    let topo = joined_later(0).await;
+    let names = topo.master_names();
+    let a = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let b = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let seeded = seed(&a, 60_000).await;
+    let load = Load::new();
+    let writers = load.start(&a, &b);
+
+    let mut child = Command::new(BIN)
+        .args(args(&topo, &["reshard", "add", &names[2]]))
+        .env_remove("DISREDIS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l)))
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the tool says migrating");
+        eprintln!("tool: {line}");
+        if line.contains("migrating") {
+            break;
+        }
+    }
+    while dbsize(&topo, &names[2]) < 300 {
+        assert!(Instant::now() < deadline, "no key moved");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(phase_on(&topo, &names[0]), "migrating", "killed in the middle of the move");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (code, stdout, _) = run(&topo, &["reshard", "resume"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("ring version 4 stable"), "{stdout}");
+    follows(&a, 4).await;
+    follows(&b, 4).await;
+    load.stop(writers).await;
+    verify(&topo, &names, &load, &seeded);
+
+    let (code, stdout, _) = run(&topo, &["reshard", "resume"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("nothing in progress"), "{stdout}");
+}
+
+/// A connection named after an old ring that never follows (an application
+/// stuck somewhere) is reported after the grace time and ended with
+/// `--kill-stragglers-after`; the change then completes.
+#[test]
+fn a_straggler_is_reported_and_ended() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let topo = rt.block_on(joined_later(0));
+    let names = topo.master_names();
+    let mut stuck = topo.conn(&topo.master_addr(&names[0]));
+    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("disredis:ring=1").query(&mut stuck).unwrap();
+    let (code, stdout, stderr) =
+        run(&topo, &["reshard", "add", &names[2], "--grace", "0.3", "--kill-stragglers-after", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("straggler on {}", names[0])), "{stderr}");
+    assert!(stderr.contains("disredis:ring=1 (version 1"), "{stderr}");
+    assert!(stderr.contains("ended 1 straggler"), "{stderr}");
+    assert!(stdout.contains("ring version 4 stable"), "{stdout}");
+    assert!(redis::cmd("PING").query::<String>(&mut stuck).is_err(), "the straggler's connection was ended");
+}
