@@ -92,38 +92,49 @@ pub(crate) fn is_moved_error(e: &redis::RedisError) -> bool {
     e.code() == Some(MOVED)
 }
 
-/// Moves `keys` from this master to `target` as one transaction: tombstones
-/// first, then `MIGRATE "" … KEYS` (`COPY`: the keys stay here too, to be
-/// deleted once the target's replicas have them; with the client's credentials, which
-/// `MIGRATE` keeps out of `MONITOR` and the slow log). `timeout_ms` bounds the
-/// transfer.
-pub(crate) fn migrate(
-    tombstones: &str,
-    keys: &[&[u8]],
-    target: &NodeAddr,
-    db: i64,
-    timeout_ms: u64,
-    auth: &Auth,
-    copy: bool,
-) -> Pipeline {
+/// How [`migrate`] moves keys.
+pub(crate) struct Migrate<'a> {
+    /// The new owner's master, as the old owner reaches it.
+    pub target: &'a NodeAddr,
+    pub db: i64,
+    /// How long the transfer may take.
+    pub timeout_ms: u64,
+    /// The client's credentials for the target.
+    pub auth: &'a Auth,
+    /// Keep the keys here too (deleted once the target's replicas have them).
+    pub copy: bool,
+    /// Overwrite the target's copy (`rebalance --on-conflict keep-other`).
+    pub replace: bool,
+}
+
+/// Moves `keys` from this master to `how.target` as one transaction:
+/// tombstones first (when `tombstones` is given), then `MIGRATE "" … KEYS`
+/// (with the client's credentials, which `MIGRATE` keeps out of `MONITOR`
+/// and the slow log).
+pub(crate) fn migrate(tombstones: Option<&str>, keys: &[&[u8]], how: &Migrate<'_>) -> Pipeline {
     let mut pipe = redis::pipe();
     pipe.atomic();
-    let mut hset = redis::cmd("HSET");
-    hset.arg(tombstones);
-    for key in keys {
-        hset.arg(*key).arg(1);
+    if let Some(tombstones) = tombstones {
+        let mut hset = redis::cmd("HSET");
+        hset.arg(tombstones);
+        for key in keys {
+            hset.arg(*key).arg(1);
+        }
+        pipe.add_command(hset);
     }
-    pipe.add_command(hset);
     let mut migrate = redis::cmd("MIGRATE");
-    migrate.arg(target.host()).arg(target.port()).arg("").arg(db).arg(timeout_ms);
-    if let Some(password) = &auth.password {
-        match &auth.username {
+    migrate.arg(how.target.host()).arg(how.target.port()).arg("").arg(how.db).arg(how.timeout_ms);
+    if how.copy {
+        migrate.arg("COPY");
+    }
+    if how.replace {
+        migrate.arg("REPLACE");
+    }
+    if let Some(password) = &how.auth.password {
+        match &how.auth.username {
             Some(user) => migrate.arg("AUTH2").arg(user).arg(password.expose()),
             None => migrate.arg("AUTH").arg(password.expose()),
         };
-    }
-    if copy {
-        migrate.arg("COPY");
     }
     migrate.arg("KEYS");
     for key in keys {
@@ -141,7 +152,7 @@ pub(crate) fn migrated(exec: &Value) -> Result<(), String> {
     let Value::Array(replies) = exec else {
         return Err(format!("MULTI/EXEC answered {exec:?}"));
     };
-    match replies.get(1) {
+    match replies.last() {
         Some(Value::Okay) => Ok(()),
         Some(Value::SimpleString(s)) if s == "NOKEY" || s == "OK" => Ok(()),
         Some(Value::ServerError(e)) => Err(format!("MIGRATE: {} {}", e.code(), e.details().unwrap_or(""))),
@@ -175,8 +186,10 @@ mod tests {
             password: Some(crate::secret::Secret::new("pw")),
             ..Default::default()
         };
-        let pipe =
-            migrate("t", &[b"a", b"b"], &NodeAddr::parse("127.0.0.1:7001").unwrap(), 0, 5000, &auth, false);
+        let target = NodeAddr::parse("127.0.0.1:7001").unwrap();
+        let how =
+            Migrate { target: &target, db: 0, timeout_ms: 5000, auth: &auth, copy: true, replace: false };
+        let pipe = migrate(Some("t"), &[b"a", b"b"], &how);
         let cmds: Vec<Vec<Vec<u8>>> =
             pipe.cmd_iter().map(|c| cmd_args(c).iter().map(|a| a.to_vec()).collect()).collect();
         assert_eq!(cmds[0], [&b"HSET"[..], b"t", b"a", b"1", b"b", b"1"]);
@@ -189,6 +202,7 @@ mod tests {
                 b"",
                 b"0",
                 b"5000",
+                b"COPY",
                 b"AUTH2",
                 b"app",
                 b"pw",

@@ -187,7 +187,7 @@ pub(crate) async fn load(conns: &mut [(String, MultiplexedConnection)], seed: &[
         // without a copy (unreadable before, or it lost it) gets one.
         let replace = match copy {
             Some(r) if r.version == winner.version && *r != winner => true,
-            None if winner.members.contains(name) => false,
+            None if winner.names().contains(name) => false,
             _ => continue,
         };
         if write(name, conn, &winner, replace).await {

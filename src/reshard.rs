@@ -23,6 +23,7 @@ use crate::DisredisClient;
 use crate::error::{Error, Result};
 use crate::ring::{Phase, RING_CHANNEL, Ring, library_code};
 
+mod copy;
 mod fence;
 mod masters;
 mod mover;
@@ -245,7 +246,7 @@ async fn publish(
 async fn newest(masters: &mut Masters<'_>, names: &[String]) -> Result<Option<Ring>> {
     let mut copies = Vec::new();
     for name in names {
-        let (_, mut conn) = masters.conn(name).await?;
+        let (_, mut conn) = masters.reach(name).await?;
         if let Some(ring) = crate::membership::read(name, &mut conn).await? {
             copies.push(ring);
         }

@@ -168,10 +168,15 @@ impl Executor {
                     target.addr().ok_or_else(|| Error::RingChanged { shard: target.name.clone() })?
                 }
             };
-            let timeout = MIGRATE_TIMEOUT.as_millis() as u64;
-            let auth = &self.config.redis_auth;
-            let pipe =
-                change::migrate(&change.tombstones, &keys, &addr, self.config.db, timeout, auth, durable);
+            let how = change::Migrate {
+                target: &addr,
+                db: self.config.db,
+                timeout_ms: MIGRATE_TIMEOUT.as_millis() as u64,
+                auth: &self.config.redis_auth,
+                copy: durable,
+                replace: false,
+            };
+            let pipe = change::migrate(Some(&change.tombstones), &keys, &how);
             let count = pipe.len() + 1;
             let req = Request::Pipe { pipe: &pipe, offset: count, count: 1 };
             let reply = self.execute(shards, old, call, req).await?.many()?;

@@ -71,7 +71,8 @@ impl Executor {
         conns.sort_by(|a, b| a.0.cmp(&b.0));
         let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
         let ring = membership::load(&mut named, &seed).await?;
-        let unrouted: Vec<String> = seed.iter().filter(|n| !ring.members.contains(n)).cloned().collect();
+        let names = ring.names();
+        let unrouted: Vec<String> = seed.iter().filter(|n| !names.contains(n)).cloned().collect();
         for name in &unrouted {
             warn!(master = %name, version = ring.version, "Sentinel monitors this master but the ring does not list it: not routed to (disredis ring lists it)");
         }

@@ -168,7 +168,8 @@ impl Follower {
 
     /// Builds the table for `next` (connections named after it) and makes it current.
     async fn adopt(&self, current: &Shards, next: Ring) {
-        let unrouted: Vec<String> = self.seed.iter().filter(|n| !next.members.contains(n)).cloned().collect();
+        let all = next.names();
+        let unrouted: Vec<String> = self.seed.iter().filter(|n| !all.contains(n)).cloned().collect();
         let (from, to, members, names) =
             (current.ring.version, next.version, next.members.clone(), next.names());
         let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };

@@ -40,6 +40,12 @@ impl<'a> Masters<'a> {
         Ok((addr, conn))
     }
 
+    /// [`Masters::conn`], carried through a failover like [`Masters::query`].
+    pub(crate) async fn reach(&mut self, name: &str) -> Result<(NodeAddr, MultiplexedConnection)> {
+        self.query(name, &redis::cmd("PING")).await?;
+        self.conn(name).await
+    }
+
     /// Forgets `name`'s connection (its master failed or moved).
     pub(crate) fn forget(&mut self, name: &str) {
         self.conns.remove(name);

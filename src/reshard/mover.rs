@@ -19,22 +19,16 @@ use std::collections::BTreeMap;
 use redis::Value;
 use tracing::{info, warn};
 
+use super::copy;
 use super::masters::Masters;
 use super::{Progress, Step};
 use crate::change::{self, TOMBSTONE_PREFIX};
 use crate::error::{Error, Result};
-use crate::retry::Backoff;
 use crate::ring::Ring;
 use crate::routes::Moves;
 
 /// Keys per `MIGRATE`.
 pub(crate) const BATCH: usize = 100;
-
-/// How long one `MIGRATE` may take, in milliseconds.
-const MIGRATE_TIMEOUT_MS: u64 = 10_000;
-
-/// How long the mover waits for replicas to acknowledge, in milliseconds.
-const WAIT_MS: u64 = 2_000;
 
 /// Whether a key is the library's own (tombstones), never moved.
 fn internal(key: &[u8]) -> bool {
@@ -113,28 +107,6 @@ fn scan_page(master: &str, reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     Ok((next, keys))
 }
 
-/// How many replicas `name`'s master has connected now (`ROLE`).
-async fn replicas(masters: &mut Masters<'_>, name: &str) -> Result<usize> {
-    match masters.query(name, &redis::cmd("ROLE")).await? {
-        Value::Array(role) => Ok(match role.get(2) {
-            Some(Value::Array(list)) => list.len(),
-            _ => 0,
-        }),
-        _ => Ok(0),
-    }
-}
-
-/// `WAIT` on `name` for its replicas after `first` (a command that moves this
-/// connection's replication offset past what must be acknowledged).
-async fn confirm(masters: &mut Masters<'_>, name: &str, first: &redis::Cmd) -> Result<bool> {
-    let want = replicas(masters, name).await?;
-    let (_, mut conn) = masters.conn(name).await?;
-    let mut pipe = redis::pipe();
-    pipe.add_command(first.clone()).cmd("WAIT").arg(want).arg(WAIT_MS);
-    let replies = conn.send_packed_commands(&pipe, 0, 2).await?;
-    Ok(matches!(replies.get(1), Some(Value::Int(n)) if *n as usize >= want))
-}
-
 /// One batch (see the module docs).
 async fn move_batch(
     masters: &mut Masters<'_>,
@@ -144,103 +116,21 @@ async fn move_batch(
     keys: &[Vec<u8>],
     progress: &mut Progress,
 ) -> Result<()> {
-    let config = masters.exec.config.clone();
     let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
     let mut marked = redis::cmd("HMGET");
     marked.arg(tombstones).arg(&refs);
+    // Keys with a tombstone already were copied before (an earlier run, or a
+    // client moved them): a copy the new owner holds is theirs.
     let marked: Vec<bool> = match masters.query(from, &marked).await? {
         Value::Array(v) => v.iter().map(|v| !matches!(v, Value::Nil)).collect(),
         _ => vec![false; keys.len()],
     };
-    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-    let started = std::time::Instant::now();
-    let mut conflicts: Vec<usize> = Vec::new();
-    loop {
-        let (addr, _) = masters.conn(to).await?;
-        let pipe = change::migrate(
-            tombstones,
-            &refs,
-            &addr,
-            config.db,
-            MIGRATE_TIMEOUT_MS,
-            &config.redis_auth,
-            true,
-        );
-        let exec = masters.transaction(from, &pipe).await?;
-        let outcome = match change::migrated(&exec) {
-            Err(why) if why.contains("BUSYKEY") => {
-                // Which ones? One at a time (rare: reruns and non-empty targets).
-                conflicts.clear();
-                for (i, key) in refs.iter().enumerate() {
-                    let one = change::migrate(
-                        tombstones,
-                        &[key],
-                        &addr,
-                        config.db,
-                        MIGRATE_TIMEOUT_MS,
-                        &config.redis_auth,
-                        true,
-                    );
-                    match change::migrated(&masters.transaction(from, &one).await?) {
-                        Ok(()) => {}
-                        Err(why) if why.contains("BUSYKEY") && marked[i] => {}
-                        Err(why) if why.contains("BUSYKEY") => conflicts.push(i),
-                        Err(why) => {
-                            return Err(Error::Redis(
-                                (redis::ErrorKind::Io, "disredis: moving a key failed", why).into(),
-                            ));
-                        }
-                    }
-                }
-                Ok(())
-            }
-            other => other,
-        };
-        let failed = match outcome {
-            Ok(()) => {
-                let mut publish = redis::cmd("PUBLISH");
-                publish.arg("__disredis__:moved").arg(keys.len());
-                match confirm(masters, to, &publish).await {
-                    Ok(true) => break,
-                    Ok(false) => "the new owner's replicas did not acknowledge the copies in time".to_owned(),
-                    Err(e) => {
-                        masters.forget(to);
-                        e.to_string()
-                    }
-                }
-            }
-            Err(why) => {
-                masters.forget(to);
-                why
-            }
-        };
-        let remaining = (config.failover_deadline * 4).saturating_sub(started.elapsed());
-        match backoff.next_delay(remaining) {
-            Some(d) => {
-                warn!(%from, %to, why = %failed, "mover: batch not confirmed; copying it again");
-                tokio::time::sleep(d).await;
-            }
-            None => {
-                return Err(Error::FailoverTimeout {
-                    shard: to.to_owned(),
-                    elapsed: started.elapsed(),
-                    last: Box::new(Error::Redis(
-                        (redis::ErrorKind::Io, "disredis: moving keys failed", failed).into(),
-                    )),
-                });
-            }
-        }
-    }
+    let busy = copy::copy(masters, Some(tombstones), from, to, &refs, false).await?;
+    let conflicts: Vec<usize> =
+        busy.into_iter().filter(|&i| !marked.get(i).copied().unwrap_or(false)).collect();
     let delete: Vec<&[u8]> =
         refs.iter().enumerate().filter(|(i, _)| !conflicts.contains(i)).map(|(_, k)| *k).collect();
-    if !delete.is_empty() {
-        let mut unlink = redis::cmd("UNLINK");
-        unlink.arg(&delete);
-        if let Value::Int(n) = masters.query(from, &unlink).await? {
-            progress.moved += n as u64;
-        }
-        let _ = confirm(masters, from, &redis::cmd("PING")).await;
-    }
+    progress.moved += copy::delete(masters, from, &delete).await?;
     for i in conflicts {
         warn!(%from, %to, key = %String::from_utf8_lossy(&keys[i]), "mover: the new owner holds this key already: both copies kept (conflict)");
         progress.conflicts.push((keys[i].clone(), to.to_owned()));
