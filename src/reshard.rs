@@ -27,9 +27,11 @@ mod copy;
 mod fence;
 mod masters;
 mod mover;
+mod rebalance;
 
 pub use fence::Straggler;
 use masters::Masters;
+pub use rebalance::{Conflict, OnConflict, Rebalance, rebalance};
 
 /// How a change runs.
 #[derive(Debug, Clone)]

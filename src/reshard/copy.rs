@@ -46,8 +46,8 @@ async fn confirm(masters: &mut Masters<'_>, name: &str, first: &redis::Cmd) -> R
 }
 
 /// Copies `keys` from `from` to `to` and confirms them there; returns the
-/// indices of the keys `to` held already (`BUSYKEY`, not overwritten unless
-/// `replace`). Retried through a failover of `to` until four failover
+/// indices of the keys `to` held already with another value (`BUSYKEY`, not
+/// overwritten unless `replace`). Retried through a failover of `to` until four failover
 /// deadlines have passed.
 pub(crate) async fn copy(
     masters: &mut Masters<'_>,
@@ -82,7 +82,12 @@ pub(crate) async fn copy(
                         &masters.transaction(from, &change::migrate(tombstones, &[key], &how)).await?,
                     ) {
                         Ok(()) => {}
-                        Err(why) if why.contains("BUSYKEY") => busy.push(i),
+                        // Our own copy (the batch copied it before it failed), or
+                        // the same value: not a conflict.
+                        Err(why) if why.contains("BUSYKEY") && !same(masters, from, to, key).await? => {
+                            busy.push(i)
+                        }
+                        Err(why) if why.contains("BUSYKEY") => {}
                         Err(why) => {
                             result = Err(why);
                             break;
@@ -119,6 +124,15 @@ pub(crate) async fn copy(
         warn!(%from, %to, why = %failed, "copy not confirmed; copying again");
         tokio::time::sleep(delay).await;
     }
+}
+
+/// Whether `from` and `to` hold the same value under `key` (`DUMP` alike).
+async fn same(masters: &mut Masters<'_>, from: &str, to: &str, key: &[u8]) -> Result<bool> {
+    let mut dump = redis::cmd("DUMP");
+    dump.arg(key);
+    let here = masters.query(from, &dump).await?;
+    let there = masters.query(to, &dump).await?;
+    Ok(matches!((&here, &there), (Value::BulkString(a), Value::BulkString(b)) if a == b))
 }
 
 /// Deletes `keys` at `from` (`UNLINK`, then `WAIT` for its replicas): how many were there.

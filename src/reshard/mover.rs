@@ -31,7 +31,7 @@ use crate::routes::Moves;
 pub(crate) const BATCH: usize = 100;
 
 /// Whether a key is the library's own (tombstones), never moved.
-fn internal(key: &[u8]) -> bool {
+pub(crate) fn internal(key: &[u8]) -> bool {
     key.starts_with(b"__disredis__:")
 }
 
@@ -92,7 +92,7 @@ pub(crate) async fn move_all(
     Ok(())
 }
 
-fn scan_page(master: &str, reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+pub(crate) fn scan_page(master: &str, reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let bad = || {
         Error::Redis(
             (redis::ErrorKind::Parse, "disredis: unexpected SCAN reply from", master.to_owned()).into(),

@@ -124,6 +124,30 @@ enum Command {
         #[command(subcommand)]
         change: ReshardCommand,
     },
+    /// Move every key that is not on its owner under the ring to its owner
+    /// (from any other placement, e.g. the Python disredis's). A key on a
+    /// master that is not its owner while the owner holds its own copy is a
+    /// conflict: --on-conflict decides (default: report, keep both). Exit
+    /// status 1 when conflicts were kept.
+    Rebalance {
+        /// Only count what would move and the conflicts; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// What to do with a key on two masters.
+        #[arg(long, value_enum, default_value_t = OnConflictArg::Report)]
+        on_conflict: OnConflictArg,
+    },
+}
+
+/// `rebalance --on-conflict`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum OnConflictArg {
+    /// Keep both copies and report them.
+    Report,
+    /// Keep the owner's copy, delete the other.
+    KeepOwner,
+    /// Overwrite the owner's copy with the other, then delete the other.
+    KeepOther,
 }
 
 /// How the fence treats clients that lag (`reshard add|remove|resume`).
@@ -265,6 +289,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             ReshardCommand::Resume { fence } => reshard::resume(&client, &fence.options(false)?, json).await,
         },
+        Command::Rebalance { dry_run, on_conflict } => {
+            let policy = match on_conflict {
+                OnConflictArg::Report => disredis::reshard::OnConflict::Report,
+                OnConflictArg::KeepOwner => disredis::reshard::OnConflict::KeepOwner,
+                OnConflictArg::KeepOther => disredis::reshard::OnConflict::KeepOther,
+            };
+            reshard::rebalance(&client, policy, dry_run, json).await
+        }
         Command::Locate { keys } => commands::locate(&client, &keys, json),
         Command::Get { key } => commands::get(&client, &key, json).await,
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use disredis::reshard::{Outcome, Step};
+use disredis::reshard::{Outcome, Rebalance, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Failure;
@@ -144,6 +144,79 @@ impl Shown {
                 "{} key(s) are on their old owner and on their new one (both copies kept), e.g. {}",
                 p.conflicts.len(),
                 examples.join(", ")
+            ),
+        })
+    }
+
+    /// Prints what a rebalance found and did; conflicts kept exit 1 (not in a dry run).
+    pub fn finish_rebalance(
+        self,
+        outcome: disredis::Result<Rebalance>,
+        dry_run: bool,
+        json: bool,
+    ) -> Result<(), Failure> {
+        self.bar.finish_and_clear();
+        let r = outcome?;
+        let examples: Vec<String> = r
+            .examples
+            .iter()
+            .map(|c| {
+                format!("{} (on {} and its owner {})", String::from_utf8_lossy(&c.key), c.found_on, c.owner)
+            })
+            .collect();
+        let misplaced: u64 = r.misplaced.values().sum();
+        if json {
+            let pairs = r
+                .misplaced
+                .iter()
+                .map(|((from, to), n)| {
+                    Json::Obj(vec![
+                        ("from", Json::str(from)),
+                        ("to", Json::str(to)),
+                        ("keys", Json::Int(*n as i64)),
+                    ])
+                })
+                .collect();
+            println!(
+                "{}",
+                Json::Obj(vec![
+                    ("dry_run", Json::Bool(dry_run)),
+                    ("scanned", Json::Int(r.scanned as i64)),
+                    ("misplaced", Json::Int(misplaced as i64)),
+                    ("moves", Json::Arr(pairs)),
+                    ("moved", Json::Int(r.moved as i64)),
+                    ("conflicts", Json::Int(r.conflicts as i64)),
+                    ("resolved", Json::Int(r.resolved as i64)),
+                    ("conflict_examples", Json::Arr(examples.iter().map(Json::str).collect())),
+                ])
+            );
+        } else {
+            let verb = if dry_run { "would move" } else { "moved" };
+            println!(
+                "{misplaced} of {} keys are not on their owner; {verb} {}; conflicts {} (resolved {})",
+                r.scanned,
+                if dry_run { misplaced - r.conflicts } else { r.moved },
+                r.conflicts,
+                r.resolved
+            );
+            let rows: Vec<Vec<String>> = r
+                .misplaced
+                .iter()
+                .map(|((from, to), n)| vec![from.clone(), to.clone(), n.to_string()])
+                .collect();
+            crate::output::print_table(&["FOUND ON", "OWNER", "KEYS"], &rows);
+            for e in &examples {
+                println!("conflict: {e}");
+            }
+        }
+        let kept = r.conflicts - r.resolved;
+        if dry_run || kept == 0 {
+            return Ok(());
+        }
+        Err(Failure {
+            code: 1,
+            message: format!(
+                "{kept} key(s) are on their owner and on another master (both kept); choose with --on-conflict keep-owner|keep-other"
             ),
         })
     }

@@ -192,6 +192,18 @@ pub async fn run(
     Ok(())
 }
 
+/// `rebalance`: moves misplaced keys to their owners (or counts them).
+pub async fn rebalance(
+    client: &DisredisClient,
+    on_conflict: reshard::OnConflict,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut shown = Shown::new();
+    let outcome = reshard::rebalance(client, on_conflict, dry_run, &mut |step| shown.step(step)).await;
+    shown.finish_rebalance(outcome, dry_run, json)
+}
+
 /// `reshard resume`: continues a change from the ring's phase.
 pub async fn resume(client: &DisredisClient, options: &Options, json: bool) -> Result<(), Failure> {
     let mut shown = Shown::new();
