@@ -163,7 +163,9 @@ async fn scan_step(exec: &Executor, shards: &Shards, cmd: &Cmd, call: Call) -> R
         .get(1)
         .ok_or_else(|| Error::BadCommand { command: "SCAN".into(), detail: "missing cursor".into() })?;
     let n = shards.shards.len();
-    let (shard, shard_cursor) = scan::decode(cursor, n)?;
+    let Some((shard, shard_cursor)) = scan::decode(cursor, n)? else {
+        return Ok(Value::Array(vec![Value::BulkString(b"0".to_vec()), Value::Array(Vec::new())]));
+    };
     let shard_cmd = scan::shard_command(&args, shard_cursor);
     let reply = exec.execute(shards, shard, call, Request::Cmd(&shard_cmd)).await?.one()?;
     scan::rewrite_reply(reply, shard, n)

@@ -88,8 +88,8 @@ pub(crate) async fn command(
 ) -> Result<Value> {
     match plan::session_command(args) {
         Some("WATCH") => {
-            let shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
-            let shard = single_shard(&shards, args)?;
+            let mut shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
+            let mut shard = single_shard(&shards, args)?;
             let conn = match pinned {
                 Some(p) if p.shard == shard => {
                     settle(exec, &shards, shard, args).await?;
@@ -97,8 +97,18 @@ pub(crate) async fn command(
                 }
                 Some(p) => return Err(other_shard(&shards, "WATCH", p.shard, shard)),
                 None => {
-                    let at = settle(exec, &shards, shard, args).await?;
-                    exec.open_session(&shards, at).await?
+                    // A session that starts on a moving key in phase `prepare`
+                    // waits for the next phase and starts under it.
+                    let mut settled = settle(exec, &shards, shard, args).await;
+                    for _ in 0..2 {
+                        if !matches!(settled, Err(Error::RingChanged { .. })) {
+                            break;
+                        }
+                        shards = exec.table.current();
+                        shard = single_shard(&shards, args)?;
+                        settled = settle(exec, &shards, shard, args).await;
+                    }
+                    exec.open_session(&shards, settled?).await?
                 }
             };
             let mut c = conn.clone();

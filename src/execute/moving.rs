@@ -61,20 +61,50 @@ impl Executor {
         }
         let (keys, scriptable) = request_keys(req);
         if change.phase == Phase::Prepare {
-            if call.dedicated || !scriptable {
-                // A blocking command or a script can't run inside the guard:
-                // it waits for the next phase, in which its keys move.
-                return Err(self.next_ring(shards, old).await);
-            }
-            return self.guarded(shards, change, old, call, req, &keys).await;
+            // A blocking command or a script can't run inside the guard: it
+            // waits for the next phase, in which its keys move.
+            let guarded = match call.dedicated || !scriptable {
+                true => None,
+                false => self.guarded(shards, change, old, call, req, &keys).await?,
+            };
+            return match guarded {
+                Some(reply) => Ok(reply),
+                None => {
+                    let changed = self.next_ring(shards, old).await;
+                    self.replay(shards, &keys, call, req).await.unwrap_or(Err(changed))
+                }
+            };
         }
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         self.move_keys(shards, change, old, new, &keys).await?;
         self.execute(shards, new, call, req).await
     }
 
+    /// A request that did not run under `shards` (its keys moved), sent again
+    /// under the newer table the client follows now — only this request, so
+    /// the other parts of a split command or pipeline are not repeated.
+    /// `None` when there is no newer table or its keys no longer share a route.
+    async fn replay(
+        &self,
+        shards: &Shards,
+        keys: &[Vec<u8>],
+        call: Call,
+        req: Request<'_>,
+    ) -> Option<Result<Reply>> {
+        let next = self.table.current();
+        if next.ring.version <= shards.ring.version {
+            return None;
+        }
+        let mut routes = keys.iter().map(|k| next.route(k));
+        let route = routes.next()?;
+        if routes.any(|r| r != route) {
+            return None;
+        }
+        Some(Box::pin(self.run_route(&next, route, call, req)).await)
+    }
+
     /// Phase `prepare`: the request runs at the old owner inside the guard
-    /// script, unless one of its keys has a tombstone there.
+    /// script, unless one of its keys has a tombstone there (`None`: nothing ran).
     async fn guarded(
         &self,
         shards: &Shards,
@@ -83,7 +113,7 @@ impl Executor {
         call: Call,
         req: Request<'_>,
         keys: &[Vec<u8>],
-    ) -> Result<Reply> {
+    ) -> Result<Option<Reply>> {
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let (guard, many, atomic) = match req {
             Request::Cmd(cmd) => {
@@ -96,21 +126,21 @@ impl Executor {
             ),
         };
         let reply = match self.execute(shards, old, call, Request::Cmd(&guard)).await {
-            Err(Error::Redis(e)) if is_moved_error(&e) => return Err(self.next_ring(shards, old).await),
+            Err(Error::Redis(e)) if is_moved_error(&e) => return Ok(None),
             other => other?.one()?,
         };
         if is_moved(&reply) {
-            return Err(self.next_ring(shards, old).await);
+            return Ok(None);
         }
         match (many, atomic, reply) {
-            (false, _, v) => Ok(Reply::One(v)),
+            (false, _, v) => Ok(Some(Reply::One(v))),
             // A transaction's one reply is EXEC's array.
-            (true, true, v @ Value::Array(_)) => Ok(Reply::Many(vec![v])),
+            (true, true, v @ Value::Array(_)) => Ok(Some(Reply::Many(vec![v]))),
             (true, false, Value::Array(items)) => match req {
                 Request::Pipe { offset, count, .. } => {
-                    Ok(Reply::Many(items.into_iter().skip(offset).take(count).collect()))
+                    Ok(Some(Reply::Many(items.into_iter().skip(offset).take(count).collect())))
                 }
-                Request::Cmd(_) => Ok(Reply::Many(items)),
+                Request::Cmd(_) => Ok(Some(Reply::Many(items))),
             },
             (true, _, Value::ServerError(e)) => Err(Error::Redis(e.into())),
             (true, _, other) => Err(Error::Redis(

@@ -16,16 +16,15 @@ use crate::error::{Error, Result};
 const SHARD_BITS: u32 = 16;
 const SHARD_MASK: u64 = (1 << SHARD_BITS) - 1;
 
-/// The shard and that shard's cursor encoded in a caller's cursor.
-pub(crate) fn decode(cursor: &[u8], shards: usize) -> Result<(usize, u64)> {
+/// The shard and that shard's cursor encoded in a caller's cursor; `None`
+/// when the shard is past the last one (the ring lost a member since the
+/// cursor was made: the walk is over, see docs/resharding.md on SCAN).
+pub(crate) fn decode(cursor: &[u8], shards: usize) -> Result<Option<(usize, u64)>> {
     let bad = |detail: &str| Error::BadCommand { command: "SCAN".into(), detail: detail.to_owned() };
     let text = std::str::from_utf8(cursor).map_err(|_| bad("the cursor is not a number"))?;
     let c: u64 = text.parse().map_err(|_| bad("the cursor is not a number"))?;
     let shard = (c & SHARD_MASK) as usize;
-    if shard >= shards {
-        return Err(bad("the cursor does not come from this client's SCAN"));
-    }
-    Ok((shard, c >> SHARD_BITS))
+    Ok((shard < shards).then_some((shard, c >> SHARD_BITS)))
 }
 
 /// The caller's next cursor after `shard` answered `next`: 0 only when the last
@@ -78,5 +77,9 @@ pub(crate) fn rewrite_reply(reply: Value, shard: usize, shards: usize) -> Result
         _ => return Err(unexpected()),
     };
     items[0] = Value::BulkString(next_cursor(shard, next, shards)?.to_string().into_bytes());
+    // The tombstone hashes of a ring change are the library's, not the application's.
+    if let Value::Array(keys) = &mut items[1] {
+        keys.retain(|k| !matches!(k, Value::BulkString(k) if k.starts_with(crate::change::TOMBSTONE_PREFIX.as_bytes())));
+    }
     Ok(Value::Array(items))
 }

@@ -159,13 +159,13 @@ fn transactions_must_stay_on_one_shard() {
 
 #[test]
 fn scan_cursor_walks_every_shard_once() {
-    assert_eq!(scan::decode(b"0", 3).unwrap(), (0, 0));
+    assert_eq!(scan::decode(b"0", 3).unwrap(), Some((0, 0)));
     assert_eq!(scan::next_cursor(0, 0, 3).unwrap(), 1);
-    assert_eq!(scan::decode(b"1", 3).unwrap(), (1, 0));
+    assert_eq!(scan::decode(b"1", 3).unwrap(), Some((1, 0)));
     let c = scan::next_cursor(1, 17, 3).unwrap();
-    assert_eq!(scan::decode(c.to_string().as_bytes(), 3).unwrap(), (1, 17));
+    assert_eq!(scan::decode(c.to_string().as_bytes(), 3).unwrap(), Some((1, 17)));
     assert_eq!(scan::next_cursor(2, 0, 3).unwrap(), 0);
-    assert!(scan::decode(b"5", 3).is_err());
+    assert_eq!(scan::decode(b"5", 3).unwrap(), None, "past the last shard: the walk is over");
     assert!(scan::decode(b"x", 3).is_err());
     assert!(scan::next_cursor(0, u64::MAX, 3).is_err());
     let reply = Value::Array(vec![bulk("17"), Value::Array(vec![bulk("k")])]);

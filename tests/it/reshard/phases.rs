@@ -96,11 +96,42 @@ async fn a_moving_key_is_guarded_then_moved_on_first_touch() {
         .arg(1)
         .query(&mut topo.conn(&topo.master_addr(&owners[2])))
         .unwrap();
+    // In one pipeline with a key that stays: only the moving part waits and is
+    // sent again; the other part runs once.
+    let stays = (0..)
+        .map(|i| format!("stays:{i}"))
+        .find(|k| new.shard_for(k.as_bytes()) == old.shard_for(k.as_bytes()))
+        .unwrap();
     let mut y = x.clone();
-    let k2 = keys[2].clone();
-    let waiting = tokio::spawn(async move { y.set::<_, _, ()>(&k2, "v3").await });
+    let (k2, s2) = (keys[2].clone(), stays.clone());
+    let waiting = tokio::spawn(async move {
+        redis::pipe().incr(&s2, 1).set(&k2, "v3").ignore().query_async::<(i64,)>(&mut y).await
+    });
+    // A blocking pop and a WATCH session on moving keys wait for the next phase too.
+    let (lists, list_owners) = moving("list:", 1, &old, &new, &c);
+    let mut z = x.clone();
+    let list = lists[0].clone();
+    let popping = tokio::spawn(async move { z.blpop::<_, Option<(String, String)>>(&list, 5.0).await });
+    let counter = moving("watched:", 1, &old, &new, &c).0.remove(0);
+    let watched = counter.clone();
+    let (tx_client, watch_key) = (x.clone(), counter.clone());
+    let watching = tokio::spawn(async move {
+        redis::aio::transaction_async(tx_client, &[watch_key.as_str()], move |mut c, mut pipe| {
+            let counter = watched.clone();
+            async move {
+                let v: Option<i64> = c.get(&counter).await?;
+                pipe.set(&counter, v.unwrap_or(0) + 5)
+                    .ignore()
+                    .get(&counter)
+                    .query_async::<Option<(i64,)>>(&mut c)
+                    .await
+            }
+        })
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "a guarded write on a moved key waits for the next phase");
+    assert!(!popping.is_finished() && !watching.is_finished());
     assert_eq!(
         redis::cmd("GET")
             .arg(&keys[2])
@@ -111,8 +142,18 @@ async fn a_moving_key_is_guarded_then_moved_on_first_touch() {
 
     // migrating: the waiting write goes to the new owner; a read moves the key.
     publish(&topo, &record(3, "migrating", &members, &names), 3);
-    waiting.await.unwrap().unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), (1,), "the part that stays ran once");
     assert!(on(&topo, &c, &keys[2]), "the write went to the new owner");
+    let (n,): (i64,) = watching.await.unwrap().unwrap();
+    assert_eq!(n, 5, "the WATCH session ran under the next phase");
+    assert!(on(&topo, &c, &counter));
+    let _: i64 = x.rpush(&lists[0], "a").await.unwrap();
+    assert_eq!(
+        popping.await.unwrap().unwrap(),
+        Some((lists[0].clone(), "a".into())),
+        "the pop waits at the new owner"
+    );
+    assert!(!on(&topo, &list_owners[0], &lists[0]));
     let got: String = x.get(&keys[0]).await.unwrap();
     assert_eq!(got, "v2", "the value moved with the key");
     assert!(on(&topo, &c, &keys[0]) && !on(&topo, &owners[0], &keys[0]), "moved on first touch");
@@ -131,27 +172,15 @@ async fn a_moving_key_is_guarded_then_moved_on_first_touch() {
     let ttl: i64 = x.ttl(ttl_key).await.unwrap();
     assert!((990..=1000).contains(&ttl), "MIGRATE keeps the TTL: {ttl}");
 
-    // A blocking pop on a moving list, and a WATCH session on moving keys.
-    let (lists, list_owners) = moving("list:", 1, &old, &new, &c);
+    // A blocking pop of a list that is still at its old owner moves it first.
+    let (lists, list_owners) = moving("list2:", 1, &old, &new, &c);
     let _: i64 = redis::cmd("RPUSH")
         .arg(&lists[0])
-        .arg("a")
+        .arg("b")
         .query(&mut topo.conn(&topo.master_addr(&list_owners[0])))
         .unwrap();
     let popped: Option<(String, String)> = x.blpop(&lists[0], 1.0).await.unwrap();
-    assert_eq!(popped, Some((lists[0].clone(), "a".into())));
-    let counter = moving("watched:", 1, &old, &new, &c).0.remove(0);
-    let watched = counter.clone();
-    let (n,): (i64,) = redis::aio::transaction_async(x.clone(), &[&counter], move |mut c, mut pipe| {
-        let counter = watched.clone();
-        async move {
-            let v: Option<i64> = c.get(&counter).await?;
-            pipe.set(&counter, v.unwrap_or(0) + 5).ignore().get(&counter).query_async(&mut c).await
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(n, 5);
+    assert_eq!(popped, Some((lists[0].clone(), "b".into())));
 
     // stable over the new members.
     publish(&topo, &crate::support::stable_record(4, &names), 4);
