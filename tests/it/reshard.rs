@@ -3,6 +3,7 @@
 //! applied twice, and every key on the master its new owner names.
 
 mod load;
+mod measure;
 mod phases;
 #[cfg(feature = "cli")]
 mod tool;
