@@ -1,18 +1,17 @@
 //! Changing the ring online: adding a master or removing one with its keys
-//! moved and nothing lost — what `disredis reshard` runs. The protocol (see
-//! docs/resharding.md and [`crate::ring`]) from stable version `v`:
-//!
-//! | version | phase | then waits for |
-//! |---|---|---|
-//! | v+1 | `prepare`: keys still at their old owner, moving ones behind the guard | every connection at ≥ v+1 |
-//! | v+2 | `migrating`: clients move a key on first touch; the mover ([`mover`]) moves the rest | every connection at ≥ v+2, then the mover and a scan that finds nothing left |
-//! | v+3 | `stable` over the new members | every connection at ≥ v+3, then the tombstones are deleted |
+//! moved and nothing lost — what `disredis reshard` and `disredis rebalance`
+//! run. From stable version `v` a change writes `prepare` (v+1: keys stay at
+//! their old owner, moving ones behind the guard), then `migrating` (v+2:
+//! clients move a key on first touch, the mover moves the rest), then
+//! `stable` over the new members (v+3), and deletes the tombstones; the phase
+//! table, what each phase waits for and why is in docs/resharding.md.
 //!
 //! Each version is written on every master of the change (`FUNCTION LOAD
-//! REPLACE`), then announced on the ring channel; each wait is the fence
-//! ([`fence`]): `CLIENT LIST` on every master until no disredis connection
-//! follows an older version. Every step can be repeated, so [`resume`]
-//! continues from whatever phase the ring is in after the tool was killed.
+//! REPLACE`), then announced on the ring channel; before the next step the
+//! fence reads `CLIENT LIST` on every master until no disredis connection
+//! follows an older version (reporting and, if asked, ending stragglers).
+//! Every step can be repeated, so [`resume`] continues from whatever phase
+//! the ring is in after the tool was killed.
 
 use std::time::Duration;
 

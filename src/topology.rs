@@ -15,207 +15,21 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
-use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use crate::change::tombstones;
-use crate::config::{Config, NodeAddr};
-use crate::connect::connect_master;
-use crate::error::{Error, Result};
-use crate::events::{Event, Events};
+use crate::config::Config;
+use crate::events::Events;
 use crate::hashing::Rendezvous;
 use crate::ring::{Phase, Ring, client_name};
 use crate::routes::{Moves, Routes};
-use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Sighting;
 
-/// One shard's mutable state.
-#[derive(Default)]
-struct State {
-    addr: Option<NodeAddr>,
-    generation: u64,
-    conn: Option<MultiplexedConnection>,
-}
-
-/// One shard: a Sentinel master name and its connection.
-pub(crate) struct Shard {
-    pub(crate) name: String,
-    state: RwLock<State>,
-    gate: tokio::sync::Mutex<()>,
-    /// Completed resolve attempts, to detect one that finished while we waited.
-    attempts: AtomicU64,
-    last_error: Mutex<Option<Error>>,
-    events: Events,
-    /// Woken whenever a connection is installed, so requests backing off on this
-    /// shard retry at once instead of finishing their sleep.
-    pub(crate) installed: tokio::sync::Notify,
-    /// Replica connections for reads (`ReadFrom` other than `Master`).
-    pub(crate) replicas: crate::replicas::Replicas,
-    /// What every connection to this shard is named (`CLIENT SETNAME`): the
-    /// ring version the client follows, for the ring tool's fence.
-    pub(crate) client_name: Arc<str>,
-    /// Set when the table this shard belongs to was replaced by a newer ring's:
-    /// it opens no connection any more (see [`Table`]).
-    retired: AtomicBool,
-}
-
-impl Shard {
-    fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
-        Shard {
-            retired: AtomicBool::new(false),
-            client_name,
-            installed: tokio::sync::Notify::new(),
-            replicas: Default::default(),
-            events,
-            name,
-            state: RwLock::new(State::default()),
-            gate: tokio::sync::Mutex::new(()),
-            attempts: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-        }
-    }
-
-    /// The live connection and its generation, or `None` when the shard must be
-    /// (re-)resolved first.
-    pub(crate) fn current(&self) -> Option<(u64, MultiplexedConnection)> {
-        let st = self.state.read();
-        st.conn.as_ref().map(|c| (st.generation, c.clone()))
-    }
-
-    /// The master address that `generation` connected to, if it is still current.
-    pub(crate) fn addr_of(&self, generation: u64) -> Option<NodeAddr> {
-        let st = self.state.read();
-        (st.generation == generation && st.conn.is_some()).then(|| st.addr.clone()).flatten()
-    }
-
-    /// Drops the connection of `generation` (if it is still the current one) so the
-    /// next request re-resolves instead of using it.
-    pub(crate) fn invalidate(&self, generation: u64, cause: &dyn std::fmt::Display) {
-        let dropped = {
-            let mut st = self.state.write();
-            st.generation == generation && st.conn.take().is_some()
-        };
-        if dropped {
-            self.events.emit(Event::ReResolved { shard: self.name.clone(), cause: cause.to_string() });
-        }
-    }
-
-    fn install(&self, addr: NodeAddr, conn: MultiplexedConnection) {
-        let from = {
-            let mut st = self.state.write();
-            st.generation += 1;
-            info!(shard = %self.name, addr = %addr, generation = st.generation, "connected to master");
-            let from = st.addr.replace(addr.clone());
-            st.conn = Some(conn);
-            from
-        };
-        self.installed.notify_waiters();
-        if from.as_ref() != Some(&addr) {
-            self.events.emit(Event::SwitchMaster {
-                shard: self.name.clone(),
-                from: from.map(|a| a.to_string()),
-                to: addr.to_string(),
-            });
-        }
-    }
-
-    /// The address currently installed (`None` before the first connect).
-    pub(crate) fn addr(&self) -> Option<NodeAddr> {
-        self.state.read().addr.clone()
-    }
-
-    /// Switches to `addr` (as a `+switch-master` message or a poll named it),
-    /// ROLE-checked, unless the shard is already connected there.
-    pub(crate) async fn switch_to(&self, addr: NodeAddr, config: &Config) -> Result<()> {
-        self.refuse_if_retired()?;
-        let _gate = self.gate.lock().await;
-        {
-            let st = self.state.read();
-            if st.conn.is_some() && st.addr.as_ref() == Some(&addr) {
-                return Ok(());
-            }
-        }
-        let conn =
-            connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
-                .await?;
-        self.install(addr, conn);
-        Ok(())
-    }
-
-    /// Asks Sentinel for this shard's master, connects, checks `ROLE`, installs it.
-    /// Single flight (see the module docs).
-    pub(crate) async fn resolve(&self, sentinels: &Sentinels, config: &Config) -> Result<()> {
-        self.refuse_if_retired()?;
-        let seen = self.attempts.load(Ordering::Acquire);
-        let _gate = self.gate.lock().await;
-        if self.state.read().conn.is_some() {
-            return Ok(());
-        }
-        if self.attempts.load(Ordering::Acquire) != seen
-            && let Some(e) = self.last_error.lock().clone()
-        {
-            return Err(e);
-        }
-        let outcome = async {
-            let addr = sentinels.master_addr(&self.name).await?;
-            let conn =
-                connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
-                    .await?;
-            Ok::<_, Error>((addr, conn))
-        }
-        .await;
-        self.attempts.fetch_add(1, Ordering::AcqRel);
-        match outcome {
-            Ok((addr, conn)) => {
-                *self.last_error.lock() = None;
-                self.install(addr, conn);
-                Ok(())
-            }
-            Err(e) => {
-                info!(shard = %self.name, error = %e, "re-resolve failed");
-                *self.last_error.lock() = Some(e.clone());
-                Err(e)
-            }
-        }
-    }
-
-    /// [`Error::RingChanged`] once this shard's table was replaced: a request
-    /// planned under the old ring must not open a connection named after it.
-    pub(crate) fn refuse_if_retired(&self) -> Result<()> {
-        match self.retired.load(Ordering::Acquire) {
-            true => Err(Error::RingChanged { shard: self.name.clone() }),
-            false => Ok(()),
-        }
-    }
-
-    /// Stops using this shard: no new connection, the current one and the
-    /// replicas' dropped (they close when the requests holding them finish).
-    fn retire(&self) {
-        self.retired.store(true, Ordering::Release);
-        self.state.write().conn = None;
-        self.replicas.clear();
-    }
-
-    /// Installs a ROLE-checked connection opened at connect (no Sentinel query).
-    pub(crate) fn adopt(&self, addr: NodeAddr, conn: MultiplexedConnection) {
-        self.install(addr, conn);
-    }
-
-    fn info(&self) -> ShardInfo {
-        let st = self.state.read();
-        ShardInfo {
-            name: self.name.clone(),
-            master: st.addr.as_ref().map(ToString::to_string),
-            generation: st.generation,
-            connected: st.conn.is_some(),
-            resolves: self.attempts.load(Ordering::Acquire),
-        }
-    }
-}
+mod shard;
+pub(crate) use shard::Shard;
 
 /// One ring version's shard table: every name the ring routes to (its
 /// members, and during a change its target too), sorted. Its connections are
@@ -446,6 +260,7 @@ pub struct ShardInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     fn ring(version: u64, members: &str) -> Ring {
         let text = format!("disredis-ring/1\nversion: {version}\nphase: stable\nmembers: {members}\n");
