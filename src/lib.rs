@@ -53,7 +53,7 @@
 //! goes `client` → `dispatch` (routed by `plan`) → `execute` → `topology` (the
 //! shard's connection) and back with the reply, never up again. A type's
 //! methods live in the file that defines it (or, for `Executor`, its module's
-//! `start` file: bringing it up); the exceptions are `Builder::connect` (in
+//! files: `start`, bringing it up, and `moving`, requests on moving keys); the exceptions are `Builder::connect` (in
 //! `client`: connecting is the face's job) and `Builder::from_url` (in [`url`]).
 //!
 //! | layer | file | owns | may use |
@@ -63,17 +63,21 @@
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
+//! | | [`reshard`] (+ `masters`, `fence`, `mover`, `copy`, `rebalance`) | changing the ring online: writing each phase, the fence on `CLIENT LIST`, the background mover, `rebalance` | `client`, Execute, State, Discovery, Connect, Pure, Base |
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
+//! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`), sending a request again under the next ring | State, Discovery, Pure, Base |
 //! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
-//! | | `topology` | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
+//! | | `topology` (+ `shard`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
 //! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |
-//! | 7 Pure | `plan` (+ `merge`, `scan`) | how a command or pipeline splits over shards and how replies merge; which split writes took effect | `request`, [`keys`], [`hashing`], `retry`, Base |
+//! | 7 Pure | `plan` (+ `merge`, `scan`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
+//! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
+//! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones, judging their replies | Base |
 //! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |
 //! | | `retry` | `judge(outcome) → Done / Retry / Ambiguous`, fatal errors, backoff | `request`, Base |
 //! | | `durable` | building and judging the `WAIT` of durability mode | Base |

@@ -49,7 +49,12 @@ pub(crate) async fn move_all(
         detail: "no members or no target".into(),
     })?;
     let tombstones = change::tombstones(ring.version);
-    let sources: Vec<usize> = (0..names.len()).filter(|&i| ring.members.contains(&names[i])).collect();
+    // Rendezvous: when members only leave, only theirs move; otherwise any
+    // member may lose keys to a new one.
+    let leaving = ring.target.iter().all(|t| ring.members.contains(t));
+    let sources: Vec<usize> = (0..names.len())
+        .filter(|&i| ring.members.contains(&names[i]) && !(leaving && ring.target.contains(&names[i])))
+        .collect();
     for pass in 1.. {
         let before = (progress.moved, progress.conflicts.len());
         let mut found = 0u64;

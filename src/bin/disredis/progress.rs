@@ -17,6 +17,8 @@ pub struct Shown {
     /// When the last progress line was printed (without a terminal, where the
     /// bar is hidden, progress is a line per second).
     printed: Option<Instant>,
+    /// When the first key moved (the rate counts from there).
+    moving_since: Option<Instant>,
 }
 
 impl Shown {
@@ -26,7 +28,7 @@ impl Shown {
             ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
-        Shown { bar, started: Instant::now(), printed: None }
+        Shown { bar, started: Instant::now(), printed: None, moving_since: None }
     }
 
     fn say(&self, line: String) {
@@ -72,7 +74,8 @@ impl Shown {
                 self.say(format!("ended {count} straggler connection(s) (CLIENT KILL)"))
             }
             Step::Moving(p) => {
-                let secs = self.started.elapsed().as_secs_f64().max(0.001);
+                let secs =
+                    self.moving_since.get_or_insert_with(Instant::now).elapsed().as_secs_f64().max(0.001);
                 let line = format!(
                     "scanned {} keys, moved {} ({:.0} keys/s), conflicts {}",
                     p.scanned,
@@ -128,7 +131,7 @@ impl Shown {
             );
         } else {
             println!(
-                "ring version {} stable: {{{}}}; moved {} keys in {secs:.1} s ({} scanned)",
+                "ring version {} stable: {{{}}}; moved {} keys in {secs:.1} s ({} keys read, the verification pass included)",
                 outcome.ring.version,
                 outcome.ring.members.join(", "),
                 p.moved,
@@ -193,7 +196,7 @@ impl Shown {
         } else {
             let verb = if dry_run { "would move" } else { "moved" };
             println!(
-                "{misplaced} of {} keys are not on their owner; {verb} {}; conflicts {} (resolved {})",
+                "{misplaced} keys not on their owner ({} read); {verb} {}; conflicts {} (resolved {})",
                 r.scanned,
                 if dry_run { misplaced - r.conflicts } else { r.moved },
                 r.conflicts,
