@@ -98,6 +98,17 @@ async fn a_change_that_cant_be_made_changes_nothing() {
     assert!(e.to_string().contains("the current one"), "{e}");
     assert_eq!(client.topology().ring.version, 1, "nothing was written");
     redis::AsyncCommands::set::<_, _, ()>(&mut c, "still", "works").await.unwrap();
+    // A second change while one is in progress names its phase.
+    let prepare = format!(
+        "disredis-ring/1\nversion: 2\nphase: prepare\nmembers: {}\ntarget: {}\n",
+        names[..2].join(","),
+        names.join(",")
+    );
+    for name in &names {
+        crate::support::load_record(&topo, name, &prepare);
+    }
+    let e = reshard::start(&client, names[..1].to_vec(), &Options::default(), &mut |_| {}).await.unwrap_err();
+    assert!(e.to_string().contains("in progress (ring version 2, phase prepare)"), "{e}");
 }
 
 /// Durability mode (`wait_replicas`): the new master is SIGKILLed in the
@@ -106,6 +117,18 @@ async fn a_change_that_cant_be_made_changes_nothing() {
 /// owner only once the new owner's replica has them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_new_master_killed_mid_move_loses_no_acknowledged_write() {
+    master_killed_mid_move(2).await;
+}
+
+/// The same with a master keys move away from (a source of the mover).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_old_master_killed_mid_move_loses_no_acknowledged_write() {
+    master_killed_mid_move(0).await;
+}
+
+/// Adds the third master under durable writers and SIGKILLs master `victim`
+/// (by index) once 300 keys reached the new one.
+async fn master_killed_mid_move(victim: usize) {
     let topo = joined_later(1).await;
     let names = topo.master_names();
     let durable = || {
@@ -120,22 +143,23 @@ async fn the_new_master_killed_mid_move_loses_no_acknowledged_write() {
     let writers = load.start(&a, &b);
     let tool = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let change = tokio::spawn(async move {
-        let names = tool.shard_names();
-        let mut all = names.clone();
+        let mut all = tool.shard_names();
         all.extend(tool.topology().unrouted);
         reshard::start(&tool, all, &Options::default(), &mut |_| {}).await
     });
-    let old = topo.master_addr(&names[2]);
+    let target = topo.master_addr(&names[2]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while redis::cmd("DBSIZE").query::<i64>(&mut topo.conn(&old)).unwrap() < 300 {
+    while redis::cmd("DBSIZE").query::<i64>(&mut topo.conn(&target)).unwrap() < 300 {
         assert!(std::time::Instant::now() < deadline, "no key moved");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    let old = topo.master_addr(&names[victim]);
     topo.kill(&old);
-    let promoted = topo.wait_for_failover(&names[2], &old, Duration::from_secs(30));
+    let promoted = topo.wait_for_failover(&names[victim], &old, Duration::from_secs(30));
     topo.restart(&old); // comes back as a replica of the promoted node
     let outcome = change.await.unwrap().unwrap();
     assert_eq!(outcome.ring.members, names);
+    assert!(outcome.progress.conflicts.is_empty(), "{:?}", outcome.progress.conflicts);
     assert_ne!(promoted, old);
     follows(&a, 4).await;
     follows(&b, 4).await;
