@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use redis::Value;
-use tracing::info;
+use tracing::{Instrument, info, info_span};
 
 use crate::DisredisClient;
 use crate::error::{Error, Result};
@@ -155,8 +155,13 @@ pub async fn start(
     }
     let prepare = Ring { version: ring.version + 1, phase: Phase::Prepare, members: ring.members, target };
     let all = prepare.names();
-    publish(&mut masters, &all, &prepare, progress).await?;
-    drive(&mut masters, prepare, all, options, progress).await
+    let span = info_span!("reshard", from = prepare.version - 1, members = ?prepare.target);
+    async {
+        publish(&mut masters, &all, &prepare, progress).await?;
+        drive(&mut masters, prepare, all, options, progress).await
+    }
+    .instrument(span)
+    .await
 }
 
 /// Continues an interrupted change from the ring's phase; `None` when the
@@ -173,7 +178,10 @@ pub async fn resume(
     let ring = newest(&mut masters, &current.names()).await?.unwrap_or(current);
     let all = ring.names();
     if ring.phase == Phase::Stable {
-        let hashes = mover::clean(&mut masters, &all).await?;
+        // A master removed by the change that was cut off holds its tombstones.
+        let mut everyone = all.clone();
+        everyone.extend(exec.table.current().unrouted.iter().cloned());
+        let hashes = mover::clean(&mut masters, &everyone).await?;
         if hashes > 0 {
             progress(Step::Cleaned { hashes });
         }
@@ -181,8 +189,13 @@ pub async fn resume(
     }
     // Every master holds the version being resumed (the tool may have died
     // while writing it).
-    publish(&mut masters, &all, &ring, progress).await?;
-    drive(&mut masters, ring, all, options, progress).await.map(Some)
+    let span = info_span!("reshard", resume = ring.version, phase = %ring.phase);
+    async {
+        publish(&mut masters, &all, &ring, progress).await?;
+        drive(&mut masters, ring, all, options, progress).await.map(Some)
+    }
+    .instrument(span)
+    .await
 }
 
 /// From `prepare` or `migrating` to stable.
