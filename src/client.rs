@@ -167,6 +167,11 @@ impl DisredisClient {
         &self.exec
     }
 
+    /// The shared state, for a task that outlives this handle (`crate::pubsub`).
+    pub(crate) fn executor_arc(&self) -> Arc<Executor> {
+        self.exec.clone()
+    }
+
     /// One command: to the `WATCH` session when this handle is pinned or the
     /// command starts or ends one, otherwise routed by `dispatch`.
     pub(crate) async fn query_cmd(&mut self, cmd: &Cmd) -> Result<Value> {

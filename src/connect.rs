@@ -151,6 +151,37 @@ pub(crate) async fn connect_node(
 /// A client for the data node (master or replica) at `addr`, with the data
 /// nodes' credentials, database and TLS: every connection to a data node (the
 /// multiplexed ones, and the ring channel's pub/sub) is opened from one of these.
+/// A RESP3 connection for subscriptions to a master (`ROLE`-checked): pushes
+/// (messages, and a `Disconnection` when it drops) go to `push`.
+pub(crate) async fn connect_subscriber(
+    addr: &NodeAddr,
+    config: &Config,
+    connect_timeout: std::time::Duration,
+    push: impl redis::aio::AsyncPushSender,
+) -> Result<MultiplexedConnection> {
+    let refused = |e| auth_error(e, addr, "master");
+    let info = connection_info(addr, &config.redis_auth, config.db)?;
+    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let client = Client::open(info.set_redis_settings(settings))?;
+    let settings = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(config.response_timeout)
+        .set_push_sender(push);
+    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
+    let role = tokio::time::timeout(role_timeout(config), con.send_packed_command(&redis::cmd("ROLE")))
+        .await
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+        .map_err(refused)?;
+    match role_name(&role) {
+        Some("master") => Ok(con),
+        other => Err(Error::NotMaster {
+            shard: String::new(),
+            addr: addr.to_string(),
+            role: other.unwrap_or("unknown").to_owned(),
+        }),
+    }
+}
+
 pub(crate) fn data_client(addr: &NodeAddr, config: &Config) -> redis::RedisResult<Client> {
     Client::open(connection_info(addr, &config.redis_auth, config.db)?)
 }

@@ -17,6 +17,8 @@ use crate::plan::{self, PipelinePlan, Plan, Routed, scan};
 use crate::request::{Call, Reply, Request, shape_error};
 use crate::topology::Shards;
 
+mod channels;
+
 /// One command (`args` are its arguments, from [`crate::request::cmd_args`]).
 /// The hot path (every key on one shard) is a plain `execute`; everything rarer
 /// is boxed, so the future every request allocates stays small (measured in
@@ -49,6 +51,9 @@ async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8
         }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
+        Err(Error::NoKey { .. }) if channels::routed_here(args) => {
+            Box::pin(channels::run(exec, shards, cmd, args)).await
+        }
         Err(Error::NoKey { .. }) if keys::visit_keys(args, |_| {}).is_err() => {
             // Not in the static table (a module command?): ask the server.
             Box::pin(async {

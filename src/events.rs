@@ -57,6 +57,23 @@ pub enum Event {
         /// Its members.
         members: Vec<String>,
     },
+    /// A [`PubSub`](crate::PubSub)'s subscriptions on a shard were made again
+    /// (its master failed, changed, or the ring moved its channels) after the
+    /// shard had none for `without`: messages published there in that time
+    /// were not received (Redis pub/sub is at most once).
+    PubSubGap {
+        /// The shard (master name).
+        shard: String,
+        /// How long the shard had no subscription.
+        without: std::time::Duration,
+    },
+    /// A [`PubSub`](crate::PubSub)'s consumer fell behind: its buffer
+    /// ([`pubsub::BUFFER`](crate::pubsub::BUFFER) messages) was full and the
+    /// newest messages were dropped.
+    PubSubDropped {
+        /// How many since the last report.
+        dropped: u64,
+    },
 }
 
 /// The sending side, shared by everything that reports events.
@@ -86,6 +103,10 @@ impl Events {
             Event::RingChanged { from, to, members } => {
                 info!(from, to, members = ?members, "event: ring changed")
             }
+            Event::PubSubGap { shard, without } => {
+                warn!(shard = %shard, without = ?without, "event: pub/sub subscriptions made again after a gap")
+            }
+            Event::PubSubDropped { dropped } => warn!(dropped, "event: pub/sub messages dropped"),
         }
         let _ = self.0.send(event);
     }

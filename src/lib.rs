@@ -114,6 +114,7 @@ mod membership;
 mod on_shard;
 mod pinned;
 mod plan;
+pub mod pubsub;
 mod replicas;
 mod request;
 pub mod reshard;
@@ -141,6 +142,7 @@ pub use config::{
 pub use error::{Error, Result, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;
+pub use pubsub::PubSub;
 pub use ring::{Phase, RING_CHANNEL, RING_LIBRARY, Ring};
 pub use sentinel::SentinelView;
 pub use topology::{ShardInfo, Topology};

@@ -22,6 +22,7 @@ mod harness;
 mod hostile_sentinel;
 mod key_table;
 mod membership;
+mod pubsub;
 mod replicas;
 mod reshard;
 #[cfg(feature = "sessions")]

@@ -1,0 +1,323 @@
+//! The task behind a [`PubSub`](super::PubSub): what is subscribed, one
+//! subscription connection per master, and making the subscriptions again
+//! where they belong after a failover, a switch or a ring change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{Msg, PushInfo, PushKind};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::config::NodeAddr;
+use crate::connect::connect_subscriber;
+use crate::error::Result;
+use crate::events::Event;
+use crate::execute::Executor;
+use crate::topology::Shards;
+
+/// How often a shard without a subscription asks Sentinel for its master.
+const RETRY: Duration = Duration::from_millis(20);
+
+/// How often every subscription connection is checked with a `PING`.
+const HEALTH: Duration = Duration::from_secs(1);
+
+/// How long one connection attempt may take while a shard has no subscription.
+const CONNECT: Duration = Duration::from_millis(250);
+
+/// Channels published by every master for its own keys.
+fn everywhere(channel: &[u8]) -> bool {
+    channel.starts_with(b"__keyspace@") || channel.starts_with(b"__keyevent@")
+}
+
+/// Which set a request changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Channel,
+    Pattern,
+}
+
+/// A change of the subscriptions, answered once it is made.
+pub(super) struct Request {
+    pub kind: Kind,
+    pub add: bool,
+    pub names: Vec<Vec<u8>>,
+    pub done: oneshot::Sender<Result<()>>,
+}
+
+/// One master's subscription connection and what it carries.
+struct Link {
+    id: u64,
+    addr: NodeAddr,
+    conn: MultiplexedConnection,
+    channels: BTreeSet<Vec<u8>>,
+    patterns: BTreeSet<Vec<u8>>,
+}
+
+pub(super) struct Manager {
+    exec: Arc<Executor>,
+    out: mpsc::Sender<Msg>,
+    channels: BTreeSet<Vec<u8>>,
+    patterns: BTreeSet<Vec<u8>>,
+    links: HashMap<String, Link>,
+    /// Shards that should have a subscription and have none, since when.
+    down: HashMap<String, Instant>,
+    next_id: u64,
+    dropped: Arc<AtomicU64>,
+    reported: u64,
+    lost_tx: mpsc::UnboundedSender<(String, u64)>,
+    lost: mpsc::UnboundedReceiver<(String, u64)>,
+}
+
+impl Manager {
+    pub(super) fn new(exec: Arc<Executor>, out: mpsc::Sender<Msg>) -> Manager {
+        let (lost_tx, lost) = mpsc::unbounded_channel();
+        Manager {
+            exec,
+            out,
+            channels: BTreeSet::new(),
+            patterns: BTreeSet::new(),
+            links: HashMap::new(),
+            down: HashMap::new(),
+            next_id: 0,
+            dropped: Arc::new(AtomicU64::new(0)),
+            reported: 0,
+            lost_tx,
+            lost,
+        }
+    }
+
+    /// Serves requests and keeps the subscriptions where they belong, until
+    /// the [`PubSub`](super::PubSub) is dropped.
+    pub(super) async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let mut events = self.exec.events.subscribe();
+        let mut tick = tokio::time::interval(RETRY);
+        let mut health = tokio::time::interval(HEALTH);
+        loop {
+            tokio::select! {
+                request = requests.recv() => {
+                    let Some(Request { kind, add, names, done }) = request else { return };
+                    let set = match kind {
+                        Kind::Channel => &mut self.channels,
+                        Kind::Pattern => &mut self.patterns,
+                    };
+                    for name in names {
+                        match add {
+                            true => set.insert(name),
+                            false => set.remove(&name),
+                        };
+                    }
+                    let _ = done.send(self.reconcile().await);
+                }
+                Some((name, id)) = self.lost.recv() => {
+                    if self.links.get(&name).is_some_and(|l| l.id == id) {
+                        info!(shard = %name, "pubsub: subscription connection lost");
+                        self.lose(&name);
+                        let _ = self.reconcile().await;
+                    }
+                }
+                event = events.recv() => {
+                    if matches!(event, Ok(Event::RingChanged { .. } | Event::SwitchMaster { .. }) | Err(_)) {
+                        let _ = self.reconcile().await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if !self.down.is_empty() || self.switched() {
+                        let _ = self.reconcile().await;
+                    }
+                    self.report_drops();
+                }
+                _ = health.tick() => self.check().await,
+            }
+        }
+    }
+
+    /// Drops `name`'s link: from now on it has no subscription.
+    fn lose(&mut self, name: &str) {
+        self.links.remove(name);
+        self.down.entry(name.to_owned()).or_insert_with(Instant::now);
+    }
+
+    /// Whether the client's table moved a shard we subscribe on to another
+    /// master (a `+switch-master` the event broadcast has not delivered yet).
+    fn switched(&self) -> bool {
+        let table = self.exec.table.current();
+        self.links.iter().any(|(name, link)| {
+            table
+                .shard(name)
+                .is_some_and(|s| s.current().is_some() && s.addr().is_some_and(|a| a != link.addr))
+        })
+    }
+
+    /// `PING`s every link; one that does not answer is lost.
+    async fn check(&mut self) {
+        let mut dead = Vec::new();
+        for (name, link) in &self.links {
+            let mut conn = link.conn.clone();
+            let ping = tokio::time::timeout(HEALTH, conn.send_packed_command(&redis::cmd("PING"))).await;
+            if !matches!(ping, Ok(Ok(_))) {
+                dead.push(name.clone());
+            }
+        }
+        for name in dead {
+            warn!(shard = %name, "pubsub: subscription connection does not answer");
+            self.lose(&name);
+        }
+        if !self.down.is_empty() {
+            let _ = self.reconcile().await;
+        }
+    }
+
+    fn report_drops(&mut self) {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > self.reported {
+            warn!(dropped = dropped - self.reported, "pubsub: the consumer fell behind; messages dropped");
+            self.exec.events.emit(Event::PubSubDropped { dropped: dropped - self.reported });
+            self.reported = dropped;
+        }
+    }
+
+    /// Per shard name, the channels and patterns it should carry now.
+    fn wanted(&self, table: &Shards) -> BTreeMap<String, (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>)> {
+        let mut wanted: BTreeMap<String, (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>)> = BTreeMap::new();
+        let all = table.names();
+        for channel in &self.channels {
+            let shards: Vec<usize> = match (&table.change, everywhere(channel)) {
+                (_, true) => (0..all.len()).collect(),
+                (None, false) => vec![table.placement.shard_index(channel)],
+                // Publishers of either phase reach the subscriber.
+                (Some(change), false) => {
+                    let (old, new) = (change.moves.old_owner(channel), change.moves.new_owner(channel));
+                    if old == new { vec![old] } else { vec![old, new] }
+                }
+            };
+            for shard in shards {
+                wanted.entry(all[shard].clone()).or_default().0.insert(channel.clone());
+            }
+        }
+        if !self.patterns.is_empty() {
+            for name in &all {
+                wanted.entry(name.clone()).or_default().1.extend(self.patterns.iter().cloned());
+            }
+        }
+        wanted
+    }
+
+    /// Makes every shard carry what it should: connects where a link is
+    /// missing (or its master changed), then subscribes and unsubscribes the
+    /// difference. A shard that can't be reached stays `down` and is tried
+    /// again every [`RETRY`].
+    async fn reconcile(&mut self) -> Result<()> {
+        let table = self.exec.table.current();
+        let wanted = self.wanted(&table);
+        self.links.retain(|name, _| wanted.contains_key(name));
+        self.down.retain(|name, _| wanted.contains_key(name));
+        for (name, link) in &self.links {
+            if table
+                .shard(name)
+                .is_some_and(|s| s.current().is_some() && s.addr().is_some_and(|a| a != link.addr))
+            {
+                // Drop first: the old master, now a replica, would deliver the
+                // new master's messages a second time.
+                debug!(shard = %name, "pubsub: the shard's master changed");
+                self.down.entry(name.clone()).or_insert_with(Instant::now);
+            }
+        }
+        let moved: Vec<String> = self.down.keys().filter(|n| self.links.contains_key(*n)).cloned().collect();
+        for name in moved {
+            self.links.remove(&name);
+        }
+        let mut result = Ok(());
+        for (name, (channels, patterns)) in wanted {
+            if !self.links.contains_key(&name) {
+                match self.connect(&table, &name).await {
+                    Ok(link) => {
+                        self.links.insert(name.clone(), link);
+                    }
+                    Err(e) => {
+                        debug!(shard = %name, error = %e, "pubsub: no subscription yet");
+                        self.down.entry(name).or_insert_with(Instant::now);
+                        continue;
+                    }
+                }
+            }
+            let link = self.links.get_mut(&name).expect("inserted above");
+            if let Err(e) = sync(link, &channels, &patterns).await {
+                warn!(shard = %name, error = %e, "pubsub: subscribing failed");
+                let id = link.id;
+                let _ = self.lost_tx.send((name, id));
+                result = Err(e.into());
+                continue;
+            }
+            if let Some(since) = self.down.remove(&name) {
+                let without = since.elapsed();
+                info!(shard = %name, ?without, "pubsub: subscriptions made again");
+                self.exec.events.emit(Event::PubSubGap { shard: name, without });
+            }
+        }
+        result
+    }
+
+    /// A new subscription connection to `name`'s master: the client's
+    /// connected master at first, Sentinel's answer once the shard had none.
+    async fn connect(&mut self, table: &Shards, name: &str) -> Result<Link> {
+        let known = table.shard(name).filter(|s| s.current().is_some()).and_then(|s| s.addr());
+        let addr = match (known, self.down.contains_key(name)) {
+            (Some(addr), false) => addr,
+            _ => self.exec.sentinels.master_addr(name).await?,
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        let (out, dropped, lost, shard) =
+            (self.out.clone(), self.dropped.clone(), self.lost_tx.clone(), name.to_owned());
+        let push = move |push: PushInfo| -> std::result::Result<(), ()> {
+            match push.kind {
+                PushKind::Disconnection => {
+                    let _ = lost.send((shard.clone(), id));
+                }
+                _ => {
+                    if let Some(msg) = Msg::from_push_info(push)
+                        && out.try_send(msg).is_err()
+                    {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Ok(())
+        };
+        let conn =
+            connect_subscriber(&addr, &self.exec.config, self.exec.config.connect_timeout.min(CONNECT), push)
+                .await?;
+        Ok(Link { id, addr, conn, channels: BTreeSet::new(), patterns: BTreeSet::new() })
+    }
+}
+
+/// Subscribes and unsubscribes `link` to carry exactly `channels` and `patterns`.
+async fn sync(
+    link: &mut Link,
+    channels: &BTreeSet<Vec<u8>>,
+    patterns: &BTreeSet<Vec<u8>>,
+) -> redis::RedisResult<()> {
+    let add: Vec<&Vec<u8>> = channels.difference(&link.channels).collect();
+    let remove: Vec<&Vec<u8>> = link.channels.difference(channels).collect();
+    let padd: Vec<&Vec<u8>> = patterns.difference(&link.patterns).collect();
+    let premove: Vec<&Vec<u8>> = link.patterns.difference(patterns).collect();
+    if !add.is_empty() {
+        link.conn.subscribe(&add).await?;
+    }
+    if !remove.is_empty() {
+        link.conn.unsubscribe(&remove).await?;
+    }
+    if !padd.is_empty() {
+        link.conn.psubscribe(&padd).await?;
+    }
+    if !premove.is_empty() {
+        link.conn.punsubscribe(&premove).await?;
+    }
+    link.channels = channels.clone();
+    link.patterns = patterns.clone();
+    Ok(())
+}
