@@ -48,6 +48,9 @@ pub(super) struct Request {
     pub done: oneshot::Sender<Result<()>>,
 }
 
+/// The channels and the patterns one master's link should carry.
+type Carry = (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>);
+
 /// One master's subscription connection and what it carries.
 struct Link {
     id: u64,
@@ -181,8 +184,8 @@ impl Manager {
     }
 
     /// Per shard name, the channels and patterns it should carry now.
-    fn wanted(&self, table: &Shards) -> BTreeMap<String, (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>)> {
-        let mut wanted: BTreeMap<String, (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>)> = BTreeMap::new();
+    fn wanted(&self, table: &Shards) -> BTreeMap<String, Carry> {
+        let mut wanted: BTreeMap<String, Carry> = BTreeMap::new();
         let all = table.names();
         for channel in &self.channels {
             let shards: Vec<usize> = match (&table.change, everywhere(channel)) {
