@@ -110,6 +110,17 @@ impl PubSub {
         self.ask(Kind::Pattern, false, names("PUNSUBSCRIBE", patterns)?).await
     }
 
+    /// Subscribes to shard channels (`SSUBSCRIBE`; published with `SPUBLISH`),
+    /// each on its channel's master.
+    pub async fn ssubscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
+        self.ask(Kind::Shard, true, names("SSUBSCRIBE", channels)?).await
+    }
+
+    /// Unsubscribes from shard channels.
+    pub async fn sunsubscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
+        self.ask(Kind::Shard, false, names("SUNSUBSCRIBE", channels)?).await
+    }
+
     /// The messages of every subscription, merged, in the order they arrived.
     /// Ends only when the subscriber's task ends.
     pub fn on_message(&mut self) -> impl Stream<Item = Msg> + '_ {

@@ -38,6 +38,8 @@ fn everywhere(channel: &[u8]) -> bool {
 pub(super) enum Kind {
     Channel,
     Pattern,
+    /// Shard channels (`SSUBSCRIBE`): routed like channels.
+    Shard,
 }
 
 /// A change of the subscriptions, answered once it is made.
@@ -48,16 +50,20 @@ pub(super) struct Request {
     pub done: oneshot::Sender<Result<()>>,
 }
 
-/// The channels and the patterns one master's link should carry.
-type Carry = (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>);
+/// What one master's link should carry: channels, patterns, shard channels.
+#[derive(Default, Clone, PartialEq, Eq)]
+struct Carry {
+    channels: BTreeSet<Vec<u8>>,
+    patterns: BTreeSet<Vec<u8>>,
+    shard: BTreeSet<Vec<u8>>,
+}
 
 /// One master's subscription connection and what it carries.
 struct Link {
     id: u64,
     addr: NodeAddr,
     conn: MultiplexedConnection,
-    channels: BTreeSet<Vec<u8>>,
-    patterns: BTreeSet<Vec<u8>>,
+    carries: Carry,
 }
 
 pub(super) struct Manager {
@@ -65,6 +71,7 @@ pub(super) struct Manager {
     out: mpsc::Sender<Msg>,
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
+    shard_channels: BTreeSet<Vec<u8>>,
     links: HashMap<String, Link>,
     /// Shards that should have a subscription and have none, since when.
     down: HashMap<String, Instant>,
@@ -83,6 +90,7 @@ impl Manager {
             out,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            shard_channels: BTreeSet::new(),
             links: HashMap::new(),
             down: HashMap::new(),
             next_id: 0,
@@ -106,6 +114,7 @@ impl Manager {
                     let set = match kind {
                         Kind::Channel => &mut self.channels,
                         Kind::Pattern => &mut self.patterns,
+                        Kind::Shard => &mut self.shard_channels,
                     };
                     for name in names {
                         match add {
@@ -183,12 +192,12 @@ impl Manager {
         }
     }
 
-    /// Per shard name, the channels and patterns it should carry now.
+    /// Per shard name, what it should carry now.
     fn wanted(&self, table: &Shards) -> BTreeMap<String, Carry> {
         let mut wanted: BTreeMap<String, Carry> = BTreeMap::new();
         let all = table.names();
-        for channel in &self.channels {
-            let shards: Vec<usize> = match (&table.change, everywhere(channel)) {
+        let owners = |channel: &[u8]| -> Vec<usize> {
+            match (&table.change, everywhere(channel)) {
                 (_, true) => (0..all.len()).collect(),
                 (None, false) => vec![table.placement.shard_index(channel)],
                 // Publishers of either phase reach the subscriber.
@@ -196,14 +205,21 @@ impl Manager {
                     let (old, new) = (change.moves.old_owner(channel), change.moves.new_owner(channel));
                     if old == new { vec![old] } else { vec![old, new] }
                 }
-            };
-            for shard in shards {
-                wanted.entry(all[shard].clone()).or_default().0.insert(channel.clone());
+            }
+        };
+        for channel in &self.channels {
+            for shard in owners(channel) {
+                wanted.entry(all[shard].clone()).or_default().channels.insert(channel.clone());
+            }
+        }
+        for channel in &self.shard_channels {
+            for shard in owners(channel) {
+                wanted.entry(all[shard].clone()).or_default().shard.insert(channel.clone());
             }
         }
         if !self.patterns.is_empty() {
             for name in &all {
-                wanted.entry(name.clone()).or_default().1.extend(self.patterns.iter().cloned());
+                wanted.entry(name.clone()).or_default().patterns.extend(self.patterns.iter().cloned());
             }
         }
         wanted
@@ -234,7 +250,7 @@ impl Manager {
             self.links.remove(&name);
         }
         let mut result = Ok(());
-        for (name, (channels, patterns)) in wanted {
+        for (name, carry) in wanted {
             if !self.links.contains_key(&name) {
                 match self.connect(&table, &name).await {
                     Ok(link) => {
@@ -248,7 +264,7 @@ impl Manager {
                 }
             }
             let link = self.links.get_mut(&name).expect("inserted above");
-            if let Err(e) = sync(link, &channels, &patterns).await {
+            if let Err(e) = sync(link, &carry).await {
                 warn!(shard = %name, error = %e, "pubsub: subscribing failed");
                 let id = link.id;
                 let _ = self.lost_tx.send((name, id));
@@ -294,33 +310,55 @@ impl Manager {
         let conn =
             connect_subscriber(&addr, &self.exec.config, self.exec.config.connect_timeout.min(CONNECT), push)
                 .await?;
-        Ok(Link { id, addr, conn, channels: BTreeSet::new(), patterns: BTreeSet::new() })
+        Ok(Link { id, addr, conn, carries: Carry::default() })
     }
 }
 
-/// Subscribes and unsubscribes `link` to carry exactly `channels` and `patterns`.
-async fn sync(
-    link: &mut Link,
-    channels: &BTreeSet<Vec<u8>>,
-    patterns: &BTreeSet<Vec<u8>>,
-) -> redis::RedisResult<()> {
-    let add: Vec<&Vec<u8>> = channels.difference(&link.channels).collect();
-    let remove: Vec<&Vec<u8>> = link.channels.difference(channels).collect();
-    let padd: Vec<&Vec<u8>> = patterns.difference(&link.patterns).collect();
-    let premove: Vec<&Vec<u8>> = link.patterns.difference(patterns).collect();
+/// Subscribes and unsubscribes `link` to carry exactly `want`.
+async fn sync(link: &mut Link, want: &Carry) -> redis::RedisResult<()> {
+    let have = &link.carries;
+    let diff = |want: &BTreeSet<Vec<u8>>, have: &BTreeSet<Vec<u8>>| -> Vec<Vec<u8>> {
+        want.difference(have).cloned().collect()
+    };
+    let conn = &mut link.conn;
+    let (add, remove) = (diff(&want.channels, &have.channels), diff(&have.channels, &want.channels));
     if !add.is_empty() {
-        link.conn.subscribe(&add).await?;
+        conn.subscribe(&add).await?;
     }
     if !remove.is_empty() {
-        link.conn.unsubscribe(&remove).await?;
+        conn.unsubscribe(&remove).await?;
     }
-    if !padd.is_empty() {
-        link.conn.psubscribe(&padd).await?;
+    let (add, remove) = (diff(&want.patterns, &have.patterns), diff(&have.patterns, &want.patterns));
+    if !add.is_empty() {
+        conn.psubscribe(&add).await?;
     }
-    if !premove.is_empty() {
-        link.conn.punsubscribe(&premove).await?;
+    if !remove.is_empty() {
+        conn.punsubscribe(&remove).await?;
     }
-    link.channels = channels.clone();
-    link.patterns = patterns.clone();
+    let (add, remove) = (diff(&want.shard, &have.shard), diff(&have.shard, &want.shard));
+    for (command, names) in [("SSUBSCRIBE", add), ("SUNSUBSCRIBE", remove)] {
+        if !names.is_empty() {
+            shard_command(conn, command, &names).await?;
+        }
+    }
+    link.carries = want.clone();
     Ok(())
+}
+
+/// `SSUBSCRIBE`/`SUNSUBSCRIBE` on a RESP3 connection: redis-rs has them only
+/// for cluster connections. Their confirmations are pushes, not replies, so a
+/// `PING` after them is what the connection waits for: once it answers, the
+/// server has made the (un)subscriptions.
+async fn shard_command(
+    conn: &mut MultiplexedConnection,
+    command: &str,
+    names: &[Vec<u8>],
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    pipe.cmd(command).arg(names).cmd("PING");
+    let replies = conn.send_packed_commands(&pipe, 0, 1).await?;
+    match replies.first() {
+        Some(redis::Value::ServerError(e)) => Err(e.clone().into()),
+        _ => Ok(()),
+    }
 }

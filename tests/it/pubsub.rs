@@ -82,6 +82,26 @@ async fn publisher_and_subscriber_in_separate_clients_always_meet() {
     let all: Vec<String> =
         redis::cmd("PUBSUB").arg("CHANNELS").arg("ch:*").query_async(&mut publisher).await.unwrap();
     assert_eq!(all.len(), channels.len(), "PUBSUB CHANNELS: the union over every master");
+    // Shard channels: SSUBSCRIBE where SPUBLISH goes.
+    let shard_channels: Vec<String> = (0..30).map(|i| format!("sch:{i}")).collect();
+    sub.ssubscribe(&shard_channels).await.unwrap();
+    for ch in &shard_channels {
+        let receivers: i64 =
+            redis::cmd("SPUBLISH").arg(ch).arg("s").query_async(&mut publisher).await.unwrap();
+        assert_eq!(receivers, 1, "{ch}");
+    }
+    let got = receive(&mut sub, shard_channels.len(), Duration::from_secs(10)).await;
+    assert_eq!(
+        got.iter().map(|(c, _)| c.clone()).collect::<BTreeSet<_>>(),
+        shard_channels.iter().cloned().collect()
+    );
+    sub.sunsubscribe(&shard_channels).await.unwrap();
+    let receivers: i64 =
+        redis::cmd("SPUBLISH").arg(&shard_channels[0]).arg("s").query_async(&mut publisher).await.unwrap();
+    assert_eq!(receivers, 0, "unsubscribed");
+    sub.unsubscribe(&channels[..10]).await.unwrap();
+    let receivers: i64 = publisher.publish(&channels[0], "late").await.unwrap();
+    assert_eq!(receivers, 0, "unsubscribed");
     let err = sub.subscribe(Vec::<String>::new()).await.unwrap_err();
     assert!(matches!(err, disredis::Error::BadCommand { .. }), "{err}");
 }
