@@ -17,6 +17,7 @@ use crate::connect::connect_subscriber;
 use crate::error::Result;
 use crate::events::Event;
 use crate::execute::Executor;
+use crate::ring::client_name;
 use crate::topology::Shards;
 
 /// How often a shard without a subscription asks Sentinel for its master.
@@ -64,6 +65,10 @@ struct Link {
     addr: NodeAddr,
     conn: MultiplexedConnection,
     carries: Carry,
+    /// The ring version the link's subscriptions were made for; the link is
+    /// named after it (`CLIENT SETNAME`) so the ring tool's fence waits until
+    /// subscribers moved their channels too.
+    version: u64,
 }
 
 pub(super) struct Manager {
@@ -271,6 +276,14 @@ impl Manager {
                 result = Err(e.into());
                 continue;
             }
+            if link.version != table.ring.version {
+                link.version = table.ring.version;
+                let mut name_it = redis::cmd("CLIENT");
+                name_it.arg("SETNAME").arg(client_name(table.ring.version));
+                if let Err(e) = link.conn.send_packed_command(&name_it).await {
+                    debug!(shard = %name, error = %e, "pubsub: could not name the subscription connection");
+                }
+            }
             if let Some(since) = self.down.remove(&name) {
                 let without = since.elapsed();
                 info!(shard = %name, ?without, "pubsub: subscriptions made again");
@@ -310,7 +323,7 @@ impl Manager {
         let conn =
             connect_subscriber(&addr, &self.exec.config, self.exec.config.connect_timeout.min(CONNECT), push)
                 .await?;
-        Ok(Link { id, addr, conn, carries: Carry::default() })
+        Ok(Link { id, addr, conn, carries: Carry::default(), version: 0 })
     }
 }
 

@@ -78,8 +78,7 @@ pub(crate) async fn fence(
     loop {
         let mut late = Vec::new();
         for name in names {
-            let list =
-                masters.query(name, redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal")).await?;
+            let list = masters.query(name, redis::cmd("CLIENT").arg("LIST")).await?;
             let list = match list {
                 Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
                 Value::VerbatimString { text, .. } => text,

@@ -267,3 +267,60 @@ async fn subscriptions_survive_a_master_sigkill() {
     );
     assert!(first_after.is_some(), "delivery on the failed shard resumed");
 }
+
+/// `reshard add` while a subscriber listens on 100 channels and a publisher
+/// publishes on them: every message published during and after the change
+/// reaches the subscriber (PUBLISH always counts it), none arrives twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channels_keep_delivering_through_a_ring_change() {
+    let topo = Topology::start(Spec { shards: 3, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let seed = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .masters(&names[..2])
+        .connect()
+        .await
+        .unwrap();
+    drop(seed);
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    assert_eq!(client.topology().ring.members, names[..2]);
+    let channels: Vec<String> = (0..100).map(|i| format!("ring-ch:{i}")).collect();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe(&channels).await.unwrap();
+    let publisher = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stop2, chans) = (stop.clone(), channels.clone());
+    let publishing = tokio::spawn(async move {
+        let mut p = publisher;
+        let mut sent = Vec::new();
+        let mut seq = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            let ch = &chans[seq as usize % chans.len()];
+            let receivers: i64 = p.publish(ch, seq).await.unwrap();
+            sent.push((ch.clone(), seq, receivers));
+            seq += 1;
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        sent
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tool = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    disredis::reshard::start(&tool, names.clone(), &disredis::reshard::Options::default(), &mut |_| {})
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let sent = publishing.await.unwrap();
+    let moving = channels.iter().filter(|ch| client.shard_for(ch) == names[2]).count();
+    assert!(moving > 10, "{moving} channels changed owner");
+    let unheard: Vec<&(String, u64, i64)> = sent.iter().filter(|(_, _, n)| *n != 1).collect();
+    assert!(
+        unheard.is_empty(),
+        "published where the subscriber did not listen: {:?}",
+        &unheard[..unheard.len().min(5)]
+    );
+    let got = receive(&mut sub, sent.len(), Duration::from_secs(10)).await;
+    let distinct: BTreeSet<&(String, String)> = got.iter().collect();
+    assert_eq!(distinct.len(), sent.len(), "each message once");
+    eprintln!("{} messages through the change, {moving} of 100 channels moved", sent.len());
+}
