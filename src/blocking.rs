@@ -29,6 +29,9 @@ use crate::config::{Builder, Config};
 use crate::error::{Error, Result};
 use crate::topology::Topology;
 
+mod pubsub;
+pub use pubsub::PubSub;
+
 /// A tokio runtime that is always running, shared by every clone of a client.
 ///
 /// Why a runtime that runs between calls: each shard's `MultiplexedConnection`

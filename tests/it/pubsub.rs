@@ -334,3 +334,25 @@ async fn channels_keep_delivering_through_a_ring_change() {
     assert_eq!(distinct.len(), sent.len(), "each message once");
     eprintln!("{} messages through the change, {moving} of 100 channels moved", sent.len());
 }
+
+/// The blocking client's subscriber: the same routing, messages by
+/// `get_message` with a timeout.
+#[test]
+fn the_blocking_client_subscribes_too() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let mut client = disredis::blocking::DisredisClient::connect(topo.sentinel_addrs()).unwrap();
+    let mut sub = client.pubsub().unwrap();
+    let channels: Vec<String> = (0..20).map(|i| format!("b:{i}")).collect();
+    sub.subscribe(&channels).unwrap();
+    assert!(sub.get_message(Some(Duration::from_millis(50))).unwrap().is_none(), "nothing yet");
+    for ch in &channels {
+        let n: i64 = redis::Commands::publish(&mut client, ch, "hi").unwrap();
+        assert_eq!(n, 1);
+    }
+    let mut got = BTreeSet::new();
+    while got.len() < channels.len() {
+        let msg = sub.get_message(Some(Duration::from_secs(5))).unwrap().expect("a message within 5 s");
+        got.insert(msg.get_channel_name().to_owned());
+    }
+    assert_eq!(got, channels.iter().cloned().collect());
+}
