@@ -356,3 +356,67 @@ fn the_blocking_client_subscribes_too() {
     }
     assert_eq!(got, channels.iter().cloned().collect());
 }
+
+/// A planned failover (`SENTINEL FAILOVER`): the subscriptions follow
+/// `+switch-master`; every message a PUBLISH counted as received arrives, and
+/// at most 10 were published where nobody listened while both clients switched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_planned_failover_moves_the_subscriptions() {
+    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 3, quorum: 2 });
+    let name = topo.master_names()[0].clone();
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let mut sub = client.pubsub().await.unwrap();
+    let channels: Vec<String> = (0..10).map(|i| format!("planned:{i}")).collect();
+    sub.subscribe(&channels).await.unwrap();
+    let publisher = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stop2, chans) = (stop.clone(), channels.clone());
+    let publishing = tokio::spawn(async move {
+        let mut p = publisher;
+        let mut sent = Vec::new();
+        let mut seq = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            let ch = &chans[seq as usize % chans.len()];
+            sent.push((ch.clone(), seq, p.publish::<_, _, i64>(ch, seq).await.unwrap_or(-1)));
+            seq += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sent
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old = topo.master_addr(&name);
+    let _: () = redis::cmd("SENTINEL")
+        .arg("FAILOVER")
+        .arg(&name)
+        .query(&mut topo.conn(&topo.sentinel_addrs()[0]))
+        .unwrap();
+    let new = topo.wait_for_failover(&name, &old, Duration::from_secs(30));
+    // Both clients on the new master, then a little more traffic.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.topology().shards[0].master.as_deref() != Some(new.as_str()) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let sent = publishing.await.unwrap();
+    let mut got = BTreeSet::new();
+    {
+        let mut stream = sub.on_message();
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+            assert!(
+                got.insert((msg.get_channel_name().to_owned(), msg.get_payload::<u64>().unwrap())),
+                "twice"
+            );
+        }
+    }
+    let counted_lost = sent.iter().filter(|(ch, s, n)| *n >= 1 && !got.contains(&(ch.clone(), *s))).count();
+    let unheard = sent.iter().filter(|(_, _, n)| *n == 0).count();
+    let failed = sent.iter().filter(|(_, _, n)| *n < 0).count();
+    eprintln!(
+        "planned failover: {} published, {unheard} where nobody listened, {failed} failed, {counted_lost} counted but lost",
+        sent.len()
+    );
+    assert_eq!(counted_lost, 0);
+    assert!(unheard <= 10, "{unheard} messages published where nobody listened");
+}
