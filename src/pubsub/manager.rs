@@ -65,6 +65,10 @@ struct Link {
     addr: NodeAddr,
     conn: MultiplexedConnection,
     carries: Carry,
+    /// The shard's address in the client's table when the link was made: only
+    /// a change from it (to an address other than the link's) is a switch —
+    /// the table may still name a dead master the link already left.
+    seen: Option<NodeAddr>,
     /// The ring version the link's subscriptions were made for; the link is
     /// named after it (`CLIENT SETNAME`) so the ring tool's fence waits until
     /// subscribers moved their channels too.
@@ -162,11 +166,7 @@ impl Manager {
     /// master (a `+switch-master` the event broadcast has not delivered yet).
     fn switched(&self) -> bool {
         let table = self.exec.table.current();
-        self.links.iter().any(|(name, link)| {
-            table
-                .shard(name)
-                .is_some_and(|s| s.current().is_some() && s.addr().is_some_and(|a| a != link.addr))
-        })
+        self.links.iter().any(|(name, link)| moved(&table, name, link))
     }
 
     /// `PING`s every link; one that does not answer is lost.
@@ -240,10 +240,7 @@ impl Manager {
         self.links.retain(|name, _| wanted.contains_key(name));
         self.down.retain(|name, _| wanted.contains_key(name));
         for (name, link) in &self.links {
-            if table
-                .shard(name)
-                .is_some_and(|s| s.current().is_some() && s.addr().is_some_and(|a| a != link.addr))
-            {
+            if moved(&table, name, link) {
                 // Drop first: the old master, now a replica, would deliver the
                 // new master's messages a second time.
                 debug!(shard = %name, "pubsub: the shard's master changed");
@@ -323,8 +320,17 @@ impl Manager {
         let conn =
             connect_subscriber(&addr, &self.exec.config, self.exec.config.connect_timeout.min(CONNECT), push)
                 .await?;
-        Ok(Link { id, addr, conn, carries: Carry::default(), version: 0 })
+        let seen = table.shard(name).and_then(|s| s.addr());
+        Ok(Link { id, addr, conn, carries: Carry::default(), version: 0, seen })
     }
+}
+
+/// Whether the client's table switched `name` to another master than the
+/// link's since the link was made.
+fn moved(table: &Shards, name: &str, link: &Link) -> bool {
+    table.shard(name).is_some_and(|s| {
+        s.current().is_some() && s.addr().is_some_and(|a| a != link.addr && Some(&a) != link.seen.as_ref())
+    })
 }
 
 /// Subscribes and unsubscribes `link` to carry exactly `want`.
