@@ -51,9 +51,7 @@ async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8
         }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
-        Err(Error::NoKey { .. }) if channels::routed_here(args) => {
-            Box::pin(channels::run(exec, shards, cmd, args)).await
-        }
+        Ok(Routed::Channel(_)) => Box::pin(channels::run(exec, shards, cmd, args)).await,
         Err(Error::NoKey { .. }) if keys::visit_keys(args, |_| {}).is_err() => {
             // Not in the static table (a module command?): ask the server.
             Box::pin(async {

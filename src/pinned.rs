@@ -48,7 +48,9 @@ fn single_shard(shards: &Shards, args: &[&[u8]]) -> Result<usize> {
         Routed::One { info, .. } | Routed::Plan(plan::Plan { info, .. }) => {
             Err(Error::NoKey { command: format!("{} (in a WATCH session)", info.name) })
         }
-        Routed::Scan(_) => Err(Error::NoKey { command: "SCAN (in a WATCH session)".into() }),
+        Routed::Scan(_) | Routed::Channel(_) => {
+            Err(Error::NoKey { command: "SCAN or pub/sub (in a WATCH session)".into() })
+        }
     }
 }
 

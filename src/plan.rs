@@ -49,7 +49,20 @@ pub(crate) enum Routed {
     Plan(Plan),
     /// A `SCAN`: one shard at a time, behind a combined cursor.
     Scan(CommandInfo),
+    /// A pub/sub command routed by its channel (`PUBLISH`, `PUBSUB NUMSUB`, …).
+    Channel(CommandInfo),
 }
+
+/// The pub/sub commands routed by channel (see `dispatch::channels`).
+const CHANNEL_COMMANDS: [&str; 7] = [
+    "PUBLISH",
+    "SPUBLISH",
+    "PUBSUB NUMSUB",
+    "PUBSUB SHARDNUMSUB",
+    "PUBSUB CHANNELS",
+    "PUBSUB SHARDCHANNELS",
+    "PUBSUB NUMPAT",
+];
 
 const SESSION_COMMANDS: [&str; 5] = ["WATCH", "UNWATCH", "MULTI", "EXEC", "DISCARD"];
 
@@ -98,6 +111,7 @@ pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Route
         (Some(shard), false) => Ok(Routed::One { shard, info }),
         (Some(_), true) => split(ring, info, args).map(Routed::Plan),
         (None, _) if info.name == "SCAN" => Ok(Routed::Scan(info)),
+        (None, _) if CHANNEL_COMMANDS.contains(&info.name) => Ok(Routed::Channel(info)),
         (None, _) => keyless(ring, info, args).map(Routed::Plan),
     }
 }
@@ -219,6 +233,9 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
                 break;
             }
             Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
+            Routed::Channel(info) => {
+                return Err(Error::NoKey { command: format!("{} (in a pipeline)", info.name) });
+            }
         }
     }
     match only {
@@ -250,6 +267,9 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
             }
             Routed::Plan(p) => (p.info, p.parts, p.merge),
             Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
+            Routed::Channel(info) => {
+                return Err(Error::NoKey { command: format!("{} (in a pipeline)", info.name) });
+            }
         };
         let mut slots = Vec::with_capacity(parts.len());
         for part in parts {
@@ -315,6 +335,9 @@ pub(crate) fn transaction_shard<R: Routes + ?Sized>(
                 return Err(cross_shard(ring, "MULTI/EXEC", &args));
             }
             Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) => {
+                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
+            }
+            Routed::Channel(info) => {
                 return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
             }
             Routed::Scan(_) => {

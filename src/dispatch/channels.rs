@@ -30,11 +30,6 @@ fn kind(args: &[&[u8]]) -> Option<&'static str> {
     ["NUMSUB", "SHARDNUMSUB", "CHANNELS", "SHARDCHANNELS", "NUMPAT"].into_iter().find(|sub| is(1, sub))
 }
 
-/// Whether `args` is a pub/sub command routed here.
-pub(super) fn routed_here(args: &[&[u8]]) -> bool {
-    kind(args).is_some()
-}
-
 fn call(command: &'static str) -> Call {
     // Publishing twice would deliver twice: not idempotent; not data either
     // (no WAIT in durability mode).

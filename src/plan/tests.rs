@@ -20,7 +20,7 @@ fn planned(ring: &Rendezvous, a: &[&str]) -> Plan {
     match plan(ring, &args(a)).unwrap() {
         Routed::Plan(p) => p,
         Routed::One { .. } => panic!("single shard"),
-        Routed::Scan(_) => panic!("scan"),
+        Routed::Scan(_) | Routed::Channel(_) => panic!("scan or channel"),
     }
 }
 

@@ -420,3 +420,62 @@ async fn a_planned_failover_moves_the_subscriptions() {
     assert_eq!(counted_lost, 0);
     assert!(unheard <= 10, "{unheard} messages published where nobody listened");
 }
+
+/// Publish throughput through disredis vs a bare `MultiplexedConnection` to
+/// the channel's master, interleaved rounds, 16 tasks. A measurement, not a
+/// check: `cargo test --release --all-features --test it measure_publish -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_publish_throughput() {
+    let topo = Topology::start(Spec { shards: 1, replicas: 0, sentinels: 1, quorum: 1 });
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let addr = topo.master_addr(&topo.master_names()[0]);
+    let bare = redis::Client::open(format!("redis://{addr}/"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("bench").await.unwrap();
+    let drain = tokio::spawn(async move {
+        let mut n = 0u64;
+        let mut stream = sub.on_message();
+        while stream.next().await.is_some() {
+            n += 1;
+        }
+        n
+    });
+    let round = |disredis: bool| {
+        let (client, bare) = (client.clone(), bare.clone());
+        async move {
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let (mut c, mut b) = (client.clone(), bare.clone());
+                    tokio::spawn(async move {
+                        for i in 0..2000u64 {
+                            if disredis {
+                                let _: i64 = c.publish("bench", i).await.unwrap();
+                            } else {
+                                let _: i64 = b.publish("bench", i).await.unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            32_000.0 / started.elapsed().as_secs_f64()
+        }
+    };
+    let mut ratios = Vec::new();
+    for _ in 0..5 {
+        let (d, b) = (round(true).await, round(false).await);
+        println!("publish/s: disredis {d:.0}, bare {b:.0}, ratio {:.3}", d / b);
+        ratios.push(d / b);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("median disredis/bare publish ratio: {:.3}", ratios[2]);
+    drain.abort();
+}
