@@ -59,12 +59,14 @@
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
 //! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
-//! | | [`blocking`] | the blocking client, a thin wrapper over the async one | `client`, Base |
+//! | | [`blocking`] (+ `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones | `client`, `pubsub`, Base |
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
+//! | | [`pubsub`] (+ `manager`) | [`PubSub`]: subscriptions routed like keys, made again after failovers and ring changes | Execute, State, Discovery, Connect, Pure, Base |
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
 //! | | [`reshard`] (+ `masters`, `fence`, `mover`, `copy`, `rebalance`) | changing the ring online: writing each phase, the fence on `CLIENT LIST`, the background mover, `rebalance` | `client`, Execute, State, Discovery, Connect, Pure, Base |
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
+//! | | `dispatch::channels` | `PUBLISH`, `SPUBLISH`, `PUBSUB …` routed by channel | Execute, State, Pure, Base |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
 //! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`), sending a request again under the next ring | State, Discovery, Pure, Base |

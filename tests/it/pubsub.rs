@@ -104,6 +104,18 @@ async fn publisher_and_subscriber_in_separate_clients_always_meet() {
     sub.unsubscribe(&channels[..10]).await.unwrap();
     let receivers: i64 = publisher.publish(&channels[0], "late").await.unwrap();
     assert_eq!(receivers, 0, "unsubscribed");
+    // Channel names are bytes: one that is not UTF-8 works, and asking for
+    // it as a String is a typed error, not a panic.
+    let raw: &[u8] = b"bin:\xff\xfe";
+    sub.subscribe(raw).await.unwrap();
+    let receivers: i64 = publisher.publish(raw, "b").await.unwrap();
+    assert_eq!(receivers, 1);
+    let msg = {
+        let mut stream = sub.on_message();
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap()
+    };
+    assert_eq!(msg.get_channel::<Vec<u8>>().unwrap(), raw);
+    assert!(msg.get_channel::<String>().is_err());
     let err = sub.subscribe(Vec::<String>::new()).await.unwrap_err();
     assert!(matches!(err, disredis::Error::BadCommand { .. }), "{err}");
 }
@@ -182,13 +194,17 @@ async fn subscriptions_survive_a_master_sigkill() {
         let mut p = publisher;
         let mut sent: Vec<(String, u64, Instant, bool)> = Vec::new();
         let mut seq = 0u64;
+        // ~1,000 messages/s: a tick per millisecond (ticks missed while a
+        // publish waits through the failover are skipped, not bunched).
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while !stop2.load(Ordering::Relaxed) {
+            tick.tick().await;
             let ch = &chans[seq as usize % chans.len()];
             let at = Instant::now();
             let ok = matches!(p.publish::<_, _, i64>(ch, seq).await, Ok(n) if n >= 1);
             sent.push((ch.clone(), seq, at, ok));
             seq += 1;
-            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         sent
     });
@@ -478,4 +494,40 @@ async fn measure_publish_throughput() {
     ratios.sort_by(f64::total_cmp);
     println!("median disredis/bare publish ratio: {:.3}", ratios[2]);
     drain.abort();
+}
+
+/// A consumer that does not keep up: the buffer holds `BUFFER` messages, the
+/// rest are dropped and reported — memory stays bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_consumer_loses_the_newest_messages_and_is_told() {
+    let topo = Topology::start(Spec { shards: 1, replicas: 0, sentinels: 1, quorum: 1 });
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let mut events = client.events();
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe("flood").await.unwrap();
+    let total = disredis::pubsub::BUFFER + 2_000;
+    let mut p = client.clone();
+    for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("PUBLISH").arg("flood").arg(*i).ignore();
+        }
+        // Pipelines can't carry PUBLISH through the client: straight to the master.
+        let mut direct = topo.conn(&topo.master_addr(&topo.master_names()[0]));
+        let _: () = pipe.query(&mut direct).unwrap();
+    }
+    let _: i64 = p.publish("flood", "last").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut dropped = 0;
+    while dropped < 2_000 {
+        assert!(Instant::now() < deadline, "dropped {dropped} reported");
+        if let Ok(Ok(Event::PubSubDropped { dropped: n })) =
+            tokio::time::timeout(Duration::from_millis(100), events.recv()).await
+        {
+            dropped += n;
+        }
+    }
+    assert_eq!(dropped, 2_001, "the newest beyond the buffer");
+    let got = receive(&mut sub, disredis::pubsub::BUFFER, Duration::from_secs(5)).await;
+    assert_eq!(got.first().map(|(_, p)| p.as_str()), Some("0"), "the oldest are kept");
 }
