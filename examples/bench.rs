@@ -9,10 +9,13 @@
 //! cargo run --release --example bench -- --failover --runs 5
 //! ```
 //!
-//! Options: `--sentinel HOST:PORT` (repeatable; loopback only; default: start the
-//! local topology with `sentinel-conf/topology.sh` and stop it on exit),
+//! Options: `--sentinel HOST:PORT` (repeatable; loopback only; default: start a
+//! topology and stop it on exit — `sentinel-conf/many.sh` for throughput,
+//! `sentinel-conf/topology.sh` for `--failover`),
 //! `--seconds S` (per round, default 2), `--rounds N` (default 5),
-//! `--workload getset|pipeline|mget`, `--shards 1|2`, `--conc N[,N…]`,
+//! `--workload getset|pipeline|mget`, `--shards N[,N…]` (default 1,2; each count gets
+//! masters of its own, so the default topology is `sentinel-conf/many.sh` with their sum),
+//! `--conc N[,N…]`,
 //! `--only disredis|bare`, `--no-redis-benchmark`, `--json FILE`.
 
 use std::path::PathBuf;
@@ -38,6 +41,8 @@ use report::{Row, SideStats};
 type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const LOCAL_SENTINELS: [&str; 2] = ["127.0.0.1:26381", "127.0.0.1:26382"];
+/// The Sentinel of `sentinel-conf/many.sh`.
+const MANY_SENTINEL: &str = "127.0.0.1:27001";
 
 struct Args {
     sentinels: Vec<String>,
@@ -81,7 +86,7 @@ fn parse_args() -> Fallible<Args> {
                 let v = value()?;
                 a.workloads = vec![Workload::parse(&v).ok_or_else(|| format!("unknown workload {v}"))?];
             }
-            "--shards" => a.shards = vec![value()?.parse()?],
+            "--shards" => a.shards = value()?.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--conc" => a.conc = Some(value()?.split(',').map(str::parse).collect::<Result<_, _>>()?),
             "--only" => {
                 let v = value()?;
@@ -101,8 +106,10 @@ fn parse_args() -> Fallible<Args> {
             other => return Err(format!("unknown option {other} (try --help)").into()),
         }
     }
-    if a.shards.iter().any(|s| !(1..=2).contains(s)) || a.rounds == 0 || a.runs == 0 || a.seconds <= 0.0 {
-        return Err("--shards is 1 or 2; --rounds, --runs and --seconds are positive".into());
+    a.shards.sort_unstable();
+    a.shards.dedup();
+    if a.shards.iter().any(|s| !(1..=64).contains(s)) || a.rounds == 0 || a.runs == 0 || a.seconds <= 0.0 {
+        return Err("--shards are 1..64; --rounds, --runs and --seconds are positive".into());
     }
     Ok(a)
 }
@@ -116,32 +123,46 @@ fn loopback(addr: &str) -> Fallible<String> {
     Ok(addr.to_owned())
 }
 
-/// The local topology from `sentinel-conf/`, stopped on drop (also on a panic).
+/// A topology from `sentinel-conf/` (`topology.sh`, or `many.sh` with N
+/// masters), stopped on drop (also on a panic).
 struct Topology {
     dir: PathBuf,
+    script: &'static str,
 }
 
 /// The run directory of the topology that is up, for the Ctrl-C handler.
-static RUNNING: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+static RUNNING: std::sync::Mutex<Option<(&'static str, PathBuf)>> = std::sync::Mutex::new(None);
 
-fn topology_sh(verb: &str, dir: &std::path::Path) -> Fallible<()> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/sentinel-conf/topology.sh");
-    let out = Command::new(script).arg(verb).arg(dir).output()?;
+const TOPOLOGY_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sentinel-conf/topology.sh");
+const MANY_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sentinel-conf/many.sh");
+
+fn script(script: &str, verb: &str, dir: &std::path::Path, extra: &[String]) -> Fallible<()> {
+    let out = Command::new(script).arg(verb).arg(dir).args(extra).output()?;
     if !out.status.success() {
-        return Err(format!("topology.sh {verb}: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!("{script} {verb}: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     eprint!("{}", String::from_utf8_lossy(&out.stdout));
     Ok(())
 }
 
 impl Topology {
+    /// `sentinel-conf/topology.sh`: two shards with replicas, two Sentinels.
     fn start() -> Fallible<Topology> {
+        Topology::with(TOPOLOGY_SH, &[])
+    }
+
+    /// `sentinel-conf/many.sh`: `n` masters without replicas, one Sentinel.
+    fn many(n: usize) -> Fallible<Topology> {
+        Topology::with(MANY_SH, &[n.to_string()])
+    }
+
+    fn with(script_path: &'static str, extra: &[String]) -> Fallible<Topology> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
         let dir = std::env::temp_dir().join(format!("disredis-bench.{}.{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let topology = Topology { dir };
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(topology.dir.clone());
-        topology_sh("start", &topology.dir)?;
+        let topology = Topology { dir, script: script_path };
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some((script_path, topology.dir.clone()));
+        script(script_path, "start", &topology.dir, extra)?;
         Ok(topology)
     }
 }
@@ -149,7 +170,7 @@ impl Topology {
 impl Drop for Topology {
     fn drop(&mut self) {
         RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Err(e) = topology_sh("stop", &self.dir) {
+        if let Err(e) = script(self.script, "stop", &self.dir, &[]) {
             eprintln!("{e}");
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -197,40 +218,75 @@ fn default_conc(w: Workload) -> Vec<usize> {
     }
 }
 
+/// The master names the first Sentinel monitors, sorted.
+fn sentinel_masters(sentinels: &[String]) -> Fallible<Vec<String>> {
+    let mut con = redis::Client::open(format!("redis://{}/", sentinels[0]))?.get_connection()?;
+    let masters: Vec<std::collections::HashMap<String, String>> =
+        redis::cmd("SENTINEL").arg("MASTERS").query(&mut con)?;
+    let mut names: Vec<String> = masters.into_iter().filter_map(|m| m.get("name").cloned()).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// One shard count's sides: the client over its masters, one bare connection
+/// per master and the placement the bare side routes with.
+struct Group {
+    shards: usize,
+    client: DisredisClient,
+    conns: Vec<MultiplexedConnection>,
+    ring: Rendezvous,
+}
+
 async fn throughput(args: &Args, sentinels: &[String]) -> Fallible<()> {
-    let one = DisredisClient::builder().sentinels(sentinels).masters(["shard-a"]).connect().await?;
-    let two =
-        DisredisClient::builder().sentinels(sentinels).masters(["shard-a", "shard-b"]).connect().await?;
-    let addrs = masters(&two)?;
+    // Each shard count gets masters of its own: a ring is per master, so
+    // clients over overlapping master sets would share one ring.
+    let names = sentinel_masters(sentinels)?;
+    let needed: usize = args.shards.iter().sum();
+    if names.len() < needed {
+        return Err(format!(
+            "--shards {:?} need {needed} masters, the Sentinel monitors {} (start sentinel-conf/many.sh start DIR {needed})",
+            args.shards,
+            names.len()
+        )
+        .into());
+    }
+    let mut groups = Vec::new();
+    let mut next = 0;
+    for &n in &args.shards {
+        let members = names[next..next + n].to_vec();
+        next += n;
+        let client = DisredisClient::builder().sentinels(sentinels).masters(&members).connect().await?;
+        if client.topology().ring.members != members {
+            return Err(format!("{members:?} already hold another ring: start a fresh topology").into());
+        }
+        let ring = Rendezvous::new(members).ok_or("ring")?;
+        let conns = bare(&masters(&client)?).await?;
+        load::prefill(&conns, &ring).await?;
+        groups.push(Group { shards: n, client, conns, ring });
+    }
+    let addrs = masters(&groups[0].client)?;
     let (host, port) = addrs[0].rsplit_once(':').ok_or("bad master address")?;
     let (host, port) = (host.to_owned(), port.parse::<u16>()?);
-    let ring1 = Rendezvous::new(["shard-a"]).ok_or("ring")?;
-    let ring2 = Rendezvous::new(two.shard_names().to_vec()).ok_or("ring")?;
-    let bare1 = bare(&addrs[..1]).await?;
-    let bare2 = bare(&addrs).await?;
-    load::prefill(&bare2, &ring2).await?;
     println!(
         "masters: {} | {} logical cores | {} rounds x {} s per side | keys 16 B, values 64 B, keyspace {}",
-        addrs.join(", "),
+        names[..needed].join(", "),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.rounds,
         args.seconds,
         load::KEYSPACE
     );
-    let (ours, theirs) = future_sizes(&one, &bare1[0]);
+    let (ours, theirs) = future_sizes(&groups[0].client, &groups[0].conns[0]);
     println!("boxed request future: DisredisClient {ours} bytes, MultiplexedConnection {theirs} bytes");
     let dur = Duration::from_secs_f64(args.seconds);
     let mut rows = Vec::new();
     let mut rb_cache: Vec<((Workload, usize), Option<f64>)> = Vec::new();
     for &w in &args.workloads {
-        for &shards in &args.shards {
+        for group in &groups {
+            let shards = group.shards;
             for &conc in args.conc.as_ref().unwrap_or(&default_conc(w)) {
-                let (client, conns, ring) =
-                    if shards == 1 { (&one, &bare1, &ring1) } else { (&two, &bare2, &ring2) };
-                let conns = if w == Workload::Pipeline { &bare1 } else { conns };
                 let sides = [
-                    ("disredis", Side::Disredis(client.clone())),
-                    ("bare", Side::Bare { conns: conns.clone(), ring: ring.clone() }),
+                    ("disredis", Side::Disredis(group.client.clone())),
+                    ("bare", Side::Bare { conns: group.conns.clone(), ring: group.ring.clone() }),
                 ];
                 let wanted = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
                 for (name, side) in &sides {
@@ -251,6 +307,7 @@ async fn throughput(args: &Args, sentinels: &[String]) -> Fallible<()> {
                         }
                         let round = load::round(&sides[i].1, w, conc, dur, 1000 + r as u64).await;
                         hists[i].merge(&round.hist);
+                        stats[i].cpu_us_per_op.push(round.cpu_us_per_op);
                         stats[i].rounds.push(round.ops_per_sec);
                         stats[i].errors += round.errors;
                         stats[i].first_error = stats[i].first_error.take().or(round.first_error);
@@ -291,24 +348,18 @@ async fn throughput(args: &Args, sentinels: &[String]) -> Fallible<()> {
     println!("{}", report::table(&rows));
     println!(
         "ops/s: requests (pipelines: commands) per second, median over rounds; ratio: disredis/bare per round.\n\
-         bare is: '1 conn' one MultiplexedConnection to shard-a's master; 'conn/master' one per master, keys \
-         routed with Rendezvous::shard_index\n(MGET: one MGET per master, concurrently); '1 master' the whole pipeline \
-         to shard-a's master. redis-bench: redis-benchmark against shard-a's master."
+         bare is: '1 conn' one MultiplexedConnection to the master; 'conn/master' one per master, keys \
+         routed with Rendezvous::shard_index\n(MGET: one MGET per master, concurrently); 'split/master' the pipeline \
+         split by hand into one per master, sent concurrently.\n\
+         cpu us/op: this process's CPU time per op, disredis/bare (medians over rounds). \
+         redis-bench: redis-benchmark against the first master."
     );
-    let find = |w: Workload, shards: usize, conc: usize| {
-        rows.iter().find(|r| r.workload == w && r.shards == shards && r.conc == conc)
-    };
-    if let (Some(a), Some(b)) = (find(Workload::GetSet, 2, 64), find(Workload::GetSet, 1, 64))
-        && let (Some(d2), Some(b1)) = (a.disredis.median(), b.bare.median())
-    {
-        println!("getset, 64 tasks: disredis over 2 shards / one bare connection = {:.3}", d2 / b1);
-    }
     if let Some(path) = &args.json {
         let settings = [
             ("seconds_per_round", format!("{}", args.seconds)),
             ("rounds", args.rounds.to_string()),
             ("cores", std::thread::available_parallelism().map_or(0, |n| n.get()).to_string()),
-            ("masters", format!("\"{}\"", addrs.join(","))),
+            ("masters", format!("\"{}\"", names[..needed].join(","))),
         ];
         std::fs::write(path, report::json(&rows, &settings))?;
         println!("wrote {}", path.display());
@@ -325,14 +376,21 @@ async fn main() -> Fallible<()> {
         return Ok(());
     }
     let external = !args.sentinels.is_empty();
-    let sentinels: Vec<String> =
-        if external { args.sentinels.clone() } else { LOCAL_SENTINELS.map(String::from).to_vec() };
-    let mut topology = if external { None } else { Some(Topology::start()?) };
+    let sentinels: Vec<String> = match (external, args.failover) {
+        (true, _) => args.sentinels.clone(),
+        (false, true) => LOCAL_SENTINELS.map(String::from).to_vec(),
+        (false, false) => vec![MANY_SENTINEL.to_owned()],
+    };
+    let mut topology = match (external, args.failover) {
+        (true, _) => None,
+        (false, true) => Some(Topology::start()?),
+        (false, false) => Some(Topology::many(args.shards.iter().sum())?),
+    };
     // Ctrl-C: stop the topology we started (if one is up) before exiting.
     tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_ok() {
-            if let Some(dir) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = topology_sh("stop", &dir);
+            if let Some((path, dir)) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = script(path, "stop", &dir, &[]);
                 let _ = std::fs::remove_dir_all(&dir);
             }
             std::process::exit(130);

@@ -127,8 +127,22 @@ impl Side {
                 }
                 match self {
                     Side::Disredis(c) => pipe.query_async::<Value>(c).await.map(drop),
-                    // The bare side pipelines to one master (the first shard).
-                    Side::Bare { conns, .. } => pipe.query_async::<Value>(&mut conns[0]).await.map(drop),
+                    // Split by hand: each command built straight into its
+                    // master's pipeline (no clone), the parts sent concurrently.
+                    Side::Bare { conns, ring } => {
+                        drop(pipe);
+                        let mut pipes: Vec<Pipeline> = conns.iter().map(|_| Pipeline::with_capacity(BATCH)).collect();
+                        for _ in 0..BATCH {
+                            let (k, cmd) = getset_cmd(rng);
+                            let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
+                            pipes[i].add_command(cmd);
+                        }
+                        let runs = conns.iter().zip(&pipes).filter(|(_, p)| !p.is_empty()).map(|(c, p)| {
+                            let mut c = c.clone();
+                            async move { p.query_async::<Value>(&mut c).await }
+                        });
+                        join_all(runs).await.into_iter().try_for_each(|r| r.map(drop))
+                    }
                 }
             }
             Workload::Mget => match self {
@@ -164,6 +178,8 @@ impl Side {
 /// What one round of one side measured.
 pub struct Round {
     pub ops_per_sec: f64,
+    /// The process's CPU time (user + system, from /proc/self/stat) per op.
+    pub cpu_us_per_op: f64,
     pub errors: u64,
     pub first_error: Option<String>,
     pub hist: Hist,
@@ -172,6 +188,7 @@ pub struct Round {
 /// Runs `conc` tasks issuing `workload` requests back to back for `dur`.
 pub async fn round(side: &Side, workload: Workload, conc: usize, dur: Duration, seed: u64) -> Round {
     let mut tasks = tokio::task::JoinSet::new();
+    let cpu_before = cpu_seconds();
     let start = Instant::now();
     let deadline = start + dur;
     for t in 0..conc {
@@ -205,7 +222,21 @@ pub async fn round(side: &Side, workload: Workload, conc: usize, dur: Duration, 
         first_error = first_error.or(f);
     }
     let secs = start.elapsed().as_secs_f64();
-    Round { ops_per_sec: (requests * workload.ops_per_request()) as f64 / secs, errors, first_error, hist }
+    let ops = (requests * workload.ops_per_request()).max(1);
+    let cpu_us_per_op = (cpu_seconds() - cpu_before) * 1e6 / ops as f64;
+    Round { ops_per_sec: ops as f64 / secs, cpu_us_per_op, errors, first_error, hist }
+}
+
+/// User + system CPU time of this process so far, in seconds (`/proc/self/stat`,
+/// clock ticks of 10 ms: a round of seconds makes the error small).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Writes the keyspace once (pipelined), so GETs find 64-byte values.

@@ -10,6 +10,8 @@ use crate::load::{BATCH, KEYSPACE, Workload};
 pub struct SideStats {
     /// ops/s per round, in round order.
     pub rounds: Vec<f64>,
+    /// Client CPU µs per op, per round.
+    pub cpu_us_per_op: Vec<f64>,
     pub p50_us: f64,
     pub p99_us: f64,
     pub errors: u64,
@@ -53,7 +55,7 @@ fn min_max(v: &[f64]) -> Option<(f64, f64)> {
 pub fn bare_label(workload: Workload, shards: usize) -> &'static str {
     match (workload, shards) {
         (_, 1) => "1 conn",
-        (Workload::Pipeline, _) => "1 master",
+        (Workload::Pipeline, _) => "split/master",
         _ => "conn/master",
     }
 }
@@ -66,7 +68,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:>2} {:>4} {:>11} {:>11} {:>11} {:>20} {:>17} {:>17} {:>11}",
+        "{:<9} {:>2} {:>4} {:>12} {:>11} {:>11} {:>20} {:>17} {:>17} {:>13} {:>11}",
         "workload",
         "sh",
         "conc",
@@ -76,6 +78,7 @@ pub fn table(rows: &[Row]) -> String {
         "ratio min/med/max",
         "disr p50/p99 us",
         "bare p50/p99 us",
+        "cpu us/op d/b",
         "redis-bench"
     );
     for r in rows {
@@ -88,7 +91,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<9} {:>2} {:>4} {:>11} {:>11} {:>11} {:>20} {:>17} {:>17} {:>11}",
+            "{:<9} {:>2} {:>4} {:>12} {:>11} {:>11} {:>20} {:>17} {:>17} {:>13} {:>11}",
             r.workload.name(),
             r.shards,
             r.conc,
@@ -98,6 +101,10 @@ pub fn table(rows: &[Row]) -> String {
             ratio,
             lat(&r.disredis),
             lat(&r.bare),
+            match (median(&r.disredis.cpu_us_per_op), median(&r.bare.cpu_us_per_op)) {
+                (Some(d), Some(b)) => format!("{d:.2}/{b:.2}"),
+                _ => "-".into(),
+            },
             ops(r.redis_benchmark)
         );
         for (side, s) in [("disredis", &r.disredis), ("bare", &r.bare)] {
