@@ -120,31 +120,31 @@ impl Side {
                     }
                 }
             }
-            Workload::Pipeline => {
-                let mut pipe = Pipeline::with_capacity(BATCH);
-                for _ in 0..BATCH {
-                    pipe.add_command(getset_cmd(rng).1);
-                }
-                match self {
-                    Side::Disredis(c) => pipe.query_async::<Value>(c).await.map(drop),
-                    // Split by hand: each command built straight into its
-                    // master's pipeline (no clone), the parts sent concurrently.
-                    Side::Bare { conns, ring } => {
-                        drop(pipe);
-                        let mut pipes: Vec<Pipeline> = conns.iter().map(|_| Pipeline::with_capacity(BATCH)).collect();
-                        for _ in 0..BATCH {
-                            let (k, cmd) = getset_cmd(rng);
-                            let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
-                            pipes[i].add_command(cmd);
-                        }
-                        let runs = conns.iter().zip(&pipes).filter(|(_, p)| !p.is_empty()).map(|(c, p)| {
-                            let mut c = c.clone();
-                            async move { p.query_async::<Value>(&mut c).await }
-                        });
-                        join_all(runs).await.into_iter().try_for_each(|r| r.map(drop))
+            Workload::Pipeline => match self {
+                Side::Disredis(c) => {
+                    let mut pipe = Pipeline::with_capacity(BATCH);
+                    for _ in 0..BATCH {
+                        pipe.add_command(getset_cmd(rng).1);
                     }
+                    pipe.query_async::<Value>(c).await.map(drop)
                 }
-            }
+                // Split by hand: each command built straight into its master's
+                // pipeline (no clone), the parts sent concurrently.
+                Side::Bare { conns, ring } => {
+                    let mut pipes: Vec<Pipeline> =
+                        conns.iter().map(|_| Pipeline::with_capacity(BATCH)).collect();
+                    for _ in 0..BATCH {
+                        let (k, cmd) = getset_cmd(rng);
+                        let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        pipes[i].add_command(cmd);
+                    }
+                    let runs = conns.iter().zip(&pipes).filter(|(_, p)| !p.is_empty()).map(|(c, p)| {
+                        let mut c = c.clone();
+                        async move { p.query_async::<Value>(&mut c).await }
+                    });
+                    join_all(runs).await.into_iter().try_for_each(|r| r.map(drop))
+                }
+            },
             Workload::Mget => match self {
                 Side::Disredis(c) => {
                     let mut cmd = redis::cmd("MGET");
