@@ -241,15 +241,21 @@ impl Manager {
         self.down.retain(|name, _| wanted.contains_key(name));
         for (name, link) in &self.links {
             if moved(&table, name, link) {
-                // Drop first: the old master, now a replica, would deliver the
-                // new master's messages a second time.
+                // Leave first: the old master, now a replica, would deliver
+                // the new master's messages a second time.
                 debug!(shard = %name, "pubsub: the shard's master changed");
                 self.down.entry(name.clone()).or_insert_with(Instant::now);
             }
         }
         let moved: Vec<String> = self.down.keys().filter(|n| self.links.contains_key(*n)).cloned().collect();
         for name in moved {
-            self.links.remove(&name);
+            if let Some(mut link) = self.links.remove(&name) {
+                // Unsubscribe before dropping: messages the old master sent
+                // before the confirmation are received; one published there
+                // afterwards counts no receiver (PUBLISH says so) instead of
+                // being counted and lost in a dropped connection.
+                let _ = tokio::time::timeout(CONNECT, sync(&mut link, &Carry::default())).await;
+            }
         }
         let mut result = Ok(());
         for (name, carry) in wanted {
