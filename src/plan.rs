@@ -245,10 +245,13 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
     }
     let mut subs: Vec<Sub> = Vec::new();
     let mut recipes = Vec::with_capacity(pipe.len());
+    // Room for twice a fair share of the commands, so a sub-pipeline rarely
+    // grows while it is filled (growing was 3 % of a cross-shard pipeline's time).
+    let share = (pipe.len() * 2 / ring.labels().len().max(1) + 8).min(pipe.len());
     let sub_of = |subs: &mut Vec<Sub>, shard: usize| match subs.iter().position(|s| s.shard == shard) {
         Some(i) => i,
         None => {
-            subs.push(Sub { shard, pipe: Pipeline::new(), call: Call::pipeline("pipeline") });
+            subs.push(Sub { shard, pipe: Pipeline::with_capacity(share), call: Call::pipeline("pipeline") });
             subs.len() - 1
         }
     };
