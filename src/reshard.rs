@@ -15,7 +15,6 @@
 
 use std::time::Duration;
 
-use redis::Value;
 use tracing::{Instrument, info, info_span};
 
 use crate::DisredisClient;
@@ -29,7 +28,7 @@ mod mover;
 mod rebalance;
 
 pub use fence::Straggler;
-use masters::Masters;
+use masters::{Masters, Scan};
 pub use rebalance::{Conflict, OnConflict, Rebalance, rebalance};
 
 /// How a change runs.
@@ -270,19 +269,11 @@ async fn newest(masters: &mut Masters<'_>, names: &[String]) -> Result<Option<Ri
 
 /// Whether `name`'s master holds a key that is not the library's own.
 async fn holds_keys(masters: &mut Masters<'_>, name: &str) -> Result<bool> {
-    let mut cursor = b"0".to_vec();
-    loop {
-        let reply = masters.query(name, redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000)).await?;
-        let Value::Array(mut parts) = reply else { return Ok(true) };
-        let (Some(Value::Array(keys)), Some(Value::BulkString(next))) = (parts.pop(), parts.pop()) else {
-            return Ok(true);
-        };
-        if keys.iter().any(|k| matches!(k, Value::BulkString(k) if !k.starts_with(b"__disredis__:"))) {
+    let mut scan = Scan::new(name, None);
+    while let Some(keys) = scan.next(masters).await? {
+        if keys.iter().any(|k| !mover::internal(k)) {
             return Ok(true);
         }
-        if next == b"0" {
-            return Ok(false);
-        }
-        cursor = next;
     }
+    Ok(false)
 }

@@ -40,9 +40,14 @@ impl<'a> Masters<'a> {
         Ok((addr, conn))
     }
 
-    /// [`Masters::conn`], carried through a failover like [`Masters::query`].
+    /// [`Masters::conn`], carried through a failover like [`Masters::query`]:
+    /// a connection not made yet (or forgotten after a failure) is made with
+    /// the retries of a `PING`; a cached one is returned as it is (its user
+    /// forgets it when it fails).
     pub(crate) async fn reach(&mut self, name: &str) -> Result<(NodeAddr, MultiplexedConnection)> {
-        self.query(name, &redis::cmd("PING")).await?;
+        if !self.conns.contains_key(name) {
+            self.query(name, &redis::cmd("PING")).await?;
+        }
         self.conn(name).await
     }
 
@@ -109,5 +114,49 @@ impl<'a> Masters<'a> {
                 }
             }
         }
+    }
+}
+
+/// `SCAN` over one master, a page (`COUNT 1000`) at a time, carried through
+/// a failover like [`Masters::query`].
+pub(crate) struct Scan {
+    name: String,
+    pattern: Option<String>,
+    /// `None` once the walk is over.
+    cursor: Option<Vec<u8>>,
+}
+
+impl Scan {
+    /// Every key of `name`'s master, or those matching `pattern`.
+    pub(crate) fn new(name: &str, pattern: Option<String>) -> Scan {
+        Scan { name: name.to_owned(), pattern, cursor: Some(b"0".to_vec()) }
+    }
+
+    /// The next page of keys; `None` when the walk is over.
+    pub(crate) async fn next(&mut self, masters: &mut Masters<'_>) -> Result<Option<Vec<Vec<u8>>>> {
+        let Some(cursor) = self.cursor.take() else { return Ok(None) };
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(&cursor);
+        if let Some(pattern) = &self.pattern {
+            cmd.arg("MATCH").arg(pattern);
+        }
+        cmd.arg("COUNT").arg(1000);
+        let bad = || {
+            Error::Redis(
+                (redis::ErrorKind::Parse, "disredis: unexpected SCAN reply from", self.name.clone()).into(),
+            )
+        };
+        let Value::Array(mut parts) = masters.query(&self.name, &cmd).await? else { return Err(bad()) };
+        let (Some(Value::Array(keys)), Some(Value::BulkString(next))) = (parts.pop(), parts.pop()) else {
+            return Err(bad());
+        };
+        if next != b"0" {
+            self.cursor = Some(next);
+        }
+        Ok(Some(
+            keys.into_iter()
+                .filter_map(|k| if let Value::BulkString(k) = k { Some(k) } else { None })
+                .collect(),
+        ))
     }
 }

@@ -20,7 +20,7 @@ use redis::Value;
 use tracing::{info, warn};
 
 use super::copy;
-use super::masters::Masters;
+use super::masters::{Masters, Scan};
 use super::{Progress, Step};
 use crate::change::{self, TOMBSTONE_PREFIX};
 use crate::error::{Error, Result};
@@ -59,12 +59,8 @@ pub(crate) async fn move_all(
         let before = (progress.moved, progress.conflicts.len());
         let mut found = 0u64;
         for &source in &sources {
-            let mut cursor = b"0".to_vec();
-            loop {
-                let reply = masters
-                    .query(&names[source], redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000))
-                    .await?;
-                let (next, keys) = scan_page(&names[source], reply)?;
+            let mut scan = Scan::new(&names[source], None);
+            while let Some(keys) = scan.next(masters).await? {
                 progress.scanned += keys.len() as u64;
                 let mut groups: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
                 for key in keys {
@@ -83,10 +79,6 @@ pub(crate) async fn move_all(
                         report(Step::Moving(progress.clone()));
                     }
                 }
-                if next == b"0" {
-                    break;
-                }
-                cursor = next;
             }
         }
         info!(pass, found, moved = progress.moved, "mover: pass done");
@@ -95,21 +87,6 @@ pub(crate) async fn move_all(
         }
     }
     Ok(())
-}
-
-pub(crate) fn scan_page(master: &str, reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-    let bad = || {
-        Error::Redis(
-            (redis::ErrorKind::Parse, "disredis: unexpected SCAN reply from", master.to_owned()).into(),
-        )
-    };
-    let Value::Array(mut parts) = reply else { return Err(bad()) };
-    let (Some(Value::Array(keys)), Some(Value::BulkString(next))) = (parts.pop(), parts.pop()) else {
-        return Err(bad());
-    };
-    let keys =
-        keys.into_iter().filter_map(|k| if let Value::BulkString(k) = k { Some(k) } else { None }).collect();
-    Ok((next, keys))
 }
 
 /// One batch (see the module docs).
@@ -147,29 +124,13 @@ async fn move_batch(
 pub(crate) async fn clean(masters: &mut Masters<'_>, names: &[String]) -> Result<u64> {
     let mut removed = 0;
     for name in names {
-        let mut cursor = b"0".to_vec();
-        loop {
-            let reply = masters
-                .query(
-                    name,
-                    redis::cmd("SCAN")
-                        .arg(&cursor)
-                        .arg("MATCH")
-                        .arg(format!("{TOMBSTONE_PREFIX}*"))
-                        .arg("COUNT")
-                        .arg(1000),
-                )
-                .await?;
-            let (next, keys) = scan_page(name, reply)?;
+        let mut scan = Scan::new(name, Some(format!("{TOMBSTONE_PREFIX}*")));
+        while let Some(keys) = scan.next(masters).await? {
             if !keys.is_empty()
                 && let Value::Int(n) = masters.query(name, redis::cmd("UNLINK").arg(&keys)).await?
             {
                 removed += n as u64;
             }
-            if next == b"0" {
-                break;
-            }
-            cursor = next;
         }
     }
     Ok(removed)

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use redis::Value;
 use tracing::info;
 
-use super::masters::Masters;
+use super::masters::{Masters, Scan};
 use super::{Step, copy, mover, refused};
 use crate::DisredisClient;
 use crate::error::Result;
@@ -82,10 +82,8 @@ pub async fn rebalance(
     let mut masters = Masters::new(exec);
     let mut out = Rebalance::default();
     for (source, name) in ring.members.iter().enumerate() {
-        let mut cursor = b"0".to_vec();
-        loop {
-            let reply = masters.query(name, redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000)).await?;
-            let (next, keys) = mover::scan_page(name, reply)?;
+        let mut scan = Scan::new(name, None);
+        while let Some(keys) = scan.next(&mut masters).await? {
             out.scanned += keys.len() as u64;
             let mut groups: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
             for key in keys.into_iter().filter(|k| !mover::internal(k)) {
@@ -139,10 +137,6 @@ pub async fn rebalance(
                     }));
                 }
             }
-            if next == b"0" {
-                break;
-            }
-            cursor = next;
         }
     }
     info!(scanned = out.scanned, moved = out.moved, conflicts = out.conflicts, dry_run, "rebalance done");

@@ -4,7 +4,7 @@
 //! Running the binary is in `cli/run.rs`; reading its JSON output in `cli/json.rs`.
 
 mod json;
-mod run;
+pub mod run;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

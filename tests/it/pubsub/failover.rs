@@ -13,6 +13,42 @@ use redis::AsyncCommands;
 use super::receive;
 use crate::support::{Spec, Topology};
 
+/// One `PUBLISH` of [`publish_until`]: channel, sequence number, when it was
+/// sent, and what `PUBLISH` answered (its receiver count).
+struct Sent {
+    channel: String,
+    seq: u64,
+    at: Instant,
+    receivers: redis::RedisResult<i64>,
+}
+
+/// Publishes 0, 1, 2, … round-robin over `channels`, one message every
+/// `every` (ticks missed while a publish waits through a failover are
+/// skipped, not bunched), until `stop` is set.
+fn publish_until(
+    mut publisher: DisredisClient,
+    channels: Vec<String>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Sent>> {
+    tokio::spawn(async move {
+        let mut sent = Vec::new();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        for seq in 0u64.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tick.tick().await;
+            let channel = channels[seq as usize % channels.len()].clone();
+            let at = Instant::now();
+            let receivers = publisher.publish(&channel, seq).await;
+            sent.push(Sent { channel, seq, at, receivers });
+        }
+        sent
+    })
+}
+
 /// ~1,000 messages/s over 20 channels on both shards; one master SIGKILLed:
 /// the other shard never stops, the failed one resumes after the failover
 /// with a gap notice, nothing arrives twice, and every message published
@@ -29,25 +65,8 @@ async fn subscriptions_survive_a_master_sigkill() {
 
     let publisher = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (stop2, chans) = (stop.clone(), channels.clone());
-    let publishing = tokio::spawn(async move {
-        let mut p = publisher;
-        let mut sent: Vec<(String, u64, Instant, bool)> = Vec::new();
-        let mut seq = 0u64;
-        // ~1,000 messages/s: a tick per millisecond (ticks missed while a
-        // publish waits through the failover are skipped, not bunched).
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        while !stop2.load(Ordering::Relaxed) {
-            tick.tick().await;
-            let ch = &chans[seq as usize % chans.len()];
-            let at = Instant::now();
-            let ok = matches!(p.publish::<_, _, i64>(ch, seq).await, Ok(n) if n >= 1);
-            sent.push((ch.clone(), seq, at, ok));
-            seq += 1;
-        }
-        sent
-    });
+    // ~1,000 messages/s.
+    let publishing = publish_until(publisher, channels.clone(), Duration::from_millis(1), stop.clone());
     let mut received: Vec<(String, u64, Instant)> = Vec::new();
     let victim = &names[0];
     let old = topo.master_addr(victim);
@@ -98,7 +117,12 @@ async fn subscriptions_survive_a_master_sigkill() {
     }
     let killed = killed.expect("killed");
     stop.store(true, Ordering::Relaxed);
-    let sent = publishing.await.unwrap();
+    let sent: Vec<(String, u64, Instant, bool)> = publishing
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.channel, p.seq, p.at, matches!(p.receivers, Ok(n) if n >= 1)))
+        .collect();
     let (gap_shard, without, resubscribed) = gap.expect("a gap notice for the failed shard");
     assert_eq!(&gap_shard, victim);
     let mut seen = BTreeSet::new();
@@ -155,20 +179,7 @@ async fn channels_keep_delivering_through_a_ring_change() {
     sub.subscribe(&channels).await.unwrap();
     let publisher = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (stop2, chans) = (stop.clone(), channels.clone());
-    let publishing = tokio::spawn(async move {
-        let mut p = publisher;
-        let mut sent = Vec::new();
-        let mut seq = 0u64;
-        while !stop2.load(Ordering::Relaxed) {
-            let ch = &chans[seq as usize % chans.len()];
-            let receivers: i64 = p.publish(ch, seq).await.unwrap();
-            sent.push((ch.clone(), seq, receivers));
-            seq += 1;
-            tokio::time::sleep(Duration::from_micros(500)).await;
-        }
-        sent
-    });
+    let publishing = publish_until(publisher, channels.clone(), Duration::from_micros(500), stop.clone());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let tool = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     disredis::reshard::start(&tool, names.clone(), &disredis::reshard::Options::default(), &mut |_| {})
@@ -176,7 +187,9 @@ async fn channels_keep_delivering_through_a_ring_change() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let sent = publishing.await.unwrap();
+    // No publish may fail through the change.
+    let sent: Vec<(String, u64, i64)> =
+        publishing.await.unwrap().into_iter().map(|p| (p.channel, p.seq, p.receivers.unwrap())).collect();
     let moving = channels.iter().filter(|ch| client.shard_for(ch) == names[2]).count();
     assert!(moving > 10, "{moving} channels changed owner");
     let unheard: Vec<&(String, u64, i64)> = sent.iter().filter(|(_, _, n)| *n != 1).collect();
@@ -204,19 +217,7 @@ async fn a_planned_failover_moves_the_subscriptions() {
     sub.subscribe(&channels).await.unwrap();
     let publisher = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (stop2, chans) = (stop.clone(), channels.clone());
-    let publishing = tokio::spawn(async move {
-        let mut p = publisher;
-        let mut sent = Vec::new();
-        let mut seq = 0u64;
-        while !stop2.load(Ordering::Relaxed) {
-            let ch = &chans[seq as usize % chans.len()];
-            sent.push((ch.clone(), seq, p.publish::<_, _, i64>(ch, seq).await.unwrap_or(-1)));
-            seq += 1;
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        sent
-    });
+    let publishing = publish_until(publisher, channels.clone(), Duration::from_millis(1), stop.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let old = topo.master_addr(&name);
     let _: () = redis::cmd("SENTINEL")
@@ -233,7 +234,12 @@ async fn a_planned_failover_moves_the_subscriptions() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
-    let sent = publishing.await.unwrap();
+    let sent: Vec<(String, u64, i64)> = publishing
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.channel, p.seq, p.receivers.unwrap_or(-1)))
+        .collect();
     let mut got = BTreeSet::new();
     {
         let mut stream = sub.on_message();

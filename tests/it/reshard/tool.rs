@@ -9,31 +9,14 @@ use std::time::{Duration, Instant};
 use disredis::DisredisClient;
 
 use super::load::{Load, follows, joined_later, seed, verify};
+use crate::cli::run::{BIN, cli, with_sentinels};
 use crate::support::Topology;
 
-const BIN: &str = env!("CARGO_BIN_EXE_disredis");
-
-fn args(topo: &Topology, rest: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> =
-        topo.sentinel_addrs().iter().flat_map(|s| ["--sentinel".into(), s.clone()]).collect();
-    all.extend(rest.iter().map(|s| s.to_string()));
-    all
-}
-
-/// Runs the tool to the end (at most a minute): exit code, stdout, stderr.
+/// Runs the tool to the end: exit code, stdout, stderr.
 fn run(topo: &Topology, rest: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args(topo, rest))
-        .env_remove("DISREDIS_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    eprintln!("$ disredis {}\n[exit {:?}]\n{stdout}{stderr}", rest.join(" "), out.status.code());
-    (out.status.code().unwrap_or(-1), stdout, stderr)
+    let all = with_sentinels(topo, rest);
+    let out = cli(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    (out.code, out.stdout, out.stderr)
 }
 
 /// The phase of the ring record on `name`'s master.
@@ -64,7 +47,7 @@ async fn the_tool_killed_mid_move_is_resumed() {
     let writers = load.start(&a, &b);
 
     let mut child = Command::new(BIN)
-        .args(args(&topo, &["reshard", "add", &names[2]]))
+        .args(with_sentinels(&topo, &["reshard", "add", &names[2]]))
         .env_remove("DISREDIS_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
