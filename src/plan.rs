@@ -97,27 +97,37 @@ fn key_error(e: KeyError) -> Error {
 /// Plans one command (given as its arguments, name first).
 pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Routed> {
     let mut first: Option<usize> = None;
-    let mut spans = false;
+    // Each key's route, in key order, kept only once the keys span shards (the
+    // keys before were all on `first`): a split then hashes no key twice.
+    let mut routes: Vec<usize> = Vec::new();
+    let mut seen = 0;
     let info = keys::visit_keys(args, |key| {
         let i = ring.route(key);
         match first {
             None => first = Some(i),
-            Some(f) if f != i => spans = true,
+            Some(f) if routes.is_empty() && f != i => {
+                routes.reserve_exact(args.len());
+                routes.resize(seen, f);
+                routes.push(i);
+            }
+            Some(_) if !routes.is_empty() => routes.push(i),
             Some(_) => {}
         }
+        seen += 1;
     })
     .map_err(key_error)?;
-    match (first, spans) {
-        (Some(shard), false) => Ok(Routed::One { shard, info }),
-        (Some(_), true) => split(ring, info, args).map(Routed::Plan),
+    match (first, routes.is_empty()) {
+        (Some(shard), true) => Ok(Routed::One { shard, info }),
+        (Some(_), false) => split(ring, info, args, &routes).map(Routed::Plan),
         (None, _) if info.name == "SCAN" => Ok(Routed::Scan(info)),
         (None, _) if CHANNEL_COMMANDS.contains(&info.name) => Ok(Routed::Channel(info)),
         (None, _) => keyless(ring, info, args).map(Routed::Plan),
     }
 }
 
-/// Splits a multi-key command whose keys span shards, or refuses it.
-fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
+/// Splits a multi-key command whose keys span shards, or refuses it. `routes`
+/// holds each key's route in key order (from [`plan`]).
+fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes: &[usize]) -> Result<Plan> {
     let (step, merge_kind) = match info.name {
         "MGET" => (1, None),
         "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => (1, Some(Merge::Sum)),
@@ -125,11 +135,20 @@ fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]]) -> Res
         _ => return Err(cross_shard(ring, info.name, args)),
     };
     let n = ring.labels().len();
+    // Room for twice a fair share of the arguments and bytes, so a part rarely
+    // grows while it is filled.
+    let bytes: usize = args.iter().map(|a| a.len()).sum();
+    let (arg_room, byte_room) = ((args.len() * 2 / n + 2).min(args.len()), (bytes * 2 / n + 16).min(bytes));
     let mut cmds: Vec<Option<Cmd>> = (0..n).map(|_| None).collect();
-    let mut positions: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut positions: Vec<Vec<usize>> = (0..n).map(|_| Vec::with_capacity(arg_room / step)).collect();
     for (pos, i) in (1..args.len()).step_by(step).enumerate() {
-        let shard = ring.route(args[i]);
-        let cmd = cmds[shard].get_or_insert_with(|| redis::cmd(info.name));
+        // The key order of these commands is argument order (checked by the tests).
+        let shard = routes.get(pos).copied().unwrap_or_else(|| ring.route(args[i]));
+        let cmd = cmds[shard].get_or_insert_with(|| {
+            let mut cmd = Cmd::with_capacity(arg_room, byte_room);
+            cmd.arg(info.name);
+            cmd
+        });
         for arg in &args[i..(i + step).min(args.len())] {
             cmd.arg(*arg);
         }

@@ -76,6 +76,45 @@ fn mset_keeps_pairs_together_and_del_sums() {
     assert_eq!(merge(&p.merge, vec![Value::Int(1), Value::Int(0)]).unwrap(), Value::Int(1));
 }
 
+/// Every part holds exactly the keys (and values) its shard owns, in the
+/// caller's order, whichever key first leaves the first key's shard (the split
+/// reuses the routes `plan` computed while it looked for that key).
+#[test]
+fn each_part_holds_its_shards_keys_wherever_the_keys_start_to_span() {
+    let r = Rendezvous::new(["s1", "s2", "s3", "s4", "s5"]).unwrap();
+    let keys: Vec<String> = (0..200).map(|i| format!("key:{i}")).collect();
+    for start in [1, 2, 7, 40] {
+        // `start` keys on one shard, then keys anywhere.
+        let first = r.shard_index(keys[0].as_bytes());
+        let same: Vec<&String> =
+            keys.iter().filter(|k| r.shard_index(k.as_bytes()) == first).take(start).collect();
+        let rest: Vec<&String> = keys.iter().filter(|k| !same.contains(k)).take(60).collect();
+        let all: Vec<&str> = same.iter().chain(&rest).map(|k| k.as_str()).collect();
+        for (name, step) in [("MGET", 1), ("DEL", 1), ("MSET", 2)] {
+            let mut a = vec![name];
+            for k in &all {
+                a.push(k);
+                if step == 2 {
+                    a.push("v");
+                }
+            }
+            let p = planned(&r, &a);
+            let mut seen = 0;
+            for part in &p.parts {
+                let got = packed(part.cmd.as_ref().unwrap());
+                assert_eq!(got[0], name);
+                let part_keys: Vec<&String> = got[1..].iter().step_by(step).collect();
+                let want: Vec<&&str> =
+                    all.iter().filter(|k| r.shard_index(k.as_bytes()) == part.shard).collect();
+                assert_eq!(part_keys.len(), want.len(), "{name}, span from key {start}");
+                assert!(part_keys.iter().zip(&want).all(|(g, w)| g.as_str() == **w));
+                seen += part_keys.len();
+            }
+            assert_eq!(seen, all.len());
+        }
+    }
+}
+
 #[test]
 fn other_multi_key_commands_across_shards_are_refused() {
     let r = ring();
