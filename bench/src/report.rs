@@ -31,8 +31,11 @@ pub struct Row {
     pub conc: usize,
     pub disredis: SideStats,
     pub bare: SideStats,
-    /// disredis/bare per round (rounds run both sides, alternating order).
+    pub fred: SideStats,
+    /// disredis/bare per round (rounds run every side, rotating the order).
     pub ratios: Vec<f64>,
+    /// disredis/fred per round.
+    pub vs_fred: Vec<f64>,
     pub redis_benchmark: Option<f64>,
 }
 
@@ -51,63 +54,60 @@ fn min_max(v: &[f64]) -> Option<(f64, f64)> {
     Some((min, v.iter().copied().fold(min, f64::max)))
 }
 
-/// What the bare side is, per workload and shard count.
-pub fn bare_label(workload: Workload, shards: usize) -> &'static str {
-    match (workload, shards) {
-        (_, 1) => "1 conn",
-        (Workload::Pipeline, _) => "split/master",
-        _ => "conn/master",
-    }
-}
-
 fn ops(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.0}"))
+}
+
+fn spread(v: &[f64]) -> String {
+    match (min_max(v), median(v)) {
+        (Some((lo, hi)), Some(med)) => format!("{lo:.2}/{med:.2}/{hi:.2}"),
+        _ => "-".into(),
+    }
 }
 
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:>2} {:>4} {:>12} {:>11} {:>11} {:>20} {:>17} {:>17} {:>13} {:>11}",
+        "{:<9} {:>2} {:>4} {:>10} {:>10} {:>10} {:>15} {:>15} {:>17} {:>17} {:>11}",
         "workload",
         "sh",
         "conc",
-        "bare is",
         "disredis/s",
         "bare/s",
-        "ratio min/med/max",
-        "disr p50/p99 us",
-        "bare p50/p99 us",
-        "cpu us/op d/b",
+        "fred/s",
+        "d/b min/med/max",
+        "d/f min/med/max",
+        "p99 us d/b/f",
+        "cpu us/op d/b/f",
         "redis-bench"
     );
     for r in rows {
-        let ratio = match (min_max(&r.ratios), median(&r.ratios)) {
-            (Some((lo, hi)), Some(med)) => format!("{lo:.3}/{med:.3}/{hi:.3}"),
-            _ => "-".into(),
-        };
-        let lat = |s: &SideStats| {
-            if s.rounds.is_empty() { "-".into() } else { format!("{:.0}/{:.0}", s.p50_us, s.p99_us) }
-        };
+        let sides = [&r.disredis, &r.bare, &r.fred];
+        let p99: Vec<String> = sides
+            .iter()
+            .map(|s| if s.rounds.is_empty() { "-".into() } else { format!("{:.0}", s.p99_us) })
+            .collect();
+        let cpu: Vec<String> = sides
+            .iter()
+            .map(|s| median(&s.cpu_us_per_op).map_or_else(|| "-".into(), |c| format!("{c:.2}")))
+            .collect();
         let _ = writeln!(
             out,
-            "{:<9} {:>2} {:>4} {:>12} {:>11} {:>11} {:>20} {:>17} {:>17} {:>13} {:>11}",
+            "{:<9} {:>2} {:>4} {:>10} {:>10} {:>10} {:>15} {:>15} {:>17} {:>17} {:>11}",
             r.workload.name(),
             r.shards,
             r.conc,
-            bare_label(r.workload, r.shards),
             ops(r.disredis.median()),
             ops(r.bare.median()),
-            ratio,
-            lat(&r.disredis),
-            lat(&r.bare),
-            match (median(&r.disredis.cpu_us_per_op), median(&r.bare.cpu_us_per_op)) {
-                (Some(d), Some(b)) => format!("{d:.2}/{b:.2}"),
-                _ => "-".into(),
-            },
+            ops(r.fred.median()),
+            spread(&r.ratios),
+            spread(&r.vs_fred),
+            p99.join("/"),
+            cpu.join("/"),
             ops(r.redis_benchmark)
         );
-        for (side, s) in [("disredis", &r.disredis), ("bare", &r.bare)] {
+        for (side, s) in [("disredis", &r.disredis), ("bare", &r.bare), ("fred", &r.fred)] {
             if s.errors > 0 {
                 let first = s.first_error.as_deref().unwrap_or("");
                 let _ = writeln!(out, "    {side}: {} errors, first: {first}", s.errors);
@@ -140,8 +140,9 @@ fn json_str(s: &str) -> String {
 fn json_side(s: &SideStats) -> String {
     let rounds: Vec<String> = s.rounds.iter().map(|x| json_num(Some(*x))).collect();
     format!(
-        "{{\"ops_per_sec_median\": {}, \"ops_per_sec_rounds\": [{}], \"p50_us\": {}, \"p99_us\": {}, \"errors\": {}, \"first_error\": {}}}",
+        "{{\"ops_per_sec_median\": {}, \"ops_per_sec_rounds\": [{}], \"cpu_us_per_op_median\": {}, \"p50_us\": {}, \"p99_us\": {}, \"errors\": {}, \"first_error\": {}}}",
         json_num(s.median()),
+        json_num(median(&s.cpu_us_per_op)),
         rounds.join(", "),
         json_num((!s.rounds.is_empty()).then_some(s.p50_us)),
         json_num((!s.rounds.is_empty()).then_some(s.p99_us)),
@@ -157,24 +158,31 @@ pub fn json(rows: &[Row], settings: &[(&str, String)]) -> String {
         let _ = writeln!(out, "  {}: {},", json_str(k), v);
     }
     out.push_str("  \"results\": [\n");
+    let ratio = |v: &[f64]| {
+        let rounds: Vec<String> = v.iter().map(|x| json_num(Some(*x))).collect();
+        let (lo, hi) = min_max(v).unzip();
+        format!(
+            "{{\"min\": {}, \"median\": {}, \"max\": {}, \"rounds\": [{}]}}",
+            json_num(lo),
+            json_num(median(v)),
+            json_num(hi),
+            rounds.join(", ")
+        )
+    };
     for (i, r) in rows.iter().enumerate() {
-        let ratios: Vec<String> = r.ratios.iter().map(|x| json_num(Some(*x))).collect();
-        let (lo, hi) = min_max(&r.ratios).unzip();
         let _ = writeln!(
             out,
-            "    {{\"workload\": {}, \"shards\": {}, \"concurrency\": {}, \"bare_is\": {}, \
-             \"ratio\": {{\"min\": {}, \"median\": {}, \"max\": {}, \"rounds\": [{}]}}, \
-             \"disredis\": {}, \"bare\": {}, \"redis_benchmark_ops_per_sec\": {}}}{}",
+            "    {{\"workload\": {}, \"shards\": {}, \"concurrency\": {}, \"disredis_vs_bare\": {}, \
+             \"disredis_vs_fred\": {}, \"disredis\": {}, \"bare\": {}, \"fred\": {}, \
+             \"redis_benchmark_ops_per_sec\": {}}}{}",
             json_str(r.workload.name()),
             r.shards,
             r.conc,
-            json_str(bare_label(r.workload, r.shards)),
-            json_num(lo),
-            json_num(median(&r.ratios)),
-            json_num(hi),
-            ratios.join(", "),
+            ratio(&r.ratios),
+            ratio(&r.vs_fred),
             json_side(&r.disredis),
             json_side(&r.bare),
+            json_side(&r.fred),
             json_num(r.redis_benchmark),
             if i + 1 < rows.len() { "," } else { "" }
         );

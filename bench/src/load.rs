@@ -1,5 +1,6 @@
-//! The load generators: GET/SET, pipelines and MGET through either side (the
-//! `DisredisClient` or bare `MultiplexedConnection`s), and the latency histogram.
+//! The load generators: GET/SET, pipelines and MGET through each side (the
+//! `DisredisClient`, bare `MultiplexedConnection`s, or fred clients), and the
+//! latency histogram.
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,13 @@ pub enum Side {
         conns: Vec<MultiplexedConnection>,
         ring: Rendezvous,
     },
+    /// fred, the Rust peer: one client per master (each finds its master
+    /// through Sentinel), keys routed by the same table as the bare side,
+    /// pipelines and MGETs split per master the same way.
+    Fred {
+        clients: Vec<fred::clients::Client>,
+        ring: Rendezvous,
+    },
 }
 
 /// A tiny xorshift64* generator: one per task, no shared state.
@@ -92,9 +100,15 @@ pub fn key(mut n: u64) -> [u8; 16] {
     k
 }
 
-fn getset_cmd(rng: &mut Rng) -> ([u8; 16], Cmd) {
+/// The next GET/SET: its key and whether it is a SET (half of them).
+fn getset_op(rng: &mut Rng) -> ([u8; 16], bool) {
     let k = rng.key();
-    let cmd = if rng.next() & 1 == 0 {
+    (k, rng.next() & 1 == 0)
+}
+
+fn getset_cmd(rng: &mut Rng) -> ([u8; 16], Cmd) {
+    let (k, set) = getset_op(rng);
+    let cmd = if set {
         let mut c = redis::cmd("SET");
         c.arg(&k[..]).arg(&VALUE[..]);
         c
@@ -111,6 +125,11 @@ impl Side {
     pub async fn request(&mut self, workload: Workload, rng: &mut Rng) -> redis::RedisResult<()> {
         match workload {
             Workload::GetSet => {
+                if let Side::Fred { clients, ring } = self {
+                    let (k, set) = getset_op(rng);
+                    let i = if clients.len() == 1 { 0 } else { ring.shard_index(&k) };
+                    return fred_getset(&clients[i], set, &k).await;
+                }
                 let (k, cmd) = getset_cmd(rng);
                 match self {
                     Side::Disredis(c) => cmd.query_async::<Value>(c).await.map(drop),
@@ -118,6 +137,7 @@ impl Side {
                         let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
                         cmd.query_async::<Value>(&mut conns[i]).await.map(drop)
                     }
+                    Side::Fred { .. } => unreachable!("handled above"),
                 }
             }
             Workload::Pipeline => match self {
@@ -143,6 +163,29 @@ impl Side {
                         async move { p.query_async::<Value>(&mut c).await }
                     });
                     join_all(runs).await.into_iter().try_for_each(|r| r.map(drop))
+                }
+                Side::Fred { clients, ring } => {
+                    use fred::interfaces::KeysInterface;
+                    let pipes: Vec<_> = clients.iter().map(|c| c.pipeline()).collect();
+                    let mut used = vec![false; clients.len()];
+                    for _ in 0..BATCH {
+                        let (k, set) = getset_op(rng);
+                        let i = if clients.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        used[i] = true;
+                        // Queued: the pipeline's own buffer holds the command.
+                        let queued: Result<(), _> = if set {
+                            pipes[i].set(&k[..], &VALUE[..], None, None, false).await
+                        } else {
+                            pipes[i].get(&k[..]).await
+                        };
+                        queued.map_err(fred_error)?;
+                    }
+                    let runs = pipes
+                        .iter()
+                        .zip(&used)
+                        .filter(|(_, u)| **u)
+                        .map(|(p, _)| p.all::<fred::types::Value>());
+                    join_all(runs).await.into_iter().try_for_each(|r| r.map(drop).map_err(fred_error))
                 }
             },
             Workload::Mget => match self {
@@ -170,9 +213,37 @@ impl Side {
                         });
                     join_all(runs).await.into_iter().try_for_each(|r| r.map(drop))
                 }
+                Side::Fred { clients, ring } => {
+                    use fred::interfaces::KeysInterface;
+                    let mut keys: Vec<Vec<fred::types::Key>> =
+                        (0..clients.len()).map(|_| Vec::new()).collect();
+                    for _ in 0..BATCH {
+                        let k = rng.key();
+                        let i = if clients.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        keys[i].push(fred::types::Key::from(&k[..]));
+                    }
+                    let runs = clients
+                        .iter()
+                        .zip(keys)
+                        .filter(|(_, k)| !k.is_empty())
+                        .map(|(c, k)| async move { c.mget::<fred::types::Value, _>(k).await });
+                    join_all(runs).await.into_iter().try_for_each(|r| r.map(drop).map_err(fred_error))
+                }
             },
         }
     }
+}
+
+/// A GET or SET through fred's own API (the way its users call it).
+async fn fred_getset(client: &fred::clients::Client, set: bool, k: &[u8]) -> redis::RedisResult<()> {
+    use fred::interfaces::KeysInterface;
+    let done: Result<fred::types::Value, _> =
+        if set { client.set(k, &VALUE[..], None, None, false).await } else { client.get(k).await };
+    done.map(drop).map_err(fred_error)
+}
+
+fn fred_error(e: fred::error::Error) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "fred", e.to_string()))
 }
 
 /// What one round of one side measured.
