@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A benchmark topology with N masters (no replicas) and one Sentinel, for the
-# many-shard rows of examples/bench.rs (docs/performance.md):
+# many-shard rows of the benchmark, bench/ (docs/performance.md):
 #   masters shard-01 … shard-N on 127.0.0.1:17001 … 17000+N, Sentinel 127.0.0.1:27001
 # Usage: many.sh start DIR N   starts them (no persistence), waits until the Sentinel
 #                              monitors every master, prints the Sentinel address
