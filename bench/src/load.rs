@@ -100,6 +100,12 @@ pub fn key(mut n: u64) -> [u8; 16] {
     k
 }
 
+/// The shard of `key` on the bare and fred sides: routed by the client's own
+/// table, and (as disredis does) not hashed at all with one shard.
+fn shard(ring: &Rendezvous, shards: usize, key: &[u8]) -> usize {
+    if shards == 1 { 0 } else { ring.shard_index(key) }
+}
+
 /// The next GET/SET: its key and whether it is a SET (half of them).
 fn getset_op(rng: &mut Rng) -> ([u8; 16], bool) {
     let k = rng.key();
@@ -127,14 +133,14 @@ impl Side {
             Workload::GetSet => {
                 if let Side::Fred { clients, ring } = self {
                     let (k, set) = getset_op(rng);
-                    let i = if clients.len() == 1 { 0 } else { ring.shard_index(&k) };
+                    let i = shard(ring, clients.len(), &k);
                     return fred_getset(&clients[i], set, &k).await;
                 }
                 let (k, cmd) = getset_cmd(rng);
                 match self {
                     Side::Disredis(c) => cmd.query_async::<Value>(c).await.map(drop),
                     Side::Bare { conns, ring } => {
-                        let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        let i = shard(ring, conns.len(), &k);
                         cmd.query_async::<Value>(&mut conns[i]).await.map(drop)
                     }
                     Side::Fred { .. } => unreachable!("handled above"),
@@ -155,7 +161,7 @@ impl Side {
                         conns.iter().map(|_| Pipeline::with_capacity(BATCH)).collect();
                     for _ in 0..BATCH {
                         let (k, cmd) = getset_cmd(rng);
-                        let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        let i = shard(ring, conns.len(), &k);
                         pipes[i].add_command(cmd);
                     }
                     let runs = conns.iter().zip(&pipes).filter(|(_, p)| !p.is_empty()).map(|(c, p)| {
@@ -170,7 +176,7 @@ impl Side {
                     let mut used = vec![false; clients.len()];
                     for _ in 0..BATCH {
                         let (k, set) = getset_op(rng);
-                        let i = if clients.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        let i = shard(ring, clients.len(), &k);
                         used[i] = true;
                         // Queued: the pipeline's own buffer holds the command.
                         let queued: Result<(), _> = if set {
@@ -202,7 +208,7 @@ impl Side {
                     let mut used = vec![false; conns.len()];
                     for _ in 0..BATCH {
                         let k = rng.key();
-                        let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        let i = shard(ring, conns.len(), &k);
                         cmds[i].arg(&k[..]);
                         used[i] = true;
                     }
@@ -219,7 +225,7 @@ impl Side {
                         (0..clients.len()).map(|_| Vec::new()).collect();
                     for _ in 0..BATCH {
                         let k = rng.key();
-                        let i = if clients.len() == 1 { 0 } else { ring.shard_index(&k) };
+                        let i = shard(ring, clients.len(), &k);
                         keys[i].push(fred::types::Key::from(&k[..]));
                     }
                     let runs = clients
@@ -315,7 +321,7 @@ pub async fn prefill(conns: &[MultiplexedConnection], ring: &Rendezvous) -> redi
     let mut pipes: Vec<Pipeline> = conns.iter().map(|_| Pipeline::new()).collect();
     for n in 0..KEYSPACE {
         let k = key(n);
-        let i = if conns.len() == 1 { 0 } else { ring.shard_index(&k) };
+        let i = shard(ring, conns.len(), &k);
         pipes[i].set(&k[..], &VALUE[..]).ignore();
     }
     for (pipe, conn) in pipes.iter().zip(conns) {
