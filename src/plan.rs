@@ -105,12 +105,12 @@ pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Route
         let i = ring.route(key);
         match first {
             None => first = Some(i),
-            Some(f) if routes.is_empty() && f != i => {
+            Some(_) if !routes.is_empty() => routes.push(i),
+            Some(f) if f != i => {
                 routes.reserve_exact(args.len());
                 routes.resize(seen, f);
                 routes.push(i);
             }
-            Some(_) if !routes.is_empty() => routes.push(i),
             Some(_) => {}
         }
         seen += 1;
@@ -139,25 +139,26 @@ fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes
     // grows while it is filled.
     let bytes: usize = args.iter().map(|a| a.len()).sum();
     let (arg_room, byte_room) = ((args.len() * 2 / n + 2).min(args.len()), (bytes * 2 / n + 16).min(bytes));
-    let mut cmds: Vec<Option<Cmd>> = (0..n).map(|_| None).collect();
-    let mut positions: Vec<Vec<usize>> = (0..n).map(|_| Vec::with_capacity(arg_room / step)).collect();
+    // Per shard (made when its first key comes): its part and the caller's key
+    // positions in it.
+    let mut parts_of: Vec<Option<(Cmd, Vec<usize>)>> = (0..n).map(|_| None).collect();
     for (pos, i) in (1..args.len()).step_by(step).enumerate() {
         // The key order of these commands is argument order (checked by the tests).
         let shard = routes.get(pos).copied().unwrap_or_else(|| ring.route(args[i]));
-        let cmd = cmds[shard].get_or_insert_with(|| {
+        let (cmd, positions) = parts_of[shard].get_or_insert_with(|| {
             let mut cmd = Cmd::with_capacity(arg_room, byte_room);
             cmd.arg(info.name);
-            cmd
+            (cmd, Vec::with_capacity(arg_room / step))
         });
         for arg in &args[i..(i + step).min(args.len())] {
             cmd.arg(*arg);
         }
-        positions[shard].push(pos);
+        positions.push(pos);
     }
     let mut parts = Vec::new();
     let mut kept = Vec::new();
-    for (shard, (cmd, pos)) in cmds.into_iter().zip(positions).enumerate() {
-        if let Some(cmd) = cmd {
+    for (shard, part) in parts_of.into_iter().enumerate() {
+        if let Some((cmd, pos)) = part {
             parts.push(Part { shard, cmd: Some(cmd) });
             kept.push(pos);
         }
