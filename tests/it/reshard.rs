@@ -166,3 +166,40 @@ async fn master_killed_mid_move(victim: usize) {
     load.stop(writers).await;
     load::verify_acknowledged(&topo, &names, &load, &seeded);
 }
+
+/// A client handle keeps its lease on the table and its connection handles
+/// between requests (the hot path's cache); an idle one must not hold the old
+/// ring's connections open, or the fence would wait for it forever. Here one
+/// sits idle through the whole change: the fence reports no straggler, and the
+/// handle works under the new ring afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_handle_does_not_hold_the_old_ring() {
+    let topo = joined_later(0).await;
+    let names = topo.master_names();
+    let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let mut idle = client.clone();
+    // Two requests or more make the handle keep its lease (one does not).
+    for i in 0..20 {
+        redis::AsyncCommands::set::<_, _, ()>(&mut idle, format!("idle:{i}"), i).await.unwrap();
+    }
+    let tool = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
+    let mut stragglers = 0;
+    let mut count = |step: Step| {
+        if let Step::Stragglers { .. } = step {
+            stragglers += 1;
+        }
+    };
+    let options = Options::default();
+    let change = reshard::start(&tool, names.clone(), &options, &mut count);
+    let outcome = tokio::time::timeout(Duration::from_secs(60), change)
+        .await
+        .expect("the fence is still waiting (for the idle handle's connections?)")
+        .unwrap();
+    assert_eq!((outcome.ring.version, outcome.ring.phase), (4, Phase::Stable));
+    assert_eq!(stragglers, 0, "an idle handle was reported as a straggler");
+    follows(&client, 4).await;
+    for i in 0..20 {
+        let v: i64 = redis::AsyncCommands::get(&mut idle, format!("idle:{i}")).await.unwrap();
+        assert_eq!(v, i);
+    }
+}
