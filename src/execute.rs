@@ -13,13 +13,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use redis::RedisResult;
 use redis::aio::MultiplexedConnection;
-use redis::{RedisResult, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::config::{Config, ReadFrom};
 use crate::connect::connect_master;
-use crate::durable;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::keys::learned::Learned;
@@ -30,6 +29,7 @@ use crate::sentinel::switch::Stop;
 use crate::topology::{Conns, Shards, Table};
 
 mod moving;
+mod replicated;
 mod start;
 
 /// Everything a request needs below the public face, shared by every clone of
@@ -99,54 +99,6 @@ impl Executor {
                 Box::pin(self.execute_durable(shards, idx, call, req, replicas, timeout)).await
             }
             _ => self.deliver(shards, idx, call, req, conns).await,
-        }
-    }
-
-    /// Durability mode: the write and a `WAIT` on the same connection (see
-    /// [`crate::durable`]).
-    async fn execute_durable(
-        &self,
-        shards: &Shards,
-        idx: usize,
-        call: Call,
-        req: Request<'_>,
-        replicas: usize,
-        timeout: Duration,
-    ) -> Result<Reply> {
-        let wait = durable::wait_cmd(replicas, timeout);
-        let shard = &shards.shards[idx].name;
-        let check = |acked: &Value| durable::check(acked, replicas, call.command, shard);
-        // WAIT may take its whole timeout: not a sign of a hung master.
-        let call = Call { patience: Some(timeout), ..call };
-        match req {
-            Request::Pipe { pipe, .. } if pipe.is_transaction() => {
-                let reply = self.deliver(shards, idx, call, req, None).await?;
-                let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
-                check(&self.deliver(shards, idx, wait_call, Request::Cmd(&wait), None).await?.one()?)?;
-                Ok(reply)
-            }
-            Request::Pipe { pipe, offset, count } => {
-                let mut durable = pipe.clone();
-                durable.add_command(wait);
-                let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
-                let mut values = self.deliver(shards, idx, call, req, None).await?.many()?;
-                let acked = values.pop().unwrap_or(Value::Nil);
-                if !values.iter().all(durable::refused) {
-                    check(&acked)?;
-                }
-                Ok(Reply::Many(values))
-            }
-            Request::Cmd(cmd) => {
-                let durable = durable::with_wait(cmd, wait);
-                let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
-                let mut values = self.deliver(shards, idx, call, req, None).await?.many()?.into_iter();
-                let (reply, acked) =
-                    (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
-                if !durable::refused(&reply) {
-                    check(&acked)?;
-                }
-                Ok(Reply::One(reply))
-            }
         }
     }
 

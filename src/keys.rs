@@ -47,7 +47,9 @@ pub struct CommandInfo {
 /// Why keys could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyError {
-    /// The command name is not in the table (e.g. a module command). Holds the name as sent (lossy UTF-8).
+    /// The command name is not in the table (e.g. a module command, or a command newer than
+    /// the table). Holds the name as sent (lossy UTF-8); for a subcommand the table doesn't
+    /// know of a container it knows, "CONTAINER SUB" (e.g. "CLIENT CAPA").
     Unknown(String),
     /// The arguments do not match the command's shape (numkeys not a number or larger than
     /// the args, missing STREAMS, odd stream list, missing subcommand...).
@@ -226,8 +228,10 @@ pub fn visit_keys<'a>(args: &[&'a [u8]], mut visit: impl FnMut(&'a [u8])) -> Res
         let Some(&sub) = args.get(1) else {
             return Err(malformed(container, "missing subcommand"));
         };
+        // A subcommand newer than the table (Valkey's CLIENT CAPA, SCRIPT SHOW):
+        // the server may know it, so it is unknown here rather than malformed.
         entry = find(subs, container.len() + 1, sub).ok_or_else(|| {
-            malformed(container, format!("unknown subcommand {:?}", String::from_utf8_lossy(sub)))
+            KeyError::Unknown(format!("{container} {}", String::from_utf8_lossy(sub).to_uppercase()))
         })?;
     }
     let mut flags = entry.flags;
@@ -257,6 +261,12 @@ pub fn visit_keys<'a>(args: &[&'a [u8]], mut visit: impl FnMut(&'a [u8])) -> Res
         blocking: flags & BLOCKING != 0,
         keyless: matches!(entry.keys, Keys::None | Keys::Sub(_)),
     })
+}
+
+/// Whether `name` is a container command of the table (`OBJECT`, `CLIENT`, ...), whose
+/// subcommand is its second argument.
+pub(crate) fn is_container(name: &[u8]) -> bool {
+    find_command(name).is_some_and(|e| matches!(e.keys, Keys::Sub(_)))
 }
 
 /// Every command and container subcommand the table knows, as canonical upper-case

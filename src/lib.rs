@@ -69,6 +69,7 @@
 //! | | `dispatch::channels` | `PUBLISH`, `SPUBLISH`, `PUBSUB …` routed by channel | Execute, State, Pure, Base |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
+//! | | `execute::replicated` | durability mode on the request path: the write and its `WAIT` on one connection, waiting again on that connection (within the failover deadline) while too few replicas have it | State, Pure, Base |
 //! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`), sending a request again under the next ring | State, Discovery, Pure, Base |
 //! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
 //! | | `topology` (+ `shard`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |

@@ -4,6 +4,8 @@
 //!
 //! - A name the server doesn't know either, or a command without key positions,
 //!   is [`Error::NoKey`] (send it with `on_shard`).
+//! - A subcommand the table doesn't know of a container it knows (Valkey's
+//!   `CLIENT CAPA`, `SCRIPT SHOW`) is asked about as `container|sub`.
 //! - Fixed key positions (first, last, step) route like any command.
 //! - `movablekeys` commands ask `COMMAND GETKEYS` for each call (one extra round
 //!   trip), since their keys depend on the arguments.
@@ -14,16 +16,19 @@ use redis::Value;
 
 use crate::error::{Error, Result};
 use crate::execute::Executor;
-use crate::keys::learned::{LearnedSpec, parse_command_info};
+use crate::keys::{
+    self,
+    learned::{LearnedSpec, parse_command_info},
+};
 use crate::request::{Call, Request};
 use crate::topology::Shards;
 
 /// Routes a command the static table doesn't know: its one shard and how to
 /// call it.
 pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<(usize, Call)> {
-    let name = args.first().copied().unwrap_or_default();
-    let shown = String::from_utf8_lossy(name).into_owned();
-    let Some(spec) = spec(exec, shards, name).await? else {
+    let name = info_name(args);
+    let shown = String::from_utf8_lossy(&name).replace('|', " ");
+    let Some(spec) = spec(exec, shards, &name).await? else {
         return Err(Error::NoKey { command: shown });
     };
     let keys: Vec<Vec<u8>> = if spec.movable {
@@ -51,6 +56,17 @@ pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> R
             command: shown,
             shards: many.iter().map(|&i| table.labels()[i].clone()).collect(),
         }),
+    }
+}
+
+/// The name `COMMAND INFO` knows the command by: a subcommand of a container
+/// the table knows is `container|sub` (`client|capa`), anything else its first
+/// argument.
+fn info_name(args: &[&[u8]]) -> Vec<u8> {
+    match args {
+        [container, sub, ..] if keys::is_container(container) => [*container, b"|", *sub].concat(),
+        [name, ..] => name.to_vec(),
+        [] => Vec::new(),
     }
 }
 

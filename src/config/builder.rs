@@ -241,9 +241,20 @@ impl Builder {
     }
 
     /// Durability mode: follow every write with `WAIT replicas timeout` on the same
-    /// connection, and report the write as failed ([`Error::NotReplicated`]) when
-    /// fewer replicas acknowledged it. An acknowledged write then survives the loss
-    /// of its master; it costs one replication round trip per write. Default: off.
+    /// connection. An acknowledged write then survives the loss of its master; it
+    /// costs one replication round trip per write. Default: off.
+    ///
+    /// When fewer replicas acknowledged it within `timeout`, the master has still
+    /// applied the write: `WAIT` is sent again on that connection (each time for up
+    /// to `timeout`) until enough replicas have it or the
+    /// [`failover_deadline`](Builder::failover_deadline) since the write has passed
+    /// (a promoted master's replicas re-attach a moment after the failover; Valkey
+    /// 9.1 later than Redis 7.0). Only then is it [`Error::NotReplicated`] — also at
+    /// once when the write cannot be told to have gone over the current connection
+    /// (it was retried on a new one) or used a blocking command's own connection.
+    /// While `WAIT` blocks, the shard's shared connection serves nothing else, as
+    /// for the first `WAIT`; with no replica at all every write takes the failover
+    /// deadline before its `NotReplicated`.
     pub fn wait_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
         self.wait_replicas = Some((replicas, timeout));
         self

@@ -65,18 +65,45 @@ fn flags(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Parses one entry of a `COMMAND INFO` reply: `[name, arity, flags, first, last,
-/// step, …]`; nil (unknown command) or anything malformed is `None`.
+/// step, acl categories, tips, key specs, …]`; nil (unknown command) or anything
+/// malformed is `None`.
+///
+/// The first/last/step range may cover arguments that a key spec flags `not_key`
+/// (Valkey 9.1's `CLUSTERSCAN` cursor, there for cluster routing only; `COMMAND
+/// GETKEYS` leaves them out): when every key spec is `not_key` the command has no
+/// keys, when only some are its keys are asked of `COMMAND GETKEYS` per call.
 pub(crate) fn parse_command_info(entry: &Value) -> Option<LearnedSpec> {
     let Value::Array(items) = entry else { return None };
     let f = flags(items.get(2));
+    let not_key: Vec<bool> = match items.get(8) {
+        Some(Value::Array(specs)) => {
+            specs.iter().map(|s| flags(spec_field(s, "flags")).contains(&"not_key".into())).collect()
+        }
+        _ => Vec::new(),
+    };
+    let no_keys = !not_key.is_empty() && not_key.iter().all(|n| *n);
+    let (first, last, step) = (int(items.get(3))?, int(items.get(4))?, int(items.get(5))?);
     Some(LearnedSpec {
-        first: int(items.get(3))?,
-        last: int(items.get(4))?,
-        step: int(items.get(5))?,
+        first: if no_keys { 0 } else { first },
+        last: if no_keys { 0 } else { last },
+        step: if no_keys { 0 } else { step },
         read_only: f.iter().any(|x| x == "readonly"),
         blocking: f.iter().any(|x| x == "blocking"),
-        movable: f.iter().any(|x| x == "movablekeys"),
+        movable: f.iter().any(|x| x == "movablekeys") || (!no_keys && not_key.contains(&true)),
     })
+}
+
+/// A field of one key spec: a RESP3 map or a RESP2 flat `[name, value, …]` array.
+fn spec_field<'a>(spec: &'a Value, name: &str) -> Option<&'a Value> {
+    let is = |k: &Value| {
+        matches!(k, Value::BulkString(b) if b == name.as_bytes())
+            || matches!(k, Value::SimpleString(s) if s == name)
+    };
+    match spec {
+        Value::Map(m) => m.iter().find(|(k, _)| is(k)).map(|(_, v)| v),
+        Value::Array(kv) => kv.chunks(2).find(|p| p.len() == 2 && is(&p[0])).map(|p| &p[1]),
+        _ => None,
+    }
 }
 
 impl LearnedSpec {
@@ -123,6 +150,33 @@ mod tests {
         assert!(s.read_only && !s.blocking);
         assert_eq!(parse_command_info(&Value::Nil), None);
         assert_eq!(parse_command_info(&Value::Array(vec![bulk("x")])), None);
+    }
+
+    /// `entry` with key specs, each given by its flags (RESP2 shape).
+    fn with_specs(first: i64, flags: &[&str], specs: &[&[&str]]) -> Value {
+        let Value::Array(mut items) = entry(first, first, 1, flags) else { unreachable!() };
+        items.push(Value::Array(vec![]));
+        let spec = |f: &[&str]| {
+            Value::Array(vec![
+                bulk("flags"),
+                Value::Array(f.iter().map(|x| Value::SimpleString((*x).into())).collect()),
+                bulk("begin_search"),
+                Value::Array(vec![]),
+            ])
+        };
+        items.push(Value::Array(specs.iter().map(|f| spec(f)).collect()));
+        Value::Array(items)
+    }
+
+    #[test]
+    fn not_key_arguments_are_no_keys() {
+        // Valkey 9.1's CLUSTERSCAN: range 1 1 1, its one key spec `not_key`.
+        let s = parse_command_info(&with_specs(1, &["readonly"], &[&["not_key"]])).unwrap();
+        assert!(s.keys(&[b"clusterscan", b"0"]).is_empty() && !s.movable);
+        let s = parse_command_info(&with_specs(1, &["write"], &[&["RW", "update"]])).unwrap();
+        assert_eq!((s.keys(&[b"delifeq", b"k", b"v"]), s.movable), (vec![&b"k"[..]], false));
+        let s = parse_command_info(&with_specs(1, &["write"], &[&["RW"], &["not_key"]])).unwrap();
+        assert!(s.movable, "some not_key specs: ask COMMAND GETKEYS");
     }
 
     #[test]

@@ -132,7 +132,8 @@ fn keyless_and_errors() {
     }
     assert_eq!(err(""), KeyError::Malformed { command: "", detail: "empty command".into() });
     assert!(matches!(err("OBJECT"), KeyError::Malformed { command: "OBJECT", .. }));
-    assert!(matches!(err("object nope k"), KeyError::Malformed { command: "OBJECT", .. }));
+    assert_eq!(err("object nope k"), KeyError::Unknown("OBJECT NOPE".into()));
+    assert!(is_container(b"client") && !is_container(b"GET") && !is_container(b"nope"));
     assert_eq!(err("MYMOD.CMD k"), KeyError::Unknown("MYMOD.CMD".into()));
     assert!(matches!(visit_keys(&[b"\xffx"], |_| ()), Err(KeyError::Unknown(_))));
 }

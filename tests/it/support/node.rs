@@ -1,5 +1,5 @@
-//! One child process (a `redis-server` or `redis-sentinel`): spawning, killing, signalling,
-//! its state and its log files.
+//! One child process (a data node or a Sentinel: the server binary of [`super::server`], with
+//! `--sentinel` for a Sentinel): spawning, killing, signalling, its state and its log files.
 
 use std::fs::{self, File};
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Instant;
 
+use super::server::server;
 use super::{HOST, IO_TIMEOUT, POLL, Topology};
 
 /// Lines of each log file shown by `dump_logs`.
@@ -55,10 +56,7 @@ impl Node {
     }
 
     pub(super) fn spawn(&mut self) -> Result<(), String> {
-        let program = match self.kind {
-            Kind::Data => "redis-server",
-            Kind::Sentinel => "redis-sentinel",
-        };
+        let program = &server().program;
         let out = |name: &str| {
             File::options()
                 .create(true)
@@ -66,14 +64,18 @@ impl Node {
                 .open(self.dir.join(name))
                 .map_err(|e| format!("{}: cannot open {name}: {e}", self.label))
         };
-        let child = Command::new(program)
-            .arg(&self.conf)
+        let mut command = Command::new(program);
+        command.arg(&self.conf);
+        if self.kind == Kind::Sentinel {
+            command.arg("--sentinel");
+        }
+        let child = command
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(out("stdout.log")?)
             .stderr(out("stderr.log")?)
             .spawn()
-            .map_err(|e| format!("{}: cannot spawn {program}: {e}", self.label))?;
+            .map_err(|e| format!("{}: cannot spawn {}: {e}", self.label, program.display()))?;
         self.pid = child.id();
         self.child = Some(child);
         self.stopped = false;
@@ -102,10 +104,9 @@ impl Node {
         }
     }
 
-    pub(super) fn log_says_port_in_use(&self) -> bool {
-        self.log_files()
-            .iter()
-            .any(|f| fs::read_to_string(f).is_ok_and(|text| text.contains("Address already in use")))
+    /// Whether any of the node's log files contains `needle`.
+    pub(super) fn log_says(&self, needle: &str) -> bool {
+        self.log_files().iter().any(|f| fs::read_to_string(f).is_ok_and(|text| text.contains(needle)))
     }
 }
 

@@ -1,0 +1,126 @@
+//! Durability mode on the request path ([`crate::durable`] builds and judges
+//! the `WAIT`): the write and its `WAIT` on one connection, and waiting again
+//! on that connection while the master has applied the write but too few
+//! replicas have acknowledged it yet.
+
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use tracing::{debug, warn};
+
+use super::{Executor, send};
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::request::{Call, Reply, Request};
+use crate::topology::Shards;
+
+impl Executor {
+    /// Durability mode: the write and a `WAIT` on the same connection, then
+    /// [`Executor::confirm`] (see [`crate::durable`]).
+    pub(super) async fn execute_durable(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        call: Call,
+        req: Request<'_>,
+        replicas: usize,
+        timeout: Duration,
+    ) -> Result<Reply> {
+        let started = Instant::now();
+        let wait = durable::wait_cmd(replicas, timeout);
+        // The connection the write will go on, unless the request has to be
+        // retried on another one (then the generation changes).
+        let before = shards.shards[idx].current().map(|(generation, _)| generation);
+        // WAIT may take its whole timeout: not a sign of a hung master.
+        let call = Call { patience: Some(timeout), ..call };
+        let confirm = |acked| self.confirm(shards, idx, call, before, acked, started);
+        match req {
+            Request::Pipe { pipe, .. } if pipe.is_transaction() => {
+                let reply = self.deliver(shards, idx, call, req, None).await?;
+                confirm(None).await?;
+                Ok(reply)
+            }
+            Request::Pipe { pipe, offset, count } => {
+                let mut durable = pipe.clone();
+                durable.add_command(wait);
+                let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
+                let mut values = self.deliver(shards, idx, call, req, None).await?.many()?;
+                let acked = values.pop().unwrap_or(Value::Nil);
+                if !values.iter().all(durable::refused) {
+                    confirm(Some(acked)).await?;
+                }
+                Ok(Reply::Many(values))
+            }
+            Request::Cmd(cmd) => {
+                let durable = durable::with_wait(cmd, wait);
+                let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
+                let mut values = self.deliver(shards, idx, call, req, None).await?.many()?.into_iter();
+                let (reply, acked) =
+                    (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
+                if !durable::refused(&reply) {
+                    confirm(Some(acked)).await?;
+                }
+                Ok(Reply::One(reply))
+            }
+        }
+    }
+
+    /// Judges the write's `acked` (the `WAIT` sent with it; `None` after a
+    /// transaction, which has none) and, while too few replicas have it, sends
+    /// `WAIT` again until they do or the failover deadline since `started` has
+    /// passed: then it is [`Error::NotReplicated`] with the last count.
+    ///
+    /// Waiting again needs the connection the write went on (`WAIT` counts the
+    /// replicas that have that connection's last write): the shard's current one
+    /// if its generation is still `before` (generations only grow, so then every
+    /// attempt used it), and not a blocking command's own. Otherwise the first
+    /// count is the answer (a transaction's: none).
+    async fn confirm(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        call: Call,
+        before: Option<u64>,
+        acked: Option<Value>,
+        started: Instant,
+    ) -> Result<()> {
+        let Some((wanted, timeout)) = self.config.wait_replicas else { return Ok(()) };
+        let shard = &shards.shards[idx];
+        let mut last = match acked.as_ref().map(|v| durable::check(v, wanted, call.command, &shard.name)) {
+            Some(Err(Error::NotReplicated { acked, .. })) => acked,
+            Some(judged) => return judged,
+            None => 0,
+        };
+        let conn = match shard.current() {
+            Some((generation, conn)) if before == Some(generation) && !call.dedicated => conn,
+            _ => return Err(durable::not_replicated(last, wanted, call.command, &shard.name)),
+        };
+        if acked.is_some() {
+            debug!(shard = %shard.name, command = call.command, acked = last, wanted,
+                "write applied but not yet replicated: waiting again");
+        }
+        let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
+        while let Some(t) =
+            durable::next_wait(timeout, self.config.failover_deadline.saturating_sub(started.elapsed()))
+        {
+            let wait = durable::wait_cmd(wanted, t);
+            let outcome = send(&mut conn.clone(), Request::Cmd(&wait), wait_call, &self.config).await;
+            let reply = match outcome.map_err(Error::Redis).and_then(Reply::one) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Applied on the master, not confirmed: the write's fate is
+                    // what NotReplicated says.
+                    debug!(shard = %shard.name, error = %e, "WAIT failed");
+                    break;
+                }
+            };
+            match durable::check(&reply, wanted, call.command, &shard.name) {
+                Err(Error::NotReplicated { acked, .. }) => last = acked,
+                judged => return judged,
+            }
+        }
+        warn!(shard = %shard.name, command = call.command, acked = last, wanted,
+            elapsed = ?started.elapsed(), "write not replicated within the failover deadline");
+        Err(durable::not_replicated(last, wanted, call.command, &shard.name))
+    }
+}
