@@ -245,16 +245,18 @@ impl Builder {
     /// costs one replication round trip per write. Default: off.
     ///
     /// When fewer replicas acknowledged it within `timeout`, the master has still
-    /// applied the write: `WAIT` is sent again on that connection (each time for up
-    /// to `timeout`) until enough replicas have it or the
-    /// [`failover_deadline`](Builder::failover_deadline) since the write has passed
-    /// (a promoted master's replicas re-attach a moment after the failover; Valkey
-    /// 9.1 later than Redis 7.0). Only then is it [`Error::NotReplicated`] — also at
-    /// once when the write cannot be told to have gone over the current connection
-    /// (it was retried on a new one) or used a blocking command's own connection.
-    /// While `WAIT` blocks, the shard's shared connection serves nothing else, as
-    /// for the first `WAIT`; with no replica at all every write takes the failover
-    /// deadline before its `NotReplicated`.
+    /// applied the write. If the shard's connection was installed less than the
+    /// [`failover_deadline`](Builder::failover_deadline) ago (after a failover, or
+    /// at connect: a promoted master's replicas re-attach a moment after the
+    /// failover, Valkey 9.1 later than Redis 7.0), `WAIT` is sent again on that
+    /// connection (each time for up to `timeout`) until enough replicas have it or
+    /// that window has passed; then it is [`Error::NotReplicated`]. On an older
+    /// connection a missing replica is down, not attaching: the first count is
+    /// the answer, so a shard whose replica is gone answers each write after one
+    /// `timeout` instead of stalling its shared connection (which serves nothing
+    /// else while `WAIT` blocks) for the whole deadline. Also at once when the
+    /// write cannot be told to have gone over the current connection (it was
+    /// retried on a new one) or used a blocking command's own connection.
     pub fn wait_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
         self.wait_replicas = Some((replicas, timeout));
         self

@@ -70,6 +70,12 @@ impl Executor {
     /// `WAIT` again until they do or the failover deadline since `started` has
     /// passed: then it is [`Error::NotReplicated`] with the last count.
     ///
+    /// Only over a connection installed less than the failover deadline ago
+    /// (after a failover or at connect, when replicas may still be attaching):
+    /// on an older one a missing replica is down, and waiting again would
+    /// stall the shard's shared connection for every write, so the first
+    /// count is the answer.
+    ///
     /// Waiting again needs the connection the write went on (`WAIT` counts the
     /// replicas that have that connection's last write): the shard's current one
     /// if its generation is still `before` (generations only grow, so then every
@@ -99,9 +105,21 @@ impl Executor {
             debug!(shard = %shard.name, command = call.command, acked = last, wanted,
                 "write applied but not yet replicated: waiting again");
         }
+        // Only a connection installed within the failover deadline (after a
+        // failover, or at connect) waits again: the promoted master's replicas
+        // are still attaching. On an older one a missing replica is down, and
+        // waiting would stall the shard's shared connection for every write.
+        let deadline = self.config.failover_deadline;
+        let young =
+            before.and_then(|g| shard.age_of(g)).map_or(Duration::ZERO, |age| deadline.saturating_sub(age));
+        // A transaction's first `WAIT` is this one: it is always sent.
+        let window = if acked.is_none() { young.max(timeout) } else { young };
+        if window.is_zero() {
+            return Err(durable::not_replicated(last, wanted, call.command, &shard.name));
+        }
         let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
         while let Some(t) =
-            durable::next_wait(timeout, self.config.failover_deadline.saturating_sub(started.elapsed()))
+            durable::next_wait(timeout, window.min(deadline.saturating_sub(started.elapsed())))
         {
             let wait = durable::wait_cmd(wanted, t);
             let outcome = send(&mut conn.clone(), Request::Cmd(&wait), wait_call, &self.config).await;

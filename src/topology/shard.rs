@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use redis::aio::MultiplexedConnection;
@@ -22,6 +23,8 @@ struct State {
     addr: Option<NodeAddr>,
     generation: u64,
     conn: Option<MultiplexedConnection>,
+    /// When `conn` was installed.
+    installed_at: Option<Instant>,
 }
 
 /// One shard: a Sentinel master name and its connection.
@@ -79,6 +82,15 @@ impl Shard {
         self.live.load(Ordering::Acquire)
     }
 
+    /// How long ago the connection of `generation` was installed, if it is
+    /// still the current one.
+    pub(crate) fn age_of(&self, generation: u64) -> Option<Duration> {
+        let st = self.state.read();
+        (st.generation == generation && st.conn.is_some())
+            .then(|| st.installed_at.map(|t| t.elapsed()))
+            .flatten()
+    }
+
     /// The master address that `generation` connected to, if it is still current.
     pub(crate) fn addr_of(&self, generation: u64) -> Option<NodeAddr> {
         let st = self.state.read();
@@ -108,6 +120,7 @@ impl Shard {
             info!(shard = %self.name, addr = %addr, generation = st.generation, "connected to master");
             let from = st.addr.replace(addr.clone());
             st.conn = Some(conn);
+            st.installed_at = Some(Instant::now());
             self.live.store(st.generation, Ordering::Release);
             from
         };

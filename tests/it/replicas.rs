@@ -166,6 +166,40 @@ async fn wait_mode_waits_again_for_a_replica_that_comes_back() {
     assert_eq!(v.as_deref(), Some("v"), "acknowledged means on the replica");
 }
 
+/// Durability mode on a connection older than the failover deadline: a missing
+/// replica is down, not attaching, so the first `WAIT`'s count is the answer (one
+/// `WAIT`, then `NotReplicated`) instead of stalling the shard's shared connection
+/// for the whole deadline on every write.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_mode_does_not_wait_again_long_after_the_last_failover() {
+    #[allow(clippy::needless_update)]
+    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 1, quorum: 1, ..Spec::default() });
+    let deadline = Duration::from_secs(1);
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .wait_replicas(1, Duration::from_millis(100))
+        .failover_deadline(deadline)
+        .connect()
+        .await
+        .unwrap();
+    let connected = Instant::now();
+    let (master, replica) = (topo.master_addr("shard-a"), topo.replica_addrs("shard-a").remove(0));
+    let mut con = client.clone();
+    con.set::<_, _, ()>("before", 1).await.unwrap();
+    topo.kill(&replica);
+    // Not a wait for an event: the connection has to be older than the deadline.
+    tokio::time::sleep(
+        (connected + deadline + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    let base = calls(&topo, &master, "wait");
+    let err = con.set::<_, _, ()>("after", 2).await.unwrap_err();
+    assert!(err.to_string().contains("0 of 1 replicas"), "{err}");
+    assert_eq!(calls(&topo, &master, "wait") - base, 1, "one WAIT, not waited again");
+    let v: i64 = redis::Commands::get(&mut topo.conn(&master), "after").unwrap();
+    assert_eq!(v, 2, "the master has it; only the acknowledgement is missing");
+}
+
 fn calls_in(stats: &str, command: &str) -> u64 {
     let prefix = format!("cmdstat_{command}:calls=");
     stats
