@@ -31,6 +31,7 @@ mod sharding;
 #[cfg(feature = "tls")]
 mod tls;
 mod transactions_scripts;
+mod typed_errors;
 mod url;
 mod watch;
 #[cfg(feature = "sessions")]
