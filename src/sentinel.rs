@@ -111,7 +111,7 @@ impl Sentinels {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let refused = |e| crate::connect::auth_error(e, addr, "sentinel");
+        let refused = |e| crate::connect::refusal(e, addr, "sentinel");
         // A refused AUTH in the handshake becomes `Error::Auth` (the cause in
         // `NoSentinel` then says "authentication failed at sentinel …"). Without a
         // password there is no AUTH: a Sentinel with `requirepass` answers the first
