@@ -36,7 +36,7 @@
 //!
 //! ## Failover
 //! On a refused or dropped connection, a response timeout, or a `READONLY`,
-//! `LOADING` or `MASTERDOWN` reply, the client asks Sentinel for that shard's
+//! `LOADING`, `MASTERDOWN` or `NOREPLICAS` reply, the client asks Sentinel for that shard's
 //! master, connects, checks `ROLE` says `master`, and retries with jittered
 //! backoff until [`failover_deadline`](Builder::failover_deadline), then returns
 //! [`Error::FailoverTimeout`]. Only the failing shard waits; one Sentinel query

@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod discovery;
 mod failover;
+mod fencing;
 mod harness;
 mod hostile_sentinel;
 mod key_table;
