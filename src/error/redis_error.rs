@@ -121,12 +121,9 @@ fn inside<'a, T: StdError + 'static>(cur: &'a (dyn StdError + 'static)) -> Optio
         if let Some(found) = cur.downcast_ref::<T>() {
             return Some(found);
         }
-        cur = if let Some(arc) = cur.downcast_ref::<Arc<dyn StdError + Send + Sync>>() {
-            &**arc
-        } else if let Some(payload) = cur.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
-            payload
-        } else {
-            return None;
+        cur = match cur.downcast_ref::<Arc<dyn StdError + Send + Sync>>() {
+            Some(arc) => &**arc,
+            None => cur.downcast_ref::<io::Error>()?.get_ref()?,
         };
     }
     None
