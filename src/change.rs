@@ -48,7 +48,7 @@ while i <= #ARGV do
   local r = redis.pcall(unpack(ARGV, i + 1, i + n))
   if type(r) == 'table' and r.err then
     local code = string.match(r.err, '^%u+')
-    if code == 'READONLY' or code == 'LOADING' or code == 'MASTERDOWN' then return r end
+    if code == 'READONLY' or code == 'LOADING' or code == 'MASTERDOWN' or code == 'NOREPLICAS' then return r end
   end
   c = c + 1
   out[c] = r

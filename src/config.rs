@@ -24,6 +24,11 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// a dead Sentinel must not delay trying the next one (Sentinel answers in well
 /// under a millisecond on a healthy network).
 pub const DEFAULT_SENTINEL_TIMEOUT: Duration = Duration::from_millis(250);
+/// How many Sentinels must name the same master before it is used: 1, the
+/// first Sentinel that answers (one query, the Sentinel client guidelines'
+/// behaviour). Raise it to a majority of your Sentinels to fence a Sentinel cut
+/// off from the others that still names an old master.
+pub const DEFAULT_SENTINEL_QUORUM: usize = 1;
 /// How long one request keeps retrying a failing shard. Sentinel with
 /// `down-after-milliseconds 5000` (a common production value) fails over in
 /// roughly 6–7 s; the default leaves room for one aborted attempt.
@@ -105,6 +110,7 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) sentinel_timeout: Duration,
+    pub(crate) sentinel_quorum: usize,
     pub(crate) failover_deadline: Duration,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,

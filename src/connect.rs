@@ -99,18 +99,25 @@ pub(crate) fn auth_failure(e: &redis::RedisError) -> Option<String> {
     }
 }
 
-/// Turns a refused-credentials error from `addr` into [`Error::Auth`]; any other
-/// error stays [`Error::Redis`].
-pub(crate) fn auth_error(e: redis::RedisError, addr: &NodeAddr, role: &'static str) -> Error {
-    match auth_failure(&e) {
-        Some(detail) => Error::Auth { node: addr.to_string(), role, detail },
-        None => Error::Redis(e),
+/// Turns an error from `addr` that only a change of configuration fixes into its
+/// typed error: refused credentials into [`Error::Auth`], (feature `tls`) a
+/// rejected TLS handshake into [`Error::Tls`]. Both are fatal for the retry loop
+/// (`retry::is_fatal`). Any other error stays [`Error::Redis`].
+pub(crate) fn refusal(e: redis::RedisError, addr: &NodeAddr, role: &'static str) -> Error {
+    if let Some(detail) = auth_failure(&e) {
+        return Error::Auth { node: addr.to_string(), role, detail };
     }
+    #[cfg(feature = "tls")]
+    if let Some(detail) = crate::tls::rejection(&e) {
+        return Error::Tls { node: addr.to_string(), role, detail };
+    }
+    Error::Redis(e)
 }
 
 /// Opens a connection to `addr`, names it (`CLIENT SETNAME`, when `name` is
 /// given) and asks its `ROLE` (`master`, `slave`, …; `None` when unreadable),
-/// both in one round trip. Refused credentials are [`Error::Auth`].
+/// both in one round trip. Refused credentials are [`Error::Auth`], a rejected
+/// TLS handshake [`Error::Tls`].
 /// `response_timeout` is the connection's (the configured one for a shared
 /// connection, `None` for a blocking command's own); the handshake itself is
 /// always bounded by the response timeout (or the connect timeout), so a frozen
@@ -122,7 +129,7 @@ pub(crate) async fn connect_node(
     response_timeout: Option<std::time::Duration>,
     name: Option<&str>,
 ) -> Result<(MultiplexedConnection, Option<String>)> {
-    let refused = |e| auth_error(e, addr, "master");
+    let refused = |e| refusal(e, addr, "master");
     let client = data_client(addr, config)?;
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout))
@@ -159,7 +166,7 @@ pub(crate) async fn connect_subscriber(
     connect_timeout: std::time::Duration,
     push: impl redis::aio::AsyncPushSender,
 ) -> Result<MultiplexedConnection> {
-    let refused = |e| auth_error(e, addr, "master");
+    let refused = |e| refusal(e, addr, "master");
     let info = connection_info(addr, &config.redis_auth, config.db)?;
     let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
     let client = Client::open(info.set_redis_settings(settings))?;
@@ -270,7 +277,7 @@ mod tests {
             redis::ErrorKind::AuthenticationFailed,
             "Password authentication failed",
         ));
-        match auth_error(refused, &addr, "master") {
+        match refusal(refused, &addr, "master") {
             Error::Auth { node, role, detail } => {
                 assert_eq!((node.as_str(), role), ("127.0.0.1:7000", "master"));
                 assert!(detail.contains("wrong password"), "{detail}");
@@ -280,9 +287,9 @@ mod tests {
         // What redis-rs 1.8.1 gives for a NOAUTH reply (kind Extension, code NOAUTH).
         let noauth = redis::make_extension_error("NOAUTH".into(), Some("Authentication required.".into()));
         assert_eq!(noauth.code(), Some("NOAUTH"));
-        assert!(matches!(auth_error(noauth, &addr, "sentinel"), Error::Auth { role: "sentinel", .. }));
+        assert!(matches!(refusal(noauth, &addr, "sentinel"), Error::Auth { role: "sentinel", .. }));
         let other = redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
-        assert!(matches!(auth_error(other, &addr, "master"), Error::Redis(_)));
+        assert!(matches!(refusal(other, &addr, "master"), Error::Redis(_)));
     }
 
     #[cfg(feature = "tls")]

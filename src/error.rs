@@ -6,39 +6,14 @@ use std::time::Duration;
 
 use redis::{ErrorKind, RedisError};
 
+mod parts;
+mod redis_error;
+
+pub use parts::{SentinelAnswer, SentinelFailure, ShardFailure};
+pub(crate) use redis_error::{find_in, is_carried};
+
 /// `Result` with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// One Sentinel that could not be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentinelFailure {
-    /// The Sentinel's address, `host:port`.
-    pub addr: String,
-    /// What went wrong (connection refused, timed out, malformed reply, ...).
-    pub cause: String,
-}
-
-impl fmt::Display for SentinelFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.addr, self.cause)
-    }
-}
-
-/// One shard's part of a command or pipeline that failed, in
-/// [`Error::PartiallyApplied`].
-#[derive(Debug, Clone)]
-pub struct ShardFailure {
-    /// The shard (master name).
-    pub shard: String,
-    /// What went wrong there.
-    pub error: Error,
-}
-
-impl fmt::Display for ShardFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.shard, self.error)
-    }
-}
 
 /// Everything that can go wrong in `disredis`.
 ///
@@ -48,36 +23,76 @@ impl fmt::Display for ShardFailure {
 /// `redis::RedisError`s inside [`Error::Redis`]. There is deliberately no
 /// free-form catch-all variant. No error text contains a password.
 ///
-/// | variant | when | [`kind()`](Error::kind) |
-/// |---|---|---|
-/// | [`Config`](Error::Config) | `Builder::build` / `connect`: a setting is invalid | `InvalidClientConfig` |
-/// | [`BadUrl`](Error::BadUrl) | `from_url`, [`SentinelUrl::parse`](crate::url::SentinelUrl::parse): a `redis+sentinel://` URL can't be used, before any connection | `InvalidClientConfig` |
-/// | [`NoSentinel`](Error::NoSentinel) | no Sentinel answered: at connect, or (as the `last` error of `FailoverTimeout`) when a shard needs a re-resolve | `Io` |
-/// | [`UnknownMaster`](Error::UnknownMaster) | connect: the `masters` filter names a master the Sentinel does not monitor | `MasterNameNotFoundBySentinel` |
-/// | [`NoMasters`](Error::NoMasters) | connect: the Sentinel monitors no master | `MasterNameNotFoundBySentinel` |
-/// | [`SentinelReply`](Error::SentinelReply) | a Sentinel answered garbage; the next Sentinel is tried, so it usually shows up as a cause inside `NoSentinel` | `Parse` |
-/// | [`NotMaster`](Error::NotMaster) | the node Sentinel names does not say `ROLE master` (mid-failover); retried, so it usually shows up as the `last` error of `FailoverTimeout` | `Server(ReadOnly)` |
-/// | [`FailoverTimeout`](Error::FailoverTimeout) | a shard had no usable master for the whole `failover_deadline`; `last` says why | `Io` |
-/// | [`CrossShard`](Error::CrossShard) | before sending: a multi-key command (other than the split ones), an atomic pipeline or a `WATCH` transaction whose keys are on several shards, or a keyed command sent with `on_shard` to a shard that doesn't own its keys | `Client` |
-/// | [`NoKey`](Error::NoKey) | before sending: a keyless command without a cross-shard merge (`INFO`, `CONFIG`, …); use `on_shard` | `Client` |
-/// | [`UnknownShard`](Error::UnknownShard) | `on_shard` with a name that is not one of the client's shards | `Client` |
-/// | [`BadCommand`](Error::BadCommand) | before sending: arguments without the shape Redis expects, so the keys can't be found | `Client` |
-/// | [`Ambiguous`](Error::Ambiguous) | the connection failed after a non-idempotent command was sent (unless `retry_non_idempotent`) | `Io` |
-/// | [`InsideRuntime`](Error::InsideRuntime) | the blocking client was used on a thread running a tokio runtime | `Client` |
-/// | [`NotReplicated`](Error::NotReplicated) | durability mode (`wait_replicas`): too few replicas acknowledged a write in time | `Io` |
-/// | [`Auth`](Error::Auth) | a data node refused the credentials (at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `AuthenticationFailed` |
-/// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` |
-/// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind |
-/// | [`BadRing`](Error::BadRing) | connect: a master holds a ring record that does not parse | `Parse` |
-/// | [`Reshard`](Error::Reshard) | `reshard`: a change is in progress, the new master holds keys, a member can't be read | `Client` |
-/// | [`RingChanged`](Error::RingChanged) | the client adopted a newer ring while a split command, `WATCH` session or `on_shard` request was being retried; send it again (single-shard requests are re-planned silently) | `Io` |
-/// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind |
+/// # Through the `redis` traits
 ///
-/// Through the `redis` traits (`AsyncCommands`, `Commands`, `ConnectionLike`) an
-/// `Error` surfaces as a [`redis::RedisError`]: `Error::Redis` as the error it
-/// holds, every other variant with [`Error::kind`] as its kind, a fixed
-/// `"disredis: …"` description and this error's `Display` text (with the same
-/// context) as its detail.
+/// `AsyncCommands`, `Commands`, `ConnectionLike` and `redis::pipe()` return a
+/// [`redis::RedisError`]. [`Error::Redis`] becomes the error it holds; every other
+/// variant travels *inside* the `RedisError` (as the payload of an I/O error, the
+/// one way redis-rs carries a foreign error) and comes back exactly, with every
+/// field, from `disredis::Error::from(redis_error)`; its text is this error's
+/// `Display`. So you can `match` on what happened:
+///
+/// ```no_run
+/// # async fn demo(mut con: disredis::DisredisClient) {
+/// use redis::AsyncCommands;
+///
+/// match con.rename::<_, _, ()>("a", "b").await.map_err(disredis::Error::from) {
+///     Err(disredis::Error::CrossShard { shards, .. }) => eprintln!("use a hash tag: {shards:?}"),
+///     Err(disredis::Error::FailoverTimeout { shard, last, .. }) => eprintln!("{shard} is down: {last}"),
+///     Err(other) => eprintln!("{other}"),
+///     Ok(()) => {}
+/// }
+/// # }
+/// ```
+///
+/// Only the client makes such a payload (its type is private): a server error,
+/// or any text, can never turn into one of these variants.
+///
+/// The carrier is an I/O error, so on the `RedisError` `kind()` is
+/// `ErrorKind::Io` for every variant except `Redis` (use
+/// `Error::from(e).kind()`, the column below, to classify by kind). Its I/O
+/// error kind is chosen so that redis-rs's predicates tell a retry layer
+/// (yours, or one built on `retry_method()` / `is_unrecoverable_error()`) the
+/// truth, the last column: a refused command never looks like a dropped
+/// connection, and an error after which a command may have run never says
+/// "retry":
+///
+/// - **`NoRetry`** (I/O `Unsupported`; `Auth`: `PermissionDenied`): nothing a
+///   retry fixes, or a command that may have run (`Ambiguous`,
+///   `NotReplicated`, `PartiallyApplied`).
+/// - **`Reconnect`** (I/O `NotConnected`: `is_connection_dropped()`): the
+///   shard had no usable master or replica; a new attempt later may find one.
+/// - **`RetryImmediately`**: `FailoverTimeout` (I/O `TimedOut`, so
+///   `is_timeout()`; it is only ever returned for a request that was safe to
+///   retry), `RingChanged` (I/O `Interrupted`: send it again),
+///   `SentinelReply` (I/O `InvalidData`).
+///
+/// | variant | when | [`kind()`](Error::kind) | `retry_method()` through the traits |
+/// |---|---|---|---|
+/// | [`Config`](Error::Config) | `Builder::build` / `connect`: a setting is invalid | `InvalidClientConfig` | `NoRetry` |
+/// | [`BadUrl`](Error::BadUrl) | `from_url`, [`SentinelUrl::parse`](crate::url::SentinelUrl::parse): a `redis+sentinel://` URL can't be used, before any connection | `InvalidClientConfig` | `NoRetry` |
+/// | [`NoSentinel`](Error::NoSentinel) | no Sentinel answered: at connect, or (as the `last` error of `FailoverTimeout`) when a shard needs a re-resolve | `Io` | `Reconnect` |
+/// | [`NoQuorum`](Error::NoQuorum) | [`sentinel_quorum`](crate::Builder::sentinel_quorum) above 1: fewer Sentinels than that name the same master; names what each said. Retried, so it usually shows up as the `last` error of `FailoverTimeout` | `Io` | `Reconnect` |
+/// | [`UnknownMaster`](Error::UnknownMaster) | connect: the `masters` filter names a master the Sentinel does not monitor | `MasterNameNotFoundBySentinel` | `NoRetry` |
+/// | [`NoMasters`](Error::NoMasters) | connect: the Sentinel monitors no master | `MasterNameNotFoundBySentinel` | `NoRetry` |
+/// | [`SentinelReply`](Error::SentinelReply) | a Sentinel answered garbage; the next Sentinel is tried, so it usually shows up as a cause inside `NoSentinel` | `Parse` | `RetryImmediately` |
+/// | [`NotMaster`](Error::NotMaster) | the node Sentinel names does not say `ROLE master` (mid-failover); retried, so it usually shows up as the `last` error of `FailoverTimeout` | `Server(ReadOnly)` | `Reconnect` |
+/// | [`FailoverTimeout`](Error::FailoverTimeout) | a shard had no usable master for the whole `failover_deadline`; `last` says why (also a master refusing writes with `NOREPLICAS` the whole time) | `Io` | `RetryImmediately` |
+/// | [`CrossShard`](Error::CrossShard) | before sending: a multi-key command (other than the split ones), an atomic pipeline or a `WATCH` transaction whose keys are on several shards, or a keyed command sent with `on_shard` to a shard that doesn't own its keys | `Client` | `NoRetry` |
+/// | [`NoKey`](Error::NoKey) | before sending: a keyless command without a cross-shard merge (`INFO`, `CONFIG`, …); use `on_shard` | `Client` | `NoRetry` |
+/// | [`UnknownShard`](Error::UnknownShard) | `on_shard` with a name that is not one of the client's shards | `Client` | `NoRetry` |
+/// | [`BadCommand`](Error::BadCommand) | before sending: arguments without the shape Redis expects, so the keys can't be found | `Client` | `NoRetry` |
+/// | [`Ambiguous`](Error::Ambiguous) | the connection failed after a non-idempotent command was sent (unless `retry_non_idempotent`) | `Io` | `NoRetry` |
+/// | [`InsideRuntime`](Error::InsideRuntime) | the blocking client was used on a thread running a tokio runtime | `Client` | `NoRetry` |
+/// | [`NotReplicated`](Error::NotReplicated) | durability mode (`wait_replicas`): too few replicas acknowledged a write in time | `Io` | `NoRetry` |
+/// | [`Auth`](Error::Auth) | a data node refused the credentials (at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `AuthenticationFailed` | `NoRetry` |
+/// | [`Tls`](Error::Tls) | feature `tls`: a data node's TLS handshake failed on the configuration (certificate not trusted or not for that address, no common protocol; at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `InvalidClientConfig` | `NoRetry` |
+/// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` | `Reconnect` |
+/// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind | `NoRetry` |
+/// | [`BadRing`](Error::BadRing) | connect: a master holds a ring record that does not parse | `Parse` | `NoRetry` |
+/// | [`Reshard`](Error::Reshard) | `reshard`: a change is in progress, the new master holds keys, a member can't be read | `Client` | `NoRetry` |
+/// | [`RingChanged`](Error::RingChanged) | the client adopted a newer ring while a split command, `WATCH` session or `on_shard` request was being retried; send it again (single-shard requests are re-planned silently) | `Io` | `RetryImmediately` |
+/// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind | the inner error's |
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -109,6 +124,20 @@ pub enum Error {
     NoSentinel {
         /// Each Sentinel tried, in order, with its cause.
         tried: Vec<SentinelFailure>,
+    },
+
+    /// [`Builder::sentinel_quorum`](crate::Builder::sentinel_quorum): fewer than
+    /// `needed` Sentinels named the same master for `shard` (a Sentinel cut off
+    /// from the others may still name an old master). No master is used on a
+    /// minority's word.
+    #[error("shard {shard}: no {needed} Sentinels name the same master: {}", join(answers))]
+    NoQuorum {
+        /// The shard (master name).
+        shard: String,
+        /// How many Sentinels must agree (the `sentinel_quorum` setting).
+        needed: usize,
+        /// What each Sentinel asked said, in the order they were asked.
+        answers: Vec<SentinelAnswer>,
     },
 
     /// A master name given to the builder is not monitored by the Sentinel.
@@ -252,6 +281,25 @@ pub enum Error {
         detail: String,
     },
 
+    /// Feature `tls`: the TLS handshake with a node failed in a way only a change
+    /// of configuration fixes: the node's certificate is not signed by a trusted
+    /// CA, has expired, or does not name the address Sentinel reports; the node
+    /// refused the client certificate; or the two sides share no protocol
+    /// version. Returned at once, never retried (a failover does not change a
+    /// certificate). The text names the node and what rustls said.
+    #[error(
+        "TLS handshake with {role} {node} failed: {detail}; check the TlsConfig (trusted CA, client certificate) and the node's certificate"
+    )]
+    Tls {
+        /// The node's address, `host:port`.
+        node: String,
+        /// `"master"` for data nodes (`Builder::tls`) or `"sentinel"`
+        /// (`Builder::sentinel_tls`).
+        role: &'static str,
+        /// What rustls reported.
+        detail: String,
+    },
+
     /// `ReadFrom::Replica`: the shard has no healthy replica to read from.
     #[error("shard {shard} has no healthy replica to read from (ReadFrom::Replica)")]
     NoReplica {
@@ -312,7 +360,7 @@ pub enum Error {
 
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
-    Redis(#[from] RedisError),
+    Redis(RedisError),
 }
 
 fn join(items: &[impl fmt::Display]) -> String {
@@ -321,11 +369,15 @@ fn join(items: &[impl fmt::Display]) -> String {
 }
 
 impl Error {
-    /// The `redis` error kind this error maps to when it crosses the `redis` traits.
+    /// The `redis` error kind that classifies this error (the table on
+    /// [`enum@Error`]). Through the `redis` traits the `RedisError`'s own
+    /// `kind()` is `Io` for every variant but [`Error::Redis`]; convert it back
+    /// with `Error::from` to get this one.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config { .. } | Error::BadUrl { .. } => ErrorKind::InvalidClientConfig,
+            Error::Config { .. } | Error::BadUrl { .. } | Error::Tls { .. } => ErrorKind::InvalidClientConfig,
             Error::NoSentinel { .. }
+            | Error::NoQuorum { .. }
             | Error::FailoverTimeout { .. }
             | Error::Ambiguous { .. }
             | Error::NotReplicated { .. }
@@ -346,45 +398,6 @@ impl Error {
             | Error::Reshard { .. } => ErrorKind::Client,
             Error::Auth { .. } => ErrorKind::AuthenticationFailed,
             Error::Redis(e) => e.kind(),
-        }
-    }
-
-    fn description(&self) -> &'static str {
-        match self {
-            Error::Config { .. } => "disredis: invalid configuration",
-            Error::BadUrl { .. } => "disredis: bad Sentinel URL",
-            Error::NoSentinel { .. } => "disredis: no Sentinel answered",
-            Error::UnknownMaster { .. } => "disredis: unknown master",
-            Error::NoMasters { .. } => "disredis: Sentinel monitors no masters",
-            Error::SentinelReply { .. } => "disredis: malformed Sentinel reply",
-            Error::NotMaster { .. } => "disredis: node is not a master",
-            Error::FailoverTimeout { .. } => "disredis: failover deadline exceeded",
-            Error::CrossShard { .. } => "disredis: cross-shard command",
-            Error::NoKey { .. } => "disredis: command has no key",
-            Error::BadCommand { .. } => "disredis: malformed command",
-            Error::UnknownShard { .. } => "disredis: unknown shard",
-            Error::Ambiguous { .. } => "disredis: ambiguous failure, not retried",
-            Error::InsideRuntime => "disredis: blocking client called inside a tokio runtime",
-            Error::NotReplicated { .. } => "disredis: write not acknowledged by enough replicas",
-            Error::NoReplica { .. } => "disredis: no replica to read from",
-            Error::Auth { .. } => "disredis: authentication failed",
-            Error::PartiallyApplied { .. } => "disredis: applied on some shards only",
-            Error::BadRing { .. } => "disredis: unusable ring record",
-            Error::RingChanged { .. } => "disredis: the ring changed during a retry",
-            Error::Reshard { .. } => "disredis: ring change refused",
-            Error::Redis(_) => "disredis: redis error",
-        }
-    }
-}
-
-/// How an [`Error`] crosses the `redis` traits: `Error::Redis` is returned as it
-/// was; every other variant becomes a `RedisError` with [`Error::kind`] as its kind,
-/// a fixed `"disredis: …"` description and this error's `Display` text as detail.
-impl From<Error> for RedisError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Redis(inner) => inner,
-            other => RedisError::from((other.kind(), other.description(), other.to_string())),
         }
     }
 }

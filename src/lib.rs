@@ -36,7 +36,7 @@
 //!
 //! ## Failover
 //! On a refused or dropped connection, a response timeout, or a `READONLY`,
-//! `LOADING` or `MASTERDOWN` reply, the client asks Sentinel for that shard's
+//! `LOADING`, `MASTERDOWN` or `NOREPLICAS` reply, the client asks Sentinel for that shard's
 //! master, connects, checks `ROLE` says `master`, and retries with jittered
 //! backoff until [`failover_deadline`](Builder::failover_deadline), then returns
 //! [`Error::FailoverTimeout`]. Only the failing shard waits; one Sentinel query
@@ -76,6 +76,7 @@
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
 //! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |
+//! | | `sentinel::quorum` | counting Sentinels' answers for `sentinel_quorum`: the agreed master, or [`Error::NoQuorum`]; pure | Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |
 //! | 7 Pure | `plan` (+ `merge`, `scan`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
@@ -92,7 +93,7 @@
 //! | | `tls` (feature `tls`) | `TlsConfig`: certificates to trust, client certificate | `secret`, `error` |
 //! | | `addr` | [`NodeAddr`]: `host:port` / `[v6]:port` | `error` |
 //! | | `secret` | passwords kept out of `Debug` and logs | — |
-//! | | `error` | [`enum@Error`], one variant per failure the client detects | — |
+//! | | `error` (+ `parts`, `redis_error`) | [`enum@Error`], one variant per failure the client detects; the records it carries; crossing the `redis` traits and back | — |
 //! | | `events` | [`Event`]s, a broadcast of what happened to shards and Sentinels | — |
 //!
 //! Layers 7 and 8 do no I/O and keep their unit tests beside them.
@@ -140,9 +141,9 @@ pub use config::TlsConfig;
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
-    DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
+    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
 };
-pub use error::{Error, Result, SentinelFailure, ShardFailure};
+pub use error::{Error, Result, SentinelAnswer, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;
 pub use pubsub::PubSub;

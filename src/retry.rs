@@ -40,9 +40,23 @@ fn is_failover_kind(kind: Option<ServerErrorKind>) -> bool {
     )
 }
 
+/// `NOREPLICAS Not enough good replicas to write.`: a master with
+/// `min-replicas-to-write` that lost its replicas refuses writes before running
+/// them. It is typically the old master on the minority side of a partition
+/// (its replicas and the Sentinel majority are on the other side), so it is a
+/// failover symptom like `READONLY`: re-resolve and retry within the deadline,
+/// never the answer (go-redis treats it the same way, redis/go-redis#3636).
+/// redis-rs has no kind for it (`ErrorKind::Extension`): the server's error
+/// code, the first word of the reply, is what identifies it.
+const NOREPLICAS: &str = "NOREPLICAS";
+
+fn is_failover_error(e: &ServerError) -> bool {
+    is_failover_kind(e.kind()) || e.code() == NOREPLICAS
+}
+
 /// A server error reply (inside `Ok(Value::ServerError)`, as redis-rs returns them).
 pub(crate) fn classify_server_error(e: &ServerError) -> Option<Fate> {
-    is_failover_kind(e.kind()).then_some(Fate::NotRun)
+    is_failover_error(e).then_some(Fate::NotRun)
 }
 
 /// A reply value: only a failover-kind server error is a failure here.
@@ -58,11 +72,16 @@ pub(crate) fn classify_error(e: &RedisError) -> Option<Fate> {
     match e.kind() {
         ErrorKind::Server(ServerErrorKind::ExecAbort) => {
             // A transaction aborted because a queued command was refused with
-            // READONLY/LOADING/MASTERDOWN did not run at all.
+            // READONLY/LOADING/MASTERDOWN/NOREPLICAS did not run at all.
             let errors = e.clone().into_server_errors()?;
-            errors.iter().any(|(_, se)| is_failover_kind(se.kind())).then_some(Fate::NotRun)
+            errors.iter().any(|(_, se)| is_failover_error(se)).then_some(Fate::NotRun)
         }
         ErrorKind::Server(kind) => is_failover_kind(Some(kind)).then_some(Fate::NotRun),
+        ErrorKind::Extension if e.code() == Some(NOREPLICAS) => Some(Fate::NotRun),
+        // One of this crate's own errors carried through the `redis` traits
+        // (say, from a client used inside another): already judged, never a
+        // symptom of this connection.
+        _ if crate::error::is_carried(e) => None,
         _ if e.is_connection_refusal() => Some(Fate::NotRun),
         _ if e.is_timeout() || e.is_connection_dropped() || e.kind() == ErrorKind::Io => Some(Fate::Unknown),
         _ => None,
@@ -117,7 +136,8 @@ pub(crate) fn failure(outcome: RedisResult<Reply>) -> RedisError {
     }
 }
 
-/// Errors that no amount of retrying fixes: give them to the caller at once.
+/// Errors that no amount of retrying fixes: give them to the caller at once
+/// (refused credentials, a rejected TLS handshake, a bad setting).
 pub(crate) fn is_fatal(e: &Error) -> bool {
     match e {
         Error::Redis(r) => matches!(
@@ -126,7 +146,7 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
                 | ErrorKind::InvalidClientConfig
                 | ErrorKind::Server(ServerErrorKind::NoPerm)
         ),
-        Error::Config { .. } | Error::Auth { .. } | Error::RingChanged { .. } => true,
+        Error::Config { .. } | Error::Auth { .. } | Error::Tls { .. } | Error::RingChanged { .. } => true,
         _ => false,
     }
 }
@@ -188,10 +208,11 @@ mod tests {
 
     #[test]
     fn failover_replies_surely_did_not_run() {
-        for code in ["READONLY", "LOADING", "MASTERDOWN"] {
+        for code in ["READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS"] {
             assert_eq!(classify_value(&server(code)), Some(Fate::NotRun), "{code}");
         }
-        for code in ["WRONGTYPE", "ERR", "NOSCRIPT", "NOPERM", "BUSY"] {
+        // Only the code counts, not a text that mentions it.
+        for code in ["WRONGTYPE", "ERR", "NOSCRIPT", "NOPERM", "BUSY", "ERR NOREPLICAS", "NOREPLICASX"] {
             assert_eq!(classify_value(&server(code)), None, "{code}");
         }
         assert_eq!(classify_value(&Value::Okay), None);
@@ -242,6 +263,13 @@ mod tests {
             ("READONLY reply", Ok(Reply::One(server("READONLY"))), [not_run, not_run, not_run]),
             ("LOADING reply", Ok(Reply::One(server("LOADING"))), [not_run, not_run, not_run]),
             ("MASTERDOWN reply", Ok(Reply::One(server("MASTERDOWN"))), [not_run, not_run, not_run]),
+            ("NOREPLICAS reply", Ok(Reply::One(server("NOREPLICAS"))), [not_run, not_run, not_run]),
+            ("NOREPLICAS error", server_err("NOREPLICAS"), [not_run, not_run, not_run]),
+            (
+                "a typed error carried through the traits",
+                err(Error::NotMaster { shard: "s".into(), addr: "a".into(), role: "slave".into() }.into()),
+                [Done, Done, Done],
+            ),
             (
                 "pipeline with a READONLY",
                 Ok(Reply::Many(vec![Value::Okay, server("ERR x"), server("READONLY")])),
@@ -276,6 +304,7 @@ mod tests {
     fn fatal_errors() {
         assert!(is_fatal(&Error::Redis((ErrorKind::AuthenticationFailed, "no").into())));
         assert!(is_fatal(&Error::Auth { node: "n".into(), role: "master", detail: "d".into() }));
+        assert!(is_fatal(&Error::Tls { node: "n".into(), role: "master", detail: "UnknownIssuer".into() }));
         assert!(!is_fatal(&Error::Redis(io::Error::from(io::ErrorKind::ConnectionRefused).into())));
         assert!(!is_fatal(&Error::NoSentinel { tried: vec![] }));
     }

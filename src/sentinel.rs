@@ -1,10 +1,14 @@
 //! Talking to Sentinels: discovery, master lookup, learning more Sentinels.
 //!
 //! Sentinels are tried in order, each with a short timeout; the first that answers
-//! moves to the front so later queries ask it first. A connection to the front
-//! Sentinel is kept and reused (re-resolving during a failover polls it several
-//! times a second). Replies are parsed defensively: a Sentinel that answers
-//! garbage is an [`Error::SentinelReply`] and the next Sentinel is tried.
+//! moves to the front so later queries ask it first. A connection to each
+//! Sentinel that answered is kept and reused (re-resolving during a failover
+//! polls several times a second). Replies are parsed defensively: a Sentinel that
+//! answers garbage is an [`Error::SentinelReply`] and the next Sentinel is tried.
+//!
+//! With `sentinel_quorum` above 1 a master's address is not the first answer but
+//! the one enough Sentinels agree on ([`quorum`]): every known Sentinel is asked
+//! at once.
 //!
 //! This layer only talks to Sentinels: it never touches the shard table. What it
 //! learns about masters moving ([`switch`]: `+switch-master` and a poll) it
@@ -19,18 +23,22 @@ use crate::config::{AddressMap, Auth, Config, NodeAddr};
 use crate::error::{Error, Result, SentinelFailure};
 use crate::events::{Event, Events};
 
+pub(crate) mod quorum;
 pub(crate) mod reply;
 pub(crate) mod switch;
+use quorum::Tally;
 pub(crate) use reply::MasterEntry;
 use reply::{entry_addr, parse_master_addr, parse_masters, parse_table};
 
 /// The known Sentinels, in the order they are tried.
 pub(crate) struct Sentinels {
     list: Mutex<Vec<NodeAddr>>,
-    /// Reused connection to `list[0]`.
-    cached: Mutex<Option<(NodeAddr, MultiplexedConnection)>>,
+    /// Reused connections to the Sentinels that answered last time.
+    cached: Mutex<std::collections::HashMap<NodeAddr, MultiplexedConnection>>,
     auth: Auth,
     timeout: std::time::Duration,
+    /// `Builder::sentinel_quorum`: how many must name a master.
+    quorum: usize,
     map: Option<AddressMap>,
     events: Events,
     /// Sentinels whose last use failed (an event is sent when one comes back).
@@ -41,9 +49,10 @@ impl Sentinels {
     pub(crate) fn new(config: &Config, events: Events) -> Sentinels {
         Sentinels {
             list: Mutex::new(config.sentinels.clone()),
-            cached: Mutex::new(None),
+            cached: Mutex::new(Default::default()),
             auth: config.sentinel_auth.clone(),
             timeout: config.sentinel_timeout,
+            quorum: config.sentinel_quorum,
             map: config.address_map.clone(),
             events,
             down: Mutex::new(Default::default()),
@@ -101,17 +110,15 @@ impl Sentinels {
     }
 
     async fn connect(&self, addr: &NodeAddr) -> Result<MultiplexedConnection> {
-        let cached = self.cached.lock().clone();
-        if let Some((a, con)) = cached
-            && &a == addr
-        {
+        let cached = self.cached.lock().get(addr).cloned();
+        if let Some(con) = cached {
             return Ok(con);
         }
         let client = self.client(addr)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let refused = |e| crate::connect::auth_error(e, addr, "sentinel");
+        let refused = |e| crate::connect::refusal(e, addr, "sentinel");
         // A refused AUTH in the handshake becomes `Error::Auth` (the cause in
         // `NoSentinel` then says "authentication failed at sentinel …"). Without a
         // password there is no AUTH: a Sentinel with `requirepass` answers the first
@@ -165,19 +172,17 @@ impl Sentinels {
             info!(sentinel = %a, "moved the answering Sentinel to the front");
             list.insert(0, a);
         }
-        *self.cached.lock() = Some((addr.clone(), con));
+        self.cached.lock().insert(addr.clone(), con);
     }
 
     fn forget_cached(&self, addr: &NodeAddr) {
-        let mut cached = self.cached.lock();
-        if cached.as_ref().is_some_and(|(a, _)| a == addr) {
-            *cached = None;
-        }
+        self.cached.lock().remove(addr);
     }
 
     /// `SENTINEL MASTERS` on the first Sentinel that answers, then
     /// `SENTINEL SENTINELS <name>` to learn the other Sentinels. Returns the
-    /// answering Sentinel and its masters (sorted by name).
+    /// answering Sentinel and its masters (sorted by name), their addresses
+    /// agreed on by `sentinel_quorum` Sentinels when it is above 1.
     pub(crate) async fn discover(&self) -> Result<(NodeAddr, Vec<MasterEntry>)> {
         let (sentinel, masters) = self
             .ask("SENTINEL MASTERS", |mut con, addr| async move {
@@ -197,6 +202,10 @@ impl Sentinels {
                     warn!(sentinel = %sentinel, master = %m.name, error = %e, "SENTINEL SENTINELS failed")
                 }
             }
+        }
+        let mut masters = masters;
+        if self.quorum > 1 {
+            self.agree_on(&mut masters).await?;
         }
         Ok((sentinel, masters))
     }
@@ -226,14 +235,88 @@ impl Sentinels {
         .await
     }
 
-    /// `SENTINEL GET-MASTER-ADDR-BY-NAME <name>` on the first Sentinel that knows it.
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME <name>` on the first Sentinel that knows
+    /// it, or with `sentinel_quorum` above 1 the address enough Sentinels agree
+    /// on ([`Error::NoQuorum`] when they don't).
     pub(crate) async fn master_addr(&self, name: &str) -> Result<NodeAddr> {
+        if self.quorum > 1 {
+            return self.agreed_master_addr(name).await;
+        }
         self.ask("SENTINEL GET-MASTER-ADDR-BY-NAME", |mut con, addr| async move {
             let reply: Value =
                 redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(name).query_async(&mut con).await?;
             Ok(parse_master_addr(&addr, reply)?.map(|a| self.map(a)))
         })
         .await
+    }
+
+    /// Asks every known Sentinel at once where `name` has its master and counts
+    /// the answers as they come ([`Tally`]): the address at least `quorum` of
+    /// them name, as soon as no other can get as many. Moves no Sentinel to the
+    /// front; keeps each answering Sentinel's connection.
+    async fn agreed_master_addr(&self, name: &str) -> Result<NodeAddr> {
+        use futures_util::StreamExt;
+        let asked = self.addrs();
+        let mut tally = Tally::new(self.quorum, asked.len());
+        let mut answers: futures_util::stream::FuturesUnordered<_> = asked
+            .into_iter()
+            .map(|addr| async move {
+                let said = async {
+                    let mut con = self.connect(&addr).await?;
+                    let reply: Value = redis::cmd("SENTINEL")
+                        .arg("GET-MASTER-ADDR-BY-NAME")
+                        .arg(name)
+                        .query_async(&mut con)
+                        .await?;
+                    Ok::<_, Error>((parse_master_addr(&addr, reply)?.map(|a| self.map(a)), con))
+                }
+                .await;
+                (addr, said)
+            })
+            .collect();
+        while let Some((addr, said)) = answers.next().await {
+            let said = match said {
+                Ok((master, con)) => {
+                    self.mark(&addr, None);
+                    self.cached.lock().insert(addr.clone(), con);
+                    Ok(master)
+                }
+                Err(e) => {
+                    debug!(sentinel = %addr, error = %e, "Sentinel failed");
+                    self.mark(&addr, Some(&e));
+                    self.forget_cached(&addr);
+                    Err(e.to_string())
+                }
+            };
+            tally.add(&addr, said);
+            if let Some(agreed) = tally.decided() {
+                return Ok(agreed.clone());
+            }
+        }
+        let e = tally.into_error(name);
+        warn!(master = %name, error = %e, "the Sentinels do not agree on a master");
+        Err(e)
+    }
+
+    /// With `sentinel_quorum` above 1: replaces each address `SENTINEL MASTERS`
+    /// gave (one Sentinel's word) with the one the Sentinels agree on, or `None`
+    /// (resolved again on first use) when they don't. [`Error::Config`] when the
+    /// quorum is more than the Sentinels known now: no lookup could ever succeed.
+    async fn agree_on(&self, masters: &mut [MasterEntry]) -> Result<()> {
+        let known = self.addrs().len();
+        if self.quorum > known {
+            return Err(Error::Config {
+                field: "sentinel_quorum",
+                value: format!("{} (with {known} Sentinels known after discovery)", self.quorum),
+                reason: "more than the Sentinels known, configured and learned: no master could be agreed on",
+            });
+        }
+        let names: Vec<String> = masters.iter().map(|m| m.name.clone()).collect();
+        let agreed = futures_util::future::join_all(names.iter().map(|n| self.agreed_master_addr(n))).await;
+        for (m, agreed) in masters.iter_mut().zip(agreed) {
+            m.addr = agreed.ok();
+        }
+        Ok(())
     }
 
     /// Asks every known Sentinel, each on its own, where each of `names` has its

@@ -122,6 +122,48 @@ impl TlsConfig {
     }
 }
 
+/// `Some(what rustls said)` when `e` is a TLS handshake failure that only a
+/// change of configuration fixes, so it must not be retried as if it were a
+/// failover: the server's certificate was rejected (not signed by a trusted CA,
+/// expired, revoked, not for the address), the server rejected ours (or wanted
+/// one), the two sides share no protocol version or cipher, or the address is
+/// no valid TLS server name. Any other error (a refused or dropped connection
+/// during the handshake, a timeout) is `None`: those are what a failover looks
+/// like. Measured with redis-rs 1.8.1 / rustls 0.23: the rejection arrives as a
+/// `rustls::Error` inside the `io::Error` redis-rs wraps.
+#[cfg(feature = "tls")]
+pub(crate) fn rejection(e: &redis::RedisError) -> Option<String> {
+    use rustls::{AlertDescription as A, Error as E};
+    if let Some(bad_name) = crate::error::find_in::<rustls::pki_types::InvalidDnsNameError>(e) {
+        return Some(format!("not a valid TLS server name: {bad_name}"));
+    }
+    let tls = crate::error::find_in::<E>(e)?;
+    let config = match tls {
+        E::InvalidCertificate(_)
+        | E::NoCertificatesPresented
+        | E::UnsupportedNameType
+        | E::InvalidCertRevocationList(_)
+        | E::PeerIncompatible(_) => true,
+        E::AlertReceived(alert) => matches!(
+            alert,
+            A::HandshakeFailure
+                | A::NoCertificate
+                | A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::ProtocolVersion
+                | A::InsufficientSecurity
+                | A::CertificateRequired
+        ),
+        _ => false,
+    };
+    config.then(|| tls.to_string())
+}
+
 /// Shows which options are set, never the certificates or the key.
 #[cfg(feature = "tls")]
 impl fmt::Debug for TlsConfig {
@@ -131,5 +173,46 @@ impl fmt::Debug for TlsConfig {
             .field("client_certificate", &self.client_certificate.as_ref().map(|_| "<PEM, key redacted>"))
             .field("insecure", &self.insecure)
             .finish()
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use std::io;
+
+    use rustls::{AlertDescription, CertificateError, Error as TlsError};
+
+    use super::rejection;
+
+    /// As redis-rs 1.8 wraps a handshake failure: the rustls error inside an `io::Error`.
+    fn handshake(e: TlsError) -> redis::RedisError {
+        io::Error::new(io::ErrorKind::InvalidData, e).into()
+    }
+
+    #[test]
+    fn certificate_rejections_are_configuration_errors() {
+        for e in [
+            TlsError::InvalidCertificate(CertificateError::UnknownIssuer),
+            TlsError::InvalidCertificate(CertificateError::Expired),
+            TlsError::InvalidCertificate(CertificateError::NotValidForName),
+            TlsError::AlertReceived(AlertDescription::CertificateRequired),
+            TlsError::AlertReceived(AlertDescription::UnknownCA),
+        ] {
+            let text = e.to_string();
+            assert_eq!(rejection(&handshake(e.clone())), Some(text.clone()), "{e:?}");
+            // redis-rs's own `From<rustls::Error>` (kind Client) too.
+            assert_eq!(rejection(&redis::RedisError::from(e)), Some(text));
+        }
+    }
+
+    #[test]
+    fn failover_symptoms_are_not() {
+        for kind in
+            [io::ErrorKind::ConnectionRefused, io::ErrorKind::ConnectionReset, io::ErrorKind::TimedOut]
+        {
+            assert_eq!(rejection(&io::Error::from(kind).into()), None, "{kind:?}");
+        }
+        assert_eq!(rejection(&handshake(TlsError::AlertReceived(AlertDescription::CloseNotify))), None);
+        assert_eq!(rejection(&handshake(TlsError::HandshakeNotComplete)), None);
     }
 }

@@ -35,6 +35,7 @@
 //! | `connect_timeout` | [`Builder::connect_timeout`] | `connect_timeout=2000` |
 //! | `response_timeout` | [`Builder::response_timeout`]; `none` waits forever | `response_timeout=1000` |
 //! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=100` |
+//! | `sentinel_quorum` | [`Builder::sentinel_quorum`] (a number >= 1) | `sentinel_quorum=2` |
 //! | `failover_deadline` | [`Builder::failover_deadline`] | `failover_deadline=30000` |
 //! | `read_from` | [`Builder::read_from`]: `master`, `prefer-replica`, `replica` | `read_from=prefer-replica` |
 //! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`] (replicas, timeout in ms); both or neither | `wait_replicas=1&wait_timeout=500` |
@@ -74,7 +75,7 @@ pub const SCHEME: &str = "redis+sentinel";
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Every query parameter, in the order the docs list them.
-pub const PARAMETERS: [&str; 12] = [
+pub const PARAMETERS: [&str; 13] = [
     "masters",
     "db",
     "sentinel_username",
@@ -82,6 +83,7 @@ pub const PARAMETERS: [&str; 12] = [
     "connect_timeout",
     "response_timeout",
     "sentinel_timeout",
+    "sentinel_quorum",
     "failover_deadline",
     "read_from",
     "wait_replicas",
@@ -370,6 +372,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
             "response_timeout" if value == "none" => b.response_timeout(None),
             "response_timeout" => b.response_timeout(Some(millis(name, &value)?)),
             "sentinel_timeout" => b.sentinel_timeout(millis(name, &value)?),
+            "sentinel_quorum" => b.sentinel_quorum(count(name, &value, "a number of Sentinels >= 1")?),
             "failover_deadline" => b.failover_deadline(millis(name, &value)?),
             "read_from" => b.read_from(match value.as_str() {
                 "master" => ReadFrom::Master,
@@ -378,12 +381,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
                 _ => return Err(bad(name, format!("{value:?} is not master, prefer-replica or replica"))),
             }),
             "wait_replicas" => {
-                let n = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0 && value.bytes().all(|c| c.is_ascii_digit()));
-                wait.0 =
-                    Some(n.ok_or_else(|| bad(name, format!("{value:?} is not a number of replicas >= 1")))?);
+                wait.0 = Some(count(name, &value, "a number of replicas >= 1")?);
                 b
             }
             "wait_timeout" => {
@@ -405,6 +403,15 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
         (None, Some(_)) => return Err(bad("wait_replicas", "wait_timeout=ms needs wait_replicas=N too")),
     };
     Ok((b, sentinel_username, sentinel_password))
+}
+
+/// A whole number >= 1 written with digits only (`what` says what it counts).
+fn count(name: &'static str, value: &str, what: &str) -> Result<usize> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0 && value.bytes().all(|c| c.is_ascii_digit()))
+        .ok_or_else(|| bad(name, format!("{value:?} is not {what}")))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::TlsConfig;
 use super::{
     AddressMap, Auth, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
-    DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
+    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
 };
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -52,6 +52,7 @@ use crate::secret::Secret;
 /// | [`connect_timeout`](Builder::connect_timeout) | 1 s ([`DEFAULT_CONNECT_TIMEOUT`]) | connecting to a master or replica |
 /// | [`response_timeout`](Builder::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | per command; `None` waits forever. A timeout counts as a failure of the shard. Blocking commands (`BLPOP`, …) go over a connection without it |
 /// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
+/// | [`sentinel_quorum`](Builder::sentinel_quorum) | 1 ([`DEFAULT_SENTINEL_QUORUM`]): the first Sentinel that answers | how many Sentinels must name the same master before it is used; a majority fences a Sentinel cut off from the others ([`Error::NoQuorum`] when they don't agree) |
 /// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`] |
 /// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
 /// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`] |
@@ -65,7 +66,7 @@ use crate::secret::Secret;
 /// fails with [`Error::Config`] naming the setting and the value (never a secret):
 /// no Sentinel, an address that is not `host:port`, an empty `masters` list or a
 /// master name with spaces, a negative `db`, a zero timeout, deadline, backoff or
-/// poll interval, `wait_replicas` with 0 replicas, a `backoff` whose `min` exceeds
+/// poll interval, a `sentinel_quorum` or `wait_replicas` of 0, a `backoff` whose `min` exceeds
 /// `max`, or (feature `tls`) a certificate or key that is not valid PEM.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -77,6 +78,7 @@ pub struct Builder {
     connect_timeout: Duration,
     response_timeout: Option<Duration>,
     sentinel_timeout: Duration,
+    sentinel_quorum: usize,
     failover_deadline: Duration,
     backoff: (Duration, Duration),
     retry_non_idempotent: bool,
@@ -99,6 +101,7 @@ impl Default for Builder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             sentinel_timeout: DEFAULT_SENTINEL_TIMEOUT,
+            sentinel_quorum: DEFAULT_SENTINEL_QUORUM,
             failover_deadline: DEFAULT_FAILOVER_DEADLINE,
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
             retry_non_idempotent: false,
@@ -208,6 +211,25 @@ impl Builder {
     /// Default: [`DEFAULT_SENTINEL_TIMEOUT`].
     pub fn sentinel_timeout(mut self, t: Duration) -> Self {
         self.sentinel_timeout = t;
+        self
+    }
+
+    /// How many Sentinels must name the same master address before the client
+    /// connects to it. Default: [`DEFAULT_SENTINEL_QUORUM`] (1: the first
+    /// Sentinel that answers, one query per lookup).
+    ///
+    /// A Sentinel on the minority side of a partition keeps naming the master it
+    /// knew: possibly the old master, which there still takes writes that are
+    /// lost when the partition heals. With `n` above 1 every master lookup (at
+    /// connect, on a re-resolve, the address poll) asks all known Sentinels at
+    /// once and uses an address only when `n` name it and no other as many;
+    /// else [`Error::NoQuorum`] naming what each said, retried until the
+    /// failover deadline. Use a majority of your Sentinels (2 of 3, 3 of 5), the
+    /// same majority Sentinel needs to fail over. More than the Sentinels known
+    /// after discovery is [`Error::Config`] at connect. `+switch-master` is
+    /// still followed as it comes (only a majority's elected leader sends it).
+    pub fn sentinel_quorum(mut self, n: usize) -> Self {
+        self.sentinel_quorum = n;
         self
     }
 
@@ -346,6 +368,13 @@ impl Builder {
             positive("response_timeout", t)?;
         }
         positive("sentinel_timeout", self.sentinel_timeout)?;
+        if self.sentinel_quorum == 0 {
+            return Err(Error::Config {
+                field: "sentinel_quorum",
+                value: "0".into(),
+                reason: "at least one Sentinel must name a master (1 is the default)",
+            });
+        }
         positive("failover_deadline", self.failover_deadline)?;
         positive("backoff", self.backoff.0)?;
         positive("poll_interval", self.poll_interval)?;
@@ -381,6 +410,7 @@ impl Builder {
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
             sentinel_timeout: self.sentinel_timeout,
+            sentinel_quorum: self.sentinel_quorum,
             failover_deadline: self.failover_deadline,
             backoff_min: self.backoff.0,
             backoff_max: self.backoff.1,

@@ -21,6 +21,8 @@ fn build_validates_each_setting() {
     assert_eq!(field_of(ok().connect_timeout(Duration::ZERO).build()), "connect_timeout");
     assert_eq!(field_of(ok().response_timeout(Some(Duration::ZERO)).build()), "response_timeout");
     assert_eq!(field_of(ok().failover_deadline(Duration::ZERO).build()), "failover_deadline");
+    assert_eq!(field_of(ok().sentinel_quorum(0).build()), "sentinel_quorum");
+    assert_eq!(ok().sentinel_quorum(2).build().unwrap().sentinel_quorum, 2);
     let inverted = ok().backoff(Duration::from_secs(2), Duration::from_secs(1));
     assert_eq!(field_of(inverted.build()), "backoff");
     assert!(ok().response_timeout(None).build().is_ok());
@@ -33,6 +35,7 @@ fn defaults_are_the_named_constants() {
     assert_eq!(c.sentinels[1].to_string(), "h:2");
     assert_eq!(c.response_timeout, Some(DEFAULT_RESPONSE_TIMEOUT));
     assert_eq!(c.failover_deadline, DEFAULT_FAILOVER_DEADLINE);
+    assert_eq!(c.sentinel_quorum, DEFAULT_SENTINEL_QUORUM);
     assert_eq!((c.backoff_min, c.backoff_max), (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX));
     assert_eq!(c.db, 0);
     assert!(!c.retry_non_idempotent);

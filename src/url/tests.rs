@@ -27,7 +27,7 @@ fn every_parameter_reaches_the_config() {
     let c = config(
         "redis+sentinel://app:p%40ss%3Aw0rd@10.0.0.1:26379,host2:26380,[::1]:26381/\
          ?masters=shard-a,shard-b&db=3&sentinel_username=sen&sentinel_password=s%26p\
-         &connect_timeout=1500&response_timeout=700&sentinel_timeout=300&failover_deadline=20000\
+         &connect_timeout=1500&response_timeout=700&sentinel_timeout=300&sentinel_quorum=2&failover_deadline=20000\
          &read_from=prefer-replica&wait_replicas=1&wait_timeout=250&retry_non_idempotent=true",
     );
     let sentinels: Vec<String> = c.sentinels.iter().map(ToString::to_string).collect();
@@ -41,6 +41,7 @@ fn every_parameter_reaches_the_config() {
     assert_eq!(c.connect_timeout, Duration::from_millis(1500));
     assert_eq!(c.response_timeout, Some(Duration::from_millis(700)));
     assert_eq!(c.sentinel_timeout, Duration::from_millis(300));
+    assert_eq!(c.sentinel_quorum, 2);
     assert_eq!(c.failover_deadline, Duration::from_secs(20));
     assert_eq!(c.read_from, ReadFrom::PreferReplica);
     assert_eq!(c.wait_replicas, Some((1, Duration::from_millis(250))));
@@ -57,6 +58,7 @@ fn defaults_when_the_url_says_nothing() {
     assert_eq!(c.response_timeout, Some(crate::DEFAULT_RESPONSE_TIMEOUT));
     assert_eq!(c.read_from, ReadFrom::Master);
     assert_eq!(c.wait_replicas, None);
+    assert_eq!(c.sentinel_quorum, crate::DEFAULT_SENTINEL_QUORUM);
     assert!(!c.retry_non_idempotent);
     assert_eq!(config("REDIS+SENTINEL://[::1]/").sentinels[0].to_string(), "[::1]:26379");
 }
@@ -116,6 +118,9 @@ fn each_bad_part_is_named() {
         ("redis+sentinel://h:1?sentinel_timeout=+5", "sentinel_timeout"),
         ("redis+sentinel://h:1?failover_deadline=-1", "failover_deadline"),
         ("redis+sentinel://h:1?read_from=replicas", "read_from"),
+        ("redis+sentinel://h:1?sentinel_quorum=0", "sentinel_quorum"),
+        ("redis+sentinel://h:1?sentinel_quorum=+2", "sentinel_quorum"),
+        ("redis+sentinel://h:1?sentinel_quorum=majority", "sentinel_quorum"),
         ("redis+sentinel://h:1?wait_replicas=0&wait_timeout=1", "wait_replicas"),
         ("redis+sentinel://h:1?wait_replicas=1", "wait_timeout"),
         ("redis+sentinel://h:1?wait_timeout=10", "wait_replicas"),

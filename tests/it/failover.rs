@@ -214,7 +214,10 @@ async fn a_shard_that_cannot_fail_over_times_out_while_the_other_keeps_serving()
     let text = err.to_string();
     assert!(text.contains("deadline") && text.contains(victim), "{text}");
     match Error::from(err) {
-        Error::Redis(r) => assert_eq!(r.kind(), redis::ErrorKind::Io),
+        Error::FailoverTimeout { shard, last, .. } => {
+            assert_eq!(shard, victim);
+            assert!(matches!(*last, Error::Redis(_) | Error::NotMaster { .. }), "{last:?}");
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -4,10 +4,12 @@
 //! [`disredis::Error`], never a panic or a hang.
 //!
 //! The fake and its RESP encoding are in `hostile_sentinel/fake.rs`; connecting
-//! to it and the expected refusals are in `hostile_sentinel/client.rs`.
+//! to it and the expected refusals are in `hostile_sentinel/client.rs`; a fake
+//! naming a stale master against `sentinel_quorum` in `hostile_sentinel/quorum.rs`.
 
 mod client;
 mod fake;
+mod quorum;
 
 use std::time::{Duration, Instant};
 

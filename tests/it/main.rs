@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod discovery;
 mod failover;
+mod fencing;
 mod harness;
 mod hostile_sentinel;
 mod key_table;
@@ -31,6 +32,7 @@ mod sharding;
 #[cfg(feature = "tls")]
 mod tls;
 mod transactions_scripts;
+mod typed_errors;
 mod url;
 mod watch;
 #[cfg(feature = "sessions")]

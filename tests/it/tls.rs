@@ -130,3 +130,89 @@ async fn bad_pem_is_a_config_error_at_build() {
     let err = b().tls(tls).build().unwrap_err();
     assert!(!format!("{err} {err:?}").contains("secret-key-material"));
 }
+
+/// A certificate the client does not trust is a configuration error: `Error::Tls` naming the
+/// node, at once, not a failover retried until the deadline (before: `connect` succeeded with
+/// the shards unconnected and every request ended in `FailoverTimeout`).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_certificate_is_a_typed_error_at_connect() {
+    let topo = Topology::start_with(Spec::default(), Access { tls: true, ..Access::default() });
+    let masters: Vec<String> = topo.master_names().iter().map(|n| topo.master_addr(n)).collect();
+    // The system trust store does not hold the test CA.
+    let err = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .tls(TlsConfig::new())
+        .failover_deadline(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Tls { node, role, detail } => {
+            assert_eq!(*role, "master");
+            assert!(masters.contains(node), "{node} is not one of {masters:?}");
+            assert!(detail.contains("UnknownIssuer") || detail.contains("unknown issuer"), "{detail}");
+        }
+        other => panic!("expected Error::Tls, got {other:?}"),
+    }
+    assert!(matches!(Error::from(redis::RedisError::from(err)), Error::Tls { .. }));
+}
+
+/// A master whose certificate changes to one the client does not trust (here: self-signed,
+/// set with `CONFIG SET` while running) fails the next request that must reconnect with
+/// `Error::Tls`, through `AsyncCommands`, instead of retrying for the whole failover deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_rejected_on_reconnect_is_not_retried() {
+    let topo = Topology::start_with(Spec::default(), Access { tls: true, ..Access::default() });
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .tls(TlsConfig::new().root_certificates(topo.ca_pem()))
+        .failover_deadline(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    let shard = topo.master_names()[0].clone();
+    let key = key_on(&client, &shard, "cert");
+    let mut con = client.clone();
+    con.set::<_, _, ()>(&key, 1).await.unwrap();
+
+    let master = topo.master_addr(&shard);
+    let dir = topo.dir().join("untrusted");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-keyout", "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    let mut admin = topo.conn(&master);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("tls-cert-file")
+        .arg(dir.join("other.crt").to_str().unwrap())
+        .arg("tls-key-file")
+        .arg(dir.join("other.key").to_str().unwrap())
+        .query(&mut admin)
+        .unwrap();
+    // Drop the client's connections only (Sentinel's and the replica's links stay up, so no
+    // failover starts): the next request must reconnect.
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
+    let ours: Vec<&str> = list
+        .lines()
+        .filter(|l| l.contains(" name=disredis:"))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .collect();
+    assert!(!ours.is_empty(), "the client's connections are named: {list}");
+    for id in ours {
+        let _: redis::Value = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut admin).unwrap();
+    }
+    let err = con.get::<_, Option<i64>>(&key).await.unwrap_err();
+    match Error::from(err) {
+        Error::Tls { node, role: "master", detail } => {
+            assert_eq!(node, master);
+            assert!(detail.contains("invalid peer certificate"), "{detail}");
+        }
+        other => panic!("expected Error::Tls (not retried), got {other:?}"),
+    }
+}

@@ -156,5 +156,8 @@ async fn with_every_sentinel_down_known_masters_keep_serving() {
     assert!(text.contains("deadline") && text.contains("no Sentinel answered"), "{text}");
     let healthy = keys_on(&client, &names[1], 1).remove(0);
     con.set::<_, _, ()>(&healthy, 3).await.unwrap();
-    assert!(matches!(Error::from(err), Error::Redis(_)));
+    match Error::from(err) {
+        Error::FailoverTimeout { last, .. } => assert!(matches!(*last, Error::NoSentinel { .. }), "{last:?}"),
+        other => panic!("{other:?}"),
+    }
 }

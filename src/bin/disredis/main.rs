@@ -223,9 +223,10 @@ impl From<Error> for Failure {
     }
 }
 
+/// A typed error that came through the `redis` traits gets its own exit code.
 impl From<redis::RedisError> for Failure {
     fn from(e: redis::RedisError) -> Failure {
-        Failure { code: 1, message: e.to_string() }
+        Failure::from(Error::from(e))
     }
 }
 
@@ -237,7 +238,8 @@ fn exit_code(e: &Error) -> u8 {
         | Error::UnknownMaster { .. }
         | Error::UnknownShard { .. }
         | Error::Reshard { .. }
-        | Error::Auth { .. } => 2,
+        | Error::Auth { .. }
+        | Error::Tls { .. } => 2,
         _ => 1,
     }
 }
