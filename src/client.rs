@@ -18,7 +18,7 @@ use crate::pinned::{self, Pinned};
 use crate::plan::session_command;
 use crate::request::cmd_args;
 use crate::sentinel::SentinelView;
-use crate::topology::{Local, Topology};
+use crate::topology::Topology;
 
 /// A sharding Redis client over Sentinel-managed masters.
 ///
@@ -43,9 +43,6 @@ pub struct DisredisClient {
     exec: Arc<Executor>,
     /// Set while this handle holds a `WATCH` (see `pinned`).
     pinned: Option<Pinned>,
-    /// This handle's lease on the table and its connection handles (a clone
-    /// starts without one).
-    local: Local,
 }
 
 impl std::fmt::Debug for DisredisClient {
@@ -90,7 +87,7 @@ impl DisredisClient {
     /// use (a failover may be under way).
     pub async fn with_config(config: Config) -> Result<DisredisClient> {
         let exec = Executor::connect(config).instrument(info_span!("discover")).await?;
-        Ok(DisredisClient { exec: Arc::new(exec), pinned: None, local: Local::default() })
+        Ok(DisredisClient { exec: Arc::new(exec), pinned: None })
     }
 
     /// Connects with the settings of a `redis+sentinel://` URL, e.g.
@@ -182,14 +179,14 @@ impl DisredisClient {
         if self.pinned.is_some() || session_command(&args).is_some() {
             return Box::pin(pinned::command(&self.exec, &mut self.pinned, cmd, &args)).await;
         }
-        dispatch::command(&self.exec, &mut self.local, cmd, &args).await
+        dispatch::command(&self.exec, cmd, &args).await
     }
 
     async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         if self.pinned.is_some() {
             return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;
         }
-        dispatch::pipeline(&self.exec, &mut self.local, pipe, offset, count).await
+        dispatch::pipeline(&self.exec, pipe, offset, count).await
     }
 }
 

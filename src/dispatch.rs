@@ -15,7 +15,7 @@ use crate::execute::Executor;
 use crate::keys;
 use crate::plan::{self, PipelinePlan, Plan, Routed, scan};
 use crate::request::{Call, Reply, Request, shape_error};
-use crate::topology::{Conns, Lease, Local, Shards};
+use crate::topology::Shards;
 
 mod channels;
 
@@ -23,18 +23,15 @@ mod channels;
 /// The hot path (every key on one shard) is a plain `execute`; everything rarer
 /// is boxed, so the future every request allocates stays small (measured in
 /// docs/performance.md).
-pub(crate) async fn command(exec: &Executor, local: &mut Local, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
-    let mut lease = local.lease(&exec.table);
-    let mut outcome = command_under(exec, &lease.shards, &mut lease.conns, cmd, args).await;
+pub(crate) async fn command(exec: &Executor, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
+    let mut shards = exec.table.current();
     for _ in 0..REPLANS {
-        if !matches!(outcome, Err(Error::RingChanged { .. })) {
-            break;
+        match command_under(exec, &shards, cmd, args).await {
+            Err(Error::RingChanged { .. }) => shards = exec.table.current(),
+            other => return other,
         }
-        lease = Lease::fresh(&exec.table);
-        outcome = command_under(exec, &lease.shards, &mut lease.conns, cmd, args).await;
     }
-    local.give_back(lease, &exec.table);
-    outcome
+    command_under(exec, &shards, cmd, args).await
 }
 
 /// How many times a request is planned again when the client adopts a newer
@@ -43,20 +40,14 @@ pub(crate) async fn command(exec: &Executor, local: &mut Local, cmd: &Cmd, args:
 const REPLANS: usize = 4;
 
 /// One command, planned and run under `shards`.
-async fn command_under(
-    exec: &Executor,
-    shards: &Shards,
-    conns: &mut Conns,
-    cmd: &Cmd,
-    args: &[&[u8]],
-) -> Result<Value> {
+async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
     let routed = match &shards.change {
         None => plan::plan(&shards.placement, args),
         Some(change) => plan::plan(&change.moves, args),
     };
     match routed {
         Ok(Routed::One { shard, info }) => {
-            send(exec, shards, Some(conns), shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
+            send(exec, shards, shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
         }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
@@ -65,7 +56,7 @@ async fn command_under(
             // Not in the static table (a module command?): ask the server.
             Box::pin(async {
                 let (route, call) = crate::unknown::route(exec, shards, args).await?;
-                send(exec, shards, None, route, call, Request::Cmd(cmd)).await?.one()
+                send(exec, shards, route, call, Request::Cmd(cmd)).await?.one()
             })
             .await
         }
@@ -79,29 +70,24 @@ async fn command_under(
 /// otherwise split per shard and reassembled in order.
 pub(crate) async fn pipeline(
     exec: &Executor,
-    local: &mut Local,
     pipe: &Pipeline,
     offset: usize,
     count: usize,
 ) -> Result<Vec<Value>> {
-    let mut lease = local.lease(&exec.table);
-    let mut outcome = pipeline_under(exec, &lease.shards, &mut lease.conns, pipe, offset, count).await;
+    let mut shards = exec.table.current();
     for _ in 0..REPLANS {
-        if !matches!(outcome, Err(Error::RingChanged { .. })) {
-            break;
+        match pipeline_under(exec, &shards, pipe, offset, count).await {
+            Err(Error::RingChanged { .. }) => shards = exec.table.current(),
+            other => return other,
         }
-        lease = Lease::fresh(&exec.table);
-        outcome = pipeline_under(exec, &lease.shards, &mut lease.conns, pipe, offset, count).await;
     }
-    local.give_back(lease, &exec.table);
-    outcome
+    pipeline_under(exec, &shards, pipe, offset, count).await
 }
 
 /// A pipeline, planned and run under `shards`.
 async fn pipeline_under(
     exec: &Executor,
     shards: &Shards,
-    conns: &mut Conns,
     pipe: &Pipeline,
     offset: usize,
     count: usize,
@@ -114,8 +100,7 @@ async fn pipeline_under(
         let Some((route, call)) = route else {
             return Ok(Vec::new());
         };
-        let req = Request::Pipe { pipe, offset, count };
-        return send(exec, shards, Some(conns), route, call, req).await?.many();
+        return send(exec, shards, route, call, Request::Pipe { pipe, offset, count }).await?.many();
     }
     let planned = match &shards.change {
         None => plan::plan_pipeline(&shards.placement, pipe)?,
@@ -124,14 +109,13 @@ async fn pipeline_under(
     match planned {
         // One shard, nothing to merge: the caller's pipeline as it is.
         PipelinePlan::One { shard, call } => {
-            send(exec, shards, Some(conns), shard, call, Request::Pipe { pipe, offset, count }).await?.many()
+            send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
         }
         PipelinePlan::Split { subs, recipes } => {
             Box::pin(async move {
                 let runs = subs.iter().map(|sub| async move {
                     let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
-                    let outcome =
-                        send(exec, shards, None, sub.shard, sub.call, req).await.and_then(|r| r.many());
+                    let outcome = send(exec, shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
                     (sub.shard, sub.call.write, outcome)
                 });
                 let replies = plan::gather("pipeline", shards.labels(), join_all(runs).await)?;
@@ -149,13 +133,12 @@ async fn pipeline_under(
 fn send<'a>(
     exec: &'a Executor,
     shards: &'a Shards,
-    conns: Option<&'a mut Conns>,
     route: usize,
     call: Call,
     req: Request<'a>,
 ) -> impl Future<Output = Result<Reply>> + 'a {
     match shards.change {
-        None => Either::Left(exec.execute_kept(shards, route, call, req, conns)),
+        None => Either::Left(exec.execute(shards, route, call, req)),
         Some(_) => Either::Right(Box::pin(exec.run_route(shards, route, call, req))),
     }
 }
@@ -164,8 +147,7 @@ fn send<'a>(
 async fn run_plan(exec: &Executor, shards: &Shards, cmd: &Cmd, plan: Plan) -> Result<Value> {
     let call = Call::of(&plan.info);
     let runs = plan.parts.iter().map(|p| async move {
-        let outcome =
-            send(exec, shards, None, p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
+        let outcome = send(exec, shards, p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
         (p.shard, call.write, outcome.and_then(|r| r.one()))
     });
     let values = plan::gather(plan.info.name, shards.labels(), join_all(runs).await)?;

@@ -10,9 +10,11 @@
 //! - Fewer acknowledgements than required is not yet an answer: the master has
 //!   applied the write, and a replica that is still attaching (right after a
 //!   failover; Valkey 9.1 re-attaches later than Redis 7.0) may take it a moment
-//!   later. `execute::confirm` sends `WAIT` again on the same connection until
-//!   enough replicas acknowledged or the failover deadline (counted from the
-//!   write) has passed; only then is it [`Error::NotReplicated`]. Only on the
+//!   later. While the shard's connection is younger than the failover deadline
+//!   (a failover or the connect installed it), `execute::confirm` sends `WAIT`
+//!   again on the same connection until enough replicas acknowledged or that
+//!   window has passed; only then is it [`Error::NotReplicated`] (on an older
+//!   connection at once: a replica missing then is down). Only on the
 //!   same connection: `WAIT` counts the replicas that have *this connection's*
 //!   last write, and on any other (a new master's) it would count replicas that
 //!   never saw this one.

@@ -252,9 +252,10 @@ pub enum Error {
     InsideRuntime,
 
     /// Durability mode (`Builder::wait_replicas`): the write ran on the master but
-    /// fewer replicas than required acknowledged it within the timeout, so a
-    /// failover now could lose it.
-    #[error("{command} on shard {shard} reached {acked} of {wanted} replicas within the WAIT timeout")]
+    /// fewer replicas than required acknowledged it in time (see
+    /// `Builder::wait_replicas` for when `WAIT` is sent again), so a failover now
+    /// could lose it.
+    #[error("{command} on shard {shard} reached {acked} of {wanted} replicas in time (it ran on the master)")]
     NotReplicated {
         /// The command, upper case.
         command: String,

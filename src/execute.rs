@@ -3,9 +3,8 @@
 //! shard — sent, judged ([`crate::retry::judge`]), and carried through a
 //! failover by the retry loop.
 //!
-//! The hot path is one read of the shard's connection handle (the one the
-//! client handle kept, see [`crate::topology::Local`], else a clone), one send
-//! and one judgement. Only when the verdict is "retry" does
+//! The hot path is one `current()` read (a clone of the shard's connection
+//! handle), one send and one judgement. Only when the verdict is "retry" does
 //! the request enter [`Executor::retry`], inside a `failover` tracing span:
 //! invalidate the connection it used, re-resolve the shard through Sentinel
 //! (single flight), and retry with jittered backoff until the failover deadline.
@@ -26,7 +25,7 @@ use crate::request::{Call, Reply, Request};
 use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Stop;
-use crate::topology::{Conns, Shards, Table};
+use crate::topology::{Shards, Table};
 
 mod moving;
 mod replicated;
@@ -80,38 +79,18 @@ impl Executor {
         call: Call,
         req: Request<'_>,
     ) -> Result<Reply> {
-        self.execute_kept(shards, idx, call, req, None).await
-    }
-
-    /// [`Executor::execute`] over the connection handles a client handle kept
-    /// (`conns`, see [`crate::topology::Local`]), when it has them.
-    pub(crate) async fn execute_kept(
-        &self,
-        shards: &Shards,
-        idx: usize,
-        call: Call,
-        req: Request<'_>,
-        conns: Option<&mut Conns>,
-    ) -> Result<Reply> {
         match self.config.wait_replicas {
             // Boxed: rare paths must not grow every request's future.
             Some((replicas, timeout)) if call.write => {
                 Box::pin(self.execute_durable(shards, idx, call, req, replicas, timeout)).await
             }
-            _ => self.deliver(shards, idx, call, req, conns).await,
+            _ => self.deliver(shards, idx, call, req).await,
         }
     }
 
     /// One request to its shard: a replica first when `read_from` asks for it,
     /// then the master, through the retry loop if the first attempt fails.
-    async fn deliver(
-        &self,
-        shards: &Shards,
-        idx: usize,
-        call: Call,
-        req: Request<'_>,
-        conns: Option<&mut Conns>,
-    ) -> Result<Reply> {
+    async fn deliver(&self, shards: &Shards, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
         // During a ring change reads go to the masters: a replica of a key's
         // new owner may not have the key that was just moved there.
         if !call.write
@@ -125,18 +104,8 @@ impl Executor {
         let shard = &shards.shards[idx];
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
-        let mut cloned;
-        let live = match conns {
-            _ if call.dedicated => None,
-            // A kept handle, unless this call changes its response timeout.
-            Some(conns) if call.patience.is_none() => conns.get(idx, shard),
-            _ => {
-                cloned = shard.current();
-                cloned.as_mut().map(|(generation, conn)| (*generation, conn))
-            }
-        };
-        if let Some((generation, conn)) = live {
-            let outcome = send(conn, req, call, &self.config).await;
+        if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
+            let outcome = send(&mut conn, req, call, &self.config).await;
             match judge(&outcome, call.idempotent, self.config.retry_non_idempotent) {
                 Verdict::Done => return outcome.map_err(Error::Redis),
                 verdict => first = Some((generation, outcome, verdict)),

@@ -15,7 +15,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
@@ -29,9 +28,7 @@ use crate::ring::{Phase, Ring, client_name};
 use crate::routes::{Moves, Routes};
 use crate::sentinel::switch::Sighting;
 
-mod local;
 mod shard;
-pub(crate) use local::{Conns, Lease, Local};
 pub(crate) use shard::Shard;
 
 /// One ring version's shard table: every name the ring routes to (its
@@ -166,14 +163,9 @@ impl Shards {
 /// connection named after a newer one; the replaced table is *retired* (its
 /// shards open no connection, see [`Shard::refuse_if_retired`]) and its
 /// connections close as the requests holding them finish, which is what the
-/// ring tool's fence waits for in `CLIENT LIST` (handles' leases on it are
-/// dropped at once, see [`Local`]).
+/// ring tool's fence waits for in `CLIENT LIST`.
 pub(crate) struct Table {
     current: RwLock<Arc<Shards>>,
-    /// Counts replacements; changed under `current`'s write lock.
-    serial: AtomicU64,
-    /// Every client handle's lease slot.
-    handles: local::Handles,
     /// Wakes the ring follower to read the record now: a change was announced,
     /// or a shard was resolved again after its connection failed (a client
     /// whose connection the ring tool killed for following an old version reads
@@ -183,12 +175,7 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new(shards: Shards) -> Table {
-        Table {
-            current: RwLock::new(Arc::new(shards)),
-            serial: AtomicU64::new(0),
-            handles: Default::default(),
-            reread: Arc::new(tokio::sync::Notify::new()),
-        }
+        Table { current: RwLock::new(Arc::new(shards)), reread: Arc::new(tokio::sync::Notify::new()) }
     }
 
     /// The table to plan and run a request under.
@@ -196,30 +183,12 @@ impl Table {
         self.current.read().clone()
     }
 
-    /// The current table with its serial (read together).
-    fn current_with_serial(&self) -> (u64, Arc<Shards>) {
-        let current = self.current.read();
-        (self.serial.load(Ordering::Acquire), current.clone())
-    }
-
-    /// How many times the table was replaced: a lease taken under another
-    /// serial is stale.
-    fn serial(&self) -> u64 {
-        self.serial.load(Ordering::Acquire)
-    }
-
-    /// Makes `next` current, retires the table it replaces and empties every
-    /// handle's lease on it.
+    /// Makes `next` current and retires the table it replaces.
     pub(crate) fn replace(&self, next: Shards) -> Arc<Shards> {
-        let old = {
-            let mut current = self.current.write();
-            self.serial.fetch_add(1, Ordering::AcqRel);
-            std::mem::replace(&mut *current, Arc::new(next))
-        };
+        let old = std::mem::replace(&mut *self.current.write(), Arc::new(next));
         for shard in &old.shards {
             shard.retire();
         }
-        self.handles.empty_all();
         old
     }
 

@@ -69,9 +69,6 @@ pub enum Side {
     },
 }
 
-/// `BENCH_BARE_CLONE` is set: the bare side clones its handle per GET/SET (see main.rs).
-static CLONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-
 /// A tiny xorshift64* generator: one per task, no shared state.
 pub struct Rng(u64);
 
@@ -144,10 +141,6 @@ impl Side {
                     Side::Disredis(c) => cmd.query_async::<Value>(c).await.map(drop),
                     Side::Bare { conns, ring } => {
                         let i = shard(ring, conns.len(), &k);
-                        if *CLONE.get_or_init(|| std::env::var_os("BENCH_BARE_CLONE").is_some()) {
-                            let mut c = conns[i].clone();
-                            return cmd.query_async::<Value>(&mut c).await.map(drop);
-                        }
                         cmd.query_async::<Value>(&mut conns[i]).await.map(drop)
                     }
                     Side::Fred { .. } => unreachable!("handled above"),

@@ -18,8 +18,6 @@
 //! `--workload getset|pipeline|mget`, `--shards N[,N…]` (default 1,2,8; each count
 //! gets masters of its own, so the default topology is `sentinel-conf/many.sh` with their sum),
 //! `--conc N[,N…]`, `--only disredis|bare|fred` (repeatable), `--no-redis-benchmark`, `--json FILE`.
-//! `BENCH_BARE_CLONE=1` (environment): the bare side clones its connection handle per
-//! GET/SET, as disredis did before a handle kept its lease (measures what that costs).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -102,7 +100,7 @@ fn parse_args() -> Fallible<Args> {
             "--memory" => a.memory = true,
             "--memory-child" => a.memory_child = Some(value()?),
             "-h" | "--help" => {
-                println!("{}", include_str!("main.rs").lines().take(23).collect::<Vec<_>>().join("\n"));
+                println!("{}", include_str!("main.rs").lines().take(21).collect::<Vec<_>>().join("\n"));
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)").into()),

@@ -36,7 +36,7 @@ impl Executor {
         let confirm = |acked| self.confirm(shards, idx, call, before, acked, started);
         match req {
             Request::Pipe { pipe, .. } if pipe.is_transaction() => {
-                let reply = self.deliver(shards, idx, call, req, None).await?;
+                let reply = self.deliver(shards, idx, call, req).await?;
                 confirm(None).await?;
                 Ok(reply)
             }
@@ -44,7 +44,7 @@ impl Executor {
                 let mut durable = pipe.clone();
                 durable.add_command(wait);
                 let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
-                let mut values = self.deliver(shards, idx, call, req, None).await?.many()?;
+                let mut values = self.deliver(shards, idx, call, req).await?.many()?;
                 let acked = values.pop().unwrap_or(Value::Nil);
                 if !values.iter().all(durable::refused) {
                     confirm(Some(acked)).await?;
@@ -54,7 +54,7 @@ impl Executor {
             Request::Cmd(cmd) => {
                 let durable = durable::with_wait(cmd, wait);
                 let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
-                let mut values = self.deliver(shards, idx, call, req, None).await?.many()?.into_iter();
+                let mut values = self.deliver(shards, idx, call, req).await?.many()?.into_iter();
                 let (reply, acked) =
                     (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
                 if !durable::refused(&reply) {

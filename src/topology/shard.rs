@@ -47,17 +47,12 @@ pub(crate) struct Shard {
     /// Set when the table this shard belongs to was replaced by a newer ring's:
     /// it opens no connection any more (see [`Table`]).
     retired: AtomicBool,
-    /// The generation of the installed connection, 0 while there is none: read
-    /// by every request that kept a connection handle ([`super::Conns`]),
-    /// written under `state`'s write lock.
-    live: AtomicU64,
 }
 
 impl Shard {
     pub(super) fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
         Shard {
             retired: AtomicBool::new(false),
-            live: AtomicU64::new(0),
             client_name,
             installed: tokio::sync::Notify::new(),
             replicas: Default::default(),
@@ -75,11 +70,6 @@ impl Shard {
     pub(crate) fn current(&self) -> Option<(u64, MultiplexedConnection)> {
         let st = self.state.read();
         st.conn.as_ref().map(|c| (st.generation, c.clone()))
-    }
-
-    /// The generation of the installed connection; 0 when there is none.
-    pub(crate) fn live(&self) -> u64 {
-        self.live.load(Ordering::Acquire)
     }
 
     /// How long ago the connection of `generation` was installed, if it is
@@ -102,11 +92,7 @@ impl Shard {
     pub(crate) fn invalidate(&self, generation: u64, cause: &dyn std::fmt::Display) {
         let dropped = {
             let mut st = self.state.write();
-            let dropped = st.generation == generation && st.conn.take().is_some();
-            if dropped {
-                self.live.store(0, Ordering::Release);
-            }
-            dropped
+            st.generation == generation && st.conn.take().is_some()
         };
         if dropped {
             self.events.emit(Event::ReResolved { shard: self.name.clone(), cause: cause.to_string() });
@@ -121,7 +107,6 @@ impl Shard {
             let from = st.addr.replace(addr.clone());
             st.conn = Some(conn);
             st.installed_at = Some(Instant::now());
-            self.live.store(st.generation, Ordering::Release);
             from
         };
         self.installed.notify_waiters();
@@ -208,7 +193,6 @@ impl Shard {
     pub(super) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
         self.state.write().conn = None;
-        self.live.store(0, Ordering::Release);
         self.replicas.clear();
     }
 

@@ -167,18 +167,17 @@ async fn master_killed_mid_move(victim: usize) {
     load::verify_acknowledged(&topo, &names, &load, &seeded);
 }
 
-/// A client handle keeps its lease on the table and its connection handles
-/// between requests (the hot path's cache); an idle one must not hold the old
-/// ring's connections open, or the fence would wait for it forever. Here one
-/// sits idle through the whole change: the fence reports no straggler, and the
-/// handle works under the new ring afterwards.
+/// A client handle that made requests and then sits idle must not hold the old
+/// ring's connections open (as a per-handle cache of connection handles would),
+/// or the fence would wait for it forever. Here one sits idle through the whole
+/// change: the fence reports no straggler, and the handle works under the new
+/// ring afterwards.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_handle_does_not_hold_the_old_ring() {
     let topo = joined_later(0).await;
     let names = topo.master_names();
     let client = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     let mut idle = client.clone();
-    // Two requests or more make the handle keep its lease (one does not).
     for i in 0..20 {
         redis::AsyncCommands::set::<_, _, ()>(&mut idle, format!("idle:{i}"), i).await.unwrap();
     }
