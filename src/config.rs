@@ -124,6 +124,7 @@ pub struct Config {
 }
 
 mod builder;
+mod validate;
 pub use builder::Builder;
 
 #[cfg(test)]

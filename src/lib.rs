@@ -88,7 +88,7 @@
 //! | | `ring` | [`Ring`]: the ring record's format, parsing, which copy wins, connection names | Base |
 //! | | [`keys`] (+ `table`, `learned`) | the command table: where the keys are, read-only/idempotent/blocking; what `COMMAND INFO` taught | — |
 //! | | [`hashing`] | hash-tag rule and rendezvous hashing over master names | — |
-//! | 8 Base | `config` (+ `builder`) | [`Builder`] and validated [`Config`], defaults as named consts | `addr`, `tls`, `secret`, `error` |
+//! | 8 Base | `config` (+ `builder`, `validate`) | [`Builder`] and validated [`Config`] (`validate`: the checks of `Builder::build`), defaults as named consts | `addr`, `tls`, `secret`, `error` |
 //! | | [`url`] | `redis+sentinel://` URLs into a [`Builder`] | `config`, `addr`, `secret`, `error` |
 //! | | `tls` (feature `tls`) | `TlsConfig`: certificates to trust, client certificate | `secret`, `error` |
 //! | | `addr` | [`NodeAddr`]: `host:port` / `[v6]:port` | `error` |

@@ -1,16 +1,15 @@
-//! [`Builder`]: every setting of a client with its default, and the
-//! validation into a [`Config`]. Pure.
+//! [`Builder`]: every setting of a client with its default (the validation
+//! into a [`Config`](super::Config) is `validate.rs`). Pure.
 
 use std::time::Duration;
 
 #[cfg(feature = "tls")]
 use super::TlsConfig;
 use super::{
-    AddressMap, Auth, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
+    AddressMap, Auth, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
     DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
 };
-use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// Collects settings for a [`DisredisClient`](crate::DisredisClient); nothing is
@@ -44,7 +43,7 @@ use crate::secret::Secret;
 /// | setting | default | meaning |
 /// |---|---|---|
 /// | [`sentinels`](Builder::sentinels) | required | `host:port` or `[v6]:port`, tried in order (duplicates dropped); the one that answers moves to the front; more are learned from `SENTINEL SENTINELS` |
-/// | [`masters`](Builder::masters) | every master the Sentinel monitors | the seed: where to read the ring record, and version 1's members when there is none (the ring's members decide placement); a name the Sentinel doesn't monitor is [`Error::UnknownMaster`] at connect |
+/// | [`masters`](Builder::masters) | every master the Sentinel monitors | the seed: where to read the ring record, and version 1's members when there is none (the ring's members decide placement); a name the Sentinel doesn't monitor is [`Error::UnknownMaster`](crate::Error::UnknownMaster) at connect |
 /// | [`username`](Builder::username), [`password`](Builder::password) | none | ACL credentials for masters and replicas (never in `Debug` or logs) |
 /// | [`sentinel_username`](Builder::sentinel_username), [`sentinel_password`](Builder::sentinel_password) | none | credentials for Sentinels (their own `requirepass`) |
 /// | `tls`, `sentinel_tls` (feature `tls`) | plain TCP | TLS to masters and replicas, and separately to Sentinels, with a `TlsConfig` |
@@ -52,42 +51,42 @@ use crate::secret::Secret;
 /// | [`connect_timeout`](Builder::connect_timeout) | 1 s ([`DEFAULT_CONNECT_TIMEOUT`]) | connecting to a master or replica |
 /// | [`response_timeout`](Builder::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | per command; `None` waits forever. A timeout counts as a failure of the shard. Blocking commands (`BLPOP`, …) go over a connection without it |
 /// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
-/// | [`sentinel_quorum`](Builder::sentinel_quorum) | 1 ([`DEFAULT_SENTINEL_QUORUM`]): the first Sentinel that answers | how many Sentinels must name the same master before it is used; a majority fences a Sentinel cut off from the others ([`Error::NoQuorum`] when they don't agree) |
-/// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`] |
+/// | [`sentinel_quorum`](Builder::sentinel_quorum) | 1 ([`DEFAULT_SENTINEL_QUORUM`]): the first Sentinel that answers | how many Sentinels must name the same master before it is used; a majority fences a Sentinel cut off from the others ([`Error::NoQuorum`](crate::Error::NoQuorum) when they don't agree) |
+/// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`](crate::Error::FailoverTimeout) |
 /// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
-/// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`] |
-/// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`] when fewer replicas acknowledged it |
+/// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`](crate::Error::Ambiguous) |
+/// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`](crate::Error::NotReplicated) when fewer replicas acknowledged it |
 /// | [`read_from`](Builder::read_from) | [`ReadFrom::Master`] | where read-only commands go |
 /// | [`address_map(f)`](Builder::address_map) | none | rewrite every address Sentinel reports (NAT, containers) |
 /// | [`watch_sentinels(on, poll_interval)`](Builder::watch_sentinels) | on, every 2 s ([`DEFAULT_POLL_INTERVAL`]) | `+switch-master` subscriptions on every known Sentinel and the address poll that backs them up |
 /// | [`ring_poll_interval`](Builder::ring_poll_interval) | every 1 s ([`DEFAULT_RING_POLL_INTERVAL`]) | how often the members' ring record is read to follow a change (a change announced on the ring channel is followed at once) |
 ///
 /// [`build`](Builder::build) (and `connect`, which calls it) checks the values and
-/// fails with [`Error::Config`] naming the setting and the value (never a secret):
+/// fails with [`Error::Config`](crate::Error::Config) naming the setting and the value (never a secret):
 /// no Sentinel, an address that is not `host:port`, an empty `masters` list or a
 /// master name with spaces, a negative `db`, a zero timeout, deadline, backoff or
 /// poll interval, a `sentinel_quorum` or `wait_replicas` of 0, a `backoff` whose `min` exceeds
 /// `max`, or (feature `tls`) a certificate or key that is not valid PEM.
 #[derive(Debug, Clone)]
 pub struct Builder {
-    sentinels: Vec<String>,
-    masters: Option<Vec<String>>,
-    redis_auth: Auth,
-    sentinel_auth: Auth,
-    db: i64,
-    connect_timeout: Duration,
-    response_timeout: Option<Duration>,
-    sentinel_timeout: Duration,
-    sentinel_quorum: usize,
-    failover_deadline: Duration,
-    backoff: (Duration, Duration),
-    retry_non_idempotent: bool,
-    read_from: ReadFrom,
-    wait_replicas: Option<(usize, Duration)>,
-    address_map: Option<AddressMap>,
-    watch: bool,
-    poll_interval: Duration,
-    ring_poll_interval: Duration,
+    pub(super) sentinels: Vec<String>,
+    pub(super) masters: Option<Vec<String>>,
+    pub(super) redis_auth: Auth,
+    pub(super) sentinel_auth: Auth,
+    pub(super) db: i64,
+    pub(super) connect_timeout: Duration,
+    pub(super) response_timeout: Option<Duration>,
+    pub(super) sentinel_timeout: Duration,
+    pub(super) sentinel_quorum: usize,
+    pub(super) failover_deadline: Duration,
+    pub(super) backoff: (Duration, Duration),
+    pub(super) retry_non_idempotent: bool,
+    pub(super) read_from: ReadFrom,
+    pub(super) wait_replicas: Option<(usize, Duration)>,
+    pub(super) address_map: Option<AddressMap>,
+    pub(super) watch: bool,
+    pub(super) poll_interval: Duration,
+    pub(super) ring_poll_interval: Duration,
 }
 
 impl Default for Builder {
@@ -130,7 +129,7 @@ impl Builder {
     /// version 1 when no master holds one yet. Default: every master the
     /// Sentinel monitors (use this when one Sentinel set watches the masters of
     /// several applications). A name the Sentinel does not know is an
-    /// [`Error::UnknownMaster`].
+    /// [`Error::UnknownMaster`](crate::Error::UnknownMaster).
     ///
     /// Once a ring exists, its members decide where keys go, not this list, so
     /// clients with different lists never place a key differently: a seed
@@ -223,10 +222,10 @@ impl Builder {
     /// lost when the partition heals. With `n` above 1 every master lookup (at
     /// connect, on a re-resolve, the address poll) asks all known Sentinels at
     /// once and uses an address only when `n` name it and no other as many;
-    /// else [`Error::NoQuorum`] naming what each said, retried until the
+    /// else [`Error::NoQuorum`](crate::Error::NoQuorum) naming what each said, retried until the
     /// failover deadline. Use a majority of your Sentinels (2 of 3, 3 of 5), the
     /// same majority Sentinel needs to fail over. More than the Sentinels known
-    /// after discovery is [`Error::Config`] at connect. `+switch-master` is
+    /// after discovery is [`Error::Config`](crate::Error::Config) at connect. `+switch-master` is
     /// still followed as it comes (only a majority's elected leader sends it).
     pub fn sentinel_quorum(mut self, n: usize) -> Self {
         self.sentinel_quorum = n;
@@ -234,7 +233,7 @@ impl Builder {
     }
 
     /// How long a request keeps retrying a failing shard before
-    /// [`Error::FailoverTimeout`]. Default: [`DEFAULT_FAILOVER_DEADLINE`].
+    /// [`Error::FailoverTimeout`](crate::Error::FailoverTimeout). Default: [`DEFAULT_FAILOVER_DEADLINE`].
     pub fn failover_deadline(mut self, t: Duration) -> Self {
         self.failover_deadline = t;
         self
@@ -250,7 +249,7 @@ impl Builder {
 
     /// Also retry non-idempotent commands (INCR, LPUSH, …) whose fate is unknown
     /// because the connection failed after they were sent: at-least-once instead
-    /// of [`Error::Ambiguous`]. Default: `false`.
+    /// of [`Error::Ambiguous`](crate::Error::Ambiguous). Default: `false`.
     pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
         self.retry_non_idempotent = yes;
         self
@@ -272,7 +271,7 @@ impl Builder {
     /// at connect: a promoted master's replicas re-attach a moment after the
     /// failover, Valkey 9.1 later than Redis 7.0), `WAIT` is sent again on that
     /// connection (each time for up to `timeout`) until enough replicas have it or
-    /// that window has passed; then it is [`Error::NotReplicated`]. On an older
+    /// that window has passed; then it is [`Error::NotReplicated`](crate::Error::NotReplicated). On an older
     /// connection a missing replica is down, not attaching: the first count is
     /// the answer, so a shard whose replica is gone answers each write after one
     /// `timeout` instead of stalling its shared connection (which serves nothing
@@ -307,120 +306,5 @@ impl Builder {
     pub fn ring_poll_interval(mut self, interval: Duration) -> Self {
         self.ring_poll_interval = interval;
         self
-    }
-
-    /// Validates the settings.
-    pub fn build(self) -> Result<Config> {
-        if self.sentinels.is_empty() {
-            return Err(Error::Config {
-                field: "sentinels",
-                value: String::new(),
-                reason: "at least one Sentinel address is required",
-            });
-        }
-        let mut sentinels: Vec<NodeAddr> = Vec::with_capacity(self.sentinels.len());
-        for s in &self.sentinels {
-            let addr = NodeAddr::parse_field("sentinels", s.trim())?;
-            if !sentinels.contains(&addr) {
-                sentinels.push(addr);
-            }
-        }
-        if let Some(masters) = &self.masters {
-            if masters.is_empty() {
-                return Err(Error::Config {
-                    field: "masters",
-                    value: String::new(),
-                    reason: "an empty filter selects no shard; omit it to use every master",
-                });
-            }
-            for m in masters {
-                if m.is_empty() || m.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
-                    return Err(Error::Config {
-                        field: "masters",
-                        value: m.clone(),
-                        reason: "a master name is non-empty and has no spaces",
-                    });
-                }
-            }
-        }
-        #[cfg(feature = "tls")]
-        for (field, tls) in [("tls", &self.redis_auth.tls), ("sentinel_tls", &self.sentinel_auth.tls)] {
-            if let Some(tls) = tls {
-                tls.validate(field)?;
-            }
-        }
-        if self.db < 0 {
-            return Err(Error::Config {
-                field: "db",
-                value: self.db.to_string(),
-                reason: "database numbers start at 0",
-            });
-        }
-        let positive = |field, d: Duration| {
-            if d.is_zero() {
-                Err(Error::Config { field, value: format!("{d:?}"), reason: "must be greater than zero" })
-            } else {
-                Ok(())
-            }
-        };
-        positive("connect_timeout", self.connect_timeout)?;
-        if let Some(t) = self.response_timeout {
-            positive("response_timeout", t)?;
-        }
-        positive("sentinel_timeout", self.sentinel_timeout)?;
-        if self.sentinel_quorum == 0 {
-            return Err(Error::Config {
-                field: "sentinel_quorum",
-                value: "0".into(),
-                reason: "at least one Sentinel must name a master (1 is the default)",
-            });
-        }
-        positive("failover_deadline", self.failover_deadline)?;
-        positive("backoff", self.backoff.0)?;
-        positive("poll_interval", self.poll_interval)?;
-        positive("ring_poll_interval", self.ring_poll_interval)?;
-        if let Some((n, t)) = self.wait_replicas {
-            if n == 0 {
-                return Err(Error::Config {
-                    field: "wait_replicas",
-                    value: "0".into(),
-                    reason: "waiting for 0 replicas does nothing; leave the option off",
-                });
-            }
-            positive("wait_replicas", t)?;
-        }
-        if self.backoff.0 > self.backoff.1 {
-            return Err(Error::Config {
-                field: "backoff",
-                value: format!("{:?}..{:?}", self.backoff.0, self.backoff.1),
-                reason: "min must not exceed max",
-            });
-        }
-        let mut masters = self.masters;
-        if let Some(m) = masters.as_mut() {
-            m.sort();
-            m.dedup();
-        }
-        Ok(Config {
-            sentinels,
-            masters,
-            redis_auth: self.redis_auth,
-            sentinel_auth: self.sentinel_auth,
-            db: self.db,
-            connect_timeout: self.connect_timeout,
-            response_timeout: self.response_timeout,
-            sentinel_timeout: self.sentinel_timeout,
-            sentinel_quorum: self.sentinel_quorum,
-            failover_deadline: self.failover_deadline,
-            backoff_min: self.backoff.0,
-            backoff_max: self.backoff.1,
-            retry_non_idempotent: self.retry_non_idempotent,
-            read_from: self.read_from,
-            wait_replicas: self.wait_replicas,
-            address_map: self.address_map,
-            watch: self.watch,
-            poll_interval: self.poll_interval,
-            ring_poll_interval: self.ring_poll_interval,
-        })
     }
 }

@@ -1,0 +1,124 @@
+//! [`Builder::build`]: the validation of a [`Builder`]'s settings into a
+//! [`Config`], each refusal an [`Error::Config`] naming the field. Pure.
+
+use std::time::Duration;
+
+use super::{Builder, Config, NodeAddr};
+use crate::error::{Error, Result};
+
+impl Builder {
+    /// Validates the settings.
+    pub fn build(self) -> Result<Config> {
+        if self.sentinels.is_empty() {
+            return Err(Error::Config {
+                field: "sentinels",
+                value: String::new(),
+                reason: "at least one Sentinel address is required",
+            });
+        }
+        let mut sentinels: Vec<NodeAddr> = Vec::with_capacity(self.sentinels.len());
+        for s in &self.sentinels {
+            let addr = NodeAddr::parse_field("sentinels", s.trim())?;
+            if !sentinels.contains(&addr) {
+                sentinels.push(addr);
+            }
+        }
+        if let Some(masters) = &self.masters {
+            if masters.is_empty() {
+                return Err(Error::Config {
+                    field: "masters",
+                    value: String::new(),
+                    reason: "an empty filter selects no shard; omit it to use every master",
+                });
+            }
+            for m in masters {
+                if m.is_empty() || m.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+                    return Err(Error::Config {
+                        field: "masters",
+                        value: m.clone(),
+                        reason: "a master name is non-empty and has no spaces",
+                    });
+                }
+            }
+        }
+        #[cfg(feature = "tls")]
+        for (field, tls) in [("tls", &self.redis_auth.tls), ("sentinel_tls", &self.sentinel_auth.tls)] {
+            if let Some(tls) = tls {
+                tls.validate(field)?;
+            }
+        }
+        if self.db < 0 {
+            return Err(Error::Config {
+                field: "db",
+                value: self.db.to_string(),
+                reason: "database numbers start at 0",
+            });
+        }
+        let positive = |field, d: Duration| {
+            if d.is_zero() {
+                Err(Error::Config { field, value: format!("{d:?}"), reason: "must be greater than zero" })
+            } else {
+                Ok(())
+            }
+        };
+        positive("connect_timeout", self.connect_timeout)?;
+        if let Some(t) = self.response_timeout {
+            positive("response_timeout", t)?;
+        }
+        positive("sentinel_timeout", self.sentinel_timeout)?;
+        if self.sentinel_quorum == 0 {
+            return Err(Error::Config {
+                field: "sentinel_quorum",
+                value: "0".into(),
+                reason: "at least one Sentinel must name a master (1 is the default)",
+            });
+        }
+        positive("failover_deadline", self.failover_deadline)?;
+        positive("backoff", self.backoff.0)?;
+        positive("poll_interval", self.poll_interval)?;
+        positive("ring_poll_interval", self.ring_poll_interval)?;
+        if let Some((n, t)) = self.wait_replicas {
+            if n == 0 {
+                return Err(Error::Config {
+                    field: "wait_replicas",
+                    value: "0".into(),
+                    reason: "waiting for 0 replicas does nothing; leave the option off",
+                });
+            }
+            positive("wait_replicas", t)?;
+        }
+        if self.backoff.0 > self.backoff.1 {
+            return Err(Error::Config {
+                field: "backoff",
+                value: format!("{:?}..{:?}", self.backoff.0, self.backoff.1),
+                reason: "min must not exceed max",
+            });
+        }
+        let mut masters = self.masters;
+        if let Some(m) = masters.as_mut() {
+            m.sort();
+            m.dedup();
+        }
+        Ok(Config {
+            sentinels,
+            masters,
+            redis_auth: self.redis_auth,
+            sentinel_auth: self.sentinel_auth,
+            db: self.db,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            sentinel_timeout: self.sentinel_timeout,
+            sentinel_quorum: self.sentinel_quorum,
+            failover_deadline: self.failover_deadline,
+            backoff_min: self.backoff.0,
+            backoff_max: self.backoff.1,
+            retry_non_idempotent: self.retry_non_idempotent,
+            read_from: self.read_from,
+            wait_replicas: self.wait_replicas,
+            address_map: self.address_map,
+            watch: self.watch,
+            poll_interval: self.poll_interval,
+            ring_poll_interval: self.ring_poll_interval,
+        })
+    }
+}
