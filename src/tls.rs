@@ -97,29 +97,47 @@ impl TlsConfig {
     /// Checks that the PEM blobs parse, so a bad file fails at `build`, not on the
     /// first connect after a failover. Never echoes the key.
     pub(crate) fn validate(&self, field: &'static str) -> Result<()> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let bad = |reason| Error::Config { field, value: "<PEM>".into(), reason };
-        let certs =
-            |pem: &[u8]| CertificateDer::pem_slice_iter(pem).collect::<std::result::Result<Vec<_>, _>>();
         if let Some(pem) = &self.root_certificates {
-            match certs(pem) {
-                Ok(c) if !c.is_empty() => {}
-                Ok(_) => return Err(bad("root_certificates holds no PEM CERTIFICATE block")),
+            match check_certificates(pem) {
+                Ok(()) => {}
+                Err(NO_CERTIFICATE) => return Err(bad("root_certificates holds no PEM CERTIFICATE block")),
                 Err(_) => return Err(bad("root_certificates is not valid PEM")),
             }
         }
         if let Some((cert, key)) = &self.client_certificate {
-            match certs(cert) {
-                Ok(c) if !c.is_empty() => {}
-                _ => return Err(bad("client_certificate: the certificate is not a PEM CERTIFICATE chain")),
+            if check_certificates(cert).is_err() {
+                return Err(bad("client_certificate: the certificate is not a PEM CERTIFICATE chain"));
             }
-            if PrivateKeyDer::from_pem_slice(key.expose().as_bytes()).is_err() {
+            if check_key(key.expose().as_bytes()).is_err() {
                 return Err(bad("client_certificate: the key is not a PEM private key"));
             }
         }
         Ok(())
     }
+}
+
+#[cfg(feature = "tls")]
+const NO_CERTIFICATE: &str = "holds no PEM CERTIFICATE block";
+
+/// `Err(why)` unless `pem` holds one or more PEM `CERTIFICATE` blocks.
+#[cfg(feature = "tls")]
+pub(crate) fn check_certificates(pem: &[u8]) -> std::result::Result<(), &'static str> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    match CertificateDer::pem_slice_iter(pem).collect::<std::result::Result<Vec<_>, _>>() {
+        Ok(c) if !c.is_empty() => Ok(()),
+        Ok(_) => Err(NO_CERTIFICATE),
+        Err(_) => Err("is not valid PEM"),
+    }
+}
+
+/// `Err(why)` unless `pem` holds a PEM private key (the key is never echoed).
+#[cfg(feature = "tls")]
+pub(crate) fn check_key(pem: &[u8]) -> std::result::Result<(), &'static str> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    PrivateKeyDer::from_pem_slice(pem).map(drop).map_err(|_| "is not a PEM private key")
 }
 
 /// `Some(what rustls said)` when `e` is a TLS handshake failure that only a

@@ -1,19 +1,21 @@
-//! Configuration from a `redis+sentinel://` URL. Pure: no I/O.
+//! Configuration from a `redis+sentinel://` or `rediss+sentinel://` URL. No
+//! network I/O; the only files read are the PEM files TLS parameters name.
 //!
 //! ```text
-//! redis+sentinel://[user[:password]@]host1[:port][,host2[:port]…][/db][?name=value[&name=value…]]
+//! redis[s]+sentinel://[user[:password]@]host1[:port][,host2[:port]…][/db][?name=value[&name=value…]]
 //! ```
 //!
 //! ```no_run
 //! # async fn demo() -> disredis::Result<()> {
 //! let url = "redis+sentinel://app:s3cret@10.0.0.1:26379,10.0.0.2:26379,[fd00::3]:26379/?masters=shard-a,shard-b&db=2";
 //! let client = disredis::DisredisClient::from_url(url).await?;
-//! // or, to add settings a URL cannot carry (TLS, address_map, …):
+//! // or, to add settings a URL cannot carry (address_map, …):
 //! let client = disredis::Builder::from_url(url)?.failover_deadline(std::time::Duration::from_secs(30)).connect().await?;
 //! # Ok(()) }
 //! ```
 //!
-//! - **scheme**: `redis+sentinel` (any case).
+//! - **scheme**: `redis+sentinel`, or `rediss+sentinel` for TLS to the data
+//!   nodes and the Sentinels (feature `tls`; see [TLS](#tls) below). Any case.
 //! - **userinfo** `user:password@`: ACL credentials for the **data nodes** (masters
 //!   and replicas), [`Builder::username`] / [`Builder::password`]. `:password@`
 //!   gives a password only, `user@` a user only. Sentinel credentials are separate
@@ -40,6 +42,12 @@
 //! | `read_from` | [`Builder::read_from`]: `master`, `prefer-replica`, `replica` | `read_from=prefer-replica` |
 //! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`] (replicas, timeout in ms); both or neither | `wait_replicas=1&wait_timeout=500` |
 //! | `retry_non_idempotent` | [`Builder::retry_non_idempotent`]: `true`, `false` | `retry_non_idempotent=true` |
+//!
+//! ## TLS
+//!
+//! `rediss+sentinel://` is TLS to the data nodes and (unless `sentinel_tls=off`)
+//! the Sentinels; `ca=`, `cert=`, `key=` and their `sentinel_` twins name PEM
+//! files. Every TLS parameter, with its default, is in the [`TlsParams`] docs.
 //!
 //! Percent-encoding (`%40` for `@`) is decoded in the user name, the passwords and
 //! every parameter value; `+` is a plus, not a space. Write `@ : / ? # & , %` inside
@@ -68,8 +76,20 @@ use crate::config::{Builder, ReadFrom};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
+mod parsed;
+mod text;
+mod tls;
+
+pub use parsed::SentinelUrl;
+use text::{decode, showable};
+pub use tls::{TLS_PARAMETERS, TlsParams};
+
 /// The URL scheme: `redis+sentinel://`.
 pub const SCHEME: &str = "redis+sentinel";
+
+/// The URL scheme with TLS to data nodes and Sentinels: `rediss+sentinel://`
+/// (feature `tls`).
+pub const TLS_SCHEME: &str = "rediss+sentinel";
 
 /// The port of a host list entry written without one: Sentinel's usual 26379.
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
@@ -91,118 +111,21 @@ pub const PARAMETERS: [&str; 13] = [
     "retry_non_idempotent",
 ];
 
-/// A parsed `redis+sentinel://` URL: the [`Builder`] it describes, and the
-/// Sentinel addresses and credentials for tools that also talk to Sentinels
-/// directly (the `disredis` CLI). `Debug` never shows a password.
-#[derive(Clone, Debug)]
-pub struct SentinelUrl {
-    builder: Builder,
-    sentinels: Vec<String>,
-    sentinel_username: Option<String>,
-    sentinel_password: Option<Secret>,
-}
-
-impl SentinelUrl {
-    /// Parses and checks `url` (see the module docs); nothing is connected.
-    pub fn parse(url: &str) -> Result<SentinelUrl> {
-        parse(url).map_err(|e| redact(e, &secrets_in(url)))
-    }
-
-    /// The settings, ready for more builder calls or `connect`.
-    pub fn builder(&self) -> Builder {
-        self.builder.clone()
-    }
-
-    /// The Sentinel addresses of the host list, `host:port`, in order.
-    pub fn sentinels(&self) -> &[String] {
-        &self.sentinels
-    }
-
-    /// The `sentinel_username` parameter.
-    pub fn sentinel_username(&self) -> Option<&str> {
-        self.sentinel_username.as_deref()
-    }
-
-    /// The `sentinel_password` parameter, decoded. Handle with care.
-    pub fn sentinel_password(&self) -> Option<&str> {
-        self.sentinel_password.as_ref().map(Secret::expose)
-    }
-}
-
-impl Builder {
-    /// A builder with the settings of a `redis+sentinel://` URL (see
-    /// [`crate::url`] for every parameter), so more can be added before `connect`.
-    /// A bad URL is [`Error::BadUrl`] naming the offending part, never the password.
-    pub fn from_url(url: &str) -> Result<Builder> {
-        SentinelUrl::parse(url).map(|u| u.builder)
-    }
-}
-
 fn bad(part: &'static str, detail: impl Into<String>) -> Error {
     Error::BadUrl { part, detail: detail.into() }
 }
 
-/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Text that may be shown in an error: short and made of harmless characters.
-fn showable(s: &str) -> bool {
-    s.len() <= 40 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
-}
-
-/// Every password in `url` as written and decoded, found without the full parse,
-/// so even an error from a confused parse can be scrubbed of them.
-fn secrets_in(url: &str) -> Vec<String> {
-    let mut raw = Vec::new();
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if let Some((_, pass)) = authority.rsplit_once('@').and_then(|(ui, _)| ui.split_once(':')) {
-        raw.push(pass.to_owned());
-    }
-    for segment in url.split(['?', '&', '#']) {
-        if let Some(value) = segment.strip_prefix("sentinel_password=") {
-            raw.push(value.to_owned());
-        }
-    }
-    let decoded: Vec<String> = raw.iter().filter_map(|r| decode(r)).collect();
-    raw.into_iter().chain(decoded).filter(|s| !s.is_empty()).collect()
-}
-
-fn redact(e: Error, secrets: &[String]) -> Error {
-    match e {
-        Error::BadUrl { part, mut detail } => {
-            for s in secrets {
-                detail = detail.replace(s.as_str(), "<redacted>");
-            }
-            Error::BadUrl { part, detail }
-        }
-        other => other,
-    }
-}
-
-fn parse(url: &str) -> Result<SentinelUrl> {
-    let shape = format!("expected {SCHEME}://[user:password@]host:port[,host:port…][/db][?masters=…]");
+fn parse(url: &str, read: tls::ReadFile<'_>) -> Result<SentinelUrl> {
+    let shape = format!(
+        "expected {SCHEME}:// or {TLS_SCHEME}://[user:password@]host:port[,host:port…][/db][?masters=…]"
+    );
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(bad("scheme", format!("no \"://\" in the URL; {shape}")));
     };
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
+    let tls_scheme = scheme.eq_ignore_ascii_case(TLS_SCHEME);
+    if !tls_scheme && !scheme.eq_ignore_ascii_case(SCHEME) {
         let shown = if showable(scheme) { format!("{scheme:?}") } else { "(not shown)".into() };
-        return Err(bad("scheme", format!("scheme {shown} is not {SCHEME:?}; {shape}")));
+        return Err(bad("scheme", format!("scheme {shown} is not {SCHEME:?} or {TLS_SCHEME:?}; {shape}")));
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
@@ -217,6 +140,7 @@ fn parse(url: &str) -> Result<SentinelUrl> {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
     };
+    let has_password = userinfo.and_then(|u| u.split_once(':')).is_some_and(|(_, p)| !p.is_empty());
     let mut builder = Builder::default();
     if let Some(userinfo) = userinfo {
         builder = apply_userinfo(builder, userinfo)?;
@@ -242,14 +166,17 @@ fn parse(url: &str) -> Result<SentinelUrl> {
         "" => None,
         db => Some(parse_db("path", db)?),
     };
-    let (builder, sentinel_username, sentinel_password) = apply_query(builder, query, path_db)?;
+    let (builder, sentinel_username, sentinel_password, mut tls) = apply_query(builder, query, path_db)?;
+    tls.tls = tls_scheme;
+    let plain = builder.clone();
+    let builder = tls.apply_with(builder, read)?;
     if let Err(e) = builder.clone().build() {
         return Err(match e {
             Error::Config { field, .. } => bad(field, e.to_string()),
             other => other,
         });
     }
-    Ok(SentinelUrl { builder, sentinels, sentinel_username, sentinel_password })
+    Ok(SentinelUrl { builder, plain, sentinels, sentinel_username, sentinel_password, tls, has_password })
 }
 
 fn apply_userinfo(mut builder: Builder, userinfo: &str) -> Result<Builder> {
@@ -314,20 +241,21 @@ fn millis(name: &'static str, raw: &str) -> Result<Duration> {
     }
 }
 
-type QueryOutcome = (Builder, Option<String>, Option<Secret>);
+type QueryOutcome = (Builder, Option<String>, Option<Secret>, TlsParams);
 
 fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<QueryOutcome> {
     let mut seen: Vec<&'static str> = Vec::new();
     let (mut sentinel_username, mut sentinel_password) = (None, None);
     let mut wait: (Option<usize>, Option<Duration>) = (None, None);
     let mut after_password = false;
+    let mut tls = TlsParams::default();
     if let Some(db) = path_db {
         b = b.db(db);
     }
     for segment in query.split('&').filter(|s| !s.is_empty()) {
         let follows_password = std::mem::replace(&mut after_password, false);
         let (name, raw) = segment.split_once('=').unwrap_or((segment, ""));
-        let Some(&name) = PARAMETERS.iter().find(|p| **p == name) else {
+        let Some(&name) = PARAMETERS.iter().chain(&TLS_PARAMETERS).find(|p| **p == name) else {
             let shown = if follows_password {
                 "right after sentinel_password (not shown: write '&' in a password as %26)".to_owned()
             } else if showable(name) {
@@ -335,7 +263,8 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
             } else {
                 "(not shown)".to_owned()
             };
-            return Err(bad("query", format!("unknown parameter {shown}; known: {}", PARAMETERS.join(", "))));
+            let known = PARAMETERS.iter().chain(&TLS_PARAMETERS).copied().collect::<Vec<_>>().join(", ");
+            return Err(bad("query", format!("unknown parameter {shown}; known: {known}")));
         };
         if seen.contains(&name) {
             return Err(bad(name, "given twice"));
@@ -352,6 +281,10 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
             continue;
         }
         let value = decode(raw).ok_or_else(|| bad(name, format!("malformed %-escape in {raw:?}")))?;
+        if TLS_PARAMETERS.contains(&name) {
+            tls.set(name, value)?;
+            continue;
+        }
         b = match name {
             "masters" => {
                 let names: Vec<&str> = value.split(',').collect();
@@ -402,7 +335,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
         (Some(_), None) => return Err(bad("wait_timeout", "wait_replicas=N needs wait_timeout=ms too")),
         (None, Some(_)) => return Err(bad("wait_replicas", "wait_timeout=ms needs wait_replicas=N too")),
     };
-    Ok((b, sentinel_username, sentinel_password))
+    Ok((b, sentinel_username, sentinel_password, tls))
 }
 
 /// A whole number >= 1 written with digits only (`what` says what it counts).

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::text::decode;
 use super::*;
 use crate::config::Config;
 
