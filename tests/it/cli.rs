@@ -4,7 +4,10 @@
 //! Running the binary is in `cli/run.rs`; reading its JSON output in `cli/json.rs`.
 
 mod json;
+mod ops;
 pub mod run;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

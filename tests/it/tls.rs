@@ -216,3 +216,5 @@ async fn a_certificate_rejected_on_reconnect_is_not_retried() {
         other => panic!("expected Error::Tls (not retried), got {other:?}"),
     }
 }
+
+pub mod url;

@@ -3,213 +3,24 @@
 //! Built with the `cli` feature: `cargo install --path . --features cli`, or
 //! `cargo run --features cli -- --sentinel 127.0.0.1:26381 topology`.
 
+mod args;
 mod commands;
+mod connect;
+mod info;
 mod output;
 mod progress;
 mod reshard;
 mod ring;
+mod scan;
+mod summary;
 mod topology;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use disredis::{Builder, DisredisClient, Error};
+use clap::{CommandFactory, Parser};
+use disredis::Error;
 
-const AFTER_HELP: &str = "\
-Where the Sentinels are (one of):
-  --sentinel HOST:PORT   repeat for several; tried in order
-  --url URL              redis+sentinel://[user:password@]host:port[,host:port…]/?masters=a,b&db=0&…
-  DISREDIS_URL=URL       the same URL from the environment (used when neither option is given)
-Passwords go in the URL: the userinfo for the masters, sentinel_password=… for the Sentinels.
-Every URL parameter is listed in the API docs of disredis::url (cargo doc --open).
-
-Examples:
-  disredis --sentinel 127.0.0.1:26381 --sentinel 127.0.0.1:26382 topology
-  disredis --url 'redis+sentinel://127.0.0.1:26381/?masters=shard-a,shard-b' locate user:42 user:43
-  disredis -s 127.0.0.1:26381 set greeting hello && disredis -s 127.0.0.1:26381 get greeting
-  disredis -s 127.0.0.1:26381 --json ping
-  disredis -s 127.0.0.1:26381 watch          # failover events until Ctrl-C
-
-Exit status: 0 success; 1 the command failed (no Sentinel answered, a shard is down,
-a Redis error); 2 a usage or configuration error (bad option, URL or address,
-unknown master, refused credentials).";
-
-/// Inspect and use a Redis deployment sharded over Sentinel-managed masters.
-///
-/// Keys are spread over the ring's member masters by rendezvous hashing of
-/// their names, exactly as the disredis library does it, so `locate`, `get`,
-/// `set` and `del` agree with every application using the library.
-#[derive(Parser, Debug)]
-#[command(name = "disredis", version, after_help = AFTER_HELP)]
-struct Cli {
-    /// A Sentinel address, HOST:PORT or [IPv6]:PORT. Repeat for more Sentinels.
-    #[arg(long = "sentinel", short = 's', value_name = "HOST:PORT", global = true)]
-    sentinels: Vec<String>,
-
-    /// All settings in one redis+sentinel:// URL (default: $DISREDIS_URL).
-    #[arg(long, value_name = "URL", conflicts_with = "sentinels", global = true)]
-    url: Option<String>,
-
-    /// Only use these master names (shards); repeat or separate with commas.
-    /// Default: every master the Sentinels monitor (or the URL's masters=).
-    #[arg(long = "master", short = 'm', value_name = "NAME", value_delimiter = ',', global = true)]
-    masters: Vec<String>,
-
-    /// Database number on every master (default: 0, or the URL's db).
-    #[arg(long, value_name = "N", global = true)]
-    db: Option<i64>,
-
-    /// Print JSON (one document, or one object per line for `watch`) instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Every shard: master address, ROLE check, replicas with lag, and how many
-    /// Sentinels name the same master. Exit status 1 when a master fails the ROLE check.
-    Topology,
-    /// The ring: version, phase, members, masters Sentinel monitors that are not
-    /// members, and per member its copy of the ring record and the ring versions
-    /// its connected disredis clients follow. Exit status 1 when a member's copy
-    /// is missing, unreadable or different.
-    Ring,
-    /// Which shard, and which master address, each key lives on.
-    Locate {
-        /// Keys to look up (nothing is read or written).
-        #[arg(required = true, value_name = "KEY")]
-        keys: Vec<String>,
-    },
-    /// Print a key's value, or (nil) when it does not exist.
-    Get {
-        /// The key.
-        key: String,
-    },
-    /// Set a key to a value.
-    Set {
-        /// The key.
-        key: String,
-        /// The value.
-        value: String,
-        /// Expire the key after this many seconds.
-        #[arg(long, value_name = "SECONDS")]
-        ex: Option<u64>,
-    },
-    /// Delete keys (on whichever shards they live) and print how many existed.
-    Del {
-        /// Keys to delete.
-        #[arg(required = true, value_name = "KEY")]
-        keys: Vec<String>,
-    },
-    /// PING each shard's master several times and print the min / median / max latency.
-    Ping {
-        /// PINGs per shard.
-        #[arg(long, short = 'n', default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        count: u32,
-    },
-    /// Print failover events (SwitchMaster, ReResolved, SentinelDown/Up) with UTC
-    /// timestamps as they happen, until Ctrl-C.
-    Watch,
-    /// Change the ring's members online: checks the change (exit status 2 when
-    /// it can't be made), then runs it — prepare, migrating (keys moved, with
-    /// progress), stable — waiting at each step until every connected disredis
-    /// client follows. Exit status 0 only when the ring is stable with the
-    /// change applied; 1 when it ended with conflicts or failed (run `reshard
-    /// resume` to continue). With --dry-run, prints how many keys would move
-    /// from which master to which and changes nothing.
-    Reshard {
-        #[command(subcommand)]
-        change: ReshardCommand,
-    },
-    /// Move every key that is not on its owner under the ring to its owner
-    /// (from any other placement, e.g. the Python disredis's). A key on a
-    /// master that is not its owner while the owner holds its own copy is a
-    /// conflict: --on-conflict decides (default: report, keep both). Exit
-    /// status 1 when conflicts were kept.
-    Rebalance {
-        /// Only count what would move and the conflicts; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// What to do with a key on two masters.
-        #[arg(long, value_enum, default_value_t = OnConflictArg::Report)]
-        on_conflict: OnConflictArg,
-    },
-}
-
-/// `rebalance --on-conflict`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy)]
-enum OnConflictArg {
-    /// Keep both copies and report them.
-    Report,
-    /// Keep the owner's copy, delete the other.
-    KeepOwner,
-    /// Overwrite the owner's copy with the other, then delete the other.
-    KeepOther,
-}
-
-/// How the fence treats clients that lag (`reshard add|remove|resume`).
-#[derive(clap::Args, Debug, Clone)]
-struct FenceArgs {
-    /// Report a connection still following an older ring after SECS.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    grace: f64,
-    /// End such connections with CLIENT KILL after SECS (they re-read the ring
-    /// when they reconnect). Default: never, keep waiting and reporting.
-    #[arg(long, value_name = "SECS")]
-    kill_stragglers_after: Option<f64>,
-}
-
-#[derive(Subcommand, Debug)]
-enum ReshardCommand {
-    /// Add a master the Sentinels monitor (listed by `ring` as not a member).
-    Add {
-        /// The master name.
-        name: String,
-        /// Only count what would move; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Add it even though it holds keys (one that also moves to it is a
-        /// conflict: both copies kept and reported).
-        #[arg(long)]
-        allow_nonempty: bool,
-        #[command(flatten)]
-        fence: FenceArgs,
-    },
-    /// Remove a member; its keys go to their owners among the others.
-    Remove {
-        /// The master name.
-        name: String,
-        /// Only count what would move; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        fence: FenceArgs,
-    },
-    /// Continue an interrupted change from the ring's phase (exit 0 saying so
-    /// when nothing is in progress).
-    Resume {
-        #[command(flatten)]
-        fence: FenceArgs,
-    },
-}
-
-impl FenceArgs {
-    fn options(&self, allow_nonempty: bool) -> Result<disredis::reshard::Options, Failure> {
-        let secs = |what: &str, v: f64| {
-            std::time::Duration::try_from_secs_f64(v)
-                .map_err(|_| Failure { code: 2, message: format!("{what}: {v} is not a number of seconds") })
-        };
-        let mut options = disredis::reshard::Options::default();
-        options.grace = secs("--grace", self.grace)?;
-        options.kill_stragglers_after =
-            self.kill_stragglers_after.map(|v| secs("--kill-stragglers-after", v)).transpose()?;
-        options.allow_nonempty = allow_nonempty;
-        Ok(options)
-    }
-}
+use args::{Cli, Command, OnConflictArg, ReshardCommand};
 
 /// A failure and the exit status it gets.
 pub struct Failure {
@@ -244,37 +55,21 @@ fn exit_code(e: &Error) -> u8 {
     }
 }
 
-/// Where to connect, from the options, the URL or `DISREDIS_URL`.
-fn settings(cli: &Cli) -> Result<Builder, Failure> {
-    let url = cli.url.clone().or_else(|| match cli.sentinels.is_empty() {
-        true => std::env::var("DISREDIS_URL").ok().filter(|u| !u.is_empty()),
-        false => None,
-    });
-    let mut builder = match url {
-        Some(url) => Builder::from_url(&url)?,
-        None if cli.sentinels.is_empty() => {
+async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Completions { shell } = cli.command {
+        if cli.json {
             return Err(Failure {
                 code: 2,
-                message: "no Sentinels given: use --sentinel HOST:PORT (repeatable), --url \
-                          redis+sentinel://… or set DISREDIS_URL (see disredis --help)"
-                    .into(),
+                message: "completions prints a shell script; --json does not apply".into(),
             });
         }
-        None => DisredisClient::builder().sentinels(&cli.sentinels),
-    };
-    if !cli.masters.is_empty() {
-        builder = builder.masters(&cli.masters);
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "disredis", &mut script);
+        // A closed pipe (`| head`) is not an error.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        return Ok(());
     }
-    if let Some(db) = cli.db {
-        builder = builder.db(db);
-    }
-    // Validate before connecting, so a bad address is a configuration error (2).
-    builder.clone().build()?;
-    Ok(builder)
-}
-
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let builder = settings(&cli)?;
+    let builder = connect::settings(&cli)?;
     let client = builder.connect().await?;
     let json = cli.json;
     match cli.command {
@@ -305,6 +100,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Del { keys } => commands::del(&client, &keys, json).await,
         Command::Ping { count } => commands::ping(&client, count, json).await,
         Command::Watch => commands::watch(&client, json).await,
+        Command::Info { section } => info::run(&client, section.as_deref(), json).await,
+        Command::Scan { pattern, count, key_type } => {
+            scan::run(&client, &pattern, count, key_type.as_deref(), json).await
+        }
+        Command::KeysSummary { samples, top } => summary::run(&client, samples, top, json).await,
+        Command::Completions { .. } => unreachable!("handled before connecting"),
     }
 }
 

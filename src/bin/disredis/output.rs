@@ -14,6 +14,8 @@ pub enum Json {
     Str(String),
     Arr(Vec<Json>),
     Obj(Vec<(&'static str, Json)>),
+    /// An object whose keys are data (INFO fields, shard names).
+    Map(Vec<(String, Json)>),
 }
 
 impl Json {
@@ -61,19 +63,25 @@ impl fmt::Display for Json {
                 }
                 f.write_str("]")
             }
-            Json::Obj(fields) => {
-                f.write_str("{")?;
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write_str(f, k)?;
-                    write!(f, ":{v}")?;
-                }
-                f.write_str("}")
-            }
+            Json::Obj(fields) => write_obj(f, fields.iter().map(|(k, v)| (*k, v))),
+            Json::Map(fields) => write_obj(f, fields.iter().map(|(k, v)| (k.as_str(), v))),
         }
     }
+}
+
+fn write_obj<'a>(
+    f: &mut fmt::Formatter<'_>,
+    fields: impl Iterator<Item = (&'a str, &'a Json)>,
+) -> fmt::Result {
+    f.write_str("{")?;
+    for (i, (k, v)) in fields.enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write_str(f, k)?;
+        write!(f, ":{v}")?;
+    }
+    f.write_str("}")
 }
 
 /// Prints `rows` under `header` with columns padded to their widest cell

@@ -20,14 +20,35 @@ pub struct Out {
 
 /// Runs the binary with `args` (and no `DISREDIS_URL` unless `env` sets it).
 pub fn cli_env(args: &[&str], env: Option<&str>) -> Out {
+    cli_with(args, &[("DISREDIS_URL", env)], None)
+}
+
+/// Runs the binary with `args`, the environment variables `envs` set (or removed with
+/// `None`; `DISREDIS_*` variables not named are removed), and `stdin` piped in.
+pub fn cli_with(args: &[&str], envs: &[(&str, Option<&str>)], stdin: Option<&str>) -> Out {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("DISREDIS_URL").stdin(Stdio::null());
-    if let Some(url) = env {
-        cmd.env("DISREDIS_URL", url);
+    cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    for var in ["DISREDIS_URL", "DISREDIS_PASSWORD", "DISREDIS_SENTINEL_PASSWORD"] {
+        cmd.env_remove(var);
     }
+    for (var, value) in envs {
+        match value {
+            Some(v) => cmd.env(var, v),
+            None => cmd.env_remove(var),
+        };
+    }
+    let input = stdin.map(str::to_owned);
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let _ = tx.send(cmd.output());
+        let run = || {
+            let mut child = cmd.spawn()?;
+            if let (Some(text), Some(mut pipe)) = (input, child.stdin.take()) {
+                std::io::Write::write_all(&mut pipe, text.as_bytes())?;
+            }
+            child.wait_with_output()
+        };
+        let _ = tx.send(run());
     });
     let out = rx
         .recv_timeout(CALL_LIMIT)

@@ -1,0 +1,259 @@
+//! The command line: options, subcommands and their help text (clap derive).
+
+use clap::{Parser, Subcommand};
+
+use crate::Failure;
+
+const AFTER_HELP: &str = "\
+Where the Sentinels are (one of):
+  --sentinel HOST:PORT   repeat for several; tried in order
+  --url URL              redis+sentinel://[user:password@]host:port[,host:port…]/?masters=a,b&db=0&…
+  DISREDIS_URL=URL       the same URL from the environment (used when neither option is given)
+  rediss+sentinel://…   the same with TLS to data nodes and Sentinels (?ca=FILE&cert=…&key=…)
+Every URL parameter is listed in the API docs of disredis::url (cargo doc --open).
+
+Passwords (the data nodes'; the Sentinels' with the sentinel- options), first found wins:
+  --password-env VAR / --ask-password   (the prompt reads a line from stdin when it is no terminal)
+  the URL's user:password@ (sentinel_password=… for the Sentinels)
+  DISREDIS_PASSWORD / DISREDIS_SENTINEL_PASSWORD
+TLS: --tls, --tls-ca FILE, --tls-cert FILE --tls-key FILE (any of them turns TLS on), and
+  --sentinel-tls on|off, --sentinel-tls-ca/-cert/-key where the Sentinels' differ;
+  they refine the URL's TLS settings.
+
+Examples:
+  disredis --sentinel 127.0.0.1:26381 --sentinel 127.0.0.1:26382 topology
+  disredis --url 'redis+sentinel://127.0.0.1:26381/?masters=shard-a,shard-b' locate user:42 user:43
+  disredis -s 127.0.0.1:26381 set greeting hello && disredis -s 127.0.0.1:26381 get greeting
+  disredis -s 127.0.0.1:26381 --json ping
+  disredis -s 127.0.0.1:26381 watch          # failover events until Ctrl-C
+  disredis -s 127.0.0.1:26381 info memory    # one column per shard
+  disredis -s 127.0.0.1:26381 scan 'user:*' --count 1000 | wc -l
+  disredis -s 127.0.0.1:26381 keys-summary   # are the shards balanced?
+  DISREDIS_PASSWORD=… disredis --url 'rediss+sentinel://10.0.0.1/?ca=/etc/redis/ca.crt' topology
+  disredis completions bash > /etc/bash_completion.d/disredis
+
+Exit status: 0 success; 1 the command failed (no Sentinel answered, a shard is down,
+a Redis error); 2 a usage or configuration error (bad option, URL or address,
+unknown master, refused credentials, a rejected TLS certificate).";
+
+/// Inspect and use a Redis deployment sharded over Sentinel-managed masters.
+///
+/// Keys are spread over the ring's member masters by rendezvous hashing of
+/// their names, exactly as the disredis library does it, so `locate`, `get`,
+/// `set` and `del` agree with every application using the library.
+#[derive(Parser, Debug)]
+#[command(name = "disredis", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// A Sentinel address, HOST:PORT or [IPv6]:PORT. Repeat for more Sentinels.
+    #[arg(long = "sentinel", short = 's', value_name = "HOST:PORT", global = true)]
+    pub sentinels: Vec<String>,
+
+    /// All settings in one redis+sentinel:// URL (default: $DISREDIS_URL).
+    #[arg(long, value_name = "URL", conflicts_with = "sentinels", global = true)]
+    pub url: Option<String>,
+
+    /// Only use these master names (shards); repeat or separate with commas.
+    /// Default: every master the Sentinels monitor (or the URL's masters=).
+    #[arg(long = "master", short = 'm', value_name = "NAME", value_delimiter = ',', global = true)]
+    pub masters: Vec<String>,
+
+    /// Database number on every master (default: 0, or the URL's db).
+    #[arg(long, value_name = "N", global = true)]
+    pub db: Option<i64>,
+
+    /// Print JSON (one document, or one object per line for `watch`) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub access: crate::connect::AccessArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Every shard: master address, ROLE check, replicas with lag, and how many
+    /// Sentinels name the same master. Exit status 1 when a master fails the ROLE check.
+    Topology,
+    /// The ring: version, phase, members, masters Sentinel monitors that are not
+    /// members, and per member its copy of the ring record and the ring versions
+    /// its connected disredis clients follow. Exit status 1 when a member's copy
+    /// is missing, unreadable or different.
+    Ring,
+    /// Which shard, and which master address, each key lives on.
+    Locate {
+        /// Keys to look up (nothing is read or written).
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+    /// Print a key's value, or (nil) when it does not exist.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Set a key to a value.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// Expire the key after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        ex: Option<u64>,
+    },
+    /// Delete keys (on whichever shards they live) and print how many existed.
+    Del {
+        /// Keys to delete.
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+    /// PING each shard's master several times and print the min / median / max latency.
+    Ping {
+        /// PINGs per shard.
+        #[arg(long, short = 'n', default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        count: u32,
+    },
+    /// Print failover events (SwitchMaster, ReResolved, SentinelDown/Up) with UTC
+    /// timestamps as they happen, until Ctrl-C.
+    Watch,
+    /// Change the ring's members online: checks the change (exit status 2 when
+    /// it can't be made), then runs it — prepare, migrating (keys moved, with
+    /// progress), stable — waiting at each step until every connected disredis
+    /// client follows. Exit status 0 only when the ring is stable with the
+    /// change applied; 1 when it ended with conflicts or failed (run `reshard
+    /// resume` to continue). With --dry-run, prints how many keys would move
+    /// from which master to which and changes nothing.
+    Reshard {
+        #[command(subcommand)]
+        change: ReshardCommand,
+    },
+    /// Move every key that is not on its owner under the ring to its owner
+    /// (from any other placement, e.g. the Python disredis's). A key on a
+    /// master that is not its owner while the owner holds its own copy is a
+    /// conflict: --on-conflict decides (default: report, keep both). Exit
+    /// status 1 when conflicts were kept.
+    Rebalance {
+        /// Only count what would move and the conflicts; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// What to do with a key on two masters.
+        #[arg(long, value_enum, default_value_t = OnConflictArg::Report)]
+        on_conflict: OnConflictArg,
+    },
+    /// INFO from every shard's master, side by side: one column per shard,
+    /// one row per field (default: the default sections). Exit status 1 when a
+    /// shard did not answer (its column says why).
+    Info {
+        /// An INFO section (server, clients, memory, persistence, stats,
+        /// replication, cpu, keyspace, commandstats, …, or all / everything).
+        section: Option<String>,
+    },
+    /// Every key matching PATTERN on every shard's master (SCAN with MATCH),
+    /// one per line as each shard returns them; the count per shard on stderr.
+    /// --json: one {"key","shard"} object per line. Exit status 1 when a shard
+    /// failed part-way (the keys found until then are printed).
+    Scan {
+        /// A glob-style pattern (SCAN MATCH), e.g. 'user:*'.
+        #[arg(default_value = "*")]
+        pattern: String,
+        /// The COUNT hint: keys each SCAN call looks at.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
+        /// Only keys of this type (SCAN TYPE): string, list, set, zset, hash, stream.
+        #[arg(long = "type", value_name = "TYPE")]
+        key_type: Option<String>,
+    },
+    /// Whether the shards are balanced: per shard DBSIZE, MEMORY USAGE of a
+    /// sample of random keys (RANDOMKEY) and the memory estimated from it,
+    /// used_memory, the biggest keys sampled, and the imbalance (largest /
+    /// mean) of key counts and memory. Exit status 1 when a shard did not answer.
+    #[command(visible_alias = "bigkeys")]
+    KeysSummary {
+        /// Random keys sampled per shard.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        samples: u32,
+        /// The biggest sampled keys shown per shard.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    /// Needs no Sentinel.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `rebalance --on-conflict`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum OnConflictArg {
+    /// Keep both copies and report them.
+    Report,
+    /// Keep the owner's copy, delete the other.
+    KeepOwner,
+    /// Overwrite the owner's copy with the other, then delete the other.
+    KeepOther,
+}
+
+/// How the fence treats clients that lag (`reshard add|remove|resume`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FenceArgs {
+    /// Report a connection still following an older ring after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub grace: f64,
+    /// End such connections with CLIENT KILL after SECS (they re-read the ring
+    /// when they reconnect). Default: never, keep waiting and reporting.
+    #[arg(long, value_name = "SECS")]
+    pub kill_stragglers_after: Option<f64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReshardCommand {
+    /// Add a master the Sentinels monitor (listed by `ring` as not a member).
+    Add {
+        /// The master name.
+        name: String,
+        /// Only count what would move; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Add it even though it holds keys (one that also moves to it is a
+        /// conflict: both copies kept and reported).
+        #[arg(long)]
+        allow_nonempty: bool,
+        #[command(flatten)]
+        fence: FenceArgs,
+    },
+    /// Remove a member; its keys go to their owners among the others.
+    Remove {
+        /// The master name.
+        name: String,
+        /// Only count what would move; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        fence: FenceArgs,
+    },
+    /// Continue an interrupted change from the ring's phase (exit 0 saying so
+    /// when nothing is in progress).
+    Resume {
+        #[command(flatten)]
+        fence: FenceArgs,
+    },
+}
+
+impl FenceArgs {
+    pub fn options(&self, allow_nonempty: bool) -> Result<disredis::reshard::Options, Failure> {
+        let secs = |what: &str, v: f64| {
+            std::time::Duration::try_from_secs_f64(v)
+                .map_err(|_| Failure { code: 2, message: format!("{what}: {v} is not a number of seconds") })
+        };
+        let mut options = disredis::reshard::Options::default();
+        options.grace = secs("--grace", self.grace)?;
+        options.kill_stragglers_after =
+            self.kill_stragglers_after.map(|v| secs("--kill-stragglers-after", v)).transpose()?;
+        options.allow_nonempty = allow_nonempty;
+        Ok(options)
+    }
+}

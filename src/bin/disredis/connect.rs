@@ -1,0 +1,209 @@
+//! Where and how to connect: the Sentinels (options, URL or `DISREDIS_URL`),
+//! passwords from the environment or a prompt, and TLS from flags refining the
+//! URL's (the same settings as `rediss+sentinel://…?ca=…`, applied by the library).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use disredis::url::{SentinelUrl, TlsParams};
+use disredis::{Builder, DisredisClient, Error};
+
+use crate::Failure;
+use crate::args::Cli;
+
+/// Credentials and TLS (global options).
+#[derive(clap::Args, Debug)]
+pub struct AccessArgs {
+    /// The data nodes' ACL user name (overrides the URL's).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub user: Option<String>,
+    /// Read the data nodes' password from this environment variable.
+    #[arg(long, value_name = "VAR", global = true, conflicts_with = "ask_password")]
+    pub password_env: Option<String>,
+    /// Ask for the data nodes' password (no echo on a terminal; else one line of stdin).
+    #[arg(long, global = true)]
+    pub ask_password: bool,
+    /// Read the Sentinels' password from this environment variable.
+    #[arg(long, value_name = "VAR", global = true, conflicts_with = "ask_sentinel_password")]
+    pub sentinel_password_env: Option<String>,
+    /// Ask for the Sentinels' password (after the data nodes' with both asked).
+    #[arg(long, global = true)]
+    pub ask_sentinel_password: bool,
+    /// TLS to the data nodes and (unless --sentinel-tls off) the Sentinels,
+    /// verified against the system trust store unless --tls-ca is given.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Trust exactly the CA certificates in this PEM file (implies --tls).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) for mutual TLS; needs --tls-key (implies --tls).
+    #[arg(long, value_name = "FILE", global = true, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", global = true, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS to the Sentinels on or off (default: as the data nodes).
+    #[arg(long, value_name = "on|off", global = true, value_parser = on_off)]
+    pub sentinel_tls: Option<bool>,
+    /// The Sentinels' CA file, where it is not --tls-ca (implies TLS to the Sentinels).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub sentinel_tls_ca: Option<PathBuf>,
+    /// The client certificate for Sentinels, where it is not --tls-cert.
+    #[arg(long, value_name = "FILE", global = true, requires = "sentinel_tls_key")]
+    pub sentinel_tls_cert: Option<PathBuf>,
+    /// Its private key.
+    #[arg(long, value_name = "FILE", global = true, requires = "sentinel_tls_cert")]
+    pub sentinel_tls_key: Option<PathBuf>,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{s:?} is not on or off")),
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+impl AccessArgs {
+    /// The TLS settings the flags give (empty when none is used).
+    fn tls_params(&self) -> TlsParams {
+        let data = self.tls || self.tls_ca.is_some() || self.tls_cert.is_some();
+        let sentinel_files = self.sentinel_tls_ca.is_some() || self.sentinel_tls_cert.is_some();
+        TlsParams {
+            tls: data,
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            sentinel_tls: self.sentinel_tls.or(sentinel_files.then_some(true)),
+            sentinel_ca: self.sentinel_tls_ca.clone(),
+            sentinel_cert: self.sentinel_tls_cert.clone(),
+            sentinel_key: self.sentinel_tls_key.clone(),
+        }
+    }
+}
+
+/// The flag that sets a TLS parameter, for error text.
+fn flag_of(part: &str) -> Option<&'static str> {
+    Some(match part {
+        "ca" => "--tls-ca",
+        "cert" => "--tls-cert",
+        "key" => "--tls-key",
+        "sentinel_tls" => "--sentinel-tls",
+        "sentinel_ca" => "--sentinel-tls-ca",
+        "sentinel_cert" => "--sentinel-tls-cert",
+        "sentinel_key" => "--sentinel-tls-key",
+        _ => return None,
+    })
+}
+
+/// A TLS error from the flags, named by flag and URL parameter both (either may have set it).
+fn tls_failure(e: Error) -> Failure {
+    match &e {
+        Error::BadUrl { part, detail } if flag_of(part).is_some() => {
+            let flag = flag_of(part).unwrap_or_default();
+            usage(format!("TLS setting {flag} (URL parameter {part}=): {detail}"))
+        }
+        Error::BadUrl { part: "scheme", detail } => usage(format!("--tls: {detail}")),
+        _ => Failure::from(e),
+    }
+}
+
+/// A password from `env` (the variable must be set and not empty), else the
+/// prompt when `ask`; `None` when neither is asked for.
+fn password(
+    env: Option<&str>,
+    ask: bool,
+    whose: &str,
+    stdin: &mut dyn FnMut() -> Option<String>,
+) -> Result<Option<String>, Failure> {
+    if let Some(var) = env {
+        return match std::env::var(var) {
+            Ok(p) if !p.is_empty() => Ok(Some(p)),
+            _ => Err(usage(format!("the {whose}' password variable {var} is not set or empty"))),
+        };
+    }
+    if !ask {
+        return Ok(None);
+    }
+    let prompt = format!("Password for the {whose}: ");
+    let read =
+        if std::io::stdin().is_terminal() { rpassword::prompt_password(&prompt).ok() } else { stdin() };
+    match read {
+        Some(p) if !p.is_empty() => Ok(Some(p)),
+        _ => Err(usage(format!("no {whose} password read ({prompt:?} got an empty line or end of input)"))),
+    }
+}
+
+/// One line of a piped stdin, without its line end.
+fn stdin_line() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(n) if n > 0 => Some(line.trim_end_matches(['\n', '\r']).to_owned()),
+        _ => None,
+    }
+}
+
+/// Where to connect, from the options, the URL or `DISREDIS_URL`.
+pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
+    let url = cli.url.clone().or_else(|| match cli.sentinels.is_empty() {
+        true => std::env::var("DISREDIS_URL").ok().filter(|u| !u.is_empty()),
+        false => None,
+    });
+    let access = &cli.access;
+    let flags_tls = access.tls_params();
+    let (mut builder, has_password, has_sentinel_password) = match url {
+        Some(url) => {
+            let parsed = SentinelUrl::parse(&url)?;
+            let builder = if flags_tls == TlsParams::default() {
+                parsed.builder()
+            } else {
+                parsed.builder_with_tls(&parsed.tls().overridden_by(&flags_tls)).map_err(tls_failure)?
+            };
+            (builder, parsed.has_password(), parsed.sentinel_password().is_some())
+        }
+        None if cli.sentinels.is_empty() => {
+            return Err(usage(
+                "no Sentinels given: use --sentinel HOST:PORT (repeatable), --url \
+                 redis+sentinel://… or set DISREDIS_URL (see disredis --help)",
+            ));
+        }
+        None => {
+            let builder = DisredisClient::builder().sentinels(&cli.sentinels);
+            (flags_tls.apply(builder).map_err(tls_failure)?, false, false)
+        }
+    };
+    if let Some(user) = &access.user {
+        builder = builder.username(user);
+    }
+    let mut stdin = stdin_line;
+    let env =
+        |var: &str, has: bool| (!has).then(|| std::env::var(var).ok().filter(|p| !p.is_empty())).flatten();
+    let data = password(access.password_env.as_deref(), access.ask_password, "data nodes", &mut stdin)?
+        .or_else(|| env("DISREDIS_PASSWORD", has_password));
+    if let Some(p) = data {
+        builder = builder.password(p);
+    }
+    let sentinel = password(
+        access.sentinel_password_env.as_deref(),
+        access.ask_sentinel_password,
+        "Sentinels",
+        &mut stdin,
+    )?
+    .or_else(|| env("DISREDIS_SENTINEL_PASSWORD", has_sentinel_password));
+    if let Some(p) = sentinel {
+        builder = builder.sentinel_password(p);
+    }
+    if !cli.masters.is_empty() {
+        builder = builder.masters(&cli.masters);
+    }
+    if let Some(db) = cli.db {
+        builder = builder.db(db);
+    }
+    // Validate before connecting, so a bad address is a configuration error (2).
+    builder.clone().build()?;
+    Ok(builder)
+}
