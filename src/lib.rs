@@ -89,15 +89,16 @@
 //! | | [`keys`] (+ `table`, `learned`) | the command table: where the keys are, read-only/idempotent/blocking; what `COMMAND INFO` taught | — |
 //! | | [`hashing`] | hash-tag rule and rendezvous hashing over master names | — |
 //! | 8 Base | `config` (+ `builder`, `validate`) | [`Builder`] and validated [`Config`] (`validate`: the checks of `Builder::build`), defaults as named consts | `addr`, `tls`, `secret`, `error` |
-//! | | [`url`] | `redis+sentinel://` URLs into a [`Builder`] | `config`, `addr`, `secret`, `error` |
+//! | | [`url`] (+ `parsed`, `text`, `tls`) | `redis+sentinel://` and `rediss+sentinel://` URLs into a [`Builder`]: [`url::SentinelUrl`], escapes and redaction, [`url::TlsParams`] (the only I/O of layer 8: reading the PEM files TLS parameters name) | `config`, `addr`, `tls`, `secret`, `error` |
 //! | | `tls` (feature `tls`) | `TlsConfig`: certificates to trust, client certificate | `secret`, `error` |
 //! | | `addr` | [`NodeAddr`]: `host:port` / `[v6]:port` | `error` |
 //! | | `secret` | passwords kept out of `Debug` and logs | — |
 //! | | `error` (+ `parts`, `redis_error`) | [`enum@Error`], one variant per failure the client detects; the records it carries; crossing the `redis` traits and back | — |
 //! | | `events` | [`Event`]s, a broadcast of what happened to shards and Sentinels | — |
 //!
-//! Layers 7 and 8 do no I/O and keep their unit tests beside them.
+//! Layers 7 and 8 do no network I/O (`url` reads the PEM files a URL names) and keep their unit tests beside them.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod addr;
 pub mod blocking;

@@ -69,7 +69,7 @@ impl SentinelUrl {
 impl Builder {
     /// A builder with the settings of a `redis+sentinel://` URL (see
     /// [`crate::url`] for every parameter), so more can be added before `connect`.
-    /// A bad URL is [`Error::BadUrl`] naming the offending part, never the password.
+    /// A bad URL is [`Error::BadUrl`](crate::Error::BadUrl) naming the offending part, never the password.
     pub fn from_url(url: &str) -> Result<Builder> {
         SentinelUrl::parse(url).map(|u| u.builder)
     }

@@ -34,25 +34,25 @@ pub struct AccessArgs {
     #[arg(long, global = true)]
     pub tls: bool,
     /// Trust exactly the CA certificates in this PEM file (implies --tls).
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true)]
     pub tls_ca: Option<PathBuf>,
     /// A client certificate chain (PEM) for mutual TLS; needs --tls-key (implies --tls).
-    #[arg(long, value_name = "FILE", global = true, requires = "tls_key")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE", global = true, requires = "tls_cert")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// TLS to the Sentinels on or off (default: as the data nodes).
     #[arg(long, value_name = "on|off", global = true, value_parser = on_off)]
     pub sentinel_tls: Option<bool>,
     /// The Sentinels' CA file, where it is not --tls-ca (implies TLS to the Sentinels).
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true)]
     pub sentinel_tls_ca: Option<PathBuf>,
     /// The client certificate for Sentinels, where it is not --tls-cert.
-    #[arg(long, value_name = "FILE", global = true, requires = "sentinel_tls_key")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "sentinel_tls_key")]
     pub sentinel_tls_cert: Option<PathBuf>,
     /// Its private key.
-    #[arg(long, value_name = "FILE", global = true, requires = "sentinel_tls_cert")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "sentinel_tls_cert")]
     pub sentinel_tls_key: Option<PathBuf>,
 }
 

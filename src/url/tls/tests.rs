@@ -43,6 +43,7 @@ fn apply(p: &TlsParams) -> Result<Builder> {
     p.apply_with(Builder::default().sentinels(["h:1"]), &read)
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn the_scheme_and_each_parameter_are_gathered() {
     assert_eq!(params("redis+sentinel://h:1"), TlsParams::default());
