@@ -10,7 +10,9 @@ mod parts;
 mod redis_error;
 
 pub use parts::{SentinelAnswer, SentinelFailure, ShardFailure};
-pub(crate) use redis_error::{find_in, is_carried};
+#[cfg(feature = "tls")]
+pub(crate) use redis_error::find_in;
+pub(crate) use redis_error::is_carried;
 
 /// `Result` with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

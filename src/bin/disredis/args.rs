@@ -9,7 +9,7 @@ Where the Sentinels are (one of):
   --sentinel HOST:PORT   repeat for several; tried in order
   --url URL              redis+sentinel://[user:password@]host:port[,host:port…]/?masters=a,b&db=0&…
   DISREDIS_URL=URL       the same URL from the environment (used when neither option is given)
-  rediss+sentinel://…   the same with TLS to data nodes and Sentinels (?ca=FILE&cert=…&key=…)
+  (rediss+sentinel://… is the same URL with TLS to data nodes and Sentinels: ?ca=FILE&cert=…&key=…)
 Every URL parameter is listed in the API docs of disredis::url (cargo doc --open).
 
 Passwords (the data nodes'; the Sentinels' with the sentinel- options), first found wins:
@@ -61,7 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "N", global = true)]
     pub db: Option<i64>,
 
-    /// Print JSON (one document, or one object per line for `watch`) instead of tables.
+    /// Print JSON (one document, or one object per line for `watch` and `scan`) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
 

@@ -17,6 +17,9 @@ pub struct AccessArgs {
     /// The data nodes' ACL user name (overrides the URL's).
     #[arg(long, value_name = "NAME", global = true)]
     pub user: Option<String>,
+    /// The Sentinels' ACL user name (overrides the URL's sentinel_username).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub sentinel_user: Option<String>,
     /// Read the data nodes' password from this environment variable.
     #[arg(long, value_name = "VAR", global = true, conflicts_with = "ask_password")]
     pub password_env: Option<String>,
@@ -178,6 +181,9 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
     };
     if let Some(user) = &access.user {
         builder = builder.username(user);
+    }
+    if let Some(user) = &access.sentinel_user {
+        builder = builder.sentinel_username(user);
     }
     let mut stdin = stdin_line;
     let env =

@@ -16,6 +16,7 @@ fn read(path: &Path) -> std::io::Result<Vec<u8>> {
         .ok_or_else(|| std::io::ErrorKind::NotFound.into())
 }
 
+#[cfg(feature = "tls")]
 fn params(url: &str) -> TlsParams {
     crate::url::parse(url, &read).unwrap_or_else(|e| panic!("{url}: {e}")).tls().clone()
 }
@@ -39,6 +40,7 @@ fn files() -> HashMap<&'static str, &'static str> {
     ])
 }
 
+#[cfg(feature = "tls")]
 fn apply(p: &TlsParams) -> Result<Builder> {
     p.apply_with(Builder::default().sentinels(["h:1"]), &read)
 }
