@@ -160,3 +160,49 @@ fn completions_need_no_sentinel_and_json_is_refused_there() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert_eq!(cli(&["completions", "tcsh"]).code, 2, "an unknown shell is a usage error");
 }
+
+/// A shard whose master and replica are both gone: `info`, `scan` and `keys-summary` report
+/// it (its error in its column or field, the other shard's figures still shown) and exit 1.
+#[test]
+fn a_shard_that_is_down_is_reported_and_exits_1() {
+    let topo = Topology::start(Spec::default());
+    let (client, placed) = fill(&topo);
+    let names = topo.master_names();
+    let (down, up) = (names[0].clone(), names[1].clone());
+    drop(client);
+    for replica in topo.replica_addrs(&down) {
+        topo.kill(&replica);
+    }
+    topo.kill(&topo.master_addr(&down));
+    let url = format!("redis+sentinel://{}/?failover_deadline=1000", topo.sentinel_addrs().join(","));
+    let run = |rest: &[&str]| cli(&[&["--url", url.as_str()], rest].concat());
+
+    let out = run(&["--json", "info", "server"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc = J::parse(&out.stdout);
+    let shards = doc.get("shards").arr();
+    assert_eq!(shards[0].get("shard").str(), down);
+    assert!(!shards[0].get("error").str().is_empty());
+    assert_eq!(shards[1].get("error"), &J::Null);
+    let table = run(&["info", "server"]);
+    assert_eq!(table.code, 1);
+    assert!(table.stdout.lines().any(|l| l.starts_with("error")), "{}", table.stdout);
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with("redis_version")),
+        "the other shard's column: {}",
+        table.stdout
+    );
+
+    let out = run(&["scan", "ops:*"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let on_up = placed.iter().filter(|(_, s)| *s == up).count();
+    assert_eq!(out.stdout.lines().count(), on_up, "the shard that is up is scanned whole");
+    assert!(out.stderr.contains(&format!("SCAN failed on {down}")), "{}", out.stderr);
+
+    let out = run(&["--json", "keys-summary"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc = J::parse(&out.stdout);
+    let shards = doc.get("shards").arr();
+    assert!(!shards[0].get("error").str().is_empty());
+    assert_eq!(shards[1].get("keys").num(), dbsize(&topo, &up) as f64);
+}
