@@ -18,6 +18,7 @@ use tracing::debug;
 
 use crate::config::{Auth, Config, NodeAddr};
 use crate::error::{Error, Result};
+use crate::metrics::{self, Stamp};
 
 /// Connection settings for a node, with its credentials, database and (feature
 /// `tls`) TLS settings. Used for every connection the client opens, so data nodes
@@ -212,9 +213,11 @@ pub(crate) async fn connect_master(
     response_timeout: Option<std::time::Duration>,
     name: Option<&str>,
 ) -> Result<MultiplexedConnection> {
+    let since = Stamp::now();
     match connect_node(addr, config, response_timeout, name).await? {
         (con, Some(role)) if role == "master" => {
             debug!(shard, %addr, "connected; ROLE master");
+            metrics::connection_created(shard, since);
             Ok(con)
         }
         (_, role) => Err(Error::NotMaster {

@@ -4,10 +4,13 @@
 //! [`DisredisClient::events`](crate::DisredisClient::events) (a
 //! `tokio::sync::broadcast` receiver; a slow receiver loses the oldest events and
 //! sees `RecvError::Lagged`). Every event is also a `tracing` event at `info`
-//! (or `warn` for losses), so a log shows the same story.
+//! (or `warn` for losses), so a log shows the same story, and with the
+//! `metrics` feature the ring, pub/sub and Sentinel ones are counted here (see `crate::metrics`).
 
 use tokio::sync::broadcast;
 use tracing::{info, warn};
+
+use crate::metrics;
 
 /// How many events a receiver may fall behind before it loses the oldest.
 const CAPACITY: usize = 256;
@@ -87,10 +90,14 @@ impl Default for Events {
 }
 
 impl Events {
-    /// Publishes `event` (dropped when nobody listens) and logs it.
+    /// Publishes `event` (dropped when nobody listens), logs it and counts it
+    /// (feature `metrics`: ring version, pub/sub gaps and drops, Sentinel
+    /// errors; a shard's failovers and re-resolves are counted by the shard,
+    /// labelled with the master's address).
     pub(crate) fn emit(&self, event: Event) {
         match &event {
             Event::SentinelDown { addr, cause } => {
+                metrics::sentinel_error(addr);
                 warn!(sentinel = %addr, cause = %cause, "event: Sentinel down")
             }
             Event::ReResolved { shard, cause } => {
@@ -101,12 +108,17 @@ impl Events {
             }
             Event::SentinelUp { addr } => info!(sentinel = %addr, "event: Sentinel up"),
             Event::RingChanged { from, to, members } => {
+                metrics::ring_version(*to);
                 info!(from, to, members = ?members, "event: ring changed")
             }
             Event::PubSubGap { shard, without } => {
+                metrics::pubsub_gap(shard, *without);
                 warn!(shard = %shard, without = ?without, "event: pub/sub subscriptions made again after a gap")
             }
-            Event::PubSubDropped { dropped } => warn!(dropped, "event: pub/sub messages dropped"),
+            Event::PubSubDropped { dropped } => {
+                metrics::pubsub_dropped(*dropped);
+                warn!(dropped, "event: pub/sub messages dropped")
+            }
         }
         let _ = self.0.send(event);
     }

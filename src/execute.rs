@@ -21,6 +21,7 @@ use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::keys::learned::Learned;
+use crate::metrics::{Failure, Stamp};
 use crate::request::{Call, Reply, Request};
 use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
 use crate::sentinel::Sentinels;
@@ -67,6 +68,16 @@ async fn send(
     }
 }
 
+/// How a finished request failed, for its metrics: an error, or a single
+/// command's error reply (a pipeline's replies are its commands' business).
+fn failure_of(outcome: &Result<Reply>) -> Option<Failure> {
+    match outcome {
+        Ok(Reply::One(redis::Value::ServerError(e))) => Some(Failure::reply(Some(e.code()))),
+        Ok(_) => None,
+        Err(e) => Some(Failure::of(e)),
+    }
+}
+
 impl Executor {
     /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
     /// symptom the shard is re-resolved through Sentinel and the request retried
@@ -79,13 +90,18 @@ impl Executor {
         call: Call,
         req: Request<'_>,
     ) -> Result<Reply> {
-        match self.config.wait_replicas {
+        // Once per request, however many attempts it takes (nothing without
+        // the `metrics` feature: no clock read, and the closure is never built).
+        let since = Stamp::now();
+        let outcome = match self.config.wait_replicas {
             // Boxed: rare paths must not grow every request's future.
             Some((replicas, timeout)) if call.write => {
                 Box::pin(self.execute_durable(shards, idx, call, req, replicas, timeout)).await
             }
             _ => self.deliver(shards, idx, call, req).await,
-        }
+        };
+        shards.shards[idx].metrics.request(call.command, since, || failure_of(&outcome));
+        outcome
     }
 
     /// One request to its shard: a replica first when `read_from` asks for it,
@@ -133,7 +149,7 @@ impl Executor {
         let generation = shard.current().map_or(0, |(g, _)| g);
         while let Some((addr, mut conn)) = shard
             .replicas
-            .pick(&shard.name, generation, &self.sentinels, &self.config, &shard.client_name)
+            .pick(&shard.name, generation, &self.sentinels, &self.config, &shard.client_name, &shard.metrics)
             .await
         {
             let outcome = send(&mut conn, req, call, &self.config).await;
@@ -143,7 +159,7 @@ impl Executor {
                 (Verdict::Done, Ok(reply)) => return Ok(Some(reply)),
                 (_, outcome) => {
                     debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
-                    shard.replicas.remove(&addr);
+                    shard.replicas.remove(&addr, &shard.metrics);
                 }
             }
         }
@@ -211,6 +227,10 @@ impl Executor {
                     };
                     match conn {
                         Ok(mut c) => {
+                            if started.is_some() {
+                                shard.metrics.retry(call.command);
+                            }
+                            let _open = call.dedicated.then(|| shard.metrics.dedicated());
                             let outcome = send(&mut c, req, call, config).await;
                             let verdict = judge(&outcome, call.idempotent, config.retry_non_idempotent);
                             last = Some((generation, outcome, verdict));

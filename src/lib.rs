@@ -94,7 +94,8 @@
 //! | | `addr` | [`NodeAddr`]: `host:port` / `[v6]:port` | `error` |
 //! | | `secret` | passwords kept out of `Debug` and logs | — |
 //! | | `error` (+ `parts`, `redis_error`) | [`enum@Error`], one variant per failure the client detects; the records it carries; crossing the `redis` traits and back | — |
-//! | | `events` | [`Event`]s, a broadcast of what happened to shards and Sentinels | — |
+//! | | `events` | [`Event`]s, a broadcast of what happened to shards and Sentinels; the event-like metrics | `metrics` |
+//! | | `metrics` (+ `on`; public with feature `metrics`) | the metrics of requests, connections, failovers, the ring and pub/sub through the `metrics` facade; empty and inlined away without the feature (names: `docs/metrics.md`) | `addr`, `error` |
 //!
 //! Layers 7 and 8 do no network I/O (`url` reads the PEM files a URL names) and keep their unit tests beside them.
 #![deny(missing_docs)]
@@ -116,6 +117,10 @@ mod fuzz_tests;
 pub mod hashing;
 pub mod keys;
 mod membership;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod on_shard;
 mod pinned;
 mod plan;

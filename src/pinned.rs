@@ -22,6 +22,7 @@ use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
 use crate::execute::Executor;
+use crate::metrics::Open;
 use crate::plan::{self, Routed};
 use crate::request::cmd_args;
 use crate::topology::Shards;
@@ -35,6 +36,8 @@ pub(crate) struct Pinned {
     /// [`crate::routes`]).
     shard: usize,
     conn: MultiplexedConnection,
+    /// Counts the connection as open (feature `metrics`) while a clone lives.
+    _open: Arc<Open>,
 }
 
 /// The one route of every key of `args`; keyless or cross-shard is an error.
@@ -115,7 +118,10 @@ pub(crate) async fn command(
             };
             let mut c = conn.clone();
             let reply = c.req_packed_command(cmd).await;
-            *pinned = reply.is_ok().then_some(Pinned { shards, shard, conn });
+            *pinned = reply.is_ok().then(|| {
+                let _open = Arc::new(shards.shards[shard].metrics.dedicated());
+                Pinned { shards, shard, conn, _open }
+            });
             Ok(reply?)
         }
         Some(name) => {

@@ -18,6 +18,7 @@ use redis::aio::MultiplexedConnection;
 use tracing::{debug, info};
 
 use crate::config::{Config, NodeAddr};
+use crate::metrics::ShardMetrics;
 use crate::sentinel::Sentinels;
 
 /// How often a shard's replica set is rebuilt even without a failover: 10 s.
@@ -48,6 +49,7 @@ impl Replicas {
         sentinels: &Sentinels,
         config: &Config,
         client_name: &str,
+        metrics: &ShardMetrics,
     ) -> Option<(NodeAddr, MultiplexedConnection)> {
         let fresh = |s: &Set| s.built.is_some_and(|(g, at)| g == generation && at.elapsed() < REFRESH);
         if !fresh(&self.set.read()) {
@@ -55,6 +57,7 @@ impl Replicas {
             if !fresh(&self.set.read()) {
                 let conns = build(shard, sentinels, config, client_name).await;
                 info!(shard, replicas = conns.len(), "replica set rebuilt");
+                metrics.replicas(conns.len());
                 *self.set.write() = Set { built: Some((generation, Instant::now())), conns };
             }
         }
@@ -67,13 +70,16 @@ impl Replicas {
     }
 
     /// Drops every replica connection (the shard's table was retired).
-    pub(crate) fn clear(&self) {
+    pub(crate) fn clear(&self, metrics: &ShardMetrics) {
         *self.set.write() = Set::default();
+        metrics.replicas(0);
     }
 
     /// Drops a replica that failed a read (until the next rebuild).
-    pub(crate) fn remove(&self, addr: &NodeAddr) {
-        self.set.write().conns.retain(|(a, _)| a != addr);
+    pub(crate) fn remove(&self, addr: &NodeAddr, metrics: &ShardMetrics) {
+        let mut set = self.set.write();
+        set.conns.retain(|(a, _)| a != addr);
+        metrics.replicas(set.conns.len());
     }
 }
 

@@ -5,7 +5,9 @@
 //!   visits and goes up by one per request);
 //! - `POST /login` with form field `name`: a new session (new id, so a session id
 //!   known before the login is worthless after it) holding the name;
-//! - `POST /logout`: deletes the session.
+//! - `POST /logout`: deletes the session;
+//! - `GET /metrics` (feature `metrics`): disredis's metrics in the Prometheus
+//!   text format (`docs/metrics.md`), for a scraper.
 //!
 //! Responses are `text/plain`, so a name is never interpreted as HTML.
 
@@ -17,6 +19,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use disredis::sessions::DisredisStore;
+#[cfg(feature = "metrics")]
+use metrics_exporter_prometheus::PrometheusHandle;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 /// Session keys.
@@ -86,6 +90,40 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         (StatusCode::INTERNAL_SERVER_ERROR, format!("session store error: {}\n", self.0)).into_response()
     }
+}
+
+/// The site of [`router`] plus `GET /metrics`: what `metrics` renders (the
+/// Prometheus recorder installed with [`prometheus`]). The scrape is outside
+/// the session layer, so it never creates a session.
+#[cfg(feature = "metrics")]
+pub fn router_with_metrics(store: DisredisStore, metrics: PrometheusHandle) -> Router {
+    let scrape = move || {
+        let text = metrics.render();
+        async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+    };
+    router(store).route("/metrics", get(scrape))
+}
+
+/// The recorder of `/metrics`, to install before the client connects:
+/// Prometheus naming (`_total` on counters, `_seconds` on durations) and, for
+/// disredis's durations, histograms with the OpenTelemetry buckets (seconds)
+/// instead of summaries, so a dashboard can aggregate them over instances.
+#[cfg(feature = "metrics")]
+pub fn prometheus() -> metrics_exporter_prometheus::PrometheusBuilder {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    const BUCKETS: [f64; 14] =
+        [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let durations = [
+        disredis::metrics::OPERATION_DURATION,
+        disredis::metrics::CONNECTION_CREATE_TIME,
+        disredis::metrics::OUTAGE_DURATION,
+        disredis::metrics::PUBSUB_GAP_DURATION,
+    ];
+    durations.into_iter().fold(PrometheusBuilder::new().with_recommended_naming(true), |b, name| {
+        // The exporter matches the name after turning its dots into underscores.
+        let name = Matcher::Full(name.replace('.', "_"));
+        b.set_buckets_for_metric(name, &BUCKETS).expect("buckets are not empty")
+    })
 }
 
 /// Command line and environment of the example.

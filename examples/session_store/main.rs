@@ -8,6 +8,9 @@
 //! cargo run --example session_store --features sessions
 //! ```
 //!
+//! With `--features sessions,metrics` the site also serves `GET /metrics`
+//! (disredis's metrics, Prometheus text format; `docs/metrics.md`).
+//!
 //! then, with a cookie jar:
 //!
 //! ```sh
@@ -52,6 +55,19 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: app::Options) -> Result<(), Box<dyn std::error::Error>> {
+    // Before connecting: the client registers its metrics as it connects.
+    #[cfg(feature = "metrics")]
+    let metrics = {
+        let handle = app::prometheus().install_recorder()?;
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                upkeep.run_upkeep();
+            }
+        });
+        handle
+    };
     let mut builder = DisredisClient::builder().sentinels(&options.sentinels);
     if options.wait_replicas > 0 {
         // A login is worth a short wait for a replica to have the session.
@@ -67,7 +83,11 @@ async fn run(options: app::Options) -> Result<(), Box<dyn std::error::Error>> {
         client.shard_names().join(", "),
         client.sentinels().join(", ")
     );
-    axum::serve(listener, app::router(store))
+    #[cfg(feature = "metrics")]
+    let site = app::router_with_metrics(store, metrics);
+    #[cfg(not(feature = "metrics"))]
+    let site = app::router(store);
+    axum::serve(listener, site)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

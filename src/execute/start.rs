@@ -71,6 +71,7 @@ impl Executor {
         conns.sort_by(|a, b| a.0.cmp(&b.0));
         let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
         let ring = membership::load(&mut named, &seed).await?;
+        crate::metrics::ring_version(ring.version);
         let names = ring.names();
         let unrouted: Vec<String> = seed.iter().filter(|n| !names.contains(n)).cloned().collect();
         for name in &unrouted {

@@ -15,6 +15,7 @@ use crate::config::{Config, NodeAddr};
 use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
+use crate::metrics::ShardMetrics;
 use crate::sentinel::Sentinels;
 
 /// One shard's mutable state.
@@ -47,11 +48,14 @@ pub(crate) struct Shard {
     /// Set when the table this shard belongs to was replaced by a newer ring's:
     /// it opens no connection any more (see [`Table`]).
     retired: AtomicBool,
+    /// Its requests, connections and outages (feature `metrics`; nothing without).
+    pub(crate) metrics: ShardMetrics,
 }
 
 impl Shard {
     pub(super) fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
         Shard {
+            metrics: ShardMetrics::new(&name),
             retired: AtomicBool::new(false),
             client_name,
             installed: tokio::sync::Notify::new(),
@@ -95,6 +99,7 @@ impl Shard {
             st.generation == generation && st.conn.take().is_some()
         };
         if dropped {
+            self.metrics.invalidated();
             self.events.emit(Event::ReResolved { shard: self.name.clone(), cause: cause.to_string() });
         }
     }
@@ -109,6 +114,7 @@ impl Shard {
             st.installed_at = Some(Instant::now());
             from
         };
+        self.metrics.installed(&addr, from.as_ref().is_some_and(|f| f != &addr));
         self.installed.notify_waiters();
         if from.as_ref() != Some(&addr) {
             self.events.emit(Event::SwitchMaster {
@@ -193,7 +199,8 @@ impl Shard {
     pub(super) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
         self.state.write().conn = None;
-        self.replicas.clear();
+        self.metrics.retired();
+        self.replicas.clear(&self.metrics);
     }
 
     /// Installs a ROLE-checked connection opened at connect (no Sentinel query).

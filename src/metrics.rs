@@ -1,0 +1,200 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics/0.24) facade (feature
+//! `metrics`): the application installs a recorder (Prometheus, OpenTelemetry,
+//! StatsD, …) and disredis reports to it. Names and labels follow the
+//! OpenTelemetry database-client conventions where they exist
+//! (`db.client.operation.duration`, `db.client.connection.*`); the rest are
+//! under `disredis.`. The one table of every name, label and its Prometheus
+//! form is `docs/metrics.md`; the names are also the constants below.
+//!
+//! Install the recorder before connecting a client: each shard registers
+//! its handles once and keeps them, so a request costs a map lookup rather
+//! than a registration. See [`describe`] for an example.
+//!
+//! Without the feature every function here is empty and inlined away, and
+//! the start stamp is a zero-sized type, so the request path reads no clock.
+
+#![cfg_attr(not(feature = "metrics"), allow(dead_code))]
+
+use std::borrow::Cow;
+
+use redis::RedisError;
+
+use crate::error::Error;
+
+#[cfg(feature = "metrics")]
+mod on;
+#[cfg(not(feature = "metrics"))]
+pub(crate) use off::{
+    Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
+};
+#[cfg(feature = "metrics")]
+pub use on::describe;
+#[cfg(feature = "metrics")]
+pub(crate) use on::{
+    Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
+};
+
+/// Histogram, seconds: one sample per request to a shard, retries and failover
+/// waits included.
+pub const OPERATION_DURATION: &str = "db.client.operation.duration";
+/// Gauge, connections: open connections per shard and kind.
+pub const CONNECTION_COUNT: &str = "db.client.connection.count";
+/// Histogram, seconds: opening a connection to a master, `ROLE` check included.
+pub const CONNECTION_CREATE_TIME: &str = "db.client.connection.create_time";
+/// Counter: a request sent again after a failed attempt.
+pub const RETRIES: &str = "disredis.retries";
+/// Counter: a shard's connection dropped to resolve the master through Sentinel again.
+pub const RE_RESOLVES: &str = "disredis.re_resolves";
+/// Counter: a shard's connection moved to a different master (`+switch-master`,
+/// the poll, or a re-resolve found another one).
+pub const FAILOVERS: &str = "disredis.failovers";
+/// Histogram, seconds: how long each outage lasted, from dropping a shard's
+/// master connection to installing the next one.
+pub const OUTAGE_DURATION: &str = "disredis.shard.outage.duration";
+/// Gauge: the ring version the client follows.
+pub const RING_VERSION: &str = "disredis.ring.version";
+/// Histogram, seconds: a pub/sub gap per sample, how long a shard had no subscription.
+pub const PUBSUB_GAP_DURATION: &str = "disredis.pubsub.gap.duration";
+/// Counter: pub/sub messages dropped because the consumer fell behind.
+pub const PUBSUB_DROPPED: &str = "disredis.pubsub.dropped";
+/// Counter: a Sentinel could not be used (connection failed, bad reply, subscription dropped).
+pub const SENTINEL_ERRORS: &str = "disredis.sentinel.errors";
+
+/// The longest `db.response.status_code` kept; a longer or odd prefix (a
+/// script's own error reply) becomes `ERR`, so a label cannot grow without bound.
+const MAX_CODE: usize = 24;
+
+/// How a request failed, as labels: `error.type` and, for a Redis error reply,
+/// `db.response.status_code` (its prefix: `WRONGTYPE`, `READONLY`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) error_type: Cow<'static, str>,
+    pub(crate) status_code: Option<Cow<'static, str>>,
+}
+
+impl Failure {
+    /// An error reply from the server (a `Value::ServerError`, or a `RedisError` with a code).
+    pub(crate) fn reply(code: Option<&str>) -> Failure {
+        let code: Cow<'static, str> = match code {
+            Some(c) if !c.is_empty() && c.len() <= MAX_CODE && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Cow::Owned(c.to_owned())
+            }
+            _ => Cow::Borrowed("ERR"),
+        };
+        Failure { error_type: code.clone(), status_code: Some(code) }
+    }
+
+    /// Any error the client returns: a server reply's code, `timeout`, `io`, or
+    /// the [`Error`] variant's name (`FailoverTimeout`, `CrossShard`, …).
+    pub(crate) fn of(err: &Error) -> Failure {
+        let name = match err {
+            Error::Redis(e) => return Failure::redis(e),
+            Error::Config { .. } => "Config",
+            Error::BadUrl { .. } => "BadUrl",
+            Error::NoSentinel { .. } => "NoSentinel",
+            Error::NoQuorum { .. } => "NoQuorum",
+            Error::UnknownMaster { .. } => "UnknownMaster",
+            Error::NoMasters { .. } => "NoMasters",
+            Error::SentinelReply { .. } => "SentinelReply",
+            Error::NotMaster { .. } => "NotMaster",
+            Error::FailoverTimeout { .. } => "FailoverTimeout",
+            Error::CrossShard { .. } => "CrossShard",
+            Error::NoKey { .. } => "NoKey",
+            Error::UnknownShard { .. } => "UnknownShard",
+            Error::BadCommand { .. } => "BadCommand",
+            Error::Ambiguous { .. } => "Ambiguous",
+            Error::InsideRuntime => "InsideRuntime",
+            Error::NotReplicated { .. } => "NotReplicated",
+            Error::Auth { .. } => "Auth",
+            Error::Tls { .. } => "Tls",
+            Error::NoReplica { .. } => "NoReplica",
+            Error::PartiallyApplied { .. } => "PartiallyApplied",
+            Error::BadRing { .. } => "BadRing",
+            Error::RingChanged { .. } => "RingChanged",
+            Error::Reshard { .. } => "Reshard",
+        };
+        Failure { error_type: Cow::Borrowed(name), status_code: None }
+    }
+
+    fn redis(e: &RedisError) -> Failure {
+        if e.is_timeout() {
+            return Failure { error_type: Cow::Borrowed("timeout"), status_code: None };
+        }
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            return Failure { error_type: Cow::Borrowed("io"), status_code: None };
+        }
+        match e.code() {
+            Some(code) => Failure::reply(Some(code)),
+            None => Failure { error_type: Cow::Borrowed("redis"), status_code: None },
+        }
+    }
+}
+
+/// Without the feature: the same items, empty.
+#[cfg(not(feature = "metrics"))]
+mod off {
+    use std::time::Duration;
+
+    use super::Failure;
+    use crate::addr::NodeAddr;
+
+    /// When a request started: nothing at all without the feature.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Stamp;
+
+    impl Stamp {
+        #[inline(always)]
+        pub(crate) fn now() -> Stamp {
+            Stamp
+        }
+    }
+
+    /// One shard's metrics: nothing without the feature.
+    pub(crate) struct ShardMetrics;
+
+    impl ShardMetrics {
+        #[inline(always)]
+        pub(crate) fn new(_shard: &str) -> ShardMetrics {
+            ShardMetrics
+        }
+        #[inline(always)]
+        pub(crate) fn installed(&self, _addr: &NodeAddr, _failover: bool) {}
+        #[inline(always)]
+        pub(crate) fn invalidated(&self) {}
+        #[inline(always)]
+        pub(crate) fn retired(&self) {}
+        #[inline(always)]
+        pub(crate) fn replicas(&self, _open: usize) {}
+        #[inline(always)]
+        pub(crate) fn request(
+            &self,
+            _command: &'static str,
+            _since: Stamp,
+            _failure: impl FnOnce() -> Option<Failure>,
+        ) {
+        }
+        #[inline(always)]
+        pub(crate) fn retry(&self, _command: &'static str) {}
+        #[inline(always)]
+        pub(crate) fn dedicated(&self) -> Open {
+            Open
+        }
+    }
+
+    /// A dedicated connection counted while it lives: nothing without the feature.
+    pub(crate) struct Open;
+
+    #[inline(always)]
+    pub(crate) fn connection_created(_shard: &str, _since: Stamp) {}
+    #[inline(always)]
+    pub(crate) fn ring_version(_version: u64) {}
+    #[inline(always)]
+    pub(crate) fn pubsub_gap(_shard: &str, _without: Duration) {}
+    #[inline(always)]
+    pub(crate) fn pubsub_dropped(_dropped: u64) {}
+    #[inline(always)]
+    pub(crate) fn sentinel_error(_addr: &str) {}
+}
+
+#[cfg(test)]
+mod tests;

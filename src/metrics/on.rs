@@ -1,0 +1,278 @@
+//! The metrics themselves (feature `metrics`), reported to whatever recorder
+//! the application installed.
+//!
+//! Per request the cost is one clock read, one read lock and one map lookup
+//! (the shard keeps a histogram handle per command and server), then the
+//! recorder's own update. Failures, retries and the event-like counters are
+//! registered on the spot: they are rare, and a handle kept for them would
+//! pin a label set (an old master's address) forever.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use ::metrics::{
+    Gauge, Histogram, Label, SharedString, Unit, counter, describe_counter, describe_gauge,
+    describe_histogram, gauge, histogram,
+};
+use parking_lot::{Mutex, RwLock};
+
+use super::{
+    CONNECTION_COUNT, CONNECTION_CREATE_TIME, FAILOVERS, Failure, OPERATION_DURATION, OUTAGE_DURATION,
+    PUBSUB_DROPPED, PUBSUB_GAP_DURATION, RE_RESOLVES, RETRIES, RING_VERSION, SENTINEL_ERRORS,
+};
+use crate::addr::NodeAddr;
+
+const SYSTEM: Label = Label::from_static_parts("db.system.name", "redis");
+/// The shard: its Sentinel master name.
+const SHARD: &str = "disredis.shard";
+/// A multiplexed connection is shared by every request at once: never idle.
+const USED: Label = Label::from_static_parts("db.client.connection.state", "used");
+const POOL: &str = "db.client.connection.pool.name";
+const KIND: &str = "disredis.connection.kind";
+
+/// When a request started.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamp(Instant);
+
+impl Stamp {
+    #[inline]
+    pub(crate) fn now() -> Stamp {
+        Stamp(Instant::now())
+    }
+
+    fn seconds(self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// The labels of a shard's requests to its current master, and the handles
+/// registered under them (per command, successful requests).
+struct Server {
+    /// `db.system.name`, `disredis.shard`, and once connected `server.address`, `server.port`.
+    labels: Vec<Label>,
+    ok: HashMap<&'static str, Histogram>,
+}
+
+/// One shard's metrics. Connection counts go up and down (never `set`), so
+/// several clients of the same masters in one process add up.
+pub(crate) struct ShardMetrics {
+    shard: SharedString,
+    server: RwLock<Server>,
+    /// While the shard has no master after a failure: since when, and the
+    /// labels of the master it lost (the outage is recorded under them).
+    down: Mutex<Option<(Instant, Vec<Label>)>>,
+    /// The master connection counted as open, under its master's labels.
+    master: Mutex<Option<Gauge>>,
+    /// Replica connections counted as open.
+    replicas: Mutex<usize>,
+}
+
+impl ShardMetrics {
+    pub(crate) fn new(shard: &str) -> ShardMetrics {
+        static DESCRIBED: Once = Once::new();
+        DESCRIBED.call_once(describe);
+        let shard = SharedString::from_shared(Arc::<str>::from(shard));
+        ShardMetrics {
+            server: RwLock::new(Server {
+                labels: vec![SYSTEM, Label::new(SHARD, shard.clone())],
+                ok: HashMap::new(),
+            }),
+            down: Mutex::new(None),
+            master: Mutex::new(None),
+            replicas: Mutex::new(0),
+            shard,
+        }
+    }
+
+    /// `db.client.connection.count` of connections of `kind` to the current master.
+    fn connections(&self, kind: &'static str, server: &[Label]) -> Gauge {
+        let mut labels =
+            vec![SYSTEM, USED, Label::new(POOL, self.shard.clone()), Label::from_static_parts(KIND, kind)];
+        labels.extend(server.iter().filter(|l| l.key().starts_with("server.")).cloned());
+        gauge!(CONNECTION_COUNT, labels)
+    }
+
+    /// A master connection to `addr` was installed: requests are labelled
+    /// with its address from now on; an outage, if there was one, ended;
+    /// `failover`: it replaced a connection to another master.
+    pub(crate) fn installed(&self, addr: &NodeAddr, failover: bool) {
+        let labels = vec![
+            SYSTEM,
+            Label::new(SHARD, self.shard.clone()),
+            Label::new("server.address", addr.host().to_owned()),
+            Label::new("server.port", addr.port().to_string()),
+        ];
+        let open = self.connections("master", &labels);
+        open.increment(1.0);
+        if let Some(old) = self.master.lock().replace(open) {
+            old.decrement(1.0);
+        }
+        if failover {
+            counter!(FAILOVERS, labels.clone()).increment(1);
+        }
+        if let Some((since, lost)) = self.down.lock().take() {
+            histogram!(OUTAGE_DURATION, lost).record(since.elapsed().as_secs_f64());
+        }
+        *self.server.write() = Server { labels, ok: HashMap::new() };
+    }
+
+    /// The master connection was dropped after a failure, to re-resolve the
+    /// shard: an outage starts.
+    pub(crate) fn invalidated(&self) {
+        let labels = self.server.read().labels.clone();
+        counter!(RE_RESOLVES, labels.clone()).increment(1);
+        if let Some(open) = self.master.lock().take() {
+            open.decrement(1.0);
+        }
+        self.down.lock().get_or_insert_with(|| (Instant::now(), labels));
+    }
+
+    /// The shard left the ring: its connections are closed, no outage.
+    pub(crate) fn retired(&self) {
+        if let Some(open) = self.master.lock().take() {
+            open.decrement(1.0);
+        }
+        self.replicas(0);
+    }
+
+    /// The shard's replica set now holds `open` connections.
+    pub(crate) fn replicas(&self, open: usize) {
+        let mut counted = self.replicas.lock();
+        let gauge = self.connections("replica", &[]);
+        gauge.increment(open as f64 - *counted as f64);
+        *counted = open;
+    }
+
+    /// A request to this shard finished: `failure` says how it failed, if it did.
+    pub(crate) fn request(
+        &self,
+        command: &'static str,
+        since: Stamp,
+        failure: impl FnOnce() -> Option<Failure>,
+    ) {
+        let seconds = since.seconds();
+        let Some(failure) = failure() else {
+            if let Some(h) = self.server.read().ok.get(command) {
+                return h.record(seconds);
+            }
+            let mut server = self.server.write();
+            let Server { labels, ok } = &mut *server;
+            let h = ok
+                .entry(command)
+                .or_insert_with(|| histogram!(OPERATION_DURATION, with_command(labels, command)));
+            return h.record(seconds);
+        };
+        let mut labels = with_command(&self.server.read().labels, command);
+        labels.push(Label::new("error.type", failure.error_type));
+        if let Some(code) = failure.status_code {
+            labels.push(Label::new("db.response.status_code", code));
+        }
+        histogram!(OPERATION_DURATION, labels).record(seconds);
+    }
+
+    /// A request is sent again after a failed attempt (to the master it goes to now).
+    pub(crate) fn retry(&self, command: &'static str) {
+        counter!(RETRIES, with_command(&self.server.read().labels, command)).increment(1);
+    }
+
+    /// A dedicated connection (a blocking command's, a `WATCH` session's) to
+    /// the current master, counted until the guard drops.
+    pub(crate) fn dedicated(&self) -> Open {
+        let open = self.connections("dedicated", &self.server.read().labels);
+        open.increment(1.0);
+        Open(open)
+    }
+}
+
+fn with_command(labels: &[Label], command: &'static str) -> Vec<Label> {
+    let mut all = Vec::with_capacity(labels.len() + 3);
+    all.extend_from_slice(labels);
+    all.push(Label::from_static_parts("db.operation.name", command));
+    all
+}
+
+/// Counts one dedicated connection while it lives.
+pub(crate) struct Open(Gauge);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// A master connection of `shard` opened (and `ROLE`-checked) since `since`.
+pub(crate) fn connection_created(shard: &str, since: Stamp) {
+    histogram!(CONNECTION_CREATE_TIME, vec![SYSTEM, Label::new(POOL, shard.to_owned())])
+        .record(since.seconds());
+}
+
+/// The client follows ring `version`.
+pub(crate) fn ring_version(version: u64) {
+    gauge!(RING_VERSION, vec![SYSTEM]).set(version as f64);
+}
+
+/// `shard` had no pub/sub subscription for `without`.
+pub(crate) fn pubsub_gap(shard: &str, without: Duration) {
+    histogram!(PUBSUB_GAP_DURATION, vec![SYSTEM, Label::new(SHARD, shard.to_owned())])
+        .record(without.as_secs_f64());
+}
+
+/// `dropped` pub/sub messages were dropped for a slow consumer.
+pub(crate) fn pubsub_dropped(dropped: u64) {
+    counter!(PUBSUB_DROPPED, vec![SYSTEM]).increment(dropped);
+}
+
+/// The Sentinel at `addr` could not be used.
+pub(crate) fn sentinel_error(addr: &str) {
+    counter!(SENTINEL_ERRORS, vec![SYSTEM, Label::new("server.address", addr.to_owned())]).increment(1);
+}
+
+/// Describes every metric (unit and help text) to the installed recorder.
+///
+/// disredis calls it itself when it registers its first shard; call it again
+/// if the recorder is installed only after a client connected (then also the
+/// handles registered before went to no recorder: install the recorder first).
+///
+/// ```
+/// let recorder = metrics_util::debugging::DebuggingRecorder::new();
+/// let snapshotter = recorder.snapshotter();
+/// metrics::set_global_recorder(recorder).expect("the first recorder of this process");
+/// disredis::metrics::describe();
+/// // … `DisredisClient::connect(…)` and requests; then, e.g. in a test:
+/// for (key, unit, _help, value) in snapshotter.snapshot().into_vec() {
+///     let _ = (key.key().name(), unit, value);
+/// }
+/// ```
+pub fn describe() {
+    describe_histogram!(
+        OPERATION_DURATION,
+        Unit::Seconds,
+        "Duration of requests to a shard, retries and failover waits included."
+    );
+    describe_gauge!(CONNECTION_COUNT, "Open connections per shard and kind (master, replica, dedicated).");
+    describe_histogram!(
+        CONNECTION_CREATE_TIME,
+        Unit::Seconds,
+        "Time to open a connection to a shard's master, ROLE check included."
+    );
+    describe_counter!(RETRIES, "Requests sent again after a failed attempt.");
+    describe_counter!(
+        RE_RESOLVES,
+        "Times a shard's connection was dropped to ask Sentinel for its master again."
+    );
+    describe_counter!(FAILOVERS, "Times a shard's connection moved to a different master.");
+    describe_histogram!(
+        OUTAGE_DURATION,
+        Unit::Seconds,
+        "How long each period without a master connection lasted."
+    );
+    describe_gauge!(RING_VERSION, "The ring version the client follows.");
+    describe_histogram!(
+        PUBSUB_GAP_DURATION,
+        Unit::Seconds,
+        "Pub/sub gaps: how long a shard had no subscription."
+    );
+    describe_counter!(PUBSUB_DROPPED, "Pub/sub messages dropped because the consumer fell behind.");
+    describe_counter!(SENTINEL_ERRORS, "Times a Sentinel could not be used.");
+}
