@@ -217,7 +217,7 @@ pub(crate) async fn connect_master(
     match connect_node(addr, config, response_timeout, name).await? {
         (con, Some(role)) if role == "master" => {
             debug!(shard, %addr, "connected; ROLE master");
-            metrics::connection_created(shard, since);
+            metrics::connection_created(shard, addr, since);
             Ok(con)
         }
         (_, role) => Err(Error::NotMaster {

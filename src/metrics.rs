@@ -185,7 +185,7 @@ mod off {
     pub(crate) struct Open;
 
     #[inline(always)]
-    pub(crate) fn connection_created(_shard: &str, _since: Stamp) {}
+    pub(crate) fn connection_created(_shard: &str, _addr: &NodeAddr, _since: Stamp) {}
     #[inline(always)]
     pub(crate) fn ring_version(_version: u64) {}
     #[inline(always)]

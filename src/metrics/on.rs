@@ -97,12 +97,8 @@ impl ShardMetrics {
     /// with its address from now on; an outage, if there was one, ended;
     /// `failover`: it replaced a connection to another master.
     pub(crate) fn installed(&self, addr: &NodeAddr, failover: bool) {
-        let labels = vec![
-            SYSTEM,
-            Label::new(SHARD, self.shard.clone()),
-            Label::new("server.address", addr.host().to_owned()),
-            Label::new("server.port", addr.port().to_string()),
-        ];
+        let mut labels = vec![SYSTEM, Label::new(SHARD, self.shard.clone())];
+        labels.extend(server(addr.host(), addr.port()));
         let open = self.connections("master", &labels);
         open.increment(1.0);
         if let Some(old) = self.master.lock().replace(open) {
@@ -185,6 +181,11 @@ impl ShardMetrics {
     }
 }
 
+/// `server.address` and `server.port` of a node.
+fn server(host: &str, port: u16) -> [Label; 2] {
+    [Label::new("server.address", host.to_owned()), Label::new("server.port", port.to_string())]
+}
+
 fn with_command(labels: &[Label], command: &'static str) -> Vec<Label> {
     let mut all = Vec::with_capacity(labels.len() + 3);
     all.extend_from_slice(labels);
@@ -201,10 +202,11 @@ impl Drop for Open {
     }
 }
 
-/// A master connection of `shard` opened (and `ROLE`-checked) since `since`.
-pub(crate) fn connection_created(shard: &str, since: Stamp) {
-    histogram!(CONNECTION_CREATE_TIME, vec![SYSTEM, Label::new(POOL, shard.to_owned())])
-        .record(since.seconds());
+/// A master connection of `shard` to `addr` opened (and `ROLE`-checked) since `since`.
+pub(crate) fn connection_created(shard: &str, addr: &NodeAddr, since: Stamp) {
+    let mut labels = vec![SYSTEM, Label::new(POOL, shard.to_owned())];
+    labels.extend(server(addr.host(), addr.port()));
+    histogram!(CONNECTION_CREATE_TIME, labels).record(since.seconds());
 }
 
 /// The client follows ring `version`.
@@ -225,7 +227,12 @@ pub(crate) fn pubsub_dropped(dropped: u64) {
 
 /// The Sentinel at `addr` could not be used.
 pub(crate) fn sentinel_error(addr: &str) {
-    counter!(SENTINEL_ERRORS, vec![SYSTEM, Label::new("server.address", addr.to_owned())]).increment(1);
+    let mut labels = vec![SYSTEM];
+    match addr.rsplit_once(':').map(|(host, port)| (host.trim_matches(['[', ']']), port.parse())) {
+        Some((host, Ok(port))) => labels.extend(server(host, port)),
+        _ => labels.push(Label::new("server.address", addr.to_owned())),
+    }
+    counter!(SENTINEL_ERRORS, labels).increment(1);
 }
 
 /// Describes every metric (unit and help text) to the installed recorder.

@@ -23,6 +23,8 @@ mod harness;
 mod hostile_sentinel;
 mod key_table;
 mod membership;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod pubsub;
 mod replicas;
 mod reshard;

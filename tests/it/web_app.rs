@@ -3,7 +3,7 @@
 //! counting — still logged in, no visit lost or counted twice, no error.
 
 #[path = "../../examples/session_store/app.rs"]
-mod app;
+pub mod app;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +23,14 @@ struct Site {
 impl Site {
     /// Serves `app::router(store)` on a free loopback port.
     async fn start(store: DisredisStore) -> Site {
+        Site::serve(app::router(store)).await
+    }
+
+    /// Serves `router` on a free loopback port.
+    async fn serve(router: axum::Router) -> Site {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base: reqwest::Url = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app::router(store)).await.unwrap() });
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Site::browser(base)
     }
 
@@ -54,6 +59,14 @@ impl Site {
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
         self.send(self.http.post(self.base.join(path).unwrap()).form(form)).await
+    }
+
+    /// `GET /metrics`: its body, after checking the status.
+    #[cfg(feature = "metrics")]
+    async fn scrape(&self) -> String {
+        let (status, text) = self.send(self.http.get(self.base.join("metrics").unwrap())).await;
+        assert_eq!(status, 200, "{text}");
+        text
     }
 
     /// The session id in the cookie jar (cookie `id`).
@@ -133,6 +146,9 @@ async fn visits_keep_counting_through_a_failover_of_the_sessions_master() {
     let exists: bool = redis::cmd("EXISTS").arg(&key).query(&mut topo.conn(&new)).unwrap();
     assert!(!exists, "logout must delete the session");
 }
+
+#[cfg(feature = "metrics")]
+mod metrics;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_gives_a_new_session_id_and_sessions_are_per_client() {
