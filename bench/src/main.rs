@@ -18,6 +18,8 @@
 //! `--workload getset|pipeline|mget`, `--shards N[,N…]` (default 1,2,8; each count
 //! gets masters of its own, so the default topology is `sentinel-conf/many.sh` with their sum),
 //! `--conc N[,N…]`, `--only disredis|bare|fred` (repeatable), `--no-redis-benchmark`, `--json FILE`.
+//! Built with `--features metrics`, disredis reports its metrics to a Prometheus recorder (no
+//! HTTP; upkeep every 5 s, as the exporter's own listener does) for the cost of metrics.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -100,7 +102,7 @@ fn parse_args() -> Fallible<Args> {
             "--memory" => a.memory = true,
             "--memory-child" => a.memory_child = Some(value()?),
             "-h" | "--help" => {
-                println!("{}", include_str!("main.rs").lines().take(21).collect::<Vec<_>>().join("\n"));
+                println!("{}", include_str!("main.rs").lines().take(23).collect::<Vec<_>>().join("\n"));
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)").into()),
@@ -180,6 +182,8 @@ impl Drop for Topology {
 #[tokio::main]
 async fn main() -> Fallible<()> {
     let args = parse_args()?;
+    #[cfg(feature = "metrics")]
+    let metrics = recorder()?;
     if args.route {
         let results = route::run();
         route::print(&results);
@@ -228,5 +232,30 @@ async fn main() -> Fallible<()> {
     if args.memory {
         return memory::run(&sentinels).await;
     }
-    throughput::run(&args, &sentinels).await
+    throughput::run(&args, &sentinels).await?;
+    #[cfg(feature = "metrics")]
+    {
+        let text = metrics.render();
+        let requests = text.lines().filter(|l| l.starts_with("db_client_operation_duration_seconds_count"));
+        let total: f64 = requests.filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok()).sum();
+        eprintln!("metrics: {total} disredis requests recorded");
+    }
+    Ok(())
+}
+
+/// The Prometheus recorder, installed before any client connects.
+#[cfg(feature = "metrics")]
+fn recorder() -> Fallible<metrics_exporter_prometheus::PrometheusHandle> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_recommended_naming(true)
+        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
