@@ -403,6 +403,36 @@ impl Error {
             Error::Redis(e) => e.kind(),
         }
     }
+
+    /// The variant's name, for labels (`error.type` in metrics) and test messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "Config",
+            Error::BadUrl { .. } => "BadUrl",
+            Error::NoSentinel { .. } => "NoSentinel",
+            Error::NoQuorum { .. } => "NoQuorum",
+            Error::UnknownMaster { .. } => "UnknownMaster",
+            Error::NoMasters { .. } => "NoMasters",
+            Error::SentinelReply { .. } => "SentinelReply",
+            Error::NotMaster { .. } => "NotMaster",
+            Error::FailoverTimeout { .. } => "FailoverTimeout",
+            Error::CrossShard { .. } => "CrossShard",
+            Error::NoKey { .. } => "NoKey",
+            Error::UnknownShard { .. } => "UnknownShard",
+            Error::BadCommand { .. } => "BadCommand",
+            Error::Ambiguous { .. } => "Ambiguous",
+            Error::InsideRuntime => "InsideRuntime",
+            Error::NotReplicated { .. } => "NotReplicated",
+            Error::Auth { .. } => "Auth",
+            Error::Tls { .. } => "Tls",
+            Error::NoReplica { .. } => "NoReplica",
+            Error::PartiallyApplied { .. } => "PartiallyApplied",
+            Error::BadRing { .. } => "BadRing",
+            Error::RingChanged { .. } => "RingChanged",
+            Error::Reshard { .. } => "Reshard",
+            Error::Redis(_) => "Redis",
+        }
+    }
 }
 
 #[cfg(test)]

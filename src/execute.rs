@@ -100,7 +100,7 @@ impl Executor {
             }
             _ => self.deliver(shards, idx, call, req).await,
         };
-        shards.shards[idx].metrics.request(call.command, since, || failure_of(&outcome));
+        since.finished(|| &shards.shards[idx].metrics, call.command, || failure_of(&outcome));
         outcome
     }
 

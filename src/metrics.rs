@@ -87,33 +87,10 @@ impl Failure {
     /// Any error the client returns: a server reply's code, `timeout`, `io`, or
     /// the [`Error`] variant's name (`FailoverTimeout`, `CrossShard`, …).
     pub(crate) fn of(err: &Error) -> Failure {
-        let name = match err {
-            Error::Redis(e) => return Failure::redis(e),
-            Error::Config { .. } => "Config",
-            Error::BadUrl { .. } => "BadUrl",
-            Error::NoSentinel { .. } => "NoSentinel",
-            Error::NoQuorum { .. } => "NoQuorum",
-            Error::UnknownMaster { .. } => "UnknownMaster",
-            Error::NoMasters { .. } => "NoMasters",
-            Error::SentinelReply { .. } => "SentinelReply",
-            Error::NotMaster { .. } => "NotMaster",
-            Error::FailoverTimeout { .. } => "FailoverTimeout",
-            Error::CrossShard { .. } => "CrossShard",
-            Error::NoKey { .. } => "NoKey",
-            Error::UnknownShard { .. } => "UnknownShard",
-            Error::BadCommand { .. } => "BadCommand",
-            Error::Ambiguous { .. } => "Ambiguous",
-            Error::InsideRuntime => "InsideRuntime",
-            Error::NotReplicated { .. } => "NotReplicated",
-            Error::Auth { .. } => "Auth",
-            Error::Tls { .. } => "Tls",
-            Error::NoReplica { .. } => "NoReplica",
-            Error::PartiallyApplied { .. } => "PartiallyApplied",
-            Error::BadRing { .. } => "BadRing",
-            Error::RingChanged { .. } => "RingChanged",
-            Error::Reshard { .. } => "Reshard",
-        };
-        Failure { error_type: Cow::Borrowed(name), status_code: None }
+        match err {
+            Error::Redis(e) => Failure::redis(e),
+            other => Failure { error_type: Cow::Borrowed(other.name()), status_code: None },
+        }
     }
 
     fn redis(e: &RedisError) -> Failure {
@@ -147,6 +124,16 @@ mod off {
         pub(crate) fn now() -> Stamp {
             Stamp
         }
+
+        /// The request is done: neither closure is called (no shard lookup either).
+        #[inline(always)]
+        pub(crate) fn finished<'a>(
+            self,
+            _shard: impl FnOnce() -> &'a ShardMetrics,
+            _command: &'static str,
+            _failure: impl FnOnce() -> Option<Failure>,
+        ) {
+        }
     }
 
     /// One shard's metrics: nothing without the feature.
@@ -165,14 +152,6 @@ mod off {
         pub(crate) fn retired(&self) {}
         #[inline(always)]
         pub(crate) fn replicas(&self, _open: usize) {}
-        #[inline(always)]
-        pub(crate) fn request(
-            &self,
-            _command: &'static str,
-            _since: Stamp,
-            _failure: impl FnOnce() -> Option<Failure>,
-        ) {
-        }
         #[inline(always)]
         pub(crate) fn retry(&self, _command: &'static str) {}
         #[inline(always)]

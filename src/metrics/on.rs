@@ -41,6 +41,17 @@ impl Stamp {
         Stamp(Instant::now())
     }
 
+    /// The request is done: recorded on `shard`'s metrics (see [`ShardMetrics::request`]).
+    #[inline]
+    pub(crate) fn finished<'a>(
+        self,
+        shard: impl FnOnce() -> &'a ShardMetrics,
+        command: &'static str,
+        failure: impl FnOnce() -> Option<Failure>,
+    ) {
+        shard().request(command, self, failure);
+    }
+
     fn seconds(self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
@@ -141,12 +152,7 @@ impl ShardMetrics {
     }
 
     /// A request to this shard finished: `failure` says how it failed, if it did.
-    pub(crate) fn request(
-        &self,
-        command: &'static str,
-        since: Stamp,
-        failure: impl FnOnce() -> Option<Failure>,
-    ) {
+    fn request(&self, command: &'static str, since: Stamp, failure: impl FnOnce() -> Option<Failure>) {
         let seconds = since.seconds();
         let Some(failure) = failure() else {
             if let Some(h) = self.server.read().ok.get(command) {
@@ -252,34 +258,30 @@ pub(crate) fn sentinel_error(addr: &str) {
 /// }
 /// ```
 pub fn describe() {
-    describe_histogram!(
-        OPERATION_DURATION,
-        Unit::Seconds,
-        "Duration of requests to a shard, retries and failover waits included."
-    );
-    describe_gauge!(CONNECTION_COUNT, "Open connections per shard and kind (master, replica, dedicated).");
-    describe_histogram!(
-        CONNECTION_CREATE_TIME,
-        Unit::Seconds,
-        "Time to open a connection to a shard's master, ROLE check included."
-    );
-    describe_counter!(RETRIES, "Requests sent again after a failed attempt.");
-    describe_counter!(
-        RE_RESOLVES,
-        "Times a shard's connection was dropped to ask Sentinel for its master again."
-    );
-    describe_counter!(FAILOVERS, "Times a shard's connection moved to a different master.");
-    describe_histogram!(
-        OUTAGE_DURATION,
-        Unit::Seconds,
-        "How long each period without a master connection lasted."
-    );
-    describe_gauge!(RING_VERSION, "The ring version the client follows.");
-    describe_histogram!(
-        PUBSUB_GAP_DURATION,
-        Unit::Seconds,
-        "Pub/sub gaps: how long a shard had no subscription."
-    );
-    describe_counter!(PUBSUB_DROPPED, "Pub/sub messages dropped because the consumer fell behind.");
-    describe_counter!(SENTINEL_ERRORS, "Times a Sentinel could not be used.");
+    const DURATIONS: [(&str, &str); 4] = [
+        (OPERATION_DURATION, "Duration of requests to a shard, retries and failover waits included."),
+        (CONNECTION_CREATE_TIME, "Time to open a connection to a shard's master, ROLE check included."),
+        (OUTAGE_DURATION, "How long each period without a master connection lasted."),
+        (PUBSUB_GAP_DURATION, "Pub/sub gaps: how long a shard had no subscription."),
+    ];
+    const COUNTERS: [(&str, &str); 5] = [
+        (RETRIES, "Requests sent again after a failed attempt."),
+        (RE_RESOLVES, "Times a shard's connection was dropped to ask Sentinel for its master again."),
+        (FAILOVERS, "Times a shard's connection moved to a different master."),
+        (PUBSUB_DROPPED, "Pub/sub messages dropped because the consumer fell behind."),
+        (SENTINEL_ERRORS, "Times a Sentinel could not be used."),
+    ];
+    const GAUGES: [(&str, &str); 2] = [
+        (CONNECTION_COUNT, "Open connections per shard and kind (master, replica, dedicated)."),
+        (RING_VERSION, "The ring version the client follows."),
+    ];
+    for (name, help) in DURATIONS {
+        describe_histogram!(name, Unit::Seconds, help);
+    }
+    for (name, help) in COUNTERS {
+        describe_counter!(name, help);
+    }
+    for (name, help) in GAUGES {
+        describe_gauge!(name, help);
+    }
 }

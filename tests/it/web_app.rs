@@ -76,13 +76,9 @@ impl Site {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn visits_keep_counting_through_a_failover_of_the_sessions_master() {
-    // Two replicas per shard, and every session write waits for one of them (as
-    // `--wait-replicas 1` does): otherwise the last visit before the kill could
-    // be acknowledged by the master and never reach the replica that takes over,
-    // and the count would go back. After the failover the promoted master still
-    // has a replica to wait for.
+/// Two shards with two replicas each, and a client whose every write waits
+/// for one replica (as the example's `--wait-replicas 1` does).
+async fn durable() -> (Topology, DisredisClient) {
     let topo = Topology::start(Spec { replicas: 2, ..Spec::default() });
     let client = DisredisClient::builder()
         .sentinels(topo.sentinel_addrs())
@@ -90,6 +86,17 @@ async fn visits_keep_counting_through_a_failover_of_the_sessions_master() {
         .connect()
         .await
         .unwrap();
+    (topo, client)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn visits_keep_counting_through_a_failover_of_the_sessions_master() {
+    // Two replicas per shard, and every session write waits for one of them (as
+    // `--wait-replicas 1` does): otherwise the last visit before the kill could
+    // be acknowledged by the master and never reach the replica that takes over,
+    // and the count would go back. After the failover the promoted master still
+    // has a replica to wait for.
+    let (topo, client) = durable().await;
     let store = DisredisStore::new(client.clone());
     let site = Site::start(store.clone()).await;
 

@@ -7,34 +7,9 @@ use redis::{ErrorKind, RedisError};
 use super::super::{SentinelAnswer, SentinelFailure, ShardFailure};
 use super::*;
 
-/// The variant's name; exhaustive, so a new variant must be added to `samples`.
+/// The variant's name (`Error::name`, exhaustive: a new variant must be added to `samples`).
 fn name(e: &Error) -> &'static str {
-    match e {
-        Error::Config { .. } => "Config",
-        Error::BadUrl { .. } => "BadUrl",
-        Error::NoSentinel { .. } => "NoSentinel",
-        Error::NoQuorum { .. } => "NoQuorum",
-        Error::UnknownMaster { .. } => "UnknownMaster",
-        Error::NoMasters { .. } => "NoMasters",
-        Error::SentinelReply { .. } => "SentinelReply",
-        Error::NotMaster { .. } => "NotMaster",
-        Error::FailoverTimeout { .. } => "FailoverTimeout",
-        Error::CrossShard { .. } => "CrossShard",
-        Error::NoKey { .. } => "NoKey",
-        Error::UnknownShard { .. } => "UnknownShard",
-        Error::BadCommand { .. } => "BadCommand",
-        Error::Ambiguous { .. } => "Ambiguous",
-        Error::InsideRuntime => "InsideRuntime",
-        Error::NotReplicated { .. } => "NotReplicated",
-        Error::Auth { .. } => "Auth",
-        Error::Tls { .. } => "Tls",
-        Error::NoReplica { .. } => "NoReplica",
-        Error::PartiallyApplied { .. } => "PartiallyApplied",
-        Error::BadRing { .. } => "BadRing",
-        Error::RingChanged { .. } => "RingChanged",
-        Error::Reshard { .. } => "Reshard",
-        Error::Redis(_) => "Redis",
-    }
+    e.name()
 }
 
 fn io(kind: io::ErrorKind) -> RedisError {
