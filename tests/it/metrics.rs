@@ -145,7 +145,11 @@ async fn requests_connections_and_a_failover_are_counted_per_shard_and_master() 
     poll(Duration::from_secs(10), "the dedicated connection uncounted", || dedicated(&prom.render()) == 0.0)
         .await;
 
-    // SIGKILL a's master and keep writing through the failover.
+    // SIGKILL a's master and keep writing through the failover, with a
+    // subscription on a channel of a's.
+    let mut sub = client.pubsub().await.unwrap();
+    sub.subscribe(&on_a[3]).await.unwrap();
+    let mut events = client.events();
     let before = prom.render();
     topo.kill(&old);
     let killed = Instant::now();
@@ -170,6 +174,23 @@ async fn requests_connections_and_a_failover_are_counted_per_shard_and_master() 
     assert_eq!((master(&pa, &after), master(&pn, &after)), (0.0, 1.0));
     assert!(delta(REQUESTS, &ok(&pn, "SET")) >= on_a.len() as f64);
     assert_eq!(delta(REQUESTS, &[("server_port", &pb)]), 0.0, "a's requests counted on b");
+
+    // The subscription's gap is counted before the event is sent.
+    let gap = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.recv().await {
+                Ok(disredis::Event::PubSubGap { shard, .. }) if shard == a => break,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    });
+    gap.await.expect("no pub/sub gap on the failed-over shard within 20 s");
+    let gaps = "disredis_pubsub_gap_duration_seconds_count";
+    assert!(
+        sum(&prom.render(), gaps, &[("disredis_shard", a)]) > sum(&before, gaps, &[("disredis_shard", a)])
+    );
+    drop(sub);
 }
 
 /// Waits until `done` (checked every 50 ms), failing after `within`.
