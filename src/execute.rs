@@ -16,7 +16,7 @@ use redis::RedisResult;
 use redis::aio::MultiplexedConnection;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::config::{Config, ReadFrom};
+use crate::config::{Config, NodeAddr, ReadFrom};
 use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::events::Events;
@@ -92,11 +92,27 @@ impl Executor {
     ) -> Result<Reply> {
         // Once per request, however many attempts it takes (nothing without
         // the `metrics` feature: no clock read, and the closure is never built).
-        let since = Stamp::now();
+        let mut since = Stamp::now();
         let outcome = match self.config.wait_replicas {
             // Boxed: rare paths must not grow every request's future.
             Some((replicas, timeout)) if call.write => {
                 Box::pin(self.execute_durable(shards, idx, call, req, replicas, timeout)).await
+            }
+            // During a ring change reads go to the masters: a replica of a key's
+            // new owner may not have the key that was just moved there.
+            _ if !call.write
+                && !call.dedicated
+                && self.config.read_from != ReadFrom::Master
+                && shards.change.is_none() =>
+            {
+                match Box::pin(self.read_replica(shards, idx, call, req)).await {
+                    Ok(Some((reply, replica))) => {
+                        since.served_by(replica);
+                        Ok(reply)
+                    }
+                    Ok(None) => self.deliver(shards, idx, call, req).await,
+                    Err(e) => Err(e),
+                }
             }
             _ => self.deliver(shards, idx, call, req).await,
         };
@@ -104,19 +120,9 @@ impl Executor {
         outcome
     }
 
-    /// One request to its shard: a replica first when `read_from` asks for it,
-    /// then the master, through the retry loop if the first attempt fails.
+    /// One request to its shard's master, through the retry loop if the first
+    /// attempt fails (a read for a replica tried one first, in `execute`).
     async fn deliver(&self, shards: &Shards, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
-        // During a ring change reads go to the masters: a replica of a key's
-        // new owner may not have the key that was just moved there.
-        if !call.write
-            && !call.dedicated
-            && self.config.read_from != ReadFrom::Master
-            && shards.change.is_none()
-            && let Some(reply) = Box::pin(self.read_replica(shards, idx, call, req)).await?
-        {
-            return Ok(reply);
-        }
         let shard = &shards.shards[idx];
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
@@ -135,8 +141,8 @@ impl Executor {
         .await
     }
 
-    /// A read on one of the shard's replicas (`ReadFrom` other than `Master`):
-    /// `None` means "use the master". Each replica that fails the read is
+    /// A read on one of the shard's replicas (`ReadFrom` other than `Master`)
+    /// and the replica that answered; `None` means "use the master". Each replica that fails the read is
     /// dropped and the next one tried.
     async fn read_replica(
         &self,
@@ -144,7 +150,7 @@ impl Executor {
         idx: usize,
         call: Call,
         req: Request<'_>,
-    ) -> Result<Option<Reply>> {
+    ) -> Result<Option<(Reply, NodeAddr)>> {
         let shard = &shards.shards[idx];
         let generation = shard.current().map_or(0, |(g, _)| g);
         while let Some((addr, mut conn)) = shard
@@ -156,7 +162,7 @@ impl Executor {
             // A replica read is only kept when it is the answer; anything else
             // (even a plain error) goes to the master instead.
             match (judge(&outcome, true, false), outcome) {
-                (Verdict::Done, Ok(reply)) => return Ok(Some(reply)),
+                (Verdict::Done, Ok(reply)) => return Ok(Some((reply, addr))),
                 (_, outcome) => {
                     debug!(shard = %shard.name, %addr, ok = outcome.is_ok(), "replica read failed");
                     shard.replicas.remove(&addr, &shard.metrics);

@@ -116,7 +116,6 @@ mod off {
     use crate::addr::NodeAddr;
 
     /// When a request started: nothing at all without the feature.
-    #[derive(Clone, Copy)]
     pub(crate) struct Stamp;
 
     impl Stamp {
@@ -124,6 +123,10 @@ mod off {
         pub(crate) fn now() -> Stamp {
             Stamp
         }
+
+        /// The request was answered by the replica at `addr`.
+        #[inline(always)]
+        pub(crate) fn served_by(&mut self, _addr: NodeAddr) {}
 
         /// The request is done: neither closure is called (no shard lookup either).
         #[inline(always)]
@@ -151,7 +154,9 @@ mod off {
         #[inline(always)]
         pub(crate) fn retired(&self) {}
         #[inline(always)]
-        pub(crate) fn replicas(&self, _open: usize) {}
+        pub(crate) fn replica_opened(&self, _addr: &NodeAddr) {}
+        #[inline(always)]
+        pub(crate) fn replica_closed(&self, _addr: &NodeAddr) {}
         #[inline(always)]
         pub(crate) fn retry(&self, _command: &'static str) {}
         #[inline(always)]

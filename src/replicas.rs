@@ -57,8 +57,10 @@ impl Replicas {
             if !fresh(&self.set.read()) {
                 let conns = build(shard, sentinels, config, client_name).await;
                 info!(shard, replicas = conns.len(), "replica set rebuilt");
-                metrics.replicas(conns.len());
-                *self.set.write() = Set { built: Some((generation, Instant::now())), conns };
+                conns.iter().for_each(|(a, _)| metrics.replica_opened(a));
+                let new = Set { built: Some((generation, Instant::now())), conns };
+                let old = std::mem::replace(&mut *self.set.write(), new);
+                old.conns.iter().for_each(|(a, _)| metrics.replica_closed(a));
             }
         }
         let set = self.set.read();
@@ -71,15 +73,18 @@ impl Replicas {
 
     /// Drops every replica connection (the shard's table was retired).
     pub(crate) fn clear(&self, metrics: &ShardMetrics) {
-        *self.set.write() = Set::default();
-        metrics.replicas(0);
+        let old = std::mem::take(&mut *self.set.write());
+        old.conns.iter().for_each(|(a, _)| metrics.replica_closed(a));
     }
 
     /// Drops a replica that failed a read (until the next rebuild).
     pub(crate) fn remove(&self, addr: &NodeAddr, metrics: &ShardMetrics) {
         let mut set = self.set.write();
+        let before = set.conns.len();
         set.conns.retain(|(a, _)| a != addr);
-        metrics.replicas(set.conns.len());
+        if set.conns.len() < before {
+            metrics.replica_closed(addr);
+        }
     }
 }
 

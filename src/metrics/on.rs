@@ -31,17 +31,25 @@ const USED: Label = Label::from_static_parts("db.client.connection.state", "used
 const POOL: &str = "db.client.connection.pool.name";
 const KIND: &str = "disredis.connection.kind";
 
-/// When a request started.
-#[derive(Clone, Copy)]
-pub(crate) struct Stamp(Instant);
+/// When a request started, and the replica that answered it, if one did.
+pub(crate) struct Stamp {
+    at: Instant,
+    replica: Option<NodeAddr>,
+}
 
 impl Stamp {
     #[inline]
     pub(crate) fn now() -> Stamp {
-        Stamp(Instant::now())
+        Stamp { at: Instant::now(), replica: None }
     }
 
-    /// The request is done: recorded on `shard`'s metrics (see [`ShardMetrics::request`]).
+    /// The request was answered by the replica at `addr`: it is labelled with
+    /// the replica, not the master.
+    pub(crate) fn served_by(&mut self, addr: NodeAddr) {
+        self.replica = Some(addr);
+    }
+
+    /// The request is done: recorded on `shard`'s metrics.
     #[inline]
     pub(crate) fn finished<'a>(
         self,
@@ -52,8 +60,8 @@ impl Stamp {
         shard().request(command, self, failure);
     }
 
-    fn seconds(self) -> f64 {
-        self.0.elapsed().as_secs_f64()
+    fn seconds(&self) -> f64 {
+        self.at.elapsed().as_secs_f64()
     }
 }
 
@@ -75,8 +83,8 @@ pub(crate) struct ShardMetrics {
     down: Mutex<Option<(Instant, Vec<Label>)>>,
     /// The master connection counted as open, under its master's labels.
     master: Mutex<Option<Gauge>>,
-    /// Replica connections counted as open.
-    replicas: Mutex<usize>,
+    /// Per replica and command, the handle of successful reads it answered.
+    replica_ok: RwLock<HashMap<NodeAddr, HashMap<&'static str, Histogram>>>,
 }
 
 impl ShardMetrics {
@@ -91,7 +99,7 @@ impl ShardMetrics {
             }),
             down: Mutex::new(None),
             master: Mutex::new(None),
-            replicas: Mutex::new(0),
+            replica_ok: RwLock::new(HashMap::new()),
             shard,
         }
     }
@@ -135,25 +143,30 @@ impl ShardMetrics {
         self.down.lock().get_or_insert_with(|| (Instant::now(), labels));
     }
 
-    /// The shard left the ring: its connections are closed, no outage.
+    /// The shard left the ring: its master connection is closed (the replica
+    /// set is cleared by its owner), no outage.
     pub(crate) fn retired(&self) {
         if let Some(open) = self.master.lock().take() {
             open.decrement(1.0);
         }
-        self.replicas(0);
     }
 
-    /// The shard's replica set now holds `open` connections.
-    pub(crate) fn replicas(&self, open: usize) {
-        let mut counted = self.replicas.lock();
-        let gauge = self.connections("replica", &[]);
-        gauge.increment(open as f64 - *counted as f64);
-        *counted = open;
+    /// A connection to the replica at `addr` joined the shard's replica set.
+    pub(crate) fn replica_opened(&self, addr: &NodeAddr) {
+        self.connections("replica", &server(addr.host(), addr.port())).increment(1.0);
+    }
+
+    /// The connection to the replica at `addr` left the shard's replica set.
+    pub(crate) fn replica_closed(&self, addr: &NodeAddr) {
+        self.connections("replica", &server(addr.host(), addr.port())).decrement(1.0);
     }
 
     /// A request to this shard finished: `failure` says how it failed, if it did.
     fn request(&self, command: &'static str, since: Stamp, failure: impl FnOnce() -> Option<Failure>) {
         let seconds = since.seconds();
+        if let Some(replica) = &since.replica {
+            return self.replica_request(replica, command, seconds, failure());
+        }
         let Some(failure) = failure() else {
             if let Some(h) = self.server.read().ok.get(command) {
                 return h.record(seconds);
@@ -165,12 +178,33 @@ impl ShardMetrics {
                 .or_insert_with(|| histogram!(OPERATION_DURATION, with_command(labels, command)));
             return h.record(seconds);
         };
-        let mut labels = with_command(&self.server.read().labels, command);
-        labels.push(Label::new("error.type", failure.error_type));
-        if let Some(code) = failure.status_code {
-            labels.push(Label::new("db.response.status_code", code));
-        }
+        let labels = with_failure(with_command(&self.server.read().labels, command), failure);
         histogram!(OPERATION_DURATION, labels).record(seconds);
+    }
+
+    /// A read answered by the replica at `addr`, labelled with it.
+    fn replica_request(
+        &self,
+        addr: &NodeAddr,
+        command: &'static str,
+        seconds: f64,
+        failure: Option<Failure>,
+    ) {
+        let labels = || {
+            let mut labels = vec![SYSTEM, Label::new(SHARD, self.shard.clone())];
+            labels.extend(server(addr.host(), addr.port()));
+            with_command(&labels, command)
+        };
+        let Some(failure) = failure else {
+            if let Some(h) = self.replica_ok.read().get(addr).and_then(|by_command| by_command.get(command)) {
+                return h.record(seconds);
+            }
+            let mut cache = self.replica_ok.write();
+            let by_command = cache.entry(addr.clone()).or_default();
+            let h = by_command.entry(command).or_insert_with(|| histogram!(OPERATION_DURATION, labels()));
+            return h.record(seconds);
+        };
+        histogram!(OPERATION_DURATION, with_failure(labels(), failure)).record(seconds);
     }
 
     /// A request is sent again after a failed attempt (to the master it goes to now).
@@ -190,6 +224,15 @@ impl ShardMetrics {
 /// `server.address` and `server.port` of a node.
 fn server(host: &str, port: u16) -> [Label; 2] {
     [Label::new("server.address", host.to_owned()), Label::new("server.port", port.to_string())]
+}
+
+/// `labels` and those of `failure`.
+fn with_failure(mut labels: Vec<Label>, failure: Failure) -> Vec<Label> {
+    labels.push(Label::new("error.type", failure.error_type));
+    if let Some(code) = failure.status_code {
+        labels.push(Label::new("db.response.status_code", code));
+    }
+    labels
 }
 
 fn with_command(labels: &[Label], command: &'static str) -> Vec<Label> {

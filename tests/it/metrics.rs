@@ -191,6 +191,43 @@ async fn requests_connections_and_a_failover_are_counted_per_shard_and_master() 
         sum(&prom.render(), gaps, &[("disredis_shard", a)]) > sum(&before, gaps, &[("disredis_shard", a)])
     );
     drop(sub);
+
+    // A Sentinel that dies is counted under its address.
+    let sentinel = topo.sentinel_addrs()[1].clone();
+    topo.kill(&sentinel);
+    let errors =
+        |text: &str| sum(text, "disredis_sentinel_errors_total", &[("server_port", &port(&sentinel))]);
+    poll(Duration::from_secs(20), "the dead Sentinel counted", || errors(&prom.render()) >= 1.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replica_connections_are_counted_per_replica() {
+    let prom = recorder();
+    let topo = Topology::start(Spec { replicas: 2, ..Spec::default() });
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .read_from(disredis::ReadFrom::PreferReplica)
+        .connect()
+        .await
+        .unwrap();
+    let a = "shard-a";
+    let replicas = topo.replica_addrs(a);
+    let open = |text: &str, addr: &str| {
+        sum(text, CONNECTIONS, &[("server_port", &port(addr)), ("disredis_connection_kind", "replica")])
+    };
+    let before = prom.render();
+    assert!(replicas.iter().all(|r| open(&before, r) == 0.0), "replica connections before any read");
+    let mut con = client.clone();
+    for k in keys_on(&client, a, "replica", 4) {
+        let _: Option<String> = con.get(k).await.unwrap();
+    }
+    let after = prom.render();
+    assert_eq!(replicas.iter().map(|r| open(&after, r)).collect::<Vec<_>>(), vec![1.0; replicas.len()]);
+    // The reads are labelled with the replicas that answered them, not the master.
+    let reads =
+        |addr: &str| sum(&after, REQUESTS, &[("server_port", &port(addr)), ("db_operation_name", "GET")]);
+    assert_eq!(reads(&topo.master_addr(a)), 0.0);
+    assert_eq!(replicas.iter().map(|r| reads(r)).sum::<f64>(), 4.0);
 }
 
 /// Waits until `done` (checked every 50 ms), failing after `within`.
