@@ -90,8 +90,8 @@ impl Executor {
         call: Call,
         req: Request<'_>,
     ) -> Result<Reply> {
-        // Once per request, however many attempts it takes (nothing without
-        // the `metrics` feature: no clock read, and the closure is never built).
+        // Metrics once per request, however many attempts it takes (nothing
+        // without the `metrics` feature: no clock read, no closure called).
         let mut since = Stamp::now();
         let outcome = match self.config.wait_replicas {
             // Boxed: rare paths must not grow every request's future.
@@ -142,8 +142,8 @@ impl Executor {
     }
 
     /// A read on one of the shard's replicas (`ReadFrom` other than `Master`)
-    /// and the replica that answered; `None` means "use the master". Each replica that fails the read is
-    /// dropped and the next one tried.
+    /// and the replica that answered; `None` means "use the master". Each
+    /// replica that fails the read is dropped and the next one tried.
     async fn read_replica(
         &self,
         shards: &Shards,
