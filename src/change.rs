@@ -181,6 +181,7 @@ mod tests {
 
     #[test]
     fn migrate_sets_tombstones_then_moves_with_credentials() {
+        #[allow(clippy::needless_update)] // `Auth` has more fields with the `tls` feature
         let auth = Auth {
             username: Some("app".into()),
             password: Some(crate::secret::Secret::new("pw")),
