@@ -95,10 +95,12 @@ pub(crate) async fn command(
         Some("WATCH") => {
             let mut shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
             let mut shard = single_shard(&shards, args)?;
-            let conn = match pinned {
+            // `shard` is a route (during a ring change an index into the
+            // change's routes); `idx` is the shard the session's connection is on.
+            let (conn, idx) = match pinned {
                 Some(p) if p.shard == shard => {
-                    settle(exec, &shards, shard, args).await?;
-                    p.conn.clone()
+                    let idx = settle(exec, &shards, shard, args).await?;
+                    (p.conn.clone(), idx)
                 }
                 Some(p) => return Err(other_shard(&shards, "WATCH", p.shard, shard)),
                 None => {
@@ -113,13 +115,14 @@ pub(crate) async fn command(
                         shard = single_shard(&shards, args)?;
                         settled = settle(exec, &shards, shard, args).await;
                     }
-                    exec.open_session(&shards, settled?).await?
+                    let idx = settled?;
+                    (exec.open_session(&shards, idx).await?, idx)
                 }
             };
             let mut c = conn.clone();
             let reply = c.req_packed_command(cmd).await;
             *pinned = reply.is_ok().then(|| {
-                let _open = Arc::new(shards.shards[shard].metrics.dedicated());
+                let _open = Arc::new(shards.shards[idx].metrics.dedicated());
                 Pinned { shards, shard, conn, _open }
             });
             Ok(reply?)

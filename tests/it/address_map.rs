@@ -11,19 +11,29 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{Spec, Topology};
 
-/// Forwards every connection to `target`; counts them.
+/// Forwards every connection to `target`; counts the bytes clients send through
+/// it (requests, not connections: the client keeps its Sentinel connections, so
+/// a later request may reuse one opened earlier).
 async fn proxy(target: String) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
     tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            let target = target.clone();
+        while let Ok((inbound, _)) = listener.accept().await {
+            let (target, seen) = (target.clone(), seen.clone());
             tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                let Ok(outbound) = TcpStream::connect(&target).await else { return };
+                let (mut from_client, mut to_client) = inbound.into_split();
+                let (mut from_target, mut to_target) = outbound.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut from_target, &mut to_client).await });
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                    seen.fetch_add(n, Ordering::SeqCst);
+                    if to_target.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
                 }
             });
         }
