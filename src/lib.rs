@@ -93,7 +93,7 @@
 //! | | `tls` (feature `tls`) | `TlsConfig`: certificates to trust, client certificate | `secret`, `error` |
 //! | | `addr` | [`NodeAddr`]: `host:port` / `[v6]:port` | `error` |
 //! | | `secret` | passwords kept out of `Debug` and logs | — |
-//! | | `error` (+ `parts`, `redis_error`) | [`enum@Error`], one variant per failure the client detects; the records it carries; crossing the `redis` traits and back | — |
+//! | | `error` (+ `classify`, `parts`, `redis_error`) | [`enum@Error`], one variant per failure the client detects; its `redis` kind and name; the records it carries; crossing the `redis` traits and back | — |
 //! | | `events` | [`Event`]s, a broadcast of what happened to shards and Sentinels; the event-like metrics | `metrics` |
 //! | | `metrics` (+ `on`; public with feature `metrics`) | the metrics of requests, connections, failovers, the ring and pub/sub through the `metrics` facade; empty and inlined away without the feature (names: `docs/metrics.md`) | `addr`, `error` |
 //!

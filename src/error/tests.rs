@@ -1,6 +1,7 @@
 //! Unit tests for the error type: texts and kinds (every variant across the
 //! redis traits: `redis_error/tests.rs`).
 use super::*;
+use redis::ErrorKind;
 
 #[test]
 fn cross_shard_names_command_and_shards_and_converts() {
