@@ -101,10 +101,6 @@ impl Executor {
             Some((generation, conn)) if before == Some(generation) && !call.dedicated => conn,
             _ => return Err(durable::not_replicated(last, wanted, call.command, &shard.name)),
         };
-        if acked.is_some() {
-            debug!(shard = %shard.name, command = call.command, acked = last, wanted,
-                "write applied but not yet replicated: waiting again");
-        }
         // Only a connection installed within the failover deadline (after a
         // failover, or at connect) waits again: the promoted master's replicas
         // are still attaching. On an older one a missing replica is down, and
@@ -117,10 +113,15 @@ impl Executor {
         if window.is_zero() {
             return Err(durable::not_replicated(last, wanted, call.command, &shard.name));
         }
+        if acked.is_some() {
+            debug!(shard = %shard.name, command = call.command, acked = last, wanted,
+                "write applied but not yet replicated: waiting again");
+        }
+        // The window ends at a point in time (the connection's age plus what
+        // is left of it), and never after the deadline counted from the write.
+        let until = (Instant::now() + window).min(started + deadline);
         let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
-        while let Some(t) =
-            durable::next_wait(timeout, window.min(deadline.saturating_sub(started.elapsed())))
-        {
+        while let Some(t) = durable::next_wait(timeout, until.saturating_duration_since(Instant::now())) {
             let wait = durable::wait_cmd(wanted, t);
             let outcome = send(&mut conn.clone(), Request::Cmd(&wait), wait_call, &self.config).await;
             let reply = match outcome.map_err(Error::Redis).and_then(Reply::one) {

@@ -121,21 +121,28 @@ async fn wait_mode_acknowledges_only_replicated_writes() {
     assert_eq!(err.code(), Some("WRONGTYPE"));
 }
 
+/// One shard with one replica and a client in durability mode (`WAIT 1`, 100 ms) with
+/// `deadline` as its failover deadline.
+async fn one_durable_shard(deadline: Duration) -> (Topology, DisredisClient) {
+    #[allow(clippy::needless_update)]
+    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 1, quorum: 1, ..Spec::default() });
+    let client = DisredisClient::builder()
+        .sentinels(topo.sentinel_addrs())
+        .wait_replicas(1, Duration::from_millis(100))
+        .failover_deadline(deadline)
+        .connect()
+        .await
+        .unwrap();
+    (topo, client)
+}
+
 /// Durability mode: a write the master applied while its replica could not acknowledge it (here
 /// SIGSTOPped; after a failover, one still attaching) is waited for again on the same
 /// connection, within the failover deadline, instead of answered `NotReplicated` after the first
 /// `WAIT` timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_mode_waits_again_for_a_replica_that_comes_back() {
-    #[allow(clippy::needless_update)]
-    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 1, quorum: 1, ..Spec::default() });
-    let client = DisredisClient::builder()
-        .sentinels(topo.sentinel_addrs())
-        .wait_replicas(1, Duration::from_millis(100))
-        .failover_deadline(Duration::from_secs(20))
-        .connect()
-        .await
-        .unwrap();
+    let (topo, client) = one_durable_shard(Duration::from_secs(20)).await;
     let (master, replica) = (topo.master_addr("shard-a"), topo.replica_addrs("shard-a").remove(0));
     let base = calls(&topo, &master, "wait");
     tokio::task::block_in_place(|| topo.stop(&replica));
@@ -172,16 +179,8 @@ async fn wait_mode_waits_again_for_a_replica_that_comes_back() {
 /// for the whole deadline on every write.
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_mode_does_not_wait_again_long_after_the_last_failover() {
-    #[allow(clippy::needless_update)]
-    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 1, quorum: 1, ..Spec::default() });
     let deadline = Duration::from_secs(1);
-    let client = DisredisClient::builder()
-        .sentinels(topo.sentinel_addrs())
-        .wait_replicas(1, Duration::from_millis(100))
-        .failover_deadline(deadline)
-        .connect()
-        .await
-        .unwrap();
+    let (topo, client) = one_durable_shard(deadline).await;
     let connected = Instant::now();
     let (master, replica) = (topo.master_addr("shard-a"), topo.replica_addrs("shard-a").remove(0));
     let mut con = client.clone();

@@ -79,12 +79,7 @@ async fn read_write_and_failover(topo: &Topology, client: DisredisClient) {
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_everywhere_with_passwords_reads_writes_and_fails_over_without_errors() {
     let started = Instant::now();
-    let access = Access {
-        password: Some(DATA_PW.into()),
-        sentinel_password: Some(SENTINEL_PW.into()),
-        tls: true,
-        sentinel_tls: true,
-    };
+    let access = Access::tls_everywhere(DATA_PW, SENTINEL_PW);
     let topo = Topology::start_with(Spec::default(), access);
     let tls = TlsConfig::new().root_certificates(topo.ca_pem());
     let client = DisredisClient::builder()

@@ -12,12 +12,7 @@ const DATA_PW: &str = "cli-tls-data-pw";
 const SENTINEL_PW: &str = "cli-tls-sentinel-pw";
 
 fn topology() -> Topology {
-    let access = Access {
-        password: Some(DATA_PW.into()),
-        sentinel_password: Some(SENTINEL_PW.into()),
-        tls: true,
-        sentinel_tls: true,
-    };
+    let access = Access::tls_everywhere(DATA_PW, SENTINEL_PW);
     Topology::start_with(Spec::default(), access)
 }
 

@@ -33,6 +33,16 @@ pub struct Access {
 }
 
 impl Access {
+    /// TLS-only data nodes and Sentinels, with these passwords.
+    pub fn tls_everywhere(password: &str, sentinel_password: &str) -> Access {
+        Access {
+            password: Some(password.into()),
+            sentinel_password: Some(sentinel_password.into()),
+            tls: true,
+            sentinel_tls: true,
+        }
+    }
+
     /// Extra ports the topology needs: a peer `tls-port` per Sentinel in the mixed mode.
     pub(super) fn extra_ports(&self, sentinels: usize) -> usize {
         if self.tls && !self.sentinel_tls { sentinels } else { 0 }

@@ -42,12 +42,7 @@ async fn round_trip(client: &DisredisClient, topo: &Topology) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rediss_url_with_the_ca_connects_to_tls_data_nodes_and_sentinels() {
-    let access = Access {
-        password: Some(DATA_PW.into()),
-        sentinel_password: Some(SENTINEL_PW.into()),
-        tls: true,
-        sentinel_tls: true,
-    };
+    let access = Access::tls_everywhere(DATA_PW, SENTINEL_PW);
     let topo = Topology::start_with(Spec::default(), access);
     let url = format!(
         "rediss+sentinel://:{DATA_PW}@{}/?ca={}&sentinel_password={SENTINEL_PW}",
