@@ -111,15 +111,14 @@ async fn pipeline_under(
         PipelinePlan::One { shard, call } => {
             send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
         }
-        PipelinePlan::Split { subs, recipes } => {
+        PipelinePlan::Split { subs, replies } => {
             Box::pin(async move {
                 let runs = subs.iter().map(|sub| async move {
                     let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
                     let outcome = send(exec, shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
                     (sub.shard, sub.call.write, outcome)
                 });
-                let replies = plan::gather("pipeline", shards.labels(), join_all(runs).await)?;
-                plan::assemble(recipes, replies)
+                replies.assemble(plan::gather("pipeline", shards.labels(), join_all(runs).await)?)
             })
             .await
         }

@@ -7,20 +7,22 @@
 //! - [`plan`]: one shard (the hot path, nothing allocated), a [`split`] of a
 //!   multi-key command, a [`keyless`] fan-out, a `SCAN` step ([`scan`]), or a
 //!   refusal — never routed by the first key alone;
-//! - [`plan_pipeline`]: one sub-pipeline per shard plus a [`Recipe`] per command;
+//! - [`plan_pipeline`]: one sub-pipeline per shard and where each command's
+//!   reply will be ([`pipeline`]);
 //! - [`merge`] (the parts' replies), [`gather`] (which parts took effect).
 
-use redis::{Cmd, Pipeline, Value};
+use redis::Cmd;
 
 use crate::error::{Error, Result};
 use crate::keys::{self, CommandInfo, KeyError};
-use crate::request::{Call, cmd_args};
 use crate::routes::Routes;
 
 mod merge;
+mod pipeline;
 pub(crate) mod scan;
 
 pub(crate) use merge::{Merge, gather, merge};
+pub(crate) use pipeline::{PipelinePlan, plan_pipeline, transaction_shard};
 
 /// One piece of a command, for one shard.
 pub(crate) struct Part {
@@ -201,184 +203,6 @@ fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, _args: &[&[u8]]) -> 
     };
     let parts = fan_out.into_iter().map(|shard| Part { shard, cmd: None }).collect();
     Ok(Plan { info, parts, merge })
-}
-
-/// One shard's share of a split pipeline.
-pub(crate) struct Sub {
-    /// Index of the shard.
-    pub shard: usize,
-    /// The commands (and command parts) for it, in the caller's order.
-    pub pipe: Pipeline,
-    /// How to call it (idempotent only if every command is, …).
-    pub call: Call,
-}
-
-/// Where one command of a split pipeline finds its reply.
-pub(crate) enum Recipe {
-    /// At `pos` in sub-pipeline `sub`, as it is.
-    One { sub: usize, pos: usize },
-    /// Parts at (sub, position) each, merged.
-    Parts { slots: Vec<(usize, usize)>, merge: Merge },
-}
-
-/// How a pipeline runs.
-pub(crate) enum PipelinePlan {
-    /// Every command on one shard, nothing to merge: the caller's pipeline goes
-    /// there unchanged (no command is cloned).
-    One { shard: usize, call: Call },
-    /// Split per shard.
-    Split {
-        /// One sub-pipeline per shard involved.
-        subs: Vec<Sub>,
-        /// Per original command: where its reply (or its parts' replies) will be.
-        recipes: Vec<Recipe>,
-    },
-}
-
-/// Plans a (non-atomic) pipeline. Each command is planned as if sent alone;
-/// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
-pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Result<PipelinePlan> {
-    // First pass, allocation-free: are all commands on one shard?
-    let mut call = Call::pipeline("pipeline");
-    let mut only: Option<usize> = None;
-    let mut single = true;
-    for cmd in pipe.cmd_iter() {
-        let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        match plan(ring, &args)? {
-            Routed::One { shard, info } if *only.get_or_insert(shard) == shard => call.add(&Call::of(&info)),
-            // Stop at the first command elsewhere: the split below plans them all.
-            Routed::One { .. } | Routed::Plan(_) => {
-                single = false;
-                break;
-            }
-            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
-            Routed::Channel(info) => {
-                return Err(Error::NoKey { command: format!("{} (in a pipeline)", info.name) });
-            }
-        }
-    }
-    match only {
-        Some(shard) if single => return Ok(PipelinePlan::One { shard, call }),
-        None if single => return Ok(PipelinePlan::Split { subs: Vec::new(), recipes: Vec::new() }),
-        _ => {}
-    }
-    let mut subs: Vec<Sub> = Vec::new();
-    let mut recipes = Vec::with_capacity(pipe.len());
-    // Room for twice a fair share of the commands, so a sub-pipeline rarely
-    // grows while it is filled (growing was 3 % of a cross-shard pipeline's time).
-    let share = (pipe.len() * 2 / ring.labels().len().max(1) + 8).min(pipe.len());
-    let sub_of = |subs: &mut Vec<Sub>, shard: usize| match subs.iter().position(|s| s.shard == shard) {
-        Some(i) => i,
-        None => {
-            subs.push(Sub { shard, pipe: Pipeline::with_capacity(share), call: Call::pipeline("pipeline") });
-            subs.len() - 1
-        }
-    };
-    for cmd in pipe.cmd_iter() {
-        let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        let (info, parts, merge) = match plan(ring, &args)? {
-            // Most commands have one part: no Vec for their slots.
-            Routed::One { shard, info } => {
-                let i = sub_of(&mut subs, shard);
-                let sub = &mut subs[i];
-                recipes.push(Recipe::One { sub: i, pos: sub.pipe.len() });
-                sub.pipe.add_command(cmd.clone());
-                sub.call.add(&Call::of(&info));
-                continue;
-            }
-            Routed::Plan(p) => (p.info, p.parts, p.merge),
-            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
-            Routed::Channel(info) => {
-                return Err(Error::NoKey { command: format!("{} (in a pipeline)", info.name) });
-            }
-        };
-        let mut slots = Vec::with_capacity(parts.len());
-        for part in parts {
-            let i = sub_of(&mut subs, part.shard);
-            let sub = &mut subs[i];
-            slots.push((i, sub.pipe.len()));
-            sub.pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
-            sub.call.add(&Call::of(&info));
-        }
-        recipes.push(Recipe::Parts { slots, merge });
-    }
-    Ok(PipelinePlan::Split { subs, recipes })
-}
-
-/// Puts the sub-pipelines' replies back in the caller's order.
-pub(crate) fn assemble(recipes: Vec<Recipe>, mut replies: Vec<Vec<Value>>) -> Result<Vec<Value>> {
-    let mut take = |sub: usize, pos: usize| {
-        replies
-            .get_mut(sub)
-            .and_then(|r| r.get_mut(pos))
-            .map(|v| std::mem::replace(v, Value::Nil))
-            .ok_or_else(|| {
-                Error::Redis(
-                    (
-                        redis::ErrorKind::Parse,
-                        "disredis: a shard returned fewer pipeline replies than commands",
-                    )
-                        .into(),
-                )
-            })
-    };
-    let mut out = Vec::with_capacity(recipes.len());
-    for recipe in recipes {
-        out.push(match recipe {
-            Recipe::One { sub, pos } => take(sub, pos)?,
-            Recipe::Parts { slots, merge: how } => {
-                let parts = slots.into_iter().map(|(sub, pos)| take(sub, pos)).collect::<Result<Vec<_>>>()?;
-                merge(&how, parts)?
-            }
-        });
-    }
-    Ok(out)
-}
-
-/// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
-/// shard and returns it with how to call the transaction; a transaction can't
-/// span shards or fan out.
-pub(crate) fn transaction_shard<R: Routes + ?Sized>(
-    ring: &R,
-    pipe: &Pipeline,
-) -> Result<Option<(usize, Call)>> {
-    let mut shard: Option<usize> = None;
-    let mut call = Call::pipeline("MULTI/EXEC");
-    for cmd in pipe.cmd_iter() {
-        let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        let here = match plan(ring, &args)? {
-            Routed::One { shard, info } if !info.keyless => {
-                call.add(&Call::of(&info));
-                shard
-            }
-            Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
-                return Err(cross_shard(ring, "MULTI/EXEC", &args));
-            }
-            Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) => {
-                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
-            }
-            Routed::Channel(info) => {
-                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
-            }
-            Routed::Scan(_) => {
-                return Err(Error::NoKey { command: "SCAN (in MULTI/EXEC)".into() });
-            }
-        };
-        match shard {
-            Some(s) if s != here => {
-                let mut shards = vec![ring.labels()[s].clone(), ring.labels()[here].clone()];
-                shards.sort();
-                return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
-            }
-            _ => shard = Some(here),
-        }
-    }
-    // Blocking commands don't block inside MULTI: no dedicated connection.
-    call.dedicated = false;
-    Ok(shard.map(|s| (s, call)))
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Unit tests for planning and merging.
 
+use super::pipeline::{PipelinePlan, plan_pipeline, transaction_shard};
 use super::*;
 use crate::hashing::Rendezvous;
+use crate::request::cmd_args;
+use redis::Value;
 
 fn ring() -> Rendezvous {
     Rendezvous::new(["shard-a", "shard-b"]).unwrap()
@@ -166,7 +169,7 @@ fn pipelines_split_and_reassemble() {
     let (a, b) = (keys_on(&r, 0, 1), keys_on(&r, 1, 1));
     let mut pipe = redis::pipe();
     pipe.set(&a[0], 1).get(&b[0]).mget(&[&a[0], &b[0]]).cmd("DBSIZE");
-    let PipelinePlan::Split { subs, recipes } = plan_pipeline(&r, &pipe).unwrap() else {
+    let PipelinePlan::Split { subs, replies: order } = plan_pipeline(&r, &pipe).unwrap() else {
         panic!("not split")
     };
     assert_eq!(subs.len(), 2);
@@ -176,8 +179,23 @@ fn pipelines_split_and_reassemble() {
         vec![Value::Okay, Value::Array(vec![bulk("1")]), Value::Int(5)],
         vec![bulk("vb"), Value::Array(vec![bulk("vb")]), Value::Int(7)],
     ];
-    let out = assemble(recipes, replies).unwrap();
+    let out = order.assemble(replies).unwrap();
     assert_eq!(out, vec![Value::Okay, bulk("vb"), Value::Array(vec![bulk("1"), bulk("vb")]), Value::Int(12)]);
+}
+
+#[test]
+fn a_shard_with_too_few_pipeline_replies_is_an_error() {
+    let r = ring();
+    let (a, b) = (keys_on(&r, 0, 2), keys_on(&r, 1, 1));
+    let mut pipe = redis::pipe();
+    pipe.get(&a[0]).get(&b[0]).get(&a[1]);
+    let PipelinePlan::Split { subs, replies: order } = plan_pipeline(&r, &pipe).unwrap() else {
+        panic!("not split")
+    };
+    let sizes: Vec<usize> = subs.iter().map(|s| s.pipe.len()).collect();
+    assert_eq!(sizes, [2, 1]);
+    let short = vec![vec![bulk("a0")], vec![bulk("b0")]];
+    assert!(matches!(order.assemble(short), Err(Error::Redis(_))));
 }
 
 #[test]
@@ -239,5 +257,46 @@ fn gather_says_what_took_effect() {
             assert_eq!(failed[0].shard, "shard-b");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// The split's own cost, no I/O: plan a pipeline of 100 GET/SETs over 2 and 8
+/// shards and assemble its replies. A measurement, not a check (ignored; run
+/// with `cargo test --release --lib measure_split -- --ignored --nocapture`);
+/// docs/performance.md quotes it.
+#[test]
+#[ignore]
+fn measure_split_pipeline() {
+    for n in [2usize, 8] {
+        let r = Rendezvous::new((0..n).map(|i| format!("shard-{i:02}"))).unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            let key = format!("key:{i:012}");
+            if i % 2 == 0 {
+                pipe.get(key)
+            } else {
+                pipe.set(key, [7u8; 64].as_slice())
+            };
+        }
+        let rounds = 20_000;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            for _ in 0..rounds {
+                let PipelinePlan::Split { subs, replies: order } =
+                    plan_pipeline(&r, std::hint::black_box(&pipe)).unwrap()
+                else {
+                    panic!("not split")
+                };
+                let replies = subs.iter().map(|s| vec![Value::Okay; s.pipe.len()]).collect();
+                std::hint::black_box(order.assemble(replies).unwrap());
+            }
+            best = best.min(t.elapsed().as_nanos() as f64 / rounds as f64);
+        }
+        println!(
+            "split pipeline of 100, {n} shards: plan + assemble {:.0} ns ({:.0} ns per command)",
+            best,
+            best / 100.0
+        );
     }
 }

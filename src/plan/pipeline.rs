@@ -1,0 +1,236 @@
+//! Pipelines across shards. Pure: no I/O. A transaction must stay on one shard
+//! ([`transaction_shard`]); a pipeline whose commands are all on one shard goes
+//! there as it is; any other is split into one sub-pipeline per shard
+//! ([`plan_pipeline`]) and its replies put back in the caller's order
+//! ([`Replies::assemble`]).
+//!
+//! The split is the many-shard hot path (docs/performance.md). Each command is
+//! planned once; each sub-pipeline is allocated once at its exact size; where a
+//! reply will be is one number per command, because sub-pipelines are filled
+//! and answered in the caller's order: a command's reply is the next unread one
+//! of its sub-pipeline. The caller's `Cmd`s are still cloned into the
+//! sub-pipelines: redis-rs sends only a borrowed `Pipeline`, and a borrowed
+//! one's commands can't be moved out.
+
+use redis::{Pipeline, Value};
+
+use super::{Plan, Routed, cross_shard, merge, plan, refuse_session_command};
+use crate::error::{Error, Result};
+use crate::plan::Merge;
+use crate::request::{Call, cmd_args};
+use crate::routes::Routes;
+
+/// One shard's share of a split pipeline.
+pub(crate) struct Sub {
+    /// Index of the shard.
+    pub shard: usize,
+    /// The commands (and command parts) for it, in the caller's order.
+    pub pipe: Pipeline,
+    /// How to call it (idempotent only if every command is, …).
+    pub call: Call,
+}
+
+/// How a pipeline runs.
+pub(crate) enum PipelinePlan {
+    /// Every command on one shard, nothing to merge: the caller's pipeline goes
+    /// there unchanged (no command is cloned).
+    One { shard: usize, call: Call },
+    /// Split per shard.
+    Split {
+        /// One sub-pipeline per shard involved, in shard order.
+        subs: Vec<Sub>,
+        /// Where each of the caller's commands finds its reply.
+        replies: Replies,
+    },
+}
+
+/// In [`Replies::subs`]: the command was split into parts (a cross-shard
+/// `MGET`, a fan-out `DBSIZE`, …); its parts are the next entry of `split`.
+const SPLIT: u32 = u32::MAX;
+
+/// Where each command of a split pipeline finds its reply.
+pub(crate) struct Replies {
+    /// Per command, in the caller's order: the index of its sub-pipeline, or
+    /// [`SPLIT`].
+    subs: Vec<u32>,
+    /// Per split command, in the caller's order: its parts' sub-pipelines and
+    /// how their replies merge.
+    split: Vec<(Vec<u32>, Merge)>,
+}
+
+/// Per route, while a pipeline is split.
+#[derive(Clone, Copy)]
+struct Tally {
+    /// Commands and parts for this route.
+    count: u32,
+    /// Its sub-pipeline's index, once made.
+    sub: u32,
+    /// How to call its sub-pipeline.
+    call: Call,
+}
+
+/// Plans a (non-atomic) pipeline. Each command is planned as if sent alone;
+/// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
+pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Result<PipelinePlan> {
+    // First pass, allocation-free: are all commands on one shard?
+    let mut call = Call::pipeline("pipeline");
+    let mut only: Option<usize> = None;
+    let mut single = true;
+    for cmd in pipe.cmd_iter() {
+        let args = cmd_args(cmd);
+        refuse_session_command(&args)?;
+        match plan(ring, &args)? {
+            Routed::One { shard, info } if *only.get_or_insert(shard) == shard => call.add(&Call::of(&info)),
+            // Stop at the first command elsewhere: the split below plans them all.
+            Routed::One { .. } | Routed::Plan(_) => {
+                single = false;
+                break;
+            }
+            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
+            Routed::Channel(info) => return Err(in_pipeline(info.name)),
+        }
+    }
+    match only {
+        Some(shard) if single => return Ok(PipelinePlan::One { shard, call }),
+        None if single => {
+            return Ok(PipelinePlan::Split {
+                subs: Vec::new(),
+                replies: Replies { subs: Vec::new(), split: Vec::new() },
+            });
+        }
+        _ => {}
+    }
+
+    // Second pass: every command planned, its route kept and counted.
+    let mut tally =
+        vec![Tally { count: 0, sub: SPLIT, call: Call::pipeline("pipeline") }; ring.labels().len()];
+    let mut subs_of: Vec<u32> = Vec::with_capacity(pipe.len());
+    let mut plans: Vec<Plan> = Vec::new();
+    for cmd in pipe.cmd_iter() {
+        let args = cmd_args(cmd);
+        match plan(ring, &args)? {
+            Routed::One { shard, info } => {
+                subs_of.push(shard as u32);
+                tally[shard].count += 1;
+                tally[shard].call.add(&Call::of(&info));
+            }
+            Routed::Plan(p) => {
+                for part in &p.parts {
+                    tally[part.shard].count += 1;
+                    tally[part.shard].call.add(&Call::of(&p.info));
+                }
+                subs_of.push(SPLIT);
+                plans.push(p);
+            }
+            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
+            Routed::Channel(info) => return Err(in_pipeline(info.name)),
+        }
+    }
+    // Each sub-pipeline allocated once, at its size (growing them was 3 % of a
+    // cross-shard pipeline's time).
+    let mut subs = Vec::with_capacity(tally.iter().filter(|t| t.count > 0).count());
+    for (shard, t) in tally.iter_mut().enumerate() {
+        if t.count > 0 {
+            t.sub = subs.len() as u32;
+            subs.push(Sub { shard, pipe: Pipeline::with_capacity(t.count as usize), call: t.call });
+        }
+    }
+    // Third pass: the commands into their sub-pipelines, in the caller's order.
+    let mut split = Vec::with_capacity(plans.len());
+    let mut plans = plans.into_iter();
+    for (cmd, slot) in pipe.cmd_iter().zip(subs_of.iter_mut()) {
+        if *slot != SPLIT {
+            *slot = tally[*slot as usize].sub;
+            subs[*slot as usize].pipe.add_command(cmd.clone());
+            continue;
+        }
+        let Some(p) = plans.next() else { unreachable!("the second pass kept a plan per split command") };
+        let mut parts = Vec::with_capacity(p.parts.len());
+        for part in p.parts {
+            let sub = tally[part.shard].sub;
+            parts.push(sub);
+            subs[sub as usize].pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
+        }
+        split.push((parts, p.merge));
+    }
+    Ok(PipelinePlan::Split { subs, replies: Replies { subs: subs_of, split } })
+}
+
+fn in_pipeline(command: &str) -> Error {
+    Error::NoKey { command: format!("{command} (in a pipeline)") }
+}
+
+impl Replies {
+    /// Puts the sub-pipelines' replies (one `Vec` per sub-pipeline, in order)
+    /// back in the caller's order, merging split commands.
+    pub(crate) fn assemble(self, replies: Vec<Vec<Value>>) -> Result<Vec<Value>> {
+        let mut replies: Vec<std::vec::IntoIter<Value>> = replies.into_iter().map(Vec::into_iter).collect();
+        let mut next = |sub: u32| {
+            replies.get_mut(sub as usize).and_then(Iterator::next).ok_or_else(|| {
+                Error::Redis(
+                    (
+                        redis::ErrorKind::Parse,
+                        "disredis: a shard returned fewer pipeline replies than commands",
+                    )
+                        .into(),
+                )
+            })
+        };
+        let mut split = self.split.into_iter();
+        let mut out = Vec::with_capacity(self.subs.len());
+        for sub in self.subs {
+            if sub != SPLIT {
+                out.push(next(sub)?);
+                continue;
+            }
+            let Some((parts, how)) = split.next() else { unreachable!("a split entry per split command") };
+            let parts = parts.into_iter().map(&mut next).collect::<Result<Vec<_>>>()?;
+            out.push(merge(&how, parts)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
+/// shard and returns it with how to call the transaction; a transaction can't
+/// span shards or fan out.
+pub(crate) fn transaction_shard<R: Routes + ?Sized>(
+    ring: &R,
+    pipe: &Pipeline,
+) -> Result<Option<(usize, Call)>> {
+    let mut shard: Option<usize> = None;
+    let mut call = Call::pipeline("MULTI/EXEC");
+    for cmd in pipe.cmd_iter() {
+        let args = cmd_args(cmd);
+        refuse_session_command(&args)?;
+        let here = match plan(ring, &args)? {
+            Routed::One { shard, info } if !info.keyless => {
+                call.add(&Call::of(&info));
+                shard
+            }
+            Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
+                return Err(cross_shard(ring, "MULTI/EXEC", &args));
+            }
+            Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) => {
+                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
+            }
+            Routed::Channel(info) => {
+                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
+            }
+            Routed::Scan(_) => {
+                return Err(Error::NoKey { command: "SCAN (in MULTI/EXEC)".into() });
+            }
+        };
+        match shard {
+            Some(s) if s != here => {
+                let mut shards = vec![ring.labels()[s].clone(), ring.labels()[here].clone()];
+                shards.sort();
+                return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
+            }
+            _ => shard = Some(here),
+        }
+    }
+    // Blocking commands don't block inside MULTI: no dedicated connection.
+    call.dedicated = false;
+    Ok(shard.map(|s| (s, call)))
+}
