@@ -66,8 +66,8 @@ pub fn key_crc(key: &[u8]) -> u32 {
 /// here: `mix`'s first step is `z ^ (z >> 30)`, and with `z = (k << 32) | m`
 /// the two halves never overlap, so it equals `((k << 32) ^ (k << 2)) ^
 /// (m ^ (m >> 30))` — a key part and a name part. That leaves two multiplies,
-/// two shifts and three xors per name (measured at 16 names: 65 → 48 ns per
-/// key in one run, docs/performance.md).
+/// two shifts and three xors per name (the gain is measured in
+/// docs/performance.md, "Routing").
 #[derive(Debug, Clone)]
 pub struct Rendezvous {
     /// Sorted, distinct names: index order is name order, which makes the
@@ -76,7 +76,7 @@ pub struct Rendezvous {
     /// Per name, `m ^ (m >> 30)` with `m = crc32(name)`.
     name_parts: Vec<u64>,
     /// A CRC-32 hasher made once: `crc32fast::hash` detects the CPU's
-    /// features on every call, a cloned hasher does not (≈ 2 ns per key).
+    /// features on every call, a cloned hasher does not.
     crc: crc32fast::Hasher,
 }
 
