@@ -79,7 +79,7 @@
 //! | | `sentinel::quorum` | counting Sentinels' answers for `sentinel_quorum`: the agreed master, or [`Error::NoQuorum`]; pure | Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |
-//! | 7 Pure | `plan` (+ `merge`, `scan`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
+//! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
 //! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
 //! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones, judging their replies | Base |
 //! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |
