@@ -108,6 +108,7 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
     let mut plans: Vec<Plan> = Vec::new();
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
+        refuse_session_command(&args)?;
         match plan(ring, &args)? {
             Routed::One { shard, info } => {
                 subs_of.push(shard as u32);

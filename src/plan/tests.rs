@@ -184,6 +184,20 @@ fn pipelines_split_and_reassemble() {
 }
 
 #[test]
+fn session_commands_are_refused_anywhere_in_a_split_pipeline() {
+    let r = ring();
+    let (a, b) = (keys_on(&r, 0, 1), keys_on(&r, 1, 1));
+    for session in ["WATCH", "MULTI", "EXEC"] {
+        let mut pipe = redis::pipe();
+        pipe.get(&a[0]).get(&b[0]).cmd(session).arg(&a[0]);
+        assert!(
+            matches!(plan_pipeline(&r, &pipe), Err(Error::BadCommand { .. })),
+            "{session} after the commands that split the pipeline"
+        );
+    }
+}
+
+#[test]
 fn a_shard_with_too_few_pipeline_replies_is_an_error() {
     let r = ring();
     let (a, b) = (keys_on(&r, 0, 2), keys_on(&r, 1, 1));
