@@ -67,7 +67,7 @@ pub fn key_crc(key: &[u8]) -> u32 {
 /// the two halves never overlap, so it equals `((k << 32) ^ (k << 2)) ^
 /// (m ^ (m >> 30))` — a key part and a name part. That leaves two multiplies,
 /// two shifts and three xors per name (the gain is measured in
-/// docs/performance.md, "Routing").
+/// docs/performance.md, "What changed since the morning run").
 #[derive(Debug, Clone)]
 pub struct Rendezvous {
     /// Sorted, distinct names: index order is name order, which makes the
