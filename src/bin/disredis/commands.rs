@@ -170,10 +170,7 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
         print_table(&["SHARD", "MASTER", "MIN", "MEDIAN", "MAX"], &table);
         println!("{count} PING(s) per shard through the shard's connection");
     }
-    match failed {
-        0 => Ok(()),
-        n => Err(Failure { code: 1, message: format!("{n} shard(s) did not answer PING") }),
-    }
+    Failure::unless_all_answered(failed, "PING")
 }
 
 /// One event as a line of text (after the timestamp) or a JSON object.

@@ -119,10 +119,7 @@ pub async fn run(client: &DisredisClient, section: Option<&str>, json: bool) -> 
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         print_table(&header, &table);
     }
-    match failed {
-        0 => Ok(()),
-        n => Err(Failure { code: 1, message: format!("{n} shard(s) did not answer INFO") }),
-    }
+    Failure::unless_all_answered(failed, "INFO")
 }
 
 #[cfg(test)]

@@ -28,6 +28,19 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// Exit status 1 when `failed` shards did not answer the command `what`
+    /// (empty: not named), else success; the printed table already says why
+    /// each shard failed.
+    pub fn unless_all_answered(failed: usize, what: &str) -> Result<(), Failure> {
+        let what = if what.is_empty() { String::new() } else { format!(" {what}") };
+        match failed {
+            0 => Ok(()),
+            n => Err(Failure { code: 1, message: format!("{n} shard(s) did not answer{what}") }),
+        }
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         Failure { code: exit_code(&e), message: e.to_string() }

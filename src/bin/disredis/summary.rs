@@ -180,10 +180,7 @@ pub async fn run(client: &DisredisClient, samples: u32, top: usize, json: bool) 
             r(used_ratio)
         );
     }
-    match failed {
-        0 => Ok(()),
-        n => Err(Failure { code: 1, message: format!("{n} shard(s) did not answer") }),
-    }
+    Failure::unless_all_answered(failed, "")
 }
 
 #[cfg(test)]
