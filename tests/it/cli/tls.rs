@@ -29,7 +29,10 @@ fn run(args: &[String], envs: &[(&str, Option<&str>)], stdin: Option<&str>) -> O
 fn tls_from_a_url_or_flags_with_passwords_from_env_and_prompt() {
     let topo = topology();
     let ca = topo.dir().join("tls").join("ca.crt").display().to_string();
-    let url = format!("rediss+sentinel://{}/?ca={ca}", topo.sentinel_addrs().join(","));
+    // `topology` asks each Sentinel once, within `sentinel_timeout`: the 250 ms default
+    // is too short for a TLS handshake on a loaded 2-core machine (seen in CI: both
+    // Sentinels "timed out").
+    let url = format!("rediss+sentinel://{}/?ca={ca}&sentinel_timeout=2000", topo.sentinel_addrs().join(","));
     let env = [("DISREDIS_PASSWORD", Some(DATA_PW)), ("DISREDIS_SENTINEL_PASSWORD", Some(SENTINEL_PW))];
     let by_url = |rest: &[&str]| {
         let mut args = vec!["--url".to_owned(), url.clone()];
