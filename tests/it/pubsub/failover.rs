@@ -206,7 +206,8 @@ async fn channels_keep_delivering_through_a_ring_change() {
 
 /// A planned failover (`SENTINEL FAILOVER`): the subscriptions follow
 /// `+switch-master`; every message a PUBLISH counted as received arrives, and
-/// at most 10 were published where nobody listened while both clients switched.
+/// those published where nobody listened fall in one window per channel, while
+/// the two clients switched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_planned_failover_moves_the_subscriptions() {
     let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 3, quorum: 2 });
@@ -258,5 +259,16 @@ async fn a_planned_failover_moves_the_subscriptions() {
         sent.len()
     );
     assert_eq!(counted_lost, 0);
-    assert!(unheard <= 10, "{unheard} messages published where nobody listened");
+    // How many went unheard depends on how far apart the two clients switched (2–3
+    // at ~1,000/s on a quiet machine: docs/pubsub.md), not a bound to test. What
+    // holds however slow the machine: per channel they are one run — the moment
+    // one client was on the new master and the other not yet — and the channel
+    // was heard again after it, to its last message.
+    for channel in &channels {
+        let outcomes: Vec<bool> =
+            sent.iter().filter(|(ch, _, n)| ch == channel && *n >= 0).map(|(_, _, n)| *n >= 1).collect();
+        let heard_runs = outcomes.split(|heard| !heard).filter(|run| !run.is_empty()).count();
+        assert!(heard_runs <= 2, "{channel}: unheard in more than one window: {outcomes:?}");
+        assert_eq!(outcomes.last(), Some(&true), "{channel}: not heard again after the switch: {outcomes:?}");
+    }
 }
