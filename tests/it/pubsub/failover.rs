@@ -259,8 +259,8 @@ async fn a_planned_failover_moves_the_subscriptions() {
         sent.len()
     );
     assert_eq!(counted_lost, 0);
-    // How many went unheard depends on how far apart the two clients switched (2–3
-    // at ~1,000/s on a quiet machine: docs/pubsub.md), not a bound to test. What
+    // How many went unheard depends on how far apart the two clients switched (the
+    // measured figure is in docs/pubsub.md), not a bound to test. What
     // holds however slow the machine: per channel they are one run — the moment
     // one client was on the new master and the other not yet — and the channel
     // was heard again after it, to its last message.
