@@ -219,3 +219,15 @@ impl Shard {
         }
     }
 }
+
+/// A dropped shard (its client's last clone gone, or a replaced table's last
+/// request finished) stops counting its connections: the connection-count
+/// gauges are shared by every client of the process, so a count left behind
+/// would be read as an open connection of whichever client next reaches that
+/// address. Idempotent after [`Shard::retire`].
+impl Drop for Shard {
+    fn drop(&mut self) {
+        self.metrics.retired();
+        self.replicas.clear(&self.metrics);
+    }
+}

@@ -201,7 +201,7 @@ async fn requests_connections_and_a_failover_are_counted_per_shard_and_master() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn replica_connections_are_counted_per_replica() {
+async fn replica_connections_are_counted_per_replica_and_none_after_the_client_drops() {
     let prom = recorder();
     let topo = Topology::start(Spec { replicas: 2, ..Spec::default() });
     let client = DisredisClient::builder()
@@ -228,6 +228,21 @@ async fn replica_connections_are_counted_per_replica() {
         |addr: &str| sum(&after, REQUESTS, &[("server_port", &port(addr)), ("db_operation_name", "GET")]);
     assert_eq!(reads(&topo.master_addr(a)), 0.0);
     assert_eq!(replicas.iter().map(|r| reads(r)).sum::<f64>(), 4.0);
+
+    // A dropped client counts none of its connections any more: the gauges
+    // are the process's, and a count left behind would be another client's
+    // the next time a topology gets the same port.
+    let masters: Vec<String> = ["shard-a", "shard-b"].iter().map(|s| port(&topo.master_addr(s))).collect();
+    let master = |text: &str, p: &str| {
+        sum(text, CONNECTIONS, &[("server_port", p), ("disredis_connection_kind", "master")])
+    };
+    assert_eq!(masters.iter().map(|p| master(&after, p)).collect::<Vec<_>>(), vec![1.0, 1.0]);
+    drop((con, client));
+    poll(Duration::from_secs(10), "a dropped client's connections uncounted", || {
+        let text = prom.render();
+        masters.iter().all(|p| master(&text, p) == 0.0) && replicas.iter().all(|r| open(&text, r) == 0.0)
+    })
+    .await;
 }
 
 /// Waits until `done` (checked every 50 ms), failing after `within`.
