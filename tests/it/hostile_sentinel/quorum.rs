@@ -104,7 +104,14 @@ async fn the_client_follows_the_majority_not_a_stale_sentinel() {
     con.set::<_, _, ()>(&key, "again").await.unwrap();
     assert!(shard_info(&client, "shard-a").resolves > resolves, "the write re-resolved");
     assert_eq!(on(&topo, &real, &key).as_deref(), Some("again"));
-    assert!(fake.count("SENTINEL GET-MASTER-ADDR-BY-NAME SHARD-A") >= 2, "the stale Sentinel was asked too");
+    assert_eq!(
+        on(&topo, &stale, &key).as_deref(),
+        Some("astray"),
+        "the re-resolve followed the stale Sentinel"
+    );
+    // Not asserted: that the fake was asked. Two real answers decide a quorum of 2 of 3,
+    // and the lookup stops waiting (and may drop its request to the fake unsent) as soon
+    // as the outcome can't change: under CPU load the fake's count stayed at one.
 }
 
 #[tokio::test(flavor = "multi_thread")]
