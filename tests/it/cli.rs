@@ -6,6 +6,7 @@
 mod json;
 mod ops;
 pub mod run;
+mod sentinel_timeout;
 #[cfg(feature = "tls")]
 mod tls;
 

@@ -8,7 +8,7 @@
 //! naming a stale master against `sentinel_quorum` in `hostile_sentinel/quorum.rs`.
 
 mod client;
-mod fake;
+pub mod fake;
 mod quorum;
 
 use std::time::{Duration, Instant};

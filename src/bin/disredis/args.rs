@@ -61,6 +61,13 @@ pub struct Cli {
     #[arg(long, value_name = "N", global = true)]
     pub db: Option<i64>,
 
+    /// How long each Sentinel gets to connect and to answer, in milliseconds
+    /// (default: 250, or the URL's sentinel_timeout). Raise it for Sentinels
+    /// across a slow link or on a busy host, where `topology` would otherwise
+    /// show them "timed out".
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
+    pub sentinel_timeout: Option<u64>,
+
     /// Print JSON (one document, or one object per line for `watch` and `scan`) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,

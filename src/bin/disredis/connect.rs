@@ -209,6 +209,9 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
     if let Some(db) = cli.db {
         builder = builder.db(db);
     }
+    if let Some(ms) = cli.sentinel_timeout {
+        builder = builder.sentinel_timeout(std::time::Duration::from_millis(ms));
+    }
     // Validate before connecting, so a bad address is a configuration error (2).
     builder.clone().build()?;
     Ok(builder)

@@ -23,6 +23,9 @@ pub enum Act {
     Silence,
     /// Send these bytes, then close the connection.
     ReplyAndClose(Vec<u8>),
+    /// Send these bytes after a pause (a slow Sentinel; the connection's
+    /// later commands wait behind it).
+    Later(Duration, Vec<u8>),
 }
 
 type Script = dyn Fn(&[String]) -> Act + Send + Sync;
@@ -120,6 +123,12 @@ fn serve(mut stream: TcpStream, stop: &AtomicBool, log: &Mutex<Vec<String>>, scr
             let upper: Vec<String> = cmd.iter().map(|w| w.to_uppercase()).collect();
             match script(&upper) {
                 Act::Reply(bytes) => {
+                    if stream.write_all(&bytes).is_err() {
+                        return;
+                    }
+                }
+                Act::Later(pause, bytes) => {
+                    std::thread::sleep(pause);
                     if stream.write_all(&bytes).is_err() {
                         return;
                     }
