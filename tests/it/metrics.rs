@@ -122,9 +122,7 @@ async fn requests_connections_and_a_failover_are_counted_per_shard_and_master() 
     let wrongtype =
         [("server_port", &*pa), ("error_type", "WRONGTYPE"), ("db_response_status_code", "WRONGTYPE")];
     assert_eq!(delta(REQUESTS, &wrongtype), 1.0, "{after}");
-    let master = |port: &str, text: &str| {
-        sum(text, CONNECTIONS, &[("server_port", port), ("disredis_connection_kind", "master")])
-    };
+    let master = |port: &str, text: &str| connections(text, port, "master");
     assert_eq!((master(&pa, &after), master(&pb, &after)), (1.0, 1.0));
     let created = [("db_client_connection_pool_name", a), ("server_port", &*pa)];
     assert!(sum(&after, "db_client_connection_create_time_seconds_count", &created) >= 1.0);
@@ -135,9 +133,7 @@ async fn requests_connections_and_a_failover_are_counted_per_shard_and_master() 
     let list = on_a[1].clone();
     let mut blocked = client.clone();
     let pop = tokio::spawn(async move { blocked.blpop::<_, Option<(String, String)>>(&list, 20.0).await });
-    let dedicated = |text: &str| {
-        sum(text, CONNECTIONS, &[("server_port", &pa), ("disredis_connection_kind", "dedicated")])
-    };
+    let dedicated = |text: &str| connections(text, &pa, "dedicated");
     poll(Duration::from_secs(10), "a dedicated connection counted", || dedicated(&prom.render()) == 1.0)
         .await;
     con.rpush::<_, _, ()>(&on_a[1], "item").await.unwrap();
@@ -212,9 +208,7 @@ async fn replica_connections_are_counted_per_replica_and_none_after_the_client_d
         .unwrap();
     let a = "shard-a";
     let replicas = topo.replica_addrs(a);
-    let open = |text: &str, addr: &str| {
-        sum(text, CONNECTIONS, &[("server_port", &port(addr)), ("disredis_connection_kind", "replica")])
-    };
+    let open = |text: &str, addr: &str| connections(text, &port(addr), "replica");
     let before = prom.render();
     assert!(replicas.iter().all(|r| open(&before, r) == 0.0), "replica connections before any read");
     let mut con = client.clone();
@@ -233,9 +227,7 @@ async fn replica_connections_are_counted_per_replica_and_none_after_the_client_d
     // are the process's, and a count left behind would be another client's
     // the next time a topology gets the same port.
     let masters: Vec<String> = ["shard-a", "shard-b"].iter().map(|s| port(&topo.master_addr(s))).collect();
-    let master = |text: &str, p: &str| {
-        sum(text, CONNECTIONS, &[("server_port", p), ("disredis_connection_kind", "master")])
-    };
+    let master = |text: &str, p: &str| connections(text, p, "master");
     assert_eq!(masters.iter().map(|p| master(&after, p)).collect::<Vec<_>>(), vec![1.0, 1.0]);
     drop((con, client));
     poll(Duration::from_secs(10), "a dropped client's connections uncounted", || {
@@ -243,6 +235,12 @@ async fn replica_connections_are_counted_per_replica_and_none_after_the_client_d
         masters.iter().all(|p| master(&text, p) == 0.0) && replicas.iter().all(|r| open(&text, r) == 0.0)
     })
     .await;
+}
+
+/// The open connections of `kind` (`master`, `replica`, `dedicated`) to the
+/// node on `port` in the Prometheus text `text`.
+pub fn connections(text: &str, port: &str, kind: &str) -> f64 {
+    sum(text, CONNECTIONS, &[("server_port", port), ("disredis_connection_kind", kind)])
 }
 
 /// Waits until `done` (checked every 50 ms), failing after `within`.

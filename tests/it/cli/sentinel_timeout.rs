@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::json::J;
-use super::run::{cli, ok};
+use super::run::{cli, ok, with_sentinels};
 use crate::hostile_sentinel::fake::{Act, FakeSentinel, array, bulk};
 use crate::support::{Spec, Topology};
 
@@ -36,11 +36,10 @@ fn the_sentinel_timeout_flag_decides_whether_a_slow_sentinel_is_heard() {
     // The real Sentinels first: the client connects through them; `topology`
     // then asks every Sentinel it knows, the slow one included.
     let views = |ms: &str| -> Vec<(String, J)> {
-        let mut args: Vec<String> = Vec::new();
-        for s in topo.sentinel_addrs().iter().chain([&slow.addr]) {
-            args.extend(["--sentinel".to_owned(), s.clone()]);
-        }
-        args.extend(["--json", "--sentinel-timeout", ms, "topology"].map(String::from));
+        let args = with_sentinels(
+            &topo,
+            &["--sentinel", &slow.addr, "--json", "--sentinel-timeout", ms, "topology"],
+        );
         let doc = J::parse(&ok(&args));
         let mut out = Vec::new();
         for shard in doc.get("shards").arr() {

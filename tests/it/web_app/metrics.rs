@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use disredis::sessions::DisredisStore;
 
 use super::{Site, app};
-use crate::metrics::{CONNECTIONS, FAILOVERS, REQUESTS, port, recorder, sum};
+use crate::metrics::{FAILOVERS, REQUESTS, connections, port, recorder, sum};
 
 /// The lines of a scrape about the masters on `ports`, for the log.
 fn excerpt(text: &str, ports: &[&str]) -> String {
@@ -38,9 +38,7 @@ async fn metrics_show_a_failover_of_the_sessions_master() {
     }
     let before = site.scrape().await;
     assert!(sum(&before, REQUESTS, &[("disredis_shard", &shard), ("server_port", &po)]) >= 4.0, "{before}");
-    let master = |text: &str, port: &str| {
-        sum(text, CONNECTIONS, &[("server_port", port), ("disredis_connection_kind", "master")])
-    };
+    let master = |text: &str, port: &str| connections(text, port, "master");
     assert_eq!(master(&before, &po), 1.0);
 
     topo.kill(&old);
