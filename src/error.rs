@@ -18,84 +18,7 @@ pub(crate) use redis_error::is_carried;
 /// `Result` with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in `disredis`.
-///
-/// Every failure the client itself detects has its own variant with the context a
-/// person needs to act on it (which value, which Sentinel, which shard). Errors
-/// from Redis or the connection that the client passes through unchanged stay
-/// `redis::RedisError`s inside [`Error::Redis`]. There is deliberately no
-/// free-form catch-all variant. No error text contains a password.
-///
-/// # Through the `redis` traits
-///
-/// `AsyncCommands`, `Commands`, `ConnectionLike` and `redis::pipe()` return a
-/// [`redis::RedisError`]. [`Error::Redis`] becomes the error it holds; every other
-/// variant travels *inside* the `RedisError` (as the payload of an I/O error, the
-/// one way redis-rs carries a foreign error) and comes back exactly, with every
-/// field, from `disredis::Error::from(redis_error)`; its text is this error's
-/// `Display`. So you can `match` on what happened:
-///
-/// ```no_run
-/// # async fn demo(mut con: disredis::DisredisClient) {
-/// use redis::AsyncCommands;
-///
-/// match con.rename::<_, _, ()>("a", "b").await.map_err(disredis::Error::from) {
-///     Err(disredis::Error::CrossShard { shards, .. }) => eprintln!("use a hash tag: {shards:?}"),
-///     Err(disredis::Error::FailoverTimeout { shard, last, .. }) => eprintln!("{shard} is down: {last}"),
-///     Err(other) => eprintln!("{other}"),
-///     Ok(()) => {}
-/// }
-/// # }
-/// ```
-///
-/// Only the client makes such a payload (its type is private): a server error,
-/// or any text, can never turn into one of these variants.
-///
-/// The carrier is an I/O error, so on the `RedisError` `kind()` is
-/// `ErrorKind::Io` for every variant except `Redis` (use
-/// `Error::from(e).kind()`, the column below, to classify by kind). Its I/O
-/// error kind is chosen so that redis-rs's predicates tell a retry layer
-/// (yours, or one built on `retry_method()` / `is_unrecoverable_error()`) the
-/// truth, the last column: a refused command never looks like a dropped
-/// connection, and an error after which a command may have run never says
-/// "retry":
-///
-/// - **`NoRetry`** (I/O `Unsupported`; `Auth`: `PermissionDenied`): nothing a
-///   retry fixes, or a command that may have run (`Ambiguous`,
-///   `NotReplicated`, `PartiallyApplied`).
-/// - **`Reconnect`** (I/O `NotConnected`: `is_connection_dropped()`): the
-///   shard had no usable master or replica; a new attempt later may find one.
-/// - **`RetryImmediately`**: `FailoverTimeout` (I/O `TimedOut`, so
-///   `is_timeout()`; it is only ever returned for a request that was safe to
-///   retry), `RingChanged` (I/O `Interrupted`: send it again),
-///   `SentinelReply` (I/O `InvalidData`).
-///
-/// | variant | when | [`kind()`](Error::kind) | `retry_method()` through the traits |
-/// |---|---|---|---|
-/// | [`Config`](Error::Config) | `Builder::build` / `connect`: a setting is invalid | `InvalidClientConfig` | `NoRetry` |
-/// | [`BadUrl`](Error::BadUrl) | `from_url`, [`SentinelUrl::parse`](crate::url::SentinelUrl::parse): a `redis+sentinel://` URL can't be used, before any connection | `InvalidClientConfig` | `NoRetry` |
-/// | [`NoSentinel`](Error::NoSentinel) | no Sentinel answered: at connect, or (as the `last` error of `FailoverTimeout`) when a shard needs a re-resolve | `Io` | `Reconnect` |
-/// | [`NoQuorum`](Error::NoQuorum) | [`sentinel_quorum`](crate::Builder::sentinel_quorum) above 1: fewer Sentinels than that name the same master; names what each said. Retried, so it usually shows up as the `last` error of `FailoverTimeout` | `Io` | `Reconnect` |
-/// | [`UnknownMaster`](Error::UnknownMaster) | connect: the `masters` filter names a master the Sentinel does not monitor | `MasterNameNotFoundBySentinel` | `NoRetry` |
-/// | [`NoMasters`](Error::NoMasters) | connect: the Sentinel monitors no master | `MasterNameNotFoundBySentinel` | `NoRetry` |
-/// | [`SentinelReply`](Error::SentinelReply) | a Sentinel answered garbage; the next Sentinel is tried, so it usually shows up as a cause inside `NoSentinel` | `Parse` | `RetryImmediately` |
-/// | [`NotMaster`](Error::NotMaster) | the node Sentinel names does not say `ROLE master` (mid-failover); retried, so it usually shows up as the `last` error of `FailoverTimeout` | `Server(ReadOnly)` | `Reconnect` |
-/// | [`FailoverTimeout`](Error::FailoverTimeout) | a shard had no usable master for the whole `failover_deadline`; `last` says why (also a master refusing writes with `NOREPLICAS` the whole time) | `Io` | `RetryImmediately` |
-/// | [`CrossShard`](Error::CrossShard) | before sending: a multi-key command (other than the split ones), an atomic pipeline or a `WATCH` transaction whose keys are on several shards, or a keyed command sent with `on_shard` to a shard that doesn't own its keys | `Client` | `NoRetry` |
-/// | [`NoKey`](Error::NoKey) | before sending: a keyless command without a cross-shard merge (`INFO`, `CONFIG`, …); use `on_shard` | `Client` | `NoRetry` |
-/// | [`UnknownShard`](Error::UnknownShard) | `on_shard` with a name that is not one of the client's shards | `Client` | `NoRetry` |
-/// | [`BadCommand`](Error::BadCommand) | before sending: arguments without the shape Redis expects, so the keys can't be found | `Client` | `NoRetry` |
-/// | [`Ambiguous`](Error::Ambiguous) | the connection failed after a non-idempotent command was sent (unless `retry_non_idempotent`) | `Io` | `NoRetry` |
-/// | [`InsideRuntime`](Error::InsideRuntime) | the blocking client was used on a thread running a tokio runtime | `Client` | `NoRetry` |
-/// | [`NotReplicated`](Error::NotReplicated) | durability mode (`wait_replicas`): too few replicas acknowledged a write in time | `Io` | `NoRetry` |
-/// | [`Auth`](Error::Auth) | a data node refused the credentials (at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `AuthenticationFailed` | `NoRetry` |
-/// | [`Tls`](Error::Tls) | feature `tls`: a data node's TLS handshake failed on the configuration (certificate not trusted or not for that address, no common protocol; at connect or on a reconnect; never retried); a refusing Sentinel is skipped and appears as a cause inside `NoSentinel` | `InvalidClientConfig` | `NoRetry` |
-/// | [`NoReplica`](Error::NoReplica) | `ReadFrom::Replica`: the shard has no healthy replica | `Io` | `Reconnect` |
-/// | [`PartiallyApplied`](Error::PartiallyApplied) | a split write (`MSET`, `DEL`, … across shards, a fan-out such as `FLUSHDB`, a pipeline with writes across shards) ran on some shards and failed on others; names both | the first failed part's kind | `NoRetry` |
-/// | [`BadRing`](Error::BadRing) | connect: a master holds a ring record that does not parse | `Parse` | `NoRetry` |
-/// | [`Reshard`](Error::Reshard) | `reshard`: a change is in progress, the new master holds keys, a member can't be read | `Client` | `NoRetry` |
-/// | [`RingChanged`](Error::RingChanged) | the client adopted a newer ring while a split command, `WATCH` session or `on_shard` request was being retried; send it again (single-shard requests are re-planned silently) | `Io` | `RetryImmediately` |
-/// | [`Redis`](Error::Redis) | any other error from Redis or the connection (`WRONGTYPE`, `ERR …`, I/O) | the inner error's kind | the inner error's |
+#[doc = include_str!("error/about.md")]
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -195,6 +118,29 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// The shard has had no usable master for a while and Sentinel names no
+    /// promotion under way: requests fail at once with this instead of each
+    /// waiting out the failover deadline, while a background probe keeps
+    /// looking and ends it as soon as a master answers `ROLE master` (see
+    /// [`Builder::shard_down_after`](crate::Builder::shard_down_after) and
+    /// docs/failover.md, "A dead shard"). Other shards are not affected.
+    #[error("shard {shard} is down: no usable master for {down_for:.1?}; last error: {last}")]
+    ShardDown {
+        /// The shard (master name).
+        shard: String,
+        /// How long the shard had had no usable master when this error was
+        /// made (counted from the first failure of the outage).
+        down_for: Duration,
+        /// The last error the probe or a request saw.
+        last: Box<Error>,
+    },
+
+    /// The client was closed with
+    /// [`DisredisClient::close`](crate::DisredisClient::close): its connections
+    /// are closed and its background tasks stopped; make a new client.
+    #[error("the client was closed (DisredisClient::close)")]
+    Closed,
+
     /// A command (or atomic pipeline) whose keys live on several shards.
     #[error(
         "{command} touches keys on several shards {shards:?}; put the keys under one {{hash tag}} to keep them together"
@@ -207,12 +153,43 @@ pub enum Error {
     },
 
     /// A command with no key (and no cross-shard merge), so it cannot be routed.
-    #[error(
-        "{command} has no key, so it cannot be routed to a shard; send it to one with client.on_shard(name)"
-    )]
+    /// The text says what to do instead: `PUBLISH` in a pipeline is sent on its
+    /// own (it is routed by its channel), a script names its keys in `KEYS`,
+    /// anything else keyless goes to one shard through `on_shard`.
+    #[error("{command} has no key, so it cannot be routed to a shard; {}", no_key_hint(command))]
     NoKey {
         /// The command, upper case (or as sent, when unknown).
         command: String,
+    },
+
+    /// A command that changes the state of the connection it runs on (`SELECT`,
+    /// `CLIENT SETNAME`, `HELLO`, `SUBSCRIBE`, `MONITOR`, …), refused before
+    /// sending on every path (the client, pipelines, `on_shard`, `WATCH`
+    /// sessions): every connection is shared by all requests to its shard, so it
+    /// would change what every other request sees. `instead` names the setting
+    /// or API that does the job. The table of these commands is on
+    /// [`ShardHandle`](crate::ShardHandle).
+    #[error("{command} changes the state of a connection that every request to its shard shares; {instead}")]
+    SharedConnection {
+        /// The command, upper case (`CLIENT SETNAME`).
+        command: String,
+        /// What to do instead.
+        instead: &'static str,
+    },
+
+    /// A keyed command sent through [`on_shard`](crate::DisredisClient::on_shard)
+    /// to a shard that does not own its key(s): it would read or write the
+    /// wrong master.
+    #[error(
+        "{command}: its key(s) belong to shard {owner}, not {shard}; send it through the client (it routes by key) or on_shard({owner:?})"
+    )]
+    WrongShard {
+        /// The command, upper case.
+        command: String,
+        /// The shard the handle is for.
+        shard: String,
+        /// A shard that owns one of its keys.
+        owner: String,
     },
 
     /// `on_shard` was given a name that is not one of the client's shards.
@@ -365,6 +342,20 @@ pub enum Error {
     /// An error from Redis or from the connection, passed through unchanged.
     #[error(transparent)]
     Redis(RedisError),
+}
+
+/// What to do with a keyless command instead (the text of [`Error::NoKey`]).
+fn no_key_hint(command: &str) -> &'static str {
+    let name = command.split(" (").next().unwrap_or(command);
+    match name {
+        "PUBLISH" | "SPUBLISH" => {
+            "send it on its own: it is routed by its channel, to where the channel's subscribers are"
+        }
+        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
+            "declare the keys it touches as KEYS (numkeys) so it is routed by them; a script that touches no key goes to one shard with client.on_shard(name)"
+        }
+        _ => "send it to one with client.on_shard(name)",
+    }
 }
 
 fn join(items: &[impl fmt::Display]) -> String {

@@ -7,7 +7,7 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::keys::{self, KeyError};
-use crate::plan::refuse_session_command;
+use crate::plan::{refuse_session_command, refuse_state_command};
 use crate::request::{Call, Request, cmd_args};
 use crate::topology::Shards;
 
@@ -17,8 +17,28 @@ use crate::topology::Shards;
 /// For what has no key or is about one node (`INFO`, `CONFIG GET`, `CLIENT LIST`,
 /// `EVAL` with no keys, module commands). A keyed command must belong to this
 /// shard, otherwise it is [`Error::CrossShard`] (it would read or write the wrong
-/// master). Failover and retries work as for the client; commands the key table
-/// doesn't know are treated as not idempotent.
+/// master: [`Error::WrongShard`]). Failover and retries work as for the
+/// client; commands the key table doesn't know are treated as not idempotent.
+///
+/// The handle uses the shard's shared connection, the one every request to that
+/// shard travels on, so commands that change a connection's state are refused
+/// before sending, with [`Error::SharedConnection`] saying what to use instead
+/// (they are refused the same way through the client, in pipelines and in
+/// `WATCH` sessions):
+///
+/// | command | instead |
+/// |---|---|
+/// | `SELECT` | [`Builder::db`](crate::Builder::db) or the URL's `db` |
+/// | `AUTH`, `HELLO` | `Builder::username` / `password`, or the URL's user info |
+/// | `RESET`, `QUIT` | drop the client, or [`DisredisClient::close`](crate::DisredisClient::close) |
+/// | `CLIENT SETNAME`, `CLIENT SETINFO` | none on shared connections: they are named `disredis:ring=<version>`, what `disredis reshard`'s fence counts |
+/// | `CLIENT REPLY`, `CLIENT TRACKING`, `CLIENT CACHING`, `CLIENT NO-EVICT`, `CLIENT NO-TOUCH` | a connection of your own (`redis::Client`) |
+/// | `READONLY`, `READWRITE` | [`Builder::read_from`](crate::Builder::read_from) |
+/// | `MONITOR`, `SYNC`, `PSYNC`, `REPLCONF` | a connection of your own to the node |
+/// | `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` and their `UNSUBSCRIBE`s | [`DisredisClient::pubsub`](crate::DisredisClient::pubsub) |
+///
+/// Every other `CLIENT` subcommand (`LIST`, `KILL`, `INFO`, `PAUSE`, …),
+/// `CONFIG`, `INFO`, `SWAPDB`, `FLUSHDB` and the like run as sent.
 #[derive(Clone)]
 pub struct ShardHandle {
     exec: Arc<Executor>,
@@ -55,6 +75,7 @@ impl ShardHandle {
     fn call(&self, shards: &Shards, idx: usize, cmd: &Cmd) -> Result<Call> {
         let args = cmd_args(cmd);
         refuse_session_command(&args)?;
+        refuse_state_command(&args)?;
         // During a change only keys that stay on this shard: a moving key
         // must take the guarded path.
         let own = match &shards.change {
@@ -76,10 +97,11 @@ impl ShardHandle {
             }
         };
         if let Some(other) = foreign {
-            let names = shards.labels();
-            let mut shards = vec![names[own].clone(), names[other].clone()];
-            shards.sort();
-            return Err(Error::CrossShard { command: format!("{} (on_shard)", call.command), shards });
+            return Err(Error::WrongShard {
+                command: call.command.to_owned(),
+                shard: self.name.clone(),
+                owner: shards.labels()[other].clone(),
+            });
         }
         Ok(call)
     }
@@ -116,5 +138,21 @@ impl redis::aio::ConnectionLike for ShardHandle {
 
     fn get_db(&self) -> i64 {
         self.exec.config.db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The table in `ShardHandle`'s docs names every refused command.
+    #[test]
+    fn the_docs_list_every_state_command() {
+        let docs = include_str!("on_shard.rs");
+        for (command, _) in crate::plan::STATE_COMMANDS {
+            let last = command.rsplit(' ').next().unwrap_or(command);
+            assert!(
+                docs.contains(&format!("`{command}`")) || docs.contains(&format!("{last}`")),
+                "{command}"
+            );
+        }
     }
 }

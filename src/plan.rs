@@ -20,9 +20,13 @@ use crate::routes::Routes;
 mod merge;
 mod pipeline;
 pub(crate) mod scan;
+mod state;
 
 pub(crate) use merge::{Merge, gather, merge};
 pub(crate) use pipeline::{PipelinePlan, plan_pipeline, transaction_shard};
+#[cfg(test)]
+pub(crate) use state::STATE_COMMANDS;
+pub(crate) use state::refuse_state_command;
 
 /// One piece of a command, for one shard.
 pub(crate) struct Part {
@@ -185,7 +189,8 @@ pub(crate) fn cross_shard<R: Routes + ?Sized>(ring: &R, command: &str, args: &[&
 
 /// Keyless commands that fan out to every shard, each with its [`Merge`] (the
 /// match below; the README's table says what each means for a caller).
-/// Anything else keyless is [`Error::NoKey`]: send it with `on_shard`.
+/// Anything else keyless is [`Error::NoKey`] (send it with `on_shard`), or
+/// [`Error::SharedConnection`] for a command that changes its connection's state.
 fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
     let fan_out = ring.fan_out();
     let n = fan_out.len();
@@ -197,9 +202,7 @@ fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, _args: &[&[u8]]) -> 
         "SCRIPT EXISTS" => Merge::AndEach,
         "WAIT" => Merge::Min,
         "RANDOMKEY" => Merge::FirstNonNil { start: (crate::retry::random() % n as u64) as usize },
-        _ => {
-            return Err(Error::NoKey { command: info.name.to_owned() });
-        }
+        _ => return Err(state::keyless_error(info.name, "")),
     };
     let parts = fan_out.into_iter().map(|shard| Part { shard, cmd: None }).collect();
     Ok(Plan { info, parts, merge })

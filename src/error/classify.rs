@@ -19,7 +19,8 @@ impl Error {
             | Error::Ambiguous { .. }
             | Error::NotReplicated { .. }
             | Error::NoReplica { .. }
-            | Error::RingChanged { .. } => ErrorKind::Io,
+            | Error::RingChanged { .. }
+            | Error::ShardDown { .. } => ErrorKind::Io,
             // What the first failed part saw (usually a connection error).
             Error::PartiallyApplied { failed, .. } => {
                 failed.first().map_or(ErrorKind::Io, |f| f.error.kind())
@@ -32,6 +33,9 @@ impl Error {
             | Error::BadCommand { .. }
             | Error::UnknownShard { .. }
             | Error::InsideRuntime
+            | Error::SharedConnection { .. }
+            | Error::WrongShard { .. }
+            | Error::Closed
             | Error::Reshard { .. } => ErrorKind::Client,
             Error::Auth { .. } => ErrorKind::AuthenticationFailed,
             Error::Redis(e) => e.kind(),
@@ -52,6 +56,10 @@ impl Error {
             Error::FailoverTimeout { .. } => "FailoverTimeout",
             Error::CrossShard { .. } => "CrossShard",
             Error::NoKey { .. } => "NoKey",
+            Error::SharedConnection { .. } => "SharedConnection",
+            Error::WrongShard { .. } => "WrongShard",
+            Error::ShardDown { .. } => "ShardDown",
+            Error::Closed => "Closed",
             Error::UnknownShard { .. } => "UnknownShard",
             Error::BadCommand { .. } => "BadCommand",
             Error::Ambiguous { .. } => "Ambiguous",

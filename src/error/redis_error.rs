@@ -43,7 +43,8 @@ impl Error {
             Error::NoSentinel { .. }
             | Error::NoQuorum { .. }
             | Error::NotMaster { .. }
-            | Error::NoReplica { .. } => K::NotConnected,
+            | Error::NoReplica { .. }
+            | Error::ShardDown { .. } => K::NotConnected,
             Error::FailoverTimeout { .. } => K::TimedOut,
             Error::RingChanged { .. } => K::Interrupted,
             Error::SentinelReply { .. } => K::InvalidData,
@@ -53,6 +54,9 @@ impl Error {
             | Error::NoMasters { .. }
             | Error::CrossShard { .. }
             | Error::NoKey { .. }
+            | Error::SharedConnection { .. }
+            | Error::WrongShard { .. }
+            | Error::Closed
             | Error::UnknownShard { .. }
             | Error::BadCommand { .. }
             | Error::Ambiguous { .. }

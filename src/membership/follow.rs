@@ -175,7 +175,10 @@ impl Follower {
         let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
         for shard in &shards.shards {
             let addr = match current.shard(&shard.name).and_then(|s| s.addr()) {
-                Some(addr) => Ok(addr),
+                Some(addr) => {
+                    shard.carry_over(addr.clone());
+                    Ok(addr)
+                }
                 None => self.sentinels.master_addr(&shard.name).await,
             };
             let conn = match addr {

@@ -203,6 +203,16 @@ impl Shard {
         self.replicas.clear(&self.metrics);
     }
 
+    /// Starts a shard of a newer ring's table where the table it replaces had
+    /// it: the first connection there is not a switch, so it reports no
+    /// [`Event::SwitchMaster`] (a ring change moves no master).
+    pub(crate) fn carry_over(&self, addr: NodeAddr) {
+        let mut st = self.state.write();
+        if st.addr.is_none() {
+            st.addr = Some(addr);
+        }
+    }
+
     /// Installs a ROLE-checked connection opened at connect (no Sentinel query).
     pub(crate) fn adopt(&self, addr: NodeAddr, conn: MultiplexedConnection) {
         self.install(addr, conn);

@@ -31,6 +31,7 @@ mod reshard;
 #[cfg(feature = "sessions")]
 mod sessions;
 mod sharding;
+mod shared_state;
 #[cfg(feature = "tls")]
 mod tls;
 mod transactions_scripts;

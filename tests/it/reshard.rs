@@ -26,6 +26,7 @@ async fn adding_a_master_under_load_loses_nothing() {
     let b = DisredisClient::connect(topo.sentinel_addrs()).await.unwrap();
     assert_eq!(a.topology().unrouted, vec![names[2].clone()]);
     let seeded = seed(&a, 5000).await;
+    let mut events = a.events();
     let load = Load::new();
     let writers = load.start(&a, &b);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -53,6 +54,22 @@ async fn adding_a_master_under_load_loses_nothing() {
         load.ops.load(Ordering::Relaxed)
     );
     verify(&topo, &names, &load, &seeded);
+    // A ring change moves no master: the old members' connections of each new
+    // table go where they went (no SwitchMaster); only the joining master is
+    // connected to for the first time (`from: None`).
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(e);
+    }
+    assert!(seen.iter().any(|e| matches!(e, disredis::Event::RingChanged { to: 4, .. })), "{seen:?}");
+    for e in &seen {
+        if let disredis::Event::SwitchMaster { shard, from, .. } = e {
+            assert!(
+                *shard == names[2] && from.is_none(),
+                "a ring change reported a switch: {e:?} in {seen:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

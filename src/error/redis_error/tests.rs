@@ -64,6 +64,17 @@ fn samples() -> Vec<(Error, &'static str)> {
         ),
         (cross.clone(), "NoRetry"),
         (Error::NoKey { command: s("INFO") }, "NoRetry"),
+        (Error::SharedConnection { command: s("SELECT"), instead: "use Builder::db" }, "NoRetry"),
+        (Error::WrongShard { command: s("GET"), shard: s("shard-a"), owner: s("shard-b") }, "NoRetry"),
+        (
+            Error::ShardDown {
+                shard: s("shard-b"),
+                down_for: Duration::from_millis(2500),
+                last: Box::new(Error::Redis(io(io::ErrorKind::ConnectionRefused))),
+            },
+            "Reconnect",
+        ),
+        (Error::Closed, "NoRetry"),
         (Error::UnknownShard { name: s("z"), known: vec![s("shard-a")] }, "NoRetry"),
         (Error::BadCommand { command: s("EVAL"), detail: s("numkeys is not a number") }, "NoRetry"),
         (
@@ -100,7 +111,7 @@ fn every_variant_comes_back_whole() {
     let mut names: Vec<&str> = all.iter().map(|(e, _)| name(e)).collect();
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 24, "one sample per variant: {names:?}");
+    assert_eq!(names.len(), 28, "one sample per variant: {names:?}");
     for (e, _) in &all {
         let r = RedisError::from(e.clone());
         assert_eq!(r.to_string(), e.to_string(), "{}: the text is the error's own", name(e));
