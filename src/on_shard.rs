@@ -35,7 +35,7 @@ use crate::topology::Shards;
 /// | `CLIENT REPLY`, `CLIENT TRACKING`, `CLIENT CACHING`, `CLIENT NO-EVICT`, `CLIENT NO-TOUCH` | a connection of your own (`redis::Client`) |
 /// | `READONLY`, `READWRITE` | [`Builder::read_from`](crate::Builder::read_from) |
 /// | `MONITOR`, `SYNC`, `PSYNC`, `REPLCONF` | a connection of your own to the node |
-/// | `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` and their `UNSUBSCRIBE`s | [`DisredisClient::pubsub`](crate::DisredisClient::pubsub) |
+/// | `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE`, `UNSUBSCRIBE`, `PUNSUBSCRIBE`, `SUNSUBSCRIBE` | [`DisredisClient::pubsub`](crate::DisredisClient::pubsub) |
 ///
 /// Every other `CLIENT` subcommand (`LIST`, `KILL`, `INFO`, `PAUSE`, …),
 /// `CONFIG`, `INFO`, `SWAPDB`, `FLUSHDB` and the like run as sent.
