@@ -4,6 +4,7 @@
 //! [`Executor`] behind one `Arc`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tracing::{Instrument, info_span};
@@ -13,6 +14,7 @@ use crate::dispatch;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::execute::Executor;
+use crate::execute::policy::Policy;
 use crate::on_shard::ShardHandle;
 use crate::pinned::{self, Pinned};
 use crate::plan::session_command;
@@ -43,6 +45,9 @@ pub struct DisredisClient {
     exec: Arc<Executor>,
     /// Set while this handle holds a `WATCH` (see `pinned`).
     pinned: Option<Pinned>,
+    /// This handle's own deadline and at-least-once choice (see
+    /// [`DisredisClient::with_failover_deadline`]).
+    policy: Policy,
 }
 
 impl std::fmt::Debug for DisredisClient {
@@ -87,7 +92,7 @@ impl DisredisClient {
     /// use (a failover may be under way).
     pub async fn with_config(config: Config) -> Result<DisredisClient> {
         let exec = Executor::connect(config).instrument(info_span!("discover")).await?;
-        Ok(DisredisClient { exec: Arc::new(exec), pinned: None })
+        Ok(DisredisClient { exec: Arc::new(exec), pinned: None, policy: Policy::default() })
     }
 
     /// Connects with the settings of a `redis+sentinel://` URL, e.g.
@@ -135,7 +140,7 @@ impl DisredisClient {
     pub fn on_shard(&self, name: &str) -> Result<ShardHandle> {
         let names = self.shard_names();
         match names.iter().any(|n| n == name) {
-            true => Ok(ShardHandle::new(self.exec.clone(), name.to_owned())),
+            true => Ok(ShardHandle::new(self.exec.clone(), name.to_owned(), self.policy)),
             false => Err(Error::UnknownShard { name: name.to_owned(), known: names }),
         }
     }
@@ -162,6 +167,42 @@ impl DisredisClient {
         crate::membership::copies(&shards, &self.exec.sentinels, &self.exec.config).await
     }
 
+    /// A handle (a cheap clone, sharing every connection) whose requests keep
+    /// retrying a failing shard for `deadline` instead of the client's
+    /// [`failover_deadline`](Builder::failover_deadline): a short one for a
+    /// caller that would rather fail than wait (a rate limiter, a cache read),
+    /// a long one for a batch job. Clones of the handle keep it. Durability
+    /// mode's `WAIT` window and the resharding paths keep the client's.
+    pub fn with_failover_deadline(&self, deadline: Duration) -> DisredisClient {
+        let mut handle = self.clone();
+        handle.policy.deadline = Some(deadline);
+        handle
+    }
+
+    /// A handle (a cheap clone) with its own choice of what happens to a
+    /// non-idempotent command whose fate is unknown after a connection failed:
+    /// `true` retries it (at-least-once: an `INCR` of a rate limiter may count
+    /// twice), `false` returns [`Error::Ambiguous`] (at-most-once: a payment).
+    /// Overrides [`retry_non_idempotent`](Builder::retry_non_idempotent) for
+    /// the requests of this handle and its clones.
+    pub fn with_retry_non_idempotent(&self, retry: bool) -> DisredisClient {
+        let mut handle = self.clone();
+        handle.policy.at_least_once = Some(retry);
+        handle
+    }
+
+    /// Closes the client, for a graceful shutdown: stops its background tasks
+    /// (the Sentinel subscriptions and poll, the ring follower, probes of down
+    /// shards) and closes its shard, replica and Sentinel connections; a
+    /// connection a request in flight still uses closes when that request
+    /// ends. Every handle and clone is closed: later requests fail with
+    /// [`Error::Closed`]. A [`PubSub`](crate::PubSub) made earlier keeps its
+    /// own connections until it is dropped. Dropping the last handle does the
+    /// same without `close`; this is for ending it at a chosen moment.
+    pub async fn close(&self) {
+        self.exec.close();
+    }
+
     /// The shared state under this handle (for the ring tool, `crate::reshard`).
     pub(crate) fn executor(&self) -> &Executor {
         &self.exec
@@ -175,6 +216,9 @@ impl DisredisClient {
     /// One command: to the `WATCH` session when this handle is pinned or the
     /// command starts or ends one, otherwise routed by `dispatch`.
     pub(crate) async fn query_cmd(&mut self, cmd: &Cmd) -> Result<Value> {
+        if self.exec.is_closed() {
+            return Err(Error::Closed);
+        }
         let args = cmd_args(cmd);
         if self.pinned.is_some() || session_command(&args).is_some() {
             return Box::pin(pinned::command(&self.exec, &mut self.pinned, cmd, &args)).await;
@@ -183,6 +227,9 @@ impl DisredisClient {
     }
 
     async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
+        if self.exec.is_closed() {
+            return Err(Error::Closed);
+        }
         if self.pinned.is_some() {
             return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;
         }
@@ -192,7 +239,8 @@ impl DisredisClient {
 
 impl redis::aio::ConnectionLike for DisredisClient {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move { self.query_cmd(cmd).await.map_err(Into::into) })
+        let policy = self.policy;
+        Box::pin(async move { policy.scope(self.query_cmd(cmd)).await.map_err(Into::into) })
     }
 
     fn req_packed_commands<'a>(
@@ -201,7 +249,8 @@ impl redis::aio::ConnectionLike for DisredisClient {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) })
+        let policy = self.policy;
+        Box::pin(async move { policy.scope(self.query_pipeline(pipeline, offset, count)).await.map_err(Into::into) })
     }
 
     fn get_db(&self) -> i64 {

@@ -33,6 +33,15 @@ pub const DEFAULT_SENTINEL_QUORUM: usize = 1;
 /// `down-after-milliseconds 5000` (a common production value) fails over in
 /// roughly 6–7 s; the default leaves room for one aborted attempt.
 pub const DEFAULT_FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
+/// How long a shard may have no usable master before it counts as down
+/// ([`Error::ShardDown`](crate::Error::ShardDown): its requests fail at once
+/// while a background probe looks for a master), provided Sentinel names no
+/// promotion under way and has no replica it could promote; with a replica it
+/// could promote, a whole failover deadline. Long enough that a connection
+/// dropped in passing or a failover (about 1–2 s once Sentinel acts) never
+/// counts; short enough that a shard that can't come back soon stops holding
+/// callers' workers (docs/failover.md, "A dead shard", has the measurement).
+pub const DEFAULT_SHARD_DOWN_AFTER: Duration = Duration::from_secs(2);
 /// First retry delay. The promoted master usually becomes visible through
 /// Sentinel within ~1–2 s, so short polls find it soon after it appears instead
 /// of overshooting it by a long exponential step.
@@ -112,6 +121,7 @@ pub struct Config {
     pub(crate) sentinel_timeout: Duration,
     pub(crate) sentinel_quorum: usize,
     pub(crate) failover_deadline: Duration,
+    pub(crate) shard_down_after: Option<Duration>,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) retry_non_idempotent: bool,

@@ -37,6 +37,25 @@ pub enum Event {
         /// What caused it.
         cause: String,
     },
+    /// The shard counts as down (see
+    /// [`Builder::shard_down_after`](crate::Builder::shard_down_after)): it has
+    /// had no usable master for a while and Sentinel names no promotion, so its
+    /// requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown)
+    /// until [`Event::ShardUp`].
+    ShardDown {
+        /// The shard (master name).
+        shard: String,
+        /// The last error seen.
+        cause: String,
+    },
+    /// A shard that was down has a ROLE-checked master again (found by the
+    /// probe, the Sentinel poll or `+switch-master`); its requests are served.
+    ShardUp {
+        /// The shard (master name).
+        shard: String,
+        /// How long it had no usable master (the whole outage).
+        down_for: std::time::Duration,
+    },
     /// A Sentinel could not be used (connection failed, bad reply, subscription
     /// dropped).
     SentinelDown {
@@ -105,6 +124,12 @@ impl Events {
             }
             Event::SwitchMaster { shard, from, to } => {
                 info!(shard = %shard, from = ?from, to = %to, "event: switch master")
+            }
+            Event::ShardDown { shard, cause } => {
+                warn!(shard = %shard, cause = %cause, "event: shard down; its requests fail at once until it has a master")
+            }
+            Event::ShardUp { shard, down_for } => {
+                info!(shard = %shard, down_for = ?down_for, "event: shard up again")
             }
             Event::SentinelUp { addr } => info!(sentinel = %addr, "event: Sentinel up"),
             Event::RingChanged { from, to, members } => {

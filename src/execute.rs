@@ -28,9 +28,13 @@ use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Stop;
 use crate::topology::{Shards, Table};
 
+mod down;
 mod moving;
+pub(crate) mod policy;
 mod replicated;
 mod start;
+
+use policy::Policy;
 
 /// Everything a request needs below the public face, shared by every clone of
 /// the client (behind one `Arc`).
@@ -43,9 +47,11 @@ pub(crate) struct Executor {
     pub(crate) learned: Learned,
     /// Where shard and Sentinel events go.
     pub(crate) events: Events,
-    /// Dropped with the executor: stop the background tasks (the
-    /// `+switch-master` watch, the ring follower).
-    _stops: Vec<Stop>,
+    /// Dropped with the executor or by [`Executor::close`]: stop the
+    /// background tasks (the `+switch-master` watch, the ring follower).
+    stops: parking_lot::Mutex<Vec<Stop>>,
+    /// Set by [`Executor::close`].
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Sends one request over `conn`. The inherent methods, not the
@@ -79,6 +85,22 @@ fn failure_of(outcome: &Result<Reply>) -> Option<Failure> {
 }
 
 impl Executor {
+    /// Closes the client for every handle: stops the background tasks, drops
+    /// the shard, replica and Sentinel connections (one still held by a request
+    /// in flight closes when it finishes), and makes later requests
+    /// [`Error::Closed`]. Idempotent.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        drop(std::mem::take(&mut *self.stops.lock()));
+        self.table.retire_current();
+        self.sentinels.close();
+    }
+
+    /// Whether [`Executor::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
     /// symptom the shard is re-resolved through Sentinel and the request retried
     /// with jittered backoff until `failover_deadline` after the first failure.
@@ -187,6 +209,12 @@ impl Executor {
     ) -> Result<Reply> {
         let config = &self.config;
         let shard = &shards.shards[idx];
+        let policy = Policy::current();
+        let (deadline, at_least_once) = (policy.deadline(config), policy.at_least_once(config));
+        // The fast path judged with the client's at-least-once setting.
+        if let Some((_, outcome, verdict)) = last.as_mut() {
+            *verdict = judge(outcome, call.idempotent, at_least_once);
+        }
         // The deadline counts from the first failure (a blocking command may
         // legitimately wait long before its first attempt fails).
         let mut started = last.as_ref().map(|_| Instant::now());
@@ -213,12 +241,16 @@ impl Executor {
                 attempts += 1;
                 let since = *started.get_or_insert_with(Instant::now);
                 if attempts > 1 {
-                    self.pause(shards, idx, &mut backoff, since, &mut last_error).await?;
+                    self.pause(shards, idx, &mut backoff, since, deadline, &mut last_error).await?;
                 }
+            }
+            // A shard known to be down fails at once (and wakes its waiters).
+            if let Some(e) = shard.health.down_error(&shard.name, Instant::now()) {
+                return Err(e);
             }
             if let Some(since) = started {
                 let elapsed = since.elapsed();
-                if elapsed >= config.failover_deadline {
+                if elapsed >= deadline {
                     return Err(self.timeout(shards, idx, elapsed, last_error));
                 }
             }
@@ -238,7 +270,7 @@ impl Executor {
                             }
                             let _open = call.dedicated.then(|| shard.metrics.dedicated());
                             let outcome = send(&mut c, req, call, config).await;
-                            let verdict = judge(&outcome, call.idempotent, config.retry_non_idempotent);
+                            let verdict = judge(&outcome, call.idempotent, at_least_once);
                             last = Some((generation, outcome, verdict));
                             continue;
                         }
@@ -264,20 +296,27 @@ impl Executor {
             }
             last_error = Some(failure);
             let since = *started.get_or_insert_with(Instant::now);
-            self.pause(shards, idx, &mut backoff, since, &mut last_error).await?;
+            self.pause(shards, idx, &mut backoff, since, deadline, &mut last_error).await?;
         }
     }
 
-    /// Sleeps the next backoff delay, or fails with the deadline error.
+    /// Sleeps the next backoff delay, or fails with the deadline error, or with
+    /// [`Error::ShardDown`] once the shard is down (see `down`).
     async fn pause(
         &self,
         shards: &Shards,
         idx: usize,
         backoff: &mut Backoff,
         started: Instant,
+        deadline: Duration,
         last: &mut Option<Error>,
     ) -> Result<()> {
-        let remaining = self.config.failover_deadline.saturating_sub(started.elapsed());
+        if shards.shards[idx].current().is_none()
+            && let Some(down) = self.judge_down(shards, idx, last.as_ref()).await
+        {
+            return Err(down);
+        }
+        let remaining = deadline.saturating_sub(started.elapsed());
         match backoff.next_delay(remaining) {
             Some(d) => {
                 // A switch (by the watch or another request) ends the wait early.
@@ -308,6 +347,9 @@ impl Executor {
     /// one attempt, no retry (the caller's transaction loop retries).
     pub(crate) async fn open_session(&self, shards: &Shards, idx: usize) -> Result<MultiplexedConnection> {
         let shard = &shards.shards[idx];
+        if let Some(e) = shard.health.down_error(&shard.name, Instant::now()) {
+            return Err(e);
+        }
         if shard.current().is_none() {
             shard.resolve(&self.sentinels, &self.config).await?;
         }

@@ -147,7 +147,7 @@ pub use config::TlsConfig;
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
-    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
+    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, DEFAULT_SHARD_DOWN_AFTER, NodeAddr, ReadFrom,
 };
 pub use error::{Error, Result, SentinelAnswer, SentinelFailure, ShardFailure};
 pub use events::Event;

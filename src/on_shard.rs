@@ -6,6 +6,7 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::error::{Error, Result};
 use crate::execute::Executor;
+use crate::execute::policy::Policy;
 use crate::keys::{self, KeyError};
 use crate::plan::{refuse_session_command, refuse_state_command};
 use crate::request::{Call, Request, cmd_args};
@@ -43,6 +44,8 @@ use crate::topology::Shards;
 pub struct ShardHandle {
     exec: Arc<Executor>,
     name: String,
+    /// The deadline and at-least-once choice of the client handle it came from.
+    policy: Policy,
 }
 
 impl std::fmt::Debug for ShardHandle {
@@ -52,8 +55,8 @@ impl std::fmt::Debug for ShardHandle {
 }
 
 impl ShardHandle {
-    pub(crate) fn new(exec: Arc<Executor>, name: String) -> ShardHandle {
-        ShardHandle { exec, name }
+    pub(crate) fn new(exec: Arc<Executor>, name: String, policy: Policy) -> ShardHandle {
+        ShardHandle { exec, name, policy }
     }
 
     /// The shard's master name.
@@ -107,12 +110,18 @@ impl ShardHandle {
     }
 
     async fn query(&self, cmd: &Cmd) -> Result<Value> {
+        if self.exec.is_closed() {
+            return Err(Error::Closed);
+        }
         let (shards, idx) = self.locate()?;
         let call = self.call(&shards, idx, cmd)?;
         self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await?.one()
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
+        if self.exec.is_closed() {
+            return Err(Error::Closed);
+        }
         let (shards, idx) = self.locate()?;
         for cmd in pipe.cmd_iter() {
             self.call(&shards, idx, cmd)?;
@@ -124,7 +133,7 @@ impl ShardHandle {
 
 impl redis::aio::ConnectionLike for ShardHandle {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move { self.query(cmd).await.map_err(Into::into) })
+        Box::pin(async move { self.policy.scope(self.query(cmd)).await.map_err(Into::into) })
     }
 
     fn req_packed_commands<'a>(
@@ -133,7 +142,8 @@ impl redis::aio::ConnectionLike for ShardHandle {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) })
+        let policy = self.policy;
+        Box::pin(async move { policy.scope(self.query_pipeline(pipeline, offset, count)).await.map_err(Into::into) })
     }
 
     fn get_db(&self) -> i64 {

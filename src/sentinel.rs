@@ -27,8 +27,8 @@ pub(crate) mod quorum;
 pub(crate) mod reply;
 pub(crate) mod switch;
 use quorum::Tally;
-pub(crate) use reply::MasterEntry;
-use reply::{entry_addr, parse_master_addr, parse_masters, parse_table};
+pub(crate) use reply::{MasterEntry, Promotion};
+use reply::{entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table};
 
 /// The known Sentinels, in the order they are tried.
 pub(crate) struct Sentinels {
@@ -175,6 +175,11 @@ impl Sentinels {
         self.cached.lock().insert(addr.clone(), con);
     }
 
+    /// Drops every kept Sentinel connection (the client is closing).
+    pub(crate) fn close(&self) {
+        self.cached.lock().clear();
+    }
+
     fn forget_cached(&self, addr: &NodeAddr) {
         self.cached.lock().remove(addr);
     }
@@ -231,6 +236,21 @@ impl Sentinels {
                 healthy.push(self.map(entry_addr(&addr, "SENTINEL REPLICAS", &e)?));
             }
             Ok(Some(healthy))
+        })
+        .await
+    }
+
+    /// Whether the first Sentinel that answers could give `name` a master soon
+    /// (`SENTINEL MASTER` flags, `SENTINEL REPLICAS` flags): see [`Promotion`].
+    pub(crate) async fn promotion(&self, name: &str) -> Result<Promotion> {
+        self.ask("SENTINEL MASTER", |mut con, addr| async move {
+            let master: Value = redis::cmd("SENTINEL").arg("MASTER").arg(name).query_async(&mut con).await?;
+            let replicas: Value = redis::cmd("SENTINEL").arg("REPLICAS").arg(name).query_async(&mut con).await?;
+            let master = parse_table(&addr, "SENTINEL MASTER", Value::Array(vec![master]))?;
+            let replicas = parse_table(&addr, "SENTINEL REPLICAS", replicas)?;
+            let flags = |e: &std::collections::HashMap<String, String>| e.get("flags").cloned().unwrap_or_default();
+            let replica_flags: Vec<String> = replicas.iter().map(flags).collect();
+            Ok(Some(judge_promotion(&master.first().map(flags).unwrap_or_default(), &replica_flags)))
         })
         .await
     }

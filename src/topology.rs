@@ -28,7 +28,9 @@ use crate::ring::{Phase, Ring, client_name};
 use crate::routes::{Moves, Routes};
 use crate::sentinel::switch::Sighting;
 
+mod health;
 mod shard;
+pub(crate) use health::CHECK_EVERY;
 pub(crate) use shard::Shard;
 
 /// One ring version's shard table: every name the ring routes to (its
@@ -190,6 +192,14 @@ impl Table {
             shard.retire();
         }
         old
+    }
+
+    /// Retires the current table (the client is closing): its shards drop
+    /// their connections and open none again.
+    pub(crate) fn retire_current(&self) {
+        for shard in &self.current().shards {
+            shard.retire();
+        }
     }
 
     /// Applies what Sentinel reports (`sentinel::switch`: `+switch-master` and

@@ -39,6 +39,7 @@
 //! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=100` |
 //! | `sentinel_quorum` | [`Builder::sentinel_quorum`] (a number >= 1) | `sentinel_quorum=2` |
 //! | `failover_deadline` | [`Builder::failover_deadline`] | `failover_deadline=30000` |
+//! | `shard_down_after` | [`Builder::shard_down_after`]; `none` turns it off | `shard_down_after=5000` |
 //! | `read_from` | [`Builder::read_from`]: `master`, `prefer-replica`, `replica` | `read_from=prefer-replica` |
 //! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`] (replicas, timeout in ms); both or neither | `wait_replicas=1&wait_timeout=500` |
 //! | `retry_non_idempotent` | [`Builder::retry_non_idempotent`]: `true`, `false` | `retry_non_idempotent=true` |
@@ -95,7 +96,7 @@ pub const TLS_SCHEME: &str = "rediss+sentinel";
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Every query parameter, in the order the docs list them.
-pub const PARAMETERS: [&str; 13] = [
+pub const PARAMETERS: [&str; 14] = [
     "masters",
     "db",
     "sentinel_username",
@@ -105,6 +106,7 @@ pub const PARAMETERS: [&str; 13] = [
     "sentinel_timeout",
     "sentinel_quorum",
     "failover_deadline",
+    "shard_down_after",
     "read_from",
     "wait_replicas",
     "wait_timeout",
@@ -307,6 +309,8 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
             "sentinel_timeout" => b.sentinel_timeout(millis(name, &value)?),
             "sentinel_quorum" => b.sentinel_quorum(count(name, &value, "a number of Sentinels >= 1")?),
             "failover_deadline" => b.failover_deadline(millis(name, &value)?),
+            "shard_down_after" if value == "none" => b.shard_down_after(None),
+            "shard_down_after" => b.shard_down_after(Some(millis(name, &value)?)),
             "read_from" => b.read_from(match value.as_str() {
                 "master" => ReadFrom::Master,
                 "prefer-replica" => ReadFrom::PreferReplica,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::TlsConfig;
 use super::{
     AddressMap, Auth, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
+    DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_SHARD_DOWN_AFTER, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
     DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, NodeAddr, ReadFrom,
 };
 use crate::secret::Secret;
@@ -53,6 +53,7 @@ use crate::secret::Secret;
 /// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
 /// | [`sentinel_quorum`](Builder::sentinel_quorum) | 1 ([`DEFAULT_SENTINEL_QUORUM`]): the first Sentinel that answers | how many Sentinels must name the same master before it is used; a majority fences a Sentinel cut off from the others ([`Error::NoQuorum`](crate::Error::NoQuorum) when they don't agree) |
 /// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`](crate::Error::FailoverTimeout) |
+/// | [`shard_down_after`](Builder::shard_down_after) | 2 s ([`DEFAULT_SHARD_DOWN_AFTER`]) | how long a shard may have no usable master (with no promotion possible or under way) before its requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown); `None`: never, every request waits out its deadline |
 /// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
 /// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`](crate::Error::Ambiguous) |
 /// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`](crate::Error::NotReplicated) when fewer replicas acknowledged it |
@@ -79,6 +80,7 @@ pub struct Builder {
     pub(super) sentinel_timeout: Duration,
     pub(super) sentinel_quorum: usize,
     pub(super) failover_deadline: Duration,
+    pub(super) shard_down_after: Option<Duration>,
     pub(super) backoff: (Duration, Duration),
     pub(super) retry_non_idempotent: bool,
     pub(super) read_from: ReadFrom,
@@ -102,6 +104,7 @@ impl Default for Builder {
             sentinel_timeout: DEFAULT_SENTINEL_TIMEOUT,
             sentinel_quorum: DEFAULT_SENTINEL_QUORUM,
             failover_deadline: DEFAULT_FAILOVER_DEADLINE,
+            shard_down_after: Some(DEFAULT_SHARD_DOWN_AFTER),
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
             retry_non_idempotent: false,
             read_from: ReadFrom::Master,
@@ -236,6 +239,24 @@ impl Builder {
     /// [`Error::FailoverTimeout`](crate::Error::FailoverTimeout). Default: [`DEFAULT_FAILOVER_DEADLINE`].
     pub fn failover_deadline(mut self, t: Duration) -> Self {
         self.failover_deadline = t;
+        self
+    }
+
+    /// When a shard counts as down: once it has had no usable master for `t`
+    /// and the first Sentinel that answers names no failover under way for it
+    /// and no replica it could promote (or, when it has one, for a whole
+    /// [`failover_deadline`](Builder::failover_deadline)). From then on its
+    /// requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown)
+    /// instead of each waiting out its deadline, so callers' workers stay free
+    /// for the healthy shards; a background probe asks Sentinel every 250 ms
+    /// and the shard is up again as soon as a master answers `ROLE master`
+    /// ([`Event::ShardDown`](crate::Event::ShardDown) /
+    /// [`Event::ShardUp`](crate::Event::ShardUp)). `None` turns it off: every
+    /// request waits out its deadline, as before. Default:
+    /// [`DEFAULT_SHARD_DOWN_AFTER`]. The states and a measurement:
+    /// docs/failover.md, "A dead shard".
+    pub fn shard_down_after(mut self, t: Option<Duration>) -> Self {
+        self.shard_down_after = t;
         self
     }
 

@@ -74,6 +74,9 @@ impl Builder {
             });
         }
         positive("failover_deadline", self.failover_deadline)?;
+        if let Some(t) = self.shard_down_after {
+            positive("shard_down_after", t)?;
+        }
         positive("backoff", self.backoff.0)?;
         positive("poll_interval", self.poll_interval)?;
         positive("ring_poll_interval", self.ring_poll_interval)?;
@@ -110,6 +113,7 @@ impl Builder {
             sentinel_timeout: self.sentinel_timeout,
             sentinel_quorum: self.sentinel_quorum,
             failover_deadline: self.failover_deadline,
+            shard_down_after: self.shard_down_after,
             backoff_min: self.backoff.0,
             backoff_max: self.backoff.1,
             retry_non_idempotent: self.retry_non_idempotent,

@@ -107,6 +107,9 @@ impl Executor {
             warned: Default::default(),
         };
         stops.push(follower.start());
-        Ok(Executor { config, sentinels, table, learned: Learned::default(), events, _stops: stops })
+        Ok(Executor { config, sentinels, table, learned: Learned::default(), events,
+            stops: parking_lot::Mutex::new(stops),
+            closed: Default::default(),
+        })
     }
 }

@@ -146,9 +146,45 @@ pub(crate) fn parse_master_addr(sentinel: &NodeAddr, reply: Value) -> Result<Opt
     }
 }
 
+/// What Sentinel says about giving a shard without a usable master a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Promotion {
+    /// A failover is under way (`failover_in_progress` on the master, or a
+    /// replica flagged `promoted`): wait for it.
+    InProgress,
+    /// Not under way, but a replica Sentinel considers healthy (none of
+    /// `s_down`, `o_down`, `disconnected`) could be promoted.
+    Possible,
+    /// No failover and no replica to promote: nothing Sentinel does will give
+    /// the shard a master until a node comes back.
+    Impossible,
+}
+
+/// Judges `SENTINEL MASTER`'s flags and each replica's flags (comma-separated).
+pub(crate) fn judge_promotion(master_flags: &str, replica_flags: &[String]) -> Promotion {
+    let has = |flags: &str, wanted: &[&str]| flags.split(',').any(|f| wanted.contains(&f));
+    if has(master_flags, &["failover_in_progress"]) || replica_flags.iter().any(|f| has(f, &["promoted"])) {
+        return Promotion::InProgress;
+    }
+    match replica_flags.iter().any(|f| !has(f, &["s_down", "o_down", "disconnected"])) {
+        true => Promotion::Possible,
+        false => Promotion::Impossible,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn promotion_follows_the_flags() {
+        let v = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(judge_promotion("master,s_down,o_down,failover_in_progress", &v(&["slave"])), Promotion::InProgress);
+        assert_eq!(judge_promotion("master,s_down", &v(&["slave,promoted"])), Promotion::InProgress);
+        assert_eq!(judge_promotion("master,s_down,o_down", &v(&["slave"])), Promotion::Possible);
+        assert_eq!(judge_promotion("master", &v(&["slave,s_down", "slave,disconnected"])), Promotion::Impossible);
+        assert_eq!(judge_promotion("master,s_down,o_down", &[]), Promotion::Impossible);
+    }
 
     fn s() -> NodeAddr {
         NodeAddr::parse("127.0.0.1:26379").unwrap()

@@ -11,6 +11,7 @@ use redis::aio::MultiplexedConnection;
 use tracing::info;
 
 use super::ShardInfo;
+use super::health::Health;
 use crate::config::{Config, NodeAddr};
 use crate::connect::connect_master;
 use crate::error::{Error, Result};
@@ -50,12 +51,15 @@ pub(crate) struct Shard {
     retired: AtomicBool,
     /// Its requests, connections and outages (feature `metrics`; nothing without).
     pub(crate) metrics: ShardMetrics,
+    /// Up, failing or down (see `health`).
+    pub(crate) health: Health,
 }
 
 impl Shard {
     pub(super) fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
         Shard {
             metrics: ShardMetrics::new(&name),
+            health: Health::default(),
             retired: AtomicBool::new(false),
             client_name,
             installed: tokio::sync::Notify::new(),
@@ -99,6 +103,7 @@ impl Shard {
             st.generation == generation && st.conn.take().is_some()
         };
         if dropped {
+            self.health.failed(Instant::now());
             self.metrics.invalidated();
             self.events.emit(Event::ReResolved { shard: self.name.clone(), cause: cause.to_string() });
         }
@@ -115,6 +120,9 @@ impl Shard {
             from
         };
         self.metrics.installed(&addr, from.as_ref().is_some_and(|f| f != &addr));
+        if let Some(down_for) = self.health.recovered(Instant::now()) {
+            self.events.emit(Event::ShardUp { shard: self.name.clone(), down_for });
+        }
         self.installed.notify_waiters();
         if from.as_ref() != Some(&addr) {
             self.events.emit(Event::SwitchMaster {
@@ -179,6 +187,8 @@ impl Shard {
             }
             Err(e) => {
                 info!(shard = %self.name, error = %e, "re-resolve failed");
+                self.health.failed(Instant::now());
+                self.health.note(e.clone());
                 *self.last_error.lock() = Some(e.clone());
                 Err(e)
             }

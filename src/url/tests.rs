@@ -28,7 +28,7 @@ fn every_parameter_reaches_the_config() {
     let c = config(
         "redis+sentinel://app:p%40ss%3Aw0rd@10.0.0.1:26379,host2:26380,[::1]:26381/\
          ?masters=shard-a,shard-b&db=3&sentinel_username=sen&sentinel_password=s%26p\
-         &connect_timeout=1500&response_timeout=700&sentinel_timeout=300&sentinel_quorum=2&failover_deadline=20000\
+         &connect_timeout=1500&response_timeout=700&sentinel_timeout=300&sentinel_quorum=2&failover_deadline=20000&shard_down_after=4000\
          &read_from=prefer-replica&wait_replicas=1&wait_timeout=250&retry_non_idempotent=true",
     );
     let sentinels: Vec<String> = c.sentinels.iter().map(ToString::to_string).collect();
@@ -44,6 +44,8 @@ fn every_parameter_reaches_the_config() {
     assert_eq!(c.sentinel_timeout, Duration::from_millis(300));
     assert_eq!(c.sentinel_quorum, 2);
     assert_eq!(c.failover_deadline, Duration::from_secs(20));
+    assert_eq!(c.shard_down_after, Some(Duration::from_secs(4)));
+    assert_eq!(config("redis+sentinel://h:1?shard_down_after=none").shard_down_after, None);
     assert_eq!(c.read_from, ReadFrom::PreferReplica);
     assert_eq!(c.wait_replicas, Some((1, Duration::from_millis(250))));
     assert!(c.retry_non_idempotent);
