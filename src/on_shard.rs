@@ -143,7 +143,9 @@ impl redis::aio::ConnectionLike for ShardHandle {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         let policy = self.policy;
-        Box::pin(async move { policy.scope(self.query_pipeline(pipeline, offset, count)).await.map_err(Into::into) })
+        Box::pin(async move {
+            policy.scope(self.query_pipeline(pipeline, offset, count)).await.map_err(Into::into)
+        })
     }
 
     fn get_db(&self) -> i64 {

@@ -245,10 +245,12 @@ impl Sentinels {
     pub(crate) async fn promotion(&self, name: &str) -> Result<Promotion> {
         self.ask("SENTINEL MASTER", |mut con, addr| async move {
             let master: Value = redis::cmd("SENTINEL").arg("MASTER").arg(name).query_async(&mut con).await?;
-            let replicas: Value = redis::cmd("SENTINEL").arg("REPLICAS").arg(name).query_async(&mut con).await?;
+            let replicas: Value =
+                redis::cmd("SENTINEL").arg("REPLICAS").arg(name).query_async(&mut con).await?;
             let master = parse_table(&addr, "SENTINEL MASTER", Value::Array(vec![master]))?;
             let replicas = parse_table(&addr, "SENTINEL REPLICAS", replicas)?;
-            let flags = |e: &std::collections::HashMap<String, String>| e.get("flags").cloned().unwrap_or_default();
+            let flags =
+                |e: &std::collections::HashMap<String, String>| e.get("flags").cloned().unwrap_or_default();
             let replica_flags: Vec<String> = replicas.iter().map(flags).collect();
             Ok(Some(judge_promotion(&master.first().map(flags).unwrap_or_default(), &replica_flags)))
         })

@@ -24,7 +24,12 @@ impl Executor {
     /// Sentinel, at most once per [`CHECK_EVERY`] per shard, whether the shard
     /// is down, declares it when it is (waking the requests waiting on it) and
     /// starts its probe. Returns the [`Error::ShardDown`] once it is down.
-    pub(super) async fn judge_down(&self, shards: &Shards, idx: usize, last: Option<&Error>) -> Option<Error> {
+    pub(super) async fn judge_down(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        last: Option<&Error>,
+    ) -> Option<Error> {
         let shard = &shards.shards[idx];
         let now = Instant::now();
         if let Some(e) = shard.health.down_error(&shard.name, now) {
@@ -49,9 +54,9 @@ impl Executor {
         if !down {
             return None;
         }
-        let cause = last.cloned().unwrap_or_else(|| {
-            Error::Redis((redis::ErrorKind::Io, "disredis: no usable master").into())
-        });
+        let cause = last
+            .cloned()
+            .unwrap_or_else(|| Error::Redis((redis::ErrorKind::Io, "disredis: no usable master").into()));
         if shard.health.declare(cause.clone()) {
             warn!(shard = %shard.name, ?outage, ?promotion, "shard down: its requests fail at once until it has a master");
             self.events.emit(Event::ShardDown { shard: shard.name.clone(), cause: cause.to_string() });

@@ -107,7 +107,12 @@ impl Executor {
             warned: Default::default(),
         };
         stops.push(follower.start());
-        Ok(Executor { config, sentinels, table, learned: Learned::default(), events,
+        Ok(Executor {
+            config,
+            sentinels,
+            table,
+            learned: Learned::default(),
+            events,
             stops: parking_lot::Mutex::new(stops),
             closed: Default::default(),
         })

@@ -179,10 +179,16 @@ mod tests {
     #[test]
     fn promotion_follows_the_flags() {
         let v = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(judge_promotion("master,s_down,o_down,failover_in_progress", &v(&["slave"])), Promotion::InProgress);
+        assert_eq!(
+            judge_promotion("master,s_down,o_down,failover_in_progress", &v(&["slave"])),
+            Promotion::InProgress
+        );
         assert_eq!(judge_promotion("master,s_down", &v(&["slave,promoted"])), Promotion::InProgress);
         assert_eq!(judge_promotion("master,s_down,o_down", &v(&["slave"])), Promotion::Possible);
-        assert_eq!(judge_promotion("master", &v(&["slave,s_down", "slave,disconnected"])), Promotion::Impossible);
+        assert_eq!(
+            judge_promotion("master", &v(&["slave,s_down", "slave,disconnected"])),
+            Promotion::Impossible
+        );
         assert_eq!(judge_promotion("master,s_down,o_down", &[]), Promotion::Impossible);
     }
 

@@ -16,6 +16,7 @@ mod chaos;
 #[cfg(feature = "cli")]
 mod cli;
 mod commands;
+mod dead_shard;
 mod discovery;
 mod failover;
 mod fencing;
