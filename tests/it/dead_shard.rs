@@ -165,25 +165,31 @@ async fn outage(down_after: Option<Duration>) -> Outage {
     let (fast, slowest_us, timeouts) =
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let stop = Arc::new(AtomicBool::new(false));
+    let declared = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for w in 0..32u64 {
         let (mut con, keys, a_ops, stop) = (client.clone(), keys.clone(), a_ops.clone(), stop.clone());
         let (fast, slowest_us, timeouts) = (fast.clone(), slowest_us.clone(), timeouts.clone());
+        let declared = declared.clone();
         workers.push(tokio::spawn(async move {
             let mut i = w as usize * 31;
             while !stop.load(Relaxed) {
                 i = (i * 7 + 13) % keys.len();
                 let (key, on_b) = &keys[i];
                 let t = Instant::now();
+                let known_down = declared.load(Relaxed);
                 match set(&mut con, key).await {
                     Ok(()) if !on_b => {
                         a_ops.fetch_add(1, Relaxed);
                     }
                     Ok(()) => {}
-                    Err(Error::ShardDown { .. }) => {
+                    // Fast: sent after a ShardDown was seen (the first wave
+                    // waited for the threshold).
+                    Err(Error::ShardDown { .. }) if known_down => {
                         fast.fetch_add(1, Relaxed);
                         slowest_us.fetch_max(t.elapsed().as_micros() as u64, Relaxed);
                     }
+                    Err(Error::ShardDown { .. }) => declared.store(true, Relaxed),
                     Err(_) => {
                         timeouts.fetch_add(1, Relaxed);
                     }
@@ -207,8 +213,6 @@ async fn outage(down_after: Option<Duration>) -> Outage {
         topo.kill(r);
     }
     let during = window(20).await;
-    // Only the errors of a shard already down count as fast: the first wave
-    // waited for the threshold.
     let (fast_errors, slowest) = (fast.load(Relaxed), Duration::from_micros(slowest_us.load(Relaxed)));
     topo.restart(&master);
     let restarted = Instant::now();
