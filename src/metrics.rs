@@ -51,6 +51,8 @@ pub const FAILOVERS: &str = "disredis.failovers";
 /// Histogram, seconds: how long each outage lasted, from dropping a shard's
 /// master connection to installing the next one.
 pub const OUTAGE_DURATION: &str = "disredis.shard.outage.duration";
+/// Gauge: 1 while a shard counts as down (`Error::ShardDown`), per client.
+pub const SHARD_DOWN: &str = "disredis.shard.down";
 /// Gauge: the ring version the client follows.
 pub const RING_VERSION: &str = "disredis.ring.version";
 /// Histogram, seconds: a pub/sub gap per sample, how long a shard had no subscription.
@@ -151,6 +153,10 @@ mod off {
         pub(crate) fn installed(&self, _addr: &NodeAddr, _failover: bool) {}
         #[inline(always)]
         pub(crate) fn invalidated(&self) {}
+        #[inline(always)]
+        pub(crate) fn marked_down(&self) {}
+        #[inline(always)]
+        pub(crate) fn marked_up(&self) {}
         #[inline(always)]
         pub(crate) fn retired(&self) {}
         #[inline(always)]

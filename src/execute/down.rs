@@ -58,6 +58,7 @@ impl Executor {
             .cloned()
             .unwrap_or_else(|| Error::Redis((redis::ErrorKind::Io, "disredis: no usable master").into()));
         if shard.health.declare(cause.clone()) {
+            shard.metrics.marked_down();
             warn!(shard = %shard.name, ?outage, ?promotion, "shard down: its requests fail at once until it has a master");
             self.events.emit(Event::ShardDown { shard: shard.name.clone(), cause: cause.to_string() });
             shard.installed.notify_waiters();

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::{
     CONNECTION_COUNT, CONNECTION_CREATE_TIME, FAILOVERS, Failure, OPERATION_DURATION, OUTAGE_DURATION,
-    PUBSUB_DROPPED, PUBSUB_GAP_DURATION, RE_RESOLVES, RETRIES, RING_VERSION, SENTINEL_ERRORS,
+    PUBSUB_DROPPED, PUBSUB_GAP_DURATION, RE_RESOLVES, RETRIES, RING_VERSION, SENTINEL_ERRORS, SHARD_DOWN,
 };
 use crate::addr::NodeAddr;
 
@@ -83,6 +83,8 @@ pub(crate) struct ShardMetrics {
     down: Mutex<Option<(Instant, Vec<Label>)>>,
     /// The master connection counted as open, under its master's labels.
     master: Mutex<Option<Gauge>>,
+    /// `disredis.shard.down`, counted while the shard is down.
+    declared: Mutex<Option<Gauge>>,
     /// Per replica and command, the handle of successful reads it answered.
     replica_ok: RwLock<HashMap<NodeAddr, HashMap<&'static str, Histogram>>>,
 }
@@ -99,6 +101,7 @@ impl ShardMetrics {
             }),
             down: Mutex::new(None),
             master: Mutex::new(None),
+            declared: Mutex::new(None),
             replica_ok: RwLock::new(HashMap::new()),
             shard,
         }
@@ -143,9 +146,28 @@ impl ShardMetrics {
         self.down.lock().get_or_insert_with(|| (Instant::now(), labels));
     }
 
+    /// The shard counts as down: `disredis.shard.down` goes up by one (it
+    /// adds up over the clients of a process, like the connection counts).
+    pub(crate) fn marked_down(&self) {
+        let mut declared = self.declared.lock();
+        if declared.is_none() {
+            let g = gauge!(SHARD_DOWN, vec![SYSTEM, Label::new(SHARD, self.shard.clone())]);
+            g.increment(1.0);
+            *declared = Some(g);
+        }
+    }
+
+    /// The shard is up again (or left the ring): the down gauge comes off.
+    pub(crate) fn marked_up(&self) {
+        if let Some(g) = self.declared.lock().take() {
+            g.decrement(1.0);
+        }
+    }
+
     /// The shard left the ring: its master connection is closed (the replica
     /// set is cleared by its owner), no outage.
     pub(crate) fn retired(&self) {
+        self.marked_up();
         if let Some(open) = self.master.lock().take() {
             open.decrement(1.0);
         }
@@ -314,7 +336,8 @@ pub fn describe() {
         (PUBSUB_DROPPED, "Pub/sub messages dropped because the consumer fell behind."),
         (SENTINEL_ERRORS, "Times a Sentinel could not be used."),
     ];
-    const GAUGES: [(&str, &str); 2] = [
+    const GAUGES: [(&str, &str); 3] = [
+        (SHARD_DOWN, "1 while a shard counts as down and its requests fail at once."),
         (CONNECTION_COUNT, "Open connections per shard and kind (master, replica, dedicated)."),
         (RING_VERSION, "The ring version the client follows."),
     ];

@@ -121,6 +121,7 @@ impl Shard {
         };
         self.metrics.installed(&addr, from.as_ref().is_some_and(|f| f != &addr));
         if let Some(down_for) = self.health.recovered(Instant::now()) {
+            self.metrics.marked_up();
             self.events.emit(Event::ShardUp { shard: self.name.clone(), down_for });
         }
         self.installed.notify_waiters();
