@@ -133,7 +133,7 @@
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
 //! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
-//! | | [`blocking`] (+ `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones | `client`, `pubsub`, Base |
+//! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, Base |
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
 //! | | [`pubsub`] (+ `manager`) | [`PubSub`]: subscriptions routed like keys, made again after failovers and ring changes | Execute, State, Discovery, Connect, Pure, Base |
@@ -149,7 +149,7 @@
 //! | | `topology` (+ `shard`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
-//! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |
+//! | | `sentinel::reply` | parsing Sentinel replies defensively, and a data node's answer at a Sentinel address; pure | Base |
 //! | | `sentinel::quorum` | counting Sentinels' answers for `sentinel_quorum`: the agreed master, or [`Error::NoQuorum`]; pure | Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |
