@@ -122,13 +122,16 @@
 //! | `metrics` | metrics through the `metrics` facade (`disredis::metrics`, `docs/metrics.md`); with `sessions`, the example's `GET /metrics`. The bench crate has a `metrics` feature of its own that turns it on with a Prometheus recorder |
 //!
 //! ## Layout
-//! For contributors: how the source is organised. One crate in eight layers. A file imports only from its own layer (without a
-//! cycle) or from layers below it, so a request reads top to bottom: a `GET`
-//! goes `client` → `dispatch` (routed by `plan`) → `execute` → `topology` (the
-//! shard's connection) and back with the reply, never up again. A type's
-//! methods live in the file that defines it (or, for `Executor`, its module's
-//! files: `start`, bringing it up, and `moving`, requests on moving keys); the exceptions are `Builder::connect` (in
-//! `client`: connecting is the face's job) and `Builder::from_url` (in [`url`]).
+//! For contributors: how the source is organised. One crate in eight layers.
+//! A file imports only from its own layer (without a cycle) or from layers
+//! below it, so a request reads top to bottom: a `GET` goes `client` →
+//! `dispatch` (routed by `plan`) → `execute` → `topology` (the shard's
+//! connection) and back with the reply, never up again. A type's methods live
+//! in the file that defines it (or, for `Executor`, its module's files:
+//! `start`, bringing it up, and `moving`, requests on moving keys); the
+//! exceptions are `Builder::connect` (in `client`: connecting is the face's
+//! job), `Builder::connect_blocking` (in [`blocking`]) and `Builder::from_url`
+//! (in [`url`]).
 //!
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
