@@ -28,7 +28,7 @@ pub(crate) mod reply;
 pub(crate) mod switch;
 use quorum::Tally;
 pub(crate) use reply::MasterEntry;
-use reply::{entry_addr, not_a_sentinel, parse_master_addr, parse_masters, parse_table};
+use reply::{entry_addr, parse_master_addr, parse_masters, parse_table};
 
 /// The known Sentinels, in the order they are tried.
 pub(crate) struct Sentinels {
@@ -362,7 +362,8 @@ async fn query(
         cmd.arg(name);
     }
     cmd.query_async(con).await.map_err(|e| {
-        not_a_sentinel(addr, command, &e).unwrap_or_else(|| crate::connect::refusal(e, addr, "sentinel"))
+        reply::not_a_sentinel(addr, command, &e)
+            .unwrap_or_else(|| crate::connect::refusal(e, addr, "sentinel"))
     })
 }
 
