@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use disredis::{DisredisClient, Event};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
+use tokio::sync::broadcast::error::TryRecvError;
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -62,9 +63,15 @@ async fn main() -> Fallible<()> {
         if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(100), stream.next()).await {
             received.insert(msg.get_payload::<u64>()?);
         }
-        while let Ok(event) = events.try_recv() {
-            if let Event::PubSubGap { shard, without } = event {
-                println!("gap notice: {shard} had no subscription for {:.3} s", without.as_secs_f64());
+        // Every event that came since the last look; a lag is counted, not an end.
+        loop {
+            match events.try_recv() {
+                Ok(Event::PubSubGap { shard, without }) => {
+                    println!("gap notice: {shard} had no subscription for {:.3} s", without.as_secs_f64())
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(n)) => println!("missed {n} events"),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
     }

@@ -15,84 +15,41 @@
 //! let name: String = client.get("user:42")?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Where it may be called
+//!
+//! On any thread that runs no tokio runtime, and inside
+//! [`tokio::task::spawn_blocking`] (or `tokio::task::block_in_place`), tokio's
+//! place for blocking code in an async program:
+//!
+//! ```no_run
+//! # async fn demo(client: disredis::blocking::DisredisClient) -> Result<(), Box<dyn std::error::Error>> {
+//! let mut con = client.clone();
+//! let name: Option<String> =
+//!     tokio::task::spawn_blocking(move || redis::Commands::get(&mut con, "user:42")).await??;
+//! # Ok(()) }
+//! ```
+//!
+//! Called directly in an async task or a runtime's `block_on` (the body of
+//! `#[tokio::main]`) it returns [`Error::InsideRuntime`](crate::Error::InsideRuntime)
+//! instead of blocking the thread that drives the runtime: use the async
+//! client there ([`DisredisClient::as_async`] shares this client's
+//! connections). A plain thread holding a runtime's `Handle::enter` guard
+//! looks like a `block_on` body to the check and is refused too.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use redis::aio::ConnectionLike as _;
 use redis::{Arg, Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
-use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 
 use crate::config::{Builder, Config};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::topology::Topology;
 
+mod driver;
 mod pubsub;
+use driver::Driver;
 pub use pubsub::PubSub;
-
-/// A tokio runtime that is always running, shared by every clone of a client.
-///
-/// Why a runtime that runs between calls: each shard's `MultiplexedConnection`
-/// has a driver task, spawned on the runtime, that reads replies and notices a
-/// closed socket; timers (response timeouts, backoff) and any background task of
-/// the async client must fire too. A `current_thread` runtime only makes
-/// progress while some thread is inside `Runtime::block_on`, so one thread (this
-/// struct's) sits in `block_on` until the last clone is dropped, and callers
-/// wait with `Handle::block_on`, which polls the caller's future on the caller's
-/// thread while that thread drives I/O, timers and spawned tasks. That is what a
-/// one-worker `multi_thread` runtime does, without needing tokio's
-/// `rt-multi-thread` feature; it also lets several threads call clones at once
-/// (each polls its own future) and lets futures borrow the caller's `&Cmd`.
-struct Driver {
-    handle: Handle,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Driver {
-    fn start() -> Result<Driver> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Redis(e.into()))?;
-        let handle = rt.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("disredis-blocking".into())
-            .spawn(move || {
-                // Runs tasks until the last client is dropped (or the sender is
-                // dropped), then drops the runtime here: outside any async context.
-                let _ = rt.block_on(stopped);
-            })
-            .map_err(|e| Error::Redis(e.into()))?;
-        Ok(Driver { handle, stop: Some(stop), thread: Some(thread) })
-    }
-
-    /// Runs `fut` to completion. Refuses inside a tokio runtime: blocking a
-    /// runtime thread stalls it, and `Handle::block_on` would panic there.
-    fn block_on<F: Future>(&self, fut: F) -> Result<F::Output> {
-        if Handle::try_current().is_ok() {
-            return Err(Error::InsideRuntime);
-        }
-        Ok(self.handle.block_on(fut))
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            // Never join ourselves (a task of this runtime dropping the last clone).
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
-        }
-    }
-}
 
 /// The blocking sharding client: [`crate::DisredisClient`] behind the sync
 /// [`redis::ConnectionLike`], so every [`redis::Commands`] method,
@@ -100,10 +57,10 @@ impl Drop for Driver {
 /// work on it.
 ///
 /// Cheap to clone: clones share the async client (its shard connections) and the
-/// runtime. Do not use it from inside a tokio runtime (use the async client
-/// there): every call, and building it, returns [`Error::InsideRuntime`] (through
-/// the `redis` traits a `RedisError` of kind `Client`) instead of blocking the
-/// runtime.
+/// runtime. In an async task every call, and building it, returns
+/// [`Error::InsideRuntime`](crate::Error::InsideRuntime) (through the `redis`
+/// traits a `RedisError` of kind `Client`) instead of blocking the runtime;
+/// inside `spawn_blocking` it works ([where it may be called](self#where-it-may-be-called)).
 #[derive(Clone)]
 pub struct DisredisClient {
     client: crate::DisredisClient,
@@ -134,13 +91,26 @@ impl DisredisClient {
         Builder::default().sentinels(sentinels).connect_blocking()
     }
 
+    /// Connects with the settings of a `redis+sentinel://` (or, feature `tls`,
+    /// `rediss+sentinel://`) URL: [`Builder::from_url`], then
+    /// [`Builder::connect_blocking`]. Every part and parameter of the URL is in
+    /// the [`url`](crate::url) module docs; a URL that can't be used is
+    /// [`Error::BadUrl`](crate::Error::BadUrl) before any connection.
+    ///
+    /// ```no_run
+    /// # fn demo() -> disredis::Result<()> {
+    /// let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis+sentinel://127.0.0.1:26381".into());
+    /// let mut client = disredis::blocking::DisredisClient::from_url(&url)?;
+    /// redis::Commands::set::<_, _, ()>(&mut client, "user:42", "ann")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_url(url: &str) -> Result<DisredisClient> {
+        Builder::from_url(url)?.connect_blocking()
+    }
+
     /// Connects with a validated [`Config`]; see
     /// [`crate::DisredisClient::with_config`] for the errors.
     pub fn with_config(config: Config) -> Result<DisredisClient> {
-        // Checked before starting a thread, so nothing is left behind.
-        if Handle::try_current().is_ok() {
-            return Err(Error::InsideRuntime);
-        }
         let driver = Driver::start()?;
         let client = driver.block_on(crate::DisredisClient::with_config(config))??;
         Ok(DisredisClient { client, driver: Arc::new(driver) })

@@ -101,11 +101,13 @@ pub(crate) fn auth_failure(e: &redis::RedisError) -> Option<String> {
 }
 
 /// Turns an error from `addr` that only a change of configuration fixes into its
-/// typed error: refused credentials into [`Error::Auth`], (feature `tls`) a
-/// rejected TLS handshake into [`Error::Tls`]. Both are fatal for the retry loop
+/// typed error: refused credentials into [`Error::Auth`] (its detail ends with
+/// the settings to check, [`credentials_for`]), (feature `tls`) a rejected TLS
+/// handshake into [`Error::Tls`]. Both are fatal for the retry loop
 /// (`retry::is_fatal`). Any other error stays [`Error::Redis`].
 pub(crate) fn refusal(e: redis::RedisError, addr: &NodeAddr, role: &'static str) -> Error {
-    if let Some(detail) = auth_failure(&e) {
+    if let Some(said) = auth_failure(&e) {
+        let detail = format!("{said}; check {}", credentials_for(role));
         return Error::Auth { node: addr.to_string(), role, detail };
     }
     #[cfg(feature = "tls")]
@@ -113,6 +115,23 @@ pub(crate) fn refusal(e: redis::RedisError, addr: &NodeAddr, role: &'static str)
         return Error::Tls { node: addr.to_string(), role, detail };
     }
     Error::Redis(e)
+}
+
+/// Where the credentials a node of `role` (`"master"`: any data node;
+/// `"sentinel"`) gets are set, for the text of [`Error::Auth`]: data nodes and
+/// Sentinels have settings of their own, and a password put in the wrong one is
+/// the usual mistake.
+fn credentials_for(role: &str) -> &'static str {
+    match role {
+        "sentinel" => {
+            "the Sentinels' credentials: Builder::sentinel_password / Builder::sentinel_username \
+             (in a URL the sentinel_password= / sentinel_username= parameters)"
+        }
+        _ => {
+            "the data nodes' credentials: Builder::password / Builder::username (in a URL the \
+             user:password@ part)"
+        }
+    }
 }
 
 /// Opens a connection to `addr`, names it (`CLIENT SETNAME`, when `name` is
@@ -284,13 +303,21 @@ mod tests {
             Error::Auth { node, role, detail } => {
                 assert_eq!((node.as_str(), role), ("127.0.0.1:7000", "master"));
                 assert!(detail.contains("wrong password"), "{detail}");
+                assert!(detail.ends_with("; check the data nodes' credentials: Builder::password / Builder::username (in a URL the user:password@ part)"), "{detail}");
             }
             other => panic!("{other:?}"),
         }
         // What redis-rs 1.8.1 gives for a NOAUTH reply (kind Extension, code NOAUTH).
         let noauth = redis::make_extension_error("NOAUTH".into(), Some("Authentication required.".into()));
         assert_eq!(noauth.code(), Some("NOAUTH"));
-        assert!(matches!(refusal(noauth, &addr, "sentinel"), Error::Auth { role: "sentinel", .. }));
+        match refusal(noauth, &addr, "sentinel") {
+            Error::Auth { role: "sentinel", detail, .. } => {
+                assert!(detail.contains("NOAUTH"), "{detail}");
+                assert!(detail.contains("Builder::sentinel_password"), "{detail}");
+                assert!(!detail.contains("Builder::password"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
         let other = redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
         assert!(matches!(refusal(other, &addr, "master"), Error::Redis(_)));
     }

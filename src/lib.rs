@@ -1,7 +1,10 @@
 //! # disredis
 //!
 //! A sharding Redis client over several master/replica groups watched by Redis
-//! Sentinel: one keyspace over many masters, without Redis Cluster.
+//! Sentinel: one keyspace over many masters, without Redis Cluster. It is a
+//! drop-in for a single redis-rs connection: every `redis::AsyncCommands`
+//! method, `redis::pipe()` and `redis::Script` work on it unchanged, and a
+//! failover is waited out instead of surfacing as errors.
 //!
 //! ```no_run
 //! # async fn demo() -> disredis::Result<()> {
@@ -32,7 +35,55 @@
 //! [`Error::CrossShard`], keyless ones [`Error::NoKey`] (send them with
 //! [`DisredisClient::on_shard`]). The full table is in the README ("What runs
 //! across shards"). A split write that fails on some shards after others ran is
-//! [`Error::PartiallyApplied`].
+//! [`Error::PartiallyApplied`]. Pub/sub is routed by channel: [`pubsub`].
+//!
+//! ## Transactions and `WATCH`
+//! `redis::pipe().atomic()` runs `MULTI`/`EXEC` on the master of its keys, which
+//! must all be on one master (a hash tag; [`Error::CrossShard`] otherwise).
+//! For optimistic locking, `WATCH` works with `redis::aio::transaction_async`:
+//!
+//! ```no_run
+//! # async fn demo(client: disredis::DisredisClient) -> redis::RedisResult<()> {
+//! use redis::AsyncCommands;
+//!
+//! // Take 10 from a balance only if it holds that much. Both keys carry the
+//! // hash tag {user:42}, so they live on one master.
+//! let (balance, log) = ("{user:42}:balance", "{user:42}:log");
+//! let left: Option<i64> = redis::aio::transaction_async(
+//!     client.clone(), // the WATCH pins this handle (and its clones) to a connection of its own
+//!     &[balance],
+//!     |mut con, mut pipe| async move {
+//!         let now: i64 = con.get::<_, Option<i64>>(balance).await?.unwrap_or(0);
+//!         if now < 10 {
+//!             return Ok(Some(None)); // nothing to change: ends the loop
+//!         }
+//!         // `None` when `balance` changed after the WATCH: the closure runs again.
+//!         let done: Option<(i64,)> =
+//!             pipe.decr(balance, 10).rpush(log, -10).ignore().query_async(&mut con).await?;
+//!         Ok(done.map(|(left,)| Some(left)))
+//!     },
+//! )
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! How it works, and what that asks of the caller:
+//! - A shared shard connection carries every task's commands, where another
+//!   task's `EXEC` would clear the watch. So `WATCH` opens a dedicated,
+//!   `ROLE`-checked connection to the keys' master and pins the handle it was
+//!   sent on, and the clones made from it while pinned (the `con` the closure
+//!   gets), to it. Give each transaction a handle of its own, `client.clone()`,
+//!   as above; other clones keep using the shared connections.
+//! - While pinned, every command of the handle goes over that connection, so
+//!   every key the closure reads or writes must be on the watched master
+//!   (hash tag); another shard's key is [`Error::CrossShard`].
+//! - `EXEC` (the atomic pipeline), `DISCARD` or `UNWATCH` ends the session.
+//! - Nothing in a session is retried across a failover: the watch is gone with
+//!   the connection, so the error is returned and you call `transaction_async`
+//!   again. The closure must be safe to run more than once (it already runs
+//!   again whenever a watched key changes).
+//! - Outside a session, `MULTI`, `EXEC` and `DISCARD` sent as commands of their
+//!   own are refused ([`Error::BadCommand`]): use an atomic pipeline.
 //!
 //! ## Failover
 //! On a refused or dropped connection, a response timeout, or a `READONLY`,
@@ -47,19 +98,45 @@
 //! switch through [`DisredisClient::events`]. Details, options and measurements:
 //! `docs/failover.md`; every setting and default: [`Builder`].
 //!
+//! ## Blocking client
+//! [`blocking::DisredisClient`] is the same client behind `redis::Commands`,
+//! for code without an async runtime or inside `tokio::task::spawn_blocking`;
+//! in an async task it is [`Error::InsideRuntime`]. See [`blocking`].
+//!
+//! ## Configuration, URLs and errors
+//! Every setting with its default: [`Builder`] (start with
+//! [`DisredisClient::builder`]). One `redis+sentinel://` string for all of it:
+//! [`url`] ([`DisredisClient::from_url`]). Every error, when it happens and how
+//! it arrives through the `redis` traits: [`enum@Error`].
+//!
+//! ## Cargo features
+//!
+//! None is on by default.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `tls` | TLS to data nodes and/or Sentinels (rustls with the `ring` provider): `Builder::tls`, `Builder::sentinel_tls`, `TlsConfig`, `rediss+sentinel://` URLs |
+//! | `tls-insecure` | `TlsConfig::insecure` (no certificate or host name check); separate so that a build without it cannot skip verification by mistake |
+//! | `sessions` | `disredis::sessions::DisredisStore`, a tower-sessions `SessionStore`, and the `session_store` example |
+//! | `cli` | the `disredis` binary (`src/bin/disredis/`, `docs/cli.md`); turns on `tls` |
+//! | `metrics` | metrics through the `metrics` facade (`disredis::metrics`, `docs/metrics.md`); with `sessions`, the example's `GET /metrics`. The bench crate has a `metrics` feature of its own that turns it on with a Prometheus recorder |
+//!
 //! ## Layout
-//! One crate in eight layers. A file imports only from its own layer (without a
-//! cycle) or from layers below it, so a request reads top to bottom: a `GET`
-//! goes `client` → `dispatch` (routed by `plan`) → `execute` → `topology` (the
-//! shard's connection) and back with the reply, never up again. A type's
-//! methods live in the file that defines it (or, for `Executor`, its module's
-//! files: `start`, bringing it up, and `moving`, requests on moving keys); the exceptions are `Builder::connect` (in
-//! `client`: connecting is the face's job) and `Builder::from_url` (in [`url`]).
+//! For contributors: how the source is organised. One crate in eight layers.
+//! A file imports only from its own layer (without a cycle) or from layers
+//! below it, so a request reads top to bottom: a `GET` goes `client` →
+//! `dispatch` (routed by `plan`) → `execute` → `topology` (the shard's
+//! connection) and back with the reply, never up again. A type's methods live
+//! in the file that defines it (or, for `Executor`, its module's files:
+//! `start`, bringing it up, and `moving`, requests on moving keys); the
+//! exceptions are `Builder::connect` (in `client`: connecting is the face's
+//! job), `Builder::connect_blocking` (in [`blocking`]) and `Builder::from_url`
+//! (in [`url`]).
 //!
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
 //! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
-//! | | [`blocking`] (+ `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones | `client`, `pubsub`, Base |
+//! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, Base |
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
 //! | | [`pubsub`] (+ `manager`) | [`PubSub`]: subscriptions routed like keys, made again after failovers and ring changes | Execute, State, Discovery, Connect, Pure, Base |
@@ -75,7 +152,7 @@
 //! | | `topology` (+ `shard`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
-//! | | `sentinel::reply` | parsing Sentinel replies defensively; pure | Base |
+//! | | `sentinel::reply` | parsing Sentinel replies defensively, and a data node's answer at a Sentinel address; pure | Base |
 //! | | `sentinel::quorum` | counting Sentinels' answers for `sentinel_quorum`: the agreed master, or [`Error::NoQuorum`]; pure | Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |

@@ -122,8 +122,8 @@ impl Sentinels {
         // A refused AUTH in the handshake becomes `Error::Auth` (the cause in
         // `NoSentinel` then says "authentication failed at sentinel …"). Without a
         // password there is no AUTH: a Sentinel with `requirepass` answers the first
-        // command with `NOAUTH: Authentication required.`, which reaches the cause
-        // as such (no extra PING here: it would cost a round trip per connection).
+        // command with `NOAUTH: Authentication required.`, which [`query`] turns
+        // into the same (no extra PING here: it would cost a round trip per connection).
         let con = client.get_multiplexed_async_connection_with_config(&config).await.map_err(refused)?;
         Ok(con)
     }
@@ -191,7 +191,7 @@ impl Sentinels {
     pub(crate) async fn discover(&self) -> Result<(NodeAddr, Vec<MasterEntry>)> {
         let (sentinel, masters) = self
             .ask("SENTINEL MASTERS", |mut con, addr| async move {
-                let reply: Value = redis::cmd("SENTINEL").arg("MASTERS").query_async(&mut con).await?;
+                let reply = query(&mut con, &addr, "SENTINEL MASTERS", None).await?;
                 let mut masters = parse_masters(&addr, reply)?;
                 for m in &mut masters {
                     m.addr = m.addr.take().map(|a| self.map(a));
@@ -217,7 +217,7 @@ impl Sentinels {
 
     async fn sentinels_of(&self, sentinel: &NodeAddr, name: &str) -> Result<Vec<NodeAddr>> {
         let mut con = self.connect(sentinel).await?;
-        let reply: Value = redis::cmd("SENTINEL").arg("SENTINELS").arg(name).query_async(&mut con).await?;
+        let reply = query(&mut con, sentinel, "SENTINEL SENTINELS", Some(name)).await?;
         let entries = parse_table(sentinel, "SENTINEL SENTINELS", reply)?;
         entries.iter().map(|e| entry_addr(sentinel, "SENTINEL SENTINELS", e).map(|a| self.map(a))).collect()
     }
@@ -226,7 +226,7 @@ impl Sentinels {
     /// `s_down`, `o_down` or `disconnected`), addresses mapped.
     pub(crate) async fn replicas(&self, name: &str) -> Result<Vec<NodeAddr>> {
         self.ask("SENTINEL REPLICAS", |mut con, addr| async move {
-            let reply: Value = redis::cmd("SENTINEL").arg("REPLICAS").arg(name).query_async(&mut con).await?;
+            let reply = query(&mut con, &addr, "SENTINEL REPLICAS", Some(name)).await?;
             let mut healthy = Vec::new();
             for e in parse_table(&addr, "SENTINEL REPLICAS", reply)? {
                 let flags = e.get("flags").map(String::as_str).unwrap_or_default();
@@ -265,8 +265,7 @@ impl Sentinels {
             return self.agreed_master_addr(name).await;
         }
         self.ask("SENTINEL GET-MASTER-ADDR-BY-NAME", |mut con, addr| async move {
-            let reply: Value =
-                redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(name).query_async(&mut con).await?;
+            let reply = query(&mut con, &addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
             Ok(parse_master_addr(&addr, reply)?.map(|a| self.map(a)))
         })
         .await
@@ -285,11 +284,8 @@ impl Sentinels {
             .map(|addr| async move {
                 let said = async {
                     let mut con = self.connect(&addr).await?;
-                    let reply: Value = redis::cmd("SENTINEL")
-                        .arg("GET-MASTER-ADDR-BY-NAME")
-                        .arg(name)
-                        .query_async(&mut con)
-                        .await?;
+                    let reply =
+                        query(&mut con, &addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
                     Ok::<_, Error>((parse_master_addr(&addr, reply)?.map(|a| self.map(a)), con))
                 }
                 .await;
@@ -353,11 +349,8 @@ impl Sentinels {
                         let mut con = con.clone();
                         let addr = &addr;
                         async move {
-                            let reply: Value = redis::cmd("SENTINEL")
-                                .arg("GET-MASTER-ADDR-BY-NAME")
-                                .arg(name)
-                                .query_async(&mut con)
-                                .await?;
+                            let reply =
+                                query(&mut con, addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
                             Ok::<_, Error>(parse_master_addr(addr, reply)?.map(|a| self.map(a).to_string()))
                         }
                     });
@@ -369,6 +362,31 @@ impl Sentinels {
         };
         futures_util::future::join_all(self.addrs().into_iter().map(one)).await
     }
+}
+
+/// Sends `command` (`"SENTINEL <SUBCOMMAND>"`), with `name` after it when
+/// given, to the Sentinel at `addr`. Its failures are judged here, once for
+/// every query: a data node's `unknown command 'SENTINEL'` says the address is
+/// a Redis server ([`reply::not_a_sentinel`]); `NOAUTH` (a Sentinel with
+/// `requirepass` and no `sentinel_password` configured) is [`Error::Auth`]
+/// naming the Sentinel settings, like a refused `AUTH` in the handshake.
+async fn query(
+    con: &mut MultiplexedConnection,
+    addr: &NodeAddr,
+    command: &'static str,
+    name: Option<&str>,
+) -> Result<Value> {
+    let mut cmd = redis::Cmd::new();
+    for word in command.split(' ') {
+        cmd.arg(word);
+    }
+    if let Some(name) = name {
+        cmd.arg(name);
+    }
+    cmd.query_async(con).await.map_err(|e| {
+        reply::not_a_sentinel(addr, command, &e)
+            .unwrap_or_else(|| crate::connect::refusal(e, addr, "sentinel"))
+    })
 }
 
 /// What one Sentinel says about where each shard's master is, from

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use redis::Value;
+use redis::{RedisError, Value};
 use tracing::warn;
 
 use crate::config::NodeAddr;
@@ -25,12 +25,16 @@ pub(crate) struct MasterEntry {
 /// A reply for an error message, cut to [`SHOWN_MAX`] characters: a hostile
 /// Sentinel must not make error texts (and logs) as big as its reply.
 fn shown(v: &Value) -> String {
-    let text = format!("{v:?}");
+    cut(format!("{v:?}"))
+}
+
+/// `text` cut to [`SHOWN_MAX`] characters (see [`shown`]).
+fn cut(text: String) -> String {
     if text.len() <= SHOWN_MAX {
         return text;
     }
-    let cut = (0..=SHOWN_MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-    format!("{}… ({} bytes in all)", &text[..cut], text.len())
+    let end = (0..=SHOWN_MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
 /// Longest reply excerpt in an error message.
@@ -129,6 +133,29 @@ pub(crate) fn parse_masters(sentinel: &NodeAddr, reply: Value) -> Result<Vec<Mas
         return Err(malformed(sentinel, CMD, "a master name is listed twice"));
     }
     Ok(masters)
+}
+
+/// `Some` when `e` is how a data node answers a `SENTINEL` command: a
+/// redis-server (not redis-sentinel) says `ERR unknown command 'SENTINEL', with
+/// args beginning with: …` (Redis 7.0 and Valkey 9.1 alike), which happens
+/// when a master's or a replica's address is configured as a Sentinel. An
+/// [`Error::SentinelReply`] that says so and keeps what the node said; the
+/// next Sentinel is tried as for any bad reply.
+pub(crate) fn not_a_sentinel(sentinel: &NodeAddr, command: &'static str, e: &RedisError) -> Option<Error> {
+    let said = e.detail()?.trim();
+    let unknown =
+        e.code() == Some("ERR") && said.to_ascii_lowercase().starts_with("unknown command 'sentinel'");
+    unknown.then(|| {
+        malformed(
+            sentinel,
+            command,
+            format!(
+                "the node at this address is a Redis server, not a Sentinel (it answered \"{}\"): list the Sentinels' \
+                 addresses (redis-sentinel, port 26379 unless configured otherwise), not a master's or a replica's",
+                cut(said.to_owned())
+            ),
+        )
+    })
 }
 
 pub(crate) fn parse_master_addr(sentinel: &NodeAddr, reply: Value) -> Result<Option<NodeAddr>> {
@@ -264,6 +291,52 @@ mod tests {
                 }
                 other => panic!("{shown} gave {other:?}"),
             }
+        }
+    }
+
+    /// What redis-rs makes of a server's error line.
+    fn server_error(line: &str) -> RedisError {
+        match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).unwrap() {
+            Value::ServerError(e) => e.into(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_data_nodes_unknown_command_says_it_is_not_a_sentinel() {
+        let e = server_error("ERR unknown command 'SENTINEL', with args beginning with: 'MASTERS' ");
+        match not_a_sentinel(&s(), "SENTINEL MASTERS", &e) {
+            Some(Error::SentinelReply { sentinel, command, detail }) => {
+                assert_eq!((sentinel.as_str(), command), ("127.0.0.1:26379", "SENTINEL MASTERS"));
+                assert!(
+                    detail.starts_with("the node at this address is a Redis server, not a Sentinel"),
+                    "{detail}"
+                );
+                assert!(
+                    detail.contains("\"unknown command 'SENTINEL', with args beginning with: 'MASTERS'\"")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let lower = server_error("ERR unknown command 'sentinel', with args beginning with: 'masters'");
+        assert!(not_a_sentinel(&s(), "SENTINEL MASTERS", &lower).is_some());
+        let long = server_error(&format!(
+            "ERR unknown command 'SENTINEL', with args beginning with: '{}'",
+            "x".repeat(5000)
+        ));
+        let Some(Error::SentinelReply { detail, .. }) = not_a_sentinel(&s(), "SENTINEL MASTERS", &long)
+        else {
+            panic!()
+        };
+        assert!(detail.len() < 600, "cut: {} bytes", detail.len());
+        // Anything else is not this case.
+        for other in [
+            server_error("ERR unknown command 'FOO'"),
+            server_error("NOPERM this user has no permissions to run the 'sentinel|masters' command"),
+            server_error("NOAUTH Authentication required."),
+            RedisError::from((redis::ErrorKind::Io, "connection refused")),
+        ] {
+            assert!(not_a_sentinel(&s(), "SENTINEL MASTERS", &other).is_none(), "{other}");
         }
     }
 

@@ -172,7 +172,10 @@ fn wrong_or_missing_data_password_is_auth_naming_the_master_at_once() {
                 Error::Auth { node, role, detail } => {
                     assert_eq!(*role, "master", "{label}");
                     assert!(masters.contains(node), "{label}: {node} is not one of {masters:?}");
-                    assert!(!detail.is_empty());
+                    // The text names the data nodes' settings, not the Sentinels'.
+                    assert!(detail.contains("Builder::password / Builder::username"), "{label}: {detail}");
+                    assert!(detail.contains("user:password@"), "{label}: {detail}");
+                    assert!(!detail.contains("sentinel_password"), "{label}: {detail}");
                 }
                 other => panic!("{label}: expected Error::Auth, got {other:?}"),
             }
@@ -203,11 +206,17 @@ fn wrong_or_missing_sentinel_password_says_authentication_failed_for_each_sentin
             let addrs: Vec<&str> = tried.iter().map(|t| t.addr.as_str()).collect();
             assert_eq!(addrs, topo.sentinel_addrs(), "{label}");
             // A refused AUTH is typed in the handshake; with no password at all the Sentinel's own
-            // NOAUTH reply to the first command is the cause.
+            // NOAUTH reply to the first command is the cause. Both name the Sentinels' settings.
             let says =
                 if label.starts_with("wrong") { "authentication failed at sentinel" } else { "NOAUTH" };
             for t in tried {
                 assert!(t.cause.contains(says), "{label}: {t}");
+                assert!(t.cause.contains("authentication failed at sentinel"), "{label}: {t}");
+                assert!(
+                    t.cause.contains("Builder::sentinel_password / Builder::sentinel_username"),
+                    "{label}: {t}"
+                );
+                assert!(t.cause.contains("sentinel_password="), "{label}: {t}");
             }
             assert!(err.to_string().contains(says), "{label}: {err}");
             assert_no_secret(label, &format!("{err} {err:?}"));

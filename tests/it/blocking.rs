@@ -1,6 +1,8 @@
 //! The blocking client on real processes: `redis::Commands`, pipelines (plain and
 //! atomic, which travel as packed bytes), `redis::Iter`, failover under a writer,
-//! refusal inside a tokio runtime, malformed bytes, clones.
+//! malformed bytes, clones, `from_url`; inside tokio runtimes in [`runtime`].
+
+mod runtime;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -206,35 +208,6 @@ fn sigkill_of_a_master_under_a_writer_loses_no_request_and_no_key() {
     assert_eq!(promoted.get::<_, Option<u64>>(k).unwrap(), Some(*n));
 }
 
-#[tokio::test]
-async fn inside_a_tokio_runtime_every_call_is_a_typed_error() {
-    let topo = Topology::start(Spec::default());
-    let addrs = topo.sentinel_addrs();
-    match DisredisClient::connect(&addrs) {
-        Err(Error::InsideRuntime) => {}
-        other => panic!("expected InsideRuntime, got {other:?}"),
-    }
-    assert!(matches!(
-        disredis::Builder::default().sentinels(&addrs).connect_blocking(),
-        Err(Error::InsideRuntime)
-    ));
-    // Built outside the runtime (a plain thread), used inside it.
-    let mut c = thread::spawn(move || DisredisClient::connect(&addrs)).join().unwrap().unwrap();
-    let inside = |e: redis::RedisError| {
-        assert!(matches!(Error::from(e.clone()), Error::InsideRuntime), "{e}");
-        assert!(e.to_string().contains("inside a tokio runtime"), "{e}");
-    };
-    inside(c.set::<_, _, ()>("k", "v").unwrap_err());
-    inside(redis::cmd("GET").arg("k").query::<Option<String>>(&mut c).unwrap_err());
-    inside(redis::pipe().set("k", 1).query::<()>(&mut c).unwrap_err());
-    inside(c.req_packed_command(&redis::cmd("GET").arg("k").get_packed_command()).unwrap_err());
-    // The async client inside works there, and nothing was written.
-    let mut a = c.as_async().clone();
-    let v: Option<String> = redis::AsyncCommands::get(&mut a, "k").await.unwrap();
-    assert_eq!(v, None);
-    drop(c); // dropping inside a runtime must not panic either
-}
-
 #[test]
 fn malformed_bytes_are_errors_and_the_client_keeps_working() {
     let topo = Topology::start(Spec::default());
@@ -291,4 +264,26 @@ fn clones_share_connections_and_the_runtime() {
     assert_eq!(from_thread.join().unwrap(), 4);
     assert_eq!(second.get::<_, i64>(&key).unwrap(), 4);
     assert_eq!(clients(&mut probe), before);
+}
+
+#[test]
+fn from_url_applies_the_url_and_refuses_a_bad_one_before_connecting() {
+    let topo = Topology::start(Spec::default());
+    let names = topo.master_names();
+    let url = format!("redis+sentinel://{}/3?masters={}", topo.sentinel_addrs().join(","), names.join(","));
+    let mut c = DisredisClient::from_url(&url).unwrap();
+    assert_eq!(c.shard_names(), names.as_slice());
+    assert_eq!(c.get_db(), 3);
+    let key = keys_on(&c, &names[1], "url", 1).remove(0);
+    c.set::<_, _, ()>(&key, "in db 3").unwrap();
+    let mut master = topo.conn(&topo.master_addr(&names[1]));
+    assert_eq!(master.get::<_, Option<String>>(&key).unwrap(), None, "written to db 0");
+    let () = redis::cmd("SELECT").arg(3).query(&mut master).unwrap();
+    assert_eq!(master.get::<_, Option<String>>(&key).unwrap().as_deref(), Some("in db 3"));
+
+    let bad = format!("redis+sentinel://{}/?mastrs=a", topo.sentinel_addrs()[0]);
+    match DisredisClient::from_url(&bad) {
+        Err(Error::BadUrl { part: "query", detail }) => assert!(detail.contains("masters"), "{detail}"),
+        other => panic!("expected BadUrl, got {other:?}"),
+    }
 }

@@ -123,3 +123,26 @@ async fn a_sentinel_that_monitors_nothing_is_a_typed_error() {
         other => panic!("expected NoMasters, got {other:?}"),
     }
 }
+
+/// A data node given as the Sentinel address: the cause says it is a Redis
+/// server, not a Sentinel; listed before a real Sentinel it is only skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_server_given_as_the_sentinel_is_named_as_such() {
+    let topo = Topology::start(Spec { shards: 1, replicas: 1, sentinels: 1, quorum: 1 });
+    let name = &topo.master_names()[0];
+    for node in [topo.master_addr(name), topo.replica_addrs(name)[0].clone()] {
+        let err = DisredisClient::connect([node.clone()]).await.unwrap_err();
+        let Error::NoSentinel { tried } = &err else { panic!("expected NoSentinel, got {err:?}") };
+        assert_eq!(tried.len(), 1, "{err}");
+        assert_eq!(tried[0].addr, node);
+        let text = err.to_string();
+        assert!(text.contains("is a Redis server, not a Sentinel"), "{text}");
+        assert!(text.contains("unknown command"), "what the node said is kept: {text}");
+        let r: redis::RedisError = err.clone().into();
+        assert!(matches!(Error::from(r), Error::NoSentinel { .. }));
+
+        let client = DisredisClient::connect([node.clone(), topo.sentinel_addrs()[0].clone()]).await.unwrap();
+        assert_eq!(client.shard_names(), topo.master_names().as_slice());
+        assert_eq!(client.sentinels()[0], topo.sentinel_addrs()[0], "the real Sentinel moved to the front");
+    }
+}

@@ -153,3 +153,59 @@ async fn unknown_commands_are_looked_up_once_then_refused_without_keys() {
     let err = redis::cmd("NOSUCHMODULE.CMD").query_async::<()>(&mut shard).await.unwrap_err();
     assert!(err.to_string().to_lowercase().contains("unknown command"), "{err}");
 }
+
+/// The crate page's `WATCH` example (src/lib.rs), as written there: under 8
+/// tasks taking 10 at a time from 95, exactly 9 takes succeed, the balance ends
+/// at 5 and the log holds one entry per take; an early `Some(None)` changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_crate_docs_watch_example_takes_exactly_what_the_balance_holds() {
+    async fn take(client: disredis::DisredisClient) -> redis::RedisResult<Option<i64>> {
+        let (balance, log) = ("{user:42}:balance", "{user:42}:log");
+        let left: Option<i64> = redis::aio::transaction_async(
+            client.clone(), // the WATCH pins this handle (and its clones) to a connection of its own
+            &[balance],
+            |mut con, mut pipe| async move {
+                let now: i64 = con.get::<_, Option<i64>>(balance).await?.unwrap_or(0);
+                if now < 10 {
+                    return Ok(Some(None)); // nothing to change: ends the loop
+                }
+                // `None` when `balance` changed after the WATCH: the closure runs again.
+                let done: Option<(i64,)> =
+                    pipe.decr(balance, 10).rpush(log, -10).ignore().query_async(&mut con).await?;
+                Ok(done.map(|(left,)| Some(left)))
+            },
+        )
+        .await?;
+        Ok(left)
+    }
+
+    let topo = Topology::start(Spec::default());
+    let client = client(&topo).await;
+    let mut con = client.clone();
+    con.set::<_, _, ()>("{user:42}:balance", 95).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                while let Some(left) = take(client.clone()).await.unwrap() {
+                    took.push(left);
+                }
+                took
+            })
+        })
+        .collect();
+    let mut lefts = Vec::new();
+    for t in tasks {
+        lefts.extend(t.await.unwrap());
+    }
+    lefts.sort();
+    assert_eq!(lefts, (0..9).map(|i| 5 + 10 * i).collect::<Vec<i64>>(), "each take saw its own balance");
+    assert_eq!(con.get::<_, i64>("{user:42}:balance").await.unwrap(), 5);
+    assert_eq!(con.llen::<_, usize>("{user:42}:log").await.unwrap(), 9);
+    // Insufficient: the early `Some(None)` changes nothing.
+    assert_eq!(take(client.clone()).await.unwrap(), None);
+    assert_eq!(con.get::<_, i64>("{user:42}:balance").await.unwrap(), 5);
+    assert_eq!(con.llen::<_, usize>("{user:42}:log").await.unwrap(), 9);
+}
