@@ -142,6 +142,23 @@ impl DisredisClient {
         self.client.sentinels()
     }
 
+    /// A handle with its own failover deadline; see
+    /// [`crate::DisredisClient::with_failover_deadline`].
+    pub fn with_failover_deadline(&self, deadline: std::time::Duration) -> DisredisClient {
+        DisredisClient { client: self.client.with_failover_deadline(deadline), driver: self.driver.clone() }
+    }
+
+    /// A handle with its own at-least-once choice; see
+    /// [`crate::DisredisClient::with_retry_non_idempotent`].
+    pub fn with_retry_non_idempotent(&self, retry: bool) -> DisredisClient {
+        DisredisClient { client: self.client.with_retry_non_idempotent(retry), driver: self.driver.clone() }
+    }
+
+    /// Closes the client for every handle; see [`crate::DisredisClient::close`].
+    pub fn close(&self) -> Result<()> {
+        self.driver.block_on(self.client.close())
+    }
+
     fn pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> RedisResult<Vec<Value>> {
         let Self { client, driver } = self;
         driver.block_on(client.req_packed_commands(pipe, offset, count))?

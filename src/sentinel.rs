@@ -244,9 +244,8 @@ impl Sentinels {
     /// (`SENTINEL MASTER` flags, `SENTINEL REPLICAS` flags): see [`Promotion`].
     pub(crate) async fn promotion(&self, name: &str) -> Result<Promotion> {
         self.ask("SENTINEL MASTER", |mut con, addr| async move {
-            let master: Value = redis::cmd("SENTINEL").arg("MASTER").arg(name).query_async(&mut con).await?;
-            let replicas: Value =
-                redis::cmd("SENTINEL").arg("REPLICAS").arg(name).query_async(&mut con).await?;
+            let master = query(&mut con, &addr, "SENTINEL MASTER", Some(name)).await?;
+            let replicas = query(&mut con, &addr, "SENTINEL REPLICAS", Some(name)).await?;
             let master = parse_table(&addr, "SENTINEL MASTER", Value::Array(vec![master]))?;
             let replicas = parse_table(&addr, "SENTINEL REPLICAS", replicas)?;
             let flags =

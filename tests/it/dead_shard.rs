@@ -236,3 +236,24 @@ async fn outage(down_after: Option<Duration>) -> Outage {
         recovery,
     }
 }
+
+/// The blocking twin's handle deadline and `close`, on a plain thread.
+#[test]
+fn the_blocking_client_has_a_handle_deadline_and_close() {
+    let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
+    let names = topo.master_names();
+    let client = disredis::blocking::DisredisClient::connect(topo.sentinel_addrs()).unwrap();
+    let b = keys_on(&client, &names[1], "blocking", 1).remove(0);
+    topo.kill(&topo.master_addr(&names[1]));
+    let mut quick = client.with_failover_deadline(Duration::from_millis(300));
+    match redis::Commands::set::<_, _, ()>(&mut quick, &b, "v").map_err(Error::from) {
+        Err(Error::FailoverTimeout { elapsed, .. }) => {
+            assert!(elapsed < Duration::from_secs(15), "{elapsed:?}")
+        }
+        other => panic!("expected FailoverTimeout, got {other:?}"),
+    }
+    client.close().unwrap();
+    let mut other = client.clone();
+    let closed = redis::Commands::get::<_, Option<String>>(&mut other, "k").map_err(Error::from);
+    assert!(matches!(closed, Err(Error::Closed)), "{closed:?}");
+}
