@@ -36,6 +36,10 @@
 //! [`DisredisClient::on_shard`]). The full table is in the README ("What runs
 //! across shards"). A split write that fails on some shards after others ran is
 //! [`Error::PartiallyApplied`]. Pub/sub is routed by channel: [`pubsub`].
+//! Commands that change a connection's state (`SELECT`, `CLIENT SETNAME`,
+//! `SUBSCRIBE`, …) are [`Error::SharedConnection`] everywhere: every
+//! connection is shared by all requests to its shard (the table is on
+//! [`ShardHandle`]).
 //!
 //! ## Transactions and `WATCH`
 //! `redis::pipe().atomic()` runs `MULTI`/`EXEC` on the master of its keys, which
@@ -95,8 +99,15 @@
 //! retried only when it is idempotent ([`Error::Ambiguous`] otherwise, unless
 //! [`retry_non_idempotent`](Builder::retry_non_idempotent)). The client also
 //! follows `+switch-master` on every Sentinel, plus a poll, and reports each
-//! switch through [`DisredisClient::events`]. Details, options and measurements:
-//! `docs/failover.md`; every setting and default: [`Builder`].
+//! switch through [`DisredisClient::events`]. A shard with no master and no
+//! promotion in sight for [`shard_down_after`](Builder::shard_down_after)
+//! counts as down: its requests fail at once with [`Error::ShardDown`] (the
+//! other shards keep serving) until a probe finds a master. A handle can carry
+//! its own deadline and at-least-once choice
+//! ([`DisredisClient::with_failover_deadline`],
+//! [`DisredisClient::with_retry_non_idempotent`]); [`DisredisClient::close`]
+//! ends a client. Details, options and measurements: `docs/failover.md`; every
+//! setting and default: [`Builder`].
 //!
 //! ## Blocking client
 //! [`blocking::DisredisClient`] is the same client behind `redis::Commands`,
@@ -146,17 +157,19 @@
 //! | | `dispatch::channels` | `PUBLISH`, `SPUBLISH`, `PUBSUB …` routed by channel | Execute, State, Pure, Base |
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
+//! | | `execute::down` | declaring a shard down (asking Sentinel about a promotion) and the probe that brings it back | State, Discovery, Base |
+//! | | `execute::policy` | a handle's own deadline and at-least-once choice, carried with the request (task-local), read on the retry path | Base |
 //! | | `execute::replicated` | durability mode on the request path: the write and its `WAIT` on one connection, waiting again on that connection (within the failover deadline) while too few replicas have it | State, Pure, Base |
 //! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`), sending a request again under the next ring | State, Discovery, Pure, Base |
 //! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
-//! | | `topology` (+ `shard`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
+//! | | `topology` (+ `shard`, `health`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; up, failing or down (`health`); during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, [`SentinelView`] | Connect, Base |
 //! | | `sentinel::reply` | parsing Sentinel replies defensively, and a data node's answer at a Sentinel address; pure | Base |
 //! | | `sentinel::quorum` | counting Sentinels' answers for `sentinel_quorum`: the agreed master, or [`Error::NoQuorum`]; pure | Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS) and the `ROLE` check | Base |
-//! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
+//! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`, `state`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect; the commands refused because they change a shared connection's state (`state`) | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
 //! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
 //! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones, judging their replies | Base |
 //! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |
