@@ -34,7 +34,8 @@ Examples:
 
 Exit status: 0 success; 1 the command failed (no Sentinel answered, a shard is down,
 a Redis error); 2 a usage or configuration error (bad option, URL or address,
-unknown master, refused credentials, a rejected TLS certificate).";
+unknown master, refused credentials, a rejected TLS certificate); 141 standard output
+was closed before everything was written (`| head`), as for a tool killed by SIGPIPE.";
 
 /// Inspect and use a Redis deployment sharded over Sentinel-managed masters.
 ///
@@ -67,6 +68,14 @@ pub struct Cli {
     /// show them "timed out".
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
     pub sentinel_timeout: Option<u64>,
+
+    /// How long a shard gets to answer, in milliseconds (the client's failover
+    /// deadline). Default: 2000 for the commands that report per shard
+    /// (topology, ring, info, ping, keys-summary, watch), so a shard that is
+    /// down costs that once and the others are still shown; for the rest the
+    /// library's 15000 (or the URL's failover_deadline), so they wait out a failover.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
+    pub shard_timeout: Option<u64>,
 
     /// Print JSON (one document, or one object per line for `watch` and `scan`) instead of tables.
     #[arg(long, global = true)]
@@ -191,6 +200,23 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+impl Command {
+    /// Whether the command reports on every shard (and so gets a short
+    /// `--shard-timeout` by default: one shard that is down must not hold up
+    /// the report on the others, nor cost a failover deadline per column).
+    pub fn reports_per_shard(&self) -> bool {
+        matches!(
+            self,
+            Command::Topology
+                | Command::Ring
+                | Command::Info { .. }
+                | Command::Ping { .. }
+                | Command::KeysSummary { .. }
+                | Command::Watch
+        )
+    }
 }
 
 /// `rebalance --on-conflict`.

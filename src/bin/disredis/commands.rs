@@ -1,6 +1,5 @@
 //! `locate`, `get`, `set`, `del`, `ping` and `watch`.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use disredis::{DisredisClient, Event};
@@ -8,6 +7,7 @@ use redis::AsyncCommands;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Failure;
+use crate::out::{errln, outln};
 use crate::output::{Json, ms, print_table, utc_now};
 
 /// The master address the client uses for `shard` now, if it has one.
@@ -35,7 +35,7 @@ pub fn locate(client: &DisredisClient, keys: &[String], json: bool) -> Result<()
                 ])
             })
             .collect();
-        println!("{}", Json::Arr(items));
+        outln!("{}", Json::Arr(items));
     } else {
         let rows: Vec<Vec<String>> = rows
             .into_iter()
@@ -51,7 +51,7 @@ pub async fn get(client: &DisredisClient, key: &str, json: bool) -> Result<(), F
     let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
     if json {
         let shard = client.shard_for(key).to_owned();
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![
                 ("key", Json::str(key)),
@@ -60,7 +60,7 @@ pub async fn get(client: &DisredisClient, key: &str, json: bool) -> Result<(), F
             ])
         );
     } else {
-        println!("{}", value.as_deref().unwrap_or("(nil)"));
+        outln!("{}", value.as_deref().unwrap_or("(nil)"));
     }
     Ok(())
 }
@@ -79,12 +79,12 @@ pub async fn set(
     }
     let shard = client.shard_for(key).to_owned();
     if json {
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![("key", Json::str(key)), ("shard", Json::Str(shard)), ("ok", Json::Bool(true))])
         );
     } else {
-        println!("OK ({shard})");
+        outln!("OK ({shard})");
     }
     Ok(())
 }
@@ -92,9 +92,9 @@ pub async fn set(
 pub async fn del(client: &DisredisClient, keys: &[String], json: bool) -> Result<(), Failure> {
     let deleted: i64 = client.clone().del(keys).await?;
     if json {
-        println!("{}", Json::Obj(vec![("deleted", Json::Int(deleted))]));
+        outln!("{}", Json::Obj(vec![("deleted", Json::Int(deleted))]));
     } else {
-        println!("deleted {deleted} of {} key(s)", keys.len());
+        outln!("deleted {deleted} of {} key(s)", keys.len());
     }
     Ok(())
 }
@@ -150,7 +150,7 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
                 Json::Obj(fields)
             })
             .collect();
-        println!("{}", Json::Arr(items));
+        outln!("{}", Json::Arr(items));
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()
@@ -168,7 +168,7 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
             })
             .collect();
         print_table(&["SHARD", "MASTER", "MIN", "MEDIAN", "MAX"], &table);
-        println!("{count} PING(s) per shard through the shard's connection");
+        outln!("{count} PING(s) per shard through the shard's connection");
     }
     Failure::unless_all_answered(failed, "PING")
 }
@@ -208,29 +208,25 @@ fn describe(event: &Event, json: bool, at: &str) -> String {
 
 pub async fn watch(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     let mut events = client.events();
-    eprintln!(
+    errln!(
         "watching shards {} through Sentinels {}; Ctrl-C to stop",
         client.shard_names().join(", "),
         client.sentinels().join(", ")
     );
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    let mut out = std::io::stdout();
     loop {
         let line = tokio::select! {
             _ = &mut ctrl_c => return Ok(()),
             event = events.recv() => match event {
                 Ok(event) => describe(&event, json, &utc_now()),
                 Err(RecvError::Lagged(n)) => {
-                    eprintln!("disredis: {n} event(s) lost (printing fell behind)");
+                    errln!("disredis: {n} event(s) lost (printing fell behind)");
                     continue;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
         };
-        // Written and flushed per line, so a pipe sees each event as it happens.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            return Ok(()); // stdout closed (e.g. `| head`): stop quietly
-        }
+        outln!("{line}");
     }
 }

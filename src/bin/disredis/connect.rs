@@ -4,12 +4,19 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use disredis::url::{SentinelUrl, TlsParams};
 use disredis::{Builder, DisredisClient, Error};
 
 use crate::Failure;
 use crate::args::Cli;
+
+/// How long a shard gets to answer in the commands that report per shard
+/// (`Command::reports_per_shard`) unless `--shard-timeout` says otherwise: a
+/// healthy master answers in milliseconds, and a failover that takes longer is
+/// better reported as under way than waited for.
+pub const SHARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Credentials and TLS (global options).
 #[derive(clap::Args, Debug)]
@@ -210,7 +217,11 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
         builder = builder.db(db);
     }
     if let Some(ms) = cli.sentinel_timeout {
-        builder = builder.sentinel_timeout(std::time::Duration::from_millis(ms));
+        builder = builder.sentinel_timeout(Duration::from_millis(ms));
+    }
+    let shard_timeout = cli.shard_timeout.map(Duration::from_millis);
+    if let Some(t) = shard_timeout.or(cli.command.reports_per_shard().then_some(SHARD_TIMEOUT)) {
+        builder = builder.failover_deadline(t);
     }
     // Validate before connecting, so a bad address is a configuration error (2).
     builder.clone().build()?;

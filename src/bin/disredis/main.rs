@@ -3,10 +3,14 @@
 //! Built with the `cli` feature: `cargo install --path . --features cli`, or
 //! `cargo run --features cli -- --sentinel 127.0.0.1:26381 topology`.
 
+// Output goes through `out` (a closed pipe is a quiet exit, not a panic).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod commands;
 mod connect;
 mod info;
+mod out;
 mod output;
 mod progress;
 mod reshard;
@@ -78,8 +82,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "disredis", &mut script);
-        // A closed pipe (`| head`) is not an error.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        out::bytes(&script);
         return Ok(());
     }
     let builder = connect::settings(&cli)?;
@@ -129,7 +132,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("disredis: error: {}", f.message);
+            out::errln!("disredis: error: {}", f.message);
             ExitCode::from(f.code)
         }
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use disredis::{DisredisClient, Ring};
 
 use crate::Failure;
+use crate::out::outln;
 use crate::output::{Json, print_table};
 
 /// One member master as the tool found it.
@@ -141,7 +142,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
                 ])
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![
                 ("ring", ring_json(ring)),
@@ -152,12 +153,12 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
             ])
         );
     } else {
-        println!("ring version {} ({}), members: {}", ring.version, ring.phase, ring.members.join(", "));
+        outln!("ring version {} ({}), members: {}", ring.version, ring.phase, ring.members.join(", "));
         if !ring.target.is_empty() {
-            println!("moving to: {}", ring.target.join(", "));
+            outln!("moving to: {}", ring.target.join(", "));
         }
         if !topology.unrouted.is_empty() {
-            println!(
+            outln!(
                 "not members (Sentinel monitors them; nothing is routed there): {}",
                 topology.unrouted.join(", ")
             );
@@ -169,7 +170,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
         print_table(&["MASTER", "RING COPY", "DISREDIS CLIENTS BY VERSION"], &rows);
         let late = stragglers(&members, ring.version);
         if !late.is_empty() {
-            println!("\nstragglers (connections following an older ring than version {}):", ring.version);
+            outln!("\nstragglers (connections following an older ring than version {}):", ring.version);
             let rows: Vec<Vec<String>> = late
                 .iter()
                 .map(|(master, n)| {
