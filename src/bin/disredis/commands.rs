@@ -1,17 +1,16 @@
-//! `locate`, `get`, `set`, `del`, `ping` and `watch`.
+//! `locate`, `get`, `set`, `del` and `ping`.
 
 use std::time::{Duration, Instant};
 
-use disredis::{DisredisClient, Event};
+use disredis::DisredisClient;
 use redis::AsyncCommands;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::Failure;
-use crate::out::{errln, outln};
-use crate::output::{Json, ms, print_table, utc_now};
+use crate::out::outln;
+use crate::output::{Json, ms, print_table};
 
 /// The master address the client uses for `shard` now, if it has one.
-fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
+pub fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
     client.topology().shards.into_iter().find(|s| s.name == shard).and_then(|s| s.master)
 }
 
@@ -171,62 +170,4 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
         outln!("{count} PING(s) per shard through the shard's connection");
     }
     Failure::unless_all_answered(failed, "PING")
-}
-
-/// One event as a line of text (after the timestamp) or a JSON object.
-fn describe(event: &Event, json: bool, at: &str) -> String {
-    let (kind, fields): (&str, Vec<(&'static str, Json)>) = match event {
-        Event::SwitchMaster { shard, from, to } => (
-            "SwitchMaster",
-            vec![("shard", Json::str(shard)), ("from", Json::opt_str(from.clone())), ("to", Json::str(to))],
-        ),
-        Event::ReResolved { shard, cause } => {
-            ("ReResolved", vec![("shard", Json::str(shard)), ("cause", Json::str(cause))])
-        }
-        Event::SentinelDown { addr, cause } => {
-            ("SentinelDown", vec![("sentinel", Json::str(addr)), ("cause", Json::str(cause))])
-        }
-        Event::SentinelUp { addr } => ("SentinelUp", vec![("sentinel", Json::str(addr))]),
-        other => ("Other", vec![("debug", Json::Str(format!("{other:?}")))]),
-    };
-    if json {
-        let mut all = vec![("time", Json::str(at)), ("event", Json::str(kind))];
-        all.extend(fields);
-        return Json::Obj(all).to_string();
-    }
-    let text = match event {
-        Event::SwitchMaster { shard, from, to } => {
-            format!("{shard}: {} -> {to}", from.as_deref().unwrap_or("(none)"))
-        }
-        Event::ReResolved { shard, cause } => format!("{shard}: {cause}"),
-        Event::SentinelDown { addr, cause } => format!("{addr}: {cause}"),
-        Event::SentinelUp { addr } => addr.clone(),
-        other => format!("{other:?}"),
-    };
-    format!("{at} {kind:<13} {text}")
-}
-
-pub async fn watch(client: &DisredisClient, json: bool) -> Result<(), Failure> {
-    let mut events = client.events();
-    errln!(
-        "watching shards {} through Sentinels {}; Ctrl-C to stop",
-        client.shard_names().join(", "),
-        client.sentinels().join(", ")
-    );
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        let line = tokio::select! {
-            _ = &mut ctrl_c => return Ok(()),
-            event = events.recv() => match event {
-                Ok(event) => describe(&event, json, &utc_now()),
-                Err(RecvError::Lagged(n)) => {
-                    errln!("disredis: {n} event(s) lost (printing fell behind)");
-                    continue;
-                }
-                Err(RecvError::Closed) => return Ok(()),
-            },
-        };
-        outln!("{line}");
-    }
 }

@@ -18,6 +18,7 @@ mod ring;
 mod scan;
 mod summary;
 mod topology;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -115,7 +116,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,
         Command::Del { keys } => commands::del(&client, &keys, json).await,
         Command::Ping { count } => commands::ping(&client, count, json).await,
-        Command::Watch => commands::watch(&client, json).await,
+        Command::Watch => watch::run(&client, json).await,
         Command::Info { section } => info::run(&client, section.as_deref(), json).await,
         Command::Scan { pattern, count, key_type } => {
             scan::run(&client, &pattern, count, key_type.as_deref(), json).await

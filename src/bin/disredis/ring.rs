@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use disredis::{DisredisClient, Ring};
+use futures_util::future::join_all;
 
 use crate::Failure;
 use crate::out::outln;
@@ -98,11 +99,12 @@ fn stragglers(members: &[Member], version: u64) -> Vec<(&str, &Named)> {
 pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     let topology = client.topology();
     let ring = &topology.ring;
-    let mut members = Vec::new();
-    for (name, copy) in client.ring_copies().await {
+    // Every member at once: one that is down costs one `--shard-timeout`.
+    let members = join_all(client.ring_copies().await.into_iter().map(|(name, copy)| async move {
         let clients = clients(client, &name).await;
-        members.push(Member { name, copy: copy.map_err(|e| e.to_string()), clients });
-    }
+        Member { name, copy: copy.map_err(|e| e.to_string()), clients }
+    }))
+    .await;
     let consistent = members.iter().all(|m| matches!(&m.copy, Ok(Some(c)) if c == ring));
     if json {
         let masters = members
