@@ -308,6 +308,44 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
+    fn row(master: Option<&str>, role: Result<&str, Option<&str>>, views: &[Result<&str, &str>]) -> Row {
+        let failed = |no_answer: Option<&str>| Failed {
+            text: "the library's text".into(),
+            no_answer: no_answer.map(str::to_owned),
+        };
+        Row {
+            shard: "shard-b".into(),
+            master: master.map(str::to_owned),
+            role: role.map(str::to_owned).map_err(failed),
+            replicas: Ok(Vec::new()),
+            views: views
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("s{i}"), v.map(|a| Some(a.to_owned())).map_err(str::to_owned)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn sentinels_agreeing_on_a_dead_master_is_not_a_disagreement() {
+        let healthy = row(Some("m:1"), Ok("master"), &[Ok("m:1"), Ok("m:1")]);
+        assert_eq!(agree_cell(&healthy), "2/2");
+        let behind = row(Some("m:1"), Ok("master"), &[Ok("m:1"), Ok("m:0")]);
+        assert_eq!(agree_cell(&behind), "1/2 (s1 says m:0)");
+        let dead = row(None, Err(Some("Connection refused")), &[Ok("m:1"), Ok("m:1")]);
+        assert_eq!(agree_cell(&dead), "2/2 (both Sentinels name m:1; it does not answer)");
+        assert_eq!(dead.consensus(), Some("m:1"));
+        let one_late = row(None, Err(Some("Connection refused")), &[Ok("m:1"), Ok("m:1"), Err("timed out")]);
+        assert_eq!(agree_cell(&one_late), "2/3 (2 Sentinels name m:1; it does not answer; s2: timed out)");
+        // Where they do disagree, the address most of them name is the row's.
+        let split = row(None, Err(Some("Connection refused")), &[Ok("m:0"), Ok("m:1"), Ok("m:1")]);
+        assert_eq!(agree_cell(&split), "2/3 (2 Sentinels name m:1; it does not answer; s0 says m:0)");
+        assert_eq!(split.consensus(), None);
+        // A ROLE error that is not a missing answer says nothing about the node.
+        let refused = row(Some("m:1"), Err(None), &[Ok("m:1")]);
+        assert_eq!(agree_cell(&refused), "1/1");
+    }
+
     #[test]
     fn replication_info_gives_replicas_and_lag() {
         let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n\

@@ -177,3 +177,34 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
         outln!("{line}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_changes_as_text_and_json() {
+        let down = Health::NoMaster { shard: "shard-b".into(), cause: "Connection refused".into() };
+        assert_eq!(
+            describe_health(&down, false, "T"),
+            "T NoMaster      shard-b: no master answers (Connection refused)"
+        );
+        assert_eq!(
+            describe_health(&down, true, "T"),
+            r#"{"time":"T","event":"NoMaster","shard":"shard-b","cause":"Connection refused"}"#
+        );
+        let up = Health::MasterUp {
+            shard: "shard-b".into(),
+            master: Some("127.0.0.1:1".into()),
+            after: Duration::from_millis(12_340),
+        };
+        assert_eq!(
+            describe_health(&up, false, "T"),
+            "T MasterUp      shard-b: 127.0.0.1:1 answers (no master for 12.3 s)"
+        );
+        assert_eq!(
+            describe_health(&up, true, "T"),
+            r#"{"time":"T","event":"MasterUp","shard":"shard-b","master":"127.0.0.1:1","down_s":12.3}"#
+        );
+    }
+}
