@@ -91,7 +91,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Every shard: master address, ROLE check, replicas with lag, and how many
-    /// Sentinels name the same master. Exit status 1 when a master fails the ROLE check.
+    /// Sentinels name the same master (where it does not answer, that they
+    /// agree on it all the same). Exit status 1 when a master fails the ROLE check.
     Topology,
     /// The ring: version, phase, members, masters Sentinel monitors that are not
     /// members, and per member its copy of the ring record and the ring versions
@@ -132,7 +133,9 @@ pub enum Command {
         count: u32,
     },
     /// Print failover events (SwitchMaster, ReResolved, SentinelDown/Up) with UTC
-    /// timestamps as they happen, until Ctrl-C.
+    /// timestamps as they happen, until Ctrl-C; and, from a PING to every shard
+    /// each second, NoMaster when a shard's master stops answering, MasterUp
+    /// when one answers again.
     Watch,
     /// Change the ring's members online: checks the change (exit status 2 when
     /// it can't be made), then runs it — prepare, migrating (keys moved, with
