@@ -70,10 +70,11 @@ pub struct Cli {
     pub sentinel_timeout: Option<u64>,
 
     /// How long a shard gets to answer, in milliseconds (the client's failover
-    /// deadline). Default: 2000 for the commands that report per shard
-    /// (topology, ring, info, ping, keys-summary, watch), so a shard that is
-    /// down costs that once and the others are still shown; for the rest the
-    /// library's 15000 (or the URL's failover_deadline), so they wait out a failover.
+    /// deadline). Default: the URL's failover_deadline; without one, 2000 for
+    /// the commands that report per shard (topology, ring, info, ping,
+    /// keys-summary, watch), so a shard that is down costs that once and the
+    /// others are still shown, and the library's 15000 for the rest, so they
+    /// wait out a failover.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
     pub shard_timeout: Option<u64>,
 

@@ -27,6 +27,18 @@ fn kill_shard(topo: &Topology, name: &str) -> String {
     master
 }
 
+/// How long the client kept trying, from a `FailoverTimeout` text: `… failover
+/// deadline (2.001261753s); last error: …` or `(700.93ms)`.
+fn kept_trying(error: &str) -> Duration {
+    let text = error.split_once("failover deadline (").and_then(|(_, rest)| rest.split_once(')'));
+    let text = text.unwrap_or_else(|| panic!("no deadline in {error:?}")).0;
+    let secs: f64 = match text.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().unwrap() / 1000.0,
+        None => text.strip_suffix('s').unwrap().parse().unwrap(),
+    };
+    Duration::from_secs_f64(secs)
+}
+
 /// Runs the binary and says how long it took.
 fn timed(args: &[String]) -> (Out, Duration) {
     let started = Instant::now();
@@ -73,11 +85,20 @@ fn topology_ring_and_info_report_a_dead_shard_in_bounded_time_and_honestly() {
     assert_eq!(b.get("master"), &J::Null, "the client has no master for it");
     assert_eq!((b.get("answers"), b.get("role_ok")), (&J::Bool(false), &J::Bool(false)));
     assert!(b.get("role_error").str().contains("Connection refused"), "{b:?}");
+    let waited = kept_trying(b.get("role_error").str());
+    assert!(Duration::from_secs(2) <= waited && waited < BOUND, "the default --shard-timeout: {waited:?}");
     assert_eq!(b.get("sentinels_name").str(), dead);
     assert_eq!((b.get("sentinels_agree").num(), b.get("sentinels_asked").num()), (2.0, 2.0));
     for view in b.get("sentinels").arr() {
         assert_eq!((view.get("master").str(), view.get("error")), (dead.as_str(), &J::Null));
     }
+
+    // --shard-timeout sets how long.
+    let doc =
+        J::parse(&timed(&with_sentinels(&topo, &["--shard-timeout", "700", "--json", "topology"])).0.stdout);
+    let b = doc.get("shards").arr().iter().find(|s| s.get("shard").str() == down.as_str()).unwrap();
+    let waited = kept_trying(b.get("role_error").str());
+    assert!(Duration::from_millis(700) <= waited && waited < Duration::from_secs(2), "{waited:?}");
 
     // `ring` and `info` likewise: the live member reported, the dead one's error, in bounded time.
     let (out, took) = timed(&with_sentinels(&topo, &["ring"]));
