@@ -99,12 +99,21 @@ fn stragglers(members: &[Member], version: u64) -> Vec<(&str, &Named)> {
 pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     let topology = client.topology();
     let ring = &topology.ring;
-    // Every member at once: one that is down costs one `--shard-timeout`.
-    let members = join_all(client.ring_copies().await.into_iter().map(|(name, copy)| async move {
-        let clients = clients(client, &name).await;
-        Member { name, copy: copy.map_err(|e| e.to_string()), clients }
-    }))
-    .await;
+    // The copies and every member's clients at once: a member that is down
+    // costs one `--shard-timeout`, not one per member or per question.
+    let names = client.shard_names();
+    let (copies, listed) =
+        tokio::join!(client.ring_copies(), join_all(names.iter().map(|name| clients(client, name))));
+    let members: Vec<Member> = copies
+        .into_iter()
+        .map(|(name, copy)| {
+            let clients = match names.iter().position(|n| *n == name) {
+                Some(i) => listed[i].clone(),
+                None => Err("not a member when the clients were listed".into()),
+            };
+            Member { name, copy: copy.map_err(|e| e.to_string()), clients }
+        })
+        .collect();
     let consistent = members.iter().all(|m| matches!(&m.copy, Ok(Some(c)) if c == ring));
     if json {
         let masters = members
