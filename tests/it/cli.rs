@@ -5,19 +5,17 @@
 
 mod json;
 mod ops;
+mod pipe;
 pub mod run;
 mod sentinel_timeout;
+mod shard_down;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use json::J;
-use run::{BIN, cli, cli_env, ok, with_sentinels};
+use run::{Running, cli, cli_env, ok, with_sentinels};
 
 use crate::support::{Spec, Topology, hourly_ring_poll, load_record, stable_record};
 
@@ -170,57 +168,16 @@ fn watch_prints_switch_master_after_a_master_is_killed() {
     let topo = Topology::start(Spec::default());
     let name = &topo.master_names()[0];
     let old = topo.master_addr(name);
-    let args = with_sentinels(&topo, &["watch"]);
-    let mut child = Command::new(BIN)
-        .args(&args)
-        .env_remove("DISREDIS_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn disredis watch");
-    let (tx, rx) = mpsc::channel::<(bool, String)>();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    thread::spawn(move || {
-        BufReader::new(stdout).lines().map_while(Result::ok).for_each(|l| drop(tx.send((true, l))))
-    });
-    thread::spawn(move || {
-        BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| drop(tx2.send((false, l))))
-    });
-
-    let mut seen = Vec::new();
-    let mut wait_for = |want: &dyn Fn(bool, &str) -> bool, within: Duration| {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((is_out, line)) => {
-                    eprintln!("watch {}: {line}", if is_out { "stdout" } else { "stderr" });
-                    seen.push(line.clone());
-                    if want(is_out, &line) {
-                        return line;
-                    }
-                }
-                Err(_) => return String::new(),
-            }
-        }
-    };
-    let ready = wait_for(&|out, l| !out && l.starts_with("watching shards"), Duration::from_secs(15));
-    if ready.is_empty() {
-        let _ = child.kill();
-        panic!("watch did not start: {:?}", child.wait());
-    }
+    let mut watch = Running::start(&with_sentinels(&topo, &["watch"]));
+    watch.watching();
     let killed_at = Instant::now();
     topo.kill(&old);
-    let line = wait_for(
-        &|out, l| out && l.contains("SwitchMaster") && l.contains(name.as_str()),
+    let line = watch.wait_for(
+        |out, l| out && l.contains("SwitchMaster") && l.contains(name.as_str()),
         Duration::from_secs(30),
     );
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(!line.is_empty(), "no SwitchMaster line within 30 s of the kill");
+    drop(watch);
+    let line = line.expect("a SwitchMaster line within 30 s of the kill");
     let new = topo.master_addr(name);
     assert_ne!(new, old);
     // `2025-11-22T02:58:01.123Z SwitchMaster  shard-a: 127.0.0.1:1 -> 127.0.0.1:2`

@@ -34,7 +34,8 @@ Examples:
 
 Exit status: 0 success; 1 the command failed (no Sentinel answered, a shard is down,
 a Redis error); 2 a usage or configuration error (bad option, URL or address,
-unknown master, refused credentials, a rejected TLS certificate).";
+unknown master, refused credentials, a rejected TLS certificate); 141 standard output
+was closed before everything was written (`| head`), as for a tool killed by SIGPIPE.";
 
 /// Inspect and use a Redis deployment sharded over Sentinel-managed masters.
 ///
@@ -68,6 +69,15 @@ pub struct Cli {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
     pub sentinel_timeout: Option<u64>,
 
+    /// How long a shard gets to answer, in milliseconds (the client's failover
+    /// deadline). Default: the URL's failover_deadline; without one, 2000 for
+    /// the commands that report per shard (topology, ring, info, ping,
+    /// keys-summary, watch), so a shard that is down costs that once and the
+    /// others are still shown, and the library's 15000 for the rest, so they
+    /// wait out a failover.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
+    pub shard_timeout: Option<u64>,
+
     /// Print JSON (one document, or one object per line for `watch` and `scan`) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -82,7 +92,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Every shard: master address, ROLE check, replicas with lag, and how many
-    /// Sentinels name the same master. Exit status 1 when a master fails the ROLE check.
+    /// Sentinels name the same master (where it does not answer, that they
+    /// agree on it all the same). Exit status 1 when a master fails the ROLE check.
     Topology,
     /// The ring: version, phase, members, masters Sentinel monitors that are not
     /// members, and per member its copy of the ring record and the ring versions
@@ -123,7 +134,9 @@ pub enum Command {
         count: u32,
     },
     /// Print failover events (SwitchMaster, ReResolved, SentinelDown/Up) with UTC
-    /// timestamps as they happen, until Ctrl-C.
+    /// timestamps as they happen, until Ctrl-C; and, from a PING to every shard
+    /// each second, NoMaster when a shard's master stops answering, MasterUp
+    /// when one answers again.
     Watch,
     /// Change the ring's members online: checks the change (exit status 2 when
     /// it can't be made), then runs it — prepare, migrating (keys moved, with
@@ -191,6 +204,23 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+impl Command {
+    /// Whether the command reports on every shard (and so gets a short
+    /// `--shard-timeout` by default: one shard that is down must not hold up
+    /// the report on the others, nor cost a failover deadline per column).
+    pub fn reports_per_shard(&self) -> bool {
+        matches!(
+            self,
+            Command::Topology
+                | Command::Ring
+                | Command::Info { .. }
+                | Command::Ping { .. }
+                | Command::KeysSummary { .. }
+                | Command::Watch
+        )
+    }
 }
 
 /// `rebalance --on-conflict`.

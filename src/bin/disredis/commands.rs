@@ -1,17 +1,16 @@
-//! `locate`, `get`, `set`, `del`, `ping` and `watch`.
+//! `locate`, `get`, `set`, `del` and `ping`.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use disredis::{DisredisClient, Event};
+use disredis::DisredisClient;
 use redis::AsyncCommands;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::Failure;
-use crate::output::{Json, ms, print_table, utc_now};
+use crate::out::outln;
+use crate::output::{Json, ms, print_table};
 
 /// The master address the client uses for `shard` now, if it has one.
-fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
+pub fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
     client.topology().shards.into_iter().find(|s| s.name == shard).and_then(|s| s.master)
 }
 
@@ -35,7 +34,7 @@ pub fn locate(client: &DisredisClient, keys: &[String], json: bool) -> Result<()
                 ])
             })
             .collect();
-        println!("{}", Json::Arr(items));
+        outln!("{}", Json::Arr(items));
     } else {
         let rows: Vec<Vec<String>> = rows
             .into_iter()
@@ -51,7 +50,7 @@ pub async fn get(client: &DisredisClient, key: &str, json: bool) -> Result<(), F
     let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
     if json {
         let shard = client.shard_for(key).to_owned();
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![
                 ("key", Json::str(key)),
@@ -60,7 +59,7 @@ pub async fn get(client: &DisredisClient, key: &str, json: bool) -> Result<(), F
             ])
         );
     } else {
-        println!("{}", value.as_deref().unwrap_or("(nil)"));
+        outln!("{}", value.as_deref().unwrap_or("(nil)"));
     }
     Ok(())
 }
@@ -79,12 +78,12 @@ pub async fn set(
     }
     let shard = client.shard_for(key).to_owned();
     if json {
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![("key", Json::str(key)), ("shard", Json::Str(shard)), ("ok", Json::Bool(true))])
         );
     } else {
-        println!("OK ({shard})");
+        outln!("OK ({shard})");
     }
     Ok(())
 }
@@ -92,9 +91,9 @@ pub async fn set(
 pub async fn del(client: &DisredisClient, keys: &[String], json: bool) -> Result<(), Failure> {
     let deleted: i64 = client.clone().del(keys).await?;
     if json {
-        println!("{}", Json::Obj(vec![("deleted", Json::Int(deleted))]));
+        outln!("{}", Json::Obj(vec![("deleted", Json::Int(deleted))]));
     } else {
-        println!("deleted {deleted} of {} key(s)", keys.len());
+        outln!("deleted {deleted} of {} key(s)", keys.len());
     }
     Ok(())
 }
@@ -150,7 +149,7 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
                 Json::Obj(fields)
             })
             .collect();
-        println!("{}", Json::Arr(items));
+        outln!("{}", Json::Arr(items));
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()
@@ -168,69 +167,7 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
             })
             .collect();
         print_table(&["SHARD", "MASTER", "MIN", "MEDIAN", "MAX"], &table);
-        println!("{count} PING(s) per shard through the shard's connection");
+        outln!("{count} PING(s) per shard through the shard's connection");
     }
     Failure::unless_all_answered(failed, "PING")
-}
-
-/// One event as a line of text (after the timestamp) or a JSON object.
-fn describe(event: &Event, json: bool, at: &str) -> String {
-    let (kind, fields): (&str, Vec<(&'static str, Json)>) = match event {
-        Event::SwitchMaster { shard, from, to } => (
-            "SwitchMaster",
-            vec![("shard", Json::str(shard)), ("from", Json::opt_str(from.clone())), ("to", Json::str(to))],
-        ),
-        Event::ReResolved { shard, cause } => {
-            ("ReResolved", vec![("shard", Json::str(shard)), ("cause", Json::str(cause))])
-        }
-        Event::SentinelDown { addr, cause } => {
-            ("SentinelDown", vec![("sentinel", Json::str(addr)), ("cause", Json::str(cause))])
-        }
-        Event::SentinelUp { addr } => ("SentinelUp", vec![("sentinel", Json::str(addr))]),
-        other => ("Other", vec![("debug", Json::Str(format!("{other:?}")))]),
-    };
-    if json {
-        let mut all = vec![("time", Json::str(at)), ("event", Json::str(kind))];
-        all.extend(fields);
-        return Json::Obj(all).to_string();
-    }
-    let text = match event {
-        Event::SwitchMaster { shard, from, to } => {
-            format!("{shard}: {} -> {to}", from.as_deref().unwrap_or("(none)"))
-        }
-        Event::ReResolved { shard, cause } => format!("{shard}: {cause}"),
-        Event::SentinelDown { addr, cause } => format!("{addr}: {cause}"),
-        Event::SentinelUp { addr } => addr.clone(),
-        other => format!("{other:?}"),
-    };
-    format!("{at} {kind:<13} {text}")
-}
-
-pub async fn watch(client: &DisredisClient, json: bool) -> Result<(), Failure> {
-    let mut events = client.events();
-    eprintln!(
-        "watching shards {} through Sentinels {}; Ctrl-C to stop",
-        client.shard_names().join(", "),
-        client.sentinels().join(", ")
-    );
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut out = std::io::stdout();
-    loop {
-        let line = tokio::select! {
-            _ = &mut ctrl_c => return Ok(()),
-            event = events.recv() => match event {
-                Ok(event) => describe(&event, json, &utc_now()),
-                Err(RecvError::Lagged(n)) => {
-                    eprintln!("disredis: {n} event(s) lost (printing fell behind)");
-                    continue;
-                }
-                Err(RecvError::Closed) => return Ok(()),
-            },
-        };
-        // Written and flushed per line, so a pipe sees each event as it happens.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            return Ok(()); // stdout closed (e.g. `| head`): stop quietly
-        }
-    }
 }

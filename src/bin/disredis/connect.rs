@@ -4,12 +4,19 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use disredis::url::{SentinelUrl, TlsParams};
 use disredis::{Builder, DisredisClient, Error};
 
 use crate::Failure;
 use crate::args::Cli;
+
+/// How long a shard gets to answer in the commands that report per shard
+/// (`Command::reports_per_shard`) unless `--shard-timeout` says otherwise: a
+/// healthy master answers in milliseconds, and a failover that takes longer is
+/// better reported as under way than waited for.
+pub const SHARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Credentials and TLS (global options).
 #[derive(clap::Args, Debug)]
@@ -150,6 +157,12 @@ fn stdin_line() -> Option<String> {
     }
 }
 
+/// Whether a (valid) URL sets the `failover_deadline` parameter.
+fn sets_deadline(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query.split('&').any(|p| p.split('=').next() == Some("failover_deadline"))
+}
+
 /// Where to connect, from the options, the URL or `DISREDIS_URL`.
 pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
     let url = cli.url.clone().or_else(|| match cli.sentinels.is_empty() {
@@ -158,9 +171,9 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
     });
     let access = &cli.access;
     let flags_tls = access.tls_params();
-    let (mut builder, has_password, has_sentinel_password) = match url {
+    let (mut builder, has_password, has_sentinel_password) = match &url {
         Some(url) => {
-            let parsed = SentinelUrl::parse(&url)?;
+            let parsed = SentinelUrl::parse(url)?;
             let builder = if flags_tls == TlsParams::default() {
                 parsed.builder()
             } else {
@@ -210,9 +223,27 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
         builder = builder.db(db);
     }
     if let Some(ms) = cli.sentinel_timeout {
-        builder = builder.sentinel_timeout(std::time::Duration::from_millis(ms));
+        builder = builder.sentinel_timeout(Duration::from_millis(ms));
+    }
+    // --shard-timeout, else the URL's failover_deadline, else the command's default.
+    let by_default = cli.command.reports_per_shard() && !url.as_deref().is_some_and(sets_deadline);
+    let shard_timeout = cli.shard_timeout.map(Duration::from_millis);
+    if let Some(t) = shard_timeout.or(by_default.then_some(SHARD_TIMEOUT)) {
+        builder = builder.failover_deadline(t);
     }
     // Validate before connecting, so a bad address is a configuration error (2).
     builder.clone().build()?;
     Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_failover_deadline_is_seen() {
+        assert!(super::sets_deadline("redis+sentinel://h:1/?failover_deadline=1000"));
+        assert!(super::sets_deadline("redis+sentinel://h:1/?db=1&failover_deadline=1000&masters=a"));
+        assert!(!super::sets_deadline("redis+sentinel://h:1/?db=1"));
+        assert!(!super::sets_deadline("redis+sentinel://h:1/?sentinel_timeout=1000"));
+        assert!(!super::sets_deadline("redis+sentinel://failover_deadline:pw@h:1/"));
+    }
 }

@@ -5,6 +5,7 @@ use disredis::DisredisClient;
 use futures_util::future::join_all;
 
 use crate::Failure;
+use crate::out::outln;
 use crate::output::{Json, print_table};
 
 /// One shard's INFO as sections of `(field, value)`, in the server's order.
@@ -93,7 +94,7 @@ pub async fn run(client: &DisredisClient, section: Option<&str>, json: bool) -> 
                 Json::Obj(fields)
             })
             .collect();
-        println!("{}", Json::Obj(vec![("shards", Json::Arr(items))]));
+        outln!("{}", Json::Obj(vec![("shards", Json::Arr(items))]));
     } else {
         let mut header = vec!["FIELD".to_owned()];
         header.extend(shards.iter().cloned());

@@ -3,10 +3,14 @@
 //! Built with the `cli` feature: `cargo install --path . --features cli`, or
 //! `cargo run --features cli -- --sentinel 127.0.0.1:26381 topology`.
 
+// Output goes through `out` (a closed pipe is a quiet exit, not a panic).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod commands;
 mod connect;
 mod info;
+mod out;
 mod output;
 mod progress;
 mod reshard;
@@ -14,6 +18,7 @@ mod ring;
 mod scan;
 mod summary;
 mod topology;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -78,8 +83,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "disredis", &mut script);
-        // A closed pipe (`| head`) is not an error.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        out::bytes(&script);
         return Ok(());
     }
     let builder = connect::settings(&cli)?;
@@ -112,7 +116,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Set { key, value, ex } => commands::set(&client, &key, &value, ex, json).await,
         Command::Del { keys } => commands::del(&client, &keys, json).await,
         Command::Ping { count } => commands::ping(&client, count, json).await,
-        Command::Watch => commands::watch(&client, json).await,
+        Command::Watch => watch::run(&client, json).await,
         Command::Info { section } => info::run(&client, section.as_deref(), json).await,
         Command::Scan { pattern, count, key_type } => {
             scan::run(&client, &pattern, count, key_type.as_deref(), json).await
@@ -129,7 +133,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("disredis: error: {}", f.message);
+            out::errln!("disredis: error: {}", f.message);
             ExitCode::from(f.code)
         }
     }

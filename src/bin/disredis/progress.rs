@@ -8,6 +8,7 @@ use disredis::reshard::{Outcome, Rebalance, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Failure;
+use crate::out::{errln, outln};
 use crate::output::Json;
 
 /// The progress display of one run.
@@ -32,7 +33,7 @@ impl Shown {
     }
 
     fn say(&self, line: String) {
-        self.bar.suspend(|| eprintln!("{line}"));
+        self.bar.suspend(|| errln!("{line}"));
     }
 
     /// One step of the change.
@@ -86,7 +87,7 @@ impl Shown {
                 if self.bar.is_hidden() {
                     if self.printed.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         self.printed = Some(Instant::now());
-                        eprintln!("{line}");
+                        errln!("{line}");
                     }
                 } else {
                     self.bar.set_message(line);
@@ -103,9 +104,9 @@ impl Shown {
         let secs = self.started.elapsed().as_secs_f64();
         let Some(outcome) = outcome? else {
             if json {
-                println!("{}", Json::Obj(vec![("in_progress", Json::Bool(false))]));
+                outln!("{}", Json::Obj(vec![("in_progress", Json::Bool(false))]));
             } else {
-                println!("nothing in progress: the ring is stable");
+                outln!("nothing in progress: the ring is stable");
             }
             return Ok(());
         };
@@ -117,7 +118,7 @@ impl Shown {
             .map(|(k, to)| format!("{} (on {to})", String::from_utf8_lossy(k)))
             .collect();
         if json {
-            println!(
+            outln!(
                 "{}",
                 Json::Obj(vec![
                     ("version", Json::Int(outcome.ring.version as i64)),
@@ -130,7 +131,7 @@ impl Shown {
                 ])
             );
         } else {
-            println!(
+            outln!(
                 "ring version {} stable: {{{}}}; moved {} keys in {secs:.1} s ({} keys read, the verification pass included)",
                 outcome.ring.version,
                 outcome.ring.members.join(", "),
@@ -180,7 +181,7 @@ impl Shown {
                     ])
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 Json::Obj(vec![
                     ("dry_run", Json::Bool(dry_run)),
@@ -195,7 +196,7 @@ impl Shown {
             );
         } else {
             let verb = if dry_run { "would move" } else { "moved" };
-            println!(
+            outln!(
                 "{misplaced} keys not on their owner ({} read); {verb} {}; conflicts {} (resolved {})",
                 r.scanned,
                 if dry_run { misplaced - r.conflicts } else { r.moved },
@@ -209,7 +210,7 @@ impl Shown {
                 .collect();
             crate::output::print_table(&["FOUND ON", "OWNER", "KEYS"], &rows);
             for e in &examples {
-                println!("conflict: {e}");
+                outln!("conflict: {e}");
             }
         }
         let kept = r.conflicts - r.resolved;

@@ -12,6 +12,7 @@ use disredis::{DisredisClient, Phase, Ring};
 use redis::Value;
 
 use crate::Failure;
+use crate::out::outln;
 use crate::output::{Json, print_table};
 use crate::progress::Shown;
 
@@ -159,7 +160,7 @@ pub async fn run(
             })
             .collect();
         let names = |v: &[String]| Json::Arr(v.iter().map(Json::str).collect());
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![
                 ("dry_run", Json::Bool(true)),
@@ -174,13 +175,13 @@ pub async fn run(
         );
     } else {
         let verb = if change == Change::Add { "adding" } else { "removing" };
-        println!(
+        outln!(
             "dry run: {verb} {name}: ring version {} {{{}}} -> {{{}}}",
             ring.version,
             ring.members.join(", "),
             members.join(", ")
         );
-        println!(
+        outln!(
             "{moving} of {scanned} keys would move ({misplaced} are not on their owner under the current ring)"
         );
         let rows: Vec<Vec<String>> = plan

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use disredis::{DisredisClient, Ring};
+use futures_util::future::join_all;
 
 use crate::Failure;
+use crate::out::outln;
 use crate::output::{Json, print_table};
 
 /// One member master as the tool found it.
@@ -97,11 +99,21 @@ fn stragglers(members: &[Member], version: u64) -> Vec<(&str, &Named)> {
 pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     let topology = client.topology();
     let ring = &topology.ring;
-    let mut members = Vec::new();
-    for (name, copy) in client.ring_copies().await {
-        let clients = clients(client, &name).await;
-        members.push(Member { name, copy: copy.map_err(|e| e.to_string()), clients });
-    }
+    // The copies and every member's clients at once: a member that is down
+    // costs one `--shard-timeout`, not one per member or per question.
+    let names = client.shard_names();
+    let (copies, listed) =
+        tokio::join!(client.ring_copies(), join_all(names.iter().map(|name| clients(client, name))));
+    let members: Vec<Member> = copies
+        .into_iter()
+        .map(|(name, copy)| {
+            let clients = match names.iter().position(|n| *n == name) {
+                Some(i) => listed[i].clone(),
+                None => Err("not a member when the clients were listed".into()),
+            };
+            Member { name, copy: copy.map_err(|e| e.to_string()), clients }
+        })
+        .collect();
     let consistent = members.iter().all(|m| matches!(&m.copy, Ok(Some(c)) if c == ring));
     if json {
         let masters = members
@@ -141,7 +153,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
                 ])
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             Json::Obj(vec![
                 ("ring", ring_json(ring)),
@@ -152,12 +164,12 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
             ])
         );
     } else {
-        println!("ring version {} ({}), members: {}", ring.version, ring.phase, ring.members.join(", "));
+        outln!("ring version {} ({}), members: {}", ring.version, ring.phase, ring.members.join(", "));
         if !ring.target.is_empty() {
-            println!("moving to: {}", ring.target.join(", "));
+            outln!("moving to: {}", ring.target.join(", "));
         }
         if !topology.unrouted.is_empty() {
-            println!(
+            outln!(
                 "not members (Sentinel monitors them; nothing is routed there): {}",
                 topology.unrouted.join(", ")
             );
@@ -169,7 +181,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
         print_table(&["MASTER", "RING COPY", "DISREDIS CLIENTS BY VERSION"], &rows);
         let late = stragglers(&members, ring.version);
         if !late.is_empty() {
-            println!("\nstragglers (connections following an older ring than version {}):", ring.version);
+            outln!("\nstragglers (connections following an older ring than version {}):", ring.version);
             let rows: Vec<Vec<String>> = late
                 .iter()
                 .map(|(master, n)| {

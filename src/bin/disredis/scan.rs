@@ -2,19 +2,11 @@
 //! master, one line per key as each SCAN call returns them (flushed per batch,
 //! so a pipe sees keys while the walk goes on), the count per shard on stderr.
 
-use std::io::Write;
-
 use disredis::DisredisClient;
 
 use crate::Failure;
+use crate::out::{self, errln};
 use crate::output::Json;
-
-/// Why a walk stopped early.
-enum Stop {
-    /// stdout was closed (`| head`): stop quietly.
-    Closed,
-    Failed(String),
-}
 
 /// Walks one shard with its own cursor (through the shard's handle, so failover
 /// and retries work as for the client), printing as it goes; the keys seen.
@@ -25,11 +17,10 @@ async fn walk(
     count: u32,
     key_type: Option<&str>,
     json: bool,
-    out: &mut impl Write,
-) -> (u64, Option<Stop>) {
+) -> (u64, Option<String>) {
     let mut handle = match client.on_shard(shard) {
         Ok(h) => h,
-        Err(e) => return (0, Some(Stop::Failed(e.to_string()))),
+        Err(e) => return (0, Some(e.to_string())),
     };
     let (mut cursor, mut seen) = (0u64, 0u64);
     loop {
@@ -40,7 +31,7 @@ async fn walk(
         }
         let (next, keys): (u64, Vec<Vec<u8>>) = match cmd.query_async(&mut handle).await {
             Ok(reply) => reply,
-            Err(e) => return (seen, Some(Stop::Failed(Failure::from(e).message))),
+            Err(e) => return (seen, Some(Failure::from(e).message)),
         };
         let mut batch = String::new();
         for key in &keys {
@@ -54,9 +45,7 @@ async fn walk(
             batch.push('\n');
         }
         seen += keys.len() as u64;
-        if out.write_all(batch.as_bytes()).and_then(|()| out.flush()).is_err() {
-            return (seen, Some(Stop::Closed));
-        }
+        out::bytes(batch.as_bytes());
         if next == 0 {
             return (seen, None);
         }
@@ -71,20 +60,18 @@ pub async fn run(
     key_type: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
     let (mut counts, mut failed) = (Vec::new(), Vec::new());
     for shard in client.shard_names() {
-        let (seen, stop) = walk(client, &shard, pattern, count, key_type, json, &mut out).await;
+        let (seen, stop) = walk(client, &shard, pattern, count, key_type, json).await;
         match stop {
-            Some(Stop::Closed) => return Ok(()),
-            Some(Stop::Failed(e)) => {
+            Some(e) => {
                 counts.push(format!("{shard} {seen} (stopped: {e})"));
                 failed.push(shard);
             }
             None => counts.push(format!("{shard} {seen}")),
         }
     }
-    eprintln!("keys matching {pattern:?} per shard: {}", counts.join(", "));
+    errln!("keys matching {pattern:?} per shard: {}", counts.join(", "));
     match failed.len() {
         0 => Ok(()),
         _ => Err(Failure { code: 1, message: format!("SCAN failed on {}", failed.join(", ")) }),

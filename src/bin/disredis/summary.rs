@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use redis::Value;
 
 use crate::Failure;
+use crate::out::outln;
 use crate::output::{Json, print_table};
 
 struct Big {
@@ -147,7 +148,7 @@ pub async fn run(client: &DisredisClient, samples: u32, top: usize, json: bool) 
             ("estimated_key_memory", ratio(est_ratio)),
             ("used_memory", ratio(used_ratio)),
         ]);
-        println!("{}", Json::Obj(vec![("shards", Json::Arr(shards)), ("imbalance", imbalance)]));
+        outln!("{}", Json::Obj(vec![("shards", Json::Arr(shards)), ("imbalance", imbalance)]));
     } else {
         let table: Vec<Vec<String>> = names
             .iter()
@@ -173,7 +174,7 @@ pub async fn run(client: &DisredisClient, samples: u32, top: usize, json: bool) 
             &table,
         );
         let r = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}"));
-        println!(
+        outln!(
             "imbalance (largest / mean): keys {}, estimated key memory {}, used memory {}",
             r(keys_ratio),
             r(est_ratio),

@@ -6,6 +6,7 @@ use futures_util::future::join_all;
 use redis::Value;
 
 use crate::Failure;
+use crate::out::outln;
 use crate::output::{Json, print_table};
 
 struct Replica {
@@ -19,27 +20,84 @@ struct Replica {
 
 struct Row {
     shard: String,
+    /// The master the client uses after the checks (`None`: it has none).
     master: Option<String>,
-    /// What `ROLE` said (`master` when healthy), or the error.
-    role: Result<String, String>,
-    replicas: Result<Vec<Replica>, String>,
+    /// What `ROLE` said (`master` when healthy), or why it got no reply.
+    role: Result<String, Failed>,
+    replicas: Result<Vec<Replica>, Failed>,
     /// Each Sentinel asked and the master address it named (or its error).
     views: Vec<(String, Result<Option<String>, String>)>,
 }
 
-impl Row {
-    fn agree(&self) -> usize {
-        self.views.iter().filter(|(_, v)| matches!(v, Ok(Some(a)) if Some(a) == self.master.as_ref())).count()
+/// A check that failed: the library's error text, and whether it failed because
+/// no master answered within `--shard-timeout` (then `last` is the last error
+/// the client saw, e.g. "Connection refused") rather than with an answer.
+struct Failed {
+    text: String,
+    no_answer: Option<String>,
+}
+
+impl From<disredis::Error> for Failed {
+    fn from(e: disredis::Error) -> Failed {
+        let no_answer = match &e {
+            disredis::Error::FailoverTimeout { last, .. } => Some(last.to_string()),
+            _ => None,
+        };
+        Failed { text: e.to_string(), no_answer }
     }
 }
 
-async fn role(client: &DisredisClient, shard: &str) -> Result<String, String> {
-    let mut handle = client.on_shard(shard).map_err(|e| e.to_string())?;
-    let reply: Vec<Value> = redis::cmd("ROLE").query_async(&mut handle).await.map_err(|e| e.to_string())?;
+impl From<redis::RedisError> for Failed {
+    fn from(e: redis::RedisError) -> Failed {
+        Failed::from(disredis::Error::from(e))
+    }
+}
+
+impl Row {
+    /// The address the row is about: the client's master, or where it has none
+    /// (the shard is down) the address most Sentinels name.
+    fn reference(&self) -> Option<&str> {
+        if let Some(m) = &self.master {
+            return Some(m);
+        }
+        let named: Vec<&str> = self.views.iter().filter_map(|(_, v)| v.as_ref().ok()?.as_deref()).collect();
+        let mut best: Option<(&str, usize)> = None;
+        for a in &named {
+            let n = named.iter().filter(|b| *b == a).count();
+            if best.is_none_or(|(_, most)| n > most) {
+                best = Some((a, n));
+            }
+        }
+        best.map(|(a, _)| a)
+    }
+
+    /// How many Sentinels name [`Row::reference`].
+    fn agree(&self) -> usize {
+        let reference = self.reference();
+        self.views.iter().filter(|(_, v)| matches!(v, Ok(Some(a)) if Some(a.as_str()) == reference)).count()
+    }
+
+    /// The address every Sentinel that named one names (`None` when they
+    /// differ or none did).
+    fn consensus(&self) -> Option<&str> {
+        let mut named = self.views.iter().filter_map(|(_, v)| v.as_ref().ok()?.as_deref());
+        let first = named.next()?;
+        named.all(|a| a == first).then_some(first)
+    }
+
+    /// Why the master did not answer, when that is why the ROLE check failed.
+    fn no_answer(&self) -> Option<&str> {
+        self.role.as_ref().err()?.no_answer.as_deref()
+    }
+}
+
+async fn role(client: &DisredisClient, shard: &str) -> Result<String, Failed> {
+    let mut handle = client.on_shard(shard)?;
+    let reply: Vec<Value> = redis::cmd("ROLE").query_async(&mut handle).await?;
     match reply.first() {
         Some(Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
         Some(Value::SimpleString(s)) => Ok(s.clone()),
-        other => Err(format!("unexpected ROLE reply {other:?}")),
+        other => Err(Failed { text: format!("unexpected ROLE reply {other:?}"), no_answer: None }),
     }
 }
 
@@ -76,10 +134,9 @@ fn parse_replication(info: &str) -> Vec<Replica> {
         .collect()
 }
 
-async fn replicas(client: &DisredisClient, shard: &str) -> Result<Vec<Replica>, String> {
-    let mut handle = client.on_shard(shard).map_err(|e| e.to_string())?;
-    let info: String =
-        redis::cmd("INFO").arg("replication").query_async(&mut handle).await.map_err(|e| e.to_string())?;
+async fn replicas(client: &DisredisClient, shard: &str) -> Result<Vec<Replica>, Failed> {
+    let mut handle = client.on_shard(shard)?;
+    let info: String = redis::cmd("INFO").arg("replication").query_async(&mut handle).await?;
     Ok(parse_replication(&info))
 }
 
@@ -88,8 +145,10 @@ async fn collect(client: &DisredisClient) -> Vec<Row> {
     // Each Sentinel asked over the client's own Sentinel connections (credentials,
     // TLS and address map as configured).
     let per_sentinel = client.sentinel_views();
+    // Every check at once: a shard that does not answer costs one
+    // `--shard-timeout` in all, not one per column or per shard.
     let per_shard =
-        join_all(shards.iter().map(|s| async move { (role(client, s).await, replicas(client, s).await) }));
+        join_all(shards.iter().map(|s| async move { tokio::join!(role(client, s), replicas(client, s)) }));
     let (per_sentinel, per_shard) = tokio::join!(per_sentinel, per_shard);
     // The address after the checks: a ROLE check may have triggered a re-resolve.
     let topology = client.topology();
@@ -140,16 +199,19 @@ fn to_json(rows: &[Row]) -> Json {
                     Json::Obj(vec![("sentinel", Json::str(s)), ("master", master), ("error", error)])
                 })
                 .collect();
+            let error = |f: &Failed| f.text.clone();
             Json::Obj(vec![
                 ("shard", Json::str(&r.shard)),
                 ("master", Json::opt_str(r.master.clone())),
+                ("answers", Json::Bool(r.role.is_ok())),
                 ("role", Json::opt_str(r.role.as_ref().ok().cloned())),
                 ("role_ok", Json::Bool(matches!(&r.role, Ok(role) if role == "master"))),
-                ("role_error", Json::opt_str(r.role.as_ref().err().cloned())),
+                ("role_error", Json::opt_str(r.role.as_ref().err().map(error))),
                 ("replicas", replicas),
-                ("replicas_error", Json::opt_str(r.replicas.as_ref().err().cloned())),
+                ("replicas_error", Json::opt_str(r.replicas.as_ref().err().map(error))),
                 ("sentinels_agree", Json::Int(r.agree() as i64)),
                 ("sentinels_asked", Json::Int(r.views.len() as i64)),
+                ("sentinels_name", Json::opt_str(r.consensus())),
                 ("sentinels", Json::Arr(views)),
             ])
         })
@@ -157,13 +219,52 @@ fn to_json(rows: &[Row]) -> Json {
     Json::Obj(vec![("shards", Json::Arr(shards))])
 }
 
+/// Who names the address: "both Sentinels name", "2 Sentinels name", …
+fn who_names(agree: usize, asked: usize) -> String {
+    match (agree, asked) {
+        (1, 1) => "the Sentinel names".into(),
+        (2, 2) => "both Sentinels name".into(),
+        (n, m) if n == m => format!("all {n} Sentinels name"),
+        (1, _) => "1 Sentinel names".into(),
+        (n, _) => format!("{n} Sentinels name"),
+    }
+}
+
+/// The SENTINELS AGREE cell: how many name the row's address; where its node
+/// does not answer, that they agree on it all the same (a dead node, not a
+/// disagreement); then each Sentinel that says something else.
+fn agree_cell(r: &Row) -> String {
+    let reference = r.reference();
+    let mut notes = Vec::new();
+    if let (Some(addr), Some(_), 1..) = (reference, r.no_answer(), r.agree()) {
+        notes.push(format!("{} {addr}; it does not answer", who_names(r.agree(), r.views.len())));
+    }
+    for (s, v) in &r.views {
+        match v {
+            Ok(Some(a)) if Some(a.as_str()) != reference => notes.push(format!("{s} says {a}")),
+            Ok(Some(_)) => {}
+            Ok(None) => notes.push(format!("{s}: unknown master")),
+            Err(e) => notes.push(format!("{s}: {e}")),
+        }
+    }
+    let count = format!("{}/{}", r.agree(), r.views.len());
+    match notes.is_empty() {
+        true => count,
+        false => format!("{count} ({})", notes.join("; ")),
+    }
+}
+
 fn to_table(rows: &[Row]) -> Vec<Vec<String>> {
+    let failed = |f: &Failed| match &f.no_answer {
+        Some(last) => format!("no answer: {last}"),
+        None => f.text.clone(),
+    };
     rows.iter()
         .map(|r| {
             let role = match &r.role {
                 Ok(role) if role == "master" => "ok (master)".to_owned(),
                 Ok(role) => format!("FAIL ({role})"),
-                Err(e) => format!("FAIL ({e})"),
+                Err(f) => format!("FAIL ({})", failed(f)),
             };
             let replicas = match &r.replicas {
                 Ok(list) if list.is_empty() => "none".to_owned(),
@@ -176,23 +277,11 @@ fn to_table(rows: &[Row]) -> Vec<Vec<String>> {
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
-                Err(e) => format!("? ({e})"),
+                Err(f) if f.no_answer.is_some() => "? (no answer)".to_owned(),
+                Err(f) => format!("? ({})", f.text),
             };
-            let mut agree = format!("{}/{}", r.agree(), r.views.len());
-            let others: Vec<String> = r
-                .views
-                .iter()
-                .filter_map(|(s, v)| match v {
-                    Ok(Some(a)) if Some(a) != r.master.as_ref() => Some(format!("{s} says {a}")),
-                    Ok(Some(_)) => None,
-                    Ok(None) => Some(format!("{s}: unknown master")),
-                    Err(e) => Some(format!("{s}: {e}")),
-                })
-                .collect();
-            if !others.is_empty() {
-                agree.push_str(&format!(" ({})", others.join("; ")));
-            }
-            vec![r.shard.clone(), r.master.clone().unwrap_or_else(|| "-".into()), role, replicas, agree]
+            let master = r.master.clone().unwrap_or_else(|| "-".into());
+            vec![r.shard.clone(), master, role, replicas, agree_cell(r)]
         })
         .collect()
 }
@@ -200,7 +289,7 @@ fn to_table(rows: &[Row]) -> Vec<Vec<String>> {
 pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     let rows = collect(client).await;
     if json {
-        println!("{}", to_json(&rows));
+        outln!("{}", to_json(&rows));
     } else {
         print_table(&["SHARD", "MASTER", "ROLE", "REPLICAS", "SENTINELS AGREE"], &to_table(&rows));
     }
@@ -218,6 +307,44 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(master: Option<&str>, role: Result<&str, Option<&str>>, views: &[Result<&str, &str>]) -> Row {
+        let failed = |no_answer: Option<&str>| Failed {
+            text: "the library's text".into(),
+            no_answer: no_answer.map(str::to_owned),
+        };
+        Row {
+            shard: "shard-b".into(),
+            master: master.map(str::to_owned),
+            role: role.map(str::to_owned).map_err(failed),
+            replicas: Ok(Vec::new()),
+            views: views
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("s{i}"), v.map(|a| Some(a.to_owned())).map_err(str::to_owned)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn sentinels_agreeing_on_a_dead_master_is_not_a_disagreement() {
+        let healthy = row(Some("m:1"), Ok("master"), &[Ok("m:1"), Ok("m:1")]);
+        assert_eq!(agree_cell(&healthy), "2/2");
+        let behind = row(Some("m:1"), Ok("master"), &[Ok("m:1"), Ok("m:0")]);
+        assert_eq!(agree_cell(&behind), "1/2 (s1 says m:0)");
+        let dead = row(None, Err(Some("Connection refused")), &[Ok("m:1"), Ok("m:1")]);
+        assert_eq!(agree_cell(&dead), "2/2 (both Sentinels name m:1; it does not answer)");
+        assert_eq!(dead.consensus(), Some("m:1"));
+        let one_late = row(None, Err(Some("Connection refused")), &[Ok("m:1"), Ok("m:1"), Err("timed out")]);
+        assert_eq!(agree_cell(&one_late), "2/3 (2 Sentinels name m:1; it does not answer; s2: timed out)");
+        // Where they do disagree, the address most of them name is the row's.
+        let split = row(None, Err(Some("Connection refused")), &[Ok("m:0"), Ok("m:1"), Ok("m:1")]);
+        assert_eq!(agree_cell(&split), "2/3 (2 Sentinels name m:1; it does not answer; s0 says m:0)");
+        assert_eq!(split.consensus(), None);
+        // A ROLE error that is not a missing answer says nothing about the node.
+        let refused = row(Some("m:1"), Err(None), &[Ok("m:1")]);
+        assert_eq!(agree_cell(&refused), "1/1");
+    }
 
     #[test]
     fn replication_info_gives_replicas_and_lag() {

@@ -1,10 +1,12 @@
 //! Running the `disredis` binary for `cli.rs`: with a time limit, its exit code
-//! and output captured, and the topology's Sentinels as arguments.
+//! and output captured, and the topology's Sentinels as arguments; or in the
+//! background (`watch`), its lines read as they come.
 
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::Topology;
 
@@ -80,4 +82,66 @@ pub fn ok(args: &[String]) -> String {
     let out = cli(&refs);
     assert_eq!(out.code, 0, "disredis {args:?} failed: {}", out.stderr);
     out.stdout
+}
+
+/// The binary running in the background (`watch`), its stdout and stderr read
+/// line by line as they come; killed on drop.
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<(bool, String)>,
+}
+
+impl Running {
+    /// Starts the binary with `args` (no `DISREDIS_URL`).
+    pub fn start(args: &[String]) -> Running {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_remove("DISREDIS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn disredis");
+        let (tx, lines) = mpsc::channel::<(bool, String)>();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let tx2 = tx.clone();
+        thread::spawn(move || {
+            BufReader::new(stdout).lines().map_while(Result::ok).for_each(|l| drop(tx.send((true, l))))
+        });
+        thread::spawn(move || {
+            BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| drop(tx2.send((false, l))))
+        });
+        Running { child, lines }
+    }
+
+    /// The first line within `within` that `want(is_stdout, line)` accepts
+    /// (every line read is echoed to the test's stderr), or `None`.
+    pub fn wait_for(&mut self, want: impl Fn(bool, &str) -> bool, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (is_out, line) = self.lines.recv_timeout(left).ok()?;
+            eprintln!("disredis {}: {line}", if is_out { "stdout" } else { "stderr" });
+            if want(is_out, &line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Waits for `watch`'s "watching shards" line; panics with the exit status when it does not come.
+    pub fn watching(&mut self) {
+        if self.wait_for(|out, l| !out && l.starts_with("watching shards"), Duration::from_secs(15)).is_none()
+        {
+            let _ = self.child.kill();
+            panic!("watch did not start: {:?}", self.child.wait());
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
