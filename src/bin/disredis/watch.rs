@@ -114,6 +114,16 @@ fn describe(event: &Event, json: bool, at: &str) -> String {
             ("SentinelDown", vec![("sentinel", Json::str(addr)), ("cause", Json::str(cause))])
         }
         Event::SentinelUp { addr } => ("SentinelUp", vec![("sentinel", Json::str(addr))]),
+        Event::ShardDown { shard, cause } => {
+            ("ShardDown", vec![("shard", Json::str(shard)), ("cause", Json::str(cause))])
+        }
+        Event::ShardUp { shard, down_for } => (
+            "ShardUp",
+            vec![
+                ("shard", Json::str(shard)),
+                ("down_s", Json::Num((down_for.as_secs_f64() * 10.0).round() / 10.0)),
+            ],
+        ),
         other => ("Other", vec![("debug", Json::Str(format!("{other:?}")))]),
     };
     let text = match event {
@@ -123,6 +133,12 @@ fn describe(event: &Event, json: bool, at: &str) -> String {
         Event::ReResolved { shard, cause } => format!("{shard}: {cause}"),
         Event::SentinelDown { addr, cause } => format!("{addr}: {cause}"),
         Event::SentinelUp { addr } => addr.clone(),
+        Event::ShardDown { shard, cause } => {
+            format!("{shard}: requests fail at once until it has a master ({cause})")
+        }
+        Event::ShardUp { shard, down_for } => {
+            format!("{shard}: has a master again (down {:.1} s)", down_for.as_secs_f64())
+        }
         other => format!("{other:?}"),
     };
     line(kind, fields, text, json, at)
