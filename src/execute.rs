@@ -155,6 +155,13 @@ impl Executor {
                 verdict => first = Some((generation, outcome, verdict)),
             }
         }
+        // A shard that is down answers before the retry loop's span and box.
+        if first.is_none()
+            && let Some(e) = shard.health.down_error(&shard.name, Instant::now())
+        {
+            tokio::task::coop::consume_budget().await;
+            return Err(e);
+        }
         let command = call.command;
         Box::pin(
             self.retry(shards, idx, call, req, first)
@@ -244,8 +251,12 @@ impl Executor {
                     self.pause(shards, idx, &mut backoff, since, deadline, &mut last_error).await?;
                 }
             }
-            // A shard known to be down fails at once (and wakes its waiters).
+            // A shard known to be down fails at once. It spends a unit of the
+            // task's tokio budget first: an answer that never waits must not let
+            // a caller's retry loop starve the runtime's other tasks (it yields
+            // once the budget is used up, as a socket read would).
             if let Some(e) = shard.health.down_error(&shard.name, Instant::now()) {
+                tokio::task::coop::consume_budget().await;
                 return Err(e);
             }
             if let Some(since) = started {

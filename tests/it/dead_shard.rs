@@ -122,11 +122,13 @@ async fn measure_one_dead_shard() {
         let m = outage(down_after).await;
         eprintln!(
             "shard_down_after {down_after:?}: shard a {:.0} ops/s before, {:.0} during the outage ({:.0} %); \
+             first ShardDown {:?} after the kill; \
              shard b errors after it was declared down: {} (slowest {:.1} ms); {} requests waited out the deadline; \
              first shard-b write {:.2} s after its master restarted",
             m.before,
             m.during,
             100.0 * m.during / m.before,
+            m.declared_after,
             m.fast_errors,
             m.slowest_fast_error.as_secs_f64() * 1e3,
             m.timeouts,
@@ -138,6 +140,8 @@ async fn measure_one_dead_shard() {
 struct Outage {
     before: f64,
     during: f64,
+    /// From the kill to the first `ShardDown` (`None`: never declared).
+    declared_after: Option<Duration>,
     fast_errors: u64,
     slowest_fast_error: Duration,
     timeouts: u64,
@@ -166,16 +170,21 @@ async fn outage(down_after: Option<Duration>) -> Outage {
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let stop = Arc::new(AtomicBool::new(false));
     let declared = Arc::new(AtomicBool::new(false));
+    let declared_at = Arc::new(parking_lot::Mutex::new(None::<Instant>));
     let mut workers = Vec::new();
     for w in 0..32u64 {
         let (mut con, keys, a_ops, stop) = (client.clone(), keys.clone(), a_ops.clone(), stop.clone());
         let (fast, slowest_us, timeouts) = (fast.clone(), slowest_us.clone(), timeouts.clone());
-        let declared = declared.clone();
+        let (declared, declared_at) = (declared.clone(), declared_at.clone());
         workers.push(tokio::spawn(async move {
-            let mut i = w as usize * 31;
+            // xorshift64: every worker draws from all keys, half on each shard
+            // (a fixed orbit could leave a worker on shard b alone).
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (w + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             while !stop.load(Relaxed) {
-                i = (i * 7 + 13) % keys.len();
-                let (key, on_b) = &keys[i];
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (key, on_b) = &keys[(x % keys.len() as u64) as usize];
                 let t = Instant::now();
                 let known_down = declared.load(Relaxed);
                 match set(&mut con, key).await {
@@ -189,7 +198,10 @@ async fn outage(down_after: Option<Duration>) -> Outage {
                         fast.fetch_add(1, Relaxed);
                         slowest_us.fetch_max(t.elapsed().as_micros() as u64, Relaxed);
                     }
-                    Err(Error::ShardDown { .. }) => declared.store(true, Relaxed),
+                    Err(Error::ShardDown { .. }) => {
+                        declared.store(true, Relaxed);
+                        declared_at.lock().get_or_insert_with(Instant::now);
+                    }
                     Err(_) => {
                         timeouts.fetch_add(1, Relaxed);
                     }
@@ -208,11 +220,13 @@ async fn outage(down_after: Option<Duration>) -> Outage {
     let before = window(3).await;
     let master = topo.master_addr(&names[1]);
     let replicas = topo.replica_addrs(&names[1]);
+    let killed = Instant::now();
     topo.kill(&master);
     for r in &replicas {
         topo.kill(r);
     }
     let during = window(20).await;
+    let declared_after = declared_at.lock().map(|t| t.saturating_duration_since(killed));
     let (fast_errors, slowest) = (fast.load(Relaxed), Duration::from_micros(slowest_us.load(Relaxed)));
     topo.restart(&master);
     let restarted = Instant::now();
@@ -230,6 +244,7 @@ async fn outage(down_after: Option<Duration>) -> Outage {
     Outage {
         before,
         during,
+        declared_after,
         fast_errors,
         slowest_fast_error: slowest,
         timeouts: timeouts.load(Relaxed),
