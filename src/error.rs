@@ -226,9 +226,13 @@ pub enum Error {
     },
 
     /// A method of the blocking client (`disredis::blocking`) was called, or the
-    /// client built, on a thread that is running a tokio runtime. Blocking there
-    /// would stall (or, on a single-threaded runtime, deadlock) that runtime.
-    #[error("the blocking client was called inside a tokio runtime; use the async DisredisClient there")]
+    /// client built, inside an async task or a runtime's `block_on` body.
+    /// Blocking there would stall (or, on a single-threaded runtime, deadlock)
+    /// that runtime. Inside `tokio::task::spawn_blocking` or `block_in_place`
+    /// it works.
+    #[error(
+        "the blocking client was called inside an async task or a tokio runtime's block_on; use the async DisredisClient there, or call it from tokio::task::spawn_blocking"
+    )]
     InsideRuntime,
 
     /// Durability mode (`Builder::wait_replicas`): the write ran on the master but
