@@ -26,9 +26,12 @@ use crate::events::{Event, Events};
 pub(crate) mod quorum;
 pub(crate) mod reply;
 pub(crate) mod switch;
+mod views;
+
 use quorum::Tally;
 pub(crate) use reply::{MasterEntry, Promotion};
 use reply::{entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table};
+pub use views::SentinelView;
 
 /// The known Sentinels, in the order they are tried.
 pub(crate) struct Sentinels {
@@ -335,32 +338,6 @@ impl Sentinels {
         }
         Ok(())
     }
-
-    /// Asks every known Sentinel, each on its own, where each of `names` has its
-    /// master (`GET-MASTER-ADDR-BY-NAME`, addresses mapped): for an operator to
-    /// see whether the Sentinels agree. Unlike the other queries this does not
-    /// stop at the first answer, and moves no Sentinel to the front.
-    pub(crate) async fn ask_each(&self, names: &[String]) -> Vec<SentinelView> {
-        let one = |addr: NodeAddr| async move {
-            let masters = match self.connect(&addr).await {
-                Ok(con) => {
-                    let lookups = names.iter().map(|name| {
-                        let mut con = con.clone();
-                        let addr = &addr;
-                        async move {
-                            let reply =
-                                query(&mut con, addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
-                            Ok::<_, Error>(parse_master_addr(addr, reply)?.map(|a| self.map(a).to_string()))
-                        }
-                    });
-                    futures_util::future::join_all(lookups).await
-                }
-                Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
-            };
-            SentinelView { sentinel: addr.to_string(), masters }
-        };
-        futures_util::future::join_all(self.addrs().into_iter().map(one)).await
-    }
 }
 
 /// Sends `command` (`"SENTINEL <SUBCOMMAND>"`), with `name` after it when
@@ -386,17 +363,4 @@ async fn query(
         reply::not_a_sentinel(addr, command, &e)
             .unwrap_or_else(|| crate::connect::refusal(e, addr, "sentinel"))
     })
-}
-
-/// What one Sentinel says about where each shard's master is, from
-/// [`DisredisClient::sentinel_views`](crate::DisredisClient::sentinel_views).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SentinelView {
-    /// The Sentinel asked, `host:port`.
-    pub sentinel: String,
-    /// Per shard, in [`shard_names`](crate::DisredisClient::shard_names) order:
-    /// the master address it names (after the address map), `Ok(None)` when it
-    /// does not monitor that name, or why it could not be asked.
-    pub masters: Vec<Result<Option<String>>>,
 }
