@@ -32,14 +32,20 @@ pub(crate) async fn copies(
 ) -> Vec<(String, Result<Option<Ring>>)> {
     let mut out = Vec::new();
     for shard in &shards.shards {
+        let mut why = None;
         if shard.current().is_none() {
-            let _ = shard.resolve(sentinels, config).await;
+            why = shard.resolve(sentinels, config).await.err();
         }
         let copy = match shard.current() {
             Some((_, mut conn)) => read(&shard.name, &mut conn).await,
-            None => Err(Error::Redis(
-                (redis::ErrorKind::Io, "disredis: the shard has no master right now").into(),
-            )),
+            // Why there is no master: the shard is down, or what the resolve met.
+            None => Err(shard
+                .health
+                .down_error(&shard.name, std::time::Instant::now())
+                .or(why)
+                .unwrap_or_else(|| {
+                    Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
+                })),
         };
         out.push((shard.name.clone(), copy));
     }

@@ -222,6 +222,9 @@ async fn a_split_write_that_fails_on_one_shard_says_which_shards_took_it() {
     let client = DisredisClient::builder()
         .sentinels(topo.sentinel_addrs())
         .failover_deadline(Duration::from_millis(600))
+        // FailoverTimeout is what this test is about, not the fail-fast of a
+        // shard that stays down (dead_shard:: covers that).
+        .shard_down_after(None)
         .connect()
         .await
         .unwrap();

@@ -191,6 +191,9 @@ async fn a_shard_that_cannot_fail_over_times_out_while_the_other_keeps_serving()
     let client = DisredisClient::builder()
         .sentinels(topo.sentinel_addrs())
         .failover_deadline(Duration::from_secs(2))
+        // FailoverTimeout is what this test is about, not the fail-fast of a
+        // shard that stays down (dead_shard:: covers that).
+        .shard_down_after(None)
         .connect()
         .await
         .unwrap();

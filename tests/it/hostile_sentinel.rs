@@ -328,6 +328,7 @@ async fn hostile_master_addr_replies_fail_the_request_in_time() {
             .sentinels([&fake.addr])
             .sentinel_timeout(Duration::from_secs(1))
             .failover_deadline(Duration::from_millis(600))
+            .shard_down_after(None)
             .connect()
             .await
             .expect("discovery succeeds; the master is flagged down");

@@ -98,7 +98,14 @@ fn every_refusal_comes_back_typed_through_async_and_blocking_commands() {
     let topo = Topology::start(Spec { shards: 2, replicas: 0, sentinels: 1, quorum: 1 });
     let rt = tokio::runtime::Runtime::new().unwrap();
     let settings =
-        || Builder::default().sentinels(topo.sentinel_addrs()).failover_deadline(Duration::from_secs(1));
+        // FailoverTimeout is checked below, not the fail-fast of a shard that
+        // stays down (dead_shard:: covers ShardDown).
+        || {
+            Builder::default()
+                .sentinels(topo.sentinel_addrs())
+                .failover_deadline(Duration::from_secs(1))
+                .shard_down_after(None)
+        };
     let client = rt.block_on(settings().connect()).unwrap();
     let mut con = client.clone();
     let mut blocking = settings().connect_blocking().unwrap();

@@ -134,6 +134,9 @@ async fn with_every_sentinel_down_known_masters_keep_serving() {
     let client = DisredisClient::builder()
         .sentinels(topo.sentinel_addrs())
         .failover_deadline(Duration::from_secs(2))
+        // FailoverTimeout is what this test is about, not the fail-fast of a
+        // shard that stays down (dead_shard:: covers that).
+        .shard_down_after(None)
         .connect()
         .await
         .unwrap();

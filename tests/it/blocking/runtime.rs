@@ -21,7 +21,7 @@ fn runtimes() -> [(&'static str, Runtime); 2] {
 /// Asserts `e` is `Error::InsideRuntime` as it arrives through the `redis` traits.
 fn inside(what: &str, e: redis::RedisError) {
     assert!(matches!(Error::from(e.clone()), Error::InsideRuntime), "{what}: {e}");
-    assert!(e.to_string().contains("inside a tokio runtime"), "{what}: {e}");
+    assert!(e.to_string().contains("inside an async task"), "{what}: {e}");
 }
 
 /// Built and used inside `spawn_blocking`: commands on both shards, a
