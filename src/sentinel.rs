@@ -30,7 +30,7 @@ mod views;
 
 use quorum::Tally;
 pub(crate) use reply::{MasterEntry, Promotion};
-use reply::{entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table};
+use reply::{ReplicaSeen, entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table};
 pub use views::SentinelView;
 
 /// The known Sentinels, in the order they are tried.
@@ -245,16 +245,24 @@ impl Sentinels {
 
     /// Whether the first Sentinel that answers could give `name` a master soon
     /// (`SENTINEL MASTER` flags, `SENTINEL REPLICAS` flags): see [`Promotion`].
-    pub(crate) async fn promotion(&self, name: &str) -> Result<Promotion> {
+    pub(crate) async fn promotion(&self, name: &str, silent: std::time::Duration) -> Result<Promotion> {
         self.ask("SENTINEL MASTER", |mut con, addr| async move {
             let master = query(&mut con, &addr, "SENTINEL MASTER", Some(name)).await?;
             let replicas = query(&mut con, &addr, "SENTINEL REPLICAS", Some(name)).await?;
             let master = parse_table(&addr, "SENTINEL MASTER", Value::Array(vec![master]))?;
             let replicas = parse_table(&addr, "SENTINEL REPLICAS", replicas)?;
-            let flags =
-                |e: &std::collections::HashMap<String, String>| e.get("flags").cloned().unwrap_or_default();
-            let replica_flags: Vec<String> = replicas.iter().map(flags).collect();
-            Ok(Some(judge_promotion(&master.first().map(flags).unwrap_or_default(), &replica_flags)))
+            let text = |e: &std::collections::HashMap<String, String>, f: &str| e.get(f).cloned();
+            let number = |e: &std::collections::HashMap<String, String>, f: &str| text(e, f)?.parse().ok();
+            let seen: Vec<ReplicaSeen> = replicas
+                .iter()
+                .map(|e| ReplicaSeen {
+                    flags: text(e, "flags").unwrap_or_default(),
+                    last_ok_ms: number(e, "last-ok-ping-reply"),
+                    priority: number(e, "replica-priority").or_else(|| number(e, "slave-priority")),
+                })
+                .collect();
+            let master_flags = master.first().and_then(|e| text(e, "flags")).unwrap_or_default();
+            Ok(Some(judge_promotion(&master_flags, &seen, silent)))
         })
         .await
     }

@@ -244,8 +244,10 @@ impl Builder {
 
     /// When a shard counts as down: once it has had no usable master for `t`
     /// and the first Sentinel that answers names no failover under way for it
-    /// and no replica it could promote (or, when it has one, for a whole
-    /// [`failover_deadline`](Builder::failover_deadline)). From then on its
+    /// and no replica it could promote (a replica it flags down counts as gone
+    /// only once it has not heard from it for `t`), or, when it has one or no
+    /// Sentinel answers, for a whole
+    /// [`failover_deadline`](Builder::failover_deadline). From then on its
     /// requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown)
     /// instead of each waiting out its deadline, so callers' workers stay free
     /// for the healthy shards; a background probe asks Sentinel every 250 ms

@@ -37,12 +37,14 @@ impl Executor {
         }
         let after = self.config.shard_down_after?;
         let outage = shard.health.due_for_check(after, now)?;
-        let promotion = match self.sentinels.promotion(&shard.name).await {
+        let promotion = match self.sentinels.promotion(&shard.name, after).await {
             Ok(p) => p,
-            // No Sentinel answers: none can fail the shard over either.
+            // No Sentinel answered in time: on a loaded host that is no evidence
+            // against a promotion, so the shard is down only after a whole
+            // deadline (as with every Sentinel dead, when none can promote).
             Err(e) => {
                 debug!(shard = %shard.name, error = %e, "no Sentinel to ask about a promotion");
-                Promotion::Impossible
+                Promotion::Possible
             }
         };
         let down = match promotion {

@@ -179,21 +179,46 @@ pub(crate) enum Promotion {
     /// A failover is under way (`failover_in_progress` on the master, or a
     /// replica flagged `promoted`): wait for it.
     InProgress,
-    /// Not under way, but a replica Sentinel considers healthy (none of
-    /// `s_down`, `o_down`, `disconnected`) could be promoted.
+    /// Not under way, but a replica could be promoted: one Sentinel does not
+    /// flag down, or flags down only for a moment (see [`judge_promotion`]).
     Possible,
     /// No failover and no replica to promote: nothing Sentinel does will give
     /// the shard a master until a node comes back.
     Impossible,
 }
 
-/// Judges `SENTINEL MASTER`'s flags and each replica's flags (comma-separated).
-pub(crate) fn judge_promotion(master_flags: &str, replica_flags: &[String]) -> Promotion {
+/// One replica as `SENTINEL REPLICAS` describes it: its flags
+/// (comma-separated) and `last-ok-ping-reply` (ms since Sentinel last heard
+/// it; `None` when absent or not a number).
+pub(crate) struct ReplicaSeen {
+    pub(crate) flags: String,
+    pub(crate) last_ok_ms: Option<u64>,
+    /// `replica-priority` (`slave-priority` before Redis 5): 0 is never promoted.
+    pub(crate) priority: Option<u64>,
+}
+
+/// Judges `SENTINEL MASTER`'s flags and the replicas. A replica counts as
+/// promotable unless its priority is 0 or Sentinel flags it down
+/// (`s_down`, `o_down`, `disconnected`) and has not heard from it for `silent`:
+/// on a loaded host Sentinel flags a live replica `s_down` for a moment
+/// (measured in the chaos tests: a failover that took 6 s), and that must not
+/// read as "no replica".
+pub(crate) fn judge_promotion(
+    master_flags: &str,
+    replicas: &[ReplicaSeen],
+    silent: std::time::Duration,
+) -> Promotion {
     let has = |flags: &str, wanted: &[&str]| flags.split(',').any(|f| wanted.contains(&f));
-    if has(master_flags, &["failover_in_progress"]) || replica_flags.iter().any(|f| has(f, &["promoted"])) {
+    if has(master_flags, &["failover_in_progress"]) || replicas.iter().any(|r| has(&r.flags, &["promoted"])) {
         return Promotion::InProgress;
     }
-    match replica_flags.iter().any(|f| !has(f, &["s_down", "o_down", "disconnected"])) {
+    let silent_ms = silent.as_millis() as u64;
+    let promotable = |r: &ReplicaSeen| {
+        r.priority != Some(0)
+            && (!has(&r.flags, &["s_down", "o_down", "disconnected"])
+                || r.last_ok_ms.is_some_and(|ms| ms < silent_ms))
+    };
+    match replicas.iter().any(promotable) {
         true => Promotion::Possible,
         false => Promotion::Impossible,
     }
@@ -205,18 +230,25 @@ mod tests {
 
     #[test]
     fn promotion_follows_the_flags() {
-        let v = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            judge_promotion("master,s_down,o_down,failover_in_progress", &v(&["slave"])),
-            Promotion::InProgress
-        );
-        assert_eq!(judge_promotion("master,s_down", &v(&["slave,promoted"])), Promotion::InProgress);
-        assert_eq!(judge_promotion("master,s_down,o_down", &v(&["slave"])), Promotion::Possible);
-        assert_eq!(
-            judge_promotion("master", &v(&["slave,s_down", "slave,disconnected"])),
-            Promotion::Impossible
-        );
-        assert_eq!(judge_promotion("master,s_down,o_down", &[]), Promotion::Impossible);
+        let r = |flags: &str, last_ok_ms: Option<u64>, priority: Option<u64>| ReplicaSeen {
+            flags: flags.to_owned(),
+            last_ok_ms,
+            priority,
+        };
+        let judge = |master: &str, replicas: &[ReplicaSeen]| {
+            judge_promotion(master, replicas, std::time::Duration::from_secs(2))
+        };
+        let in_progress = judge("master,s_down,o_down,failover_in_progress", &[r("slave", None, None)]);
+        assert_eq!(in_progress, Promotion::InProgress);
+        assert_eq!(judge("master,s_down", &[r("slave,promoted", None, None)]), Promotion::InProgress);
+        assert_eq!(judge("master,s_down,o_down", &[r("slave", Some(100), Some(100))]), Promotion::Possible);
+        // Flagged down a moment ago on a busy host: still a candidate.
+        assert_eq!(judge("master,s_down", &[r("slave,s_down", Some(700), None)]), Promotion::Possible);
+        // Silent for longer than the threshold, or never promoted: not one.
+        let gone = [r("slave,s_down", Some(2500), None), r("slave,disconnected", None, None)];
+        assert_eq!(judge("master", &gone), Promotion::Impossible);
+        assert_eq!(judge("master,s_down", &[r("slave", Some(10), Some(0))]), Promotion::Impossible);
+        assert_eq!(judge("master,s_down,o_down", &[]), Promotion::Impossible);
     }
 
     fn s() -> NodeAddr {
