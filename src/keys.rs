@@ -23,7 +23,7 @@ mod newer;
 mod shapes;
 mod table;
 
-pub use newer::NEWER_COMMANDS;
+pub use newer::{NEWER_COMMANDS, NewerCommand};
 
 use shapes::{Extra, geo_keys, migrate, numkeys, range, sort, streams};
 

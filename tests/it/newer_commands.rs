@@ -14,10 +14,10 @@ use crate::support::{self, Flavor, Spec, Topology, client, keys_on};
 fn server_has(name: &str) -> bool {
     let server = support::server();
     let (major, minor, _) = server.version;
-    let (_, redis, valkey) = disredis::keys::NEWER_COMMANDS.iter().find(|(n, ..)| *n == name).expect(name);
+    let command = disredis::keys::NEWER_COMMANDS.iter().find(|c| c.name == name).expect(name);
     let since = match server.flavor {
-        Flavor::Redis => redis,
-        Flavor::Valkey => valkey,
+        Flavor::Redis => command.redis,
+        Flavor::Valkey => command.valkey,
     };
     since.is_some_and(|v| (major, minor) >= v)
 }

@@ -31,10 +31,11 @@ pub(super) fn check(
         .collect();
     let (major, minor, _) = binary.version;
     let mut missing = BTreeSet::new();
-    for &(name, redis, valkey) in NEWER_COMMANDS {
+    for command in NEWER_COMMANDS {
+        let name = command.name;
         let from = match binary.flavor {
-            Flavor::Redis => redis,
-            Flavor::Valkey => valkey,
+            Flavor::Redis => command.redis,
+            Flavor::Valkey => command.valkey,
         };
         let due = from.is_some_and(|v| (major, minor) >= v);
         match (has(name), due) {
