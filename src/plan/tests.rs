@@ -124,6 +124,9 @@ fn other_multi_key_commands_across_shards_are_refused() {
     let (a, b) = (keys_on(&r, 0, 1), keys_on(&r, 1, 1));
     for cmd in [
         vec!["MSETNX", &a[0], "1", &b[0], "2"],
+        // NX / XX apply to the whole group: never split.
+        vec!["MSETEX", "2", &a[0], "1", &b[0], "2", "NX"],
+        vec!["MSETEX", "2", &a[0], "1", &b[0], "2", "EX", "10"],
         vec!["RENAME", &a[0], &b[0]],
         vec!["SUNIONSTORE", &a[0], &b[0]],
         vec!["EVAL", "return 1", "2", &a[0], &b[0]],

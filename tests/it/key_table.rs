@@ -8,6 +8,7 @@
 
 mod allowed;
 mod learned;
+mod newer;
 
 use allowed::allowed;
 
@@ -238,7 +239,8 @@ fn key_table_matches_the_server() {
             fails.insert(format!("{name}: in the server's COMMAND, missing from keys::commands()"));
         }
     }
-    for name in ours_set.iter().filter(|n| !server.contains_key(**n)) {
+    let too_old = newer::check(flavor, |n| server.contains_key(n), &docs_reply, &mut fails);
+    for name in ours_set.iter().filter(|n| !server.contains_key(**n) && !too_old.contains(**n)) {
         fails.insert(format!("{name}: in keys::commands(), unknown to the server"));
     }
     for name in docs_set.symmetric_difference(&server.keys().map(String::as_str).collect()) {

@@ -26,6 +26,7 @@ mod key_table;
 mod membership;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod newer_commands;
 mod pubsub;
 mod replicas;
 mod reshard;
