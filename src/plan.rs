@@ -121,7 +121,12 @@ pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Route
         }
         seen += 1;
     })
-    .map_err(key_error)?;
+    .map_err(|e| match e {
+        // A state-changing command the table doesn't know (`CLIENT NO-TOUCH`
+        // is newer than it) is refused by name, in a pipeline too.
+        KeyError::Unknown(_) => refuse_state_command(args).err().unwrap_or_else(|| key_error(e)),
+        e => key_error(e),
+    })?;
     match (first, routes.is_empty()) {
         (Some(shard), true) => Ok(Routed::One { shard, info }),
         (Some(_), false) => split(ring, info, args, &routes).map(Routed::Plan),

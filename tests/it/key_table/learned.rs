@@ -65,7 +65,10 @@ pub(super) fn check_routing(
         // The typed error carried through the redis traits, not its text.
         let typed = result.as_ref().err().map(|e| disredis::Error::from(e.clone()));
         let crossed_shards = matches!(typed, Some(disredis::Error::CrossShard { .. }));
-        let no_key = matches!(typed, Some(disredis::Error::NoKey { .. }));
+        // Keyless: NoKey, or SharedConnection for one that changes its connection's
+        // state (`CLIENT NO-TOUCH`, `CLIENT SETINFO`, newer than the static table).
+        let no_key =
+            matches!(typed, Some(disredis::Error::NoKey { .. } | disredis::Error::SharedConnection { .. }));
         let ok = match &expected {
             Srv::Keys(keys) if !keys.is_empty() => {
                 let owners: BTreeSet<&str> = keys.iter().map(|k| client.shard_for(k)).collect();
