@@ -239,8 +239,15 @@ impl DisredisClient {
 
 impl redis::aio::ConnectionLike for DisredisClient {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let policy = self.policy;
-        Box::pin(async move { policy.scope(self.query_cmd(cmd)).await.map_err(Into::into) })
+        // Two boxes, so that a handle without a policy of its own boxes the
+        // request's future alone (a shared one measured 2.2 times its size).
+        match self.policy.overrides() {
+            false => Box::pin(async move { self.query_cmd(cmd).await.map_err(Into::into) }),
+            true => {
+                let policy = self.policy;
+                Box::pin(async move { policy.scope(self.query_cmd(cmd)).await.map_err(Into::into) })
+            }
+        }
     }
 
     fn req_packed_commands<'a>(
@@ -249,10 +256,19 @@ impl redis::aio::ConnectionLike for DisredisClient {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let policy = self.policy;
-        Box::pin(async move {
-            policy.scope(self.query_pipeline(pipeline, offset, count)).await.map_err(Into::into)
-        })
+        match self.policy.overrides() {
+            false => {
+                Box::pin(
+                    async move { self.query_pipeline(pipeline, offset, count).await.map_err(Into::into) },
+                )
+            }
+            true => {
+                let policy = self.policy;
+                Box::pin(async move {
+                    policy.scope(self.query_pipeline(pipeline, offset, count)).await.map_err(Into::into)
+                })
+            }
+        }
     }
 
     fn get_db(&self) -> i64 {

@@ -155,12 +155,13 @@ impl Executor {
                 verdict => first = Some((generation, outcome, verdict)),
             }
         }
-        // A shard that is down answers before the retry loop's span and box.
-        if first.is_none()
-            && let Some(e) = shard.health.down_error(&shard.name, Instant::now())
-        {
+        // A shard that is down answers before the retry loop's span and box
+        // (the error is made after the await, so it is not held across it).
+        if first.is_none() && shard.health.is_down() {
             tokio::task::coop::consume_budget().await;
-            return Err(e);
+            if let Some(e) = shard.health.down_error(&shard.name, Instant::now()) {
+                return Err(e);
+            }
         }
         let command = call.command;
         Box::pin(

@@ -27,12 +27,14 @@ tokio::task_local! {
 }
 
 impl Policy {
-    /// Runs `request` under this policy (directly when it overrides nothing).
+    /// Whether it overrides anything (else a request need not run in a scope).
+    pub(crate) fn overrides(&self) -> bool {
+        *self != Policy::default()
+    }
+
+    /// Runs `request` under this policy.
     pub(crate) async fn scope<F: Future>(self, request: F) -> F::Output {
-        match self == Policy::default() {
-            true => request.await,
-            false => POLICY.scope(self, request).await,
-        }
+        POLICY.scope(self, request).await
     }
 
     /// The policy of the request being run (the default outside a scope).
