@@ -196,7 +196,7 @@ pub(crate) fn cross_shard<R: Routes + ?Sized>(ring: &R, command: &str, args: &[&
 /// match below; the README's table says what each means for a caller).
 /// Anything else keyless is [`Error::NoKey`] (send it with `on_shard`), or
 /// [`Error::SharedConnection`] for a command that changes its connection's state.
-fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, _args: &[&[u8]]) -> Result<Plan> {
+fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]]) -> Result<Plan> {
     let fan_out = ring.fan_out();
     let n = fan_out.len();
     let merge = match info.name {
@@ -207,7 +207,10 @@ fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, _args: &[&[u8]]) -> 
         "SCRIPT EXISTS" => Merge::AndEach,
         "WAIT" => Merge::Min,
         "RANDOMKEY" => Merge::FirstNonNil { start: (crate::retry::random() % n as u64) as usize },
-        _ => return Err(state::keyless_error(info.name, "")),
+        _ => {
+            refuse_state_command(args)?;
+            return Err(Error::NoKey { command: info.name.to_owned() });
+        }
     };
     let parts = fan_out.into_iter().map(|shard| Part { shard, cmd: None }).collect();
     Ok(Plan { info, parts, merge })

@@ -72,17 +72,6 @@ pub(crate) fn refuse_state_command(args: &[&[u8]]) -> Result<()> {
     }
 }
 
-/// The error for a keyless command that can't run where it was sent: the
-/// state-changing ones by name (the key table calls them `"SELECT"`,
-/// `"CLIENT SETNAME"`), [`Error::NoKey`] for the rest. `context` is appended
-/// to the command's name in `NoKey` (`" (in a pipeline)"`).
-pub(crate) fn keyless_error(name: &str, context: &str) -> Error {
-    match STATE_COMMANDS.iter().find(|(command, _)| *command == name) {
-        Some((command, instead)) => Error::SharedConnection { command: (*command).to_owned(), instead },
-        None => Error::NoKey { command: format!("{name}{context}") },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,13 +96,14 @@ mod tests {
 
     #[test]
     fn keyless_errors_name_the_state_commands() {
-        let e = keyless_error("CLIENT SETNAME", " (in a pipeline)");
+        let e = refuse_state_command(&args("CLIENT SETNAME x")).unwrap_err();
         assert!(
             matches!(&e, Error::SharedConnection { command, .. } if command == "CLIENT SETNAME"),
             "{e:?}"
         );
         assert!(e.to_string().contains("disredis:ring="), "{e}");
-        let e = keyless_error("INFO", " (in a pipeline)");
+        assert!(refuse_state_command(&args("INFO")).is_ok());
+        let e = Error::NoKey { command: "INFO (in a pipeline)".into() };
         assert!(matches!(&e, Error::NoKey { command } if command == "INFO (in a pipeline)"), "{e:?}");
         assert!(e.to_string().contains("on_shard"), "{e}");
     }
