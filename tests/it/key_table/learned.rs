@@ -84,6 +84,13 @@ pub(super) fn check_routing(
                 keyless += 1;
                 ran.is_empty() && no_key
             }
+            // `CLIENT SETINFO` is also what every new connection's handshake sends (redis-rs
+            // names its library), so a reconnect anywhere in the client counts as a call: the
+            // typed refusal, made by name before anything is sent, is what shows it stayed home.
+            Srv::Error(e) if e.contains("no key arguments") && stat == "client|setinfo" => {
+                keyless += 1;
+                matches!(typed, Some(disredis::Error::SharedConnection { .. }))
+            }
             Srv::Error(e) if e.contains("no key arguments") => {
                 keyless += 1;
                 ran.is_empty() && no_key
