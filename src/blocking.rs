@@ -6,6 +6,9 @@
 //! what the sync trait forces on us: redis-rs's sync `ConnectionLike` sends most
 //! requests as packed RESP bytes (`Pipeline::query`, the follow-up pages of
 //! `redis::Iter`), so those bytes are parsed back into `Cmd`s and `Pipeline`s.
+//! The bytes don't carry a pipeline's `ignore_errors()`: here a command the
+//! client refuses refuses the whole pipeline, where the async client fails it
+//! in its own slot (the README's semantics table).
 //!
 //! ```no_run
 //! # fn demo() -> disredis::Result<()> {

@@ -18,7 +18,7 @@ use crate::execute::policy::Policy;
 use crate::on_shard::ShardHandle;
 use crate::pinned::{self, Pinned};
 use crate::plan::session_command;
-use crate::request::cmd_args;
+use crate::request::{self, cmd_args};
 use crate::sentinel::SentinelView;
 use crate::topology::Topology;
 
@@ -220,6 +220,9 @@ impl DisredisClient {
             return Err(Error::Closed);
         }
         let args = cmd_args(cmd);
+        if args.is_empty() {
+            return Err(request::empty_command());
+        }
         if self.pinned.is_some() || session_command(&args).is_some() {
             return Box::pin(pinned::command(&self.exec, &mut self.pinned, cmd, &args)).await;
         }
@@ -229,6 +232,11 @@ impl DisredisClient {
     async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         if self.exec.is_closed() {
             return Err(Error::Closed);
+        }
+        // As one connection: a pipeline without commands is "empty command",
+        // a transaction without commands the empty `EXEC` reply.
+        if pipe.is_empty() && !pipe.is_transaction() {
+            return Err(request::empty_command());
         }
         if self.pinned.is_some() {
             return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;

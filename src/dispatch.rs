@@ -12,9 +12,8 @@ use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
 use crate::execute::Executor;
-use crate::keys;
-use crate::plan::{self, PipelinePlan, Plan, Routed, scan};
-use crate::request::{Call, Reply, Request, shape_error};
+use crate::plan::{self, Options, PipelinePlan, Plan, Routed, Target, Transaction, scan};
+use crate::request::{self, Call, Reply, Request, shape_error};
 use crate::topology::Shards;
 
 mod channels;
@@ -52,10 +51,14 @@ async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
         Ok(Routed::Channel(_)) => Box::pin(channels::run(exec, shards, cmd, args)).await,
-        Err(Error::NoKey { .. }) if keys::visit_keys(args, |_| {}).is_err() => {
-            // Not in the static table (a module command?): ask the server.
+        Err(Error::NoKey { .. }) if plan::not_in_table(args) => {
+            // Not in the static table (a module command?): ask the server. One
+            // it doesn't know either gets its own error from the first shard.
             Box::pin(async {
-                let (route, call) = crate::unknown::route(exec, shards, args).await?;
+                let (route, call) = match crate::unknown::route(exec, shards, args).await? {
+                    Target::Shard(route, call) => (route, call),
+                    Target::Anywhere => (0, Call::read("unknown command")),
+                };
                 send(exec, shards, route, call, Request::Cmd(cmd)).await?.one()
             })
             .await
@@ -93,36 +96,102 @@ async fn pipeline_under(
     count: usize,
 ) -> Result<Vec<Value>> {
     if pipe.is_transaction() {
-        let route = match &shards.change {
-            None => plan::transaction_shard(&shards.placement, pipe)?,
-            Some(change) => plan::transaction_shard(&change.moves, pipe)?,
-        };
-        let Some((route, call)) = route else {
-            return Ok(Vec::new());
-        };
-        return send(exec, shards, route, call, Request::Pipe { pipe, offset, count }).await?.many();
+        return Box::pin(transaction(exec, shards, pipe, offset, count)).await;
     }
-    let planned = match &shards.change {
-        None => plan::plan_pipeline(&shards.placement, pipe)?,
-        Some(change) => plan::plan_pipeline(&change.moves, pipe)?,
+    let planned = match plan_pipeline(shards, pipe, Options::default()) {
+        // `ignore_errors()`: plan again, the refused command failing in its slot.
+        Err(e) if refusal(&e) && request::ignores_errors(pipe) => {
+            plan_pipeline(shards, pipe, Options { in_slots: true, learned: &[] })?
+        }
+        other => other?,
     };
     match planned {
         // One shard, nothing to merge: the caller's pipeline as it is.
         PipelinePlan::One { shard, call } => {
             send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
         }
-        PipelinePlan::Split { subs, replies } => {
+        PipelinePlan::Split { subs, replies } => Box::pin(run_split(exec, shards, subs, replies)).await,
+        PipelinePlan::Lookup(indexes) => {
             Box::pin(async move {
-                let runs = subs.iter().map(|sub| async move {
-                    let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
-                    let outcome = send(exec, shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
-                    (sub.shard, sub.call.write, outcome)
-                });
-                replies.assemble(plan::gather("pipeline", shards.labels(), join_all(runs).await)?)
+                // Commands the static table doesn't know: ask the server, then plan again.
+                let learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?;
+                let in_slots = request::ignores_errors(pipe);
+                match plan_pipeline(shards, pipe, Options { in_slots, learned: &learned })? {
+                    PipelinePlan::One { shard, call } => {
+                        send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
+                    }
+                    PipelinePlan::Split { subs, replies } => run_split(exec, shards, subs, replies).await,
+                    PipelinePlan::Lookup(_) => unreachable!("every command not in the table was asked about"),
+                }
             })
             .await
         }
     }
+}
+
+/// Plans a non-atomic pipeline under the ring's routes now.
+fn plan_pipeline(shards: &Shards, pipe: &Pipeline, opts: Options) -> Result<PipelinePlan> {
+    match &shards.change {
+        None => plan::plan_pipeline(&shards.placement, pipe, opts),
+        Some(change) => plan::plan_pipeline(&change.moves, pipe, opts),
+    }
+}
+
+/// Whether planning refused a command for where it would go (what an
+/// `ignore_errors()` pipeline answers in the command's slot instead).
+fn refusal(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::NoKey { .. }
+            | Error::CrossShard { .. }
+            | Error::SharedConnection { .. }
+            | Error::BadCommand { .. }
+    )
+}
+
+/// A split pipeline's sub-pipelines, concurrently, and its replies put back
+/// in the caller's order.
+async fn run_split(
+    exec: &Executor,
+    shards: &Shards,
+    subs: Vec<plan::Sub>,
+    replies: plan::Replies,
+) -> Result<Vec<Value>> {
+    let runs = subs.iter().map(|sub| async move {
+        let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
+        let outcome = send(exec, shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
+        (sub.shard, sub.call.write, outcome)
+    });
+    replies.assemble(plan::gather("pipeline", shards.labels(), join_all(runs).await)?)
+}
+
+/// A transaction (MULTI/EXEC) on its one shard. Empty, it answers as `EXEC`
+/// of nothing does: an empty array.
+async fn transaction(
+    exec: &Executor,
+    shards: &Shards,
+    pipe: &Pipeline,
+    offset: usize,
+    count: usize,
+) -> Result<Vec<Value>> {
+    let mut learned = Vec::new();
+    let (route, call) = loop {
+        let planned = match &shards.change {
+            None => plan::transaction_shard(&shards.placement, pipe, &learned)?,
+            Some(change) => plan::transaction_shard(&change.moves, pipe, &learned)?,
+        };
+        match planned {
+            Transaction::On(route, call) => break (route, call),
+            Transaction::Empty => return Ok(vec![Value::Array(Vec::new())]),
+            Transaction::Lookup(_) if !learned.is_empty() => {
+                unreachable!("every command not in the table was asked about")
+            }
+            Transaction::Lookup(indexes) => {
+                learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?
+            }
+        }
+    };
+    send(exec, shards, route, call, Request::Pipe { pipe, offset, count }).await?.many()
 }
 
 /// Sends one routed part: to its shard under a stable ring; during a change

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::execute::policy::Policy;
 use crate::keys::{self, KeyError};
-use crate::plan::{refuse_session_command, refuse_state_command};
-use crate::request::{Call, Request, cmd_args};
+use crate::plan::{self, refuse_session_command, refuse_state_command};
+use crate::request::{self, Call, Request, cmd_args};
 use crate::topology::Shards;
 
 /// Sends every command to one shard, from
@@ -113,6 +113,9 @@ impl ShardHandle {
         if self.exec.is_closed() {
             return Err(Error::Closed);
         }
+        if cmd.args_iter().len() == 0 {
+            return Err(request::empty_command());
+        }
         let (shards, idx) = self.locate()?;
         let call = self.call(&shards, idx, cmd)?;
         self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await?.one()
@@ -122,12 +125,57 @@ impl ShardHandle {
         if self.exec.is_closed() {
             return Err(Error::Closed);
         }
+        if pipe.is_empty() && !pipe.is_transaction() {
+            return Err(request::empty_command());
+        }
         let (shards, idx) = self.locate()?;
-        for cmd in pipe.cmd_iter() {
-            self.call(&shards, idx, cmd)?;
+        let mut refused = Vec::new();
+        for (i, cmd) in pipe.cmd_iter().enumerate() {
+            match self.call(&shards, idx, cmd) {
+                Ok(_) => {}
+                Err(e) if !pipe.is_transaction() && request::ignores_errors(pipe) => refused.push((i, e)),
+                Err(e) => return Err(e),
+            }
+        }
+        if !refused.is_empty() {
+            return Box::pin(self.without_refused(&shards, idx, pipe, refused)).await;
         }
         let call = Call::of_pipeline("pipeline (on_shard)", pipe);
         self.exec.execute(&shards, idx, call, Request::Pipe { pipe, offset, count }).await?.many()
+    }
+
+    /// An `ignore_errors()` pipeline with refused commands: the others are
+    /// sent, each refused one fails in its own slot (as through the client).
+    async fn without_refused(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        pipe: &Pipeline,
+        refused: Vec<(usize, Error)>,
+    ) -> Result<Vec<Value>> {
+        let mut rest = Pipeline::with_capacity(pipe.len() - refused.len());
+        for (i, cmd) in pipe.cmd_iter().enumerate() {
+            if !refused.iter().any(|(r, _)| *r == i) {
+                rest.add_command(cmd.clone());
+            }
+        }
+        let mut replies = match rest.is_empty() {
+            true => Vec::new().into_iter(),
+            false => {
+                let call = Call::of_pipeline("pipeline (on_shard)", &rest);
+                let req = Request::Pipe { pipe: &rest, offset: 0, count: rest.len() };
+                self.exec.execute(shards, idx, call, req).await?.many()?.into_iter()
+            }
+        };
+        let mut refused = refused.into_iter().peekable();
+        let mut out = Vec::with_capacity(pipe.len());
+        for i in 0..pipe.len() {
+            match refused.next_if(|(r, _)| *r == i) {
+                Some((_, e)) => out.push(plan::slot_error(&e)),
+                None => out.push(replies.next().ok_or_else(crate::request::shape_error)?),
+            }
+        }
+        Ok(out)
     }
 }
 

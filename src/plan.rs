@@ -8,7 +8,9 @@
 //!   multi-key command, a [`keyless`] fan-out, a `SCAN` step ([`scan`]), or a
 //!   refusal — never routed by the first key alone;
 //! - [`plan_pipeline`]: one sub-pipeline per shard and where each command's
-//!   reply will be ([`pipeline`]);
+//!   reply will be ([`pipeline`]), each command planned by [`step`] (with
+//!   `ignore_errors()`, a refused command fails in its own slot);
+//! - [`transaction_shard`]: the one shard of a MULTI/EXEC ([`transaction`]);
 //! - [`merge`] (the parts' replies), [`gather`] (which parts took effect).
 
 use redis::Cmd;
@@ -21,12 +23,16 @@ mod merge;
 mod pipeline;
 pub(crate) mod scan;
 mod state;
+mod step;
+mod transaction;
 
 pub(crate) use merge::{Merge, gather, merge};
-pub(crate) use pipeline::{PipelinePlan, plan_pipeline, transaction_shard};
+pub(crate) use pipeline::{PipelinePlan, Replies, Sub, plan_pipeline};
 #[cfg(test)]
 pub(crate) use state::STATE_COMMANDS;
 pub(crate) use state::refuse_state_command;
+pub(crate) use step::{Options, Target, not_in_table, slot_error};
+pub(crate) use transaction::{Transaction, transaction_shard};
 
 /// One piece of a command, for one shard.
 pub(crate) struct Part {

@@ -133,6 +133,23 @@ impl Call {
     }
 }
 
+/// Whether the caller's pipeline was made with `ignore_errors()`. redis-rs 1.8
+/// keeps that flag private and shows it only in the pipeline's `Debug` text
+/// (`ignore_errors: true`, after the commands, whose arguments print as byte
+/// lists and so can't fake it); a unit test pins this. Asked only when a
+/// pipeline has a command that can't be routed, never on the hot path.
+pub(crate) fn ignores_errors(pipe: &Pipeline) -> bool {
+    let text = format!("{pipe:?}");
+    text.rfind("ignore_errors: ").is_some_and(|at| text[at..].starts_with("ignore_errors: true"))
+}
+
+/// The error a redis-rs connection gives a command or pipeline without any
+/// command (`ErrorKind::Client`, "empty command"): the same, so code that
+/// matches on it behaves the same.
+pub(crate) fn empty_command() -> Error {
+    Error::Redis((redis::ErrorKind::Client, "empty command").into())
+}
+
 /// Most commands have at most this many arguments (name included).
 const INLINE_ARGS: usize = 8;
 
@@ -175,6 +192,17 @@ pub(crate) fn cmd_args(cmd: &Cmd) -> Args<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignore_errors_is_read_from_the_pipeline() {
+        let mut pipe = redis::pipe();
+        // A key that spells the marker can't fake it: arguments print as bytes.
+        pipe.set("ignore_errors: true", 1).get("k");
+        assert!(!ignores_errors(&pipe), "redis-rs's default");
+        pipe.ignore_errors();
+        assert!(ignores_errors(&pipe), "redis-rs 1.8 shows the flag in Debug; a new version may not");
+        assert!(!ignores_errors(redis::pipe().atomic()));
+    }
 
     #[test]
     fn args_inline_and_on_the_heap() {

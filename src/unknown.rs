@@ -2,8 +2,13 @@
 //! servers): `COMMAND INFO` is asked once per name and the answer cached in
 //! [`Learned`](crate::keys::learned::Learned).
 //!
-//! - A name the server doesn't know either, or a command without key positions,
-//!   is [`Error::NoKey`] (send it with `on_shard`).
+//! - A name the server doesn't know either goes to the first shard, which
+//!   answers with its own error (`ERR unknown command`), as one connection
+//!   would ([`Target::Anywhere`]). That answer is not cached: a module loaded
+//!   later must not find its commands sent to the first shard regardless of
+//!   their keys.
+//! - A command the server knows without key positions is [`Error::NoKey`]
+//!   (send it with `on_shard`).
 //! - A subcommand the table doesn't know of a container it knows (Valkey's
 //!   `CLIENT CAPA`, `SCRIPT SHOW`) is asked about as `container|sub`.
 //! - Fixed key positions (first, last, step) route like any command.
@@ -20,16 +25,17 @@ use crate::keys::{
     self,
     learned::{LearnedSpec, parse_command_info},
 };
+use crate::plan::Target;
 use crate::request::{Call, Request};
 use crate::topology::Shards;
 
 /// Routes a command the static table doesn't know: its one shard and how to
-/// call it.
-pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<(usize, Call)> {
+/// call it, or anywhere when the server doesn't know it either.
+pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Target> {
     let name = info_name(args);
     let shown = String::from_utf8_lossy(&name).replace('|', " ");
     let Some(spec) = spec(exec, shards, &name).await? else {
-        return Err(Error::NoKey { command: shown });
+        return Ok(Target::Anywhere);
     };
     let keys: Vec<Vec<u8>> = if spec.movable {
         getkeys(exec, shards, args).await?
@@ -42,7 +48,7 @@ pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> R
     shards.dedup();
     match shards.as_slice() {
         [] => Err(Error::NoKey { command: shown }),
-        [one] => Ok((
+        [one] => Ok(Target::Shard(
             *one,
             Call {
                 command: "module command",
@@ -71,10 +77,10 @@ fn info_name(args: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The learned spec of `name`, asking `COMMAND INFO` (on the first shard) the
-/// first time.
+/// first time; `None` (asked again next time) when the server doesn't know it.
 async fn spec(exec: &Executor, shards: &Shards, name: &[u8]) -> Result<Option<LearnedSpec>> {
     if let Some(spec) = exec.learned.get(name) {
-        return Ok(spec);
+        return Ok(Some(spec));
     }
     let cmd = redis::cmd("COMMAND").arg("INFO").arg(name).to_owned();
     let reply = exec.execute(shards, 0, Call::read("COMMAND INFO"), Request::Cmd(&cmd)).await?.one()?;
@@ -82,7 +88,9 @@ async fn spec(exec: &Executor, shards: &Shards, name: &[u8]) -> Result<Option<Le
         Value::Array(entries) => entries.first().and_then(parse_command_info),
         _ => None,
     };
-    exec.learned.insert(name, spec);
+    if let Some(spec) = spec {
+        exec.learned.insert(name, spec);
+    }
     Ok(spec)
 }
 
@@ -103,4 +111,24 @@ async fn getkeys(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Vec
             .collect()),
         _ => Ok(Vec::new()),
     }
+}
+
+/// What the server says about the pipeline's commands at `indexes` (not in the
+/// static table), for planning the pipeline again. A routing refusal
+/// (`NoKey`, `CrossShard`) is kept for its command; any other error (the
+/// first shard unreachable) fails the whole pipeline.
+pub(crate) async fn lookup(
+    exec: &Executor,
+    shards: &Shards,
+    pipe: &redis::Pipeline,
+    indexes: &[usize],
+) -> Result<Vec<(usize, Result<Target>)>> {
+    let mut out = Vec::with_capacity(indexes.len());
+    for (i, cmd) in pipe.cmd_iter().enumerate().filter(|(i, _)| indexes.contains(i)) {
+        match route(exec, shards, &crate::request::cmd_args(cmd)).await {
+            Err(e) if !matches!(e, Error::NoKey { .. } | Error::CrossShard { .. }) => return Err(e),
+            answer => out.push((i, answer)),
+        }
+    }
+    Ok(out)
 }

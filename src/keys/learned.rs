@@ -21,22 +21,21 @@ pub(crate) struct LearnedSpec {
     pub(crate) movable: bool,
 }
 
-/// The specs learned so far: lower-case name → spec (`None`: the server
-/// doesn't know the command either).
+/// The specs learned so far: lower-case name → spec. Only commands the server
+/// knows: one it doesn't is asked about again (a module may be loaded later).
 #[derive(Default)]
 pub(crate) struct Learned {
-    cache: RwLock<HashMap<Vec<u8>, Option<LearnedSpec>>>,
+    cache: RwLock<HashMap<Vec<u8>, LearnedSpec>>,
 }
 
 impl Learned {
-    /// The spec learned for `name`: `None` when never asked, `Some(None)` when
-    /// the server does not know it.
-    pub(crate) fn get(&self, name: &[u8]) -> Option<Option<LearnedSpec>> {
+    /// The spec learned for `name`, if any.
+    pub(crate) fn get(&self, name: &[u8]) -> Option<LearnedSpec> {
         self.cache.read().get(&name.to_ascii_lowercase()).copied()
     }
 
     /// Remembers what the server said about `name`.
-    pub(crate) fn insert(&self, name: &[u8], spec: Option<LearnedSpec>) {
+    pub(crate) fn insert(&self, name: &[u8], spec: LearnedSpec) {
         self.cache.write().insert(name.to_ascii_lowercase(), spec);
     }
 }
@@ -183,11 +182,10 @@ mod tests {
     fn the_cache_ignores_case() {
         let learned = Learned::default();
         assert_eq!(learned.get(b"MOD.GET"), None);
-        let spec = parse_command_info(&entry(1, 1, 1, &["readonly"]));
+        let spec = parse_command_info(&entry(1, 1, 1, &["readonly"])).unwrap();
         learned.insert(b"Mod.Get", spec);
         assert_eq!(learned.get(b"mod.get"), Some(spec));
-        learned.insert(b"nope", None);
-        assert_eq!(learned.get(b"NOPE"), Some(None));
+        assert_eq!(learned.get(b"NOPE"), None);
     }
 
     #[test]

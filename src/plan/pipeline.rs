@@ -1,6 +1,5 @@
-//! Pipelines across shards. Pure: no I/O. A transaction must stay on one shard
-//! ([`transaction_shard`]); a pipeline whose commands are all on one shard goes
-//! there as it is; any other is split into one sub-pipeline per shard
+//! Pipelines across shards. Pure: no I/O. A pipeline whose commands are all on
+//! one shard goes there as it is; any other is split into one sub-pipeline per shard
 //! ([`plan_pipeline`]) and its replies put back in the caller's order
 //! ([`Replies::assemble`]).
 //!
@@ -14,7 +13,8 @@
 
 use redis::{Pipeline, Value};
 
-use super::{Plan, Routed, cross_shard, merge, plan, refuse_session_command};
+use super::step::{Options, Step, slot_error, step};
+use super::{Plan, merge};
 use crate::error::{Error, Result};
 use crate::plan::Merge;
 use crate::request::{Call, cmd_args};
@@ -42,11 +42,22 @@ pub(crate) enum PipelinePlan {
         /// Where each of the caller's commands finds its reply.
         replies: Replies,
     },
+    /// The commands at these indexes are not in the static table: ask the
+    /// server (`crate::unknown`) and plan again with its answers.
+    Lookup(Vec<usize>),
 }
 
 /// In [`Replies::subs`]: the command was split into parts (a cross-shard
 /// `MGET`, a fan-out `DBSIZE`, …); its parts are the next entry of `split`.
 const SPLIT: u32 = u32::MAX;
+
+/// In [`Replies::subs`]: the command was refused before sending
+/// (`ignore_errors()`); its error is the next entry of `refused`.
+const REFUSED: u32 = u32::MAX - 1;
+
+/// While planning: the server doesn't know the command; it joins the first
+/// sub-pipeline (see `Target::Anywhere`).
+const ANYWHERE: u32 = u32::MAX - 2;
 
 /// Where each command of a split pipeline finds its reply.
 pub(crate) struct Replies {
@@ -56,6 +67,8 @@ pub(crate) struct Replies {
     /// Per split command, in the caller's order: its parts' sub-pipelines and
     /// how their replies merge.
     split: Vec<(Vec<u32>, Merge)>,
+    /// Per refused command, in the caller's order: why (see [`slot_error`]).
+    refused: Vec<Error>,
 }
 
 /// Per route, while a pipeline is split.
@@ -71,31 +84,36 @@ struct Tally {
 
 /// Plans a (non-atomic) pipeline. Each command is planned as if sent alone;
 /// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
-pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Result<PipelinePlan> {
+/// [`PipelinePlan::Lookup`] asks for the server's word on commands the static
+/// table doesn't know; plan again with the answers in `opts.learned`.
+pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
+    ring: &R,
+    pipe: &Pipeline,
+    opts: Options,
+) -> Result<PipelinePlan> {
     // First pass, allocation-free: are all commands on one shard?
     let mut call = Call::pipeline("pipeline");
     let mut only: Option<usize> = None;
     let mut single = true;
-    for cmd in pipe.cmd_iter() {
-        let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        match plan(ring, &args)? {
-            Routed::One { shard, info } if *only.get_or_insert(shard) == shard => call.add(&Call::of(&info)),
+    for (i, cmd) in pipe.cmd_iter().enumerate() {
+        match step(ring, &cmd_args(cmd), i, opts)? {
+            Step::One(shard, c) if *only.get_or_insert(shard) == shard => call.add(&c),
+            Step::Anywhere => {}
             // Stop at the first command elsewhere: the split below plans them all.
-            Routed::One { .. } | Routed::Plan(_) => {
+            Step::One(..) | Step::Plan(_) | Step::Refused(_) | Step::Lookup => {
                 single = false;
                 break;
             }
-            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
-            Routed::Channel(info) => return Err(in_pipeline(info.name)),
         }
     }
     match only {
         Some(shard) if single => return Ok(PipelinePlan::One { shard, call }),
+        // Only commands the server doesn't know: any shard answers them.
+        None if single && !pipe.is_empty() => return Ok(PipelinePlan::One { shard: 0, call }),
         None if single => {
             return Ok(PipelinePlan::Split {
                 subs: Vec::new(),
-                replies: Replies { subs: Vec::new(), split: Vec::new() },
+                replies: Replies { subs: Vec::new(), split: Vec::new(), refused: Vec::new() },
             });
         }
         _ => {}
@@ -106,16 +124,15 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
         vec![Tally { count: 0, sub: SPLIT, call: Call::pipeline("pipeline") }; ring.labels().len()];
     let mut subs_of: Vec<u32> = Vec::with_capacity(pipe.len());
     let mut plans: Vec<Plan> = Vec::new();
-    for cmd in pipe.cmd_iter() {
-        let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        match plan(ring, &args)? {
-            Routed::One { shard, info } => {
+    let (mut refused, mut lookups, mut anywhere) = (Vec::new(), Vec::new(), 0);
+    for (i, cmd) in pipe.cmd_iter().enumerate() {
+        match step(ring, &cmd_args(cmd), i, opts)? {
+            Step::One(shard, c) => {
                 subs_of.push(shard as u32);
                 tally[shard].count += 1;
-                tally[shard].call.add(&Call::of(&info));
+                tally[shard].call.add(&c);
             }
-            Routed::Plan(p) => {
+            Step::Plan(p) => {
                 for part in &p.parts {
                     tally[part.shard].count += 1;
                     tally[part.shard].call.add(&Call::of(&p.info));
@@ -123,10 +140,23 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
                 subs_of.push(SPLIT);
                 plans.push(p);
             }
-            Routed::Scan(_) => return Err(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
-            Routed::Channel(info) => return Err(in_pipeline(info.name)),
+            Step::Anywhere => {
+                subs_of.push(ANYWHERE);
+                anywhere += 1;
+            }
+            Step::Refused(e) => {
+                subs_of.push(REFUSED);
+                refused.push(e);
+            }
+            Step::Lookup => lookups.push(i),
         }
     }
+    if !lookups.is_empty() {
+        return Ok(PipelinePlan::Lookup(lookups));
+    }
+    // Commands the server doesn't know ride with the first shard that has any.
+    let host = tally.iter().position(|t| t.count > 0).unwrap_or(0);
+    tally[host].count += anywhere;
     // Each sub-pipeline allocated once, at its size (growing them was 3 % of a
     // cross-shard pipeline's time).
     let mut subs = Vec::with_capacity(tally.iter().filter(|t| t.count > 0).count());
@@ -140,25 +170,28 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(ring: &R, pipe: &Pipeline) -> Re
     let mut split = Vec::with_capacity(plans.len());
     let mut plans = plans.into_iter();
     for (cmd, slot) in pipe.cmd_iter().zip(subs_of.iter_mut()) {
-        if *slot != SPLIT {
-            *slot = tally[*slot as usize].sub;
-            subs[*slot as usize].pipe.add_command(cmd.clone());
-            continue;
+        match *slot {
+            REFUSED => continue,
+            ANYWHERE => *slot = host as u32,
+            SPLIT => {
+                let Some(p) = plans.next() else {
+                    unreachable!("the second pass kept a plan per split command")
+                };
+                let mut parts = Vec::with_capacity(p.parts.len());
+                for part in p.parts {
+                    let sub = tally[part.shard].sub;
+                    parts.push(sub);
+                    subs[sub as usize].pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
+                }
+                split.push((parts, p.merge));
+                continue;
+            }
+            _ => {}
         }
-        let Some(p) = plans.next() else { unreachable!("the second pass kept a plan per split command") };
-        let mut parts = Vec::with_capacity(p.parts.len());
-        for part in p.parts {
-            let sub = tally[part.shard].sub;
-            parts.push(sub);
-            subs[sub as usize].pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
-        }
-        split.push((parts, p.merge));
+        *slot = tally[*slot as usize].sub;
+        subs[*slot as usize].pipe.add_command(cmd.clone());
     }
-    Ok(PipelinePlan::Split { subs, replies: Replies { subs: subs_of, split } })
-}
-
-fn in_pipeline(command: &str) -> Error {
-    Error::NoKey { command: format!("{command} (in a pipeline)") }
+    Ok(PipelinePlan::Split { subs, replies: Replies { subs: subs_of, split, refused } })
 }
 
 impl Replies {
@@ -178,8 +211,14 @@ impl Replies {
             })
         };
         let mut split = self.split.into_iter();
+        let mut refused = self.refused.iter();
         let mut out = Vec::with_capacity(self.subs.len());
         for sub in self.subs {
+            if sub == REFUSED {
+                let Some(e) = refused.next() else { unreachable!("an error per refused command") };
+                out.push(slot_error(e));
+                continue;
+            }
             if sub != SPLIT {
                 out.push(next(sub)?);
                 continue;
@@ -190,48 +229,4 @@ impl Replies {
         }
         Ok(out)
     }
-}
-
-/// Checks that every command of an atomic pipeline (MULTI/EXEC) lives on one
-/// shard and returns it with how to call the transaction; a transaction can't
-/// span shards or fan out.
-pub(crate) fn transaction_shard<R: Routes + ?Sized>(
-    ring: &R,
-    pipe: &Pipeline,
-) -> Result<Option<(usize, Call)>> {
-    let mut shard: Option<usize> = None;
-    let mut call = Call::pipeline("MULTI/EXEC");
-    for cmd in pipe.cmd_iter() {
-        let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        let here = match plan(ring, &args)? {
-            Routed::One { shard, info } if !info.keyless => {
-                call.add(&Call::of(&info));
-                shard
-            }
-            Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
-                return Err(cross_shard(ring, "MULTI/EXEC", &args));
-            }
-            Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) => {
-                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
-            }
-            Routed::Channel(info) => {
-                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) });
-            }
-            Routed::Scan(_) => {
-                return Err(Error::NoKey { command: "SCAN (in MULTI/EXEC)".into() });
-            }
-        };
-        match shard {
-            Some(s) if s != here => {
-                let mut shards = vec![ring.labels()[s].clone(), ring.labels()[here].clone()];
-                shards.sort();
-                return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
-            }
-            _ => shard = Some(here),
-        }
-    }
-    // Blocking commands don't block inside MULTI: no dedicated connection.
-    call.dedicated = false;
-    Ok(shard.map(|s| (s, call)))
 }

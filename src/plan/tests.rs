@@ -1,6 +1,8 @@
 //! Unit tests for planning and merging.
 
-use super::pipeline::{PipelinePlan, plan_pipeline, transaction_shard};
+use super::pipeline::{PipelinePlan, plan_pipeline};
+use super::step::Options;
+use super::transaction::{Transaction, transaction_shard};
 use super::*;
 use crate::hashing::Rendezvous;
 use crate::request::cmd_args;
@@ -45,11 +47,11 @@ fn single_shard_commands_go_unchanged() {
     }
     let mut pipe = redis::pipe();
     pipe.set(&a[0], 1).get(&a[1]);
-    match plan_pipeline(&r, &pipe).unwrap() {
+    match plan_pipeline(&r, &pipe, Options::default()).unwrap() {
         PipelinePlan::One { shard, call } => {
             assert_eq!((shard, call.write, call.idempotent), (1, true, true))
         }
-        PipelinePlan::Split { .. } => panic!("a one-shard pipeline was split"),
+        PipelinePlan::Split { .. } | PipelinePlan::Lookup(_) => panic!("a one-shard pipeline was split"),
     }
 }
 
@@ -172,7 +174,8 @@ fn pipelines_split_and_reassemble() {
     let (a, b) = (keys_on(&r, 0, 1), keys_on(&r, 1, 1));
     let mut pipe = redis::pipe();
     pipe.set(&a[0], 1).get(&b[0]).mget(&[&a[0], &b[0]]).cmd("DBSIZE");
-    let PipelinePlan::Split { subs, replies: order } = plan_pipeline(&r, &pipe).unwrap() else {
+    let PipelinePlan::Split { subs, replies: order } = plan_pipeline(&r, &pipe, Options::default()).unwrap()
+    else {
         panic!("not split")
     };
     assert_eq!(subs.len(), 2);
@@ -194,7 +197,7 @@ fn session_commands_are_refused_anywhere_in_a_split_pipeline() {
         let mut pipe = redis::pipe();
         pipe.get(&a[0]).get(&b[0]).cmd(session).arg(&a[0]);
         assert!(
-            matches!(plan_pipeline(&r, &pipe), Err(Error::BadCommand { .. })),
+            matches!(plan_pipeline(&r, &pipe, Options::default()), Err(Error::BadCommand { .. })),
             "{session} after the commands that split the pipeline"
         );
     }
@@ -206,7 +209,8 @@ fn a_shard_with_too_few_pipeline_replies_is_an_error() {
     let (a, b) = (keys_on(&r, 0, 2), keys_on(&r, 1, 1));
     let mut pipe = redis::pipe();
     pipe.get(&a[0]).get(&b[0]).get(&a[1]);
-    let PipelinePlan::Split { subs, replies: order } = plan_pipeline(&r, &pipe).unwrap() else {
+    let PipelinePlan::Split { subs, replies: order } = plan_pipeline(&r, &pipe, Options::default()).unwrap()
+    else {
         panic!("not split")
     };
     let sizes: Vec<usize> = subs.iter().map(|s| s.pipe.len()).collect();
@@ -221,14 +225,16 @@ fn transactions_must_stay_on_one_shard() {
     let (a, b) = (keys_on(&r, 0, 2), keys_on(&r, 1, 1));
     let mut ok = redis::pipe();
     ok.atomic().set(&a[0], 1).incr(&a[1], 1);
-    let (shard, call) = transaction_shard(&r, &ok).unwrap().unwrap();
+    let Transaction::On(shard, call) = transaction_shard(&r, &ok, &[]).unwrap() else {
+        panic!("not on a shard")
+    };
     assert_eq!((shard, call.idempotent, call.write), (0, false, true), "INCR is not idempotent");
     let mut cross = redis::pipe();
     cross.atomic().set(&a[0], 1).set(&b[0], 1);
-    assert!(matches!(transaction_shard(&r, &cross), Err(Error::CrossShard { .. })));
+    assert!(matches!(transaction_shard(&r, &cross, &[]), Err(Error::CrossShard { .. })));
     let mut keyless = redis::pipe();
     keyless.atomic().set(&a[0], 1).cmd("DBSIZE");
-    assert!(matches!(transaction_shard(&r, &keyless), Err(Error::NoKey { .. })));
+    assert!(matches!(transaction_shard(&r, &keyless, &[]), Err(Error::NoKey { .. })));
 }
 
 #[test]
@@ -301,7 +307,7 @@ fn measure_split_pipeline() {
             let t = std::time::Instant::now();
             for _ in 0..rounds {
                 let PipelinePlan::Split { subs, replies: order } =
-                    plan_pipeline(&r, std::hint::black_box(&pipe)).unwrap()
+                    plan_pipeline(&r, std::hint::black_box(&pipe), Options::default()).unwrap()
                 else {
                     panic!("not split")
                 };

@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod dead_shard;
 mod discovery;
+mod drop_in;
 mod failover;
 mod fencing;
 mod harness;

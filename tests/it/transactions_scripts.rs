@@ -130,24 +130,25 @@ async fn on_shard_reaches_one_named_shard() {
     assert!(matches!(err, disredis::Error::UnknownShard { .. }), "{err:?}");
 }
 
+/// A command no server knows gets the server's own error, as on one connection;
+/// the server is asked about it each time (only what it knows is cached), so a
+/// module loaded later routes its commands by their keys at once.
 #[tokio::test(flavor = "multi_thread")]
-async fn unknown_commands_are_looked_up_once_then_refused_without_keys() {
+async fn unknown_commands_get_the_servers_error_and_are_asked_about_each_time() {
     let topo = Topology::start(Spec::default());
     let client = client(&topo).await;
     let mut con = client.clone();
     for _ in 0..3 {
         let err = redis::cmd("NOSUCHMODULE.CMD").arg("k").query_async::<()>(&mut con).await.unwrap_err();
-        assert!(
-            err.to_string().contains("NOSUCHMODULE.CMD") && err.to_string().contains("on_shard"),
-            "{err}"
-        );
+        assert_eq!(err.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "{err}");
+        assert!(err.to_string().to_lowercase().contains("unknown command"), "{err}");
     }
-    // COMMAND INFO was asked once (of the first shard) and the answer cached.
+    // COMMAND INFO was asked each time (of the first shard), which also answered.
     let names = topo.master_names();
     let stats: String =
         redis::cmd("INFO").arg("commandstats").query(&mut topo.conn(&topo.master_addr(&names[0]))).unwrap();
     let line = stats.lines().find(|l| l.starts_with("cmdstat_command|info:")).unwrap_or_default();
-    assert!(line.starts_with("cmdstat_command|info:calls=1,"), "{line}");
+    assert!(line.starts_with("cmdstat_command|info:calls=3,"), "{line}");
     // on_shard sends it anyway, and the server's own error comes back.
     let mut shard = client.on_shard(&names[0]).unwrap();
     let err = redis::cmd("NOSUCHMODULE.CMD").query_async::<()>(&mut shard).await.unwrap_err();
