@@ -285,6 +285,19 @@ pub enum Error {
         detail: String,
     },
 
+    /// [`PubSub::ping`](crate::PubSub::ping): a master did not answer the
+    /// subscriber's `PING` in time, or the subscriber has no subscription
+    /// connection on that shard right now (its master failed and the
+    /// subscriptions are being made again; [`Event::PubSubGap`](crate::Event::PubSubGap)
+    /// says when they are). The subscriber keeps trying on its own: ping again later.
+    #[error("pub/sub on shard {shard}: {detail}")]
+    PubSubShard {
+        /// The shard (master name).
+        shard: String,
+        /// What happened there.
+        detail: String,
+    },
+
     /// `ReadFrom::Replica`: the shard has no healthy replica to read from.
     #[error("shard {shard} has no healthy replica to read from (ReadFrom::Replica)")]
     NoReplica {

@@ -150,7 +150,7 @@
 //! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, Base |
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
-//! | | [`pubsub`] (+ `manager`) | [`PubSub`]: subscriptions routed like keys, made again after failovers and ring changes | Execute, State, Discovery, Connect, Pure, Base |
+//! | | [`pubsub`] (+ `sink`, `stream`, `manager`) | [`PubSub`] and its two ends [`PubSubSink`] and [`PubSubStream`]: subscriptions routed like keys, made again after failovers and ring changes; `manager`: the subscriber's task | Execute, State, Discovery, Connect, Pure, Base |
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
 //! | | [`reshard`] (+ `masters`, `fence`, `mover`, `copy`, `rebalance`) | changing the ring online: writing each phase, the fence on `CLIENT LIST`, the background mover, `rebalance` | `client`, Execute, State, Discovery, Connect, Pure, Base |
 //! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
@@ -243,7 +243,7 @@ pub use config::{
 pub use error::{Error, Result, SentinelAnswer, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;
-pub use pubsub::PubSub;
+pub use pubsub::{PubSub, PubSubSink, PubSubStream};
 pub use ring::{Phase, RING_CHANNEL, RING_LIBRARY, Ring};
 pub use sentinel::SentinelView;
 pub use topology::{ShardInfo, Topology};

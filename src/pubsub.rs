@@ -22,18 +22,26 @@
 //!   [`Event::PubSubDropped`](crate::Event::PubSubDropped): memory never grows
 //!   without bound.
 //!
-//! Dropping the [`PubSub`] ends its subscriptions and closes its connections.
+//! One background task per subscriber does all of this. [`PubSub::split`]
+//! gives its two ends, as redis-rs does: a [`PubSubSink`] that changes the
+//! subscriptions and a [`PubSubStream`] of messages. The stream owns the
+//! task: dropping it (or the whole [`PubSub`]) ends the subscriptions and
+//! closes their connections; dropping the sink alone changes nothing for the
+//! stream.
 
-use futures_util::Stream;
-use redis::{Msg, ToRedisArgs};
-use tokio::sync::{mpsc, oneshot};
+use redis::{FromRedisValue, Msg, ToRedisArgs};
+use tokio::sync::mpsc;
 
 use crate::DisredisClient;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 mod manager;
+mod sink;
+mod stream;
 
-use manager::{Kind, Manager, Request};
+use manager::Manager;
+pub use sink::PubSubSink;
+pub use stream::PubSubStream;
 
 /// How many received messages wait for [`PubSub::on_message`]: 10,000. Beyond
 /// that the newest are dropped and reported.
@@ -41,89 +49,115 @@ pub const BUFFER: usize = 10_000;
 
 /// A subscriber over every shard (see the module docs). From
 /// [`DisredisClient::pubsub`].
+///
+/// It has the methods of redis-rs 1.8's `redis::aio::PubSub`, so code written
+/// against one connection compiles with only the type swapped: `subscribe`,
+/// `unsubscribe`, `psubscribe`, `punsubscribe`, `ping`, `ping_message`,
+/// `on_message`, `into_on_message` and `split` (into [`PubSubSink`] and
+/// [`PubSubStream`]), plus `ssubscribe`/`sunsubscribe`. The errors are
+/// [`disredis::Error`](crate::Error) instead of `RedisError`.
+///
+/// What is not here, and why (redis-rs 1.8's `aio::PubSub` has no other
+/// method; its `PubSubSink` has the same (un)subscribe and ping methods as
+/// [`PubSubSink`]):
+///
+/// | redis-rs | disredis |
+/// |---|---|
+/// | `PubSub::new(connection_info, stream)` | A subscriber over the shards needs a connection to every master, and Sentinel to find each master again after a failover, not one stream you opened: use [`DisredisClient::pubsub`]. |
+/// | `redis::Client::get_async_pubsub()` | [`DisredisClient::pubsub`]. |
+/// | `AsyncConnectionConfig::set_push_sender` (redis-rs's advice for RESP3 instead of `PubSub`) | Every subscription connection here is RESP3 with its push handler set already; the pushes come out of [`on_message`](Self::on_message). |
+///
+/// Shard channels (`SSUBSCRIBE`) have no method on redis-rs's `aio::PubSub`
+/// (only on cluster connections); here they are [`ssubscribe`](Self::ssubscribe)
+/// and [`sunsubscribe`](Self::sunsubscribe).
 pub struct PubSub {
-    requests: mpsc::Sender<Request>,
-    messages: mpsc::Receiver<Msg>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for PubSub {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    sink: PubSubSink,
+    stream: PubSubStream,
 }
 
 impl std::fmt::Debug for PubSub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubSub").field("buffered", &self.messages.len()).finish()
+        f.debug_struct("PubSub").field("buffered", &self.stream.buffered()).finish()
     }
 }
 
 impl DisredisClient {
-    /// A subscriber over every shard of this client (see [`PubSub`]).
+    /// A subscriber over every shard of this client (see [`PubSub`]). It
+    /// connects to a master when the first subscription (or
+    /// [`ping`](PubSub::ping)) needs one there.
     pub async fn pubsub(&self) -> Result<PubSub> {
         let exec = self.executor_arc();
         let (messages_tx, messages) = mpsc::channel(BUFFER);
         let (requests, requests_rx) = mpsc::channel(16);
         let task = tokio::spawn(Manager::new(exec, messages_tx).run(requests_rx));
-        Ok(PubSub { requests, messages, task })
+        Ok(PubSub { sink: PubSubSink::new(requests), stream: PubSubStream::new(messages, task) })
     }
-}
-
-/// Each argument of `names` as bytes; none is an error naming `command`.
-fn names(command: &'static str, names: impl ToRedisArgs) -> Result<Vec<Vec<u8>>> {
-    let names = names.to_redis_args();
-    if names.is_empty() {
-        return Err(Error::BadCommand {
-            command: command.into(),
-            detail: "no channel or pattern given".into(),
-        });
-    }
-    Ok(names)
 }
 
 impl PubSub {
-    async fn ask(&mut self, kind: Kind, add: bool, what: Vec<Vec<u8>>) -> Result<()> {
-        let (done, answer) = oneshot::channel();
-        let gone = || Error::Redis((redis::ErrorKind::Client, "disredis: the subscriber task ended").into());
-        self.requests.send(Request { kind, add, names: what, done }).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
-    }
-
     /// Subscribes to `channels` (one or several), each on its channel's master.
     pub async fn subscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
-        self.ask(Kind::Channel, true, names("SUBSCRIBE", channels)?).await
+        self.sink.subscribe(channels).await
     }
 
     /// Unsubscribes from `channels`.
     pub async fn unsubscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
-        self.ask(Kind::Channel, false, names("UNSUBSCRIBE", channels)?).await
+        self.sink.unsubscribe(channels).await
     }
 
     /// Subscribes to channels matching `patterns`, on every master.
     pub async fn psubscribe(&mut self, patterns: impl ToRedisArgs) -> Result<()> {
-        self.ask(Kind::Pattern, true, names("PSUBSCRIBE", patterns)?).await
+        self.sink.psubscribe(patterns).await
     }
 
     /// Unsubscribes from `patterns`.
     pub async fn punsubscribe(&mut self, patterns: impl ToRedisArgs) -> Result<()> {
-        self.ask(Kind::Pattern, false, names("PUNSUBSCRIBE", patterns)?).await
+        self.sink.punsubscribe(patterns).await
     }
 
     /// Subscribes to shard channels (`SSUBSCRIBE`; published with `SPUBLISH`),
     /// each on its channel's master.
     pub async fn ssubscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
-        self.ask(Kind::Shard, true, names("SSUBSCRIBE", channels)?).await
+        self.sink.ssubscribe(channels).await
     }
 
     /// Unsubscribes from shard channels.
     pub async fn sunsubscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
-        self.ask(Kind::Shard, false, names("SUNSUBSCRIBE", channels)?).await
+        self.sink.sunsubscribe(channels).await
+    }
+
+    /// `PING` on every master of the ring, over this subscriber's own
+    /// connections: `PONG` once every one answered (see [`PubSubSink::ping`]
+    /// for what a failure says).
+    pub async fn ping<T: FromRedisValue>(&mut self) -> Result<T> {
+        self.sink.ping().await
+    }
+
+    /// `PING message` on every master of the ring: `message` back once every
+    /// one answered (see [`PubSubSink::ping`]).
+    pub async fn ping_message<T: FromRedisValue>(&mut self, message: impl ToRedisArgs) -> Result<T> {
+        self.sink.ping_message(message).await
     }
 
     /// The messages of every subscription, merged, in the order they arrived.
     /// Ends only when the subscriber's task ends.
-    pub fn on_message(&mut self) -> impl Stream<Item = Msg> + '_ {
-        futures_util::stream::poll_fn(move |cx| self.messages.poll_recv(cx))
+    pub fn on_message(&mut self) -> impl futures_util::Stream<Item = Msg> + '_ {
+        &mut self.stream
+    }
+
+    /// The messages as an owned stream (`Send + 'static`, for a spawned task
+    /// or a struct field). The subscriptions made so far stay; to change them
+    /// later, [`split`](Self::split) instead.
+    pub fn into_on_message(self) -> PubSubStream {
+        self.stream
+    }
+
+    /// The two ends, to change the subscriptions while another task waits for
+    /// messages: the [`PubSubSink`] (cheap to clone) and the [`PubSubStream`].
+    /// The stream owns the subscriber: dropping it ends the subscriptions,
+    /// closes their connections, and makes the sink's calls fail. Dropping the
+    /// sink leaves the stream receiving what was subscribed.
+    pub fn split(self) -> (PubSubSink, PubSubStream) {
+        (self.sink, self.stream)
     }
 }

@@ -6,13 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::{Msg, ToRedisArgs};
+use redis::{FromRedisValue, Msg, ToRedisArgs};
 
 use super::{DisredisClient, Driver};
 use crate::error::Result;
 
 /// A subscriber over every shard, for blocking code (see [`crate::PubSub`]
 /// for routing, failover and the buffer). From [`DisredisClient::pubsub`].
+///
+/// Its names follow redis-rs's blocking `redis::PubSub`, except for one:
+/// redis-rs's `get_message()` waits as long as `set_read_timeout` says;
+/// here the wait is the argument of [`get_message`](Self::get_message)
+/// (`None`: until a message comes), since the subscriber has no one socket
+/// whose timeout could be set.
 pub struct PubSub {
     inner: crate::PubSub,
     driver: Arc<Driver>,
@@ -61,6 +67,17 @@ impl PubSub {
     /// See [`crate::PubSub::sunsubscribe`].
     pub fn sunsubscribe(&mut self, channels: impl ToRedisArgs) -> Result<()> {
         self.driver.block_on(self.inner.sunsubscribe(channels))?
+    }
+
+    /// See [`crate::PubSub::ping`]: `PING` on every master, over this
+    /// subscriber's own connections.
+    pub fn ping<T: FromRedisValue>(&mut self) -> Result<T> {
+        self.driver.block_on(self.inner.ping())?
+    }
+
+    /// See [`crate::PubSub::ping_message`].
+    pub fn ping_message<T: FromRedisValue>(&mut self, message: impl ToRedisArgs) -> Result<T> {
+        self.driver.block_on(self.inner.ping_message(message))?
     }
 
     /// The next message, waiting at most `timeout` (`None`: until one comes);

@@ -19,6 +19,7 @@ impl Error {
             | Error::Ambiguous { .. }
             | Error::NotReplicated { .. }
             | Error::NoReplica { .. }
+            | Error::PubSubShard { .. }
             | Error::RingChanged { .. }
             | Error::ShardDown { .. } => ErrorKind::Io,
             // What the first failed part saw (usually a connection error).
@@ -68,6 +69,7 @@ impl Error {
             Error::Auth { .. } => "Auth",
             Error::Tls { .. } => "Tls",
             Error::NoReplica { .. } => "NoReplica",
+            Error::PubSubShard { .. } => "PubSubShard",
             Error::PartiallyApplied { .. } => "PartiallyApplied",
             Error::BadRing { .. } => "BadRing",
             Error::RingChanged { .. } => "RingChanged",

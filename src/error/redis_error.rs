@@ -44,6 +44,7 @@ impl Error {
             | Error::NoQuorum { .. }
             | Error::NotMaster { .. }
             | Error::NoReplica { .. }
+            | Error::PubSubShard { .. }
             | Error::ShardDown { .. } => K::NotConnected,
             Error::FailoverTimeout { .. } => K::TimedOut,
             Error::RingChanged { .. } => K::Interrupted,

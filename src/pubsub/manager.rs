@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{Msg, PushInfo, PushKind};
+use redis::{Msg, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -19,6 +19,11 @@ use crate::events::Event;
 use crate::execute::Executor;
 use crate::ring::client_name;
 use crate::topology::Shards;
+
+mod ping;
+mod wire;
+
+use wire::sync;
 
 /// How often a shard without a subscription asks Sentinel for its master.
 const RETRY: Duration = Duration::from_millis(20);
@@ -43,12 +48,12 @@ pub(super) enum Kind {
     Shard,
 }
 
-/// A change of the subscriptions, answered once it is made.
-pub(super) struct Request {
-    pub kind: Kind,
-    pub add: bool,
-    pub names: Vec<Vec<u8>>,
-    pub done: oneshot::Sender<Result<()>>,
+/// What a [`PubSubSink`](super::PubSubSink) asks the task for.
+pub(super) enum Request {
+    /// A change of the subscriptions, answered once it is made.
+    Change { kind: Kind, add: bool, names: Vec<Vec<u8>>, done: oneshot::Sender<Result<()>> },
+    /// `PING` (with `message` as its arguments) on every master.
+    Ping { message: Vec<Vec<u8>>, done: oneshot::Sender<Result<Value>> },
 }
 
 /// What one master's link should carry: channels, patterns, shard channels.
@@ -111,28 +116,35 @@ impl Manager {
     }
 
     /// Serves requests and keeps the subscriptions where they belong, until
-    /// the [`PubSub`](super::PubSub) is dropped.
+    /// the [`PubSubStream`](super::PubSubStream) is dropped (it aborts this
+    /// task). Once every sink is dropped, what is subscribed stays subscribed.
     pub(super) async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let mut events = self.exec.events.subscribe();
         let mut tick = tokio::time::interval(RETRY);
         let mut health = tokio::time::interval(HEALTH);
+        let mut sinks = true;
         loop {
             tokio::select! {
-                request = requests.recv() => {
-                    let Some(Request { kind, add, names, done }) = request else { return };
-                    let set = match kind {
-                        Kind::Channel => &mut self.channels,
-                        Kind::Pattern => &mut self.patterns,
-                        Kind::Shard => &mut self.shard_channels,
-                    };
-                    for name in names {
-                        match add {
-                            true => set.insert(name),
-                            false => set.remove(&name),
+                request = requests.recv(), if sinks => match request {
+                    None => sinks = false,
+                    Some(Request::Change { kind, add, names, done }) => {
+                        let set = match kind {
+                            Kind::Channel => &mut self.channels,
+                            Kind::Pattern => &mut self.patterns,
+                            Kind::Shard => &mut self.shard_channels,
                         };
+                        for name in names {
+                            match add {
+                                true => set.insert(name),
+                                false => set.remove(&name),
+                            };
+                        }
+                        let _ = done.send(self.reconcile().await);
                     }
-                    let _ = done.send(self.reconcile().await);
-                }
+                    Some(Request::Ping { message, done }) => {
+                        let _ = done.send(self.ping(&message).await);
+                    }
+                },
                 Some((name, id)) = self.lost.recv() => {
                     if self.links.get(&name).is_some_and(|l| l.id == id) {
                         info!(shard = %name, "pubsub: subscription connection lost");
@@ -337,53 +349,4 @@ fn moved(table: &Shards, name: &str, link: &Link) -> bool {
     table.shard(name).is_some_and(|s| {
         s.current().is_some() && s.addr().is_some_and(|a| a != link.addr && Some(&a) != link.seen.as_ref())
     })
-}
-
-/// Subscribes and unsubscribes `link` to carry exactly `want`.
-async fn sync(link: &mut Link, want: &Carry) -> redis::RedisResult<()> {
-    let have = &link.carries;
-    let diff = |want: &BTreeSet<Vec<u8>>, have: &BTreeSet<Vec<u8>>| -> Vec<Vec<u8>> {
-        want.difference(have).cloned().collect()
-    };
-    let conn = &mut link.conn;
-    let (add, remove) = (diff(&want.channels, &have.channels), diff(&have.channels, &want.channels));
-    if !add.is_empty() {
-        conn.subscribe(&add).await?;
-    }
-    if !remove.is_empty() {
-        conn.unsubscribe(&remove).await?;
-    }
-    let (add, remove) = (diff(&want.patterns, &have.patterns), diff(&have.patterns, &want.patterns));
-    if !add.is_empty() {
-        conn.psubscribe(&add).await?;
-    }
-    if !remove.is_empty() {
-        conn.punsubscribe(&remove).await?;
-    }
-    let (add, remove) = (diff(&want.shard, &have.shard), diff(&have.shard, &want.shard));
-    for (command, names) in [("SSUBSCRIBE", add), ("SUNSUBSCRIBE", remove)] {
-        if !names.is_empty() {
-            shard_command(conn, command, &names).await?;
-        }
-    }
-    link.carries = want.clone();
-    Ok(())
-}
-
-/// `SSUBSCRIBE`/`SUNSUBSCRIBE` on a RESP3 connection: redis-rs has them only
-/// for cluster connections. Their confirmations are pushes, not replies, so a
-/// `PING` after them is what the connection waits for: once it answers, the
-/// server has made the (un)subscriptions.
-async fn shard_command(
-    conn: &mut MultiplexedConnection,
-    command: &str,
-    names: &[Vec<u8>],
-) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
-    pipe.cmd(command).arg(names).cmd("PING");
-    let replies = conn.send_packed_commands(&pipe, 0, 1).await?;
-    match replies.first() {
-        Some(redis::Value::ServerError(e)) => Err(e.clone().into()),
-        _ => Ok(()),
-    }
 }

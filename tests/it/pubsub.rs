@@ -12,6 +12,7 @@ use redis::AsyncCommands;
 use crate::support::{Spec, Topology};
 
 mod failover;
+mod redis_shapes;
 
 /// Receives `n` messages (or panics after `within`): (channel, payload).
 pub async fn receive(sub: &mut disredis::PubSub, n: usize, within: Duration) -> Vec<(String, String)> {
@@ -183,6 +184,10 @@ fn the_blocking_client_subscribes_too() {
     let channels: Vec<String> = (0..20).map(|i| format!("b:{i}")).collect();
     sub.subscribe(&channels).unwrap();
     assert!(sub.get_message(Some(Duration::from_millis(50))).unwrap().is_none(), "nothing yet");
+    let pong: String = sub.ping().unwrap();
+    assert_eq!(pong, "PONG");
+    let echo: String = sub.ping_message("hi").unwrap();
+    assert_eq!(echo, "hi");
     for ch in &channels {
         let n: i64 = redis::Commands::publish(&mut client, ch, "hi").unwrap();
         assert_eq!(n, 1);

@@ -90,6 +90,7 @@ fn samples() -> Vec<(Error, &'static str)> {
         (Error::Auth { node: s("127.0.0.1:7000"), role: "master", detail: s("WRONGPASS") }, "NoRetry"),
         (Error::Tls { node: s("127.0.0.1:7000"), role: "master", detail: s("UnknownIssuer") }, "NoRetry"),
         (Error::NoReplica { shard: s("shard-a") }, "Reconnect"),
+        (Error::PubSubShard { shard: s("shard-a"), detail: s("PING: no answer within 1s") }, "Reconnect"),
         (
             Error::PartiallyApplied {
                 command: s("MSET"),
@@ -111,7 +112,7 @@ fn every_variant_comes_back_whole() {
     let mut names: Vec<&str> = all.iter().map(|(e, _)| name(e)).collect();
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 28, "one sample per variant: {names:?}");
+    assert_eq!(names.len(), 29, "one sample per variant: {names:?}");
     for (e, _) in &all {
         let r = RedisError::from(e.clone());
         assert_eq!(r.to_string(), e.to_string(), "{}: the text is the error's own", name(e));
