@@ -132,26 +132,34 @@ impl Executor {
                         since.served_by(replica);
                         Ok(reply)
                     }
-                    Ok(None) => self.deliver(shards, idx, call, req).await,
+                    Ok(None) => self.deliver(shards, idx, call, req).await.map(|(r, _)| r),
                     Err(e) => Err(e),
                 }
             }
-            _ => self.deliver(shards, idx, call, req).await,
+            _ => self.deliver(shards, idx, call, req).await.map(|(r, _)| r),
         };
         since.finished(|| &shards.shards[idx].metrics, call.command, || failure_of(&outcome));
         outcome
     }
 
     /// One request to its shard's master, through the retry loop if the first
-    /// attempt fails (a read for a replica tried one first, in `execute`).
-    async fn deliver(&self, shards: &Shards, idx: usize, call: Call, req: Request<'_>) -> Result<Reply> {
+    /// attempt fails (a read for a replica tried one first, in `execute`); with
+    /// the generation of the shared connection the reply came on (durability
+    /// mode waits again on that one only).
+    async fn deliver(
+        &self,
+        shards: &Shards,
+        idx: usize,
+        call: Call,
+        req: Request<'_>,
+    ) -> Result<(Reply, u64)> {
         let shard = &shards.shards[idx];
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
         if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
             let outcome = send(&mut conn, req, call, &self.config).await;
             match judge(&outcome, call.idempotent, self.config.retry_non_idempotent) {
-                Verdict::Done => return outcome.map_err(Error::Redis),
+                Verdict::Done => return outcome.map(|r| (r, generation)).map_err(Error::Redis),
                 verdict => first = Some((generation, outcome, verdict)),
             }
         }
@@ -214,7 +222,7 @@ impl Executor {
         call: Call,
         req: Request<'_>,
         mut last: Option<(u64, RedisResult<Reply>, Verdict)>,
-    ) -> Result<Reply> {
+    ) -> Result<(Reply, u64)> {
         let config = &self.config;
         let shard = &shards.shards[idx];
         let policy = Policy::current();
@@ -233,7 +241,7 @@ impl Executor {
             // The previous attempt's verdict.
             if let Some((generation, outcome, verdict)) = last.take() {
                 if verdict == Verdict::Done {
-                    return outcome.map_err(Error::Redis);
+                    return outcome.map(|r| (r, generation)).map_err(Error::Redis);
                 }
                 let err = failure(outcome);
                 shard.invalidate(generation, &err);

@@ -28,37 +28,38 @@ impl Executor {
     ) -> Result<Reply> {
         let started = Instant::now();
         let wait = durable::wait_cmd(replicas, timeout);
-        // The connection the write will go on, unless the request has to be
-        // retried on another one (then the generation changes).
-        let before = shards.shards[idx].current().map(|(generation, _)| generation);
         // WAIT may take its whole timeout: not a sign of a hung master.
         let call = Call { patience: Some(timeout), ..call };
-        let confirm = |acked| self.confirm(shards, idx, call, before, acked, started);
+        // `used`: the generation of the connection the write went on, also
+        // when it was retried on a new one after a failover.
+        let confirm = |used, acked| self.confirm(shards, idx, call, used, acked, started);
         match req {
             Request::Pipe { pipe, .. } if pipe.is_transaction() => {
-                let reply = self.deliver(shards, idx, call, req).await?;
-                confirm(None).await?;
+                let (reply, used) = self.deliver(shards, idx, call, req).await?;
+                confirm(used, None).await?;
                 Ok(reply)
             }
             Request::Pipe { pipe, offset, count } => {
                 let mut durable = pipe.clone();
                 durable.add_command(wait);
                 let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
-                let mut values = self.deliver(shards, idx, call, req).await?.many()?;
+                let (reply, used) = self.deliver(shards, idx, call, req).await?;
+                let mut values = reply.many()?;
                 let acked = values.pop().unwrap_or(Value::Nil);
                 if !values.iter().all(durable::refused) {
-                    confirm(Some(acked)).await?;
+                    confirm(used, Some(acked)).await?;
                 }
                 Ok(Reply::Many(values))
             }
             Request::Cmd(cmd) => {
                 let durable = durable::with_wait(cmd, wait);
                 let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
-                let mut values = self.deliver(shards, idx, call, req).await?.many()?.into_iter();
+                let (reply, used) = self.deliver(shards, idx, call, req).await?;
+                let mut values = reply.many()?.into_iter();
                 let (reply, acked) =
                     (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
                 if !durable::refused(&reply) {
-                    confirm(Some(acked)).await?;
+                    confirm(used, Some(acked)).await?;
                 }
                 Ok(Reply::One(reply))
             }
@@ -78,15 +79,16 @@ impl Executor {
     ///
     /// Waiting again needs the connection the write went on (`WAIT` counts the
     /// replicas that have that connection's last write): the shard's current one
-    /// if its generation is still `before` (generations only grow, so then every
-    /// attempt used it), and not a blocking command's own. Otherwise the first
-    /// count is the answer (a transaction's: none).
+    /// if its generation is still `used`, the one the reply came on — also when
+    /// the write was retried there after a failover, the moment the promoted
+    /// master's replicas are still attaching — and not a blocking command's own.
+    /// Otherwise the first count is the answer (a transaction's: none).
     async fn confirm(
         &self,
         shards: &Shards,
         idx: usize,
         call: Call,
-        before: Option<u64>,
+        used: u64,
         acked: Option<Value>,
         started: Instant,
     ) -> Result<()> {
@@ -98,7 +100,7 @@ impl Executor {
             None => 0,
         };
         let conn = match shard.current() {
-            Some((generation, conn)) if before == Some(generation) && !call.dedicated => conn,
+            Some((generation, conn)) if generation == used && !call.dedicated => conn,
             _ => return Err(durable::not_replicated(last, wanted, call.command, &shard.name)),
         };
         // Only a connection installed within the failover deadline (after a
@@ -106,8 +108,7 @@ impl Executor {
         // are still attaching. On an older one a missing replica is down, and
         // waiting would stall the shard's shared connection for every write.
         let deadline = self.config.failover_deadline;
-        let young =
-            before.and_then(|g| shard.age_of(g)).map_or(Duration::ZERO, |age| deadline.saturating_sub(age));
+        let young = shard.age_of(used).map_or(Duration::ZERO, |age| deadline.saturating_sub(age));
         // A transaction's first `WAIT` is this one: it is always sent.
         let window = if acked.is_none() { young.max(timeout) } else { young };
         if window.is_zero() {
