@@ -2,7 +2,7 @@
 //! failed request.
 //!
 //! Run it through `sentinel-conf/demo.sh`, which starts the local topology; or
-//! against your own: `cargo run --release --example failover_demo -- HOST:PORT…`
+//! against your own: `cargo run --manifest-path demo/Cargo.toml -- HOST:PORT…`
 //! (Sentinel addresses). It SIGKILLs one master, so it only runs against nodes on
 //! this machine (loopback addresses).
 
