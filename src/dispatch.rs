@@ -7,13 +7,15 @@
 //! others ran is [`Error::PartiallyApplied`] (see [`plan::gather`]): never the
 //! first part's error alone, which would read as "nothing happened".
 
-use futures_util::future::{Either, join_all};
+use std::sync::Arc;
+
+use futures_util::future::join_all;
 use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
 use crate::execute::Executor;
-use crate::plan::{self, Options, PipelinePlan, Plan, Routed, Target, Transaction, scan};
-use crate::request::{self, Call, Reply, Request, shape_error};
+use crate::plan::{self, Destination, Options, PipelinePlan, Plan, Routed, Transaction, scan};
+use crate::request::{self, Call, Request, shape_error};
 use crate::topology::Shards;
 
 mod channels;
@@ -23,14 +25,7 @@ mod channels;
 /// is boxed, so the future every request allocates stays small (measured in
 /// docs/performance.md).
 pub(crate) async fn command(exec: &Executor, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
-    let mut shards = exec.table.current();
-    for _ in 0..REPLANS {
-        match command_under(exec, &shards, cmd, args).await {
-            Err(Error::RingChanged { .. }) => shards = exec.table.current(),
-            other => return other,
-        }
-    }
-    command_under(exec, &shards, cmd, args).await
+    replanned(exec, |shards| async move { command_under(exec, &shards, cmd, args).await }).await
 }
 
 /// How many times a request is planned again when the client adopts a newer
@@ -38,16 +33,29 @@ pub(crate) async fn command(exec: &Executor, cmd: &Cmd, args: &[&[u8]]) -> Resul
 /// under the old ring after its last safe-to-repeat failure).
 const REPLANS: usize = 4;
 
+/// Plans and runs a request (`attempt`) under the current table, and again
+/// under the newer one when the client adopted a newer ring before anything
+/// of it ran ([`Error::RingChanged`]), up to [`REPLANS`] times. The one place
+/// a whole request is planned again; a part whose keys still share a route
+/// under the newer ring is sent again by the executor alone
+/// (`Executor::replay`), so the other parts are not repeated.
+async fn replanned<T, F: Future<Output = Result<T>>>(
+    exec: &Executor,
+    mut attempt: impl FnMut(Arc<Shards>) -> F,
+) -> Result<T> {
+    for _ in 0..REPLANS {
+        match attempt(exec.table.current()).await {
+            Err(Error::RingChanged { .. }) => {}
+            other => return other,
+        }
+    }
+    attempt(exec.table.current()).await
+}
+
 /// One command, planned and run under `shards`.
 async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
-    let routed = match &shards.change {
-        None => plan::plan(&shards.placement, args),
-        Some(change) => plan::plan(&change.moves, args),
-    };
-    match routed {
-        Ok(Routed::One { shard, info }) => {
-            send(exec, shards, shard, Call::of(&info), Request::Cmd(cmd)).await?.one()
-        }
+    match shards.plan(args) {
+        Ok(Routed::One { route, info }) => exec.run(shards, route, Call::of(&info), Request::Cmd(cmd)).await?.one(),
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
         Ok(Routed::Channel(_)) => Box::pin(channels::run(exec, shards, cmd, args)).await,
@@ -56,10 +64,10 @@ async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8
             // it doesn't know either gets its own error from the first shard.
             Box::pin(async {
                 let (route, call) = match crate::unknown::route(exec, shards, args).await? {
-                    Target::Shard(route, call) => (route, call),
-                    Target::Anywhere => (0, Call::read("unknown command")),
+                    Destination::Route(route, call) => (route, call),
+                    Destination::Anywhere => (shards.direct(0), Call::read("unknown command")),
                 };
-                send(exec, shards, route, call, Request::Cmd(cmd)).await?.one()
+                exec.run(shards, route, call, Request::Cmd(cmd)).await?.one()
             })
             .await
         }
@@ -77,14 +85,7 @@ pub(crate) async fn pipeline(
     offset: usize,
     count: usize,
 ) -> Result<Vec<Value>> {
-    let mut shards = exec.table.current();
-    for _ in 0..REPLANS {
-        match pipeline_under(exec, &shards, pipe, offset, count).await {
-            Err(Error::RingChanged { .. }) => shards = exec.table.current(),
-            other => return other,
-        }
-    }
-    pipeline_under(exec, &shards, pipe, offset, count).await
+    replanned(exec, |shards| async move { pipeline_under(exec, &shards, pipe, offset, count).await }).await
 }
 
 /// A pipeline, planned and run under `shards`.
@@ -98,42 +99,31 @@ async fn pipeline_under(
     if pipe.is_transaction() {
         return Box::pin(transaction(exec, shards, pipe, offset, count)).await;
     }
-    let planned = match plan_pipeline(shards, pipe, Options::default()) {
+    let planned = match shards.plan_pipeline(pipe, Options::default()) {
         // `ignore_errors()`: plan again, the refused command failing in its slot.
         Err(e) if refusal(&e) && request::ignores_errors(pipe) => {
-            plan_pipeline(shards, pipe, Options { in_slots: true, learned: &[] })?
+            shards.plan_pipeline(pipe, Options { in_slots: true, learned: &[] })?
         }
         other => other?,
     };
+    let whole = Request::Pipe { pipe, offset, count };
     match planned {
         // One shard, nothing to merge: the caller's pipeline as it is.
-        PipelinePlan::One { shard, call } => {
-            send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
-        }
+        PipelinePlan::One { route, call } => exec.run(shards, route, call, whole).await?.many(),
         PipelinePlan::Split { subs, replies } => Box::pin(run_split(exec, shards, subs, replies)).await,
         PipelinePlan::Lookup(indexes) => {
             Box::pin(async move {
                 // Commands the static table doesn't know: ask the server, then plan again.
                 let learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?;
                 let in_slots = request::ignores_errors(pipe);
-                match plan_pipeline(shards, pipe, Options { in_slots, learned: &learned })? {
-                    PipelinePlan::One { shard, call } => {
-                        send(exec, shards, shard, call, Request::Pipe { pipe, offset, count }).await?.many()
-                    }
+                match shards.plan_pipeline(pipe, Options { in_slots, learned: &learned })? {
+                    PipelinePlan::One { route, call } => exec.run(shards, route, call, whole).await?.many(),
                     PipelinePlan::Split { subs, replies } => run_split(exec, shards, subs, replies).await,
                     PipelinePlan::Lookup(_) => unreachable!("every command not in the table was asked about"),
                 }
             })
             .await
         }
-    }
-}
-
-/// Plans a non-atomic pipeline under the ring's routes now.
-fn plan_pipeline(shards: &Shards, pipe: &Pipeline, opts: Options) -> Result<PipelinePlan> {
-    match &shards.change {
-        None => plan::plan_pipeline(&shards.placement, pipe, opts),
-        Some(change) => plan::plan_pipeline(&change.moves, pipe, opts),
     }
 }
 
@@ -159,8 +149,8 @@ async fn run_split(
 ) -> Result<Vec<Value>> {
     let runs = subs.iter().map(|sub| async move {
         let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
-        let outcome = send(exec, shards, sub.shard, sub.call, req).await.and_then(|r| r.many());
-        (sub.shard, sub.call.write, outcome)
+        let outcome = exec.run(shards, sub.route, sub.call, req).await.and_then(|r| r.many());
+        (sub.route, sub.call.write, outcome)
     });
     replies.assemble(plan::gather("pipeline", shards.labels(), join_all(runs).await)?)
 }
@@ -176,11 +166,7 @@ async fn transaction(
 ) -> Result<Vec<Value>> {
     let mut learned = Vec::new();
     let (route, call) = loop {
-        let planned = match &shards.change {
-            None => plan::transaction_shard(&shards.placement, pipe, &learned)?,
-            Some(change) => plan::transaction_shard(&change.moves, pipe, &learned)?,
-        };
-        match planned {
+        match shards.plan_transaction(pipe, &learned)? {
             Transaction::On(route, call) => break (route, call),
             Transaction::Empty => return Ok(vec![Value::Array(Vec::new())]),
             Transaction::Lookup(_) if !learned.is_empty() => {
@@ -191,32 +177,15 @@ async fn transaction(
             }
         }
     };
-    send(exec, shards, route, call, Request::Pipe { pipe, offset, count }).await?.many()
-}
-
-/// Sends one routed part: to its shard under a stable ring; during a change
-/// through [`Executor::run_route`] (boxed: the stable path's future stays small).
-/// Not an `async fn`: a future of its own would hold the arguments a second
-/// time (measured: 96 bytes more per request).
-fn send<'a>(
-    exec: &'a Executor,
-    shards: &'a Shards,
-    route: usize,
-    call: Call,
-    req: Request<'a>,
-) -> impl Future<Output = Result<Reply>> + 'a {
-    match shards.change {
-        None => Either::Left(exec.execute(shards, route, call, req)),
-        Some(_) => Either::Right(Box::pin(exec.run_route(shards, route, call, req))),
-    }
+    exec.run(shards, route, call, Request::Pipe { pipe, offset, count }).await?.many()
 }
 
 /// Runs a planned command: its parts concurrently, then the merge.
 async fn run_plan(exec: &Executor, shards: &Shards, cmd: &Cmd, plan: Plan) -> Result<Value> {
     let call = Call::of(&plan.info);
     let runs = plan.parts.iter().map(|p| async move {
-        let outcome = send(exec, shards, p.shard, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
-        (p.shard, call.write, outcome.and_then(|r| r.one()))
+        let outcome = exec.run(shards, p.route, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
+        (p.route, call.write, outcome.and_then(|r| r.one()))
     });
     let values = plan::gather(plan.info.name, shards.labels(), join_all(runs).await)?;
     plan::merge(&plan.merge, values)

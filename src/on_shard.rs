@@ -81,10 +81,7 @@ impl ShardHandle {
         refuse_state_command(&args)?;
         // During a change only keys that stay on this shard: a moving key
         // must take the guarded path.
-        let own = match &shards.change {
-            None => idx,
-            Some(change) => change.moves.direct(idx),
-        };
+        let own = shards.direct(idx);
         let mut foreign = None;
         let info = keys::visit_keys(&args, |k| {
             let i = shards.route(k);
@@ -103,7 +100,7 @@ impl ShardHandle {
             return Err(Error::WrongShard {
                 command: call.command.to_owned(),
                 shard: self.name.clone(),
-                owner: shards.labels()[other].clone(),
+                owner: shards.labels()[other.index()].clone(),
             });
         }
         Ok(call)

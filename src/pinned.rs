@@ -25,6 +25,7 @@ use crate::execute::Executor;
 use crate::metrics::Open;
 use crate::plan::{self, Routed};
 use crate::request::cmd_args;
+use crate::routes::Route;
 use crate::topology::Shards;
 
 /// The dedicated connection of a `WATCH` session and its shard.
@@ -34,20 +35,16 @@ pub(crate) struct Pinned {
     shards: Arc<Shards>,
     /// The route of the session's keys (their shard under a stable ring, see
     /// [`crate::routes`]).
-    shard: usize,
+    route: Route,
     conn: MultiplexedConnection,
     /// Counts the connection as open (feature `metrics`) while a clone lives.
     _open: Arc<Open>,
 }
 
 /// The one route of every key of `args`; keyless or cross-shard is an error.
-fn single_shard(shards: &Shards, args: &[&[u8]]) -> Result<usize> {
-    let routed = match &shards.change {
-        None => plan::plan(&shards.placement, args)?,
-        Some(change) => plan::plan(&change.moves, args)?,
-    };
-    match routed {
-        Routed::One { shard, info } if !info.keyless => Ok(shard),
+fn single_route(shards: &Shards, args: &[&[u8]]) -> Result<Route> {
+    match shards.plan(args)? {
+        Routed::One { route, info } if !info.keyless => Ok(route),
         Routed::One { info, .. } | Routed::Plan(plan::Plan { info, .. }) => {
             Err(Error::NoKey { command: format!("{} (in a WATCH session)", info.name) })
         }
@@ -57,27 +54,16 @@ fn single_shard(shards: &Shards, args: &[&[u8]]) -> Result<usize> {
     }
 }
 
-/// During a change, where a session on `route` runs: a key that moves is
-/// moved first (phase `migrating`), or the session waits for that phase
-/// (`prepare`: a `WATCH` can't be guarded by a script). The shard to use.
-async fn settle(exec: &Executor, shards: &Shards, route: usize, args: &[&[u8]]) -> Result<usize> {
-    let Some(change) = &shards.change else { return Ok(route) };
-    let (old, new) = change.moves.ends(route);
-    if old == new {
-        return Ok(old);
-    }
-    if change.phase == crate::ring::Phase::Prepare {
-        return Err(exec.next_ring(shards, old).await);
-    }
+/// Where a session on `route` runs (see `Executor::settle`).
+async fn settle(exec: &Executor, shards: &Shards, route: Route, args: &[&[u8]]) -> Result<usize> {
     let mut keys = Vec::new();
     let _ = crate::keys::visit_keys(args, |k| keys.push(k));
-    exec.move_keys(shards, change, old, new, &keys).await?;
-    Ok(new)
+    exec.settle(shards, route, &keys).await
 }
 
-fn other_shard(shards: &Shards, command: &str, a: usize, b: usize) -> Error {
+fn other_shard(shards: &Shards, command: &str, a: Route, b: Route) -> Error {
     let names = shards.labels();
-    let mut shards = vec![names[a].clone(), names[b].clone()];
+    let mut shards = vec![names[a.index()].clone(), names[b.index()].clone()];
     shards.sort();
     Error::CrossShard { command: command.to_owned(), shards }
 }
@@ -94,26 +80,25 @@ pub(crate) async fn command(
     match plan::session_command(args) {
         Some("WATCH") => {
             let mut shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
-            let mut shard = single_shard(&shards, args)?;
-            // `shard` is a route (during a ring change an index into the
-            // change's routes); `idx` is the shard the session's connection is on.
+            let mut route = single_route(&shards, args)?;
+            // `idx` is the shard the session's connection is on.
             let (conn, idx) = match pinned {
-                Some(p) if p.shard == shard => {
-                    let idx = settle(exec, &shards, shard, args).await?;
+                Some(p) if p.route == route => {
+                    let idx = settle(exec, &shards, route, args).await?;
                     (p.conn.clone(), idx)
                 }
-                Some(p) => return Err(other_shard(&shards, "WATCH", p.shard, shard)),
+                Some(p) => return Err(other_shard(&shards, "WATCH", p.route, route)),
                 None => {
                     // A session that starts on a moving key in phase `prepare`
                     // waits for the next phase and starts under it.
-                    let mut settled = settle(exec, &shards, shard, args).await;
+                    let mut settled = settle(exec, &shards, route, args).await;
                     for _ in 0..2 {
                         if !matches!(settled, Err(Error::RingChanged { .. })) {
                             break;
                         }
                         shards = exec.table.current();
-                        shard = single_shard(&shards, args)?;
-                        settled = settle(exec, &shards, shard, args).await;
+                        route = single_route(&shards, args)?;
+                        settled = settle(exec, &shards, route, args).await;
                     }
                     let idx = settled?;
                     (exec.open_session(&shards, idx).await?, idx)
@@ -123,7 +108,7 @@ pub(crate) async fn command(
             let reply = c.req_packed_command(cmd).await;
             *pinned = reply.is_ok().then(|| {
                 let _open = Arc::new(shards.shards[idx].metrics.dedicated());
-                Pinned { shards, shard, conn, _open }
+                Pinned { shards, route, conn, _open }
             });
             Ok(reply?)
         }
@@ -150,11 +135,11 @@ pub(crate) async fn command(
             let Some(p) = pinned.clone() else {
                 return Err(Error::NoKey { command: "session".into() });
             };
-            let shard = single_shard(&p.shards, args)?;
-            if shard != p.shard {
-                return Err(other_shard(&p.shards, "a command in a WATCH session", p.shard, shard));
+            let route = single_route(&p.shards, args)?;
+            if route != p.route {
+                return Err(other_shard(&p.shards, "a command in a WATCH session", p.route, route));
             }
-            settle(exec, &p.shards, shard, args).await?;
+            settle(exec, &p.shards, route, args).await?;
             let mut c = p.conn.clone();
             let reply = c.req_packed_command(cmd).await;
             if reply.is_err() {
@@ -179,11 +164,11 @@ pub(crate) async fn pipeline(
     };
     for cmd in pipe.cmd_iter() {
         let args = cmd_args(cmd);
-        let shard = single_shard(&p.shards, &args)?;
-        if shard != p.shard {
-            return Err(other_shard(&p.shards, "a pipeline in a WATCH session", p.shard, shard));
+        let route = single_route(&p.shards, &args)?;
+        if route != p.route {
+            return Err(other_shard(&p.shards, "a pipeline in a WATCH session", p.route, route));
         }
-        settle(exec, &p.shards, shard, &args).await?;
+        settle(exec, &p.shards, route, &args).await?;
     }
     let mut c = p.conn.clone();
     let reply = c.req_packed_commands(pipe, offset, count).await;

@@ -17,7 +17,7 @@ use redis::Cmd;
 
 use crate::error::{Error, Result};
 use crate::keys::{self, CommandInfo, KeyError};
-use crate::routes::Routes;
+use crate::routes::{Route, Routes};
 
 mod merge;
 mod pipeline;
@@ -31,13 +31,13 @@ pub(crate) use pipeline::{PipelinePlan, Replies, Sub, plan_pipeline};
 #[cfg(test)]
 pub(crate) use state::STATE_COMMANDS;
 pub(crate) use state::refuse_state_command;
-pub(crate) use step::{Options, Target, not_in_table, slot_error};
+pub(crate) use step::{Destination, Options, not_in_table, slot_error};
 pub(crate) use transaction::{Transaction, transaction_shard};
 
-/// One piece of a command, for one shard.
+/// One piece of a command, for one route.
 pub(crate) struct Part {
-    /// Index of the shard (into the ring's names).
-    pub shard: usize,
+    /// Where it goes.
+    pub route: Route,
     /// The command to send; `None` sends the caller's command unchanged.
     pub cmd: Option<Cmd>,
 }
@@ -54,9 +54,9 @@ pub(crate) struct Plan {
 
 /// Where a command goes.
 pub(crate) enum Routed {
-    /// Every key on one shard: the caller's command goes there unchanged (the
+    /// Every key on one route: the caller's command goes there unchanged (the
     /// hot path: nothing is allocated).
-    One { shard: usize, info: CommandInfo },
+    One { route: Route, info: CommandInfo },
     /// To the shards of the plan.
     Plan(Plan),
     /// A `SCAN`: one shard at a time, behind a combined cursor.
@@ -108,10 +108,10 @@ fn key_error(e: KeyError) -> Error {
 
 /// Plans one command (given as its arguments, name first).
 pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Routed> {
-    let mut first: Option<usize> = None;
+    let mut first: Option<Route> = None;
     // Each key's route, in key order, kept only once the keys span shards (the
     // keys before were all on `first`): a split then hashes no key twice.
-    let mut routes: Vec<usize> = Vec::new();
+    let mut routes: Vec<Route> = Vec::new();
     let mut seen = 0;
     let info = keys::visit_keys(args, |key| {
         let i = ring.route(key);
@@ -134,7 +134,7 @@ pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Route
         e => key_error(e),
     })?;
     match (first, routes.is_empty()) {
-        (Some(shard), true) => Ok(Routed::One { shard, info }),
+        (Some(route), true) => Ok(Routed::One { route, info }),
         (Some(_), false) => split(ring, info, args, &routes).map(Routed::Plan),
         (None, _) if info.name == "SCAN" => Ok(Routed::Scan(info)),
         (None, _) if CHANNEL_COMMANDS.contains(&info.name) => Ok(Routed::Channel(info)),
@@ -144,7 +144,7 @@ pub(crate) fn plan<R: Routes + ?Sized>(ring: &R, args: &[&[u8]]) -> Result<Route
 
 /// Splits a multi-key command whose keys span shards, or refuses it. `routes`
 /// holds each key's route in key order (from [`plan`]).
-fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes: &[usize]) -> Result<Plan> {
+fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes: &[Route]) -> Result<Plan> {
     let (step, merge_kind) = match info.name {
         "MGET" => (1, None),
         "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => (1, Some(Merge::Sum)),
@@ -161,8 +161,8 @@ fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes
     let mut parts_of: Vec<Option<(Cmd, Vec<usize>)>> = (0..n).map(|_| None).collect();
     for (pos, i) in (1..args.len()).step_by(step).enumerate() {
         // The key order of these commands is argument order (checked by the tests).
-        let shard = routes.get(pos).copied().unwrap_or_else(|| ring.route(args[i]));
-        let (cmd, positions) = parts_of[shard].get_or_insert_with(|| {
+        let route = routes.get(pos).copied().unwrap_or_else(|| ring.route(args[i]));
+        let (cmd, positions) = parts_of[route.index()].get_or_insert_with(|| {
             let mut cmd = Cmd::with_capacity(arg_room, byte_room);
             cmd.arg(info.name);
             (cmd, Vec::with_capacity(arg_room / step))
@@ -174,9 +174,9 @@ fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes
     }
     let mut parts = Vec::new();
     let mut kept = Vec::new();
-    for (shard, part) in parts_of.into_iter().enumerate() {
+    for (route, part) in parts_of.into_iter().enumerate() {
         if let Some((cmd, pos)) = part {
-            parts.push(Part { shard, cmd: Some(cmd) });
+            parts.push(Part { route: Route::at(route), cmd: Some(cmd) });
             kept.push(pos);
         }
     }
@@ -189,7 +189,7 @@ fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes
 pub(crate) fn cross_shard<R: Routes + ?Sized>(ring: &R, command: &str, args: &[&[u8]]) -> Error {
     let mut shards: Vec<String> = Vec::new();
     let _ = keys::visit_keys(args, |key| {
-        let name = &ring.labels()[ring.route(key)];
+        let name = &ring.labels()[ring.route(key).index()];
         if !shards.iter().any(|s| s == name) {
             shards.push(name.to_owned());
         }
@@ -218,7 +218,7 @@ fn keyless<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]]) -> R
             return Err(Error::NoKey { command: info.name.to_owned() });
         }
     };
-    let parts = fan_out.into_iter().map(|shard| Part { shard, cmd: None }).collect();
+    let parts = fan_out.into_iter().map(|route| Part { route, cmd: None }).collect();
     Ok(Plan { info, parts, merge })
 }
 

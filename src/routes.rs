@@ -15,27 +15,48 @@
 
 use crate::hashing::Rendezvous;
 
+/// Where a key's requests go under one table: under a stable ring its shard,
+/// during a change an (old owner, new owner) pair. Not a shard index: only the
+/// table that made it can say which shard(s) it means (`Shards::ends`), so the
+/// two can't be confused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Route(usize);
+
+impl Route {
+    /// The route's position among its table's routes (for per-route tallies
+    /// and labels).
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+
+    /// The route at `index` of a table's routes (the planner's tests and
+    /// tallies; a route's meaning is its table's).
+    pub(crate) fn at(index: usize) -> Route {
+        Route(index)
+    }
+}
+
 /// What the planner needs of a placement: a route per key, a label per route
 /// (for errors), and the routes of a keyless fan-out (one per shard).
 pub(crate) trait Routes {
     /// The route of `key`.
-    fn route(&self, key: &[u8]) -> usize;
+    fn route(&self, key: &[u8]) -> Route;
     /// A name per route: a shard's name, or `old → new` for a moving route.
     fn labels(&self) -> &[String];
     /// The routes a keyless command (`DBSIZE`, `KEYS`, `FLUSHDB`, …) goes to:
     /// every shard once.
-    fn fan_out(&self) -> Vec<usize>;
+    fn fan_out(&self) -> Vec<Route>;
 }
 
 impl Routes for Rendezvous {
-    fn route(&self, key: &[u8]) -> usize {
-        self.shard_index(key)
+    fn route(&self, key: &[u8]) -> Route {
+        Route(self.shard_index(key))
     }
     fn labels(&self) -> &[String] {
         self.names()
     }
-    fn fan_out(&self) -> Vec<usize> {
-        (0..self.names().len()).collect()
+    fn fan_out(&self) -> Vec<Route> {
+        (0..self.names().len()).map(Route).collect()
     }
 }
 
@@ -77,13 +98,13 @@ impl Moves {
     }
 
     /// The old and the new owner (shard indices) of a route.
-    pub(crate) fn ends(&self, route: usize) -> (usize, usize) {
-        (route / self.count, route % self.count)
+    pub(crate) fn ends(&self, route: Route) -> (usize, usize) {
+        (route.0 / self.count, route.0 % self.count)
     }
 
     /// The route of a shard's own keys that do not move.
-    pub(crate) fn direct(&self, shard: usize) -> usize {
-        shard * self.count + shard
+    pub(crate) fn direct(&self, shard: usize) -> Route {
+        Route(shard * self.count + shard)
     }
 
     /// The old owner of `key` (shard index).
@@ -98,13 +119,13 @@ impl Moves {
 }
 
 impl Routes for Moves {
-    fn route(&self, key: &[u8]) -> usize {
-        self.old_owner(key) * self.count + self.new_owner(key)
+    fn route(&self, key: &[u8]) -> Route {
+        Route(self.old_owner(key) * self.count + self.new_owner(key))
     }
     fn labels(&self) -> &[String] {
         &self.labels
     }
-    fn fan_out(&self) -> Vec<usize> {
+    fn fan_out(&self) -> Vec<Route> {
         (0..self.count).map(|s| self.direct(s)).collect()
     }
 }
@@ -133,13 +154,13 @@ mod tests {
             if o != n {
                 moving += 1;
                 assert_eq!(shards[n], "c");
-                assert!(moves.labels()[moves.route(key.as_bytes())].contains(" → c"));
+                assert!(moves.labels()[moves.route(key.as_bytes()).index()].contains(" → c"));
             } else {
                 assert_eq!(moves.route(key.as_bytes()), moves.direct(o));
             }
         }
         assert!((800..1200).contains(&moving), "{moving} of 3000 move");
-        assert_eq!(moves.fan_out(), vec![0, 4, 8]);
+        assert_eq!(moves.fan_out(), [0, 4, 8].map(Route));
         assert_eq!(moves.labels()[4], "b");
     }
 

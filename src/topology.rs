@@ -25,12 +25,14 @@ use crate::config::Config;
 use crate::events::Events;
 use crate::hashing::Rendezvous;
 use crate::ring::{Phase, Ring, client_name};
-use crate::routes::{Moves, Routes};
+use crate::routes::Moves;
 use crate::sentinel::switch::Sighting;
 
 mod health;
+mod routing;
 mod shard;
 pub(crate) use health::CHECK_EVERY;
+pub(crate) use routing::Ends;
 pub(crate) use shard::Shard;
 
 /// One ring version's shard table: every name the ring routes to (its
@@ -120,32 +122,6 @@ impl Shards {
     /// Every shard's name, sorted (index = shard index).
     pub(crate) fn names(&self) -> Vec<String> {
         self.shards.iter().map(|s| s.name.clone()).collect()
-    }
-
-    /// The shard that owns `key`: under a change the old owner until the
-    /// keys move (`prepare`), the new one once they do (`migrating`).
-    pub(crate) fn owner(&self, key: &[u8]) -> usize {
-        match &self.change {
-            None => self.placement.shard_index(key),
-            Some(c) if c.phase == Phase::Prepare => c.moves.old_owner(key),
-            Some(c) => c.moves.new_owner(key),
-        }
-    }
-
-    /// The route of `key` (see [`crate::routes`]): its shard under a stable ring.
-    pub(crate) fn route(&self, key: &[u8]) -> usize {
-        match &self.change {
-            None => self.placement.shard_index(key),
-            Some(c) => c.moves.route(key),
-        }
-    }
-
-    /// A name per route (for errors).
-    pub(crate) fn labels(&self) -> &[String] {
-        match &self.change {
-            None => self.placement.names(),
-            Some(c) => c.moves.labels(),
-        }
     }
 
     /// A snapshot for callers, with the ring it follows and the seed masters

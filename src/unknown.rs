@@ -4,7 +4,7 @@
 //!
 //! - A name the server doesn't know either goes to the first shard, which
 //!   answers with its own error (`ERR unknown command`), as one connection
-//!   would ([`Target::Anywhere`]). That answer is not cached: a module loaded
+//!   would ([`Destination::Anywhere`]). That answer is not cached: a module loaded
 //!   later must not find its commands sent to the first shard regardless of
 //!   their keys.
 //! - A command the server knows without key positions is [`Error::NoKey`]
@@ -25,17 +25,18 @@ use crate::keys::{
     self,
     learned::{LearnedSpec, parse_command_info},
 };
-use crate::plan::Target;
+use crate::plan::Destination;
 use crate::request::{Call, Request};
+use crate::routes::Route;
 use crate::topology::Shards;
 
 /// Routes a command the static table doesn't know: its one shard and how to
 /// call it, or anywhere when the server doesn't know it either.
-pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Target> {
+pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Destination> {
     let name = info_name(args);
     let shown = String::from_utf8_lossy(&name).replace('|', " ");
     let Some(spec) = spec(exec, shards, &name).await? else {
-        return Ok(Target::Anywhere);
+        return Ok(Destination::Anywhere);
     };
     let keys: Vec<Vec<u8>> = if spec.movable {
         getkeys(exec, shards, args).await?
@@ -43,12 +44,12 @@ pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> R
         spec.keys(args).into_iter().map(<[u8]>::to_vec).collect()
     };
     let table = shards;
-    let mut shards: Vec<usize> = keys.iter().map(|k| table.route(k)).collect();
+    let mut shards: Vec<Route> = keys.iter().map(|k| table.route(k)).collect();
     shards.sort_unstable();
     shards.dedup();
     match shards.as_slice() {
         [] => Err(Error::NoKey { command: shown }),
-        [one] => Ok(Target::Shard(
+        [one] => Ok(Destination::Route(
             *one,
             Call {
                 command: "module command",
@@ -60,7 +61,7 @@ pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> R
         )),
         many => Err(Error::CrossShard {
             command: shown,
-            shards: many.iter().map(|&i| table.labels()[i].clone()).collect(),
+            shards: many.iter().map(|r| table.labels()[r.index()].clone()).collect(),
         }),
     }
 }
@@ -122,7 +123,7 @@ pub(crate) async fn lookup(
     shards: &Shards,
     pipe: &redis::Pipeline,
     indexes: &[usize],
-) -> Result<Vec<(usize, Result<Target>)>> {
+) -> Result<Vec<(usize, Result<Destination>)>> {
     let mut out = Vec::with_capacity(indexes.len());
     for (i, cmd) in pipe.cmd_iter().enumerate().filter(|(i, _)| indexes.contains(i)) {
         match route(exec, shards, &crate::request::cmd_args(cmd)).await {

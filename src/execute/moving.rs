@@ -15,7 +15,8 @@ use crate::keys;
 use crate::request::{Call, Reply, Request, cmd_args};
 use crate::retry::Backoff;
 use crate::ring::Phase;
-use crate::topology::{Change, Shards};
+use crate::routes::Route;
+use crate::topology::{Change, Ends, Shards};
 
 /// Commands a script may not call: sent only once their keys have moved.
 const NOSCRIPT: [&str; 6] = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"];
@@ -42,23 +43,21 @@ fn request_keys(req: Request<'_>) -> (Vec<Vec<u8>>, bool) {
 }
 
 impl Executor {
-    /// A request on `route` of a table whose ring is changing (see
-    /// [`crate::routes`]): a key that does not move goes to its shard as
-    /// always; a moving one is guarded (`prepare`) or moved first (`migrating`).
-    pub(crate) async fn run_route(
+    /// A request whose keys move from shard `old` to shard `new` during a ring
+    /// change (see [`crate::routes`]; [`Executor::run`] sends every other
+    /// request to its shard): guarded at the old owner (`prepare`) or moved
+    /// first (`migrating`).
+    pub(super) async fn run_moving(
         &self,
         shards: &Shards,
-        route: usize,
+        old: usize,
+        new: usize,
         call: Call,
         req: Request<'_>,
     ) -> Result<Reply> {
         let Some(change) = &shards.change else {
-            return self.execute(shards, route, call, req).await;
+            unreachable!("only a changing ring has moving routes")
         };
-        let (old, new) = change.moves.ends(route);
-        if old == new {
-            return self.execute(shards, old, call, req).await;
-        }
         let (keys, scriptable) = request_keys(req);
         if change.phase == Phase::Prepare {
             // A blocking command or a script can't run inside the guard: it
@@ -80,10 +79,29 @@ impl Executor {
         self.execute(shards, new, call, req).await
     }
 
+    /// The shard a request on `route` with `keys` can run on as it is (a
+    /// `WATCH` session, which can't be guarded by a script): the keys' shard,
+    /// or during a change the new owner once `keys` are moved there
+    /// (`migrating`); in phase `prepare` it waits for the next ring and is
+    /// [`Error::RingChanged`].
+    pub(crate) async fn settle(&self, shards: &Shards, route: Route, keys: &[&[u8]]) -> Result<usize> {
+        let (old, new) = match shards.ends(route) {
+            Ends::Stays(idx) => return Ok(idx),
+            Ends::Moves { old, new } => (old, new),
+        };
+        let Some(change) = &shards.change else { unreachable!("only a changing ring has moving routes") };
+        if change.phase == Phase::Prepare {
+            return Err(self.next_ring(shards, old).await);
+        }
+        self.move_keys(shards, change, old, new, keys).await?;
+        Ok(new)
+    }
+
     /// A request that did not run under `shards` (its keys moved), sent again
     /// under the newer table the client follows now — only this request, so
     /// the other parts of a split command or pipeline are not repeated.
-    /// `None` when there is no newer table or its keys no longer share a route.
+    /// `None` when there is no newer table or its keys no longer share a route
+    /// (then the caller plans the whole request again: `Error::RingChanged`).
     async fn replay(
         &self,
         shards: &Shards,
@@ -100,7 +118,7 @@ impl Executor {
         if routes.any(|r| r != route) {
             return None;
         }
-        Some(Box::pin(self.run_route(&next, route, call, req)).await)
+        Some(Box::pin(self.run(&next, route, call, req)).await)
     }
 
     /// Phase `prepare`: the request runs at the old owner inside the guard

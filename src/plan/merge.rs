@@ -4,15 +4,16 @@
 use redis::Value;
 
 use crate::error::{Error, Result, ShardFailure};
+use crate::routes::Route;
 
-/// One part's outcome, for [`gather`]: its shard index, whether it changes data,
+/// One part's outcome, for [`gather`]: its route, whether it changes data,
 /// and what it returned.
-pub(crate) type PartOutcome<T> = (usize, bool, Result<T>);
+pub(crate) type PartOutcome<T> = (Route, bool, Result<T>);
 
 /// The parts' values (in part order) when every part succeeded. Otherwise:
 /// when at least one part that changes data succeeded, the command took effect
 /// there and the answer is [`Error::PartiallyApplied`] naming those shards and
-/// every failed one (`names` are the shard names by index); when none did,
+/// every failed one (`names`: a label per route); when none did,
 /// nothing happened and the first part's error is the answer.
 pub(crate) fn gather<T>(command: &str, names: &[String], parts: Vec<PartOutcome<T>>) -> Result<Vec<T>> {
     if parts.iter().all(|(_, _, r)| r.is_ok()) {
@@ -20,11 +21,11 @@ pub(crate) fn gather<T>(command: &str, names: &[String], parts: Vec<PartOutcome<
     }
     let mut applied: Vec<String> = Vec::new();
     let mut failed = Vec::new();
-    for (shard, writes, outcome) in parts {
+    for (route, writes, outcome) in parts {
         match outcome {
-            Ok(_) if writes => applied.push(names[shard].clone()),
+            Ok(_) if writes => applied.push(names[route.index()].clone()),
             Ok(_) => {}
-            Err(error) => failed.push(ShardFailure { shard: names[shard].clone(), error }),
+            Err(error) => failed.push(ShardFailure { shard: names[route.index()].clone(), error }),
         }
     }
     if applied.is_empty() {

@@ -18,12 +18,12 @@ use super::{Plan, merge};
 use crate::error::{Error, Result};
 use crate::plan::Merge;
 use crate::request::{Call, cmd_args};
-use crate::routes::Routes;
+use crate::routes::{Route, Routes};
 
-/// One shard's share of a split pipeline.
+/// One route's share of a split pipeline.
 pub(crate) struct Sub {
-    /// Index of the shard.
-    pub shard: usize,
+    /// Where it goes.
+    pub route: Route,
     /// The commands (and command parts) for it, in the caller's order.
     pub pipe: Pipeline,
     /// How to call it (idempotent only if every command is, …).
@@ -34,7 +34,7 @@ pub(crate) struct Sub {
 pub(crate) enum PipelinePlan {
     /// Every command on one shard, nothing to merge: the caller's pipeline goes
     /// there unchanged (no command is cloned).
-    One { shard: usize, call: Call },
+    One { route: Route, call: Call },
     /// Split per shard.
     Split {
         /// One sub-pipeline per shard involved, in shard order.
@@ -93,11 +93,11 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
 ) -> Result<PipelinePlan> {
     // First pass, allocation-free: are all commands on one shard?
     let mut call = Call::pipeline("pipeline");
-    let mut only: Option<usize> = None;
+    let mut only: Option<Route> = None;
     let mut single = true;
     for (i, cmd) in pipe.cmd_iter().enumerate() {
         match step(ring, &cmd_args(cmd), i, opts)? {
-            Step::One(shard, c) if *only.get_or_insert(shard) == shard => call.add(&c),
+            Step::One(route, c) if *only.get_or_insert(route) == route => call.add(&c),
             Step::Anywhere => {}
             // Stop at the first command elsewhere: the split below plans them all.
             Step::One(..) | Step::Plan(_) | Step::Refused(_) | Step::Lookup => {
@@ -107,9 +107,9 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
         }
     }
     match only {
-        Some(shard) if single => return Ok(PipelinePlan::One { shard, call }),
+        Some(route) if single => return Ok(PipelinePlan::One { route, call }),
         // Only commands the server doesn't know: any shard answers them.
-        None if single && !pipe.is_empty() => return Ok(PipelinePlan::One { shard: 0, call }),
+        None if single && !pipe.is_empty() => return Ok(PipelinePlan::One { route: Route::at(0), call }),
         None if single => {
             return Ok(PipelinePlan::Split {
                 subs: Vec::new(),
@@ -127,15 +127,15 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
     let (mut refused, mut lookups, mut anywhere) = (Vec::new(), Vec::new(), 0);
     for (i, cmd) in pipe.cmd_iter().enumerate() {
         match step(ring, &cmd_args(cmd), i, opts)? {
-            Step::One(shard, c) => {
-                subs_of.push(shard as u32);
-                tally[shard].count += 1;
-                tally[shard].call.add(&c);
+            Step::One(route, c) => {
+                subs_of.push(route.index() as u32);
+                tally[route.index()].count += 1;
+                tally[route.index()].call.add(&c);
             }
             Step::Plan(p) => {
                 for part in &p.parts {
-                    tally[part.shard].count += 1;
-                    tally[part.shard].call.add(&Call::of(&p.info));
+                    tally[part.route.index()].count += 1;
+                    tally[part.route.index()].call.add(&Call::of(&p.info));
                 }
                 subs_of.push(SPLIT);
                 plans.push(p);
@@ -160,10 +160,10 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
     // Each sub-pipeline allocated once, at its size (growing them was 3 % of a
     // cross-shard pipeline's time).
     let mut subs = Vec::with_capacity(tally.iter().filter(|t| t.count > 0).count());
-    for (shard, t) in tally.iter_mut().enumerate() {
+    for (route, t) in tally.iter_mut().enumerate() {
         if t.count > 0 {
             t.sub = subs.len() as u32;
-            subs.push(Sub { shard, pipe: Pipeline::with_capacity(t.count as usize), call: t.call });
+            subs.push(Sub { route: Route::at(route), pipe: Pipeline::with_capacity(t.count as usize), call: t.call });
         }
     }
     // Third pass: the commands into their sub-pipelines, in the caller's order.
@@ -179,7 +179,7 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
                 };
                 let mut parts = Vec::with_capacity(p.parts.len());
                 for part in p.parts {
-                    let sub = tally[part.shard].sub;
+                    let sub = tally[part.route.index()].sub;
                     parts.push(sub);
                     subs[sub as usize].pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
                 }

@@ -1,6 +1,6 @@
 //! One command of a pipeline or transaction, planned: where it goes, or why it
 //! can't go anywhere. Pure: what the server said about commands the static key
-//! table doesn't know arrives as [`Target`]s (asked by `crate::unknown`).
+//! table doesn't know arrives as [`Destination`]s (asked by `crate::unknown`).
 
 use redis::Value;
 
@@ -8,14 +8,14 @@ use super::{Plan, Routed, plan, refuse_session_command};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::request::Call;
-use crate::routes::Routes;
+use crate::routes::{Route, Routes};
 
 /// Where a command the static key table doesn't know goes, once the server was
 /// asked (`COMMAND INFO`, `COMMAND GETKEYS`).
 #[derive(Debug, Clone)]
-pub(crate) enum Target {
-    /// Its keys' shard (route), and how to call it.
-    Shard(usize, Call),
+pub(crate) enum Destination {
+    /// Its keys' route, and how to call it.
+    Route(Route, Call),
     /// The server doesn't know the command either: any shard answers it with
     /// the server's own error (`ERR unknown command`), as one connection would.
     Anywhere,
@@ -30,13 +30,13 @@ pub(crate) struct Options<'a> {
     pub in_slots: bool,
     /// What the server said about the commands the static table doesn't know,
     /// by their index in the pipeline.
-    pub learned: &'a [(usize, Result<Target>)],
+    pub learned: &'a [(usize, Result<Destination>)],
 }
 
 /// One command, planned.
 pub(crate) enum Step {
     /// Every key on one route.
-    One(usize, Call),
+    One(Route, Call),
     /// Split over several routes, or fanned out.
     Plan(Plan),
     /// The server doesn't know it: it rides with the pipeline's other commands.
@@ -59,7 +59,7 @@ pub(crate) fn step<R: Routes + ?Sized>(
         return refused(e);
     }
     match plan(ring, args) {
-        Ok(Routed::One { shard, info }) => Ok(Step::One(shard, Call::of(&info))),
+        Ok(Routed::One { route, info }) => Ok(Step::One(route, Call::of(&info))),
         Ok(Routed::Plan(p)) => Ok(Step::Plan(p)),
         Ok(Routed::Scan(_)) => refused(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
         Ok(Routed::Channel(info)) => {
@@ -68,8 +68,8 @@ pub(crate) fn step<R: Routes + ?Sized>(
         // Not in the static table (a module command, a newer server's): what the
         // server said, or ask it.
         Err(Error::NoKey { .. }) if not_in_table(args) => match learned_for(opts.learned, index) {
-            Some(Ok(Target::Shard(shard, call))) => Ok(Step::One(*shard, *call)),
-            Some(Ok(Target::Anywhere)) => Ok(Step::Anywhere),
+            Some(Ok(Destination::Route(route, call))) => Ok(Step::One(*route, *call)),
+            Some(Ok(Destination::Anywhere)) => Ok(Step::Anywhere),
             Some(Err(e)) => refused(e.clone()),
             None => Ok(Step::Lookup),
         },
@@ -84,7 +84,7 @@ pub(crate) fn not_in_table(args: &[&[u8]]) -> bool {
 }
 
 /// What the server said about command `index`, if it was asked.
-pub(crate) fn learned_for(learned: &[(usize, Result<Target>)], index: usize) -> Option<&Result<Target>> {
+pub(crate) fn learned_for(learned: &[(usize, Result<Destination>)], index: usize) -> Option<&Result<Destination>> {
     learned.iter().find(|(i, _)| *i == index).map(|(_, t)| t)
 }
 
@@ -135,8 +135,8 @@ mod tests {
 
     fn sizes(plan: &PipelinePlan) -> Vec<(usize, usize)> {
         match plan {
-            PipelinePlan::Split { subs, .. } => subs.iter().map(|s| (s.shard, s.pipe.len())).collect(),
-            PipelinePlan::One { shard, .. } => vec![(*shard, usize::MAX)],
+            PipelinePlan::Split { subs, .. } => subs.iter().map(|s| (s.route.index(), s.pipe.len())).collect(),
+            PipelinePlan::One { route, .. } => vec![(route.index(), usize::MAX)],
             PipelinePlan::Lookup(i) => panic!("lookup {i:?}"),
         }
     }
@@ -187,11 +187,11 @@ mod tests {
             matches!(plan_pipeline(&r, &pipe, Options::default()), Ok(PipelinePlan::Lookup(i)) if i == [1])
         );
         // Unknown to the server too: it rides with the first sub-pipeline.
-        let anywhere = [(1, Ok(Target::Anywhere))];
+        let anywhere = [(1, Ok(Destination::Anywhere))];
         let plan = plan_pipeline(&r, &pipe, Options { in_slots: false, learned: &anywhere }).unwrap();
         assert_eq!(sizes(&plan), [(0, 2), (1, 1)]);
         // Known to the server, with its key on shard 1.
-        let learned = [(1, Ok(Target::Shard(1, Call::unknown("module command"))))];
+        let learned = [(1, Ok(Destination::Route(Route::at(1), Call::unknown("module command"))))];
         let plan = plan_pipeline(&r, &pipe, Options { in_slots: false, learned: &learned }).unwrap();
         assert_eq!(sizes(&plan), [(0, 1), (1, 2)]);
         // A refusal the server's answer led to: whole, or in its slot.
@@ -204,7 +204,7 @@ mod tests {
         only.cmd("NOSUCH.CMD").arg("x");
         let plan = plan_pipeline(&r, &only, Options { in_slots: false, learned: &anywhere[..0] });
         assert!(matches!(plan, Ok(PipelinePlan::Lookup(_))));
-        let first = [(0, Ok(Target::Anywhere))];
+        let first = [(0, Ok(Destination::Anywhere))];
         let plan = plan_pipeline(&r, &only, Options { in_slots: false, learned: &first }).unwrap();
         assert_eq!(sizes(&plan), [(0, usize::MAX)]);
     }
@@ -216,9 +216,9 @@ mod tests {
         let mut pipe = Pipeline::new();
         pipe.atomic().set(&a, 1).cmd("NOSUCH.CMD").arg("x");
         assert!(matches!(transaction_shard(&r, &pipe, &[]), Ok(Transaction::Lookup(i)) if i == [1]));
-        let on = transaction_shard(&r, &pipe, &[(1, Ok(Target::Anywhere))]).unwrap();
-        assert!(matches!(on, Transaction::On(0, _)), "{on:?}");
-        let elsewhere = [(1, Ok(Target::Shard(1, Call::unknown("module command"))))];
+        let on = transaction_shard(&r, &pipe, &[(1, Ok(Destination::Anywhere))]).unwrap();
+        assert!(matches!(on, Transaction::On(r, _) if r == Route::at(0)), "{on:?}");
+        let elsewhere = [(1, Ok(Destination::Route(Route::at(1), Call::unknown("module command"))))];
         assert!(matches!(transaction_shard(&r, &pipe, &elsewhere), Err(Error::CrossShard { .. })));
         let mut empty = Pipeline::new();
         empty.atomic();

@@ -4,6 +4,7 @@ use super::pipeline::{PipelinePlan, plan_pipeline};
 use super::step::Options;
 use super::transaction::{Transaction, transaction_shard};
 use super::*;
+use crate::routes::Route;
 use crate::hashing::Rendezvous;
 use crate::request::cmd_args;
 use redis::Value;
@@ -42,14 +43,14 @@ fn single_shard_commands_go_unchanged() {
     let r = ring();
     let a = keys_on(&r, 1, 2);
     match plan(&r, &args(&["MGET", &a[0], &a[1]])).unwrap() {
-        Routed::One { shard, info } => assert_eq!((shard, info.name), (1, "MGET")),
+        Routed::One { route, info } => assert_eq!((route.index(), info.name), (1, "MGET")),
         _ => panic!("a one-shard MGET was split"),
     }
     let mut pipe = redis::pipe();
     pipe.set(&a[0], 1).get(&a[1]);
     match plan_pipeline(&r, &pipe, Options::default()).unwrap() {
-        PipelinePlan::One { shard, call } => {
-            assert_eq!((shard, call.write, call.idempotent), (1, true, true))
+        PipelinePlan::One { route, call } => {
+            assert_eq!((route.index(), call.write, call.idempotent), (1, true, true))
         }
         PipelinePlan::Split { .. } | PipelinePlan::Lookup(_) => panic!("a one-shard pipeline was split"),
     }
@@ -110,7 +111,7 @@ fn each_part_holds_its_shards_keys_wherever_the_keys_start_to_span() {
                 assert_eq!(got[0], name);
                 let part_keys: Vec<&String> = got[1..].iter().step_by(step).collect();
                 let want: Vec<&&str> =
-                    all.iter().filter(|k| r.shard_index(k.as_bytes()) == part.shard).collect();
+                    all.iter().filter(|k| r.shard_index(k.as_bytes()) == part.route.index()).collect();
                 assert_eq!(part_keys.len(), want.len(), "{name}, span from key {start}");
                 assert!(part_keys.iter().zip(&want).all(|(g, w)| g.as_str() == **w));
                 seen += part_keys.len();
@@ -179,7 +180,7 @@ fn pipelines_split_and_reassemble() {
         panic!("not split")
     };
     assert_eq!(subs.len(), 2);
-    let by_shard: Vec<usize> = subs.iter().map(|s| s.shard * 100 + s.pipe.len()).collect();
+    let by_shard: Vec<usize> = subs.iter().map(|s| s.route.index() * 100 + s.pipe.len()).collect();
     assert_eq!(by_shard, [3, 103], "shard-a: SET, MGET part, DBSIZE; shard-b: GET, MGET part, DBSIZE");
     let replies = vec![
         vec![Value::Okay, Value::Array(vec![bulk("1")]), Value::Int(5)],
@@ -225,10 +226,10 @@ fn transactions_must_stay_on_one_shard() {
     let (a, b) = (keys_on(&r, 0, 2), keys_on(&r, 1, 1));
     let mut ok = redis::pipe();
     ok.atomic().set(&a[0], 1).incr(&a[1], 1);
-    let Transaction::On(shard, call) = transaction_shard(&r, &ok, &[]).unwrap() else {
+    let Transaction::On(route, call) = transaction_shard(&r, &ok, &[]).unwrap() else {
         panic!("not on a shard")
     };
-    assert_eq!((shard, call.idempotent, call.write), (0, false, true), "INCR is not idempotent");
+    assert_eq!((route.index(), call.idempotent, call.write), (0, false, true), "INCR is not idempotent");
     let mut cross = redis::pipe();
     cross.atomic().set(&a[0], 1).set(&b[0], 1);
     assert!(matches!(transaction_shard(&r, &cross, &[]), Err(Error::CrossShard { .. })));
@@ -263,16 +264,16 @@ fn scan_cursor_walks_every_shard_once() {
 fn gather_says_what_took_effect() {
     let names: Vec<String> = ["shard-a", "shard-b", "shard-c"].map(String::from).to_vec();
     let down = || Error::NoReplica { shard: "x".into() };
-    let ok = gather("MSET", &names, vec![(0, true, Ok(1)), (2, true, Ok(2))]).unwrap();
+    let ok = gather("MSET", &names, vec![(Route::at(0), true, Ok(1)), (Route::at(2), true, Ok(2))]).unwrap();
     assert_eq!(ok, vec![1, 2]);
     // Nothing ran anywhere: the first error, as it is.
-    let e = gather::<i32>("MSET", &names, vec![(0, true, Err(down())), (1, true, Err(down()))]);
+    let e = gather::<i32>("MSET", &names, vec![(Route::at(0), true, Err(down())), (Route::at(1), true, Err(down()))]);
     assert!(matches!(e, Err(Error::NoReplica { .. })), "{e:?}");
     // A read that failed on one shard changed nothing.
-    let e = gather("MGET", &names, vec![(0, false, Ok(1)), (1, false, Err(down()))]);
+    let e = gather("MGET", &names, vec![(Route::at(0), false, Ok(1)), (Route::at(1), false, Err(down()))]);
     assert!(matches!(e, Err(Error::NoReplica { .. })), "{e:?}");
     // A write that ran on two shards and failed on one.
-    match gather("DEL", &names, vec![(2, true, Ok(1)), (1, true, Err(down())), (0, true, Ok(1))]) {
+    match gather("DEL", &names, vec![(Route::at(2), true, Ok(1)), (Route::at(1), true, Err(down())), (Route::at(0), true, Ok(1))]) {
         Err(Error::PartiallyApplied { command, applied, failed }) => {
             assert_eq!(command, "DEL");
             assert_eq!(applied, ["shard-a", "shard-c"]);

@@ -3,17 +3,17 @@
 
 use redis::Pipeline;
 
-use super::step::{Target, learned_for, not_in_table};
+use super::step::{Destination, learned_for, not_in_table};
 use super::{Plan, Routed, cross_shard, plan, refuse_session_command};
 
 /// A command of a transaction, routed by the static table or by the server's word.
 enum Found {
     Known(Routed),
-    Learned(usize, Call),
+    Learned(Route, Call),
 }
 use crate::error::{Error, Result};
 use crate::request::{Call, cmd_args};
-use crate::routes::Routes;
+use crate::routes::{Route, Routes};
 
 /// Where a transaction runs.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub(crate) enum Transaction {
     /// No command: nothing to send.
     Empty,
     /// On this route, called so.
-    On(usize, Call),
+    On(Route, Call),
     /// The commands at these indexes are not in the static table: ask the
     /// server (`crate::unknown`) and plan again with its answers.
     Lookup(Vec<usize>),
@@ -36,9 +36,9 @@ pub(crate) enum Transaction {
 pub(crate) fn transaction_shard<R: Routes + ?Sized>(
     ring: &R,
     pipe: &Pipeline,
-    learned: &[(usize, Result<Target>)],
+    learned: &[(usize, Result<Destination>)],
 ) -> Result<Transaction> {
-    let mut shard: Option<usize> = None;
+    let mut shard: Option<Route> = None;
     let mut call = Call::pipeline("MULTI/EXEC");
     let (mut lookups, mut anywhere) = (Vec::new(), false);
     for (i, cmd) in pipe.cmd_iter().enumerate() {
@@ -46,8 +46,8 @@ pub(crate) fn transaction_shard<R: Routes + ?Sized>(
         refuse_session_command(&args)?;
         let routed = match plan(ring, &args) {
             Err(Error::NoKey { .. }) if not_in_table(&args) => match learned_for(learned, i) {
-                Some(Ok(Target::Shard(route, c))) => Ok(Found::Learned(*route, *c)),
-                Some(Ok(Target::Anywhere)) => {
+                Some(Ok(Destination::Route(route, c))) => Ok(Found::Learned(*route, *c)),
+                Some(Ok(Destination::Anywhere)) => {
                     anywhere = true;
                     continue;
                 }
@@ -68,7 +68,7 @@ pub(crate) fn transaction_shard<R: Routes + ?Sized>(
         };
         match shard {
             Some(s) if s != here => {
-                let mut shards = vec![ring.labels()[s].clone(), ring.labels()[here].clone()];
+                let mut shards = vec![ring.labels()[s.index()].clone(), ring.labels()[here.index()].clone()];
                 shards.sort();
                 return Err(Error::CrossShard { command: "MULTI/EXEC".into(), shards });
             }
@@ -82,7 +82,7 @@ pub(crate) fn transaction_shard<R: Routes + ?Sized>(
     call.dedicated = false;
     Ok(match shard {
         Some(s) => Transaction::On(s, call),
-        None if anywhere => Transaction::On(0, call),
+        None if anywhere => Transaction::On(Route::at(0), call),
         None => Transaction::Empty,
     })
 }
@@ -94,11 +94,11 @@ fn on_one_shard<R: Routes + ?Sized>(
     args: &[&[u8]],
     routed: Routed,
     call: &mut Call,
-) -> Result<usize> {
+) -> Result<Route> {
     match routed {
-        Routed::One { shard, info } if !info.keyless => {
+        Routed::One { route, info } if !info.keyless => {
             call.add(&Call::of(&info));
-            Ok(shard)
+            Ok(route)
         }
         Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => Err(cross_shard(ring, "MULTI/EXEC", args)),
         Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) | Routed::Channel(info) => {

@@ -213,15 +213,11 @@ impl Manager {
     fn wanted(&self, table: &Shards) -> BTreeMap<String, Carry> {
         let mut wanted: BTreeMap<String, Carry> = BTreeMap::new();
         let all = table.names();
+        // During a change publishers of either phase reach the subscriber.
         let owners = |channel: &[u8]| -> Vec<usize> {
-            match (&table.change, everywhere(channel)) {
-                (_, true) => (0..all.len()).collect(),
-                (None, false) => vec![table.placement.shard_index(channel)],
-                // Publishers of either phase reach the subscriber.
-                (Some(change), false) => {
-                    let (old, new) = (change.moves.old_owner(channel), change.moves.new_owner(channel));
-                    if old == new { vec![old] } else { vec![old, new] }
-                }
+            match everywhere(channel) {
+                true => (0..all.len()).collect(),
+                false => table.channel_owners(channel),
             }
         };
         for channel in &self.channels {
