@@ -203,8 +203,6 @@ mod durable;
 mod error;
 mod events;
 mod execute;
-#[cfg(test)]
-mod fuzz_tests;
 pub mod hashing;
 pub mod keys;
 mod membership;
@@ -215,6 +213,8 @@ mod metrics;
 mod on_shard;
 mod pinned;
 mod plan;
+#[cfg(test)]
+mod prop;
 pub mod pubsub;
 mod replicas;
 mod request;
