@@ -80,6 +80,8 @@ impl fmt::Debug for NodeAddr {
 }
 
 #[cfg(test)]
+pub(crate) mod prop;
+#[cfg(test)]
 mod tests {
     use super::*;
 

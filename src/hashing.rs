@@ -154,6 +154,8 @@ impl Rendezvous {
 }
 
 #[cfg(test)]
+mod prop;
+#[cfg(test)]
 mod tests {
     use super::*;
 

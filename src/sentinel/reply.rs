@@ -225,6 +225,8 @@ pub(crate) fn judge_promotion(
 }
 
 #[cfg(test)]
+mod prop;
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -130,7 +130,7 @@ async fn a_huge_bulk_string_reply() {
     assert!(cause.contains("malformed reply to SENTINEL MASTERS: expected an array"), "{}", &cause[..200]);
 }
 
-/// OPEN (see `fuzz_tests::reply::malformed_reply_detail_is_bounded`): the whole 4 MiB
+/// OPEN (see `sentinel::reply::prop::malformed_reply_detail_is_bounded`): the whole 4 MiB
 /// reply is echoed into the error (measured: a 4,194,413-byte cause). Run with
 /// `--ignored` to check a fix that truncates it.
 #[tokio::test(flavor = "multi_thread")]

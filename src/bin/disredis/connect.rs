@@ -3,7 +3,6 @@
 //! URL's (the same settings as `rediss+sentinel://…?ca=…`, applied by the library).
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use disredis::url::{SentinelUrl, TlsParams};
@@ -18,82 +17,8 @@ use crate::args::Cli;
 /// better reported as under way than waited for.
 pub const SHARD_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Credentials and TLS (global options).
-#[derive(clap::Args, Debug)]
-pub struct AccessArgs {
-    /// The data nodes' ACL user name (overrides the URL's).
-    #[arg(long, value_name = "NAME", global = true)]
-    pub user: Option<String>,
-    /// The Sentinels' ACL user name (overrides the URL's sentinel_username).
-    #[arg(long, value_name = "NAME", global = true)]
-    pub sentinel_user: Option<String>,
-    /// Read the data nodes' password from this environment variable.
-    #[arg(long, value_name = "VAR", global = true, conflicts_with = "ask_password")]
-    pub password_env: Option<String>,
-    /// Ask for the data nodes' password (no echo on a terminal; else one line of stdin).
-    #[arg(long, global = true)]
-    pub ask_password: bool,
-    /// Read the Sentinels' password from this environment variable.
-    #[arg(long, value_name = "VAR", global = true, conflicts_with = "ask_sentinel_password")]
-    pub sentinel_password_env: Option<String>,
-    /// Ask for the Sentinels' password (after the data nodes' with both asked).
-    #[arg(long, global = true)]
-    pub ask_sentinel_password: bool,
-    /// TLS to the data nodes and (unless --sentinel-tls off) the Sentinels,
-    /// verified against the system trust store unless --tls-ca is given.
-    #[arg(long, global = true)]
-    pub tls: bool,
-    /// Trust exactly the CA certificates in this PEM file (implies --tls).
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true)]
-    pub tls_ca: Option<PathBuf>,
-    /// A client certificate chain (PEM) for mutual TLS; needs --tls-key (implies --tls).
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// TLS to the Sentinels on or off (default: as the data nodes).
-    #[arg(long, value_name = "on|off", global = true, value_parser = on_off)]
-    pub sentinel_tls: Option<bool>,
-    /// The Sentinels' CA file, where it is not --tls-ca (implies TLS to the Sentinels).
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true)]
-    pub sentinel_tls_ca: Option<PathBuf>,
-    /// The client certificate for Sentinels, where it is not --tls-cert.
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "sentinel_tls_key")]
-    pub sentinel_tls_cert: Option<PathBuf>,
-    /// Its private key.
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, global = true, requires = "sentinel_tls_cert")]
-    pub sentinel_tls_key: Option<PathBuf>,
-}
-
-fn on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" | "true" => Ok(true),
-        "off" | "false" => Ok(false),
-        _ => Err(format!("{s:?} is not on or off")),
-    }
-}
-
 fn usage(message: impl Into<String>) -> Failure {
     Failure { code: 2, message: message.into() }
-}
-
-impl AccessArgs {
-    /// The TLS settings the flags give (empty when none is used).
-    fn tls_params(&self) -> TlsParams {
-        let data = self.tls || self.tls_ca.is_some() || self.tls_cert.is_some();
-        let sentinel_files = self.sentinel_tls_ca.is_some() || self.sentinel_tls_cert.is_some();
-        TlsParams {
-            tls: data,
-            ca: self.tls_ca.clone(),
-            cert: self.tls_cert.clone(),
-            key: self.tls_key.clone(),
-            sentinel_tls: self.sentinel_tls.or(sentinel_files.then_some(true)),
-            sentinel_ca: self.sentinel_tls_ca.clone(),
-            sentinel_cert: self.sentinel_tls_cert.clone(),
-            sentinel_key: self.sentinel_tls_key.clone(),
-        }
-    }
 }
 
 /// The flag that sets a TLS parameter, for error text.

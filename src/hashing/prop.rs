@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 
-use super::{chars, config, re};
 use crate::hashing::{Rendezvous, hash_tag, key_crc, score};
+use crate::prop::{chars, config, re};
 
 /// Keys with many braces, plus fully arbitrary bytes.
 fn key_bytes() -> impl Strategy<Value = Vec<u8>> {

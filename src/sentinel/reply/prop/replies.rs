@@ -1,4 +1,4 @@
-//! Generators of Sentinel replies for `reply.rs`: arbitrary RESP trees, and
+//! Generators of Sentinel replies for `prop.rs`: arbitrary RESP trees, and
 //! "almost valid" `SENTINEL MASTERS` records and `[ip, port]` pairs built from
 //! cells that say what the parser should make of them.
 
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use redis::{Value, VerbatimFormat};
 
-use super::chars;
+use crate::prop::chars;
 
 /// Words a Sentinel reply is made of, so random trees sometimes look like records.
 const WORDS: &[&str] = &[

@@ -1,12 +1,35 @@
-//! Properties of address parsing: [`NodeAddr::parse`] and [`NodeAddr::from_parts`].
+//! Properties of address parsing: [`NodeAddr::parse`] and [`NodeAddr::from_parts`],
+//! and what a parsed address promises (also checked on the addresses the
+//! Sentinel reply parsers return).
 
 use std::net::Ipv6Addr;
 
 use proptest::prelude::*;
 
-use super::{chars, check_well_formed, config, re};
 use crate::addr::NodeAddr;
 use crate::error::Error;
+use crate::prop::{chars, config, re};
+
+/// Everything a successfully parsed address promises.
+pub(crate) fn check_well_formed(a: &NodeAddr) -> Result<(), TestCaseError> {
+    prop_assert!(!a.host().is_empty(), "empty host in {a:?}");
+    prop_assert_ne!(a.port(), 0);
+    prop_assert!(
+        !a.host().bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/' || b == b'@'),
+        "forbidden byte in host {:?}",
+        a.host()
+    );
+    if a.host().contains(':') {
+        prop_assert!(a.host().parse::<Ipv6Addr>().is_ok(), "host with ':' is not IPv6: {:?}", a.host());
+    }
+    // Display -> parse gives the same value back.
+    let shown = a.to_string();
+    match NodeAddr::parse(&shown) {
+        Ok(b) => prop_assert_eq!(&b, a, "{:?} did not round-trip", shown),
+        Err(e) => prop_assert!(false, "{a:?} displays as {shown:?}, which does not parse: {e}"),
+    }
+    Ok(())
+}
 
 /// Strings built from the pieces address parsing cares about, so brackets,
 /// colons, IPv6 literals and odd ports meet far more often than in random text.

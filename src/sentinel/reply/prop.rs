@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use redis::Value;
 
-use super::reply_gen::{Record, leaf, master_addr_reply, record, value_tree};
-use super::{check_well_formed, config};
+use self::replies::{Record, leaf, master_addr_reply, record, value_tree};
 use crate::addr::NodeAddr;
+use crate::addr::prop::check_well_formed;
 use crate::error::Error;
+use crate::prop::config;
 use crate::sentinel::reply::{MasterEntry, entry_addr, parse_master_addr, parse_masters, parse_table};
+
+mod replies;
 
 fn sentinel() -> NodeAddr {
     NodeAddr::parse("127.0.0.1:26379").expect("valid")
