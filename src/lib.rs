@@ -205,11 +205,15 @@
 //! (`query_cmd`) takes its arguments (`request.rs`) and, unless a `WATCH`
 //! session pins the handle (`pinned.rs`), passes it to `dispatch.rs`
 //! (`dispatch::command`), which takes the current shard table
-//! (`Table::current`, `topology.rs`) and plans the command under it:
-//! `plan.rs` finds the key with the command table (`keys.rs`,
-//! `keys/table.rs`: `GET` has one key and is read-only) and its route
-//! (`routes.rs`: under a stable ring the owner, by `hashing.rs`), one shard.
-//! `dispatch.rs` hands it to `Executor::execute` (`execute.rs`): a read may go
+//! (`Table::current`, `topology.rs`) and asks it to plan the command
+//! (`Shards::plan`, `topology/routing.rs`, the one place that knows whether a
+//! ring change is under way): `plan.rs` finds the key with the command table
+//! (`keys.rs`, `keys/table.rs`: `GET` has one key and is read-only) and its
+//! `Route` (`routes.rs`: under a stable ring the owner, by
+//! `hashing.rs`). `dispatch.rs` hands it to `Executor::run`, the one entry
+//! into `execute.rs`, which turns the route into its shard and calls
+//! `Executor::execute` (a key moving during a ring change goes through
+//! `execute/moving.rs` instead): a read may go
 //! to a replica (`replicas.rs`, per [`ReadFrom`]); otherwise the shard's
 //! shared connection and its generation (`Shard::current`,
 //! `topology/shard.rs`), a redis-rs `MultiplexedConnection` opened and
@@ -245,21 +249,21 @@
 //! |---|---|---|---|
 //! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
 //! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, `topology` (the [`Topology`] snapshot it returns), Base |
-//! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, Pure, Base |
-//! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, Pure, Base |
+//! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
+//! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | | [`pubsub`] (+ `sink`, `stream`, `manager`) | [`PubSub`] and its two ends [`PubSubSink`] and [`PubSubStream`]: subscriptions routed like keys, made again after failovers and ring changes; `manager`: the subscriber's task; `DisredisClient::pubsub` | `client` (that method's type), Execute, State, Discovery, Connect, Pure, Base |
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
 //! | | [`reshard`] (+ `masters`, `fence`, `mover`, `copy`, `rebalance`) | changing the ring online: writing each phase, the fence on `CLIENT LIST`, the background mover, `rebalance` | `client`, Execute, State, Discovery, Connect, Pure, Base |
-//! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions | Execute, Pure, Base; `unknown` |
+//! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions; planning a whole request again after a ring change (`replanned`) | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base; `unknown` |
 //! | | `dispatch::channels` | `PUBLISH`, `SPUBLISH`, `PUBSUB …` routed by channel | Execute, State, Pure, Base |
-//! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, Pure, Base |
+//! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
 //! | | `execute::down` | declaring a shard down (asking Sentinel about a promotion) and the probe that brings it back | `execute`, State, Discovery, Base |
 //! | | `execute::policy` | a handle's own deadline and at-least-once choice, carried with the request (task-local), read on the retry path | Base |
 //! | | `execute::replicated` | durability mode on the request path: the write and its `WAIT` on one connection, waiting again on that connection (within the failover deadline) while too few replicas have it | `execute`, State, Pure, Base |
 //! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`), sending a request again under the next ring | `execute`, State, Discovery, Pure, Base |
 //! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
-//! | | `topology` (+ `shard`, `health`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; up, failing or down (`health`); during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`] | `replicas`, Discovery, Connect, Pure, Base |
+//! | | `topology` (+ `shard`, `health`, `routing`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; up, failing or down (`health`); during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`]; `routing`: the routing questions the table answers (a key's route, a request's plan, which shard(s) a route means) | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, whether a promotion is possible | Connect, Base |
 //! | | `sentinel::reply` | parsing Sentinel replies defensively, and a data node's answer at a Sentinel address; pure | Base |
@@ -287,14 +291,8 @@
 //! | | `prop` (tests only) | what the property tests share: the case count (`PROPTEST_CASES`), string strategies; the properties sit beside what they test (`addr/prop.rs`, `hashing/prop.rs`, `sentinel/reply/prop.rs`) | — |
 //! | | `layout_tests` (tests only) | this table, checked: every file's imports against its row | — |
 //!
-//! Imports the table doesn't allow yet, each with its reason:
-//!
-//! | file | imports | why |
-//! |---|---|---|
-//! | `dispatch` | `topology` | `Shards`, the table a request is planned and sent under, read for whether a change is under way; issue 23: being fixed (`Shards` answers routing questions itself: then drop this line, or list `topology` in the row) |
-//! | `on_shard` | `topology` | the same: `Shards`, its names and its `change`; issue 23: being fixed |
-//! | `pinned` | `topology` | the same: `Shards`, its `placement` and `change`; issue 23: being fixed |
-//! | `unknown` | `topology` | the same: the `Shards` its `COMMAND INFO` is sent under; issue 23: being fixed |
+//! Imports the table doesn't allow yet, each with its reason (none today; a
+//! table of `file | imports | why` rows here lists any):
 //!
 //! Layers 7 and 8 do no network I/O (`url` reads the PEM files a URL names) and keep their unit tests beside them.
 #![deny(missing_docs)]
