@@ -28,8 +28,10 @@ use crate::ring::{Phase, Ring, client_name};
 use crate::routes::{Moves, Routes};
 use crate::sentinel::switch::Sighting;
 
+mod bring_up;
 mod health;
 mod shard;
+pub(crate) use bring_up::{Where, open_masters};
 pub(crate) use health::CHECK_EVERY;
 pub(crate) use shard::Shard;
 
