@@ -51,8 +51,9 @@ pub(crate) async fn open_masters(
             };
             let conn = connect_master(&master, &addr, config, config.response_timeout, Some(name)).await?;
             Ok::<_, Error>((addr, conn))
-        };
-        (master.clone(), opened.await)
+        }
+        .await;
+        (master, opened)
     });
     sort_out(join_all(each).instrument(span).await)
 }
