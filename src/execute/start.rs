@@ -50,7 +50,8 @@ impl Executor {
         // ring yet: the fence counts them while the ring is read over them.
         let seed_at = masters.into_iter().filter(|m| seed.contains(&m.name));
         let seed_at = seed_at.filter_map(|m| Some((m.name, Where::At(m.addr?)))).collect();
-        let mut conns = open_masters(seed_at, &client_name(UNREAD), &sentinels, &config).await?;
+        let (mut conns, fatal) = open_masters(seed_at, &client_name(UNREAD), &sentinels, &config).await;
+        fatal?;
         conns.sort_by(|a, b| a.0.cmp(&b.0));
         let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
         let ring = membership::load(&mut named, &seed).await?;

@@ -27,9 +27,10 @@ pub(crate) enum Where {
 
 /// Connects to every master of `masters` at once, each connection named
 /// `name` in the round trip of its `ROLE` check so the reshard fence counts
-/// it from its first moment; returns those that connected. One that did not
-/// is logged and resolves on first use (a failover may be under way); a fatal
-/// error (`retry::is_fatal`: credentials, TLS) is returned. The connects wait
+/// it from its first moment; returns those that connected, and the first
+/// fatal error (`retry::is_fatal`: credentials, TLS) if there was one. One
+/// that failed otherwise is logged and resolves on first use (a failover may
+/// be under way). The connects wait
 /// side by side on the caller's task, not on tasks of their own: a panic in
 /// one is the caller's, never a connection silently skipped.
 pub(crate) async fn open_masters(
@@ -37,7 +38,7 @@ pub(crate) async fn open_masters(
     name: &str,
     sentinels: &Sentinels,
     config: &Config,
-) -> Result<Vec<(String, NodeAddr, MultiplexedConnection)>> {
+) -> (Vec<(String, NodeAddr, MultiplexedConnection)>, Result<()>) {
     let span = info_span!("bring_up", client_name = name, masters = masters.len());
     let each = masters.into_iter().map(|(master, at)| async move {
         let opened = async {
@@ -58,24 +59,25 @@ pub(crate) async fn open_masters(
     sort_out(join_all(each).instrument(span).await)
 }
 
-/// What connected; the first fatal error instead; the other failures logged.
-fn sort_out<C>(outcomes: Vec<(String, Result<(NodeAddr, C)>)>) -> Result<Vec<(String, NodeAddr, C)>> {
-    let mut opened = Vec::new();
+/// What connected, and the first fatal error; the other failures logged.
+fn sort_out<C>(outcomes: Vec<(String, Result<(NodeAddr, C)>)>) -> (Vec<(String, NodeAddr, C)>, Result<()>) {
+    let (mut opened, mut fatal) = (Vec::new(), Ok(()));
     for (master, outcome) in outcomes {
         match outcome {
             Ok((addr, conn)) => opened.push((master, addr, conn)),
-            Err(e) if is_fatal(&e) => return Err(e),
+            Err(e) if is_fatal(&e) => fatal = fatal.and(Err(e)),
             Err(e) => {
                 warn!(shard = %master, error = %e, "first connect failed; will re-resolve on first use")
             }
         }
     }
-    Ok(opened)
+    (opened, fatal)
 }
 
 impl Shards {
     /// Brings this new table up: [`open_masters`] named after its ring for
-    /// the shards `masters` lists, each connection installed. A shard found
+    /// the shards `masters` lists, each connection installed (also when
+    /// another met a fatal error, which is returned). A shard found
     /// [`Where::At`] is carried over (`Shard::carry_over`: its first
     /// connection there is no switch); one not listed or not reached
     /// resolves on first use.
@@ -92,13 +94,13 @@ impl Shards {
             }
             (found, _) => found.is_some(),
         });
-        let opened = open_masters(masters, &client_name(self.ring.version), sentinels, config).await?;
+        let (opened, fatal) = open_masters(masters, &client_name(self.ring.version), sentinels, config).await;
         for (name, addr, conn) in opened {
             if let Some(shard) = self.shard(&name) {
                 shard.install(addr, conn);
             }
         }
-        Ok(())
+        fatal
     }
 }
 
@@ -110,12 +112,11 @@ mod tests {
     fn what_connected_is_kept_a_fatal_error_returned_others_left_out() {
         let addr = NodeAddr::parse("127.0.0.1:7000").unwrap();
         let io = Error::Redis((redis::ErrorKind::Io, "connection refused").into());
-        let kept = sort_out(vec![("a".into(), Ok((addr.clone(), 1))), ("b".into(), Err(io))]).unwrap();
-        assert_eq!(kept, vec![("a".to_owned(), addr.clone(), 1)]);
+        let (kept, fatal) = sort_out(vec![("a".into(), Ok((addr.clone(), 1))), ("b".into(), Err(io))]);
+        assert_eq!((kept, fatal.is_ok()), (vec![("a".to_owned(), addr.clone(), 1)], true));
         let auth = Error::Auth { node: addr.to_string(), role: "master", detail: "refused".into() };
-        assert!(matches!(
-            sort_out(vec![("a".into(), Ok((addr, 1))), ("b".into(), Err(auth))]),
-            Err(Error::Auth { .. })
-        ));
+        let (kept, fatal) = sort_out(vec![("a".into(), Ok((addr.clone(), 1))), ("b".into(), Err(auth))]);
+        assert_eq!(kept, vec![("a".to_owned(), addr, 1)], "kept, for a caller that goes on");
+        assert!(matches!(fatal, Err(Error::Auth { .. })));
     }
 }
