@@ -9,7 +9,10 @@
 //! (re)connect goes to the address Sentinel names *now* and must answer
 //! `ROLE master` before any command is sent over it.
 
-use redis::aio::MultiplexedConnection;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{AsyncPushSender, MultiplexedConnection};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
     Value,
@@ -134,81 +137,104 @@ fn credentials_for(role: &str) -> &'static str {
     }
 }
 
-/// Opens a connection to `addr`, names it (`CLIENT SETNAME`, when `name` is
-/// given) and asks its `ROLE` (`master`, `slave`, …; `None` when unreadable),
-/// both in one round trip. Refused credentials are [`Error::Auth`], a rejected
-/// TLS handshake [`Error::Tls`].
-/// `response_timeout` is the connection's (the configured one for a shared
-/// connection, `None` for a blocking command's own); the handshake itself is
-/// always bounded by the response timeout (or the connect timeout), so a frozen
-/// node can't hang the connect. A refused `CLIENT SETNAME` (an ACL without
+/// The `ROLE` a node must answer before a connection to it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// `master`: a shard's shared, dedicated and subscription connections.
+    Master,
+    /// `slave`: a replica that serves reads (`ReadFrom`).
+    Replica,
+}
+
+/// How [`connect_node`] opens a connection beyond the configured settings
+/// (which [`Dial::new`] starts from).
+pub(crate) struct Dial<'a> {
+    /// The `ROLE` the node must answer.
+    pub(crate) role: Role,
+    /// `CLIENT SETNAME` (default none): the ring version followed, which the
+    /// reshard fence counts; the ring tool's own connections stay unnamed.
+    pub(crate) name: Option<&'a str>,
+    /// The configured one; `None` for a blocking command's own connection.
+    pub(crate) response_timeout: Option<Duration>,
+    /// The configured one; shorter for a subscriber that lost its connection.
+    pub(crate) connect_timeout: Duration,
+    /// A subscriber's (default none): where pushes go (messages, and a
+    /// `Disconnection` when the connection drops); makes the connection RESP3.
+    pub(crate) push: Option<Arc<dyn AsyncPushSender>>,
+}
+
+impl<'a> Dial<'a> {
+    /// The defaults for a node that must answer `role`.
+    pub(crate) fn new(config: &Config, role: Role) -> Dial<'a> {
+        let (response_timeout, connect_timeout) = (config.response_timeout, config.connect_timeout);
+        Dial { role, name: None, response_timeout, connect_timeout, push: None }
+    }
+}
+
+/// Opens a connection to `shard`'s node at `addr`, names it and checks that
+/// it answers `dial.role` (`CLIENT SETNAME` and `ROLE` in one round trip): the
+/// one way a connection for commands or subscriptions to a data node is
+/// opened. Another role is [`Error::NotMaster`] (for a replica, a client
+/// error: it only leaves the read set); refused credentials are
+/// [`Error::Auth`], a rejected TLS handshake [`Error::Tls`]. The handshake is
+/// bounded by the configured response timeout (or the connect timeout), so a
+/// frozen node can't hang the connect or hold up a switch. A refused `CLIENT SETNAME` (an ACL without
 /// `client|setname`) leaves the connection unnamed: the ring tool can't see it.
 pub(crate) async fn connect_node(
+    shard: &str,
     addr: &NodeAddr,
     config: &Config,
-    response_timeout: Option<std::time::Duration>,
-    name: Option<&str>,
-) -> Result<(MultiplexedConnection, Option<String>)> {
+    dial: Dial<'_>,
+) -> Result<MultiplexedConnection> {
     let refused = |e| refusal(e, addr, "master");
-    let client = data_client(addr, config)?;
-    let settings = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(config.connect_timeout))
-        .set_response_timeout(response_timeout);
+    let info = connection_info(addr, &config.redis_auth, config.db)?;
+    let mut redis = info.redis_settings().clone();
+    let mut settings = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(dial.connect_timeout))
+        .set_response_timeout(dial.response_timeout);
+    if let Some(push) = dial.push {
+        redis = redis.set_protocol(redis::ProtocolVersion::RESP3);
+        settings = settings.set_push_sender(push);
+    }
+    let client = Client::open(info.set_redis_settings(redis))?;
     let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
     let mut hello = redis::pipe();
-    if let Some(name) = name {
+    if let Some(name) = dial.name {
         hello.cmd("CLIENT").arg("SETNAME").arg(name);
     }
     hello.cmd("ROLE");
-    let mut replies =
-        tokio::time::timeout(role_timeout(config), con.send_packed_commands(&hello, 0, hello.len()))
-            .await
-            .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
-            .map_err(refused)?;
+    let handshake = config.response_timeout.unwrap_or(config.connect_timeout);
+    let mut replies = tokio::time::timeout(handshake, con.send_packed_commands(&hello, 0, hello.len()))
+        .await
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+        .map_err(refused)?;
     let role = replies.pop().unwrap_or(Value::Nil);
     if let Some(Value::ServerError(e)) = replies.first() {
-        debug!(%addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
+        debug!(shard, %addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
     }
     if let Value::ServerError(e) = role {
         return Err(refused(e.into()));
     }
-    Ok((con, role_name(&role).map(str::to_owned)))
-}
-
-/// A client for the data node (master or replica) at `addr`, with the data
-/// nodes' credentials, database and TLS: every connection to a data node (the
-/// multiplexed ones, and the ring channel's pub/sub) is opened from one of these.
-/// A RESP3 connection for subscriptions to a master (`ROLE`-checked): pushes
-/// (messages, and a `Disconnection` when it drops) go to `push`.
-pub(crate) async fn connect_subscriber(
-    addr: &NodeAddr,
-    config: &Config,
-    connect_timeout: std::time::Duration,
-    push: impl redis::aio::AsyncPushSender,
-) -> Result<MultiplexedConnection> {
-    let refused = |e| refusal(e, addr, "master");
-    let info = connection_info(addr, &config.redis_auth, config.db)?;
-    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    let client = Client::open(info.set_redis_settings(settings))?;
-    let settings = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(connect_timeout))
-        .set_response_timeout(config.response_timeout)
-        .set_push_sender(push);
-    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
-    let role = tokio::time::timeout(role_timeout(config), con.send_packed_command(&redis::cmd("ROLE")))
-        .await
-        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
-        .map_err(refused)?;
-    match role_name(&role) {
-        Some("master") => Ok(con),
-        other => Err(Error::NotMaster {
-            shard: String::new(),
-            addr: addr.to_string(),
-            role: other.unwrap_or("unknown").to_owned(),
-        }),
+    let said = role_name(&role).unwrap_or("an unreadable reply").to_owned();
+    match (dial.role, said.as_str()) {
+        (Role::Master, "master") | (Role::Replica, "slave") => {
+            debug!(shard, %addr, role = %said, name = dial.name, "connected; ROLE checked");
+            Ok(con)
+        }
+        (Role::Master, _) => {
+            Err(Error::NotMaster { shard: shard.to_owned(), addr: addr.to_string(), role: said })
+        }
+        (Role::Replica, _) => {
+            Err(Error::Redis((redis::ErrorKind::Client, "disredis: not a replica (ROLE)", said).into()))
+        }
     }
 }
 
+/// A client for the data node at `addr`, with the data nodes' credentials,
+/// database and TLS, for a connection that needs no `ROLE` check: the ring
+/// channel's pub/sub (a wrong node there only delays an announcement the
+/// ring poll also finds). Connections for commands and subscriptions go
+/// through [`connect_node`].
 pub(crate) fn data_client(addr: &NodeAddr, config: &Config) -> redis::RedisResult<Client> {
     Client::open(connection_info(addr, &config.redis_auth, config.db)?)
 }
@@ -222,29 +248,22 @@ pub(crate) async fn set_name(con: &mut MultiplexedConnection, name: &str) {
     }
 }
 
-/// Opens a connection to the master of `shard` at `addr` and checks that the node
-/// says `ROLE master`; a replica or a Sentinel there is [`Error::NotMaster`], and
-/// refused credentials are [`Error::Auth`] (which the retry loop treats as fatal).
+/// [`connect_node`] to the master of `shard`, its time recorded (the
+/// `CONNECTION_CREATE_TIME` metric): a replica or a Sentinel there is
+/// [`Error::NotMaster`], refused credentials [`Error::Auth`] (which the retry
+/// loop treats as fatal).
 pub(crate) async fn connect_master(
     shard: &str,
     addr: &NodeAddr,
     config: &Config,
-    response_timeout: Option<std::time::Duration>,
+    response_timeout: Option<Duration>,
     name: Option<&str>,
 ) -> Result<MultiplexedConnection> {
     let since = Stamp::now();
-    match connect_node(addr, config, response_timeout, name).await? {
-        (con, Some(role)) if role == "master" => {
-            debug!(shard, %addr, "connected; ROLE master");
-            metrics::connection_created(shard, addr, since);
-            Ok(con)
-        }
-        (_, role) => Err(Error::NotMaster {
-            shard: shard.to_owned(),
-            addr: addr.to_string(),
-            role: role.unwrap_or_else(|| "an unreadable reply".to_owned()),
-        }),
-    }
+    let dial = Dial { name, response_timeout, ..Dial::new(config, Role::Master) };
+    let con = connect_node(shard, addr, config, dial).await?;
+    metrics::connection_created(shard, addr, since);
+    Ok(con)
 }
 
 /// The first element of a `ROLE` reply: `master`, `slave` or `sentinel`.
@@ -255,12 +274,6 @@ fn role_name(v: &Value) -> Option<&str> {
         Value::SimpleString(s) => Some(s),
         _ => None,
     }
-}
-
-/// How long the `ROLE` check may take: the response timeout (a frozen node must
-/// not hold up a switch for long), or the connect timeout when there is none.
-fn role_timeout(config: &Config) -> std::time::Duration {
-    config.response_timeout.unwrap_or(config.connect_timeout)
 }
 
 #[cfg(test)]

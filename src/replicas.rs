@@ -18,6 +18,7 @@ use redis::aio::MultiplexedConnection;
 use tracing::{debug, info};
 
 use crate::config::{Config, NodeAddr};
+use crate::connect::{Dial, Role, connect_node};
 use crate::metrics::ShardMetrics;
 use crate::sentinel::Sentinels;
 
@@ -103,24 +104,11 @@ async fn build(
     };
     let mut conns = Vec::new();
     for addr in addrs {
-        match connect_replica(&addr, config, client_name).await {
+        let dial = Dial { name: Some(client_name), ..Dial::new(config, Role::Replica) };
+        match connect_node(shard, &addr, config, dial).await {
             Ok(c) => conns.push((addr, c)),
             Err(e) => debug!(shard, %addr, error = %e, "replica skipped"),
         }
     }
     conns
-}
-
-/// Connects to a replica and checks it says `ROLE slave`.
-async fn connect_replica(
-    addr: &NodeAddr,
-    config: &Config,
-    client_name: &str,
-) -> crate::error::Result<MultiplexedConnection> {
-    match crate::connect::connect_node(addr, config, config.response_timeout, Some(client_name)).await? {
-        (con, Some(role)) if role == "slave" => Ok(con),
-        (_, role) => Err(crate::error::Error::Redis(
-            (redis::ErrorKind::Client, "disredis: not a replica (ROLE)", role.unwrap_or_default()).into(),
-        )),
-    }
 }

@@ -216,6 +216,12 @@ impl Ring {
     }
 }
 
+/// The version a connection opened at connect is named after until the
+/// client has read the ring: below every real version (a record's is at
+/// least 1), so the reshard fence counts it as following an older ring from
+/// its first moment until it is named after the ring read.
+pub(crate) const UNREAD: u64 = 0;
+
 /// What a client following `version` names every connection to a master
 /// (`CLIENT SETNAME`), so `CLIENT LIST` shows which version each one follows.
 pub(crate) fn client_name(version: u64) -> String {

@@ -28,9 +28,11 @@ use crate::ring::{Phase, Ring, client_name};
 use crate::routes::Moves;
 use crate::sentinel::switch::Sighting;
 
+mod bring_up;
 mod health;
 mod routing;
 mod shard;
+pub(crate) use bring_up::{Where, open_masters};
 pub(crate) use health::CHECK_EVERY;
 pub(crate) use routing::Ends;
 pub(crate) use shard::Shard;

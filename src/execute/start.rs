@@ -8,15 +8,14 @@ use tracing::warn;
 
 use super::Executor;
 use crate::config::Config;
-use crate::connect::{connect_master, set_name};
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::keys::learned::Learned;
 use crate::membership;
-use crate::retry::is_fatal;
+use crate::ring::{UNREAD, client_name};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch;
-use crate::topology::{Shards, Table};
+use crate::topology::{Shards, Table, Where, open_masters};
 
 impl Executor {
     /// Discovers the masters through the first Sentinel that answers, connects
@@ -47,27 +46,12 @@ impl Executor {
             None => known.clone(),
         };
         let config = Arc::new(config);
-        // Connect to every seed master Sentinel reported up, concurrently.
-        let mut tasks = tokio::task::JoinSet::new();
-        for m in masters {
-            let Some(addr) = m.addr.filter(|_| seed.contains(&m.name)) else { continue };
-            let config = config.clone();
-            tasks.spawn(async move {
-                let conn = connect_master(&m.name, &addr, &config, config.response_timeout, None).await;
-                (m.name, addr, conn)
-            });
-        }
-        let mut conns = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            let Ok((name, addr, outcome)) = joined else { continue };
-            match outcome {
-                Ok(conn) => conns.push((name, addr, conn)),
-                Err(e) if is_fatal(&e) => return Err(e),
-                Err(e) => {
-                    warn!(shard = %name, error = %e, "first connect failed; will re-resolve on first use")
-                }
-            }
-        }
+        // Every seed master Sentinel reported up, at once, named after no
+        // ring yet: the fence counts them while the ring is read over them.
+        let seed_at = masters.into_iter().filter(|m| seed.contains(&m.name));
+        let seed_at = seed_at.filter_map(|m| Some((m.name, Where::At(m.addr?)))).collect();
+        let (mut conns, fatal) = open_masters(seed_at, &client_name(UNREAD), &sentinels, &config).await;
+        fatal?;
         conns.sort_by(|a, b| a.0.cmp(&b.0));
         let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
         let ring = membership::load(&mut named, &seed).await?;
@@ -82,13 +66,8 @@ impl Executor {
         }
         let shards = Shards::new(ring, unrouted, &events)
             .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
-        for (name, addr, mut conn) in conns {
-            if let Some(idx) = shards.index_of(&name) {
-                let shard = &shards.shards[idx];
-                set_name(&mut conn, &shard.client_name).await;
-                shard.adopt(addr, conn);
-            }
-        }
+        let open = conns.into_iter().map(|(name, addr, conn)| (name, Where::Open(addr, conn))).collect();
+        shards.bring_up(open, &sentinels, &config).await?;
         let table = Arc::new(Table::new(shards));
         let mut stops = Vec::new();
         let names: switch::Names = Arc::new(RwLock::new(table.current().names().into_iter().collect()));

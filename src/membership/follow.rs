@@ -13,12 +13,12 @@ use tracing::{debug, info, warn};
 
 use super::{read_all, write};
 use crate::config::Config;
-use crate::connect::{connect_master, data_client};
+use crate::connect::data_client;
 use crate::events::{Event, Events};
 use crate::ring::{RING_CHANNEL, Ring};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
-use crate::topology::{Shards, Table};
+use crate::topology::{Shards, Table, Where};
 
 /// The shortest time between two reads of the ring record: 100 ms.
 const REREAD_GAP: Duration = Duration::from_millis(100);
@@ -166,39 +166,18 @@ impl Follower {
         }
     }
 
-    /// Builds the table for `next` (connections named after it) and makes it current.
+    /// Builds the table for `next` (`Shards::bring_up`: connections named
+    /// after it, at the addresses the current table has, else Sentinel's)
+    /// and makes it current.
     async fn adopt(&self, current: &Shards, next: Ring) {
-        let all = next.names();
-        let unrouted: Vec<String> = self.seed.iter().filter(|n| !all.contains(n)).cloned().collect();
-        let (from, to, members, names) =
-            (current.ring.version, next.version, next.members.clone(), next.names());
+        let names = next.names();
+        let unrouted: Vec<String> = self.seed.iter().filter(|n| !names.contains(n)).cloned().collect();
+        let (from, to, members) = (current.ring.version, next.version, next.members.clone());
         let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
-        for shard in &shards.shards {
-            let addr = match current.shard(&shard.name).and_then(|s| s.addr()) {
-                Some(addr) => {
-                    shard.carry_over(addr.clone());
-                    Ok(addr)
-                }
-                None => self.sentinels.master_addr(&shard.name).await,
-            };
-            let conn = match addr {
-                Ok(addr) => connect_master(
-                    &shard.name,
-                    &addr,
-                    &self.config,
-                    self.config.response_timeout,
-                    Some(&shard.client_name),
-                )
-                .await
-                .map(|c| (addr, c)),
-                Err(e) => Err(e),
-            };
-            match conn {
-                Ok((addr, conn)) => shard.adopt(addr, conn),
-                Err(e) => {
-                    warn!(shard = %shard.name, error = %e, "new ring: first connect failed; will re-resolve on first use")
-                }
-            }
+        let at = |n: &String| current.shard(n).and_then(|s| s.addr()).map_or(Where::Ask, Where::At);
+        let masters = names.iter().map(|n| (n.clone(), at(n))).collect();
+        if let Err(e) = shards.bring_up(masters, &self.sentinels, &self.config).await {
+            warn!(version = to, error = %e, "new ring: connecting failed; its shards resolve on first use");
         }
         *self.names.write() = names.into_iter().collect();
         self.table.replace(shards);

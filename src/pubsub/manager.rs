@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::NodeAddr;
-use crate::connect::connect_subscriber;
+use crate::connect::{Dial, Role, connect_node, set_name};
 use crate::error::Result;
 use crate::events::Event;
 use crate::execute::Executor;
@@ -289,11 +289,7 @@ impl Manager {
             }
             if link.version != table.ring.version {
                 link.version = table.ring.version;
-                let mut name_it = redis::cmd("CLIENT");
-                name_it.arg("SETNAME").arg(client_name(table.ring.version));
-                if let Err(e) = link.conn.send_packed_command(&name_it).await {
-                    debug!(shard = %name, error = %e, "pubsub: could not name the subscription connection");
-                }
+                set_name(&mut link.conn, &client_name(table.ring.version)).await;
             }
             if let Some(since) = self.down.remove(&name) {
                 let without = since.elapsed();
@@ -331,11 +327,17 @@ impl Manager {
             }
             Ok(())
         };
-        let conn =
-            connect_subscriber(&addr, &self.exec.config, self.exec.config.connect_timeout.min(CONNECT), push)
-                .await?;
+        let (config, version) = (&self.exec.config, table.ring.version);
+        let named = client_name(version);
+        let dial = Dial {
+            name: Some(&named),
+            connect_timeout: config.connect_timeout.min(CONNECT),
+            push: Some(Arc::new(push)),
+            ..Dial::new(config, Role::Master)
+        };
+        let conn = connect_node(name, &addr, config, dial).await?;
         let seen = table.shard(name).and_then(|s| s.addr());
-        Ok(Link { id, addr, conn, carries: Carry::default(), version: 0, seen })
+        Ok(Link { id, addr, conn, carries: Carry::default(), version, seen })
     }
 }
 

@@ -109,7 +109,8 @@ impl Shard {
         }
     }
 
-    fn install(&self, addr: NodeAddr, conn: MultiplexedConnection) {
+    /// Makes a ROLE-checked connection to the master at `addr` the current one.
+    pub(super) fn install(&self, addr: NodeAddr, conn: MultiplexedConnection) {
         let from = {
             let mut st = self.state.write();
             st.generation += 1;
@@ -217,16 +218,8 @@ impl Shard {
     /// Starts a shard of a newer ring's table where the table it replaces had
     /// it: the first connection there is not a switch, so it reports no
     /// [`Event::SwitchMaster`] (a ring change moves no master).
-    pub(crate) fn carry_over(&self, addr: NodeAddr) {
-        let mut st = self.state.write();
-        if st.addr.is_none() {
-            st.addr = Some(addr);
-        }
-    }
-
-    /// Installs a ROLE-checked connection opened at connect (no Sentinel query).
-    pub(crate) fn adopt(&self, addr: NodeAddr, conn: MultiplexedConnection) {
-        self.install(addr, conn);
+    pub(super) fn carry_over(&self, addr: NodeAddr) {
+        self.state.write().addr.get_or_insert(addr);
     }
 
     pub(super) fn info(&self) -> ShardInfo {
