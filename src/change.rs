@@ -181,7 +181,11 @@ impl Migrated {
         match replies.last() {
             Some(Value::Okay) => Migrated::Done,
             Some(Value::SimpleString(s)) if s == "NOKEY" || s == "OK" => Migrated::Done,
-            Some(Value::ServerError(e)) if e.code() == "BUSYKEY" => Migrated::Busy,
+            // The target's `BUSYKEY` comes relayed in an `ERR` ("Target
+            // instance replied with error: BUSYKEY …").
+            Some(Value::ServerError(e)) if e.details().is_some_and(|d| d.contains("BUSYKEY")) => {
+                Migrated::Busy
+            }
             Some(Value::ServerError(e)) => Migrated::Failed(Error::Redis(e.clone().into())),
             other => unexpected("disredis: MIGRATE answered", &other),
         }
@@ -257,11 +261,14 @@ mod tests {
     #[test]
     fn migrate_replies_are_judged() {
         let exec = |v: Value| Migrated::of(&Value::Array(vec![Value::Int(1), v]));
-        let error = |code: &str| redis::parse_redis_value(format!("-{code} detail\r\n").as_bytes()).unwrap();
+        let error = |text: &str| redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).unwrap();
         assert!(matches!(exec(Value::Okay), Migrated::Done));
         assert!(matches!(exec(Value::SimpleString("NOKEY".into())), Migrated::Done));
-        assert!(matches!(exec(error("BUSYKEY")), Migrated::Busy));
-        let Migrated::Failed(e) = exec(error("IOERR")) else { panic!() };
+        let busy = "ERR Target instance replied with error: BUSYKEY Target key name already exists.";
+        assert!(matches!(exec(error(busy)), Migrated::Busy));
+        let Migrated::Failed(e) = exec(error("IOERR error or timeout reading to target instance")) else {
+            panic!()
+        };
         assert!(e.to_string().contains("IOERR"), "{e}");
         assert!(matches!(Migrated::of(&Value::Nil), Migrated::Failed(_)));
         assert!(matches!(exec(Value::Int(3)), Migrated::Failed(_)));
