@@ -30,16 +30,20 @@ async fn replicas(masters: &mut Masters<'_>, name: &str) -> Result<usize> {
     }
 }
 
-/// `first` then `WAIT` for every connected replica of `name`'s master:
-/// whether they all acknowledged. `first` moves this connection's replication
-/// offset past what must be acknowledged (`PUBLISH` is propagated to replicas).
-async fn confirm(masters: &mut Masters<'_>, name: &str, first: &redis::Cmd) -> Result<bool> {
+/// `first` then `WAIT` for every connected replica of `name`'s master; an
+/// error unless they all acknowledged. `first` moves this connection's
+/// replication offset past what must be acknowledged (`PUBLISH` is propagated).
+async fn confirm(masters: &mut Masters<'_>, name: &str, first: &redis::Cmd) -> Result<()> {
     let want = replicas(masters, name).await?;
     let (_, mut conn) = masters.reach(name).await?;
     let mut pipe = redis::pipe();
     pipe.add_command(first.clone()).cmd("WAIT").arg(want).arg(WAIT_MS);
-    let replies = conn.send_packed_commands(&pipe, 0, 2).await?;
-    Ok(matches!(replies.get(1), Some(Value::Int(n)) if *n as usize >= want))
+    match conn.send_packed_commands(&pipe, 0, 2).await?.get(1) {
+        Some(Value::Int(n)) if *n as usize >= want => Ok(()),
+        _ => Err(Error::Redis(
+            (redis::ErrorKind::Io, "disredis: the replicas did not acknowledge in time").into(),
+        )),
+    }
 }
 
 /// Copies `keys` from `from` to `to` and confirms them there
@@ -79,18 +83,7 @@ impl Ends for Pair<'_, '_> {
     }
 
     async fn confirm(&mut self, keys: &[&[u8]]) -> Result<()> {
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg("__disredis__:moved").arg(keys.len());
-        match confirm(self.masters, self.to, &publish).await? {
-            true => Ok(()),
-            false => Err(Error::Redis(
-                (
-                    redis::ErrorKind::Io,
-                    "disredis: the target's replicas did not acknowledge the copies in time",
-                )
-                    .into(),
-            )),
-        }
+        confirm(self.masters, self.to, redis::cmd("PUBLISH").arg("__disredis__:moved").arg(keys.len())).await
     }
 
     /// `DUMP` alike at both ends.
@@ -115,8 +108,8 @@ pub(crate) async fn delete(masters: &mut Masters<'_>, from: &str, keys: &[&[u8]]
     let mut unlink = redis::cmd("UNLINK");
     unlink.arg(keys);
     let deleted = change::unlinked(&masters.query(from, &unlink).await?)?;
-    if !confirm(masters, from, &redis::cmd("PING")).await.unwrap_or(false) {
-        warn!(%from, "the deletions are not on every replica yet");
+    if let Err(e) = confirm(masters, from, &redis::cmd("PING")).await {
+        warn!(%from, error = %e, "the deletions are not on every replica yet");
     }
     Ok(deleted)
 }
