@@ -192,6 +192,13 @@ impl Migrated {
     }
 }
 
+/// The notice that confirms copies at their new owner, `PUBLISH` being
+/// propagated to its replicas: a `WAIT` after it covers the copies that came
+/// over `MIGRATE`'s own connection.
+pub(crate) fn moved_notice(keys: usize) -> Cmd {
+    redis::cmd("PUBLISH").arg("__disredis__:moved").arg(keys).to_owned()
+}
+
 /// Judges an `UNLINK` reply: how many keys it deleted. Anything but a count
 /// is an error (once counted as 0 deleted, hiding keys left behind).
 pub(crate) fn unlinked(reply: &Value) -> Result<u64, Error> {

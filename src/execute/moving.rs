@@ -229,14 +229,12 @@ impl Ends for FirstTouch<'_> {
         self.exec.execute(self.shards, self.old, call, req).await?.only()
     }
 
-    /// A `PUBLISH` at the new owner (propagated to replicas, so the `WAIT`
-    /// durability mode adds covers the copies that came over MIGRATE's own
-    /// connection), then the keys deleted at the old owner (and that waited for too).
+    /// [`change::moved_notice`] at the new owner (durability mode adds the
+    /// `WAIT`), then the keys deleted at the old owner (and that waited for too).
     async fn confirm(&mut self, keys: &[&[u8]]) -> Result<()> {
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg("__disredis__:moved").arg(keys.len());
+        let notice = change::moved_notice(keys.len());
         self.exec
-            .execute(self.shards, self.new, Call::repeatable_write("PUBLISH"), Request::Cmd(&publish))
+            .execute(self.shards, self.new, Call::repeatable_write("PUBLISH"), Request::Cmd(&notice))
             .await?;
         let mut unlink = redis::cmd("UNLINK");
         unlink.arg(keys);

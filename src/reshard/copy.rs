@@ -83,7 +83,7 @@ impl Ends for Pair<'_, '_> {
     }
 
     async fn confirm(&mut self, keys: &[&[u8]]) -> Result<()> {
-        confirm(self.masters, self.to, redis::cmd("PUBLISH").arg("__disredis__:moved").arg(keys.len())).await
+        confirm(self.masters, self.to, &change::moved_notice(keys.len())).await
     }
 
     /// `DUMP` alike at both ends.
