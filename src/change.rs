@@ -14,11 +14,22 @@
 //! - **Migrate on touch** (phase `migrating`): [`migrate`] sets the tombstones
 //!   and moves the keys (`MIGRATE … KEYS`, which keeps TTLs and deletes at O
 //!   only once the new owner has them); only when it answered OK or NOKEY is
-//!   the request sent to the new owner N.
+//!   the request sent to the new owner N. Sending it, for a client and for the
+//!   ring tool alike, is `execute::migrate`.
+
+use std::time::Duration;
 
 use redis::{Cmd, Pipeline, Value};
 
 use crate::config::{Auth, NodeAddr};
+use crate::error::Error;
+
+/// How long `MIGRATE` may wait on the new owner at any moment of a transfer
+/// (its `timeout` argument), for a client's first touch and the ring tool
+/// alike: 5 s. `MIGRATE` blocks the old owner meanwhile, and a client's
+/// request waits too, so it is short; a batch of the tool is not one long
+/// wait (the timeout is per silence, not for the whole transfer).
+pub(crate) const MIGRATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The error code the guard answers with when a key has moved.
 pub(crate) const MOVED: &str = "DISREDISMOVED";
@@ -97,8 +108,6 @@ pub(crate) struct Migrate<'a> {
     /// The new owner's master, as the old owner reaches it.
     pub target: &'a NodeAddr,
     pub db: i64,
-    /// How long the transfer may take.
-    pub timeout_ms: u64,
     /// The client's credentials for the target.
     pub auth: &'a Auth,
     /// Keep the keys here too (deleted once the target's replicas have them).
@@ -123,7 +132,12 @@ pub(crate) fn migrate(tombstones: Option<&str>, keys: &[&[u8]], how: &Migrate<'_
         pipe.add_command(hset);
     }
     let mut migrate = redis::cmd("MIGRATE");
-    migrate.arg(how.target.host()).arg(how.target.port()).arg("").arg(how.db).arg(how.timeout_ms);
+    migrate
+        .arg(how.target.host())
+        .arg(how.target.port())
+        .arg("")
+        .arg(how.db)
+        .arg(MIGRATE_TIMEOUT.as_millis() as u64);
     if how.copy {
         migrate.arg("COPY");
     }
@@ -144,19 +158,56 @@ pub(crate) fn migrate(tombstones: Option<&str>, keys: &[&[u8]], how: &Migrate<'_
     pipe
 }
 
-/// Judges the `EXEC` reply of [`migrate`]: `Ok` when the keys are at the new
-/// owner (moved now, or not at the old one: `NOKEY`), otherwise why not
-/// (`BUSYKEY`: the new owner already has one of them; an I/O error: it could
-/// not be reached — try again).
-pub(crate) fn migrated(exec: &Value) -> Result<(), String> {
-    let Value::Array(replies) = exec else {
-        return Err(format!("MULTI/EXEC answered {exec:?}"));
-    };
-    match replies.last() {
-        Some(Value::Okay) => Ok(()),
-        Some(Value::SimpleString(s)) if s == "NOKEY" || s == "OK" => Ok(()),
-        Some(Value::ServerError(e)) => Err(format!("MIGRATE: {} {}", e.code(), e.details().unwrap_or(""))),
-        other => Err(format!("MIGRATE answered {other:?}")),
+/// What the `EXEC` reply of [`migrate`] says.
+#[derive(Debug)]
+pub(crate) enum Migrated {
+    /// The keys are at the new owner: moved now, or none was at the old one (`NOKEY`).
+    Done,
+    /// The new owner held one of them already (`BUSYKEY`): that one stayed
+    /// here, the others moved.
+    Busy,
+    /// Not moved: the new owner could not be reached (`IOERR`) or the reply
+    /// was unexpected. Try again.
+    Failed(Error),
+}
+
+impl Migrated {
+    /// Judges the `EXEC` reply of [`migrate`].
+    pub(crate) fn of(exec: &Value) -> Migrated {
+        let unexpected = |what: &'static str, v: &dyn std::fmt::Debug| {
+            Migrated::Failed(Error::Redis((redis::ErrorKind::Parse, what, format!("{v:?}")).into()))
+        };
+        let Value::Array(replies) = exec else { return unexpected("disredis: MULTI/EXEC answered", exec) };
+        match replies.last() {
+            Some(Value::Okay) => Migrated::Done,
+            Some(Value::SimpleString(s)) if s == "NOKEY" || s == "OK" => Migrated::Done,
+            // The target's `BUSYKEY` comes relayed in an `ERR` ("Target
+            // instance replied with error: BUSYKEY …").
+            Some(Value::ServerError(e)) if e.details().is_some_and(|d| d.contains("BUSYKEY")) => {
+                Migrated::Busy
+            }
+            Some(Value::ServerError(e)) => Migrated::Failed(Error::Redis(e.clone().into())),
+            other => unexpected("disredis: MIGRATE answered", &other),
+        }
+    }
+}
+
+/// The notice that confirms copies at their new owner, `PUBLISH` being
+/// propagated to its replicas: a `WAIT` after it covers the copies that came
+/// over `MIGRATE`'s own connection.
+pub(crate) fn moved_notice(keys: usize) -> Cmd {
+    redis::cmd("PUBLISH").arg("__disredis__:moved").arg(keys).to_owned()
+}
+
+/// Judges an `UNLINK` reply: how many keys it deleted. Anything but a count
+/// is an error (once counted as 0 deleted, hiding keys left behind).
+pub(crate) fn unlinked(reply: &Value) -> Result<u64, Error> {
+    match reply {
+        Value::Int(n) if *n >= 0 => Ok(*n as u64),
+        Value::ServerError(e) => Err(Error::Redis(e.clone().into())),
+        other => Err(Error::Redis(
+            (redis::ErrorKind::Parse, "disredis: UNLINK answered", format!("{other:?}")).into(),
+        )),
     }
 }
 
@@ -188,8 +239,7 @@ mod tests {
             ..Default::default()
         };
         let target = NodeAddr::parse("127.0.0.1:7001").unwrap();
-        let how =
-            Migrate { target: &target, db: 0, timeout_ms: 5000, auth: &auth, copy: true, replace: false };
+        let how = Migrate { target: &target, db: 0, auth: &auth, copy: true, replace: false };
         let pipe = migrate(Some("t"), &[b"a", b"b"], &how);
         let cmds: Vec<Vec<Vec<u8>>> =
             pipe.cmd_iter().map(|c| cmd_args(c).iter().map(|a| a.to_vec()).collect()).collect();
@@ -217,10 +267,28 @@ mod tests {
 
     #[test]
     fn migrate_replies_are_judged() {
-        let ok = |v: Value| migrated(&Value::Array(vec![Value::Int(1), v]));
-        assert!(ok(Value::Okay).is_ok());
-        assert!(ok(Value::SimpleString("NOKEY".into())).is_ok());
-        assert!(migrated(&Value::Nil).is_err());
-        assert!(ok(Value::Int(3)).is_err());
+        let exec = |v: Value| Migrated::of(&Value::Array(vec![Value::Int(1), v]));
+        let error = |text: &str| redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).unwrap();
+        assert!(matches!(exec(Value::Okay), Migrated::Done));
+        assert!(matches!(exec(Value::SimpleString("NOKEY".into())), Migrated::Done));
+        let busy = "ERR Target instance replied with error: BUSYKEY Target key name already exists.";
+        assert!(matches!(exec(error(busy)), Migrated::Busy));
+        let Migrated::Failed(e) = exec(error("IOERR error or timeout reading to target instance")) else {
+            panic!()
+        };
+        assert!(e.to_string().contains("IOERR"), "{e}");
+        assert!(matches!(Migrated::of(&Value::Nil), Migrated::Failed(_)));
+        assert!(matches!(exec(Value::Int(3)), Migrated::Failed(_)));
+    }
+
+    #[test]
+    fn unlink_replies_are_a_count_or_an_error() {
+        assert_eq!(unlinked(&Value::Int(2)).unwrap(), 2);
+        let refused = redis::parse_redis_value(b"-NOPERM no\r\n").unwrap();
+        let Error::Redis(e) = unlinked(&refused).unwrap_err() else { panic!() };
+        assert_eq!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm));
+        // A reply a server would not send: an error, not 0 keys deleted.
+        assert!(unlinked(&Value::Okay).is_err());
+        assert!(unlinked(&Value::Int(-1)).is_err());
     }
 }

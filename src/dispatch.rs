@@ -55,7 +55,9 @@ async fn replanned<T, F: Future<Output = Result<T>>>(
 /// One command, planned and run under `shards`.
 async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
     match shards.plan(args) {
-        Ok(Routed::One { route, info }) => exec.run(shards, route, Call::of(&info), Request::Cmd(cmd)).await?.one(),
+        Ok(Routed::One { route, info }) => {
+            exec.run(shards, route, Call::of(&info), Request::Cmd(cmd)).await?.one()
+        }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
         Ok(Routed::Channel(_)) => Box::pin(channels::run(exec, shards, cmd, args)).await,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::Either;
 use redis::RedisResult;
 use redis::aio::MultiplexedConnection;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info_span};
 
 use crate::config::{Config, NodeAddr, ReadFrom};
 use crate::connect::connect_master;
@@ -24,13 +24,14 @@ use crate::events::Events;
 use crate::keys::learned::Learned;
 use crate::metrics::{Failure, Stamp};
 use crate::request::{Call, Reply, Request};
-use crate::retry::{Backoff, Verdict, failure, is_fatal, judge};
+use crate::retry::{Deadline, Verdict, failure, is_fatal, judge};
+use crate::routes::Route;
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Stop;
-use crate::routes::Route;
 use crate::topology::{Ends, Shards, Table};
 
 mod down;
+pub(crate) mod migrate;
 mod moving;
 pub(crate) mod policy;
 mod replicated;
@@ -247,17 +248,14 @@ impl Executor {
         let config = &self.config;
         let shard = &shards.shards[idx];
         let policy = Policy::current();
-        let (deadline, at_least_once) = (policy.deadline(config), policy.at_least_once(config));
+        let at_least_once = policy.at_least_once(config);
         // The fast path judged with the client's at-least-once setting.
         if let Some((_, outcome, verdict)) = last.as_mut() {
             *verdict = judge(outcome, call.idempotent, at_least_once);
         }
-        // The deadline counts from the first failure (a blocking command may
-        // legitimately wait long before its first attempt fails).
-        let mut started = last.as_ref().map(|_| Instant::now());
-        let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-        let mut last_error: Option<Error> = None;
-        let mut attempts = 0u32;
+        // Counted from the first failure (a blocking command may legitimately
+        // wait long before its first attempt fails).
+        let mut deadline = Deadline::new(policy.deadline(config), config);
         loop {
             // The previous attempt's verdict.
             if let Some((generation, outcome, verdict)) = last.take() {
@@ -273,12 +271,9 @@ impl Executor {
                         cause: err,
                     });
                 }
-                debug!(error = %err, ?verdict, attempts, "request failed; retrying");
-                last_error = Some(Error::Redis(err));
-                attempts += 1;
-                let since = *started.get_or_insert_with(Instant::now);
-                if attempts > 1 {
-                    self.pause(shards, idx, &mut backoff, since, deadline, &mut last_error).await?;
+                debug!(error = %err, ?verdict, "request failed; retrying");
+                if deadline.failed(Error::Redis(err)) > 1 {
+                    self.pause(shards, idx, &mut deadline).await?;
                 }
             }
             // A shard known to be down fails at once. It spends a unit of the
@@ -289,12 +284,7 @@ impl Executor {
                 tokio::task::coop::consume_budget().await;
                 return Err(e);
             }
-            if let Some(since) = started {
-                let elapsed = since.elapsed();
-                if elapsed >= deadline {
-                    return Err(self.timeout(shards, idx, elapsed, last_error));
-                }
-            }
+            deadline.check(&shard.name)?;
             let failure = match shard.current() {
                 Some((generation, conn)) => {
                     // Blocking commands get a connection of their own without the
@@ -306,7 +296,7 @@ impl Executor {
                     };
                     match conn {
                         Ok(mut c) => {
-                            if started.is_some() {
+                            if deadline.started() {
                                 shard.metrics.retry(call.command);
                             }
                             let _open = call.dedicated.then(|| shard.metrics.dedicated());
@@ -335,52 +325,26 @@ impl Executor {
             if is_fatal(&failure) {
                 return Err(failure);
             }
-            last_error = Some(failure);
-            let since = *started.get_or_insert_with(Instant::now);
-            self.pause(shards, idx, &mut backoff, since, deadline, &mut last_error).await?;
+            deadline.failed(failure);
+            self.pause(shards, idx, &mut deadline).await?;
         }
     }
 
     /// Sleeps the next backoff delay, or fails with the deadline error, or with
     /// [`Error::ShardDown`] once the shard is down (see `down`).
-    async fn pause(
-        &self,
-        shards: &Shards,
-        idx: usize,
-        backoff: &mut Backoff,
-        started: Instant,
-        deadline: Duration,
-        last: &mut Option<Error>,
-    ) -> Result<()> {
+    async fn pause(&self, shards: &Shards, idx: usize, deadline: &mut Deadline) -> Result<()> {
         if shards.shards[idx].current().is_none()
-            && let Some(down) = self.judge_down(shards, idx, last.as_ref()).await
+            && let Some(down) = self.judge_down(shards, idx, deadline.last()).await
         {
             return Err(down);
         }
-        let remaining = deadline.saturating_sub(started.elapsed());
-        match backoff.next_delay(remaining) {
-            Some(d) => {
-                // A switch (by the watch or another request) ends the wait early.
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = shards.shards[idx].installed.notified() => {}
-                }
-                Ok(())
-            }
-            None => Err(self.timeout(shards, idx, started.elapsed(), last.take())),
+        let delay = deadline.pause(&shards.shards[idx].name)?;
+        // A switch (by the watch or another request) ends the wait early.
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shards.shards[idx].installed.notified() => {}
         }
-    }
-
-    fn timeout(&self, shards: &Shards, idx: usize, elapsed: Duration, last: Option<Error>) -> Error {
-        let name = shards.shards[idx].name.clone();
-        warn!(shard = %name, ?elapsed, "failover deadline exceeded");
-        Error::FailoverTimeout {
-            shard: name,
-            elapsed,
-            last: Box::new(
-                last.unwrap_or_else(|| Error::Redis((redis::ErrorKind::Io, "no attempt finished").into())),
-            ),
-        }
+        Ok(())
     }
 
     /// A dedicated, ROLE-checked connection (with the response timeout) to the

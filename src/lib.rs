@@ -261,8 +261,9 @@
 //! | | `execute::down` | declaring a shard down (asking Sentinel about a promotion) and the probe that brings it back | `execute`, State, Discovery, Base |
 //! | | `execute::policy` | a handle's own deadline and at-least-once choice, carried with the request (task-local), read on the retry path | Base |
 //! | | `execute::replicated` | durability mode on the request path: the write and its `WAIT` on one connection, waiting again on that connection (within the failover deadline) while too few replicas have it | `execute`, State, Pure, Base |
-//! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`), sending a request again under the next ring | `execute`, State, Discovery, Pure, Base |
-//! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, Base |
+//! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`, through `execute::migrate`), sending a request again under the next ring | `execute`, State, Discovery, Pure, Base; `execute::migrate` |
+//! | | `execute::migrate` | the one way keys move between masters, for a client's first touch and the ring tool: `MIGRATE` with tombstones, confirm, busy keys, retried within a `Deadline`; `Reach`: how a caller reaches both masters | Pure, Base |
+//! | 4 State | `membership` (+ `follow`) | which ring to follow: reading the record from the seed masters, creating version 1; following newer versions (poll and ring channel; a new table each) | `topology`, Discovery, Connect, `ring`, `retry`, Base |
 //! | | `topology` (+ `shard`, `health`, `bring_up`, `routing`) | the shard table of one ring version (per master name its address, connection, generation; single-flight re-resolve; up, failing or down (`health`); bringing a table up, every master at once and named after its ring (`bring_up`, at connect and for each new ring); during a change the old and new owner per key and the moved-key memory), the current table and its replacement, applying Sentinel's sightings; [`Topology`]; `routing`: the routing questions the table answers (a key's route, a request's plan, which shard(s) a route means) | `replicas`, Discovery, Connect, Pure, Base |
 //! | | `replicas` | per shard the replica connections for [`ReadFrom`] reads | Discovery, Connect, Base |
 //! | 5 Discovery | `sentinel` | Sentinel I/O only: discovery, master and replica lookups, learning Sentinels, whether a promotion is possible | Connect, Base |
@@ -273,9 +274,9 @@
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS); the one `ROLE`-checked connect to a data node (`connect_node`: masters, replicas, subscribers), named in the same round trip | Base |
 //! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`, `state`, `step`, `transaction`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect; the commands refused because they change a shared connection's state (`state`) | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
 //! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
-//! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones, judging their replies | `request` (its tests), Base |
+//! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones (and its one timeout), judging their replies (`Migrated`, `UNLINK` counts) | `request` (its tests), Base |
 //! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |
-//! | | `retry` | `judge(outcome) → Done / Retry / Ambiguous`, fatal errors, backoff | `request`, Base |
+//! | | `retry` (+ `deadline`) | `judge(outcome) → Done / Retry / Ambiguous`, fatal errors; `deadline`: a retry loop's `Deadline` (budget, backoff, last error: the next pause or the one `FailoverTimeout`) | `request`, Base |
 //! | | `durable` | building and judging the `WAIT` of durability mode | Base |
 //! | | `ring` | [`Ring`]: the ring record's format, parsing, which copy wins, connection names | [`hashing`] (members sorted and distinct), Base |
 //! | | [`keys`] (+ `table`, `learned`, `newer`, `shapes`) | the command table: where the keys are, read-only/idempotent/blocking; what `COMMAND INFO` taught | — |

@@ -45,6 +45,16 @@ impl Reply {
         }
     }
 
+    /// The one value of a command, or of a pipeline part of one command (a
+    /// transaction's `EXEC`); no value at all is a shape error, never `Nil`.
+    pub(crate) fn only(self) -> Result<Value> {
+        match self {
+            Reply::One(v) => Ok(v),
+            Reply::Many(mut v) if v.len() == 1 => Ok(v.remove(0)),
+            Reply::Many(_) => Err(shape_error()),
+        }
+    }
+
     /// The replies to a pipeline.
     pub(crate) fn many(self) -> Result<Vec<Value>> {
         match self {
@@ -192,6 +202,15 @@ pub(crate) fn cmd_args(cmd: &Cmd) -> Args<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_one_value_is_the_reply() {
+        assert_eq!(Reply::Many(vec![Value::Okay]).only().unwrap(), Value::Okay);
+        assert_eq!(Reply::One(Value::Nil).only().unwrap(), Value::Nil);
+        // Once `unwrap_or(Value::Nil)` in the ring tool: a missing EXEC reply.
+        assert!(Reply::Many(vec![]).only().is_err());
+        assert!(Reply::Many(vec![Value::Okay, Value::Okay]).only().is_err());
+    }
 
     #[test]
     fn ignore_errors_is_read_from_the_pipeline() {

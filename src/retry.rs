@@ -9,16 +9,18 @@
 //! anything), or is its fate unknown (retry only what is idempotent)? `None`
 //! means "not a failover symptom": the error is the answer (WRONGTYPE, ERR
 //! syntax, …) and goes back to the caller unretried. [`is_fatal`] names the
-//! errors no retry fixes (refused credentials), and [`Backoff`] is one request's
-//! retry delays, bounded by its deadline.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+//! errors no retry fixes (refused credentials); [`Deadline`] is one retry
+//! loop's budget (every loop of the crate keeps one: the delays of [`Backoff`],
+//! and [`Error::FailoverTimeout`] when the budget is spent).
 
 use redis::{ErrorKind, RedisError, RedisResult, ServerError, ServerErrorKind, Value};
 
 use crate::error::Error;
 use crate::request::Reply;
+
+mod deadline;
+
+pub(crate) use deadline::{Backoff, Deadline, random};
 
 /// What a failure says about whether the command ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,51 +153,6 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
     }
 }
 
-/// One request's retry delays: exponential from `min` to `max`, each jittered to
-/// between half and all of itself so many clients don't retry in lockstep.
-#[derive(Debug, Clone)]
-pub(crate) struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { next: min, max }
-    }
-
-    /// The delay before the next attempt, never past `remaining` (the time left
-    /// before the deadline). `None` when no time is left.
-    pub(crate) fn next_delay(&mut self, remaining: Duration) -> Option<Duration> {
-        if remaining.is_zero() {
-            return None;
-        }
-        let base = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let half = base / 2;
-        let jitter = Duration::from_nanos(random() % (half.as_nanos() as u64 + 1));
-        Some((half + jitter).min(remaining))
-    }
-}
-
-/// A cheap, lock-free pseudo-random number for jitter (splitmix64 over a shared
-/// counter seeded from the clock). Not for anything that needs real randomness.
-pub(crate) fn random() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut s = STATE.load(Ordering::Relaxed);
-    if s == 0 {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 | 1);
-        let _ = STATE.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
-        s = seed;
-    }
-    let z = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed).wrapping_add(s);
-    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,29 +264,5 @@ mod tests {
         assert!(is_fatal(&Error::Tls { node: "n".into(), role: "master", detail: "UnknownIssuer".into() }));
         assert!(!is_fatal(&Error::Redis(io::Error::from(io::ErrorKind::ConnectionRefused).into())));
         assert!(!is_fatal(&Error::NoSentinel { tried: vec![] }));
-    }
-
-    #[test]
-    fn backoff_grows_to_max_jittered_and_respects_the_deadline() {
-        let (min, max) = (Duration::from_millis(10), Duration::from_millis(100));
-        let mut b = Backoff::new(min, max);
-        let far = Duration::from_secs(60);
-        let mut last_base = min;
-        for _ in 0..20 {
-            let d = b.next_delay(far).unwrap();
-            assert!(d >= last_base / 2 && d <= last_base, "{d:?} for base {last_base:?}");
-            last_base = (last_base * 2).min(max);
-        }
-        assert!(b.next_delay(Duration::from_millis(3)).unwrap() <= Duration::from_millis(3));
-        assert_eq!(b.next_delay(Duration::ZERO), None);
-    }
-
-    #[test]
-    fn random_values_differ() {
-        let a: Vec<u64> = (0..64).map(|_| random()).collect();
-        let mut d = a.clone();
-        d.sort();
-        d.dedup();
-        assert_eq!(d.len(), a.len());
     }
 }

@@ -6,23 +6,21 @@
 use std::time::{Duration, Instant};
 
 use redis::Value;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::Executor;
-use crate::change::{self, is_moved, is_moved_error};
+use super::migrate::{self, Keys, Moved, Reach};
+use crate::change::{self, MIGRATE_TIMEOUT, is_moved, is_moved_error};
+use crate::config::NodeAddr;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::request::{Call, Reply, Request, cmd_args};
-use crate::retry::Backoff;
 use crate::ring::Phase;
 use crate::routes::Route;
 use crate::topology::{Change, Ends, Shards};
 
 /// Commands a script may not call: sent only once their keys have moved.
 const NOSCRIPT: [&str; 6] = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"];
-
-/// How long `MIGRATE` may take for one request's keys.
-const MIGRATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every key of a request, and whether a script can carry it.
 fn request_keys(req: Request<'_>) -> (Vec<Vec<u8>>, bool) {
@@ -55,9 +53,7 @@ impl Executor {
         call: Call,
         req: Request<'_>,
     ) -> Result<Reply> {
-        let Some(change) = &shards.change else {
-            unreachable!("only a changing ring has moving routes")
-        };
+        let Some(change) = &shards.change else { unreachable!("only a changing ring has moving routes") };
         let (keys, scriptable) = request_keys(req);
         if change.phase == Phase::Prepare {
             // A blocking command or a script can't run inside the guard: it
@@ -183,11 +179,10 @@ impl Executor {
     }
 
     /// Phase `migrating`: moves `keys` from shard `old` to shard `new` unless
-    /// this client did so already ([`Change::moved`]). Retried (with backoff,
-    /// asking Sentinel for the new owner's master again) until the failover
-    /// deadline while the new owner can't be reached; a key the new owner
-    /// already holds (`BUSYKEY`) is left at the old owner for the operator's
-    /// conflict report and the new owner's copy is used.
+    /// this client did so already ([`Change::moved`]), through
+    /// [`migrate::move_keys`] within the failover deadline; a key the new
+    /// owner already holds (`BUSYKEY`) is left at the old owner for the
+    /// operator's conflict report and the new owner's copy is used.
     pub(crate) async fn move_keys(
         &self,
         shards: &Shards,
@@ -200,79 +195,76 @@ impl Executor {
         if keys.is_empty() {
             return Ok(());
         }
-        let target = &shards.shards[new];
-        let started = Instant::now();
-        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
-        let call = Call { patience: Some(MIGRATE_TIMEOUT), ..Call::repeatable_write("MIGRATE") };
         // Durability mode copies, confirms at the new owner, then deletes: a
         // plain MIGRATE would delete here before the new owner's replicas have
         // the keys, and a failover there would lose them.
-        let durable = self.config.wait_replicas.is_some();
-        loop {
-            let addr = match target.addr() {
-                Some(addr) => addr,
-                None => {
-                    target.resolve(&self.sentinels, &self.config).await?;
-                    target.addr().ok_or_else(|| Error::RingChanged { shard: target.name.clone() })?
-                }
-            };
-            let how = change::Migrate {
-                target: &addr,
-                db: self.config.db,
-                timeout_ms: MIGRATE_TIMEOUT.as_millis() as u64,
-                auth: &self.config.redis_auth,
-                copy: durable,
-                replace: false,
-            };
-            let pipe = change::migrate(Some(&change.tombstones), &keys, &how);
-            let count = pipe.len() + 1;
-            let req = Request::Pipe { pipe: &pipe, offset: count, count: 1 };
-            let reply = self.execute(shards, old, call, req).await?.many()?;
-            let failed = match reply.first().map_or(Err("no reply".to_owned()), change::migrated) {
-                Ok(()) if durable => match self.confirm_moved(shards, old, new, &keys).await {
-                    Ok(()) => break,
-                    Err(e) => e.to_string(),
-                },
-                Ok(()) => break,
-                Err(why) if why.contains("BUSYKEY") => {
-                    warn!(from = %shards.shards[old].name, to = %target.name, %why, "a moving key is on its new owner already: using that copy (the old one is reported by `disredis reshard`)");
-                    break;
-                }
-                Err(why) => why,
-            };
-            info!(from = %shards.shards[old].name, to = %target.name, why = %failed, "could not move a key yet; retrying");
-            let remaining = self.config.failover_deadline.saturating_sub(started.elapsed());
-            let Some(delay) = backoff.next_delay(remaining) else {
-                return Err(Error::FailoverTimeout {
-                    shard: target.name.clone(),
-                    elapsed: started.elapsed(),
-                    last: Box::new(Error::Redis(
-                        (redis::ErrorKind::Io, "disredis: moving a key failed", failed).into(),
-                    )),
-                });
-            };
-            tokio::time::sleep(delay).await;
-            if let Ok(addr) = self.sentinels.master_addr(&target.name).await
-                && target.addr().as_ref() != Some(&addr)
-            {
-                let _ = target.switch_to(addr, &self.config).await;
-            }
+        let (from, to) = (&shards.shards[old].name, &shards.shards[new].name);
+        let copy = self.config.wait_replicas.is_some();
+        let what = Keys {
+            names: (from, to),
+            tombstones: Some(&change.tombstones),
+            keys: &keys,
+            copy,
+            replace: false,
+            sort_busy: false,
+        };
+        let mut ends = FirstTouch { exec: self, shards, old, new };
+        if migrate::move_keys(&mut ends, &what, &self.config, self.config.failover_deadline).await?
+            == Moved::TargetHad
+        {
+            warn!(%from, %to, "a moving key is on its new owner already: using that copy (the old one is reported by `disredis reshard`)");
         }
         change.remember(&keys);
         Ok(())
     }
+}
 
-    /// Durability mode, after copying `keys` to shard `new`: a `PUBLISH` there
-    /// (propagated to replicas, so the `WAIT` durability mode adds covers the
-    /// copies that came over MIGRATE's own connection), then the keys deleted
-    /// at shard `old` (and that waited for too).
-    async fn confirm_moved(&self, shards: &Shards, old: usize, new: usize, keys: &[&[u8]]) -> Result<()> {
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg("__disredis__:moved").arg(keys.len());
-        self.execute(shards, new, Call::repeatable_write("PUBLISH"), Request::Cmd(&publish)).await?;
+/// A client's first touch: keys move from shard `old` to shard `new` of
+/// `shards` over the client's own connections (the request path's failover
+/// retries at the source; durability mode's `WAIT` at both ends).
+struct FirstTouch<'a> {
+    exec: &'a Executor,
+    shards: &'a Shards,
+    old: usize,
+    new: usize,
+}
+
+impl Reach for FirstTouch<'_> {
+    async fn target(&mut self) -> Result<NodeAddr> {
+        let target = &self.shards.shards[self.new];
+        if let Some(addr) = target.addr() {
+            return Ok(addr);
+        }
+        target.resolve(&self.exec.sentinels, &self.exec.config).await?;
+        target.addr().ok_or_else(|| Error::RingChanged { shard: target.name.clone() })
+    }
+
+    async fn at_source(&mut self, pipe: &redis::Pipeline) -> Result<Value> {
+        let call = Call { patience: Some(MIGRATE_TIMEOUT), ..Call::repeatable_write("MIGRATE") };
+        let req = Request::Pipe { pipe, offset: pipe.len() + 1, count: 1 };
+        self.exec.execute(self.shards, self.old, call, req).await?.only()
+    }
+
+    /// [`change::moved_notice`] at the new owner (durability mode adds the
+    /// `WAIT`), then the keys deleted at the old owner (and that waited for too).
+    async fn confirm(&mut self, keys: &[&[u8]]) -> Result<()> {
+        let notice = change::moved_notice(keys.len());
+        self.exec
+            .execute(self.shards, self.new, Call::repeatable_write("PUBLISH"), Request::Cmd(&notice))
+            .await?;
         let mut unlink = redis::cmd("UNLINK");
         unlink.arg(keys);
-        self.execute(shards, old, Call::repeatable_write("UNLINK"), Request::Cmd(&unlink)).await?;
-        Ok(())
+        let reply =
+            self.exec.execute(self.shards, self.old, Call::repeatable_write("UNLINK"), Request::Cmd(&unlink));
+        change::unlinked(&reply.await?.one()?).map(|_| ())
+    }
+
+    async fn retarget(&mut self) {
+        let (target, config) = (&self.shards.shards[self.new], &self.exec.config);
+        if let Ok(addr) = self.exec.sentinels.master_addr(&target.name).await
+            && target.addr().as_ref() != Some(&addr)
+        {
+            let _ = target.switch_to(addr, config).await;
+        }
     }
 }

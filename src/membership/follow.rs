@@ -15,6 +15,7 @@ use super::{read_all, write};
 use crate::config::Config;
 use crate::connect::data_client;
 use crate::events::{Event, Events};
+use crate::retry::Backoff;
 use crate::ring::{RING_CHANNEL, Ring};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
@@ -195,7 +196,10 @@ async fn subscribe(
     announced: Arc<Notify>,
     mut stopped: Stopped,
 ) {
-    let mut retry = Duration::from_millis(100);
+    // Jittered like every retry, so the clients of a failed-over master don't
+    // all subscribe again at one moment; no deadline: it keeps trying.
+    let new_backoff = || Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = new_backoff();
     loop {
         let addr = table.current().shard(&name).and_then(|s| s.addr());
         let connect = async {
@@ -207,7 +211,7 @@ async fn subscribe(
         };
         match tokio::time::timeout(config.connect_timeout, connect).await {
             Ok(Ok(mut pubsub)) => {
-                retry = Duration::from_millis(100);
+                backoff = new_backoff();
                 let mut messages = pubsub.on_message();
                 loop {
                     tokio::select! {
@@ -224,9 +228,8 @@ async fn subscribe(
             Err(_) => debug!(master = %name, "ring channel: subscribing timed out"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(retry) => {}
+            _ = tokio::time::sleep(backoff.next_delay(Duration::MAX).unwrap_or_default()) => {}
             _ = stopped.changed() => return,
         }
-        retry = (retry * 2).min(Duration::from_secs(5));
     }
 }

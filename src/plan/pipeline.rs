@@ -163,7 +163,11 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
     for (route, t) in tally.iter_mut().enumerate() {
         if t.count > 0 {
             t.sub = subs.len() as u32;
-            subs.push(Sub { route: Route::at(route), pipe: Pipeline::with_capacity(t.count as usize), call: t.call });
+            subs.push(Sub {
+                route: Route::at(route),
+                pipe: Pipeline::with_capacity(t.count as usize),
+                call: t.call,
+            });
         }
     }
     // Third pass: the commands into their sub-pipelines, in the caller's order.

@@ -84,7 +84,10 @@ pub(crate) fn not_in_table(args: &[&[u8]]) -> bool {
 }
 
 /// What the server said about command `index`, if it was asked.
-pub(crate) fn learned_for(learned: &[(usize, Result<Destination>)], index: usize) -> Option<&Result<Destination>> {
+pub(crate) fn learned_for(
+    learned: &[(usize, Result<Destination>)],
+    index: usize,
+) -> Option<&Result<Destination>> {
     learned.iter().find(|(i, _)| *i == index).map(|(_, t)| t)
 }
 
@@ -135,7 +138,9 @@ mod tests {
 
     fn sizes(plan: &PipelinePlan) -> Vec<(usize, usize)> {
         match plan {
-            PipelinePlan::Split { subs, .. } => subs.iter().map(|s| (s.route.index(), s.pipe.len())).collect(),
+            PipelinePlan::Split { subs, .. } => {
+                subs.iter().map(|s| (s.route.index(), s.pipe.len())).collect()
+            }
             PipelinePlan::One { route, .. } => vec![(route.index(), usize::MAX)],
             PipelinePlan::Lookup(i) => panic!("lookup {i:?}"),
         }

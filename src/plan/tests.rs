@@ -4,9 +4,9 @@ use super::pipeline::{PipelinePlan, plan_pipeline};
 use super::step::Options;
 use super::transaction::{Transaction, transaction_shard};
 use super::*;
-use crate::routes::Route;
 use crate::hashing::Rendezvous;
 use crate::request::cmd_args;
+use crate::routes::Route;
 use redis::Value;
 
 fn ring() -> Rendezvous {
@@ -267,13 +267,21 @@ fn gather_says_what_took_effect() {
     let ok = gather("MSET", &names, vec![(Route::at(0), true, Ok(1)), (Route::at(2), true, Ok(2))]).unwrap();
     assert_eq!(ok, vec![1, 2]);
     // Nothing ran anywhere: the first error, as it is.
-    let e = gather::<i32>("MSET", &names, vec![(Route::at(0), true, Err(down())), (Route::at(1), true, Err(down()))]);
+    let e = gather::<i32>(
+        "MSET",
+        &names,
+        vec![(Route::at(0), true, Err(down())), (Route::at(1), true, Err(down()))],
+    );
     assert!(matches!(e, Err(Error::NoReplica { .. })), "{e:?}");
     // A read that failed on one shard changed nothing.
     let e = gather("MGET", &names, vec![(Route::at(0), false, Ok(1)), (Route::at(1), false, Err(down()))]);
     assert!(matches!(e, Err(Error::NoReplica { .. })), "{e:?}");
     // A write that ran on two shards and failed on one.
-    match gather("DEL", &names, vec![(Route::at(2), true, Ok(1)), (Route::at(1), true, Err(down())), (Route::at(0), true, Ok(1))]) {
+    match gather(
+        "DEL",
+        &names,
+        vec![(Route::at(2), true, Ok(1)), (Route::at(1), true, Err(down())), (Route::at(0), true, Ok(1))],
+    ) {
         Err(Error::PartiallyApplied { command, applied, failed }) => {
             assert_eq!(command, "DEL");
             assert_eq!(applied, ["shard-a", "shard-c"]);

@@ -3,7 +3,7 @@
 //! waits for), re-resolved and retried through a failover.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Pipeline, Value};
@@ -13,7 +13,8 @@ use crate::config::NodeAddr;
 use crate::connect::connect_master;
 use crate::error::{Error, Result};
 use crate::execute::Executor;
-use crate::retry::{Backoff, classify_error, classify_value, is_fatal};
+use crate::request::Reply;
+use crate::retry::{Deadline, Verdict, failure, is_fatal, judge};
 
 /// How long one reply may take (a `MIGRATE` of a batch, a `WAIT`).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,59 +61,43 @@ impl<'a> Masters<'a> {
     /// client's failover deadline after the first failure). Only for commands
     /// that are safe to repeat.
     pub(crate) async fn query(&mut self, name: &str, cmd: &Cmd) -> Result<Value> {
-        self.attempt(name, |mut c| async move { c.send_packed_command(cmd).await.map(|v| vec![v]) })
-            .await
-            .map(|mut v| v.pop().unwrap_or(Value::Nil))
+        self.attempt(name, |mut c| async move { c.send_packed_command(cmd).await.map(Reply::One) }).await
     }
 
     /// A transaction on `name`'s master: `EXEC`'s reply (see [`Masters::query`]).
     pub(crate) async fn transaction(&mut self, name: &str, pipe: &Pipeline) -> Result<Value> {
         let offset = pipe.len() + 1;
-        self.attempt(name, |mut c| async move { c.send_packed_commands(pipe, offset, 1).await })
-            .await
-            .map(|mut v| v.pop().unwrap_or(Value::Nil))
+        self.attempt(
+            name,
+            |mut c| async move { c.send_packed_commands(pipe, offset, 1).await.map(Reply::Many) },
+        )
+        .await
     }
 
-    async fn attempt<F, Fut>(&mut self, name: &str, send: F) -> Result<Vec<Value>>
+    /// Sends until the reply is the answer ([`judge`]: every command here is
+    /// safe to repeat), re-resolving `name` between attempts: the one reply.
+    async fn attempt<F, Fut>(&mut self, name: &str, send: F) -> Result<Value>
     where
         F: Fn(MultiplexedConnection) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<Vec<Value>>>,
+        Fut: std::future::Future<Output = redis::RedisResult<Reply>>,
     {
-        let config = self.exec.config.clone();
-        let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-        let mut started: Option<Instant> = None;
+        let mut deadline = Deadline::new(self.exec.config.failover_deadline, &self.exec.config);
         loop {
             let failure = match self.conn(name).await {
-                Ok((_, conn)) => match send(conn).await {
-                    Ok(values) if !values.iter().any(|v| classify_value(v).is_some()) => return Ok(values),
-                    Ok(values) => {
-                        Error::Redis(match values.into_iter().find(|v| classify_value(v).is_some()) {
-                            Some(Value::ServerError(e)) => e.into(),
-                            _ => (redis::ErrorKind::Io, "disredis: failover symptom").into(),
-                        })
+                Ok((_, conn)) => {
+                    let outcome = send(conn).await;
+                    match judge(&outcome, true, false) {
+                        Verdict::Done => return outcome.map_err(Error::Redis).and_then(Reply::only),
+                        _ => Error::Redis(failure(outcome)),
                     }
-                    Err(e) if classify_error(&e).is_some() => Error::Redis(e),
-                    Err(e) => return Err(Error::Redis(e)),
-                },
+                }
                 Err(e) if is_fatal(&e) => return Err(e),
                 Err(e) => e,
             };
             self.forget(name);
-            let since = *started.get_or_insert_with(Instant::now);
-            let remaining = config.failover_deadline.saturating_sub(since.elapsed());
-            match backoff.next_delay(remaining) {
-                Some(d) => {
-                    info!(master = %name, error = %failure, "ring tool: master not reachable; retrying");
-                    tokio::time::sleep(d).await
-                }
-                None => {
-                    return Err(Error::FailoverTimeout {
-                        shard: name.to_owned(),
-                        elapsed: since.elapsed(),
-                        last: Box::new(failure),
-                    });
-                }
-            }
+            info!(master = %name, error = %failure, "ring tool: master not reachable; retrying");
+            deadline.failed(failure);
+            tokio::time::sleep(deadline.pause(name)?).await;
         }
     }
 }

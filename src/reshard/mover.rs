@@ -126,10 +126,8 @@ pub(crate) async fn clean(masters: &mut Masters<'_>, names: &[String]) -> Result
     for name in names {
         let mut scan = Scan::new(name, Some(format!("{TOMBSTONE_PREFIX}*")));
         while let Some(keys) = scan.next(masters).await? {
-            if !keys.is_empty()
-                && let Value::Int(n) = masters.query(name, redis::cmd("UNLINK").arg(&keys)).await?
-            {
-                removed += n as u64;
+            if !keys.is_empty() {
+                removed += change::unlinked(&masters.query(name, redis::cmd("UNLINK").arg(&keys)).await?)?;
             }
         }
     }
