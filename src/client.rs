@@ -104,26 +104,26 @@ impl DisredisClient {
     }
 
     /// The master name (shard) that owns `key`: see [`crate::hashing`] for the
-    /// exact function. Shards are names, so a failover never moves a key.
+    /// exact function. ShardTable are names, so a failover never moves a key.
     ///
     /// Under the ring the client follows now (see [`Topology::ring`]); while
     /// the ring changes, the old owner in phase `prepare` and the new one from
     /// phase `migrating` on.
     pub fn shard_for(&self, key: impl AsRef<[u8]>) -> &str {
-        let shards = self.exec.table.current();
-        intern(&shards.shards[shards.owner(key.as_ref())].name)
+        let shards = self.exec.table.latest();
+        intern(&shards.at(shards.owner(key.as_ref())).name)
     }
 
     /// The shards' master names, sorted: the members of the ring the client
     /// follows now (while it changes, its target's names too).
     pub fn shard_names(&self) -> Vec<String> {
-        self.exec.table.current().names()
+        self.exec.table.latest().names()
     }
 
     /// A snapshot of every shard (name, current master address, generation),
     /// the ring the client follows, and the masters it does not route to.
     pub fn topology(&self) -> Topology {
-        self.exec.table.current().snapshot()
+        self.exec.table.latest().snapshot()
     }
 
     /// The known Sentinels (configured and learned), in the order they are tried;
@@ -163,7 +163,7 @@ impl DisredisClient {
     /// [`Error::BadRing`] where it holds one that can't be used. What
     /// `disredis ring` compares with the ring the client follows.
     pub async fn ring_copies(&self) -> Vec<(String, Result<Option<crate::Ring>>)> {
-        let shards = self.exec.table.current();
+        let shards = self.exec.table.latest();
         crate::membership::copies(&shards, &self.exec.sentinels, &self.exec.config).await
     }
 

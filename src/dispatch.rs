@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::plan::{self, Destination, Options, PipelinePlan, Plan, Routed, Transaction, scan};
 use crate::request::{self, Call, Request, shape_error};
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 mod channels;
 
@@ -41,19 +41,19 @@ const REPLANS: usize = 4;
 /// (`Executor::replay`), so the other parts are not repeated.
 async fn replanned<T, F: Future<Output = Result<T>>>(
     exec: &Executor,
-    mut attempt: impl FnMut(Arc<Shards>) -> F,
+    mut attempt: impl FnMut(Arc<ShardTable>) -> F,
 ) -> Result<T> {
     for _ in 0..REPLANS {
-        match attempt(exec.table.current()).await {
+        match attempt(exec.table.latest()).await {
             Err(Error::RingChanged { .. }) => {}
             other => return other,
         }
     }
-    attempt(exec.table.current()).await
+    attempt(exec.table.latest()).await
 }
 
 /// One command, planned and run under `shards`.
-async fn command_under(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
+async fn command_under(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
     match shards.plan(args) {
         Ok(Routed::One { route, info }) => {
             exec.run(shards, route, Call::of(&info), Request::Cmd(cmd)).await?.one()
@@ -93,7 +93,7 @@ pub(crate) async fn pipeline(
 /// A pipeline, planned and run under `shards`.
 async fn pipeline_under(
     exec: &Executor,
-    shards: &Shards,
+    shards: &ShardTable,
     pipe: &Pipeline,
     offset: usize,
     count: usize,
@@ -145,7 +145,7 @@ fn refusal(e: &Error) -> bool {
 /// in the caller's order.
 async fn run_split(
     exec: &Executor,
-    shards: &Shards,
+    shards: &ShardTable,
     subs: Vec<plan::Sub>,
     replies: plan::Replies,
 ) -> Result<Vec<Value>> {
@@ -161,7 +161,7 @@ async fn run_split(
 /// of nothing does: an empty array.
 async fn transaction(
     exec: &Executor,
-    shards: &Shards,
+    shards: &ShardTable,
     pipe: &Pipeline,
     offset: usize,
     count: usize,
@@ -183,7 +183,7 @@ async fn transaction(
 }
 
 /// Runs a planned command: its parts concurrently, then the merge.
-async fn run_plan(exec: &Executor, shards: &Shards, cmd: &Cmd, plan: Plan) -> Result<Value> {
+async fn run_plan(exec: &Executor, shards: &ShardTable, cmd: &Cmd, plan: Plan) -> Result<Value> {
     let call = Call::of(&plan.info);
     let runs = plan.parts.iter().map(|p| async move {
         let outcome = exec.run(shards, p.route, call, Request::Cmd(p.cmd.as_ref().unwrap_or(cmd))).await;
@@ -194,7 +194,7 @@ async fn run_plan(exec: &Executor, shards: &Shards, cmd: &Cmd, plan: Plan) -> Re
 }
 
 /// One step of a cross-shard `SCAN` (see [`crate::plan::scan`]).
-async fn scan_step(exec: &Executor, shards: &Shards, cmd: &Cmd, call: Call) -> Result<Value> {
+async fn scan_step(exec: &Executor, shards: &ShardTable, cmd: &Cmd, call: Call) -> Result<Value> {
     // redis-rs's scan iterators keep the cursor private; it is visible only
     // in the packed command.
     let packed = redis::parse_redis_value(&cmd.get_packed_command())?;

@@ -28,7 +28,7 @@ use crate::retry::{Deadline, Verdict, failure, is_fatal, judge};
 use crate::routes::Route;
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Stop;
-use crate::topology::{Ends, Shards, Table};
+use crate::topology::{CurrentTable, Ends, ShardTable};
 
 mod down;
 pub(crate) mod migrate;
@@ -45,7 +45,7 @@ pub(crate) struct Executor {
     pub(crate) config: Arc<Config>,
     pub(crate) sentinels: Arc<Sentinels>,
     /// The current shard table (one per ring version the client adopts).
-    pub(crate) table: Arc<Table>,
+    pub(crate) table: Arc<CurrentTable>,
     /// `COMMAND INFO` answers for commands the static table doesn't know.
     pub(crate) learned: Learned,
     /// Where shard and Sentinel events go.
@@ -112,7 +112,7 @@ impl Executor {
     /// the arguments a second time (measured: 96 bytes more per request).
     pub(crate) fn run<'a>(
         &'a self,
-        shards: &'a Shards,
+        shards: &'a ShardTable,
         route: Route,
         call: Call,
         req: Request<'a>,
@@ -129,7 +129,7 @@ impl Executor {
     /// In durability mode a write is followed by `WAIT`.
     pub(crate) async fn execute(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         call: Call,
         req: Request<'_>,
@@ -160,7 +160,7 @@ impl Executor {
             }
             _ => self.deliver(shards, idx, call, req).await.map(|(r, _)| r),
         };
-        since.finished(|| &shards.shards[idx].metrics, call.command, || failure_of(&outcome));
+        since.finished(|| &shards.at(idx).metrics, call.command, || failure_of(&outcome));
         outcome
     }
 
@@ -170,15 +170,15 @@ impl Executor {
     /// mode waits again on that one only).
     async fn deliver(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         call: Call,
         req: Request<'_>,
     ) -> Result<(Reply, u64)> {
-        let shard = &shards.shards[idx];
+        let shard = &shards.at(idx);
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
-        if let Some((generation, mut conn)) = shard.current().filter(|_| !call.dedicated) {
+        if let Some((generation, mut conn)) = shard.connection().filter(|_| !call.dedicated) {
             let outcome = send(&mut conn, req, call, &self.config).await;
             match judge(&outcome, call.idempotent, self.config.retry_non_idempotent) {
                 Verdict::Done => return outcome.map(|r| (r, generation)).map_err(Error::Redis),
@@ -206,13 +206,13 @@ impl Executor {
     /// replica that fails the read is dropped and the next one tried.
     async fn read_replica(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         call: Call,
         req: Request<'_>,
     ) -> Result<Option<(Reply, NodeAddr)>> {
-        let shard = &shards.shards[idx];
-        let generation = shard.current().map_or(0, |(g, _)| g);
+        let shard = &shards.at(idx);
+        let generation = shard.connection().map_or(0, |(g, _)| g);
         while let Some((addr, mut conn)) = shard
             .replicas
             .pick(&shard.name, generation, &self.sentinels, &self.config, &shard.client_name, &shard.metrics)
@@ -239,14 +239,14 @@ impl Executor {
     /// one: its connection generation, outcome and verdict.
     async fn retry(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         call: Call,
         req: Request<'_>,
         mut last: Option<(u64, RedisResult<Reply>, Verdict)>,
     ) -> Result<(Reply, u64)> {
         let config = &self.config;
-        let shard = &shards.shards[idx];
+        let shard = &shards.at(idx);
         let policy = Policy::current();
         let at_least_once = policy.at_least_once(config);
         // The fast path judged with the client's at-least-once setting.
@@ -285,7 +285,7 @@ impl Executor {
                 return Err(e);
             }
             deadline.check(&shard.name)?;
-            let failure = match shard.current() {
+            let failure = match shard.connection() {
                 Some((generation, conn)) => {
                     // Blocking commands get a connection of their own without the
                     // response timeout (they hold it for up to their own timeout).
@@ -332,17 +332,17 @@ impl Executor {
 
     /// Sleeps the next backoff delay, or fails with the deadline error, or with
     /// [`Error::ShardDown`] once the shard is down (see `down`).
-    async fn pause(&self, shards: &Shards, idx: usize, deadline: &mut Deadline) -> Result<()> {
-        if shards.shards[idx].current().is_none()
+    async fn pause(&self, shards: &ShardTable, idx: usize, deadline: &mut Deadline) -> Result<()> {
+        if shards.at(idx).connection().is_none()
             && let Some(down) = self.judge_down(shards, idx, deadline.last()).await
         {
             return Err(down);
         }
-        let delay = deadline.pause(&shards.shards[idx].name)?;
+        let delay = deadline.pause(&shards.at(idx).name)?;
         // A switch (by the watch or another request) ends the wait early.
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shards.shards[idx].installed.notified() => {}
+            _ = shards.at(idx).installed.notified() => {}
         }
         Ok(())
     }
@@ -350,15 +350,19 @@ impl Executor {
     /// A dedicated, ROLE-checked connection (with the response timeout) to the
     /// shard's master, resolving the shard first if needed. For WATCH sessions:
     /// one attempt, no retry (the caller's transaction loop retries).
-    pub(crate) async fn open_session(&self, shards: &Shards, idx: usize) -> Result<MultiplexedConnection> {
-        let shard = &shards.shards[idx];
+    pub(crate) async fn open_session(
+        &self,
+        shards: &ShardTable,
+        idx: usize,
+    ) -> Result<MultiplexedConnection> {
+        let shard = &shards.at(idx);
         if let Some(e) = shard.health.down_error(&shard.name, Instant::now()) {
             return Err(e);
         }
-        if shard.current().is_none() {
+        if shard.connection().is_none() {
             shard.resolve(&self.sentinels, &self.config).await?;
         }
-        let (generation, _) = shard.current().ok_or_else(|| {
+        let (generation, _) = shard.connection().ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard has no master right now").into())
         })?;
         self.dedicated(shards, idx, generation, self.config.response_timeout).await
@@ -369,12 +373,12 @@ impl Executor {
     /// WATCH session's.
     async fn dedicated(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         generation: u64,
         response_timeout: Option<Duration>,
     ) -> Result<MultiplexedConnection> {
-        let shard = &shards.shards[idx];
+        let shard = &shards.at(idx);
         shard.refuse_if_retired()?;
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())

@@ -11,7 +11,7 @@
 //! 3. **Rendezvous hashing**: `score = splitmix64_finalizer((k << 32) | m)`; the
 //!    highest score wins, a tie goes to the lexicographically smaller name.
 //!
-//! Shards are master *names*, never addresses, so a failover moves no key; adding
+//! ShardTable are master *names*, never addresses, so a failover moves no key; adding
 //! a master moves only the keys it wins, about 1/(N+1) of them. The order in which
 //! Sentinel lists masters does not matter (it differs between Sentinels).
 

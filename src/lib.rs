@@ -162,14 +162,17 @@
 //! - **owner**: the master the placement names for a key; during a change its
 //!   **old owner** O(k) (over the members) and **new owner** N(k) (over the
 //!   target).
-//! - **route**: where a key's requests go under one shard table (`routes.rs`):
-//!   its owner's shard, or during a change the (old owner, new owner) pair.
-//!   Plans split and group commands by route.
-//! - **shard table**: `Shards` (`topology.rs`): one ring version's shards
+//! - **route**: where a key's requests go under one shard table (`routes.rs`,
+//!   the type `Route`): its owner's shard, or during a change the (old owner,
+//!   new owner) pair. Plans split and group commands by route; only the table
+//!   that made a route can say which shard(s) it means (`ShardTable::ends`), so
+//!   a route is never used as a shard index.
+//! - **shard table**: `ShardTable` (`topology.rs`): one ring version's shards
 //!   (members and target), its placement or routes, its connections, named
-//!   `disredis:ring=<version>`; `Table` holds the current one and replaces it
+//!   `disredis:ring=<version>`; `CurrentTable` holds the current one and replaces it
 //!   when the client follows a newer ring. A request is planned and sent under
 //!   the table it started with.
+//! - **shard index**: a shard's position in its table (`ShardTable::at`).
 //! - **generation**: the number of the connection a shard has installed; a
 //!   failure invalidates only the generation it happened on, so a late report
 //!   from an old connection never tears down a fresh one.
@@ -182,7 +185,7 @@
 //!   target through `prepare` and `migrating` (written by [`reshard`]); a move
 //!   takes one key from its old owner to its new one, on a client's first touch
 //!   (`execute/moving.rs`, with the commands of `change.rs`) or by the tool's
-//!   **mover** (`reshard/mover.rs`, `reshard/copy.rs`). `topology::Change` is a
+//!   **mover** (`reshard/mover.rs`, `reshard/copy.rs`). `topology::RingChange` is a
 //!   shard table's state during a change.
 //! - **tombstone**: a field of the hash `__disredis__:moved:<version>` on a
 //!   key's old owner, set with the `MIGRATE` that moves the key (even a key
@@ -205,8 +208,8 @@
 //! (`query_cmd`) takes its arguments (`request.rs`) and, unless a `WATCH`
 //! session pins the handle (`pinned.rs`), passes it to `dispatch.rs`
 //! (`dispatch::command`), which takes the current shard table
-//! (`Table::current`, `topology.rs`) and asks it to plan the command
-//! (`Shards::plan`, `topology/routing.rs`, the one place that knows whether a
+//! (`CurrentTable::latest`, `topology.rs`) and asks it to plan the command
+//! (`ShardTable::plan`, `topology/routing.rs`, the one place that knows whether a
 //! ring change is under way): `plan.rs` finds the key with the command table
 //! (`keys.rs`, `keys/table.rs`: `GET` has one key and is read-only) and its
 //! `Route` (`routes.rs`: under a stable ring the owner, by
@@ -215,7 +218,7 @@
 //! `Executor::execute` (a key moving during a ring change goes through
 //! `execute/moving.rs` instead): a read may go
 //! to a replica (`replicas.rs`, per [`ReadFrom`]); otherwise the shard's
-//! shared connection and its generation (`Shard::current`,
+//! shared connection and its generation (`Shard::connection`,
 //! `topology/shard.rs`), a redis-rs `MultiplexedConnection` opened and
 //! `ROLE`-checked by `connect.rs`, carry the command, and `retry.rs`
 //! (`judge`) decides whether the outcome is the answer. It goes back up
@@ -249,14 +252,14 @@
 //! |---|---|---|---|
 //! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
 //! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, `topology` (the [`Topology`] snapshot it returns), Base |
-//! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
-//! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
+//! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
+//! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | | [`pubsub`] (+ `sink`, `stream`, `manager`) | [`PubSub`] and its two ends [`PubSubSink`] and [`PubSubStream`]: subscriptions routed like keys, made again after failovers and ring changes; `manager`: the subscriber's task; `DisredisClient::pubsub` | `client` (that method's type), Execute, State, Discovery, Connect, Pure, Base |
 //! | | `sessions` (feature `sessions`) | `DisredisStore`, a `tower_sessions::SessionStore` | `client`, Base |
 //! | | [`reshard`] (+ `masters`, `fence`, `mover`, `copy`, `rebalance`) | changing the ring online: writing each phase, the fence on `CLIENT LIST`, the background mover, `rebalance` | `client`, Execute, State, Discovery, Connect, Pure, Base |
-//! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions; planning a whole request again after a ring change (`replanned`) | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base; `unknown` |
+//! | 2 Dispatch | `dispatch` | a command or pipeline → executed parts: one shard, split, fan-out, `SCAN`, transactions; planning a whole request again after a ring change (`replanned`) | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base; `unknown` |
 //! | | `dispatch::channels` | `PUBLISH`, `SPUBLISH`, `PUBSUB …` routed by channel | Execute, State, Pure, Base |
-//! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, `topology` (`Shards`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
+//! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
 //! | | `execute::down` | declaring a shard down (asking Sentinel about a promotion) and the probe that brings it back | `execute`, State, Discovery, Base |
 //! | | `execute::policy` | a handle's own deadline and at-least-once choice, carried with the request (task-local), read on the retry path | Base |

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ring::{RING_LIBRARY, Ring, library_code};
 use crate::sentinel::Sentinels;
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 mod follow;
 pub(crate) use follow::Follower;
@@ -26,17 +26,17 @@ pub(crate) use follow::Follower;
 /// Every member's copy of the record, read over its connection of `shards`
 /// (resolving a shard that has none first): for an operator to compare them.
 pub(crate) async fn copies(
-    shards: &Shards,
+    shards: &ShardTable,
     sentinels: &Sentinels,
     config: &Config,
 ) -> Vec<(String, Result<Option<Ring>>)> {
     let mut out = Vec::new();
     for shard in &shards.shards {
         let mut why = None;
-        if shard.current().is_none() {
+        if shard.connection().is_none() {
             why = shard.resolve(sentinels, config).await.err();
         }
-        let copy = match shard.current() {
+        let copy = match shard.connection() {
             Some((_, mut conn)) => read(&shard.name, &mut conn).await,
             // Why there is no master: the shard is down, or what the resolve met.
             None => Err(shard

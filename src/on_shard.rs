@@ -10,7 +10,7 @@ use crate::execute::policy::Policy;
 use crate::keys::{self, KeyError};
 use crate::plan::{self, refuse_session_command, refuse_state_command};
 use crate::request::{self, Call, Request, cmd_args};
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 /// Sends every command to one shard, from
 /// [`DisredisClient::on_shard`](crate::DisredisClient::on_shard).
@@ -66,8 +66,8 @@ impl ShardHandle {
 
     /// The current table and this shard's index in it; [`Error::UnknownShard`]
     /// once the ring no longer lists it.
-    fn locate(&self) -> Result<(Arc<Shards>, usize)> {
-        let shards = self.exec.table.current();
+    fn locate(&self) -> Result<(Arc<ShardTable>, usize)> {
+        let shards = self.exec.table.latest();
         match shards.index_of(&self.name) {
             Some(idx) => Ok((shards, idx)),
             None => Err(Error::UnknownShard { name: self.name.clone(), known: shards.names() }),
@@ -75,7 +75,7 @@ impl ShardHandle {
     }
 
     /// Checks the command's keys belong to this shard and describes it.
-    fn call(&self, shards: &Shards, idx: usize, cmd: &Cmd) -> Result<Call> {
+    fn call(&self, shards: &ShardTable, idx: usize, cmd: &Cmd) -> Result<Call> {
         let args = cmd_args(cmd);
         refuse_session_command(&args)?;
         refuse_state_command(&args)?;
@@ -145,7 +145,7 @@ impl ShardHandle {
     /// sent, each refused one fails in its own slot (as through the client).
     async fn without_refused(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         pipe: &Pipeline,
         refused: Vec<(usize, Error)>,

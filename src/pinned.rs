@@ -26,13 +26,13 @@ use crate::metrics::Open;
 use crate::plan::{self, Routed};
 use crate::request::cmd_args;
 use crate::routes::Route;
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 /// The dedicated connection of a `WATCH` session and its shard.
 #[derive(Clone)]
 pub(crate) struct Pinned {
     /// The table the session was opened under: its keys are judged by it.
-    shards: Arc<Shards>,
+    shards: Arc<ShardTable>,
     /// The route of the session's keys (their shard under a stable ring, see
     /// [`crate::routes`]).
     route: Route,
@@ -42,7 +42,7 @@ pub(crate) struct Pinned {
 }
 
 /// The one route of every key of `args`; keyless or cross-shard is an error.
-fn single_route(shards: &Shards, args: &[&[u8]]) -> Result<Route> {
+fn single_route(shards: &ShardTable, args: &[&[u8]]) -> Result<Route> {
     match shards.plan(args)? {
         Routed::One { route, info } if !info.keyless => Ok(route),
         Routed::One { info, .. } | Routed::Plan(plan::Plan { info, .. }) => {
@@ -55,13 +55,13 @@ fn single_route(shards: &Shards, args: &[&[u8]]) -> Result<Route> {
 }
 
 /// Where a session on `route` runs (see `Executor::settle`).
-async fn settle(exec: &Executor, shards: &Shards, route: Route, args: &[&[u8]]) -> Result<usize> {
+async fn settle(exec: &Executor, shards: &ShardTable, route: Route, args: &[&[u8]]) -> Result<usize> {
     let mut keys = Vec::new();
     let _ = crate::keys::visit_keys(args, |k| keys.push(k));
     exec.settle(shards, route, &keys).await
 }
 
-fn other_shard(shards: &Shards, command: &str, a: Route, b: Route) -> Error {
+fn other_shard(shards: &ShardTable, command: &str, a: Route, b: Route) -> Error {
     let names = shards.labels();
     let mut shards = vec![names[a.index()].clone(), names[b.index()].clone()];
     shards.sort();
@@ -79,7 +79,7 @@ pub(crate) async fn command(
 ) -> Result<Value> {
     match plan::session_command(args) {
         Some("WATCH") => {
-            let mut shards = pinned.as_ref().map_or_else(|| exec.table.current(), |p| p.shards.clone());
+            let mut shards = pinned.as_ref().map_or_else(|| exec.table.latest(), |p| p.shards.clone());
             let mut route = single_route(&shards, args)?;
             // `idx` is the shard the session's connection is on.
             let (conn, idx) = match pinned {
@@ -96,7 +96,7 @@ pub(crate) async fn command(
                         if !matches!(settled, Err(Error::RingChanged { .. })) {
                             break;
                         }
-                        shards = exec.table.current();
+                        shards = exec.table.latest();
                         route = single_route(&shards, args)?;
                         settled = settle(exec, &shards, route, args).await;
                     }
@@ -107,7 +107,7 @@ pub(crate) async fn command(
             let mut c = conn.clone();
             let reply = c.req_packed_command(cmd).await;
             *pinned = reply.is_ok().then(|| {
-                let _open = Arc::new(shards.shards[idx].metrics.dedicated());
+                let _open = Arc::new(shards.at(idx).metrics.dedicated());
                 Pinned { shards, route, conn, _open }
             });
             Ok(reply?)

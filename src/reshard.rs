@@ -131,7 +131,7 @@ pub async fn start(
 ) -> Result<Outcome> {
     let exec = client.executor();
     let mut masters = Masters::new(exec);
-    let current = exec.table.current().ring.clone();
+    let current = exec.table.latest().ring.clone();
     let mut everyone = current.names();
     everyone.extend(members.iter().cloned());
     let ring = newest(&mut masters, &everyone).await?.unwrap_or(current);
@@ -173,13 +173,13 @@ pub async fn resume(
 ) -> Result<Option<Outcome>> {
     let exec = client.executor();
     let mut masters = Masters::new(exec);
-    let current = exec.table.current().ring.clone();
+    let current = exec.table.latest().ring.clone();
     let ring = newest(&mut masters, &current.names()).await?.unwrap_or(current);
     let all = ring.names();
     if ring.phase == Phase::Stable {
         // A master removed by the change that was cut off holds its tombstones.
         let mut everyone = all.clone();
-        everyone.extend(exec.table.current().unrouted.iter().cloned());
+        everyone.extend(exec.table.latest().unrouted.iter().cloned());
         let hashes = mover::clean(&mut masters, &everyone).await?;
         if hashes > 0 {
             progress(Step::Cleaned { hashes });

@@ -17,7 +17,7 @@ use crate::hashing::Rendezvous;
 
 /// Where a key's requests go under one table: under a stable ring its shard,
 /// during a change an (old owner, new owner) pair. Not a shard index: only the
-/// table that made it can say which shard(s) it means (`Shards::ends`), so the
+/// table that made it can say which shard(s) it means (`ShardTable::ends`), so the
 /// two can't be confused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Route(usize);

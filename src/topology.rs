@@ -1,6 +1,6 @@
 //! The shard table: per master name its current address, connection and
 //! generation, the single-flight re-resolve, and applying what Sentinel reports
-//! ([`Shards::follow`]).
+//! ([`ShardTable::follow`]).
 //!
 //! Concurrency rules:
 //! - the read path takes a `parking_lot::RwLock` read lock just long enough to
@@ -40,22 +40,22 @@ pub(crate) use shard::Shard;
 /// One ring version's shard table: every name the ring routes to (its
 /// members, and during a change its target too), sorted. Its connections are
 /// its own (named after its version); a newer ring gets a new table (see
-/// [`Table`]).
-pub(crate) struct Shards {
+/// [`CurrentTable`]).
+pub(crate) struct ShardTable {
     /// The ring this table follows.
     pub(crate) ring: Ring,
     /// Seed masters the ring does not list (not routed to).
     pub(crate) unrouted: Vec<String>,
     /// Which shard owns a key under a stable ring (indices into `shards`);
-    /// during a change routes come from [`Change::moves`] instead.
+    /// during a change routes come from [`RingChange::moves`] instead.
     pub(crate) placement: Rendezvous,
     /// `Some` while the ring is in phase `prepare` or `migrating`.
-    pub(crate) change: Option<Change>,
+    pub(crate) change: Option<RingChange>,
     pub(crate) shards: Vec<Shard>,
 }
 
 /// What a table of a changing ring needs besides its shards.
-pub(crate) struct Change {
+pub(crate) struct RingChange {
     /// `prepare` or `migrating`.
     pub(crate) phase: Phase,
     /// Old and new owner per key.
@@ -69,10 +69,10 @@ pub(crate) struct Change {
     pub(crate) moved: Mutex<HashSet<Vec<u8>>>,
 }
 
-/// How many moved keys a table remembers (see [`Change::moved`]).
+/// How many moved keys a table remembers (see [`RingChange::moved`]).
 pub(crate) const MOVED_MEMORY: usize = 65_536;
 
-impl Change {
+impl RingChange {
     /// Whether `key` is known to be at its new owner already.
     pub(crate) fn known_moved(&self, key: &[u8]) -> bool {
         self.moved.lock().contains(key)
@@ -88,15 +88,15 @@ impl Change {
     }
 }
 
-impl Shards {
+impl ShardTable {
     /// A table over `ring`'s names, whose connections are named after its
     /// version; `None` when there are no members.
-    pub(crate) fn new(ring: Ring, unrouted: Vec<String>, events: &Events) -> Option<Shards> {
+    pub(crate) fn new(ring: Ring, unrouted: Vec<String>, events: &Events) -> Option<ShardTable> {
         let placement = Rendezvous::new(ring.members.clone())?;
         let names = ring.names();
         let change = match ring.phase {
             Phase::Stable => None,
-            phase => Some(Change {
+            phase => Some(RingChange {
                 phase,
                 moves: Moves::new(&names, &ring.members, &ring.target)?,
                 tombstones: tombstones(match phase {
@@ -108,7 +108,13 @@ impl Shards {
         };
         let client_name: Arc<str> = client_name(ring.version).into();
         let shards = names.into_iter().map(|n| Shard::new(n, events.clone(), client_name.clone())).collect();
-        Some(Shards { ring, unrouted, placement, change, shards })
+        Some(ShardTable { ring, unrouted, placement, change, shards })
+    }
+
+    /// The shard at index `idx` (a shard index: what a route means comes
+    /// from [`ShardTable::ends`]).
+    pub(crate) fn at(&self, idx: usize) -> &Shard {
+        &self.shards[idx]
     }
 
     /// The shard named `name`, if the ring routes to it.
@@ -144,8 +150,8 @@ impl Shards {
 /// shards open no connection, see [`Shard::refuse_if_retired`]) and its
 /// connections close as the requests holding them finish, which is what the
 /// ring tool's fence waits for in `CLIENT LIST`.
-pub(crate) struct Table {
-    current: RwLock<Arc<Shards>>,
+pub(crate) struct CurrentTable {
+    current: RwLock<Arc<ShardTable>>,
     /// Wakes the ring follower to read the record now: a change was announced,
     /// or a shard was resolved again after its connection failed (a client
     /// whose connection the ring tool killed for following an old version reads
@@ -153,18 +159,18 @@ pub(crate) struct Table {
     pub(crate) reread: Arc<tokio::sync::Notify>,
 }
 
-impl Table {
-    pub(crate) fn new(shards: Shards) -> Table {
-        Table { current: RwLock::new(Arc::new(shards)), reread: Arc::new(tokio::sync::Notify::new()) }
+impl CurrentTable {
+    pub(crate) fn new(shards: ShardTable) -> CurrentTable {
+        CurrentTable { current: RwLock::new(Arc::new(shards)), reread: Arc::new(tokio::sync::Notify::new()) }
     }
 
     /// The table to plan and run a request under.
-    pub(crate) fn current(&self) -> Arc<Shards> {
+    pub(crate) fn latest(&self) -> Arc<ShardTable> {
         self.current.read().clone()
     }
 
     /// Makes `next` current and retires the table it replaces.
-    pub(crate) fn replace(&self, next: Shards) -> Arc<Shards> {
+    pub(crate) fn replace(&self, next: ShardTable) -> Arc<ShardTable> {
         let old = std::mem::replace(&mut *self.current.write(), Arc::new(next));
         for shard in &old.shards {
             shard.retire();
@@ -175,7 +181,7 @@ impl Table {
     /// Retires the current table (the client is closing): its shards drop
     /// their connections and open none again.
     pub(crate) fn retire_current(&self) {
-        for shard in &self.current().shards {
+        for shard in &self.latest().shards {
             shard.retire();
         }
     }
@@ -191,10 +197,10 @@ impl Table {
         config: Arc<Config>,
     ) {
         while let Some(Sighting { name, addr, announced_by }) = sightings.recv().await {
-            let table = self.current();
+            let table = self.latest();
             let Some(idx) = table.index_of(&name) else { continue };
             let shard = &table.shards[idx];
-            if shard.addr().as_ref() == Some(&addr) && shard.current().is_some() {
+            if shard.addr().as_ref() == Some(&addr) && shard.connection().is_some() {
                 continue;
             }
             if announced_by.is_none() {
@@ -260,20 +266,20 @@ mod tests {
     #[test]
     fn a_replaced_table_is_retired() {
         let events = Events::default();
-        let table = Table::new(Shards::new(ring(1, "a,b"), vec!["c".into()], &events).unwrap());
-        let first = table.current();
+        let table = CurrentTable::new(ShardTable::new(ring(1, "a,b"), vec!["c".into()], &events).unwrap());
+        let first = table.latest();
         assert_eq!(&*first.shards[0].client_name, "disredis:ring=1");
         assert_eq!(first.snapshot().unrouted, vec!["c".to_owned()]);
         assert!(first.shard("b").is_some_and(|s| s.refuse_if_retired().is_ok()));
 
-        let old = table.replace(Shards::new(ring(2, "a,b,c"), vec![], &events).unwrap());
+        let old = table.replace(ShardTable::new(ring(2, "a,b,c"), vec![], &events).unwrap());
         assert!(Arc::ptr_eq(&old, &first));
         for shard in &first.shards {
             assert!(
                 matches!(shard.refuse_if_retired(), Err(Error::RingChanged { shard: s }) if s == shard.name)
             );
         }
-        let now = table.current();
+        let now = table.latest();
         assert_eq!(now.ring.version, 2);
         assert_eq!(now.placement.names(), ["a", "b", "c"]);
         assert_eq!(&*now.shards[2].client_name, "disredis:ring=2");

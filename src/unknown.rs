@@ -28,11 +28,11 @@ use crate::keys::{
 use crate::plan::Destination;
 use crate::request::{Call, Request};
 use crate::routes::Route;
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 /// Routes a command the static table doesn't know: its one shard and how to
 /// call it, or anywhere when the server doesn't know it either.
-pub(crate) async fn route(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Destination> {
+pub(crate) async fn route(exec: &Executor, shards: &ShardTable, args: &[&[u8]]) -> Result<Destination> {
     let name = info_name(args);
     let shown = String::from_utf8_lossy(&name).replace('|', " ");
     let Some(spec) = spec(exec, shards, &name).await? else {
@@ -79,7 +79,7 @@ fn info_name(args: &[&[u8]]) -> Vec<u8> {
 
 /// The learned spec of `name`, asking `COMMAND INFO` (on the first shard) the
 /// first time; `None` (asked again next time) when the server doesn't know it.
-async fn spec(exec: &Executor, shards: &Shards, name: &[u8]) -> Result<Option<LearnedSpec>> {
+async fn spec(exec: &Executor, shards: &ShardTable, name: &[u8]) -> Result<Option<LearnedSpec>> {
     if let Some(spec) = exec.learned.get(name) {
         return Ok(Some(spec));
     }
@@ -96,7 +96,7 @@ async fn spec(exec: &Executor, shards: &Shards, name: &[u8]) -> Result<Option<Le
 }
 
 /// `COMMAND GETKEYS` for a `movablekeys` command.
-async fn getkeys(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+async fn getkeys(exec: &Executor, shards: &ShardTable, args: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
     let mut cmd = redis::cmd("COMMAND");
     cmd.arg("GETKEYS");
     for a in args {
@@ -120,7 +120,7 @@ async fn getkeys(exec: &Executor, shards: &Shards, args: &[&[u8]]) -> Result<Vec
 /// first shard unreachable) fails the whole pipeline.
 pub(crate) async fn lookup(
     exec: &Executor,
-    shards: &Shards,
+    shards: &ShardTable,
     pipe: &redis::Pipeline,
     indexes: &[usize],
 ) -> Result<Vec<(usize, Result<Destination>)>> {

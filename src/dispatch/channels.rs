@@ -16,7 +16,7 @@ use redis::{Cmd, Value};
 use crate::error::{Error, Result};
 use crate::execute::Executor;
 use crate::request::{Call, Request, shape_error};
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 /// What kind of pub/sub command `args` is, if it is one routed here.
 fn kind(args: &[&[u8]]) -> Option<&'static str> {
@@ -37,7 +37,7 @@ fn call(command: &'static str) -> Call {
 }
 
 /// Runs a pub/sub command (see the module docs).
-pub(super) async fn run(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
+pub(super) async fn run(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
     let bad = |detail: &str| Error::BadCommand {
         command: String::from_utf8_lossy(args[0]).to_uppercase(),
         detail: detail.to_owned(),
@@ -76,7 +76,7 @@ pub(super) async fn run(exec: &Executor, shards: &Shards, cmd: &Cmd, args: &[&[u
 }
 
 /// `PUBSUB NUMSUB|SHARDNUMSUB channel…`: each channel asked at its master.
-async fn numsub(exec: &Executor, shards: &Shards, sub: &str, channels: &[&[u8]]) -> Result<Value> {
+async fn numsub(exec: &Executor, shards: &ShardTable, sub: &str, channels: &[&[u8]]) -> Result<Value> {
     let mut groups: std::collections::BTreeMap<usize, Vec<&[u8]>> = Default::default();
     for channel in channels {
         groups.entry(shards.owner(channel)).or_default().push(channel);

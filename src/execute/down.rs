@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::events::Event;
 use crate::sentinel::{Promotion, Sentinels};
-use crate::topology::{CHECK_EVERY, Shards, Table};
+use crate::topology::{CHECK_EVERY, CurrentTable, ShardTable};
 
 impl Executor {
     /// After a failed attempt on shard `idx` (its last error `last`): asks
@@ -26,11 +26,11 @@ impl Executor {
     /// starts its probe. Returns the [`Error::ShardDown`] once it is down.
     pub(super) async fn judge_down(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         last: Option<&Error>,
     ) -> Option<Error> {
-        let shard = &shards.shards[idx];
+        let shard = &shards.at(idx);
         let now = Instant::now();
         if let Some(e) = shard.health.down_error(&shard.name, now) {
             return Some(e);
@@ -79,11 +79,11 @@ impl Executor {
 /// [`CHECK_EVERY`] until it has a master (installing it ends the outage and
 /// emits `ShardUp`), it is no longer down (the poll or a `+switch-master`
 /// found one), the table replaced it, or the client is gone.
-async fn probe(table: Weak<Table>, sentinels: Arc<Sentinels>, config: Arc<Config>, name: String) {
+async fn probe(table: Weak<CurrentTable>, sentinels: Arc<Sentinels>, config: Arc<Config>, name: String) {
     let started = Instant::now();
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
-        let Some(shards) = table.upgrade().map(|t| t.current()) else { return };
+        let Some(shards) = table.upgrade().map(|t| t.latest()) else { return };
         let Some(shard) = shards.shard(&name) else { return };
         if !shard.health.is_down() || shard.refuse_if_retired().is_err() {
             return;

@@ -17,7 +17,7 @@ use crate::keys;
 use crate::request::{Call, Reply, Request, cmd_args};
 use crate::ring::Phase;
 use crate::routes::Route;
-use crate::topology::{Change, Ends, Shards};
+use crate::topology::{Ends, RingChange, ShardTable};
 
 /// Commands a script may not call: sent only once their keys have moved.
 const NOSCRIPT: [&str; 6] = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"];
@@ -47,7 +47,7 @@ impl Executor {
     /// first (`migrating`).
     pub(super) async fn run_moving(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         old: usize,
         new: usize,
         call: Call,
@@ -80,7 +80,7 @@ impl Executor {
     /// or during a change the new owner once `keys` are moved there
     /// (`migrating`); in phase `prepare` it waits for the next ring and is
     /// [`Error::RingChanged`].
-    pub(crate) async fn settle(&self, shards: &Shards, route: Route, keys: &[&[u8]]) -> Result<usize> {
+    pub(crate) async fn settle(&self, shards: &ShardTable, route: Route, keys: &[&[u8]]) -> Result<usize> {
         let (old, new) = match shards.ends(route) {
             Ends::Stays(idx) => return Ok(idx),
             Ends::Moves { old, new } => (old, new),
@@ -100,12 +100,12 @@ impl Executor {
     /// (then the caller plans the whole request again: `Error::RingChanged`).
     async fn replay(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         keys: &[Vec<u8>],
         call: Call,
         req: Request<'_>,
     ) -> Option<Result<Reply>> {
-        let next = self.table.current();
+        let next = self.table.latest();
         if next.ring.version <= shards.ring.version {
             return None;
         }
@@ -121,8 +121,8 @@ impl Executor {
     /// script, unless one of its keys has a tombstone there (`None`: nothing ran).
     async fn guarded(
         &self,
-        shards: &Shards,
-        change: &Change,
+        shards: &ShardTable,
+        change: &RingChange,
         old: usize,
         call: Call,
         req: Request<'_>,
@@ -166,27 +166,27 @@ impl Executor {
     /// Waits (up to the failover deadline) until the client follows a ring
     /// newer than `shards`' and returns [`Error::RingChanged`], so the request
     /// is planned again under it.
-    pub(crate) async fn next_ring(&self, shards: &Shards, shard: usize) -> Error {
+    pub(crate) async fn next_ring(&self, shards: &ShardTable, shard: usize) -> Error {
         let started = Instant::now();
-        while self.table.current().ring.version <= shards.ring.version
+        while self.table.latest().ring.version <= shards.ring.version
             && started.elapsed() < self.config.failover_deadline
         {
             self.table.reread.notify_one();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         debug!(version = shards.ring.version, waited = ?started.elapsed(), "a moving key: planning again under the next ring");
-        Error::RingChanged { shard: shards.shards[shard].name.clone() }
+        Error::RingChanged { shard: shards.at(shard).name.clone() }
     }
 
     /// Phase `migrating`: moves `keys` from shard `old` to shard `new` unless
-    /// this client did so already ([`Change::moved`]), through
+    /// this client did so already ([`RingChange::moved`]), through
     /// [`migrate::move_keys`] within the failover deadline; a key the new
     /// owner already holds (`BUSYKEY`) is left at the old owner for the
     /// operator's conflict report and the new owner's copy is used.
     pub(crate) async fn move_keys(
         &self,
-        shards: &Shards,
-        change: &Change,
+        shards: &ShardTable,
+        change: &RingChange,
         old: usize,
         new: usize,
         keys: &[&[u8]],
@@ -198,7 +198,7 @@ impl Executor {
         // Durability mode copies, confirms at the new owner, then deletes: a
         // plain MIGRATE would delete here before the new owner's replicas have
         // the keys, and a failover there would lose them.
-        let (from, to) = (&shards.shards[old].name, &shards.shards[new].name);
+        let (from, to) = (&shards.at(old).name, &shards.at(new).name);
         let copy = self.config.wait_replicas.is_some();
         let what = Keys {
             names: (from, to),
@@ -224,14 +224,14 @@ impl Executor {
 /// retries at the source; durability mode's `WAIT` at both ends).
 struct FirstTouch<'a> {
     exec: &'a Executor,
-    shards: &'a Shards,
+    shards: &'a ShardTable,
     old: usize,
     new: usize,
 }
 
 impl Reach for FirstTouch<'_> {
     async fn target(&mut self) -> Result<NodeAddr> {
-        let target = &self.shards.shards[self.new];
+        let target = &self.shards.at(self.new);
         if let Some(addr) = target.addr() {
             return Ok(addr);
         }
@@ -260,7 +260,7 @@ impl Reach for FirstTouch<'_> {
     }
 
     async fn retarget(&mut self) {
-        let (target, config) = (&self.shards.shards[self.new], &self.exec.config);
+        let (target, config) = (&self.shards.at(self.new), &self.exec.config);
         if let Ok(addr) = self.exec.sentinels.master_addr(&target.name).await
             && target.addr().as_ref() != Some(&addr)
         {

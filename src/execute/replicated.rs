@@ -12,14 +12,14 @@ use super::{Executor, send};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::request::{Call, Reply, Request};
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 impl Executor {
     /// Durability mode: the write and a `WAIT` on the same connection, then
     /// [`Executor::confirm`] (see [`crate::durable`]).
     pub(super) async fn execute_durable(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         call: Call,
         req: Request<'_>,
@@ -85,7 +85,7 @@ impl Executor {
     /// Otherwise the first count is the answer (a transaction's: none).
     async fn confirm(
         &self,
-        shards: &Shards,
+        shards: &ShardTable,
         idx: usize,
         call: Call,
         used: u64,
@@ -93,13 +93,13 @@ impl Executor {
         started: Instant,
     ) -> Result<()> {
         let Some((wanted, timeout)) = self.config.wait_replicas else { return Ok(()) };
-        let shard = &shards.shards[idx];
+        let shard = &shards.at(idx);
         let mut last = match acked.as_ref().map(|v| durable::check(v, wanted, call.command, &shard.name)) {
             Some(Err(Error::NotReplicated { acked, .. })) => acked,
             Some(judged) => return judged,
             None => 0,
         };
-        let conn = match shard.current() {
+        let conn = match shard.connection() {
             Some((generation, conn)) if generation == used && !call.dedicated => conn,
             _ => return Err(durable::not_replicated(last, wanted, call.command, &shard.name)),
         };

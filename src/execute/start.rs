@@ -15,7 +15,7 @@ use crate::membership;
 use crate::ring::{UNREAD, client_name};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch;
-use crate::topology::{Shards, Table, Where, open_masters};
+use crate::topology::{CurrentTable, ShardTable, Where, open_masters};
 
 impl Executor {
     /// Discovers the masters through the first Sentinel that answers, connects
@@ -64,13 +64,13 @@ impl Executor {
         for name in ring.members.iter().filter(|n| !known.contains(n)) {
             warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");
         }
-        let shards = Shards::new(ring, unrouted, &events)
+        let shards = ShardTable::new(ring, unrouted, &events)
             .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
         let open = conns.into_iter().map(|(name, addr, conn)| (name, Where::Open(addr, conn))).collect();
         shards.bring_up(open, &sentinels, &config).await?;
-        let table = Arc::new(Table::new(shards));
+        let table = Arc::new(CurrentTable::new(shards));
         let mut stops = Vec::new();
-        let names: switch::Names = Arc::new(RwLock::new(table.current().names().into_iter().collect()));
+        let names: switch::Names = Arc::new(RwLock::new(table.latest().names().into_iter().collect()));
         if config.watch {
             let (stop, sightings) = switch::watch(sentinels.clone(), names.clone(), config.poll_interval);
             tokio::spawn(table.clone().follow(sightings, config.clone()));

@@ -19,7 +19,7 @@ use crate::retry::Backoff;
 use crate::ring::{RING_CHANNEL, Ring};
 use crate::sentinel::Sentinels;
 use crate::sentinel::switch::{Names, Stop, Stopped, stop_signal};
-use crate::topology::{Shards, Table, Where};
+use crate::topology::{CurrentTable, ShardTable, Where};
 
 /// The shortest time between two reads of the ring record: 100 ms.
 const REREAD_GAP: Duration = Duration::from_millis(100);
@@ -29,11 +29,11 @@ const REREAD_GAP: Duration = Duration::from_millis(100);
 /// a newer stable version becomes a new table (new connections, named after
 /// it) that replaces the current one, announced as [`Event::RingChanged`]. A
 /// shard that had to be resolved again also makes it read at once (see
-/// `Table::reread`).
+/// `CurrentTable::reread`).
 /// A member without a copy (after `FUNCTION FLUSH`) or
 /// with one the current ring wins over gets the current ring back.
 pub(crate) struct Follower {
-    pub(crate) table: Arc<Table>,
+    pub(crate) table: Arc<CurrentTable>,
     pub(crate) sentinels: Arc<Sentinels>,
     pub(crate) config: Arc<Config>,
     pub(crate) events: Events,
@@ -81,7 +81,7 @@ impl Follower {
         announced: &Arc<Notify>,
         stopped: &Stopped,
     ) {
-        let current = self.table.current();
+        let current = self.table.latest();
         listening.retain(|name, task| {
             let keep = current.index_of(name).is_some();
             if !keep {
@@ -104,9 +104,9 @@ impl Follower {
     }
 
     async fn tick(&self) {
-        let current = self.table.current();
+        let current = self.table.latest();
         let mut conns: Vec<(String, MultiplexedConnection)> =
-            current.shards.iter().filter_map(|s| s.current().map(|(_, c)| (s.name.clone(), c))).collect();
+            current.shards.iter().filter_map(|s| s.connection().map(|(_, c)| (s.name.clone(), c))).collect();
         let copies = match read_all(&mut conns).await {
             Ok((_, copies)) => copies,
             Err(e) => {
@@ -167,14 +167,14 @@ impl Follower {
         }
     }
 
-    /// Builds the table for `next` (`Shards::bring_up`: connections named
+    /// Builds the table for `next` (`ShardTable::bring_up`: connections named
     /// after it, at the addresses the current table has, else Sentinel's)
     /// and makes it current.
-    async fn adopt(&self, current: &Shards, next: Ring) {
+    async fn adopt(&self, current: &ShardTable, next: Ring) {
         let names = next.names();
         let unrouted: Vec<String> = self.seed.iter().filter(|n| !names.contains(n)).cloned().collect();
         let (from, to, members) = (current.ring.version, next.version, next.members.clone());
-        let Some(shards) = Shards::new(next, unrouted, &self.events) else { return };
+        let Some(shards) = ShardTable::new(next, unrouted, &self.events) else { return };
         let at = |n: &String| current.shard(n).and_then(|s| s.addr()).map_or(Where::Ask, Where::At);
         let masters = names.iter().map(|n| (n.clone(), at(n))).collect();
         if let Err(e) = shards.bring_up(masters, &self.sentinels, &self.config).await {
@@ -190,7 +190,7 @@ impl Follower {
 /// re-made (with backoff) when it drops or the master moves. Every message
 /// wakes the follower.
 async fn subscribe(
-    table: Arc<Table>,
+    table: Arc<CurrentTable>,
     config: Arc<Config>,
     name: String,
     announced: Arc<Notify>,
@@ -201,7 +201,7 @@ async fn subscribe(
     let new_backoff = || Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut backoff = new_backoff();
     loop {
-        let addr = table.current().shard(&name).and_then(|s| s.addr());
+        let addr = table.latest().shard(&name).and_then(|s| s.addr());
         let connect = async {
             let addr =
                 addr.ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "no master yet")))?;

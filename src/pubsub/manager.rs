@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::execute::Executor;
 use crate::ring::client_name;
-use crate::topology::Shards;
+use crate::topology::ShardTable;
 
 mod ping;
 mod wire;
@@ -87,7 +87,7 @@ pub(super) struct Manager {
     patterns: BTreeSet<Vec<u8>>,
     shard_channels: BTreeSet<Vec<u8>>,
     links: HashMap<String, Link>,
-    /// Shards that should have a subscription and have none, since when.
+    /// ShardTable that should have a subscription and have none, since when.
     down: HashMap<String, Instant>,
     next_id: u64,
     dropped: Arc<AtomicU64>,
@@ -177,7 +177,7 @@ impl Manager {
     /// Whether the client's table moved a shard we subscribe on to another
     /// master (a `+switch-master` the event broadcast has not delivered yet).
     fn switched(&self) -> bool {
-        let table = self.exec.table.current();
+        let table = self.exec.table.latest();
         self.links.iter().any(|(name, link)| moved(&table, name, link))
     }
 
@@ -210,7 +210,7 @@ impl Manager {
     }
 
     /// Per shard name, what it should carry now.
-    fn wanted(&self, table: &Shards) -> BTreeMap<String, Carry> {
+    fn wanted(&self, table: &ShardTable) -> BTreeMap<String, Carry> {
         let mut wanted: BTreeMap<String, Carry> = BTreeMap::new();
         let all = table.names();
         // During a change publishers of either phase reach the subscriber.
@@ -243,7 +243,7 @@ impl Manager {
     /// difference. A shard that can't be reached stays `down` and is tried
     /// again every [`RETRY`].
     async fn reconcile(&mut self) -> Result<()> {
-        let table = self.exec.table.current();
+        let table = self.exec.table.latest();
         let wanted = self.wanted(&table);
         self.links.retain(|name, _| wanted.contains_key(name));
         self.down.retain(|name, _| wanted.contains_key(name));
@@ -302,8 +302,8 @@ impl Manager {
 
     /// A new subscription connection to `name`'s master: the client's
     /// connected master at first, Sentinel's answer once the shard had none.
-    async fn connect(&mut self, table: &Shards, name: &str) -> Result<Link> {
-        let known = table.shard(name).filter(|s| s.current().is_some()).and_then(|s| s.addr());
+    async fn connect(&mut self, table: &ShardTable, name: &str) -> Result<Link> {
+        let known = table.shard(name).filter(|s| s.connection().is_some()).and_then(|s| s.addr());
         let addr = match (known, self.down.contains_key(name)) {
             (Some(addr), false) => addr,
             _ => self.exec.sentinels.master_addr(name).await?,
@@ -343,8 +343,8 @@ impl Manager {
 
 /// Whether the client's table switched `name` to another master than the
 /// link's since the link was made.
-fn moved(table: &Shards, name: &str, link: &Link) -> bool {
+fn moved(table: &ShardTable, name: &str, link: &Link) -> bool {
     table.shard(name).is_some_and(|s| {
-        s.current().is_some() && s.addr().is_some_and(|a| a != link.addr && Some(&a) != link.seen.as_ref())
+        s.connection().is_some() && s.addr().is_some_and(|a| a != link.addr && Some(&a) != link.seen.as_ref())
     })
 }

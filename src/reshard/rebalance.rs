@@ -71,7 +71,7 @@ pub async fn rebalance(
     progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Rebalance> {
     let exec = client.executor();
-    let table = exec.table.current();
+    let table = exec.table.latest();
     let ring = table.ring.clone();
     if ring.phase != Phase::Stable {
         return Err(refused(format!(

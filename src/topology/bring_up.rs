@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use redis::aio::MultiplexedConnection;
 use tracing::{Instrument, info_span, warn};
 
-use super::Shards;
+use super::ShardTable;
 use crate::config::{Config, NodeAddr};
 use crate::connect::{connect_master, set_name};
 use crate::error::{Error, Result};
@@ -18,7 +18,7 @@ pub(crate) enum Where {
     /// Connected already (at connect, named [`crate::ring::UNREAD`] while the
     /// ring was read over it): named again.
     Open(NodeAddr, MultiplexedConnection),
-    /// At this address: Sentinel's at discovery; in [`Shards::bring_up`] the
+    /// At this address: Sentinel's at discovery; in [`ShardTable::bring_up`] the
     /// replaced table's, carried over.
     At(NodeAddr),
     /// Sentinel is asked.
@@ -74,7 +74,7 @@ fn sort_out<C>(outcomes: Vec<(String, Result<(NodeAddr, C)>)>) -> (Vec<(String, 
     (opened, fatal)
 }
 
-impl Shards {
+impl ShardTable {
     /// Brings this new table up: [`open_masters`] named after its ring for
     /// the shards `masters` lists, each connection installed (also when
     /// another met a fatal error, which is returned). A shard found

@@ -7,7 +7,7 @@
 
 use redis::Pipeline;
 
-use super::Shards;
+use super::ShardTable;
 use crate::error::Result;
 use crate::plan::{self, Destination, Options, PipelinePlan, Routed, Transaction};
 use crate::ring::Phase;
@@ -22,7 +22,7 @@ pub(crate) enum Ends {
     Moves { old: usize, new: usize },
 }
 
-impl Shards {
+impl ShardTable {
     /// The route of `key`: its shard under a stable ring.
     pub(crate) fn route(&self, key: &[u8]) -> Route {
         match &self.change {

@@ -47,7 +47,7 @@ pub(crate) struct Shard {
     /// ring version the client follows, for the ring tool's fence.
     pub(crate) client_name: Arc<str>,
     /// Set when the table this shard belongs to was replaced by a newer ring's:
-    /// it opens no connection any more (see [`Table`]).
+    /// it opens no connection any more (see [`CurrentTable`]).
     retired: AtomicBool,
     /// Its requests, connections and outages (feature `metrics`; nothing without).
     pub(crate) metrics: ShardMetrics,
@@ -75,7 +75,7 @@ impl Shard {
 
     /// The live connection and its generation, or `None` when the shard must be
     /// (re-)resolved first.
-    pub(crate) fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+    pub(crate) fn connection(&self) -> Option<(u64, MultiplexedConnection)> {
         let st = self.state.read();
         st.conn.as_ref().map(|c| (st.generation, c.clone()))
     }

@@ -95,11 +95,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Reshard { change } => match change {
             ReshardCommand::Add { name, dry_run, allow_nonempty, fence } => {
                 let options = fence.options(allow_nonempty)?;
-                reshard::run(&client, reshard::Change::Add, &name, dry_run, &options, json).await
+                reshard::run(&client, reshard::MemberEdit::Add, &name, dry_run, &options, json).await
             }
             ReshardCommand::Remove { name, dry_run, fence } => {
                 let options = fence.options(false)?;
-                reshard::run(&client, reshard::Change::Remove, &name, dry_run, &options, json).await
+                reshard::run(&client, reshard::MemberEdit::Remove, &name, dry_run, &options, json).await
             }
             ReshardCommand::Resume { fence } => reshard::resume(&client, &fence.options(false)?, json).await,
         },

@@ -21,7 +21,7 @@ const EXAMPLES: usize = 3;
 
 /// What the change does to the member set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub enum MemberEdit {
     /// Make a master Sentinel monitors a member.
     Add,
     /// Take a member out (its keys go to their owners among the others).
@@ -33,7 +33,7 @@ fn usage(message: String) -> Failure {
 }
 
 /// The member set after the change, or why the change can't be made.
-fn target(ring: &Ring, unrouted: &[String], change: Change, name: &str) -> Result<Vec<String>, Failure> {
+fn target(ring: &Ring, unrouted: &[String], change: MemberEdit, name: &str) -> Result<Vec<String>, Failure> {
     if ring.phase != Phase::Stable {
         return Err(usage(format!(
             "a change is in progress (ring version {}, phase {})",
@@ -43,23 +43,23 @@ fn target(ring: &Ring, unrouted: &[String], change: Change, name: &str) -> Resul
     let member = ring.members.iter().any(|m| m == name);
     let mut members = ring.members.clone();
     match change {
-        Change::Add if member => {
+        MemberEdit::Add if member => {
             return Err(usage(format!("{name} is already a member of ring version {}", ring.version)));
         }
-        Change::Add if !unrouted.iter().any(|u| u == name) => {
+        MemberEdit::Add if !unrouted.iter().any(|u| u == name) => {
             return Err(usage(format!(
                 "{name} is not a master the Sentinels monitor outside the ring (monitored, not members: {})",
                 if unrouted.is_empty() { "none".to_owned() } else { unrouted.join(", ") }
             )));
         }
-        Change::Add => members.push(name.to_owned()),
-        Change::Remove if !member => {
+        MemberEdit::Add => members.push(name.to_owned()),
+        MemberEdit::Remove if !member => {
             return Err(usage(format!("{name} is not a member (members: {})", ring.members.join(", "))));
         }
-        Change::Remove if members.len() == 1 => {
+        MemberEdit::Remove if members.len() == 1 => {
             return Err(usage(format!("{name} is the last member: a ring needs at least one")));
         }
-        Change::Remove => members.retain(|m| m != name),
+        MemberEdit::Remove => members.retain(|m| m != name),
     }
     members.sort();
     Ok(members)
@@ -107,7 +107,7 @@ struct Moves {
 /// would move.
 pub async fn run(
     client: &DisredisClient,
-    change: Change,
+    change: MemberEdit,
     name: &str,
     dry_run: bool,
     options: &Options,
@@ -174,7 +174,7 @@ pub async fn run(
             ])
         );
     } else {
-        let verb = if change == Change::Add { "adding" } else { "removing" };
+        let verb = if change == MemberEdit::Add { "adding" } else { "removing" };
         outln!(
             "dry run: {verb} {name}: ring version {} {{{}}} -> {{{}}}",
             ring.version,
@@ -226,21 +226,21 @@ mod tests {
         let r = ring(&["a", "b"]);
         let unrouted = vec!["c".to_owned()];
         assert_eq!(
-            target(&r, &unrouted, Change::Add, "c").ok(),
+            target(&r, &unrouted, MemberEdit::Add, "c").ok(),
             Some(vec!["a".into(), "b".into(), "c".into()])
         );
-        assert_eq!(target(&r, &unrouted, Change::Remove, "a").ok(), Some(vec!["b".into()]));
+        assert_eq!(target(&r, &unrouted, MemberEdit::Remove, "a").ok(), Some(vec!["b".into()]));
         let why = |c, n| target(&r, &unrouted, c, n).err().map(|f| (f.code, f.message)).unwrap();
-        assert!(why(Change::Add, "a").1.contains("already a member"));
-        assert!(why(Change::Add, "z").1.contains("not a master the Sentinels monitor"));
-        assert!(why(Change::Remove, "c").1.contains("is not a member"));
-        assert_eq!(why(Change::Remove, "z").0, 2);
+        assert!(why(MemberEdit::Add, "a").1.contains("already a member"));
+        assert!(why(MemberEdit::Add, "z").1.contains("not a master the Sentinels monitor"));
+        assert!(why(MemberEdit::Remove, "c").1.contains("is not a member"));
+        assert_eq!(why(MemberEdit::Remove, "z").0, 2);
         let one = ring(&["a"]);
-        assert!(target(&one, &[], Change::Remove, "a").err().unwrap().message.contains("last member"));
+        assert!(target(&one, &[], MemberEdit::Remove, "a").err().unwrap().message.contains("last member"));
         let moving =
             Ring::parse(b"disredis-ring/1\nversion: 4\nphase: prepare\nmembers: a\ntarget: a,c\n").unwrap();
         assert!(
-            target(&moving, &unrouted, Change::Add, "c").err().unwrap().message.contains("phase prepare")
+            target(&moving, &unrouted, MemberEdit::Add, "c").err().unwrap().message.contains("phase prepare")
         );
     }
 }

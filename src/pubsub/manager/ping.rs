@@ -18,7 +18,7 @@ impl Manager {
     /// while its subscriptions are made again. A subscription connection that
     /// does not answer is lost: the next tick makes its subscriptions again.
     pub(super) async fn ping(&mut self, message: &[Vec<u8>]) -> Result<Value> {
-        let table = self.exec.table.current();
+        let table = self.exec.table.latest();
         let wait = self.exec.config.response_timeout.unwrap_or(HEALTH);
         let mut ping = redis::cmd("PING");
         for arg in message {
