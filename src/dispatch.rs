@@ -30,7 +30,8 @@ pub(crate) async fn command(exec: &Executor, cmd: &Cmd, args: &[&[u8]]) -> Resul
     // every request's future 120 bytes larger).
     match command_under(exec, &exec.table.latest(), cmd, args).await {
         Err(Error::RingChanged { .. }) => {
-            Box::pin(replanned(exec, |shards| async move { command_under(exec, &shards, cmd, args).await })).await
+            Box::pin(replanned(exec, |shards| async move { command_under(exec, &shards, cmd, args).await }))
+                .await
         }
         other => other,
     }

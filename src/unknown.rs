@@ -125,9 +125,22 @@ pub(crate) async fn lookup(
     indexes: &[usize],
 ) -> Result<Vec<(usize, Result<Destination>)>> {
     let mut out = Vec::with_capacity(indexes.len());
+    // Names the server doesn't know, asked once per pipeline (they are not
+    // cached across requests: see the module docs).
+    let mut unknown: Vec<Vec<u8>> = Vec::new();
     for (i, cmd) in pipe.cmd_iter().enumerate().filter(|(i, _)| indexes.contains(i)) {
-        match route(exec, shards, &crate::request::cmd_args(cmd)).await {
+        let args = crate::request::cmd_args(cmd);
+        let name = info_name(&args).to_ascii_lowercase();
+        if unknown.contains(&name) {
+            out.push((i, Ok(Destination::Anywhere)));
+            continue;
+        }
+        match route(exec, shards, &args).await {
             Err(e) if !matches!(e, Error::NoKey { .. } | Error::CrossShard { .. }) => return Err(e),
+            Ok(Destination::Anywhere) => {
+                unknown.push(name);
+                out.push((i, Ok(Destination::Anywhere)));
+            }
             answer => out.push((i, answer)),
         }
     }

@@ -112,6 +112,23 @@ async fn a_command_no_server_knows_gets_the_servers_answer() {
     let got = slots(&p.query_async(&mut con).await);
     assert!(got[0].contains("42") && got[1].contains("unknown command") && got[2].contains("43"), "{got:?}");
 
+    // The server is asked about an unknown name once per pipeline, not once per command.
+    let info_calls = || {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut topo.conn(&topo.master_addr(&names[0])))
+            .unwrap();
+        let line = stats.lines().find(|l| l.starts_with("cmdstat_command|info:")).map(str::to_owned);
+        line.and_then(|l| l.split(['=', ',']).nth(1).and_then(|n| n.parse::<u64>().ok())).unwrap_or(0)
+    };
+    let before = info_calls();
+    let mut p = redis::pipe();
+    p.cmd("NOSUCH.CMD").arg(&a).cmd("nosuch.cmd").arg(&b).cmd("NOSUCH.CMD").arg("x").get(&b);
+    p.ignore_errors();
+    let got = slots(&p.query_async(&mut con).await);
+    assert!(got[..3].iter().all(|s| s.contains("unknown command")) && got[3].contains("43"), "{got:?}");
+    assert_eq!(info_calls() - before, 1, "COMMAND INFO once for the three");
+
     // Without ignore_errors(): the pipeline's error, as redis-rs makes it from the replies.
     let mut p = redis::pipe();
     p.ping().cmd("JSON.GET").arg("x").arg(".path").get(&a);
