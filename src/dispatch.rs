@@ -21,13 +21,13 @@ use crate::topology::ShardTable;
 mod channels;
 
 /// One command (`args` are its arguments, from [`crate::request::cmd_args`]).
-/// The hot path (every key on one shard) is a plain `execute`; everything rarer
+/// The hot path (every key on one shard) is a plain [`Executor::run`]; everything rarer
 /// is boxed, so the future every request allocates stays small (measured in
 /// docs/performance.md).
 pub(crate) async fn command(exec: &Executor, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
     // The hot path: one plan and one send under the current table, the loop of
-    // `replanned` only after a ring change (its closure, inlined here, made
-    // every request's future 120 bytes larger).
+    // `replanned` (boxed) only after a ring change: its closure on the hot path
+    // made every request's future 48 bytes larger (measured: 2,600 → 2,552).
     match command_under(exec, &exec.table.latest(), cmd, args).await {
         Err(Error::RingChanged { .. }) => {
             Box::pin(replanned(exec, |shards| async move { command_under(exec, &shards, cmd, args).await }))

@@ -1,7 +1,8 @@
 //! The routing questions a table answers for the layers above it: a key's
 //! route, a command's, a pipeline's or a transaction's plan, which shard(s) a
-//! route means. Whether a ring change is in progress is this file's business
-//! only: under a stable ring a route is the owner's shard and the planner runs
+//! route means. Above the executor, whether a ring change is in progress is
+//! this file's business only (below, `execute/moving.rs` handles the keys that
+//! move, and replica reads wait for a stable ring): under a stable ring a route is the owner's shard and the planner runs
 //! over the placement (statically dispatched: the hot path); during a change
 //! over the change's routes (see [`crate::routes`]).
 
