@@ -39,8 +39,12 @@ struct Failed {
 
 impl From<disredis::Error> for Failed {
     fn from(e: disredis::Error) -> Failed {
+        // The node didn't answer within the deadline, or the client had
+        // already declared its shard down (which one depends on how long the
+        // run took to get here): either way, what the node last said.
         let no_answer = match &e {
             disredis::Error::FailoverTimeout { last, .. } => Some(last.to_string()),
+            disredis::Error::ShardDown { last, .. } => Some(last.to_string()),
             _ => None,
         };
         Failed { text: e.to_string(), no_answer }
@@ -307,6 +311,21 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shard the client already declared down reads like one whose node
+    /// didn't answer in time: the same row, whichever came first.
+    #[test]
+    fn a_down_shard_is_a_node_that_did_not_answer() {
+        let refused = || Box::new(disredis::Error::Closed);
+        let down = Failed::from(disredis::Error::ShardDown {
+            shard: "shard-b".into(),
+            down_for: std::time::Duration::from_secs(2),
+            last: refused(),
+        });
+        assert_eq!(down.no_answer.as_deref(), Some(refused().to_string().as_str()));
+        let other = Failed::from(disredis::Error::Closed);
+        assert_eq!(other.no_answer, None);
+    }
 
     fn row(master: Option<&str>, role: Result<&str, Option<&str>>, views: &[Result<&str, &str>]) -> Row {
         let failed = |no_answer: Option<&str>| Failed {
