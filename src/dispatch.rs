@@ -110,32 +110,46 @@ async fn pipeline_under(
     if pipe.is_transaction() {
         return Box::pin(transaction(exec, shards, pipe, offset, count)).await;
     }
-    let planned = match shards.plan_pipeline(pipe, Options::default()) {
-        // `ignore_errors()`: plan again, the refused command failing in its slot.
-        Err(e) if refusal(&e) && request::ignores_errors(pipe) => {
-            shards.plan_pipeline(pipe, Options { in_slots: true, learned: &[] })?
-        }
-        other => other?,
+    let planned = match plan_split(shards, pipe, &[])? {
+        PipelinePlan::Lookup(indexes) => Box::pin(learn_and_plan(exec, shards, pipe, indexes)).await?,
+        planned => planned,
     };
-    let whole = Request::Pipe { pipe, offset, count };
     match planned {
         // One shard, nothing to merge: the caller's pipeline as it is.
-        PipelinePlan::One { route, call } => exec.run(shards, route, call, whole).await?.many(),
-        PipelinePlan::Split { subs, replies } => Box::pin(run_split(exec, shards, subs, replies)).await,
-        PipelinePlan::Lookup(indexes) => {
-            Box::pin(async move {
-                // Commands the static table doesn't know: ask the server, then plan again.
-                let learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?;
-                let in_slots = request::ignores_errors(pipe);
-                match shards.plan_pipeline(pipe, Options { in_slots, learned: &learned })? {
-                    PipelinePlan::One { route, call } => exec.run(shards, route, call, whole).await?.many(),
-                    PipelinePlan::Split { subs, replies } => run_split(exec, shards, subs, replies).await,
-                    PipelinePlan::Lookup(_) => unreachable!("every command not in the table was asked about"),
-                }
-            })
-            .await
+        PipelinePlan::One { route, call } => {
+            exec.run(shards, route, call, Request::Pipe { pipe, offset, count }).await?.many()
         }
+        PipelinePlan::Split { subs, replies } => Box::pin(run_split(exec, shards, subs, replies)).await,
+        PipelinePlan::Lookup(_) => unreachable!("every command not in the table was asked about"),
     }
+}
+
+/// Plans a non-atomic pipeline; when a command was refused and the pipeline
+/// has `ignore_errors()`, plans it again with that command failing in its
+/// slot. The flag is read only then (it costs a `Debug` of the pipeline).
+fn plan_split(
+    shards: &ShardTable,
+    pipe: &Pipeline,
+    learned: &[(usize, Result<Destination>)],
+) -> Result<PipelinePlan> {
+    match shards.plan_pipeline(pipe, Options { in_slots: false, learned }) {
+        Err(e) if refusal(&e) && request::ignores_errors(pipe) => {
+            shards.plan_pipeline(pipe, Options { in_slots: true, learned })
+        }
+        other => other,
+    }
+}
+
+/// Commands the static table doesn't know: asks the server about them, then
+/// plans the pipeline again with its answers.
+async fn learn_and_plan(
+    exec: &Executor,
+    shards: &ShardTable,
+    pipe: &Pipeline,
+    indexes: Vec<usize>,
+) -> Result<PipelinePlan> {
+    let learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?;
+    plan_split(shards, pipe, &learned)
 }
 
 /// Whether planning refused a command for where it would go (what an

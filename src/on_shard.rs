@@ -127,11 +127,15 @@ impl ShardHandle {
         }
         let (shards, idx) = self.locate()?;
         let mut refused = Vec::new();
+        // `ignore_errors()` is read once, at the first refusal (it costs a
+        // `Debug` of the pipeline).
+        let mut in_slots = None;
         for (i, cmd) in pipe.cmd_iter().enumerate() {
-            match self.call(&shards, idx, cmd) {
-                Ok(_) => {}
-                Err(e) if !pipe.is_transaction() && request::ignores_errors(pipe) => refused.push((i, e)),
-                Err(e) => return Err(e),
+            if let Err(e) = self.call(&shards, idx, cmd) {
+                if !*in_slots.get_or_insert_with(|| !pipe.is_transaction() && request::ignores_errors(pipe)) {
+                    return Err(e);
+                }
+                refused.push((i, e));
             }
         }
         if !refused.is_empty() {
