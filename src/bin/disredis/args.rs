@@ -288,7 +288,7 @@ impl FenceArgs {
     pub fn options(&self, allow_nonempty: bool) -> Result<disredis::reshard::Options, Failure> {
         let secs = |what: &str, v: f64| {
             std::time::Duration::try_from_secs_f64(v)
-                .map_err(|_| Failure { code: 2, message: format!("{what}: {v} is not a number of seconds") })
+                .map_err(|_| Failure::usage(format!("{what}: {v} is not a number of seconds")))
         };
         let mut options = disredis::reshard::Options::default();
         options.grace = secs("--grace", self.grace)?;

@@ -15,30 +15,24 @@ pub fn master_of(client: &DisredisClient, shard: &str) -> Option<String> {
 }
 
 pub fn locate(client: &DisredisClient, keys: &[String], json: bool) -> Result<(), Failure> {
-    let rows: Vec<(String, String, Option<String>)> = keys
-        .iter()
-        .map(|k| {
-            let shard = client.shard_for(k).to_owned();
-            let master = master_of(client, &shard);
-            (k.clone(), shard, master)
-        })
-        .collect();
+    let located = keys.iter().map(|key| {
+        let shard = client.shard_for(key);
+        (key, shard, master_of(client, shard))
+    });
     if json {
-        let items = rows
-            .into_iter()
+        let items = located
             .map(|(key, shard, master)| {
                 Json::Obj(vec![
-                    ("key", Json::Str(key)),
-                    ("shard", Json::Str(shard)),
+                    ("key", Json::str(key)),
+                    ("shard", Json::str(shard)),
                     ("master", Json::opt_str(master)),
                 ])
             })
             .collect();
         outln!("{}", Json::Arr(items));
     } else {
-        let rows: Vec<Vec<String>> = rows
-            .into_iter()
-            .map(|(k, s, m)| vec![k, s, m.unwrap_or_else(|| "(not connected)".into())])
+        let rows: Vec<Vec<String>> = located
+            .map(|(k, s, m)| vec![k.clone(), s.to_owned(), m.unwrap_or_else(|| "(not connected)".into())])
             .collect();
         print_table(&["KEY", "SHARD", "MASTER"], &rows);
     }
@@ -137,8 +131,8 @@ pub async fn ping(client: &DisredisClient, count: u32, json: bool) -> Result<(),
                     Ok(t) => {
                         let (min, median, max) = stats(t);
                         let msf = |d: Duration| Json::Num(d.as_secs_f64() * 1000.0);
-                        fields.push(("count", Json::Int(t.len() as i64)));
                         fields.extend([
+                            ("count", Json::Int(t.len() as i64)),
                             ("min_ms", msf(min)),
                             ("median_ms", msf(median)),
                             ("max_ms", msf(max)),

@@ -17,10 +17,6 @@ use crate::args::Cli;
 /// better reported as under way than waited for.
 pub const SHARD_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
-}
-
 /// The flag that sets a TLS parameter, for error text.
 fn flag_of(part: &str) -> Option<&'static str> {
     Some(match part {
@@ -40,36 +36,40 @@ fn tls_failure(e: Error) -> Failure {
     match &e {
         Error::BadUrl { part, detail } if flag_of(part).is_some() => {
             let flag = flag_of(part).unwrap_or_default();
-            usage(format!("TLS setting {flag} (URL parameter {part}=): {detail}"))
+            Failure::usage(format!("TLS setting {flag} (URL parameter {part}=): {detail}"))
         }
-        Error::BadUrl { part: "scheme", detail } => usage(format!("--tls: {detail}")),
+        Error::BadUrl { part: "scheme", detail } => Failure::usage(format!("--tls: {detail}")),
         _ => Failure::from(e),
     }
 }
 
 /// A password from `env` (the variable must be set and not empty), else the
-/// prompt when `ask`; `None` when neither is asked for.
+/// prompt when `ask`, else `fallback` (an environment variable) unless the URL
+/// `has` one; `None` when there is none.
 fn password(
     env: Option<&str>,
     ask: bool,
     whose: &str,
-    stdin: &mut dyn FnMut() -> Option<String>,
+    fallback: &str,
+    has: bool,
 ) -> Result<Option<String>, Failure> {
     if let Some(var) = env {
         return match std::env::var(var) {
             Ok(p) if !p.is_empty() => Ok(Some(p)),
-            _ => Err(usage(format!("the {whose}' password variable {var} is not set or empty"))),
+            _ => Err(Failure::usage(format!("the {whose}' password variable {var} is not set or empty"))),
         };
     }
     if !ask {
-        return Ok(None);
+        return Ok((!has).then(|| std::env::var(fallback).ok().filter(|p| !p.is_empty())).flatten());
     }
     let prompt = format!("Password for the {whose}: ");
     let read =
-        if std::io::stdin().is_terminal() { rpassword::prompt_password(&prompt).ok() } else { stdin() };
+        if std::io::stdin().is_terminal() { rpassword::prompt_password(&prompt).ok() } else { stdin_line() };
     match read {
         Some(p) if !p.is_empty() => Ok(Some(p)),
-        _ => Err(usage(format!("no {whose} password read ({prompt:?} got an empty line or end of input)"))),
+        _ => Err(Failure::usage(format!(
+            "no {whose} password read ({prompt:?} got an empty line or end of input)"
+        ))),
     }
 }
 
@@ -107,7 +107,7 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
             (builder, parsed.has_password(), parsed.sentinel_password().is_some())
         }
         None if cli.sentinels.is_empty() => {
-            return Err(usage(
+            return Err(Failure::usage(
                 "no Sentinels given: use --sentinel HOST:PORT (repeatable), --url \
                  redis+sentinel://… or set DISREDIS_URL (see disredis --help)",
             ));
@@ -123,22 +123,12 @@ pub fn settings(cli: &Cli) -> Result<Builder, Failure> {
     if let Some(user) = &access.sentinel_user {
         builder = builder.sentinel_username(user);
     }
-    let mut stdin = stdin_line;
-    let env =
-        |var: &str, has: bool| (!has).then(|| std::env::var(var).ok().filter(|p| !p.is_empty())).flatten();
-    let data = password(access.password_env.as_deref(), access.ask_password, "data nodes", &mut stdin)?
-        .or_else(|| env("DISREDIS_PASSWORD", has_password));
-    if let Some(p) = data {
+    let (env, ask) = (access.password_env.as_deref(), access.ask_password);
+    if let Some(p) = password(env, ask, "data nodes", "DISREDIS_PASSWORD", has_password)? {
         builder = builder.password(p);
     }
-    let sentinel = password(
-        access.sentinel_password_env.as_deref(),
-        access.ask_sentinel_password,
-        "Sentinels",
-        &mut stdin,
-    )?
-    .or_else(|| env("DISREDIS_SENTINEL_PASSWORD", has_sentinel_password));
-    if let Some(p) = sentinel {
+    let (env, ask) = (access.sentinel_password_env.as_deref(), access.ask_sentinel_password);
+    if let Some(p) = password(env, ask, "Sentinels", "DISREDIS_SENTINEL_PASSWORD", has_sentinel_password)? {
         builder = builder.sentinel_password(p);
     }
     if !cli.masters.is_empty() {

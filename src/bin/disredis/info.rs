@@ -5,6 +5,7 @@ use disredis::DisredisClient;
 use futures_util::future::join_all;
 
 use crate::Failure;
+use crate::commands::master_of;
 use crate::out::outln;
 use crate::output::{Json, print_table};
 
@@ -43,13 +44,10 @@ fn rows(all: &[Result<Sections, String>]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for sections in all.iter().flatten() {
         for (name, fields) in sections {
-            let idx = match out.iter().position(|(n, _)| n == name) {
-                Some(i) => i,
-                None => {
-                    out.push((name.clone(), Vec::new()));
-                    out.len() - 1
-                }
-            };
+            let idx = out.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
+                out.push((name.clone(), Vec::new()));
+                out.len() - 1
+            });
             for (field, _) in fields {
                 if !out[idx].1.contains(field) {
                     out[idx].1.push(field.clone());
@@ -69,9 +67,7 @@ pub async fn run(client: &DisredisClient, section: Option<&str>, json: bool) -> 
     let shards = client.shard_names();
     let all = join_all(shards.iter().map(|s| info_of(client, s, section))).await;
     let failed = all.iter().filter(|r| r.is_err()).count();
-    let topology = client.topology();
-    let master =
-        |shard: &str| topology.shards.iter().find(|s| s.name == shard).and_then(|s| s.master.clone());
+    let master = |shard: &str| master_of(client, shard);
     if json {
         let items = shards
             .iter()

@@ -34,6 +34,16 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Exit status 2: what the user must fix in the command line or URL.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure { code: 2, message: message.into() }
+    }
+
+    /// Exit status 1: the command failed.
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure { code: 1, message: message.into() }
+    }
+
     /// Exit status 1 when `failed` shards did not answer the command `what`
     /// (empty: not named), else success; the printed table already says why
     /// each shard failed.
@@ -41,7 +51,7 @@ impl Failure {
         let what = if what.is_empty() { String::new() } else { format!(" {what}") };
         match failed {
             0 => Ok(()),
-            n => Err(Failure { code: 1, message: format!("{n} shard(s) did not answer{what}") }),
+            n => Err(Failure::failed(format!("{n} shard(s) did not answer{what}"))),
         }
     }
 }
@@ -76,10 +86,7 @@ fn exit_code(e: &Error) -> u8 {
 async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Completions { shell } = cli.command {
         if cli.json {
-            return Err(Failure {
-                code: 2,
-                message: "completions prints a shell script; --json does not apply".into(),
-            });
+            return Err(Failure::usage("completions prints a shell script; --json does not apply"));
         }
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "disredis", &mut script);

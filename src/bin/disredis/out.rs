@@ -32,11 +32,7 @@ pub(crate) use {errln, outln};
 /// Writes `args` and a newline to standard output and flushes, so a pipe sees
 /// each line as it is made.
 pub fn line(args: fmt::Arguments<'_>) {
-    let mut out = io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
-    if let Err(e) = written {
-        gone(&e);
-    }
+    bytes(format!("{args}\n").as_bytes());
 }
 
 /// Writes `bytes` as they are (already split into lines) and flushes.

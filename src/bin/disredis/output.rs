@@ -28,6 +28,11 @@ impl Json {
     pub fn opt_str(s: Option<impl Into<String>>) -> Json {
         s.map_or(Json::Null, |s| Json::Str(s.into()))
     }
+
+    /// An array of strings.
+    pub fn strs(items: &[String]) -> Json {
+        Json::Arr(items.iter().map(Json::str).collect())
+    }
 }
 
 fn write_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
@@ -58,10 +63,7 @@ impl fmt::Display for Json {
             Json::Arr(items) => {
                 f.write_str("[")?;
                 for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{item}")?;
+                    write!(f, "{}{item}", if i > 0 { "," } else { "" })?;
                 }
                 f.write_str("]")
             }
@@ -77,9 +79,7 @@ fn write_obj<'a>(
 ) -> fmt::Result {
     f.write_str("{")?;
     for (i, (k, v)) in fields.enumerate() {
-        if i > 0 {
-            f.write_str(",")?;
-        }
+        f.write_str(if i > 0 { "," } else { "" })?;
         write_str(f, k)?;
         write!(f, ":{v}")?;
     }
@@ -87,7 +87,7 @@ fn write_obj<'a>(
 }
 
 /// Prints `rows` under `header` with columns padded to their widest cell
-/// (the last column is not padded).
+/// (no whitespace ends a line).
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -96,15 +96,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let last = cells.len().saturating_sub(1);
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i == last {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-        }
+        let out: String = cells.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}  ")).collect();
         outln!("{}", out.trim_end());
     };
     line(header.to_vec());

@@ -122,12 +122,12 @@ impl Shown {
                 "{}",
                 Json::Obj(vec![
                     ("version", Json::Int(outcome.ring.version as i64)),
-                    ("members", Json::Arr(outcome.ring.members.iter().map(Json::str).collect())),
+                    ("members", Json::strs(&outcome.ring.members)),
                     ("scanned", Json::Int(p.scanned as i64)),
                     ("moved", Json::Int(p.moved as i64)),
                     ("seconds", Json::Num((secs * 1000.0).round() / 1000.0)),
                     ("conflicts", Json::Int(p.conflicts.len() as i64)),
-                    ("conflict_examples", Json::Arr(examples.iter().map(Json::str).collect())),
+                    ("conflict_examples", Json::strs(&examples)),
                 ])
             );
         } else {
@@ -142,14 +142,11 @@ impl Shown {
         if p.conflicts.is_empty() {
             return Ok(());
         }
-        Err(Failure {
-            code: 1,
-            message: format!(
-                "{} key(s) are on their old owner and on their new one (both copies kept), e.g. {}",
-                p.conflicts.len(),
-                examples.join(", ")
-            ),
-        })
+        Err(Failure::failed(format!(
+            "{} key(s) are on their old owner and on their new one (both copies kept), e.g. {}",
+            p.conflicts.len(),
+            examples.join(", ")
+        )))
     }
 
     /// Prints what a rebalance found and did; conflicts kept exit 1 (not in a dry run).
@@ -191,7 +188,7 @@ impl Shown {
                     ("moved", Json::Int(r.moved as i64)),
                     ("conflicts", Json::Int(r.conflicts as i64)),
                     ("resolved", Json::Int(r.resolved as i64)),
-                    ("conflict_examples", Json::Arr(examples.iter().map(Json::str).collect())),
+                    ("conflict_examples", Json::strs(&examples)),
                 ])
             );
         } else {
@@ -217,11 +214,8 @@ impl Shown {
         if dry_run || kept == 0 {
             return Ok(());
         }
-        Err(Failure {
-            code: 1,
-            message: format!(
-                "{kept} key(s) are on their owner and on another master (both kept); choose with --on-conflict keep-owner|keep-other"
-            ),
-        })
+        Err(Failure::failed(format!(
+            "{kept} key(s) are on their owner and on another master (both kept); choose with --on-conflict keep-owner|keep-other"
+        )))
     }
 }

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use disredis::hashing::Rendezvous;
 use disredis::reshard::{self, Options};
 use disredis::{DisredisClient, Phase, Ring};
-use redis::Value;
 
 use crate::Failure;
 use crate::out::outln;
 use crate::output::{Json, print_table};
 use crate::progress::Shown;
+use crate::scan;
 
 /// Keys shown per (from, to) pair.
 const EXAMPLES: usize = 3;
@@ -28,14 +28,10 @@ pub enum MemberEdit {
     Remove,
 }
 
-fn usage(message: String) -> Failure {
-    Failure { code: 2, message }
-}
-
 /// The member set after the change, or why the change can't be made.
 fn target(ring: &Ring, unrouted: &[String], change: MemberEdit, name: &str) -> Result<Vec<String>, Failure> {
     if ring.phase != Phase::Stable {
-        return Err(usage(format!(
+        return Err(Failure::usage(format!(
             "a change is in progress (ring version {}, phase {})",
             ring.version, ring.phase
         )));
@@ -44,56 +40,31 @@ fn target(ring: &Ring, unrouted: &[String], change: MemberEdit, name: &str) -> R
     let mut members = ring.members.clone();
     match change {
         MemberEdit::Add if member => {
-            return Err(usage(format!("{name} is already a member of ring version {}", ring.version)));
+            return Err(Failure::usage(format!(
+                "{name} is already a member of ring version {}",
+                ring.version
+            )));
         }
         MemberEdit::Add if !unrouted.iter().any(|u| u == name) => {
-            return Err(usage(format!(
+            return Err(Failure::usage(format!(
                 "{name} is not a master the Sentinels monitor outside the ring (monitored, not members: {})",
                 if unrouted.is_empty() { "none".to_owned() } else { unrouted.join(", ") }
             )));
         }
         MemberEdit::Add => members.push(name.to_owned()),
         MemberEdit::Remove if !member => {
-            return Err(usage(format!("{name} is not a member (members: {})", ring.members.join(", "))));
+            return Err(Failure::usage(format!(
+                "{name} is not a member (members: {})",
+                ring.members.join(", ")
+            )));
         }
         MemberEdit::Remove if members.len() == 1 => {
-            return Err(usage(format!("{name} is the last member: a ring needs at least one")));
+            return Err(Failure::usage(format!("{name} is the last member: a ring needs at least one")));
         }
         MemberEdit::Remove => members.retain(|m| m != name),
     }
     members.sort();
     Ok(members)
-}
-
-/// Every key of one member, a page (`SCAN` with `COUNT 1000`) at a time.
-async fn scan_member(
-    client: &DisredisClient,
-    name: &str,
-    mut each: impl FnMut(Vec<u8>),
-) -> Result<u64, Failure> {
-    let mut handle = client.on_shard(name)?;
-    let mut cursor = b"0".to_vec();
-    let mut scanned = 0;
-    loop {
-        let reply: Value =
-            redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000).query_async(&mut handle).await?;
-        let Value::Array(mut parts) = reply else {
-            return Err(Failure { code: 1, message: format!("{name}: SCAN answered {reply:?}") });
-        };
-        let (Some(Value::Array(keys)), Some(Value::BulkString(next))) = (parts.pop(), parts.pop()) else {
-            return Err(Failure { code: 1, message: format!("{name}: unexpected SCAN reply") });
-        };
-        for key in keys {
-            if let Value::BulkString(k) = key {
-                scanned += 1;
-                each(k);
-            }
-        }
-        if next == b"0" {
-            return Ok(scanned);
-        }
-        cursor = next;
-    }
 }
 
 /// One (from, to) pair of the plan.
@@ -122,25 +93,28 @@ pub async fn run(
         return shown.finish(outcome.map(Some), json);
     }
     let before =
-        Rendezvous::new(ring.members.clone()).ok_or_else(|| usage("the ring has no members".into()))?;
+        Rendezvous::new(ring.members.clone()).ok_or_else(|| Failure::usage("the ring has no members"))?;
     let after =
-        Rendezvous::new(members.clone()).ok_or_else(|| usage("the change leaves no members".into()))?;
+        Rendezvous::new(members.clone()).ok_or_else(|| Failure::usage("the change leaves no members"))?;
     let mut plan: BTreeMap<(String, String), Moves> = BTreeMap::new();
     let (mut scanned, mut misplaced) = (0u64, 0u64);
     for member in &ring.members {
-        scanned += scan_member(client, member, |key| {
-            if before.shard_for(&key) != member {
-                // Not this member's key under the current ring (placed by
-                // something else): not this change's to move.
-                misplaced += 1;
-                return;
-            }
-            let to = after.shard_for(&key);
-            if to != member {
-                let moves = plan.entry((member.clone(), to.to_owned())).or_default();
-                moves.keys += 1;
-                if moves.examples.len() < EXAMPLES {
-                    moves.examples.push(String::from_utf8_lossy(&key).into_owned());
+        scan::each_batch(client, member, ("COUNT", 1000), |keys| {
+            scanned += keys.len() as u64;
+            for key in keys {
+                if before.shard_for(&key) != member {
+                    // Not this member's key under the current ring (placed by
+                    // something else): not this change's to move.
+                    misplaced += 1;
+                    continue;
+                }
+                let to = after.shard_for(&key);
+                if to != member {
+                    let moves = plan.entry((member.clone(), to.to_owned())).or_default();
+                    moves.keys += 1;
+                    if moves.examples.len() < EXAMPLES {
+                        moves.examples.push(String::from_utf8_lossy(&key).into_owned());
+                    }
                 }
             }
         })
@@ -155,18 +129,17 @@ pub async fn run(
                     ("from", Json::str(from)),
                     ("to", Json::str(to)),
                     ("keys", Json::Int(m.keys as i64)),
-                    ("examples", Json::Arr(m.examples.iter().map(Json::str).collect())),
+                    ("examples", Json::strs(&m.examples)),
                 ])
             })
             .collect();
-        let names = |v: &[String]| Json::Arr(v.iter().map(Json::str).collect());
         outln!(
             "{}",
             Json::Obj(vec![
                 ("dry_run", Json::Bool(true)),
                 ("version", Json::Int(ring.version as i64)),
-                ("members", names(&ring.members)),
-                ("target", names(&members)),
+                ("members", Json::strs(&ring.members)),
+                ("target", Json::strs(&members)),
                 ("scanned", Json::Int(scanned as i64)),
                 ("moving", Json::Int(moving as i64)),
                 ("misplaced", Json::Int(misplaced as i64)),

@@ -60,12 +60,11 @@ async fn clients(client: &DisredisClient, name: &str) -> Result<Vec<Named>, Stri
 }
 
 fn ring_json(r: &Ring) -> Json {
-    let names = |v: &[String]| Json::Arr(v.iter().map(Json::str).collect());
     Json::Obj(vec![
         ("version", Json::Int(r.version as i64)),
         ("phase", Json::str(r.phase.to_string())),
-        ("members", names(&r.members)),
-        ("target", names(&r.target)),
+        ("members", Json::strs(&r.members)),
+        ("target", Json::strs(&r.target)),
     ])
 }
 
@@ -141,7 +140,6 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
                 Json::Obj(vec![("name", Json::str(&m.name)), ("copy", copy), ("clients", clients)])
             })
             .collect();
-        let unrouted = Json::Arr(topology.unrouted.iter().map(Json::str).collect());
         let late = stragglers(&members, ring.version)
             .into_iter()
             .map(|(master, n)| {
@@ -157,7 +155,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
             "{}",
             Json::Obj(vec![
                 ("ring", ring_json(ring)),
-                ("unrouted", unrouted),
+                ("unrouted", Json::strs(&topology.unrouted)),
                 ("consistent", Json::Bool(consistent)),
                 ("masters", Json::Arr(masters)),
                 ("stragglers", Json::Arr(late)),
@@ -198,10 +196,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
     }
     match consistent {
         true => Ok(()),
-        false => Err(Failure {
-            code: 1,
-            message: "a member's ring copy is missing, unreadable or different".into(),
-        }),
+        false => Err(Failure::failed("a member's ring copy is missing, unreadable or different")),
     }
 }
 

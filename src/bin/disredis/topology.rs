@@ -65,14 +65,8 @@ impl Row {
             return Some(m);
         }
         let named: Vec<&str> = self.views.iter().filter_map(|(_, v)| v.as_ref().ok()?.as_deref()).collect();
-        let mut best: Option<(&str, usize)> = None;
-        for a in &named {
-            let n = named.iter().filter(|b| *b == a).count();
-            if best.is_none_or(|(_, most)| n > most) {
-                best = Some((a, n));
-            }
-        }
-        best.map(|(a, _)| a)
+        // The first of those named most often (`max_by_key` keeps the last).
+        named.iter().rev().max_by_key(|a| named.iter().filter(|b| b == a).count()).copied()
     }
 
     /// How many Sentinels name [`Row::reference`].
@@ -304,7 +298,7 @@ pub async fn run(client: &DisredisClient, json: bool) -> Result<(), Failure> {
         .collect();
     match failed.is_empty() {
         true => Ok(()),
-        false => Err(Failure { code: 1, message: format!("ROLE check failed on {}", failed.join(", ")) }),
+        false => Err(Failure::failed(format!("ROLE check failed on {}", failed.join(", ")))),
     }
 }
 

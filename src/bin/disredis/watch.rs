@@ -88,7 +88,7 @@ fn describe_health(health: &Health, json: bool, at: &str) -> String {
             vec![
                 ("shard", Json::str(shard)),
                 ("master", Json::opt_str(master.clone())),
-                ("down_s", Json::Num((after.as_secs_f64() * 10.0).round() / 10.0)),
+                ("down_s", tenths(*after)),
             ],
             format!(
                 "{shard}: {} answers (no master for {:.1} s)",
@@ -102,46 +102,41 @@ fn describe_health(health: &Health, json: bool, at: &str) -> String {
 
 /// One event as a line of text (after the timestamp) or a JSON object.
 fn describe(event: &Event, json: bool, at: &str) -> String {
-    let (kind, fields): (&str, Vec<(&'static str, Json)>) = match event {
+    let (kind, fields, text) = match event {
         Event::SwitchMaster { shard, from, to } => (
             "SwitchMaster",
             vec![("shard", Json::str(shard)), ("from", Json::opt_str(from.clone())), ("to", Json::str(to))],
+            format!("{shard}: {} -> {to}", from.as_deref().unwrap_or("(none)")),
         ),
-        Event::ReResolved { shard, cause } => {
-            ("ReResolved", vec![("shard", Json::str(shard)), ("cause", Json::str(cause))])
-        }
-        Event::SentinelDown { addr, cause } => {
-            ("SentinelDown", vec![("sentinel", Json::str(addr)), ("cause", Json::str(cause))])
-        }
-        Event::SentinelUp { addr } => ("SentinelUp", vec![("sentinel", Json::str(addr))]),
-        Event::ShardDown { shard, cause } => {
-            ("ShardDown", vec![("shard", Json::str(shard)), ("cause", Json::str(cause))])
-        }
+        Event::ReResolved { shard, cause } => (
+            "ReResolved",
+            vec![("shard", Json::str(shard)), ("cause", Json::str(cause))],
+            format!("{shard}: {cause}"),
+        ),
+        Event::SentinelDown { addr, cause } => (
+            "SentinelDown",
+            vec![("sentinel", Json::str(addr)), ("cause", Json::str(cause))],
+            format!("{addr}: {cause}"),
+        ),
+        Event::SentinelUp { addr } => ("SentinelUp", vec![("sentinel", Json::str(addr))], addr.clone()),
+        Event::ShardDown { shard, cause } => (
+            "ShardDown",
+            vec![("shard", Json::str(shard)), ("cause", Json::str(cause))],
+            format!("{shard}: requests fail at once until it has a master ({cause})"),
+        ),
         Event::ShardUp { shard, down_for } => (
             "ShardUp",
-            vec![
-                ("shard", Json::str(shard)),
-                ("down_s", Json::Num((down_for.as_secs_f64() * 10.0).round() / 10.0)),
-            ],
+            vec![("shard", Json::str(shard)), ("down_s", tenths(*down_for))],
+            format!("{shard}: has a master again (down {:.1} s)", down_for.as_secs_f64()),
         ),
-        other => ("Other", vec![("debug", Json::Str(format!("{other:?}")))]),
-    };
-    let text = match event {
-        Event::SwitchMaster { shard, from, to } => {
-            format!("{shard}: {} -> {to}", from.as_deref().unwrap_or("(none)"))
-        }
-        Event::ReResolved { shard, cause } => format!("{shard}: {cause}"),
-        Event::SentinelDown { addr, cause } => format!("{addr}: {cause}"),
-        Event::SentinelUp { addr } => addr.clone(),
-        Event::ShardDown { shard, cause } => {
-            format!("{shard}: requests fail at once until it has a master ({cause})")
-        }
-        Event::ShardUp { shard, down_for } => {
-            format!("{shard}: has a master again (down {:.1} s)", down_for.as_secs_f64())
-        }
-        other => format!("{other:?}"),
+        other => ("Other", vec![("debug", Json::Str(format!("{other:?}")))], format!("{other:?}")),
     };
     line(kind, fields, text, json, at)
+}
+
+/// Seconds to a tenth, for JSON.
+fn tenths(d: Duration) -> Json {
+    Json::Num((d.as_secs_f64() * 10.0).round() / 10.0)
 }
 
 /// `time event fields…` as JSON, or `time kind text` for people.
