@@ -1,6 +1,7 @@
 //! Node addresses: `host:port`, IPv6 in brackets. Pure: no I/O.
 
 use std::fmt;
+use std::num::NonZeroU16;
 
 use crate::error::{Error, Result};
 
@@ -45,11 +46,8 @@ impl NodeAddr {
         if host.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/' || b == b'@') {
             return Err(bad("host contains a character that is not allowed"));
         }
-        let port: u16 = port.parse().map_err(|_| bad("port is not a number from 1 to 65535"))?;
-        if port == 0 {
-            return Err(bad("port is not a number from 1 to 65535"));
-        }
-        Ok(NodeAddr { host: host.to_owned(), port })
+        let port: NonZeroU16 = port.parse().map_err(|_| bad("port is not a number from 1 to 65535"))?;
+        Ok(NodeAddr { host: host.to_owned(), port: port.get() })
     }
 
     /// The host (without brackets for IPv6).

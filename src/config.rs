@@ -16,31 +16,25 @@ pub use crate::tls::TlsConfig;
 
 /// Connect timeout for data nodes (masters): redis-rs's own default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Response timeout for ordinary commands: redis-rs's own default. A
-/// timeout counts as a failure of the shard (it may be hung), so the shard is
-/// re-resolved; blocking commands will get their own connection without it.
+/// Response timeout for ordinary commands: redis-rs's own default (a timeout
+/// counts as a failure of the shard: it may be hung).
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Connect and response timeout for Sentinel queries. Short on purpose:
 /// a dead Sentinel must not delay trying the next one (Sentinel answers in well
 /// under a millisecond on a healthy network).
 pub const DEFAULT_SENTINEL_TIMEOUT: Duration = Duration::from_millis(250);
-/// How many Sentinels must name the same master before it is used: 1, the
-/// first Sentinel that answers (one query, the Sentinel client guidelines'
-/// behaviour). Raise it to a majority of your Sentinels to fence a Sentinel cut
-/// off from the others that still names an old master.
+/// How many Sentinels must name the same master before it is used: the first
+/// that answers, one query, as the Sentinel client guidelines have it.
 pub const DEFAULT_SENTINEL_QUORUM: usize = 1;
 /// How long one request keeps retrying a failing shard. Sentinel with
 /// `down-after-milliseconds 5000` (a common production value) fails over in
 /// roughly 6–7 s; the default leaves room for one aborted attempt.
 pub const DEFAULT_FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
-/// How long a shard may have no usable master before it counts as down
-/// ([`Error::ShardDown`](crate::Error::ShardDown): its requests fail at once
-/// while a background probe looks for a master), provided Sentinel names no
-/// promotion under way and has no replica it could promote; with a replica it
-/// could promote, a whole failover deadline. Long enough that a connection
-/// dropped in passing or a failover (about 1–2 s once Sentinel acts) never
-/// counts; short enough that a shard that can't come back soon stops holding
-/// callers' workers (docs/failover.md, "A dead shard", has the measurement).
+/// How long a shard may have no usable master before it counts as down (see
+/// [`Builder::shard_down_after`]). Long enough that a connection dropped in
+/// passing or a failover (about 1–2 s once Sentinel acts) never counts; short
+/// enough that a shard that can't come back soon stops holding callers' workers
+/// (docs/failover.md, "A dead shard", has the measurement).
 pub const DEFAULT_SHARD_DOWN_AFTER: Duration = Duration::from_secs(2);
 /// First retry delay. The promoted master usually becomes visible through
 /// Sentinel within ~1–2 s, so short polls find it soon after it appears instead

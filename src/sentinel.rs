@@ -113,8 +113,7 @@ impl Sentinels {
     }
 
     async fn connect(&self, addr: &NodeAddr) -> Result<MultiplexedConnection> {
-        let cached = self.cached.lock().get(addr).cloned();
-        if let Some(con) = cached {
+        if let Some(con) = self.cached.lock().get(addr).cloned() {
             return Ok(con);
         }
         let client = self.client(addr)?;
@@ -127,8 +126,7 @@ impl Sentinels {
         // password there is no AUTH: a Sentinel with `requirepass` answers the first
         // command with `NOAUTH: Authentication required.`, which [`query`] turns
         // into the same (no extra PING here: it would cost a round trip per connection).
-        let con = client.get_multiplexed_async_connection_with_config(&config).await.map_err(refused)?;
-        Ok(con)
+        client.get_multiplexed_async_connection_with_config(&config).await.map_err(refused)
     }
 
     /// Runs `op` against the first Sentinel that answers it, moving that Sentinel to
@@ -156,9 +154,7 @@ impl Sentinels {
                     cause: format!("{what}: no answer for this name"),
                 }),
                 Err(e) => {
-                    debug!(sentinel = %addr, error = %e, what, "Sentinel failed");
-                    self.mark(&addr, Some(&e));
-                    self.forget_cached(&addr);
+                    self.failed(&addr, what, &e);
                     tried.push(SentinelFailure { addr: addr.to_string(), cause: e.to_string() });
                 }
             }
@@ -183,7 +179,10 @@ impl Sentinels {
         self.cached.lock().clear();
     }
 
-    fn forget_cached(&self, addr: &NodeAddr) {
+    /// A Sentinel whose use failed: reported down, its kept connection dropped.
+    fn failed(&self, addr: &NodeAddr, what: &'static str, e: &Error) {
+        debug!(sentinel = %addr, error = %e, what, "Sentinel failed");
+        self.mark(addr, Some(e));
         self.cached.lock().remove(addr);
     }
 
@@ -192,7 +191,7 @@ impl Sentinels {
     /// answering Sentinel and its masters (sorted by name), their addresses
     /// agreed on by `sentinel_quorum` Sentinels when it is above 1.
     pub(crate) async fn discover(&self) -> Result<(NodeAddr, Vec<MasterEntry>)> {
-        let (sentinel, masters) = self
+        let (sentinel, mut masters) = self
             .ask("SENTINEL MASTERS", |mut con, addr| async move {
                 let reply = query(&mut con, &addr, "SENTINEL MASTERS", None).await?;
                 let mut masters = parse_masters(&addr, reply)?;
@@ -211,7 +210,6 @@ impl Sentinels {
                 }
             }
         }
-        let mut masters = masters;
         if self.quorum > 1 {
             self.agree_on(&mut masters).await?;
         }
@@ -274,11 +272,21 @@ impl Sentinels {
         if self.quorum > 1 {
             return self.agreed_master_addr(name).await;
         }
-        self.ask("SENTINEL GET-MASTER-ADDR-BY-NAME", |mut con, addr| async move {
-            let reply = query(&mut con, &addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
-            Ok(parse_master_addr(&addr, reply)?.map(|a| self.map(a)))
+        self.ask(reply::GET_MASTER_ADDR, |mut con, addr| async move {
+            self.master_at(&mut con, &addr, name).await
         })
         .await
+    }
+
+    /// `GET-MASTER-ADDR-BY-NAME <name>` on the Sentinel at `addr`, the address mapped.
+    async fn master_at(
+        &self,
+        con: &mut MultiplexedConnection,
+        addr: &NodeAddr,
+        name: &str,
+    ) -> Result<Option<NodeAddr>> {
+        let reply = query(con, addr, reply::GET_MASTER_ADDR, Some(name)).await?;
+        Ok(parse_master_addr(addr, reply)?.map(|a| self.map(a)))
     }
 
     /// Asks every known Sentinel at once where `name` has its master and counts
@@ -294,9 +302,7 @@ impl Sentinels {
             .map(|addr| async move {
                 let said = async {
                     let mut con = self.connect(&addr).await?;
-                    let reply =
-                        query(&mut con, &addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
-                    Ok::<_, Error>((parse_master_addr(&addr, reply)?.map(|a| self.map(a)), con))
+                    Ok::<_, Error>((self.master_at(&mut con, &addr, name).await?, con))
                 }
                 .await;
                 (addr, said)
@@ -310,9 +316,7 @@ impl Sentinels {
                     Ok(master)
                 }
                 Err(e) => {
-                    debug!(sentinel = %addr, error = %e, "Sentinel failed");
-                    self.mark(&addr, Some(&e));
-                    self.forget_cached(&addr);
+                    self.failed(&addr, reply::GET_MASTER_ADDR, &e);
                     Err(e.to_string())
                 }
             };

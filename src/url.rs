@@ -138,10 +138,7 @@ fn parse(url: &str, read: tls::ReadFile<'_>) -> Result<SentinelUrl> {
              or value as %40, %2F, %3F and %23",
         ));
     }
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
+    let (userinfo, hosts) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
     let has_password = userinfo.and_then(|u| u.split_once(':')).is_some_and(|(_, p)| !p.is_empty());
     let mut builder = Builder::default();
     if let Some(userinfo) = userinfo {
@@ -150,20 +147,13 @@ fn parse(url: &str, read: tls::ReadFile<'_>) -> Result<SentinelUrl> {
     let sentinels = parse_hosts(hosts)?;
     builder = builder.sentinels(&sentinels);
 
-    let (before_fragment, fragment) = match tail.split_once('#') {
-        Some((b, f)) => (b, Some(f)),
-        None => (tail, None),
-    };
-    if fragment.is_some() {
+    if tail.contains('#') {
         return Err(bad(
             "fragment",
             "a '#…' fragment is not used (name masters with masters=…); write '#' in a value as %23",
         ));
     }
-    let (path, query) = match before_fragment.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (before_fragment, ""),
-    };
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
     let path_db = match path.strip_prefix('/').unwrap_or(path) {
         "" => None,
         db => Some(parse_db("path", db)?),
@@ -182,10 +172,7 @@ fn parse(url: &str, read: tls::ReadFile<'_>) -> Result<SentinelUrl> {
 }
 
 fn apply_userinfo(mut builder: Builder, userinfo: &str) -> Result<Builder> {
-    let (user, pass) = match userinfo.split_once(':') {
-        Some((u, p)) => (u, Some(p)),
-        None => (userinfo, None),
-    };
+    let (user, pass) = userinfo.split_once(':').map_or((userinfo, None), |(u, p)| (u, Some(p)));
     let user = decode(user).ok_or_else(|| bad("userinfo", "the user name has a malformed %-escape"))?;
     if !user.is_empty() {
         builder = builder.username(user);
@@ -229,18 +216,20 @@ fn parse_hosts(hosts: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `raw` as a number when it is written with digits only (no sign, no spaces).
+fn digits<T: std::str::FromStr>(raw: &str) -> Option<T> {
+    raw.bytes().all(|b| b.is_ascii_digit()).then(|| raw.parse().ok()).flatten()
+}
+
 fn parse_db(part: &'static str, raw: &str) -> Result<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|db| *db >= 0 && raw.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| bad(part, format!("{raw:?} is not a database number (0, 1, 2, …)")))
+    digits(raw).ok_or_else(|| bad(part, format!("{raw:?} is not a database number (0, 1, 2, …)")))
 }
 
 fn millis(name: &'static str, raw: &str) -> Result<Duration> {
-    match raw.parse::<u64>() {
-        Ok(ms) if ms > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(Duration::from_millis(ms)),
-        _ => Err(bad(name, format!("{raw:?} is not a whole number of milliseconds greater than 0"))),
-    }
+    digits(raw)
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| bad(name, format!("{raw:?} is not a whole number of milliseconds greater than 0")))
 }
 
 type QueryOutcome = (Builder, Option<String>, Option<Secret>, TlsParams);
@@ -344,11 +333,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
 
 /// A whole number >= 1 written with digits only (`what` says what it counts).
 fn count(name: &'static str, value: &str, what: &str) -> Result<usize> {
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|n| *n > 0 && value.bytes().all(|c| c.is_ascii_digit()))
-        .ok_or_else(|| bad(name, format!("{value:?} is not {what}")))
+    digits(value).filter(|n| *n > 0).ok_or_else(|| bad(name, format!("{value:?} is not {what}")))
 }
 
 #[cfg(test)]

@@ -10,11 +10,7 @@ impl Builder {
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
         if self.sentinels.is_empty() {
-            return Err(Error::Config {
-                field: "sentinels",
-                value: String::new(),
-                reason: "at least one Sentinel address is required",
-            });
+            return refused("sentinels", "", "at least one Sentinel address is required");
         }
         let mut sentinels: Vec<NodeAddr> = Vec::with_capacity(self.sentinels.len());
         for s in &self.sentinels {
@@ -25,19 +21,15 @@ impl Builder {
         }
         if let Some(masters) = &self.masters {
             if masters.is_empty() {
-                return Err(Error::Config {
-                    field: "masters",
-                    value: String::new(),
-                    reason: "an empty filter selects no shard; omit it to use every master",
-                });
+                return refused(
+                    "masters",
+                    "",
+                    "an empty filter selects no shard; omit it to use every master",
+                );
             }
             for m in masters {
                 if m.is_empty() || m.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
-                    return Err(Error::Config {
-                        field: "masters",
-                        value: m.clone(),
-                        reason: "a master name is non-empty and has no spaces",
-                    });
+                    return refused("masters", m.as_str(), "a master name is non-empty and has no spaces");
                 }
             }
         }
@@ -48,18 +40,11 @@ impl Builder {
             }
         }
         if self.db < 0 {
-            return Err(Error::Config {
-                field: "db",
-                value: self.db.to_string(),
-                reason: "database numbers start at 0",
-            });
+            return refused("db", self.db.to_string(), "database numbers start at 0");
         }
-        let positive = |field, d: Duration| {
-            if d.is_zero() {
-                Err(Error::Config { field, value: format!("{d:?}"), reason: "must be greater than zero" })
-            } else {
-                Ok(())
-            }
+        let positive = |field, d: Duration| match d.is_zero() {
+            true => refused(field, format!("{d:?}"), "must be greater than zero"),
+            false => Ok(()),
         };
         positive("connect_timeout", self.connect_timeout)?;
         if let Some(t) = self.response_timeout {
@@ -67,11 +52,11 @@ impl Builder {
         }
         positive("sentinel_timeout", self.sentinel_timeout)?;
         if self.sentinel_quorum == 0 {
-            return Err(Error::Config {
-                field: "sentinel_quorum",
-                value: "0".into(),
-                reason: "at least one Sentinel must name a master (1 is the default)",
-            });
+            return refused(
+                "sentinel_quorum",
+                "0",
+                "at least one Sentinel must name a master (1 is the default)",
+            );
         }
         positive("failover_deadline", self.failover_deadline)?;
         if let Some(t) = self.shard_down_after {
@@ -82,20 +67,20 @@ impl Builder {
         positive("ring_poll_interval", self.ring_poll_interval)?;
         if let Some((n, t)) = self.wait_replicas {
             if n == 0 {
-                return Err(Error::Config {
-                    field: "wait_replicas",
-                    value: "0".into(),
-                    reason: "waiting for 0 replicas does nothing; leave the option off",
-                });
+                return refused(
+                    "wait_replicas",
+                    "0",
+                    "waiting for 0 replicas does nothing; leave the option off",
+                );
             }
             positive("wait_replicas", t)?;
         }
         if self.backoff.0 > self.backoff.1 {
-            return Err(Error::Config {
-                field: "backoff",
-                value: format!("{:?}..{:?}", self.backoff.0, self.backoff.1),
-                reason: "min must not exceed max",
-            });
+            return refused(
+                "backoff",
+                format!("{:?}..{:?}", self.backoff.0, self.backoff.1),
+                "min must not exceed max",
+            );
         }
         let mut masters = self.masters;
         if let Some(m) = masters.as_mut() {
@@ -125,4 +110,9 @@ impl Builder {
             ring_poll_interval: self.ring_poll_interval,
         })
     }
+}
+
+/// An [`Error::Config`]: `value` of `field` is refused for `reason`.
+fn refused<T>(field: &'static str, value: impl Into<String>, reason: &'static str) -> Result<T> {
+    Err(Error::Config { field, value: value.into(), reason })
 }

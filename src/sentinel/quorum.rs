@@ -1,11 +1,9 @@
 //! Counting Sentinels' answers for [`Builder::sentinel_quorum`](crate::Builder::sentinel_quorum).
 //! Pure: no I/O.
 //!
-//! A Sentinel cut off from the others (the minority side of a partition) keeps
-//! naming the master it knew, which may be an old master that still says
-//! `ROLE master` there. With a quorum of `n`, a master address is used only
-//! when at least `n` Sentinels name it and no other address could still get as
-//! many votes: the answers are counted as they arrive, and the lookup ends as
+//! What a quorum of `n` fences off is in the setting's docs. An address is used
+//! only when at least `n` Sentinels name it and no other address could still get
+//! as many votes: the answers are counted as they arrive, and the lookup ends as
 //! soon as the outcome can't change, so a frozen Sentinel (which answers only
 //! after `sentinel_timeout`) delays nothing once the others agree.
 

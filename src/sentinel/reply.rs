@@ -106,8 +106,10 @@ pub(crate) fn entry_addr(
     command: &'static str,
     e: &HashMap<String, String>,
 ) -> Result<NodeAddr> {
-    let ip = field(sentinel, command, e, "ip")?;
-    let port = field(sentinel, command, e, "port")?;
+    addr_of(sentinel, command, field(sentinel, command, e, "ip")?, field(sentinel, command, e, "port")?)
+}
+
+fn addr_of(sentinel: &NodeAddr, command: &'static str, ip: &str, port: &str) -> Result<NodeAddr> {
     NodeAddr::from_parts(ip, port)
         .map_err(|_| malformed(sentinel, command, format!("bad address {ip:?} port {port:?}")))
 }
@@ -158,15 +160,16 @@ pub(crate) fn not_a_sentinel(sentinel: &NodeAddr, command: &'static str, e: &Red
     })
 }
 
+/// The command [`parse_master_addr`] reads the reply of.
+pub(crate) const GET_MASTER_ADDR: &str = "SENTINEL GET-MASTER-ADDR-BY-NAME";
+
 pub(crate) fn parse_master_addr(sentinel: &NodeAddr, reply: Value) -> Result<Option<NodeAddr>> {
-    const CMD: &str = "SENTINEL GET-MASTER-ADDR-BY-NAME";
+    const CMD: &str = GET_MASTER_ADDR;
     match reply {
         Value::Nil => Ok(None),
         Value::Array(v) if v.is_empty() => Ok(None),
         Value::Array(v) if v.len() == 2 => match (text(&v[0]), text(&v[1])) {
-            (Some(ip), Some(port)) => NodeAddr::from_parts(&ip, &port)
-                .map(Some)
-                .map_err(|_| malformed(sentinel, CMD, format!("bad address {ip:?} port {port:?}"))),
+            (Some(ip), Some(port)) => addr_of(sentinel, CMD, &ip, &port).map(Some),
             _ => Err(malformed(sentinel, CMD, "ip or port is not a string")),
         },
         other => Err(malformed(sentinel, CMD, format!("expected [ip, port] or nil, got {}", shown(&other)))),
@@ -262,11 +265,15 @@ mod tests {
     fn record(fields: &[(&str, &str)]) -> Value {
         Value::Array(fields.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect())
     }
+    /// A `SENTINEL MASTERS` record flagged `master`.
+    fn master(name: &str, ip: &str, port: &str) -> Value {
+        record(&[("name", name), ("ip", ip), ("port", port), ("flags", "master")])
+    }
 
     #[test]
     fn masters_are_sorted_and_down_ones_keep_their_name() {
         let reply = Value::Array(vec![
-            record(&[("name", "shard-b"), ("ip", "127.0.0.1"), ("port", "7002"), ("flags", "master")]),
+            master("shard-b", "127.0.0.1", "7002"),
             record(&[
                 ("name", "shard-a"),
                 ("ip", "::1"),
@@ -298,23 +305,10 @@ mod tests {
             Value::Array(vec![Value::Int(1)]),
             Value::Array(vec![Value::Array(vec![bulk("name")])]),
             Value::Array(vec![record(&[("name", "m"), ("ip", "127.0.0.1"), ("flags", "master")])]),
-            Value::Array(vec![record(&[
-                ("name", "m"),
-                ("ip", "127.0.0.1"),
-                ("port", "http"),
-                ("flags", "master"),
-            ])]),
-            Value::Array(vec![record(&[
-                ("name", "m"),
-                ("ip", "127.0.0.1"),
-                ("port", "70000"),
-                ("flags", "master"),
-            ])]),
-            Value::Array(vec![record(&[("name", ""), ("ip", "h"), ("port", "1"), ("flags", "master")])]),
-            Value::Array(vec![
-                record(&[("name", "m"), ("ip", "h"), ("port", "1"), ("flags", "master")]),
-                record(&[("name", "m"), ("ip", "h"), ("port", "2"), ("flags", "master")]),
-            ]),
+            Value::Array(vec![master("m", "127.0.0.1", "http")]),
+            Value::Array(vec![master("m", "127.0.0.1", "70000")]),
+            Value::Array(vec![master("", "h", "1")]),
+            Value::Array(vec![master("m", "h", "1"), master("m", "h", "2")]),
         ];
         for reply in cases {
             let shown = format!("{reply:?}");

@@ -131,40 +131,31 @@ async fn subscribe(
             p.subscribe("+switch-master").await?;
             Ok::<_, redis::RedisError>(p)
         };
-        let pubsub = match tokio::time::timeout(sentinels.timeout(), connect).await {
-            Ok(Ok(p)) => {
+        match tokio::time::timeout(sentinels.timeout(), connect).await {
+            Ok(Ok(mut pubsub)) => {
                 sentinels.mark(&addr, None);
                 retry = Duration::from_millis(100);
-                Some(p)
-            }
-            Ok(Err(e)) => {
-                sentinels.mark(&addr, Some(&format!("+switch-master subscription: {e}")));
-                None
-            }
-            Err(_) => {
-                sentinels.mark(&addr, Some(&"+switch-master subscription: timed out"));
-                None
-            }
-        };
-        if let Some(mut pubsub) = pubsub {
-            let mut messages = pubsub.on_message();
-            loop {
-                tokio::select! {
-                    msg = messages.next() => match msg {
-                        Some(msg) => {
-                            let payload: String = msg.get_payload().unwrap_or_default();
-                            let found = sighting(&sentinels, &names.read(), &addr, &payload);
-                            let Some(sighting) = found else { continue };
-                            if tx.send(sighting).await.is_err() {
-                                return;
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        msg = messages.next() => match msg {
+                            Some(msg) => {
+                                let payload: String = msg.get_payload().unwrap_or_default();
+                                let found = sighting(&sentinels, &names.read(), &addr, &payload);
+                                let Some(sighting) = found else { continue };
+                                if tx.send(sighting).await.is_err() {
+                                    return;
+                                }
                             }
-                        }
-                        None => break,
-                    },
-                    _ = stopped.changed() => return,
+                            None => break,
+                        },
+                        _ = stopped.changed() => return,
+                    }
                 }
+                sentinels.mark(&addr, Some(&"+switch-master subscription dropped"));
             }
-            sentinels.mark(&addr, Some(&"+switch-master subscription dropped"));
+            Ok(Err(e)) => sentinels.mark(&addr, Some(&format!("+switch-master subscription: {e}"))),
+            Err(_) => sentinels.mark(&addr, Some(&"+switch-master subscription: timed out")),
         }
         tokio::select! {
             _ = tokio::time::sleep(retry) => {}

@@ -1,10 +1,9 @@
 //! [`SentinelView`]: every known Sentinel asked on its own where each shard's
 //! master is, for an operator to see whether they agree (`disredis topology`).
 
-use super::reply::parse_master_addr;
-use super::{Sentinels, query};
+use super::Sentinels;
 use crate::config::NodeAddr;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl Sentinels {
     /// Asks every known Sentinel, each on its own, where each of `names` has its
@@ -16,13 +15,8 @@ impl Sentinels {
             let masters = match self.connect(&addr).await {
                 Ok(con) => {
                     let lookups = names.iter().map(|name| {
-                        let mut con = con.clone();
-                        let addr = &addr;
-                        async move {
-                            let reply =
-                                query(&mut con, addr, "SENTINEL GET-MASTER-ADDR-BY-NAME", Some(name)).await?;
-                            Ok::<_, Error>(parse_master_addr(addr, reply)?.map(|a| self.map(a).to_string()))
-                        }
+                        let (mut con, addr) = (con.clone(), &addr);
+                        async move { Ok(self.master_at(&mut con, addr, name).await?.map(|a| a.to_string())) }
                     });
                     futures_util::future::join_all(lookups).await
                 }

@@ -1,5 +1,4 @@
-//! TLS from a URL: the `rediss+sentinel://` scheme and the `ca`, `cert`, `key`,
-//! `sentinel_tls`, `sentinel_ca`, `sentinel_cert` and `sentinel_key` parameters,
+//! TLS from a URL: the `rediss+sentinel://` scheme and the [`TLS_PARAMETERS`],
 //! gathered in [`TlsParams`] (the `disredis` CLI's `--tls-*` flags fill in the
 //! same). Parsing and the consistency check are pure; [`TlsParams::apply`]
 //! reads the PEM files, once, when the URL is parsed, so a missing or bad file
@@ -7,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::bad;
 use crate::config::Builder;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The TLS query parameters, in the order the docs list them.
 pub const TLS_PARAMETERS: [&str; 7] =
@@ -31,11 +31,12 @@ pub const TLS_PARAMETERS: [&str; 7] =
 /// | `sentinel_ca`, `sentinel_cert`, `sentinel_key` | the Sentinels' own, where they differ; each falls back to `ca`, `cert`, `key` | `sentinel_ca=/etc/redis/sentinel-ca.crt` |
 ///
 /// `redis+sentinel://…?sentinel_tls=on` is TLS to the Sentinels only. A file that
-/// can't be read or holds no valid PEM is [`Error::BadUrl`] naming the parameter
-/// and the path (never a key's content); so is a TLS parameter that does not
-/// apply (`ca=` without `rediss`, `cert=` without `key=`), and, in a build
-/// without the `tls` feature, any TLS at all. A certificate the server rejects,
-/// or a server certificate the CA did not sign, is [`Error::Tls`] at connect.
+/// can't be read or holds no valid PEM is [`Error::BadUrl`](crate::Error::BadUrl)
+/// naming the parameter and the path (never a key's content); so is a TLS
+/// parameter that does not apply (`ca=` without `rediss`, `cert=` without `key=`),
+/// and, in a build without the `tls` feature, any TLS at all. A certificate the
+/// server rejects, or a server certificate the CA did not sign, is
+/// [`Error::Tls`](crate::Error::Tls) at connect.
 ///
 /// ```no_run
 /// # async fn demo() -> disredis::Result<()> {
@@ -43,10 +44,6 @@ pub const TLS_PARAMETERS: [&str; 7] =
 /// let client = disredis::DisredisClient::from_url(url).await?;
 /// # Ok(()) }
 /// ```
-///
-/// Each `sentinel_*` file falls back to the one without the prefix, so one CA
-/// serves both kinds unless the Sentinels' differs; `sentinel_tls` falls back to
-/// `tls`. A client certificate is a pair: `cert` needs `key` and the other way round.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsParams {
     /// TLS to the data nodes (masters, replicas): the `rediss+sentinel` scheme.
@@ -70,10 +67,6 @@ pub struct TlsParams {
 
 /// How PEM files are read: `std::fs::read`, or a fake in unit tests.
 pub(super) type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
-
-fn bad(part: &'static str, detail: impl Into<String>) -> Error {
-    Error::BadUrl { part, detail: detail.into() }
-}
 
 impl TlsParams {
     /// Whether Sentinel connections use TLS: `sentinel_tls`, else `tls`.
@@ -122,52 +115,43 @@ impl TlsParams {
 
     /// The settings that can't go together, each named by its parameter. Pure.
     pub(super) fn check(&self) -> Result<()> {
-        let pairs = [
+        // Each half of a pair, the missing other half named.
+        let halves = [
             ("cert", &self.cert, "key", &self.key),
+            ("key", &self.key, "cert", &self.cert),
             ("sentinel_cert", &self.sentinel_cert, "sentinel_key", &self.sentinel_key),
+            ("sentinel_key", &self.sentinel_key, "sentinel_cert", &self.sentinel_cert),
         ];
-        for (a, va, b, vb) in pairs {
-            match (va, vb) {
-                (Some(_), None) => {
-                    return Err(bad(b, format!("{a}= needs {b}= too (a client certificate and its key)")));
-                }
-                (None, Some(_)) => {
-                    return Err(bad(a, format!("{b}= needs {a}= too (a client certificate and its key)")));
-                }
-                _ => {}
+        for (a, va, b, vb) in halves {
+            if va.is_some() && vb.is_none() {
+                return Err(bad(b, format!("{a}= needs {b}= too (a client certificate and its key)")));
             }
         }
-        if !self.tls {
-            for (name, v) in [("ca", &self.ca), ("cert", &self.cert)] {
-                if v.is_some() {
-                    return Err(bad(
-                        name,
-                        format!(
-                            "{name}= is for TLS to the data nodes: use rediss+sentinel:// (or sentinel_{name}= for the Sentinels only)"
-                        ),
-                    ));
-                }
-            }
+        let files = [
+            (self.tls, "ca", &self.ca),
+            (self.tls, "cert", &self.cert),
+            (self.sentinel_uses_tls(), "sentinel_ca", &self.sentinel_ca),
+            (self.sentinel_uses_tls(), "sentinel_cert", &self.sentinel_cert),
+        ];
+        match files.into_iter().find(|(on, _, file)| !on && file.is_some()) {
+            None => Ok(()),
+            Some((_, name, _)) if name.starts_with("sentinel_") => Err(bad(
+                name,
+                format!("{name}= is for TLS to the Sentinels, which sentinel_tls=off turns off"),
+            )),
+            Some((_, name, _)) => Err(bad(
+                name,
+                format!(
+                    "{name}= is for TLS to the data nodes: use rediss+sentinel:// (or sentinel_{name}= for the Sentinels only)"
+                ),
+            )),
         }
-        if !self.sentinel_uses_tls() {
-            for (name, v) in [("sentinel_ca", &self.sentinel_ca), ("sentinel_cert", &self.sentinel_cert)] {
-                if v.is_some() {
-                    return Err(bad(
-                        name,
-                        format!("{name}= is for TLS to the Sentinels, which sentinel_tls=off turns off"),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Checks these settings, reads the files and sets [`Builder::tls`] and
     /// [`Builder::sentinel_tls`](Builder::sentinel_tls) (feature `tls`); without
-    /// any TLS the builder is returned unchanged. A file that can't be read or
-    /// holds no valid PEM is [`Error::BadUrl`] naming the parameter and the path
-    /// (never the file's content). Without the `tls` feature, asking for TLS is
-    /// [`Error::BadUrl`] saying so.
+    /// any TLS the builder is returned unchanged. Its errors are in the
+    /// [`TlsParams`] docs.
     pub fn apply(&self, builder: Builder) -> Result<Builder> {
         self.apply_with(builder, &|path| std::fs::read(path))
     }
@@ -191,20 +175,13 @@ impl TlsParams {
                     builder.tls(config(read, ("ca", &self.ca), ("cert", &self.cert), ("key", &self.key))?);
             }
             if self.sentinel_uses_tls() {
-                let or = |name: &'static str,
-                          own: &Option<PathBuf>,
-                          base: &'static str,
-                          shared: &Option<PathBuf>| match own {
-                    Some(_) => (name, own.clone()),
-                    None => (base, shared.clone()),
-                };
-                let (ca, cert, key) = (
-                    or("sentinel_ca", &self.sentinel_ca, "ca", &self.ca),
-                    or("sentinel_cert", &self.sentinel_cert, "cert", &self.cert),
-                    or("sentinel_key", &self.sentinel_key, "key", &self.key),
-                );
-                builder =
-                    builder.sentinel_tls(config(read, (ca.0, &ca.1), (cert.0, &cert.1), (key.0, &key.1))?);
+                fn or<'a>(own: Param<'a>, shared: Param<'a>) -> Param<'a> {
+                    if own.1.is_some() { own } else { shared }
+                }
+                let ca = or(("sentinel_ca", &self.sentinel_ca), ("ca", &self.ca));
+                let cert = or(("sentinel_cert", &self.sentinel_cert), ("cert", &self.cert));
+                let key = or(("sentinel_key", &self.sentinel_key), ("key", &self.key));
+                builder = builder.sentinel_tls(config(read, ca, cert, key)?);
             }
             Ok(builder)
         }
@@ -220,8 +197,7 @@ fn config(read: ReadFile<'_>, ca: Param<'_>, cert: Param<'_>, key: Param<'_>) ->
     let load = |(name, path): (&'static str, &Path),
                 check: fn(&[u8]) -> std::result::Result<(), &'static str>| {
         let pem = read(path).map_err(|e| bad(name, format!("cannot read {}: {e}", path.display())))?;
-        check(&pem).map_err(|why| bad(name, format!("{} {why}", path.display())))?;
-        Ok::<_, Error>(pem)
+        check(&pem).map_err(|why| bad(name, format!("{} {why}", path.display()))).map(|()| pem)
     };
     let mut tls = crate::TlsConfig::new();
     if let Some(path) = ca.1 {

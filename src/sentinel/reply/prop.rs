@@ -35,12 +35,7 @@ fn model_masters(records: &[Record]) -> Option<Vec<MasterEntry>> {
         out.push(MasterEntry { name: name.clone(), addr: (!down).then_some(addr) });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    for i in 1..out.len() {
-        if out[i - 1].name == out[i].name {
-            return None;
-        }
-    }
-    Some(out)
+    (!out.windows(2).any(|w| w[0].name == w[1].name)).then_some(out)
 }
 
 /// The model of the parser's `text()`.
@@ -212,18 +207,10 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Regressions found by fuzzing (ignored while open)
-// ---------------------------------------------------------------------------
-
-/// OPEN: `sentinel/reply.rs` echoes a malformed reply *whole* into the error
-/// detail (`format!("expected an array, got {reply:?}")` in `parse_table`, the
-/// same for a bad record, and `{other:?}` in `parse_master_addr`). A Sentinel
-/// that answers a 4 MiB bulk string (or a 4 MiB odd-length record) makes a
-/// 4 MiB `Error::SentinelReply`, which is then cloned into `NoSentinel`, logged
-/// by `debug!`, and kept as a shard's last error. Not a panic, but unbounded.
-/// Run with `cargo test --lib fuzz_tests -- --ignored` to check a fix that
-/// truncates the shown reply.
+/// Found by fuzzing: a malformed reply was echoed whole into the error detail,
+/// so a Sentinel answering a 4 MiB bulk string (or a 4 MiB odd-length record)
+/// made a 4 MiB `Error::SentinelReply`, cloned into `NoSentinel`, logged and
+/// kept as a shard's last error. The shown reply is cut now (`reply::shown`).
 #[test]
 fn malformed_reply_detail_is_bounded() {
     const LIMIT: usize = 1024;
