@@ -92,9 +92,7 @@ impl ShardHandle {
         let call = match info {
             Ok(info) => Call::of(&info),
             Err(KeyError::Unknown(_)) => Call::unknown("unknown command"),
-            Err(KeyError::Malformed { command, detail }) => {
-                return Err(Error::BadCommand { command: command.to_owned(), detail });
-            }
+            Err(e @ KeyError::Malformed { .. }) => return Err(plan::key_error(e)),
         };
         if let Some(other) = foreign {
             return Err(Error::WrongShard {
