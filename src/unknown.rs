@@ -48,16 +48,11 @@ pub(crate) async fn route(exec: &Executor, shards: &ShardTable, args: &[&[u8]]) 
     routes.dedup();
     match routes.as_slice() {
         [] => Err(Error::NoKey { command: shown }),
-        [one] => Ok(Destination::Route(
-            *one,
-            Call {
-                command: "module command",
-                idempotent: spec.read_only,
-                dedicated: spec.blocking,
-                write: !spec.read_only,
-                patience: None,
-            },
-        )),
+        [one] => {
+            let call =
+                if spec.read_only { Call::read("module command") } else { Call::unknown("module command") };
+            Ok(Destination::Route(*one, Call { dedicated: spec.blocking, ..call }))
+        }
         many => Err(Error::CrossShard {
             command: shown,
             shards: many.iter().map(|r| shards.labels()[r.index()].clone()).collect(),

@@ -56,7 +56,7 @@ const SPLIT: u32 = u32::MAX;
 const REFUSED: u32 = u32::MAX - 1;
 
 /// While planning: the server doesn't know the command; it joins the first
-/// sub-pipeline (see `Target::Anywhere`).
+/// sub-pipeline (see `Step::Anywhere`).
 const ANYWHERE: u32 = u32::MAX - 2;
 
 /// Where each command of a split pipeline finds its reply.
