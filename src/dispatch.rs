@@ -69,7 +69,7 @@ async fn command_under(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &[
         }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,
         Ok(Routed::Scan(info)) => Box::pin(scan_step(exec, shards, cmd, Call::of(&info))).await,
-        Ok(Routed::Channel(_)) => Box::pin(channels::run(exec, shards, cmd, args)).await,
+        Ok(Routed::Channel(info)) => Box::pin(channels::run(exec, shards, cmd, args, info.name)).await,
         Err(Error::NoKey { .. }) if plan::not_in_table(args) => {
             // Not in the static table (a module command?): ask the server. One
             // it doesn't know either gets its own error from the first shard.
@@ -111,7 +111,11 @@ async fn pipeline_under(
         return Box::pin(transaction(exec, shards, pipe, offset, count)).await;
     }
     let planned = match plan_split(shards, pipe, &[])? {
-        PipelinePlan::Lookup(indexes) => Box::pin(learn_and_plan(exec, shards, pipe, indexes)).await?,
+        // Commands the static table doesn't know: ask the server, plan again.
+        PipelinePlan::Lookup(indexes) => {
+            let learned = Box::pin(crate::unknown::lookup(exec, shards, pipe, &indexes)).await?;
+            plan_split(shards, pipe, &learned)?
+        }
         planned => planned,
     };
     match planned {
@@ -138,18 +142,6 @@ fn plan_split(
         }
         other => other,
     }
-}
-
-/// Commands the static table doesn't know: asks the server about them, then
-/// plans the pipeline again with its answers.
-async fn learn_and_plan(
-    exec: &Executor,
-    shards: &ShardTable,
-    pipe: &Pipeline,
-    indexes: Vec<usize>,
-) -> Result<PipelinePlan> {
-    let learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?;
-    plan_split(shards, pipe, &learned)
 }
 
 /// Whether planning refused a command for where it would go (what an
@@ -189,20 +181,20 @@ async fn transaction(
     offset: usize,
     count: usize,
 ) -> Result<Vec<Value>> {
-    let mut learned = Vec::new();
-    let (route, call) = loop {
-        match shards.plan_transaction(pipe, &learned)? {
-            Transaction::On(route, call) => break (route, call),
-            Transaction::Empty => return Ok(vec![Value::Array(Vec::new())]),
-            Transaction::Lookup(_) if !learned.is_empty() => {
-                unreachable!("every command not in the table was asked about")
-            }
-            Transaction::Lookup(indexes) => {
-                learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?
-            }
+    let planned = match shards.plan_transaction(pipe, &[])? {
+        Transaction::Lookup(indexes) => {
+            let learned = crate::unknown::lookup(exec, shards, pipe, &indexes).await?;
+            shards.plan_transaction(pipe, &learned)?
         }
+        planned => planned,
     };
-    exec.run(shards, route, call, Request::Pipe { pipe, offset, count }).await?.many()
+    match planned {
+        Transaction::On(route, call) => {
+            exec.run(shards, route, call, Request::Pipe { pipe, offset, count }).await?.many()
+        }
+        Transaction::Empty => Ok(vec![Value::Array(Vec::new())]),
+        Transaction::Lookup(_) => unreachable!("every command not in the table was asked about"),
+    }
 }
 
 /// Runs a planned command: its parts concurrently, then the merge.

@@ -37,12 +37,8 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
 }
 
 /// splitmix64's output finalizer: a cheap, well-mixed 64-bit bijection.
-fn mix(mut z: u64) -> u64 {
-    z ^= z >> 30;
-    z = z.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z ^= z >> 27;
-    z = z.wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+fn mix(z: u64) -> u64 {
+    mix_rest(z ^ (z >> 30))
 }
 
 /// The rendezvous score of a key (by the crc32 of its hash tag) on a master (by

@@ -65,8 +65,15 @@ impl ShardHandle {
     }
 
     /// The current table and this shard's index in it; [`Error::UnknownShard`]
-    /// once the ring no longer lists it.
-    fn locate(&self) -> Result<(Arc<ShardTable>, usize)> {
+    /// once the ring no longer lists it. First, as one connection would:
+    /// [`Error::Closed`], then "empty command" for a request without one.
+    fn locate(&self, empty: bool) -> Result<(Arc<ShardTable>, usize)> {
+        if self.exec.is_closed() {
+            return Err(Error::Closed);
+        }
+        if empty {
+            return Err(request::empty_command());
+        }
         let shards = self.exec.table.latest();
         match shards.index_of(&self.name) {
             Some(idx) => Ok((shards, idx)),
@@ -92,9 +99,7 @@ impl ShardHandle {
         let call = match info {
             Ok(info) => Call::of(&info),
             Err(KeyError::Unknown(_)) => Call::unknown("unknown command"),
-            Err(KeyError::Malformed { command, detail }) => {
-                return Err(Error::BadCommand { command: command.to_owned(), detail });
-            }
+            Err(e @ KeyError::Malformed { .. }) => return Err(plan::key_error(e)),
         };
         if let Some(other) = foreign {
             return Err(Error::WrongShard {
@@ -107,25 +112,13 @@ impl ShardHandle {
     }
 
     async fn query(&self, cmd: &Cmd) -> Result<Value> {
-        if self.exec.is_closed() {
-            return Err(Error::Closed);
-        }
-        if cmd.args_iter().len() == 0 {
-            return Err(request::empty_command());
-        }
-        let (shards, idx) = self.locate()?;
+        let (shards, idx) = self.locate(cmd.args_iter().len() == 0)?;
         let call = self.call(&shards, idx, cmd)?;
         self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await?.one()
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
-        if self.exec.is_closed() {
-            return Err(Error::Closed);
-        }
-        if pipe.is_empty() && !pipe.is_transaction() {
-            return Err(request::empty_command());
-        }
-        let (shards, idx) = self.locate()?;
+        let (shards, idx) = self.locate(pipe.is_empty() && !pipe.is_transaction())?;
         let mut refused = Vec::new();
         // `ignore_errors()` is read once, at the first refusal (it costs a
         // `Debug` of the pipeline).

@@ -82,7 +82,7 @@ pub(crate) async fn command(
             let mut shards = pinned.as_ref().map_or_else(|| exec.table.latest(), |p| p.shards.clone());
             let mut route = single_route(&shards, args)?;
             // `idx` is the shard the session's connection is on.
-            let (conn, idx) = match pinned {
+            let (mut conn, idx) = match pinned {
                 Some(p) if p.route == route => {
                     let idx = settle(exec, &shards, route, args).await?;
                     (p.conn.clone(), idx)
@@ -104,8 +104,7 @@ pub(crate) async fn command(
                     (exec.open_session(&shards, idx).await?, idx)
                 }
             };
-            let mut c = conn.clone();
-            let reply = c.req_packed_command(cmd).await;
+            let reply = conn.req_packed_command(cmd).await;
             *pinned = reply.is_ok().then(|| {
                 let _open = Arc::new(shards.at(idx).metrics.dedicated());
                 Pinned { shards, route, conn, _open }
@@ -113,7 +112,7 @@ pub(crate) async fn command(
             Ok(reply?)
         }
         Some(name) => {
-            let Some(p) = pinned.clone() else {
+            let Some(mut p) = pinned.clone() else {
                 return match name {
                     "UNWATCH" => Ok(Value::Okay),
                     _ => Err(Error::BadCommand {
@@ -124,15 +123,14 @@ pub(crate) async fn command(
                     }),
                 };
             };
-            let mut c = p.conn.clone();
-            let reply = c.req_packed_command(cmd).await;
+            let reply = p.conn.req_packed_command(cmd).await;
             if name != "MULTI" || reply.is_err() {
                 *pinned = None;
             }
             Ok(reply?)
         }
         None => {
-            let Some(p) = pinned.clone() else {
+            let Some(mut p) = pinned.clone() else {
                 return Err(Error::NoKey { command: "session".into() });
             };
             let route = single_route(&p.shards, args)?;
@@ -140,8 +138,7 @@ pub(crate) async fn command(
                 return Err(other_shard(&p.shards, "a command in a WATCH session", p.route, route));
             }
             settle(exec, &p.shards, route, args).await?;
-            let mut c = p.conn.clone();
-            let reply = c.req_packed_command(cmd).await;
+            let reply = p.conn.req_packed_command(cmd).await;
             if reply.is_err() {
                 *pinned = None;
             }
@@ -159,7 +156,7 @@ pub(crate) async fn pipeline(
     offset: usize,
     count: usize,
 ) -> Result<Vec<Value>> {
-    let Some(p) = pinned.clone() else {
+    let Some(mut p) = pinned.clone() else {
         return Err(Error::NoKey { command: "session".into() });
     };
     for cmd in pipe.cmd_iter() {
@@ -170,8 +167,7 @@ pub(crate) async fn pipeline(
         }
         settle(exec, &p.shards, route, &args).await?;
     }
-    let mut c = p.conn.clone();
-    let reply = c.req_packed_commands(pipe, offset, count).await;
+    let reply = p.conn.req_packed_commands(pipe, offset, count).await;
     if pipe.is_transaction() || reply.is_err() {
         // EXEC ends the WATCH whatever its outcome.
         *pinned = None;

@@ -99,7 +99,8 @@ pub(crate) fn refuse_session_command(args: &[&[u8]]) -> Result<()> {
     }
 }
 
-fn key_error(e: KeyError) -> Error {
+/// What the key table said, as the client's error.
+pub(crate) fn key_error(e: KeyError) -> Error {
     match e {
         KeyError::Unknown(command) => Error::NoKey { command },
         KeyError::Malformed { command, detail } => Error::BadCommand { command: command.to_owned(), detail },
@@ -172,14 +173,11 @@ fn split<R: Routes + ?Sized>(ring: &R, info: CommandInfo, args: &[&[u8]], routes
         }
         positions.push(pos);
     }
-    let mut parts = Vec::new();
-    let mut kept = Vec::new();
-    for (route, part) in parts_of.into_iter().enumerate() {
-        if let Some((cmd, pos)) = part {
-            parts.push(Part { route: Route::at(route), cmd: Some(cmd) });
-            kept.push(pos);
-        }
-    }
+    let (parts, kept): (Vec<Part>, Vec<Vec<usize>>) = (parts_of.into_iter().enumerate())
+        .filter_map(|(route, part)| {
+            part.map(|(cmd, pos)| (Part { route: Route::at(route), cmd: Some(cmd) }, pos))
+        })
+        .unzip();
     let total = kept.iter().map(Vec::len).sum();
     let merge = merge_kind.unwrap_or(Merge::Mget { positions: kept, total });
     Ok(Plan { info, parts, merge })

@@ -87,18 +87,14 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// A pipeline's call before any command is added: idempotent, read-only.
-    pub(crate) fn pipeline(command: &'static str) -> Call {
-        Call { command, idempotent: true, dedicated: false, write: false, patience: None }
-    }
-
     /// A command nothing is known about (not in the table, not learned): a
     /// write that is not safe to repeat.
     pub(crate) fn unknown(command: &'static str) -> Call {
         Call { command, idempotent: false, dedicated: false, write: true, patience: None }
     }
 
-    /// A read that is safe to repeat (`COMMAND INFO`, `WAIT`, …).
+    /// A read that is safe to repeat (`COMMAND INFO`, `WAIT`, …); a pipeline's
+    /// call before any command is [`add`](Call::add)ed.
     pub(crate) fn read(command: &'static str) -> Call {
         Call { command, idempotent: true, dedicated: false, write: false, patience: None }
     }
@@ -132,7 +128,7 @@ impl Call {
     /// write (and dedicated) if any command is one; commands the table doesn't
     /// know count as non-idempotent writes.
     pub(crate) fn of_pipeline(command: &'static str, pipe: &Pipeline) -> Call {
-        let mut call = Call::pipeline(command);
+        let mut call = Call::read(command);
         for c in pipe.cmd_iter() {
             match keys::visit_keys(&cmd_args(c), |_| {}) {
                 Ok(info) => call.add(&Call::of(&info)),
@@ -240,7 +236,7 @@ mod tests {
     fn pipeline_calls_fold_their_commands() {
         let mut reads = redis::pipe();
         reads.get("a").get("b");
-        assert_eq!(Call::of_pipeline("pipeline", &reads), Call::pipeline("pipeline"));
+        assert_eq!(Call::of_pipeline("pipeline", &reads), Call::read("pipeline"));
         let mut mixed = redis::pipe();
         mixed.get("a").incr("b", 1).blpop("c", 1.0);
         let call = Call::of_pipeline("pipeline", &mixed);

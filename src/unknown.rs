@@ -43,25 +43,19 @@ pub(crate) async fn route(exec: &Executor, shards: &ShardTable, args: &[&[u8]]) 
     } else {
         spec.keys(args).into_iter().map(<[u8]>::to_vec).collect()
     };
-    let table = shards;
-    let mut shards: Vec<Route> = keys.iter().map(|k| table.route(k)).collect();
-    shards.sort_unstable();
-    shards.dedup();
-    match shards.as_slice() {
+    let mut routes: Vec<Route> = keys.iter().map(|k| shards.route(k)).collect();
+    routes.sort_unstable();
+    routes.dedup();
+    match routes.as_slice() {
         [] => Err(Error::NoKey { command: shown }),
-        [one] => Ok(Destination::Route(
-            *one,
-            Call {
-                command: "module command",
-                idempotent: spec.read_only,
-                dedicated: spec.blocking,
-                write: !spec.read_only,
-                patience: None,
-            },
-        )),
+        [one] => {
+            let call =
+                if spec.read_only { Call::read("module command") } else { Call::unknown("module command") };
+            Ok(Destination::Route(*one, Call { dedicated: spec.blocking, ..call }))
+        }
         many => Err(Error::CrossShard {
             command: shown,
-            shards: many.iter().map(|r| table.labels()[r.index()].clone()).collect(),
+            shards: many.iter().map(|r| shards.labels()[r.index()].clone()).collect(),
         }),
     }
 }
@@ -98,10 +92,7 @@ async fn spec(exec: &Executor, shards: &ShardTable, name: &[u8]) -> Result<Optio
 /// `COMMAND GETKEYS` for a `movablekeys` command.
 async fn getkeys(exec: &Executor, shards: &ShardTable, args: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
     let mut cmd = redis::cmd("COMMAND");
-    cmd.arg("GETKEYS");
-    for a in args {
-        cmd.arg(*a);
-    }
+    cmd.arg("GETKEYS").arg(args);
     match exec.execute(shards, 0, Call::read("COMMAND GETKEYS"), Request::Cmd(&cmd)).await?.one()? {
         Value::Array(keys) => Ok(keys
             .into_iter()

@@ -18,43 +18,39 @@ use crate::execute::Executor;
 use crate::request::{Call, Request, shape_error};
 use crate::topology::ShardTable;
 
-/// What kind of pub/sub command `args` is, if it is one routed here.
-fn kind(args: &[&[u8]]) -> Option<&'static str> {
-    let is = |i: usize, name: &str| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(name.as_bytes()));
-    if is(0, "PUBLISH") || is(0, "SPUBLISH") {
-        return Some("PUBLISH");
-    }
-    if !is(0, "PUBSUB") {
-        return None;
-    }
-    ["NUMSUB", "SHARDNUMSUB", "CHANNELS", "SHARDCHANNELS", "NUMPAT"].into_iter().find(|sub| is(1, sub))
-}
-
 fn call(command: &'static str) -> Call {
     // Publishing twice would deliver twice: not idempotent; not data either
     // (no WAIT in durability mode).
     Call { command, idempotent: command != "PUBLISH", dedicated: false, write: false, patience: None }
 }
 
-/// Runs a pub/sub command (see the module docs).
-pub(super) async fn run(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
-    let bad = |detail: &str| Error::BadCommand {
-        command: String::from_utf8_lossy(args[0]).to_uppercase(),
-        detail: detail.to_owned(),
-    };
-    match kind(args) {
-        Some("PUBLISH") => {
-            let [_, channel, _] = args else { return Err(bad("expected a channel and a message")) };
+/// Runs a pub/sub command (see the module docs); `name` is its table name, one
+/// of `plan::CHANNEL_COMMANDS`.
+pub(super) async fn run(
+    exec: &Executor,
+    shards: &ShardTable,
+    cmd: &Cmd,
+    args: &[&[u8]],
+    name: &'static str,
+) -> Result<Value> {
+    match name {
+        "PUBLISH" | "SPUBLISH" => {
+            let [_, channel, _] = args else {
+                let detail = "expected a channel and a message".to_owned();
+                return Err(Error::BadCommand { command: name.to_owned(), detail });
+            };
             let shard = shards.owner(channel);
             exec.execute(shards, shard, call("PUBLISH"), Request::Cmd(cmd)).await?.one()
         }
-        Some(sub @ ("NUMSUB" | "SHARDNUMSUB")) => numsub(exec, shards, sub, &args[2..]).await,
-        Some(sub) => {
+        "PUBSUB NUMSUB" | "PUBSUB SHARDNUMSUB" => {
+            numsub(exec, shards, name.trim_start_matches("PUBSUB "), &args[2..]).await
+        }
+        _ => {
             let parts = (0..shards.shards.len()).map(|i| async move {
                 exec.execute(shards, i, call("PUBSUB"), Request::Cmd(cmd)).await.and_then(|r| r.one())
             });
             let replies = join_all(parts).await.into_iter().collect::<Result<Vec<Value>>>()?;
-            if sub == "NUMPAT" {
+            if name == "PUBSUB NUMPAT" {
                 let counts = replies.iter().map(|v| match v {
                     Value::Int(n) => Ok(*n),
                     _ => Err(shape_error()),
@@ -71,7 +67,6 @@ pub(super) async fn run(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &
             }
             Ok(Value::Array(seen.into_iter().map(Value::BulkString).collect()))
         }
-        None => Err(bad("not a pub/sub command")),
     }
 }
 

@@ -118,21 +118,15 @@ pub(crate) fn merge(how: &Merge, mut replies: Vec<Value>) -> Result<Value> {
             Value::Int(replies.iter().map(int).collect::<Result<Vec<i64>>>()?.into_iter().min().unwrap_or(0))
         }
         Merge::AllOk => {
-            for r in &replies {
-                let ok = matches!(r, Value::Okay) || matches!(r, Value::SimpleString(s) if s == "OK");
-                if !ok {
-                    return Err(unexpected("expected OK", r));
-                }
+            let ok = |r: &Value| matches!(r, Value::Okay) || matches!(r, Value::SimpleString(s) if s == "OK");
+            if let Some(r) = replies.iter().find(|r| !ok(r)) {
+                return Err(unexpected("expected OK", r));
             }
             Value::Okay
         }
-        Merge::Concat => {
-            let mut out = Vec::new();
-            for r in replies {
-                out.extend(array(r)?);
-            }
-            Value::Array(out)
-        }
+        Merge::Concat => Value::Array(
+            replies.into_iter().map(array).collect::<Result<Vec<_>>>()?.into_iter().flatten().collect(),
+        ),
         Merge::AndEach => {
             let mut acc: Option<Vec<i64>> = None;
             for r in replies {

@@ -56,7 +56,7 @@ const SPLIT: u32 = u32::MAX;
 const REFUSED: u32 = u32::MAX - 1;
 
 /// While planning: the server doesn't know the command; it joins the first
-/// sub-pipeline (see `Target::Anywhere`).
+/// sub-pipeline (see `Step::Anywhere`).
 const ANYWHERE: u32 = u32::MAX - 2;
 
 /// Where each command of a split pipeline finds its reply.
@@ -92,11 +92,11 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
     opts: Options,
 ) -> Result<PipelinePlan> {
     // First pass, allocation-free: are all commands on one shard?
-    let mut call = Call::pipeline("pipeline");
+    let mut call = Call::read("pipeline");
     let mut only: Option<Route> = None;
     let mut single = true;
     for (i, cmd) in pipe.cmd_iter().enumerate() {
-        match step(ring, &cmd_args(cmd), i, opts)? {
+        match step(ring, &cmd_args(cmd), i, opts, "a pipeline")? {
             Step::One(route, c) if *only.get_or_insert(route) == route => call.add(&c),
             Step::Anywhere => {}
             // Stop at the first command elsewhere: the split below plans them all.
@@ -108,25 +108,19 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
     }
     match only {
         Some(route) if single => return Ok(PipelinePlan::One { route, call }),
-        // Only commands the server doesn't know: any shard answers them.
+        // Only commands the server doesn't know: any shard answers them. (No
+        // command at all: the split below, of nothing.)
         None if single && !pipe.is_empty() => return Ok(PipelinePlan::One { route: Route::at(0), call }),
-        None if single => {
-            return Ok(PipelinePlan::Split {
-                subs: Vec::new(),
-                replies: Replies { subs: Vec::new(), split: Vec::new(), refused: Vec::new() },
-            });
-        }
         _ => {}
     }
 
     // Second pass: every command planned, its route kept and counted.
-    let mut tally =
-        vec![Tally { count: 0, sub: SPLIT, call: Call::pipeline("pipeline") }; ring.labels().len()];
+    let mut tally = vec![Tally { count: 0, sub: SPLIT, call: Call::read("pipeline") }; ring.labels().len()];
     let mut subs_of: Vec<u32> = Vec::with_capacity(pipe.len());
     let mut plans: Vec<Plan> = Vec::new();
     let (mut refused, mut lookups, mut anywhere) = (Vec::new(), Vec::new(), 0);
     for (i, cmd) in pipe.cmd_iter().enumerate() {
-        match step(ring, &cmd_args(cmd), i, opts)? {
+        match step(ring, &cmd_args(cmd), i, opts, "a pipeline")? {
             Step::One(route, c) => {
                 subs_of.push(route.index() as u32);
                 tally[route.index()].count += 1;

@@ -45,10 +45,7 @@ pub(crate) fn next_cursor(shard: usize, next: u64, shards: usize) -> Result<u64>
 /// The command for one shard: the caller's arguments with the shard's cursor.
 pub(crate) fn shard_command(args: &[&[u8]], cursor: u64) -> Cmd {
     let mut cmd = redis::cmd("SCAN");
-    cmd.arg(cursor);
-    for a in args.iter().skip(2) {
-        cmd.arg(*a);
-    }
+    cmd.arg(cursor).arg(args.get(2..).unwrap_or_default());
     cmd
 }
 

@@ -47,12 +47,14 @@ pub(crate) enum Step {
     Lookup,
 }
 
-/// Plans command `index` (`args`) of a pipeline or transaction.
+/// Plans command `index` (`args`) of a pipeline or transaction; `within` ("a
+/// pipeline", "MULTI/EXEC") names it in the refusal of a `SCAN` or pub/sub command.
 pub(crate) fn step<R: Routes + ?Sized>(
     ring: &R,
     args: &[&[u8]],
     index: usize,
     opts: Options,
+    within: &str,
 ) -> Result<Step> {
     let refused = |e: Error| if opts.in_slots { Ok(Step::Refused(e)) } else { Err(e) };
     if let Err(e) = refuse_session_command(args) {
@@ -61,18 +63,19 @@ pub(crate) fn step<R: Routes + ?Sized>(
     match plan(ring, args) {
         Ok(Routed::One { route, info }) => Ok(Step::One(route, Call::of(&info))),
         Ok(Routed::Plan(p)) => Ok(Step::Plan(p)),
-        Ok(Routed::Scan(_)) => refused(Error::NoKey { command: "SCAN (in a pipeline)".into() }),
-        Ok(Routed::Channel(info)) => {
-            refused(Error::NoKey { command: format!("{} (in a pipeline)", info.name) })
+        Ok(Routed::Scan(info) | Routed::Channel(info)) => {
+            refused(Error::NoKey { command: format!("{} (in {within})", info.name) })
         }
         // Not in the static table (a module command, a newer server's): what the
         // server said, or ask it.
-        Err(Error::NoKey { .. }) if not_in_table(args) => match learned_for(opts.learned, index) {
-            Some(Ok(Destination::Route(route, call))) => Ok(Step::One(*route, *call)),
-            Some(Ok(Destination::Anywhere)) => Ok(Step::Anywhere),
-            Some(Err(e)) => refused(e.clone()),
-            None => Ok(Step::Lookup),
-        },
+        Err(Error::NoKey { .. }) if not_in_table(args) => {
+            match opts.learned.iter().find(|(i, _)| *i == index).map(|(_, t)| t) {
+                Some(Ok(Destination::Route(route, call))) => Ok(Step::One(*route, *call)),
+                Some(Ok(Destination::Anywhere)) => Ok(Step::Anywhere),
+                Some(Err(e)) => refused(e.clone()),
+                None => Ok(Step::Lookup),
+            }
+        }
         Err(e) => refused(e),
     }
 }
@@ -81,14 +84,6 @@ pub(crate) fn step<R: Routes + ?Sized>(
 /// [`plan`] for it means "ask the server", not "keyless").
 pub(crate) fn not_in_table(args: &[&[u8]]) -> bool {
     !args.is_empty() && keys::visit_keys(args, |_| {}).is_err()
-}
-
-/// What the server said about command `index`, if it was asked.
-pub(crate) fn learned_for(
-    learned: &[(usize, Result<Destination>)],
-    index: usize,
-) -> Option<&Result<Destination>> {
-    learned.iter().find(|(i, _)| *i == index).map(|(_, t)| t)
 }
 
 /// A refused command's reply in its slot: a server error whose code names the
@@ -121,20 +116,8 @@ mod tests {
     use redis::{FromRedisValue, Pipeline, RedisResult};
 
     use super::*;
-    use crate::hashing::Rendezvous;
+    use crate::plan::tests::{bulk, keys_on, ring};
     use crate::plan::{PipelinePlan, Transaction, plan_pipeline, transaction_shard};
-
-    fn ring() -> Rendezvous {
-        Rendezvous::new(["shard-a", "shard-b"]).unwrap()
-    }
-
-    fn key_on(ring: &Rendezvous, shard: usize, skip: usize) -> String {
-        (0..).map(|i| format!("k{i}")).filter(|k| ring.shard_index(k.as_bytes()) == shard).nth(skip).unwrap()
-    }
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
 
     fn sizes(plan: &PipelinePlan) -> Vec<(usize, usize)> {
         match plan {
@@ -149,7 +132,7 @@ mod tests {
     #[test]
     fn a_refused_command_fails_in_its_slot_only_with_ignore_errors() {
         let r = ring();
-        let (a, b) = (key_on(&r, 0, 0), key_on(&r, 1, 0));
+        let (a, b) = (keys_on(&r, 0, 1).remove(0), keys_on(&r, 1, 1).remove(0));
         let mut pipe = Pipeline::new();
         pipe.set(&a, 1).cmd("SELECT").arg(1).cmd("EVAL").arg("return 1").arg(0).get(&b).cmd("SCAN").arg(0);
         let whole = plan_pipeline(&r, &pipe, Options::default());
@@ -185,7 +168,7 @@ mod tests {
     #[test]
     fn commands_not_in_the_table_are_asked_about_then_routed() {
         let r = ring();
-        let (a, b) = (key_on(&r, 0, 0), key_on(&r, 1, 0));
+        let (a, b) = (keys_on(&r, 0, 1).remove(0), keys_on(&r, 1, 1).remove(0));
         let mut pipe = Pipeline::new();
         pipe.get(&a).cmd("NOSUCH.CMD").arg(&b).get(&b);
         assert!(
@@ -217,7 +200,7 @@ mod tests {
     #[test]
     fn a_transaction_takes_unknown_commands_along_and_learned_ones_by_their_keys() {
         let r = ring();
-        let a = key_on(&r, 0, 0);
+        let a = keys_on(&r, 0, 1).remove(0);
         let mut pipe = Pipeline::new();
         pipe.atomic().set(&a, 1).cmd("NOSUCH.CMD").arg("x");
         assert!(matches!(transaction_shard(&r, &pipe, &[]), Ok(Transaction::Lookup(i)) if i == [1]));

@@ -9,12 +9,12 @@ use crate::request::cmd_args;
 use crate::routes::Route;
 use redis::Value;
 
-fn ring() -> Rendezvous {
+pub(super) fn ring() -> Rendezvous {
     Rendezvous::new(["shard-a", "shard-b"]).unwrap()
 }
 
 /// Keys that the two-shard ring puts on shard 0 and shard 1.
-fn keys_on(ring: &Rendezvous, shard: usize, n: usize) -> Vec<String> {
+pub(super) fn keys_on(ring: &Rendezvous, shard: usize, n: usize) -> Vec<String> {
     (0..).map(|i| format!("k{i}")).filter(|k| ring.shard_index(k.as_bytes()) == shard).take(n).collect()
 }
 
@@ -30,7 +30,7 @@ fn planned(ring: &Rendezvous, a: &[&str]) -> Plan {
     }
 }
 
-fn bulk(s: &str) -> Value {
+pub(super) fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
 }
 

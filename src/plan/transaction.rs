@@ -3,14 +3,8 @@
 
 use redis::Pipeline;
 
-use super::step::{Destination, learned_for, not_in_table};
-use super::{Plan, Routed, cross_shard, plan, refuse_session_command};
-
-/// A command of a transaction, routed by the static table or by the server's word.
-enum Found {
-    Known(Routed),
-    Learned(Route, Call),
-}
+use super::cross_shard;
+use super::step::{Destination, Options, Step, step};
 use crate::error::{Error, Result};
 use crate::request::{Call, cmd_args};
 use crate::routes::{Route, Routes};
@@ -39,32 +33,31 @@ pub(crate) fn transaction_shard<R: Routes + ?Sized>(
     learned: &[(usize, Result<Destination>)],
 ) -> Result<Transaction> {
     let mut shard: Option<Route> = None;
-    let mut call = Call::pipeline("MULTI/EXEC");
+    let mut call = Call::read("MULTI/EXEC");
     let (mut lookups, mut anywhere) = (Vec::new(), false);
     for (i, cmd) in pipe.cmd_iter().enumerate() {
         let args = cmd_args(cmd);
-        refuse_session_command(&args)?;
-        let routed = match plan(ring, &args) {
-            Err(Error::NoKey { .. }) if not_in_table(&args) => match learned_for(learned, i) {
-                Some(Ok(Destination::Route(route, c))) => Ok(Found::Learned(*route, *c)),
-                Some(Ok(Destination::Anywhere)) => {
-                    anywhere = true;
-                    continue;
-                }
-                Some(Err(e)) => Err(e.clone()),
-                None => {
-                    lookups.push(i);
-                    continue;
-                }
-            },
-            other => other.map(Found::Known),
-        }?;
-        let here = match routed {
-            Found::Learned(route, c) => {
+        let here = match step(ring, &args, i, Options { in_slots: false, learned }, "MULTI/EXEC")? {
+            Step::One(route, c) => {
                 call.add(&c);
                 route
             }
-            Found::Known(known) => on_one_shard(ring, &args, known, &mut call)?,
+            Step::Plan(p) if p.parts.len() > 1 && !p.info.keyless => {
+                return Err(cross_shard(ring, "MULTI/EXEC", &args));
+            }
+            Step::Plan(p) => {
+                return Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", p.info.name) });
+            }
+            Step::Anywhere => {
+                anywhere = true;
+                continue;
+            }
+            Step::Lookup => {
+                lookups.push(i);
+                continue;
+            }
+            // Never without `in_slots`: `step` returned the error.
+            Step::Refused(e) => return Err(e),
         };
         match shard {
             Some(s) if s != here => {
@@ -85,25 +78,4 @@ pub(crate) fn transaction_shard<R: Routes + ?Sized>(
         None if anywhere => Transaction::On(Route::at(0), call),
         None => Transaction::Empty,
     })
-}
-
-/// A command of the static table inside MULTI/EXEC: its one shard, or why it
-/// can't be in a transaction.
-fn on_one_shard<R: Routes + ?Sized>(
-    ring: &R,
-    args: &[&[u8]],
-    routed: Routed,
-    call: &mut Call,
-) -> Result<Route> {
-    match routed {
-        Routed::One { route, info } if !info.keyless => {
-            call.add(&Call::of(&info));
-            Ok(route)
-        }
-        Routed::Plan(p) if p.parts.len() > 1 && !p.info.keyless => Err(cross_shard(ring, "MULTI/EXEC", args)),
-        Routed::One { info, .. } | Routed::Plan(Plan { info, .. }) | Routed::Channel(info) => {
-            Err(Error::NoKey { command: format!("{} (in MULTI/EXEC)", info.name) })
-        }
-        Routed::Scan(_) => Err(Error::NoKey { command: "SCAN (in MULTI/EXEC)".into() }),
-    }
 }
