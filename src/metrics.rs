@@ -24,12 +24,9 @@ use crate::error::Error;
 #[cfg(feature = "metrics")]
 mod on;
 #[cfg(not(feature = "metrics"))]
-pub(crate) use off::{
-    Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
-};
+use off as on;
 #[cfg(feature = "metrics")]
 pub use on::describe;
-#[cfg(feature = "metrics")]
 pub(crate) use on::{
     Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
 };

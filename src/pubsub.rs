@@ -23,11 +23,7 @@
 //!   without bound.
 //!
 //! One background task per subscriber does all of this. [`PubSub::split`]
-//! gives its two ends, as redis-rs does: a [`PubSubSink`] that changes the
-//! subscriptions and a [`PubSubStream`] of messages. The stream owns the
-//! task: dropping it (or the whole [`PubSub`]) ends the subscriptions and
-//! closes their connections; dropping the sink alone changes nothing for the
-//! stream.
+//! gives its two ends, as redis-rs does, and says which of them owns the task.
 
 use redis::{FromRedisValue, Msg, ToRedisArgs};
 use tokio::sync::mpsc;
@@ -43,8 +39,7 @@ use manager::Manager;
 pub use sink::PubSubSink;
 pub use stream::PubSubStream;
 
-/// How many received messages wait for [`PubSub::on_message`]: 10,000. Beyond
-/// that the newest are dropped and reported.
+/// How many received messages wait for [`PubSub::on_message`]: 10,000 (see the module docs).
 pub const BUFFER: usize = 10_000;
 
 /// A subscriber over every shard (see the module docs). From
