@@ -72,7 +72,7 @@ pub struct PubSub {
 
 impl std::fmt::Debug for PubSub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubSub").field("buffered", &self.stream.buffered()).finish()
+        f.debug_struct("PubSub").field("buffered", &self.stream.messages.len()).finish()
     }
 }
 
@@ -85,7 +85,7 @@ impl DisredisClient {
         let (messages_tx, messages) = mpsc::channel(BUFFER);
         let (requests, requests_rx) = mpsc::channel(16);
         let task = tokio::spawn(Manager::new(exec, messages_tx).run(requests_rx));
-        Ok(PubSub { sink: PubSubSink::new(requests), stream: PubSubStream::new(messages, task) })
+        Ok(PubSub { sink: PubSubSink { requests }, stream: PubSubStream { messages, task } })
     }
 }
 
