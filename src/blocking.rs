@@ -60,10 +60,8 @@ pub use pubsub::PubSub;
 /// work on it.
 ///
 /// Cheap to clone: clones share the async client (its shard connections) and the
-/// runtime. In an async task every call, and building it, returns
-/// [`Error::InsideRuntime`](crate::Error::InsideRuntime) (through the `redis`
-/// traits a `RedisError` of kind `Client`) instead of blocking the runtime;
-/// inside `spawn_blocking` it works ([where it may be called](self#where-it-may-be-called)).
+/// runtime. For where it may be called (not in an async task), see
+/// [the module docs](self#where-it-may-be-called).
 #[derive(Clone)]
 pub struct DisredisClient {
     client: crate::DisredisClient,
@@ -161,11 +159,6 @@ impl DisredisClient {
     pub fn close(&self) -> Result<()> {
         self.driver.block_on(self.client.close())
     }
-
-    fn pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> RedisResult<Vec<Value>> {
-        let Self { client, driver } = self;
-        driver.block_on(client.req_packed_commands(pipe, offset, count))?
-    }
 }
 
 impl redis::ConnectionLike for DisredisClient {
@@ -208,14 +201,13 @@ impl redis::ConnectionLike for DisredisClient {
         for c in cmds {
             pipe.add_command(c);
         }
-        self.pipeline(&pipe, offset, count)
+        self.driver.block_on(self.client.req_packed_commands(&pipe, offset, count))?
     }
 
     /// `Cmd::query` and `Cmd::iter` come here: the `Cmd` goes to the async client
     /// unchanged (no packing and re-parsing; a scan cursor stays a cursor).
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        let Self { client, driver } = self;
-        driver.block_on(client.req_packed_command(cmd))?
+        self.driver.block_on(self.client.req_packed_command(cmd))?
     }
 
     fn get_db(&self) -> i64 {

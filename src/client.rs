@@ -104,7 +104,7 @@ impl DisredisClient {
     }
 
     /// The master name (shard) that owns `key`: see [`crate::hashing`] for the
-    /// exact function. ShardTable are names, so a failover never moves a key.
+    /// exact function. Shards are names, so a failover never moves a key.
     ///
     /// Under the ring the client follows now (see [`Topology::ring`]); while
     /// the ring changes, the old owner in phase `prepare` and the new one from

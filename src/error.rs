@@ -376,8 +376,7 @@ fn no_key_hint(command: &str) -> &'static str {
 }
 
 fn join(items: &[impl fmt::Display]) -> String {
-    let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
-    parts.join("; ")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]

@@ -110,9 +110,8 @@ impl Default for Events {
 
 impl Events {
     /// Publishes `event` (dropped when nobody listens), logs it and counts it
-    /// (feature `metrics`: ring version, pub/sub gaps and drops, Sentinel
-    /// errors; a shard's failovers and re-resolves are counted by the shard,
-    /// labelled with the master's address).
+    /// (see the module docs; a shard's failovers and re-resolves are counted
+    /// by the shard, labelled with the master's address).
     pub(crate) fn emit(&self, event: Event) {
         match &event {
             Event::SentinelDown { addr, cause } => {

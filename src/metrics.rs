@@ -17,19 +17,14 @@
 
 use std::borrow::Cow;
 
-use redis::RedisError;
-
 use crate::error::Error;
 
 #[cfg(feature = "metrics")]
 mod on;
 #[cfg(not(feature = "metrics"))]
-pub(crate) use off::{
-    Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
-};
+use off as on;
 #[cfg(feature = "metrics")]
 pub use on::describe;
-#[cfg(feature = "metrics")]
 pub(crate) use on::{
     Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
 };
@@ -89,22 +84,13 @@ impl Failure {
     /// Any error the client returns: a server reply's code, `timeout`, `io`, or
     /// the [`Error`] variant's name (`FailoverTimeout`, `CrossShard`, …).
     pub(crate) fn of(err: &Error) -> Failure {
-        match err {
-            Error::Redis(e) => Failure::redis(e),
-            other => Failure { error_type: Cow::Borrowed(other.name()), status_code: None },
-        }
-    }
-
-    fn redis(e: &RedisError) -> Failure {
-        if e.is_timeout() {
-            return Failure { error_type: Cow::Borrowed("timeout"), status_code: None };
-        }
-        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-            return Failure { error_type: Cow::Borrowed("io"), status_code: None };
-        }
+        let client = |name| Failure { error_type: Cow::Borrowed(name), status_code: None };
+        let Error::Redis(e) = err else { return client(err.name()) };
         match e.code() {
+            _ if e.is_timeout() => client("timeout"),
+            _ if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() => client("io"),
             Some(code) => Failure::reply(Some(code)),
-            None => Failure { error_type: Cow::Borrowed("redis"), status_code: None },
+            None => client("redis"),
         }
     }
 }

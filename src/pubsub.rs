@@ -23,11 +23,7 @@
 //!   without bound.
 //!
 //! One background task per subscriber does all of this. [`PubSub::split`]
-//! gives its two ends, as redis-rs does: a [`PubSubSink`] that changes the
-//! subscriptions and a [`PubSubStream`] of messages. The stream owns the
-//! task: dropping it (or the whole [`PubSub`]) ends the subscriptions and
-//! closes their connections; dropping the sink alone changes nothing for the
-//! stream.
+//! gives its two ends, as redis-rs does, and says which of them owns the task.
 
 use redis::{FromRedisValue, Msg, ToRedisArgs};
 use tokio::sync::mpsc;
@@ -43,8 +39,7 @@ use manager::Manager;
 pub use sink::PubSubSink;
 pub use stream::PubSubStream;
 
-/// How many received messages wait for [`PubSub::on_message`]: 10,000. Beyond
-/// that the newest are dropped and reported.
+/// How many received messages wait for [`PubSub::on_message`]: 10,000 (see the module docs).
 pub const BUFFER: usize = 10_000;
 
 /// A subscriber over every shard (see the module docs). From
@@ -77,7 +72,7 @@ pub struct PubSub {
 
 impl std::fmt::Debug for PubSub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubSub").field("buffered", &self.stream.buffered()).finish()
+        f.debug_struct("PubSub").field("buffered", &self.stream.messages.len()).finish()
     }
 }
 
@@ -90,7 +85,7 @@ impl DisredisClient {
         let (messages_tx, messages) = mpsc::channel(BUFFER);
         let (requests, requests_rx) = mpsc::channel(16);
         let task = tokio::spawn(Manager::new(exec, messages_tx).run(requests_rx));
-        Ok(PubSub { sink: PubSubSink::new(requests), stream: PubSubStream::new(messages, task) })
+        Ok(PubSub { sink: PubSubSink { requests }, stream: PubSubStream { messages, task } })
     }
 }
 

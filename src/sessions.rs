@@ -80,7 +80,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redis::Value;
+use redis::{Cmd, Value};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store;
@@ -98,16 +98,10 @@ pub const CREATE_ATTEMPTS: usize = 8;
 /// [module docs](self) for the storage format.
 ///
 /// Cheap to clone (the client is an `Arc` inside).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DisredisStore {
-    client: DisredisClient,
     prefix: Arc<str>,
-}
-
-impl fmt::Debug for DisredisStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DisredisStore").field("prefix", &self.prefix).field("client", &self.client).finish()
-    }
+    client: DisredisClient,
 }
 
 impl DisredisStore {
@@ -138,37 +132,36 @@ impl DisredisStore {
         &self.client
     }
 
-    async fn run(&self, op: &'static str, key: &str, cmd: &redis::Cmd) -> session_store::Result<Value> {
-        self.client.clone().query_cmd(cmd).await.map_err(|e| self.backend(op, key, &e))
+    async fn run(&self, op: &'static str, key: &str, cmd: &Cmd) -> session_store::Result<Value> {
+        self.client.clone().query_cmd(cmd).await.map_err(|e| self.backend(op, key, e))
     }
 
-    fn backend(&self, op: &'static str, key: &str, e: &Error) -> session_store::Error {
+    fn backend(&self, op: &'static str, key: &str, e: impl fmt::Display) -> session_store::Error {
         backend_error(op, self.client.shard_for(key), e)
     }
 
     /// One `SET key value NX PXAT at`.
     async fn set_nx(&self, key: &str, value: &[u8], at_ms: i64) -> session_store::Result<SetNx> {
-        let mut set = redis::cmd("SET");
-        set.arg(key).arg(value).arg("NX").arg("PXAT").arg(at_ms);
+        let set = redis::cmd("SET").arg(key).arg(value).arg("NX").arg("PXAT").arg(at_ms).take();
         match self.client.clone().query_cmd(&set).await {
             Ok(Value::Okay) => Ok(SetNx::Stored),
             Ok(Value::Nil) => Ok(SetNx::Taken),
-            Ok(other) => Err(session_store::Error::Backend(format!(
-                "disredis session store: create on shard {}: unexpected reply to SET NX: {other:?}",
-                self.client.shard_for(key)
-            ))),
+            Ok(other) => Err(self.backend("create", key, format!("unexpected reply to SET NX: {other:?}"))),
             Err(Error::Ambiguous { .. }) => {
                 // The SET NX may or may not have run. Ids are random, so if the key
                 // holds exactly our bytes, it was our write.
-                let mut get = redis::cmd("GET");
-                get.arg(key);
-                Ok(match self.run("create (read back after an ambiguous SET NX)", key, &get).await? {
-                    Value::BulkString(stored) if stored == value => SetNx::Stored,
-                    Value::Nil => SetNx::NotRun,
-                    _ => SetNx::Taken,
-                })
+                Ok(
+                    match self
+                        .run("create (read back after an ambiguous SET NX)", key, &Cmd::get(key))
+                        .await?
+                    {
+                        Value::BulkString(stored) if stored == value => SetNx::Stored,
+                        Value::Nil => SetNx::NotRun,
+                        _ => SetNx::Taken,
+                    },
+                )
             }
-            Err(e) => Err(self.backend("create", key, &e)),
+            Err(e) => Err(self.backend("create", key, e)),
         }
     }
 }
@@ -209,46 +202,29 @@ impl SessionStore for DisredisStore {
         let key = self.key(&record.id);
         match expire_at_ms(record.expiry_date.unix_timestamp_nanos(), now_unix_nanos()) {
             Some(at_ms) => {
-                let mut set = redis::cmd("SET");
-                set.arg(&key).arg(encode(record)?).arg("PXAT").arg(at_ms);
-                self.run("save", &key, &set).await?;
+                let set = redis::cmd("SET").arg(&key).arg(encode(record)?).arg("PXAT").arg(at_ms).take();
+                self.run("save", &key, &set).await?
             }
-            None => {
-                let mut del = redis::cmd("DEL");
-                del.arg(&key);
-                self.run("save (delete expired)", &key, &del).await?;
-            }
-        }
+            None => self.run("save (delete expired)", &key, &Cmd::del(&key)).await?,
+        };
         Ok(())
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let key = self.key(session_id);
-        let mut get = redis::cmd("GET");
-        get.arg(&key);
-        let bytes = match self.run("load", &key, &get).await? {
+        let bytes = match self.run("load", &key, &Cmd::get(&key)).await? {
             Value::Nil => return Ok(None),
             Value::BulkString(bytes) => bytes,
-            other => {
-                return Err(session_store::Error::Backend(format!(
-                    "disredis session store: load on shard {}: unexpected reply to GET: {other:?}",
-                    self.client.shard_for(&key)
-                )));
-            }
+            other => return Err(self.backend("load", &key, format!("unexpected reply to GET: {other:?}"))),
         };
         let record = decode(&bytes)?;
-        if expire_at_ms(record.expiry_date.unix_timestamp_nanos(), now_unix_nanos()).is_none() {
-            return Ok(None);
-        }
-        Ok(Some(record))
+        // Past its expiry date: absent (see the module docs).
+        Ok(expire_at_ms(record.expiry_date.unix_timestamp_nanos(), now_unix_nanos()).map(|_| record))
     }
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
         let key = self.key(session_id);
-        let mut del = redis::cmd("DEL");
-        del.arg(&key);
-        self.run("delete", &key, &del).await?;
-        Ok(())
+        self.run("delete", &key, &Cmd::del(&key)).await.map(drop)
     }
 }
 
@@ -292,7 +268,7 @@ fn decode(bytes: &[u8]) -> session_store::Result<Record> {
     })
 }
 
-fn backend_error(op: &str, shard: &str, e: &Error) -> session_store::Error {
+fn backend_error(op: &str, shard: &str, e: impl fmt::Display) -> session_store::Error {
     session_store::Error::Backend(format!("disredis session store: {op} on shard {shard}: {e}"))
 }
 

@@ -9,7 +9,6 @@
 //! table on [`enum@Error`] lists it per variant.
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::io;
 use std::sync::Arc;
 
@@ -18,17 +17,10 @@ use redis::RedisError;
 use super::Error;
 
 /// The payload: a typed error inside an `io::Error` inside a `RedisError`.
-#[derive(Debug)]
+/// No `source`: the carried error's text already is this one's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 struct Carrier(Error);
-
-impl fmt::Display for Carrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-// No `source`: the carried error's text already is this one's.
-impl StdError for Carrier {}
 
 impl Error {
     /// The I/O error kind of the carrier, chosen for what redis-rs derives

@@ -56,12 +56,24 @@ pub(super) enum Request {
     Ping { message: Vec<Vec<u8>>, done: oneshot::Sender<Result<Value>> },
 }
 
-/// What one master's link should carry: channels, patterns, shard channels.
+/// Channels, patterns, shard channels: what one master's link should carry,
+/// or (the manager's `want`) what the subscriber subscribed to in all.
 #[derive(Default, Clone, PartialEq, Eq)]
 struct Carry {
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
     shard: BTreeSet<Vec<u8>>,
+}
+
+impl Carry {
+    /// The set of `kind`.
+    fn of(&mut self, kind: Kind) -> &mut BTreeSet<Vec<u8>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
 }
 
 /// One master's subscription connection and what it carries.
@@ -83,11 +95,9 @@ struct Link {
 pub(super) struct Manager {
     exec: Arc<Executor>,
     out: mpsc::Sender<Msg>,
-    channels: BTreeSet<Vec<u8>>,
-    patterns: BTreeSet<Vec<u8>>,
-    shard_channels: BTreeSet<Vec<u8>>,
+    want: Carry,
     links: HashMap<String, Link>,
-    /// ShardTable that should have a subscription and have none, since when.
+    /// Shards that should have a subscription and have none, since when.
     down: HashMap<String, Instant>,
     next_id: u64,
     dropped: Arc<AtomicU64>,
@@ -102,9 +112,7 @@ impl Manager {
         Manager {
             exec,
             out,
-            channels: BTreeSet::new(),
-            patterns: BTreeSet::new(),
-            shard_channels: BTreeSet::new(),
+            want: Carry::default(),
             links: HashMap::new(),
             down: HashMap::new(),
             next_id: 0,
@@ -128,11 +136,7 @@ impl Manager {
                 request = requests.recv(), if sinks => match request {
                     None => sinks = false,
                     Some(Request::Change { kind, add, names, done }) => {
-                        let set = match kind {
-                            Kind::Channel => &mut self.channels,
-                            Kind::Pattern => &mut self.patterns,
-                            Kind::Shard => &mut self.shard_channels,
-                        };
+                        let set = self.want.of(kind);
                         for name in names {
                             match add {
                                 true => set.insert(name),
@@ -213,26 +217,21 @@ impl Manager {
     fn wanted(&self, table: &ShardTable) -> BTreeMap<String, Carry> {
         let mut wanted: BTreeMap<String, Carry> = BTreeMap::new();
         let all = table.names();
-        // During a change publishers of either phase reach the subscriber.
-        let owners = |channel: &[u8]| -> Vec<usize> {
-            match everywhere(channel) {
-                true => (0..all.len()).collect(),
-                false => table.channel_owners(channel),
-            }
-        };
-        for channel in &self.channels {
-            for shard in owners(channel) {
-                wanted.entry(all[shard].clone()).or_default().channels.insert(channel.clone());
-            }
-        }
-        for channel in &self.shard_channels {
-            for shard in owners(channel) {
-                wanted.entry(all[shard].clone()).or_default().shard.insert(channel.clone());
-            }
-        }
-        if !self.patterns.is_empty() {
-            for name in &all {
-                wanted.entry(name.clone()).or_default().patterns.extend(self.patterns.iter().cloned());
+        let sets = [
+            (Kind::Channel, &self.want.channels),
+            (Kind::Pattern, &self.want.patterns),
+            (Kind::Shard, &self.want.shard),
+        ];
+        for (kind, names) in sets {
+            for name in names {
+                // During a change publishers of either phase reach the subscriber.
+                let owners = match kind == Kind::Pattern || everywhere(name) {
+                    true => (0..all.len()).collect(),
+                    false => table.channel_owners(name),
+                };
+                for shard in owners {
+                    wanted.entry(all[shard].clone()).or_default().of(kind).insert(name.clone());
+                }
             }
         }
         wanted

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 /// call here fails with an [`Error::Redis`] of kind `Client`.
 #[derive(Clone, Debug)]
 pub struct PubSubSink {
-    requests: mpsc::Sender<Request>,
+    pub(super) requests: mpsc::Sender<Request>,
 }
 
 /// Each argument of `names` as bytes; none is an error naming `command`.
@@ -39,10 +39,6 @@ fn gone() -> Error {
 }
 
 impl PubSubSink {
-    pub(super) fn new(requests: mpsc::Sender<Request>) -> PubSubSink {
-        PubSubSink { requests }
-    }
-
     async fn ask<T>(&self, request: impl FnOnce(oneshot::Sender<Result<T>>) -> Request) -> Result<T> {
         let (done, answer) = oneshot::channel();
         self.requests.send(request(done)).await.map_err(|_| gone())?;

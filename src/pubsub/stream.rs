@@ -20,19 +20,8 @@ use tokio::task::JoinHandle;
 /// (`None`) only if that task ends on its own, which it does not while the
 /// stream lives.
 pub struct PubSubStream {
-    messages: mpsc::Receiver<Msg>,
-    task: JoinHandle<()>,
-}
-
-impl PubSubStream {
-    pub(super) fn new(messages: mpsc::Receiver<Msg>, task: JoinHandle<()>) -> PubSubStream {
-        PubSubStream { messages, task }
-    }
-
-    /// How many messages wait in the buffer.
-    pub(super) fn buffered(&self) -> usize {
-        self.messages.len()
-    }
+    pub(super) messages: mpsc::Receiver<Msg>,
+    pub(super) task: JoinHandle<()>,
 }
 
 impl Drop for PubSubStream {

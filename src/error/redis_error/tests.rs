@@ -7,16 +7,12 @@ use redis::{ErrorKind, RedisError};
 use super::super::{SentinelAnswer, SentinelFailure, ShardFailure};
 use super::*;
 
-/// The variant's name (`Error::name`, exhaustive: a new variant must be added to `samples`).
-fn name(e: &Error) -> &'static str {
-    e.name()
-}
-
 fn io(kind: io::ErrorKind) -> RedisError {
     io::Error::from(kind).into()
 }
 
-/// One value of every variant, with the `retry_method()` its `RedisError` reports.
+/// One value of every variant (a new one must be added here), with the
+/// `retry_method()` its `RedisError` reports.
 fn samples() -> Vec<(Error, &'static str)> {
     let s = |v: &str| v.to_owned();
     let cross = Error::CrossShard { command: s("RENAME"), shards: vec![s("shard-a"), s("shard-b")] };
@@ -109,17 +105,17 @@ fn samples() -> Vec<(Error, &'static str)> {
 #[test]
 fn every_variant_comes_back_whole() {
     let all = samples();
-    let mut names: Vec<&str> = all.iter().map(|(e, _)| name(e)).collect();
+    let mut names: Vec<&str> = all.iter().map(|(e, _)| e.name()).collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 29, "one sample per variant: {names:?}");
     for (e, _) in &all {
         let r = RedisError::from(e.clone());
-        assert_eq!(r.to_string(), e.to_string(), "{}: the text is the error's own", name(e));
+        assert_eq!(r.to_string(), e.to_string(), "{}: the text is the error's own", e.name());
         // Twice across, as a value passed through two layers of `redis` traits would be.
         let back = Error::from(RedisError::from(Error::from(r.clone())));
-        assert_eq!(format!("{back:?}"), format!("{e:?}"), "{}", name(e));
-        assert_eq!(back.kind(), e.kind(), "{}", name(e));
+        assert_eq!(format!("{back:?}"), format!("{e:?}"), "{}", e.name());
+        assert_eq!(back.kind(), e.kind(), "{}", e.name());
     }
 }
 
@@ -127,13 +123,13 @@ fn every_variant_comes_back_whole() {
 fn predicates_say_what_a_retry_layer_may_do() {
     for (e, method) in samples() {
         let r = RedisError::from(e.clone());
-        assert_eq!(format!("{:?}", r.retry_method()), method, "{}", name(&e));
+        assert_eq!(format!("{:?}", r.retry_method()), method, "{}", e.name());
         if method == "NoRetry" {
-            assert!(!r.is_connection_dropped() && !r.is_unrecoverable_error(), "{}", name(&e));
-            assert!(!r.is_timeout() && !r.is_connection_refusal(), "{}", name(&e));
+            assert!(!r.is_connection_dropped() && !r.is_unrecoverable_error(), "{}", e.name());
+            assert!(!r.is_timeout() && !r.is_connection_refusal(), "{}", e.name());
         }
         if !matches!(e, Error::Redis(_)) {
-            assert_eq!(r.kind(), ErrorKind::Io, "{}: the carrier is an I/O error", name(&e));
+            assert_eq!(r.kind(), ErrorKind::Io, "{}: the carrier is an I/O error", e.name());
         }
     }
     let timeout = RedisError::from(samples().swap_remove(8).0);

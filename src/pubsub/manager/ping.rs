@@ -20,10 +20,7 @@ impl Manager {
     pub(super) async fn ping(&mut self, message: &[Vec<u8>]) -> Result<Value> {
         let table = self.exec.table.latest();
         let wait = self.exec.config.response_timeout.unwrap_or(HEALTH);
-        let mut ping = redis::cmd("PING");
-        for arg in message {
-            ping.arg(arg);
-        }
+        let ping = redis::cmd("PING").arg(message).take();
         // (shard, connection, whether it is the shard's subscription connection)
         let mut targets = Vec::new();
         for name in table.names() {

@@ -1,40 +1,33 @@
 //! The subscription commands on one master's link: bringing it to carry
 //! exactly what it should.
 
-use std::collections::BTreeSet;
-
 use redis::aio::MultiplexedConnection;
 
-use super::{Carry, Link};
+use super::{Carry, Kind, Link};
 
 /// Subscribes and unsubscribes `link` to carry exactly `want`.
 pub(super) async fn sync(link: &mut Link, want: &Carry) -> redis::RedisResult<()> {
-    let have = &link.carries;
-    let diff = |want: &BTreeSet<Vec<u8>>, have: &BTreeSet<Vec<u8>>| -> Vec<Vec<u8>> {
-        want.difference(have).cloned().collect()
-    };
-    let conn = &mut link.conn;
-    let (add, remove) = (diff(&want.channels, &have.channels), diff(&have.channels, &want.channels));
-    if !add.is_empty() {
-        conn.subscribe(&add).await?;
-    }
-    if !remove.is_empty() {
-        conn.unsubscribe(&remove).await?;
-    }
-    let (add, remove) = (diff(&want.patterns, &have.patterns), diff(&have.patterns, &want.patterns));
-    if !add.is_empty() {
-        conn.psubscribe(&add).await?;
-    }
-    if !remove.is_empty() {
-        conn.punsubscribe(&remove).await?;
-    }
-    let (add, remove) = (diff(&want.shard, &have.shard), diff(&have.shard, &want.shard));
-    for (command, names) in [("SSUBSCRIBE", add), ("SUNSUBSCRIBE", remove)] {
-        if !names.is_empty() {
-            shard_command(conn, command, &names).await?;
+    let Link { conn, carries: have, .. } = link;
+    let sets = [
+        (Kind::Channel, &want.channels, &have.channels),
+        (Kind::Pattern, &want.patterns, &have.patterns),
+        (Kind::Shard, &want.shard, &have.shard),
+    ];
+    for (kind, want, have) in sets {
+        for (add, names) in [(true, want.difference(have)), (false, have.difference(want))] {
+            let names: Vec<Vec<u8>> = names.cloned().collect();
+            match (kind, add) {
+                _ if names.is_empty() => {}
+                (Kind::Channel, true) => conn.subscribe(&names).await?,
+                (Kind::Channel, false) => conn.unsubscribe(&names).await?,
+                (Kind::Pattern, true) => conn.psubscribe(&names).await?,
+                (Kind::Pattern, false) => conn.punsubscribe(&names).await?,
+                (Kind::Shard, true) => shard_command(conn, "SSUBSCRIBE", &names).await?,
+                (Kind::Shard, false) => shard_command(conn, "SUNSUBSCRIBE", &names).await?,
+            }
         }
     }
-    link.carries = want.clone();
+    *have = want.clone();
     Ok(())
 }
 
