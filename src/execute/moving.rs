@@ -129,15 +129,11 @@ impl Executor {
         keys: &[Vec<u8>],
     ) -> Result<Option<Reply>> {
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let (guard, many, atomic) = match req {
-            Request::Cmd(cmd) => {
-                (change::guard(&change.tombstones, &keys, [cmd_args(cmd).to_vec()], false), false, false)
+        let guard = match req {
+            Request::Cmd(cmd) => change::guard(&change.tombstones, &keys, [cmd_args(cmd).to_vec()], false),
+            Request::Pipe { pipe, .. } => {
+                change::guard(&change.tombstones, &keys, pipe.cmd_iter().map(|c| cmd_args(c).to_vec()), true)
             }
-            Request::Pipe { pipe, .. } => (
-                change::guard(&change.tombstones, &keys, pipe.cmd_iter().map(|c| cmd_args(c).to_vec()), true),
-                true,
-                pipe.is_transaction(),
-            ),
         };
         let reply = match self.execute(shards, old, call, Request::Cmd(&guard)).await {
             Err(Error::Redis(e)) if is_moved_error(&e) => return Ok(None),
@@ -146,18 +142,17 @@ impl Executor {
         if is_moved(&reply) {
             return Ok(None);
         }
-        match (many, atomic, reply) {
-            (false, _, v) => Ok(Some(Reply::One(v))),
+        match (req, reply) {
+            (Request::Cmd(_), v) => Ok(Some(Reply::One(v))),
             // A transaction's one reply is EXEC's array.
-            (true, true, v @ Value::Array(_)) => Ok(Some(Reply::Many(vec![v]))),
-            (true, false, Value::Array(items)) => match req {
-                Request::Pipe { offset, count, .. } => {
-                    Ok(Some(Reply::Many(items.into_iter().skip(offset).take(count).collect())))
-                }
-                Request::Cmd(_) => Ok(Some(Reply::Many(items))),
-            },
-            (true, _, Value::ServerError(e)) => Err(Error::Redis(e.into())),
-            (true, _, other) => Err(Error::Redis(
+            (Request::Pipe { pipe, .. }, v @ Value::Array(_)) if pipe.is_transaction() => {
+                Ok(Some(Reply::Many(vec![v])))
+            }
+            (Request::Pipe { offset, count, .. }, Value::Array(items)) => {
+                Ok(Some(Reply::Many(items.into_iter().skip(offset).take(count).collect())))
+            }
+            (_, Value::ServerError(e)) => Err(Error::Redis(e.into())),
+            (_, other) => Err(Error::Redis(
                 (redis::ErrorKind::Parse, "disredis: the guard script answered", format!("{other:?}")).into(),
             )),
         }
