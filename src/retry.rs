@@ -56,15 +56,11 @@ fn is_failover_error(e: &ServerError) -> bool {
     is_failover_kind(e.kind()) || e.code() == NOREPLICAS
 }
 
-/// A server error reply (inside `Ok(Value::ServerError)`, as redis-rs returns them).
-pub(crate) fn classify_server_error(e: &ServerError) -> Option<Fate> {
-    is_failover_error(e).then_some(Fate::NotRun)
-}
-
-/// A reply value: only a failover-kind server error is a failure here.
+/// A reply value: only a failover-kind server error (inside
+/// `Ok(Value::ServerError)`, as redis-rs returns them) is a failure here.
 pub(crate) fn classify_value(v: &Value) -> Option<Fate> {
     match v {
-        Value::ServerError(e) => classify_server_error(e),
+        Value::ServerError(e) => is_failover_error(e).then_some(Fate::NotRun),
         _ => None,
     }
 }
