@@ -185,15 +185,7 @@ impl Ring {
 
     /// The winning copy among `copies` (see the module docs); `None` when empty.
     pub fn newest<'a>(copies: impl IntoIterator<Item = &'a Ring>) -> Option<&'a Ring> {
-        copies.into_iter().fold(None, |best: Option<&Ring>, r| match best {
-            Some(b)
-                if (b.version, std::cmp::Reverse(b.render()))
-                    >= (r.version, std::cmp::Reverse(r.render())) =>
-            {
-                Some(b)
-            }
-            _ => Some(r),
-        })
+        copies.into_iter().max_by_key(|r| (r.version, std::cmp::Reverse(r.render())))
     }
 
     /// Every name the ring routes to now or during its change: members, then
