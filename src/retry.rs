@@ -120,17 +120,12 @@ pub(crate) fn judge(outcome: &RedisResult<Reply>, idempotent: bool, at_least_onc
 pub(crate) fn failure(outcome: RedisResult<Reply>) -> RedisError {
     match outcome {
         Err(e) => e,
-        Ok(reply) => {
-            let values = match reply {
-                Reply::One(v) => vec![v],
-                Reply::Many(vs) => vs,
-            };
-            values
-                .into_iter()
-                .find(|v| classify_value(v).is_some())
-                .and_then(|v| v.extract_error().err())
-                .unwrap_or_else(|| (ErrorKind::Client, "disredis: no failure in the reply").into())
-        }
+        Ok(reply) => reply
+            .values()
+            .iter()
+            .find(|v| classify_value(v).is_some())
+            .and_then(|v| v.clone().extract_error().err())
+            .unwrap_or_else(|| (ErrorKind::Client, "disredis: no failure in the reply").into()),
     }
 }
 
