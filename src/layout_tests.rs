@@ -242,14 +242,9 @@ fn allows(row: &Row, target: &Row) -> bool {
 /// What a failure says: the file and line, the import, the rule it breaks and what to do.
 fn violation(file: &str, import: &Import, path: &[String], row: &Row, target: &Row) -> String {
     let layer = |r: &Row| format!("layer {} {}", r.layer, LAYERS[r.layer - 1]);
-    let what = format!(
-        "src/{file}:{}: `{}` imports `crate::{}` from `{}` ({})",
-        import.line,
-        import.text,
-        path.join("::"),
-        target.module,
-        layer(target)
-    );
+    let (line, text, path, from) = (import.line, &import.text, path.join("::"), &target.module);
+    let what =
+        format!("src/{file}:{line}: `{text}` imports `crate::{path}` from `{from}` ({})", layer(target));
     let rule = format!("the row of `{}` ({}) may use only: {}", row.module, layer(row), row.may_text);
     let fix = if target.layer < row.layer {
         "an upward import; move what it needs down (or, while that is being fixed, list it among the \
