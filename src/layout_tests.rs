@@ -134,30 +134,27 @@ fn files() -> Vec<(String, Vec<String>)> {
 /// The paths a `use` tree names: `a::{b, c::{d, e as f}, self}` gives
 /// `a::b`, `a::c::d`, `a::c::e`, `a`.
 fn expand(tree: &str) -> Vec<Vec<String>> {
-    let tree: String = tree.split_whitespace().collect::<Vec<_>>().join(" ");
-    let Some(open) = tree.find('{') else {
-        let path = tree.split(" as ").next().unwrap_or_default();
-        let segments = path.split("::").map(str::trim).filter(|s| !s.is_empty() && *s != "self");
-        return vec![segments.map(str::to_owned).collect()];
-    };
-    let head: Vec<String> =
-        tree[..open].split("::").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let body = &tree[open + 1..tree.rfind('}').expect("a closing brace")];
-    let (mut depth, mut start, mut items) = (0, 0, Vec::new());
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(&body[start..i]);
-                start = i + 1;
-            }
-            _ => {}
+    let (mut out, mut heads, mut item) = (Vec::new(), vec![Vec::new()], String::new());
+    for c in tree.chars().chain([',']) {
+        if !"{},".contains(c) {
+            item.push(c);
+            continue;
+        }
+        let taken = std::mem::take(&mut item);
+        let name = taken.split_whitespace().next().unwrap_or_default(); // `e as f`: `e`
+        let segments = name.split("::").filter(|s| !s.is_empty() && *s != "self").map(str::to_owned);
+        let path: Vec<String> =
+            heads.last().expect("balanced braces").iter().cloned().chain(segments).collect();
+        if c == '{' {
+            heads.push(path);
+        } else if !name.is_empty() {
+            out.push(path);
+        }
+        if c == '}' {
+            heads.pop();
         }
     }
-    items.push(&body[start..]);
-    let nested = items.into_iter().filter(|i| !i.trim().is_empty()).flat_map(expand);
-    nested.map(|tail| head.iter().cloned().chain(tail).collect()).collect()
+    out
 }
 
 /// The `crate::` and `super::` imports of one file whose module path is `module`.
