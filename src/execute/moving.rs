@@ -58,17 +58,14 @@ impl Executor {
         if change.phase == Phase::Prepare {
             // A blocking command or a script can't run inside the guard: it
             // waits for the next phase, in which its keys move.
-            let guarded = match call.dedicated || !scriptable {
-                true => None,
-                false => self.guarded(shards, change, old, call, req, &keys).await?,
-            };
-            return match guarded {
-                Some(reply) => Ok(reply),
-                None => {
-                    let changed = self.next_ring(shards, old).await;
-                    self.replay(shards, &keys, call, req).await.unwrap_or(Err(changed))
-                }
-            };
+            if !call.dedicated
+                && scriptable
+                && let Some(reply) = self.guarded(shards, change, old, call, req, &keys).await?
+            {
+                return Ok(reply);
+            }
+            let changed = self.next_ring(shards, old).await;
+            return self.replay(shards, &keys, call, req).await.unwrap_or(Err(changed));
         }
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         self.move_keys(shards, change, old, new, &keys).await?;
