@@ -67,9 +67,7 @@ impl Follower {
                     _ = stopped.changed() => break,
                 }
             }
-            for (_, task) in listening {
-                task.abort();
-            }
+            listening.values().for_each(tokio::task::JoinHandle::abort);
         });
         stop
     }
