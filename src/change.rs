@@ -79,16 +79,10 @@ pub(crate) fn guard<'a>(
     many: bool,
 ) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
-    cmd.arg(GUARD).arg(keys.len() + 1).arg(tombstones);
-    for key in keys {
-        cmd.arg(*key);
-    }
+    cmd.arg(GUARD).arg(keys.len() + 1).arg(tombstones).arg(keys);
     cmd.arg(if many { "many" } else { "one" });
     for args in commands {
-        cmd.arg(args.len());
-        for arg in args {
-            cmd.arg(arg);
-        }
+        cmd.arg(args.len()).arg(args);
     }
     cmd
 }
@@ -150,10 +144,7 @@ pub(crate) fn migrate(tombstones: Option<&str>, keys: &[&[u8]], how: &Migrate<'_
             None => migrate.arg("AUTH").arg(password.expose()),
         };
     }
-    migrate.arg("KEYS");
-    for key in keys {
-        migrate.arg(*key);
-    }
+    migrate.arg("KEYS").arg(keys);
     pipe.add_command(migrate);
     pipe
 }

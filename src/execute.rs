@@ -123,10 +123,8 @@ impl Executor {
         }
     }
 
-    /// Sends `req` to shard `idx`, carrying it through failovers: on a failover
-    /// symptom the shard is re-resolved through Sentinel and the request retried
-    /// with jittered backoff until `failover_deadline` after the first failure.
-    /// In durability mode a write is followed by `WAIT`.
+    /// Sends `req` to shard `idx`, carrying it through failovers (see the
+    /// module docs). In durability mode a write is followed by `WAIT`.
     pub(crate) async fn execute(
         &self,
         shards: &ShardTable,

@@ -11,13 +11,12 @@
 //! names (a module includes its submodules), "every layer below", or a line of
 //! the exceptions table. Test modules count: they are part of their file.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 const LAYERS: [&str; 8] = ["Face", "Dispatch", "Execute", "State", "Discovery", "Connect", "Pure", "Base"];
 
 /// One row of the layer table.
-#[derive(Debug)]
 struct Row {
     layer: usize,
     module: String,
@@ -27,7 +26,6 @@ struct Row {
 }
 
 /// One item of a row's "may use".
-#[derive(Debug, PartialEq)]
 enum May {
     Below,
     Layer(usize),
@@ -35,38 +33,30 @@ enum May {
 }
 
 /// One import found in a file.
-#[derive(Debug)]
 struct Import {
     line: usize,
     text: String,
     path: Vec<String>,
 }
 
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
 fn read(rel: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(rel);
+    let path = src().join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The tables of the "Layout" section: rows of cells, separator rows left out.
 fn layout_tables(lib: &str) -> Vec<Vec<Vec<String>>> {
     let section = lib.split_once("//! ### Layout").expect("lib.rs has a \"### Layout\" section").1;
-    let mut tables: Vec<Vec<Vec<String>>> = Vec::new();
-    let mut in_table = false;
-    for line in section.lines().skip(1).take_while(|l| l.starts_with("//!")) {
-        let Some(row) = line.strip_prefix("//! |") else {
-            in_table = false;
-            continue;
-        };
-        if !in_table {
-            tables.push(Vec::new());
-            in_table = true;
-        }
-        if !row.starts_with("---") {
-            let cells = row.trim_end().trim_end_matches('|').split('|').map(|c| c.trim().to_owned());
-            tables.last_mut().expect("pushed").push(cells.collect());
-        }
-    }
-    tables
+    let lines: Vec<&str> = section.lines().skip(1).take_while(|l| l.starts_with("//!")).collect();
+    let cells =
+        |row: &str| row.trim_end().trim_end_matches('|').split('|').map(|c| c.trim().to_owned()).collect();
+    let tables = lines.split(|l| !l.starts_with("//! |")).filter(|t| !t.is_empty());
+    let rows = tables.map(|t| t.iter().map(|l| &l["//! |".len()..]).filter(|r| !r.starts_with("---")));
+    rows.map(|t| t.map(cells).collect()).collect()
 }
 
 /// The names in backticks, brackets of intra-doc links left out.
@@ -88,20 +78,16 @@ fn without_notes(text: &str) -> String {
 }
 
 fn may_use(cell: &str) -> Vec<May> {
-    let mut out = Vec::new();
-    for item in without_notes(cell).split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
-        if item == "—" {
-        } else if item == "every layer below" {
-            out.push(May::Below);
-        } else if let Some(i) = LAYERS.iter().position(|l| *l == item) {
-            out.push(May::Layer(i + 1));
-        } else if let [name] = &ticked(item)[..] {
-            out.push(May::Module(name.clone()));
-        } else {
-            panic!("Layout table: can't read {item:?} in \"may use\" {cell:?}");
-        }
-    }
-    out
+    let items = without_notes(cell);
+    let items = items.split([',', ';']).map(str::trim).filter(|i| !i.is_empty() && *i != "—");
+    items
+        .map(|item| match (item, LAYERS.iter().position(|l| *l == item), &ticked(item)[..]) {
+            ("every layer below", ..) => May::Below,
+            (_, Some(i), _) => May::Layer(i + 1),
+            (_, None, [name]) => May::Module(name.clone()),
+            _ => panic!("Layout table: can't read {item:?} in \"may use\" {cell:?}"),
+        })
+        .collect()
 }
 
 fn rows(table: &[Vec<String>]) -> Vec<Row> {
@@ -127,23 +113,20 @@ fn rows(table: &[Vec<String>]) -> Vec<Row> {
 
 /// Every `.rs` file under `src/` but `bin/` and `lib.rs`, with its module path.
 fn files() -> Vec<(String, Vec<String>)> {
-    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<String>)>) {
+    let (src, mut dirs, mut out) = (src(), vec![src()], Vec::new());
+    while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).expect("src is readable") {
-            let entry = entry.expect("a directory entry");
-            let name = entry.file_name().into_string().expect("UTF-8 file names");
-            let rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            if entry.path().is_dir() {
-                if rel != "bin" {
-                    walk(&entry.path(), &rel, out);
-                }
+            let path = entry.expect("a directory entry").path();
+            let rel =
+                path.strip_prefix(&src).expect("under src").to_str().expect("UTF-8 file names").to_owned();
+            if path.is_dir() {
+                dirs.extend((rel != "bin").then_some(path));
             } else if let Some(stem) = rel.strip_suffix(".rs").filter(|s| *s != "lib") {
                 let module = stem.trim_end_matches("/mod").split('/').map(str::to_owned).collect();
                 out.push((rel, module));
             }
         }
     }
-    let mut out = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), "", &mut out);
     out.sort();
     out
 }
@@ -151,30 +134,27 @@ fn files() -> Vec<(String, Vec<String>)> {
 /// The paths a `use` tree names: `a::{b, c::{d, e as f}, self}` gives
 /// `a::b`, `a::c::d`, `a::c::e`, `a`.
 fn expand(tree: &str) -> Vec<Vec<String>> {
-    let tree: String = tree.split_whitespace().collect::<Vec<_>>().join(" ");
-    let Some(open) = tree.find('{') else {
-        let path = tree.split(" as ").next().unwrap_or_default();
-        let segments = path.split("::").map(str::trim).filter(|s| !s.is_empty() && *s != "self");
-        return vec![segments.map(str::to_owned).collect()];
-    };
-    let head: Vec<String> =
-        tree[..open].split("::").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let body = &tree[open + 1..tree.rfind('}').expect("a closing brace")];
-    let (mut depth, mut start, mut items) = (0, 0, Vec::new());
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(&body[start..i]);
-                start = i + 1;
-            }
-            _ => {}
+    let (mut out, mut heads, mut item) = (Vec::new(), vec![Vec::new()], String::new());
+    for c in tree.chars().chain([',']) {
+        if !"{},".contains(c) {
+            item.push(c);
+            continue;
+        }
+        let taken = std::mem::take(&mut item);
+        let name = taken.split_whitespace().next().unwrap_or_default(); // `e as f`: `e`
+        let segments = name.split("::").filter(|s| !s.is_empty() && *s != "self").map(str::to_owned);
+        let path: Vec<String> =
+            heads.last().expect("balanced braces").iter().cloned().chain(segments).collect();
+        if c == '{' {
+            heads.push(path);
+        } else if !name.is_empty() {
+            out.push(path);
+        }
+        if c == '}' {
+            heads.pop();
         }
     }
-    items.push(&body[start..]);
-    let nested = items.into_iter().filter(|i| !i.trim().is_empty()).flat_map(expand);
-    nested.map(|tail| head.iter().cloned().chain(tail).collect()).collect()
+    out
 }
 
 /// The `crate::` and `super::` imports of one file whose module path is `module`.
@@ -191,32 +171,27 @@ fn imports(text: &str, module: &[String]) -> Vec<Import> {
         if let Some(rest) = statement.strip_prefix("use ") {
             let mut whole = rest.to_owned();
             while !whole.contains(';') {
-                let (_, more) = lines.next().expect("a use statement ends with ';'");
-                whole.push(' ');
-                whole.push_str(more);
+                whole = whole + " " + lines.next().expect("a use statement ends with ';'").1;
             }
-            let tree = whole.split(';').next().unwrap_or_default().trim();
-            let (base, tree) = if let Some(t) = tree.strip_prefix("crate::") {
-                (Vec::new(), t)
+            let tree = whole.split(';').next().unwrap_or_default().split_whitespace().collect::<Vec<_>>();
+            let tree = tree.join(" ");
+            let (base, rest) = if let Some(t) = tree.strip_prefix("crate::") {
+                (&[][..], t)
             } else if tree.starts_with("super::") && !indented {
                 let ups = tree.matches("super::").count();
-                (
-                    module[..module.len().saturating_sub(ups)].to_vec(),
-                    tree.rsplit("super::").next().unwrap_or(""),
-                )
+                (&module[..module.len().saturating_sub(ups)], tree.rsplit("super::").next().unwrap_or(""))
             } else {
                 continue;
             };
-            for path in expand(tree) {
+            for path in expand(rest) {
                 let path = base.iter().cloned().chain(path).collect();
-                out.push(Import { line: at + 1, text: format!("use {}", one_line(&whole)), path });
+                out.push(Import { line: at + 1, text: format!("use {tree}"), path });
             }
             continue;
         }
         let code = code.split(" //").next().unwrap_or_default();
         for (i, _) in code.match_indices("crate::") {
-            let before = code[..i].chars().next_back();
-            if before.is_some_and(|c| c.is_alphanumeric() || "_$:".contains(c)) {
+            if code[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || "_$:".contains(c)) {
                 continue;
             }
             let tail = &code[i + "crate::".len()..];
@@ -225,48 +200,31 @@ fn imports(text: &str, module: &[String]) -> Vec<Import> {
             let path: Vec<String> =
                 tail[..end].split("::").filter(|s| !s.is_empty()).map(str::to_owned).collect();
             if !path.is_empty() {
-                let text = format!("crate::{}", path.join("::"));
-                out.push(Import { line: at + 1, text, path });
+                out.push(Import { line: at + 1, text: format!("crate::{}", path.join("::")), path });
             }
         }
     }
     out
-}
-
-/// A use statement on one line, for messages.
-fn one_line(whole: &str) -> String {
-    whole.split(';').next().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The root's re-exports (`pub use config::{Builder, …}` in `lib.rs`): name → module path.
 fn root_exports(lib: &str) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
     let code: Vec<&str> = lib.lines().filter(|l| !l.starts_with("//")).collect();
-    for statement in code.join("\n").split(';') {
-        if let Some((_, tree)) = statement.split_once("pub use ") {
-            for path in expand(tree) {
-                if let Some((name, module)) = path.split_last() {
-                    out.insert(name.clone(), module.to_vec());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The row a module path belongs to: the longest row name that prefixes it.
-fn row_of<'a>(rows: &'a [Row], path: &[String]) -> Option<&'a Row> {
-    rows.iter()
-        .filter(|r| {
-            let name: Vec<&str> = r.module.split("::").collect();
-            name.len() <= path.len() && name.iter().zip(path).all(|(a, b)| *a == b)
-        })
-        .max_by_key(|r| r.module.len())
+    let trees = code.join("\n");
+    let trees = trees.split(';').filter_map(|statement| Some(statement.split_once("pub use ")?.1));
+    let paths = trees.flat_map(expand);
+    paths.filter_map(|path| path.split_last().map(|(name, module)| (name.clone(), module.to_vec()))).collect()
 }
 
 /// `module` is `name` or inside it.
 fn within(module: &str, name: &str) -> bool {
     module == name || module.strip_prefix(name).is_some_and(|rest| rest.starts_with("::"))
+}
+
+/// The row a module path belongs to: the longest row name that prefixes it.
+fn row_of<'a>(rows: &'a [Row], path: &[String]) -> Option<&'a Row> {
+    let path = path.join("::");
+    rows.iter().filter(|r| within(&path, &r.module)).max_by_key(|r| r.module.len())
 }
 
 fn allows(row: &Row, target: &Row) -> bool {
@@ -281,14 +239,9 @@ fn allows(row: &Row, target: &Row) -> bool {
 /// What a failure says: the file and line, the import, the rule it breaks and what to do.
 fn violation(file: &str, import: &Import, path: &[String], row: &Row, target: &Row) -> String {
     let layer = |r: &Row| format!("layer {} {}", r.layer, LAYERS[r.layer - 1]);
-    let what = format!(
-        "src/{file}:{}: `{}` imports `crate::{}` from `{}` ({})",
-        import.line,
-        import.text,
-        path.join("::"),
-        target.module,
-        layer(target)
-    );
+    let (line, text, path, from) = (import.line, &import.text, path.join("::"), &target.module);
+    let what =
+        format!("src/{file}:{line}: `{text}` imports `crate::{path}` from `{from}` ({})", layer(target));
     let rule = format!("the row of `{}` ({}) may use only: {}", row.module, layer(row), row.may_text);
     let fix = if target.layer < row.layer {
         "an upward import; move what it needs down (or, while that is being fixed, list it among the \
@@ -309,10 +262,8 @@ fn every_import_is_allowed_by_the_layout_table() {
     let tables = layout_tables(&lib);
     let rows = rows(&tables[0]);
     let exports = root_exports(&lib);
-    let exceptions = match tables.iter().find(|t| t[0][..2] == ["file".to_owned(), "imports".to_owned()]) {
-        Some(table) => &table[1..],
-        None => &[][..],
-    };
+    let exceptions = tables.iter().find(|t| t[0][..2] == ["file".to_owned(), "imports".to_owned()]);
+    let exceptions = exceptions.map_or(&[][..], |table| &table[1..]);
     let mut used = vec![false; exceptions.len()];
     let mut failures = Vec::new();
     for (file, module) in files() {
@@ -320,7 +271,7 @@ fn every_import_is_allowed_by_the_layout_table() {
             failures.push(format!("src/{file}: no row of the Layout table (in lib.rs) owns this file"));
             continue;
         };
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for import in imports(&read(&file), &module) {
             let mut path = import.path.clone();
             if let Some(from) = exports.get(&path[0]) {
@@ -342,13 +293,11 @@ fn every_import_is_allowed_by_the_layout_table() {
             }
         }
     }
-    for (e, used) in exceptions.iter().zip(used) {
-        if !used {
-            let (file, imports) = (e[0].as_str(), e[1].as_str());
-            failures.push(format!(
-                "Layout exception {file} imports {imports} is no longer needed: remove it from src/lib.rs"
-            ));
-        }
+    for (e, _) in exceptions.iter().zip(used).filter(|(_, used)| !used) {
+        let (file, imports) = (&e[0], &e[1]);
+        failures.push(format!(
+            "Layout exception {file} imports {imports} is no longer needed: remove it from src/lib.rs"
+        ));
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
 }
@@ -356,7 +305,7 @@ fn every_import_is_allowed_by_the_layout_table() {
 #[test]
 fn every_row_names_files_that_exist() {
     let rows = rows(&layout_tables(&read("lib.rs"))[0]);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = src();
     let has = |module: &str| {
         let path = module.replace("::", "/");
         src.join(format!("{path}.rs")).is_file() || src.join(format!("{path}/mod.rs")).is_file()

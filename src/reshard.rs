@@ -152,15 +152,9 @@ pub async fn start(
             )));
         }
     }
+    let span = info_span!("reshard", from = ring.version, members = ?target);
     let prepare = Ring { version: ring.version + 1, phase: Phase::Prepare, members: ring.members, target };
-    let all = prepare.names();
-    let span = info_span!("reshard", from = prepare.version - 1, members = ?prepare.target);
-    async {
-        publish(&mut masters, &all, &prepare, progress).await?;
-        drive(&mut masters, prepare, all, options, progress).await
-    }
-    .instrument(span)
-    .await
+    drive(&mut masters, prepare, options, progress).instrument(span).await
 }
 
 /// Continues an interrupted change from the ring's phase; `None` when the
@@ -175,10 +169,9 @@ pub async fn resume(
     let mut masters = Masters::new(exec);
     let current = exec.table.latest().ring.clone();
     let ring = newest(&mut masters, &current.names()).await?.unwrap_or(current);
-    let all = ring.names();
     if ring.phase == Phase::Stable {
         // A master removed by the change that was cut off holds its tombstones.
-        let mut everyone = all.clone();
+        let mut everyone = ring.names();
         everyone.extend(exec.table.latest().unrouted.iter().cloned());
         let hashes = mover::clean(&mut masters, &everyone).await?;
         if hashes > 0 {
@@ -189,24 +182,21 @@ pub async fn resume(
     // Every master holds the version being resumed (the tool may have died
     // while writing it).
     let span = info_span!("reshard", resume = ring.version, phase = %ring.phase);
-    async {
-        publish(&mut masters, &all, &ring, progress).await?;
-        drive(&mut masters, ring, all, options, progress).await.map(Some)
-    }
-    .instrument(span)
-    .await
+    drive(&mut masters, ring, options, progress).instrument(span).await.map(Some)
 }
 
-/// From `prepare` or `migrating` to stable.
+/// From `prepare` or `migrating` to stable, `ring` (published first) the
+/// first step; every version on the masters of `ring`'s names.
 async fn drive(
     masters: &mut Masters<'_>,
     mut ring: Ring,
-    all: Vec<String>,
     options: &Options,
     progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Outcome> {
+    let all = ring.names();
     let mut moved = Progress::default();
     loop {
+        publish(masters, &all, &ring, progress).await?;
         let waited = fence::fence(masters, &all, ring.version, options, progress).await?;
         progress(Step::Fenced { version: ring.version, waited });
         match ring.phase {
@@ -229,7 +219,6 @@ async fn drive(
                 return Ok(Outcome { ring, progress: moved });
             }
         }
-        publish(masters, &all, &ring, progress).await?;
     }
 }
 

@@ -56,15 +56,11 @@ fn is_failover_error(e: &ServerError) -> bool {
     is_failover_kind(e.kind()) || e.code() == NOREPLICAS
 }
 
-/// A server error reply (inside `Ok(Value::ServerError)`, as redis-rs returns them).
-pub(crate) fn classify_server_error(e: &ServerError) -> Option<Fate> {
-    is_failover_error(e).then_some(Fate::NotRun)
-}
-
-/// A reply value: only a failover-kind server error is a failure here.
+/// A reply value: only a failover-kind server error (inside
+/// `Ok(Value::ServerError)`, as redis-rs returns them) is a failure here.
 pub(crate) fn classify_value(v: &Value) -> Option<Fate> {
     match v {
-        Value::ServerError(e) => classify_server_error(e),
+        Value::ServerError(e) => is_failover_error(e).then_some(Fate::NotRun),
         _ => None,
     }
 }
@@ -124,17 +120,12 @@ pub(crate) fn judge(outcome: &RedisResult<Reply>, idempotent: bool, at_least_onc
 pub(crate) fn failure(outcome: RedisResult<Reply>) -> RedisError {
     match outcome {
         Err(e) => e,
-        Ok(reply) => {
-            let values = match reply {
-                Reply::One(v) => vec![v],
-                Reply::Many(vs) => vs,
-            };
-            values
-                .into_iter()
-                .find(|v| classify_value(v).is_some())
-                .and_then(|v| v.extract_error().err())
-                .unwrap_or_else(|| (ErrorKind::Client, "disredis: no failure in the reply").into())
-        }
+        Ok(reply) => reply
+            .values()
+            .iter()
+            .find(|v| classify_value(v).is_some())
+            .and_then(|v| v.clone().extract_error().err())
+            .unwrap_or_else(|| (ErrorKind::Client, "disredis: no failure in the reply").into()),
     }
 }
 

@@ -143,11 +143,8 @@ impl Ring {
             let (field, value) = line
                 .split_once(": ")
                 .ok_or_else(|| format!("line {:?} is not `field: value`", shorten(line)))?;
-            let slot_taken =
-                |taken: bool| if taken { Err(format!("field {field:?} given twice")) } else { Ok(()) };
             match field {
-                "version" => {
-                    slot_taken(version.is_some())?;
+                "version" if version.is_none() => {
                     let v: u64 =
                         value.parse().map_err(|_| format!("version {:?} is not a number", shorten(value)))?;
                     if v == 0 {
@@ -155,22 +152,15 @@ impl Ring {
                     }
                     version = Some(v);
                 }
-                "phase" => {
-                    slot_taken(phase.is_some())?;
-                    phase = Some(match value {
-                        "stable" => Phase::Stable,
-                        "prepare" => Phase::Prepare,
-                        "migrating" => Phase::Migrating,
-                        other => return Err(format!("unknown phase {:?}", shorten(other))),
-                    });
+                "phase" if phase.is_none() => {
+                    let all = [Phase::Stable, Phase::Prepare, Phase::Migrating];
+                    let known = all.into_iter().find(|p| p.as_str() == value);
+                    phase = Some(known.ok_or_else(|| format!("unknown phase {:?}", shorten(value)))?);
                 }
-                "members" => {
-                    slot_taken(members.is_some())?;
-                    members = Some(member_list(value.split(','))?);
-                }
-                "target" => {
-                    slot_taken(target.is_some())?;
-                    target = Some(member_list(value.split(','))?);
+                "members" if members.is_none() => members = Some(member_list(value.split(','))?),
+                "target" if target.is_none() => target = Some(member_list(value.split(','))?),
+                "version" | "phase" | "members" | "target" => {
+                    return Err(format!("field {field:?} given twice"));
                 }
                 other => return Err(format!("unknown field {:?}", shorten(other))),
             }
@@ -195,15 +185,7 @@ impl Ring {
 
     /// The winning copy among `copies` (see the module docs); `None` when empty.
     pub fn newest<'a>(copies: impl IntoIterator<Item = &'a Ring>) -> Option<&'a Ring> {
-        copies.into_iter().fold(None, |best: Option<&Ring>, r| match best {
-            Some(b)
-                if (b.version, std::cmp::Reverse(b.render()))
-                    >= (r.version, std::cmp::Reverse(r.render())) =>
-            {
-                Some(b)
-            }
-            _ => Some(r),
-        })
+        copies.into_iter().max_by_key(|r| (r.version, std::cmp::Reverse(r.render())))
     }
 
     /// Every name the ring routes to now or during its change: members, then

@@ -172,18 +172,14 @@ impl CurrentTable {
     /// Makes `next` current and retires the table it replaces.
     pub(crate) fn replace(&self, next: ShardTable) -> Arc<ShardTable> {
         let old = std::mem::replace(&mut *self.current.write(), Arc::new(next));
-        for shard in &old.shards {
-            shard.retire();
-        }
+        old.shards.iter().for_each(Shard::retire);
         old
     }
 
     /// Retires the current table (the client is closing): its shards drop
     /// their connections and open none again.
     pub(crate) fn retire_current(&self) {
-        for shard in &self.latest().shards {
-            shard.retire();
-        }
+        self.latest().shards.iter().for_each(Shard::retire);
     }
 
     /// Applies what Sentinel reports (`sentinel::switch`: `+switch-master` and

@@ -4,8 +4,7 @@
 //! failover under way and no replica it could promote (or, with one, once a
 //! whole failover deadline has passed): nothing will give it a master soon, so
 //! its requests fail at once ([`Error::ShardDown`]) instead of each holding a
-//! caller's worker for the deadline. A probe task then re-resolves the shard
-//! every [`CHECK_EVERY`] until a master answers `ROLE master`.
+//! caller's worker for the deadline, until the probe ([`probe`]) finds a master.
 
 use std::sync::{Arc, Weak};
 use std::time::Instant;

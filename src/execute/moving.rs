@@ -58,17 +58,14 @@ impl Executor {
         if change.phase == Phase::Prepare {
             // A blocking command or a script can't run inside the guard: it
             // waits for the next phase, in which its keys move.
-            let guarded = match call.dedicated || !scriptable {
-                true => None,
-                false => self.guarded(shards, change, old, call, req, &keys).await?,
-            };
-            return match guarded {
-                Some(reply) => Ok(reply),
-                None => {
-                    let changed = self.next_ring(shards, old).await;
-                    self.replay(shards, &keys, call, req).await.unwrap_or(Err(changed))
-                }
-            };
+            if !call.dedicated
+                && scriptable
+                && let Some(reply) = self.guarded(shards, change, old, call, req, &keys).await?
+            {
+                return Ok(reply);
+            }
+            let changed = self.next_ring(shards, old).await;
+            return self.replay(shards, &keys, call, req).await.unwrap_or(Err(changed));
         }
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         self.move_keys(shards, change, old, new, &keys).await?;
@@ -129,15 +126,11 @@ impl Executor {
         keys: &[Vec<u8>],
     ) -> Result<Option<Reply>> {
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let (guard, many, atomic) = match req {
-            Request::Cmd(cmd) => {
-                (change::guard(&change.tombstones, &keys, [cmd_args(cmd).to_vec()], false), false, false)
+        let guard = match req {
+            Request::Cmd(cmd) => change::guard(&change.tombstones, &keys, [cmd_args(cmd).to_vec()], false),
+            Request::Pipe { pipe, .. } => {
+                change::guard(&change.tombstones, &keys, pipe.cmd_iter().map(|c| cmd_args(c).to_vec()), true)
             }
-            Request::Pipe { pipe, .. } => (
-                change::guard(&change.tombstones, &keys, pipe.cmd_iter().map(|c| cmd_args(c).to_vec()), true),
-                true,
-                pipe.is_transaction(),
-            ),
         };
         let reply = match self.execute(shards, old, call, Request::Cmd(&guard)).await {
             Err(Error::Redis(e)) if is_moved_error(&e) => return Ok(None),
@@ -146,18 +139,17 @@ impl Executor {
         if is_moved(&reply) {
             return Ok(None);
         }
-        match (many, atomic, reply) {
-            (false, _, v) => Ok(Some(Reply::One(v))),
+        match (req, reply) {
+            (Request::Cmd(_), v) => Ok(Some(Reply::One(v))),
             // A transaction's one reply is EXEC's array.
-            (true, true, v @ Value::Array(_)) => Ok(Some(Reply::Many(vec![v]))),
-            (true, false, Value::Array(items)) => match req {
-                Request::Pipe { offset, count, .. } => {
-                    Ok(Some(Reply::Many(items.into_iter().skip(offset).take(count).collect())))
-                }
-                Request::Cmd(_) => Ok(Some(Reply::Many(items))),
-            },
-            (true, _, Value::ServerError(e)) => Err(Error::Redis(e.into())),
-            (true, _, other) => Err(Error::Redis(
+            (Request::Pipe { pipe, .. }, v @ Value::Array(_)) if pipe.is_transaction() => {
+                Ok(Some(Reply::Many(vec![v])))
+            }
+            (Request::Pipe { offset, count, .. }, Value::Array(items)) => {
+                Ok(Some(Reply::Many(items.into_iter().skip(offset).take(count).collect())))
+            }
+            (_, Value::ServerError(e)) => Err(Error::Redis(e.into())),
+            (_, other) => Err(Error::Redis(
                 (redis::ErrorKind::Parse, "disredis: the guard script answered", format!("{other:?}")).into(),
             )),
         }

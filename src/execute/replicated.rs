@@ -103,10 +103,6 @@ impl Executor {
             Some((generation, conn)) if generation == used && !call.dedicated => conn,
             _ => return Err(durable::not_replicated(last, wanted, call.command, &shard.name)),
         };
-        // Only a connection installed within the failover deadline (after a
-        // failover, or at connect) waits again: the promoted master's replicas
-        // are still attaching. On an older one a missing replica is down, and
-        // waiting would stall the shard's shared connection for every write.
         let deadline = self.config.failover_deadline;
         let young = shard.age_of(used).map_or(Duration::ZERO, |age| deadline.saturating_sub(age));
         // A transaction's first `WAIT` is this one: it is always sent.

@@ -67,9 +67,7 @@ impl Follower {
                     _ = stopped.changed() => break,
                 }
             }
-            for (_, task) in listening {
-                task.abort();
-            }
+            listening.values().for_each(tokio::task::JoinHandle::abort);
         });
         stop
     }
@@ -120,26 +118,16 @@ impl Follower {
         // newer, or of the same version and first by the rule (a client that
         // started on its seed's version 1 because no master could be read).
         let winner = Ring::newest(copies.iter().map(|(_, r)| r).chain([&current.ring])).cloned();
+        *self.warned.lock() = None;
         match winner {
-            Some(next) if next != current.ring => {
-                *self.warned.lock() = None;
-                self.adopt(&current, next).await
-            }
-            _ => {
-                *self.warned.lock() = None;
-                self.repair(&mut conns, &copies, &current.ring).await
-            }
+            Some(next) if next != current.ring => self.adopt(&current, next).await,
+            _ => self.repair(&mut conns, &copies, &current.ring).await,
         }
     }
 
     /// Whether `problem` differs from the last one warned about (and remembers it).
     fn first_time(&self, problem: &str) -> bool {
-        let mut last = self.warned.lock();
-        if last.as_deref() == Some(problem) {
-            return false;
-        }
-        *last = Some(problem.to_owned());
-        true
+        self.warned.lock().replace(problem.to_owned()).as_deref() != Some(problem)
     }
 
     /// Gives members that lack the current ring, or hold one it wins over, a copy.

@@ -1,14 +1,9 @@
 //! The background mover of phase `migrating`: every key of a source master
 //! whose owner changes is copied to its new owner, confirmed there, and only
 //! then deleted at the source — so a failover of either side at any moment
-//! loses nothing and a rerun repeats only work that is safe to repeat.
-//!
-//! Per batch (at most [`BATCH`] keys of one source and one new owner):
-//! 1. `MULTI` · `HSET` tombstones · `MIGRATE … COPY KEYS …` · `EXEC` at the
-//!    source: from here on every client uses the new owner for these keys;
-//! 2. at the new owner `PUBLISH` + `WAIT` for its replicas (when it has any):
-//!    the copies are on the replicas before the source lets go of them;
-//! 3. `UNLINK` the keys at the source, then `WAIT` there.
+//! loses nothing and a rerun repeats only work that is safe to repeat. Per
+//! batch (at most [`BATCH`] keys of one source and one new owner) the steps
+//! are [`copy`]'s; from the tombstones on, every client uses the new owner.
 //!
 //! A key the new owner already holds (`MIGRATE` answers `BUSYKEY`) was copied
 //! by an earlier run or a client when it has a tombstone (then the source's

@@ -125,10 +125,8 @@ pub async fn rebalance(
                         .map(|(_, k)| *k)
                         .collect();
                     let deleted = copy::delete(&mut masters, name, &delete).await?;
-                    if on_conflict != OnConflict::Report {
-                        out.resolved += busy.len() as u64;
-                    }
                     let resolved = if on_conflict == OnConflict::Report { 0 } else { busy.len() as u64 };
+                    out.resolved += resolved;
                     out.moved += deleted.saturating_sub(resolved);
                     progress(Step::Moving(super::Progress {
                         scanned: out.scanned,
