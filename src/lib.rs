@@ -275,6 +275,7 @@
 //! | | `sentinel::views` | [`SentinelView`]: every known Sentinel asked on its own where each master is (`sentinel_views`, `disredis topology`) | `sentinel`, Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS); the one `ROLE`-checked connect to a data node (`connect_node`: masters, replicas, subscribers), named in the same round trip | Base |
+//! | | `wire` (+ `resp`) | the connection of our own to a data node (DESIGN §10); `resp`: RESP2/RESP3 replies decoded into `redis::Value`s, incrementally; pure | Base |
 //! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`, `state`, `step`, `transaction`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect; the commands refused because they change a shared connection's state (`state`) | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
 //! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
 //! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones (and its one timeout), judging their replies (`Migrated`, `UNLINK` counts) | `request` (its tests), Base |
@@ -343,6 +344,7 @@ mod tls;
 mod topology;
 mod unknown;
 pub mod url;
+mod wire;
 
 pub use client::DisredisClient;
 #[cfg(feature = "tls")]
