@@ -11,7 +11,6 @@ mod parts;
 mod redis_error;
 
 pub use parts::{SentinelAnswer, SentinelFailure, ShardFailure};
-#[cfg(feature = "tls")]
 pub(crate) use redis_error::find_in;
 pub(crate) use redis_error::is_carried;
 

@@ -22,6 +22,20 @@ mod deadline;
 
 pub(crate) use deadline::{Backoff, Deadline, random};
 
+/// Inside the `io::Error` of a request whose connection never wrote it (the
+/// connection of our own, `wire`, knows which bytes a write took): whatever
+/// the command, it did not run.
+#[derive(Debug)]
+pub(crate) struct NotSent(pub(crate) String);
+
+impl std::fmt::Display for NotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotSent {}
+
 /// What a failure says about whether the command ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fate {
@@ -80,6 +94,7 @@ pub(crate) fn classify_error(e: &RedisError) -> Option<Fate> {
         // (say, from a client used inside another): already judged, never a
         // symptom of this connection.
         _ if crate::error::is_carried(e) => None,
+        _ if crate::error::find_in::<NotSent>(e).is_some() => Some(Fate::NotRun),
         _ if e.is_connection_refusal() => Some(Fate::NotRun),
         _ if e.is_timeout() || e.is_connection_dropped() || e.kind() == ErrorKind::Io => Some(Fate::Unknown),
         _ => None,

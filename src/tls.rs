@@ -79,6 +79,16 @@ impl TlsConfig {
         self.insecure
     }
 
+    /// The CA certificates to trust instead of the system's (PEM).
+    pub(crate) fn root_pem(&self) -> Option<&[u8]> {
+        self.root_certificates.as_deref()
+    }
+
+    /// The client certificate chain and key (PEM), for mutual TLS.
+    pub(crate) fn client_pem(&self) -> Option<(&[u8], &str)> {
+        self.client_certificate.as_ref().map(|(cert, key)| (cert.as_slice(), key.expose()))
+    }
+
     /// The certificates in the form redis-rs takes them; `None` when neither a
     /// CA nor a client certificate was given (then the system roots are used).
     pub(crate) fn certificates(&self) -> Option<redis::TlsCertificates> {

@@ -1,6 +1,84 @@
-//! The connection of our own to a data node (DESIGN §10), replacing redis-rs's
-//! `MultiplexedConnection` under every shard: commands packed once into the
-//! connection's write buffer, writes coalesced across tasks, one reader that
-//! decodes replies ([`resp`]) and completes their waiters in order.
+//! The connection of our own to a data node (DESIGN §10), in place of
+//! redis-rs's `MultiplexedConnection` under every shard.
+//!
+//! - **Pack once.** A command is packed by `Cmd::write_packed_command` straight
+//!   into the connection's write buffer, under the lock that orders it with
+//!   its waiter; a split pipeline's part packs the caller's own commands, so
+//!   nothing is cloned on the way.
+//! - **Coalesced writes, no timer.** The task that finds the socket idle
+//!   writes the buffer at once with a non-blocking `write` from its own task
+//!   (one task pays no latency and no task hop); requests queued while a write
+//!   is under way go out together in the next one. What the socket won't take
+//!   is left to a writer task, and TLS is always written there.
+//! - **One reader** per connection decodes replies ([`resp`]) and answers the
+//!   waiters in order ([`reply`]); the answer travels in a oneshot, the one
+//!   allocation per request.
+//! - **Bounded.** At most [`Limits::requests`] requests unanswered and
+//!   [`Limits::bytes`] bytes queued per connection; a request finding it full
+//!   waits for room (within its response timeout), so 1,024 tasks can't grow
+//!   memory without limit.
+//! - **Exact fate.** When the connection fails, a request none of whose bytes
+//!   a write took surely did not run: its error carries
+//!   [`NotSent`](crate::retry::NotSent), which the retry judgement treats as
+//!   "not run" whatever the command. Only requests written and unanswered are
+//!   of unknown fate.
 
+use std::io;
+
+use redis::RedisError;
+
+use crate::retry::NotSent;
+
+mod conn;
+mod socket;
+mod like;
+mod open;
+pub(crate) mod reply;
 pub(crate) mod resp;
+#[cfg(feature = "tls")]
+mod tls;
+
+pub(crate) use conn::Wire;
+pub(crate) use open::{Hello, Settings};
+
+/// How much one connection queues (defaults: [`DEFAULT_MAX_REQUESTS`],
+/// [`DEFAULT_MAX_BYTES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Requests sent or queued and not yet answered.
+    pub(crate) requests: usize,
+    /// Bytes queued and not yet taken by a write (a single larger request
+    /// still goes when the queue is empty).
+    pub(crate) bytes: usize,
+}
+
+/// Unanswered requests per connection before new ones wait: far above what
+/// a server answers in one round trip (a pipeline counts once).
+pub(crate) const DEFAULT_MAX_REQUESTS: usize = 4096;
+
+/// Queued bytes per connection before new requests wait: a few socket
+/// buffers' worth.
+pub(crate) const DEFAULT_MAX_BYTES: usize = 1 << 20;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { requests: DEFAULT_MAX_REQUESTS, bytes: DEFAULT_MAX_BYTES }
+    }
+}
+
+/// The error of a request its connection never wrote: marked [`NotSent`].
+fn not_sent(addr: &str, why: &io::Error) -> RedisError {
+    let mark = NotSent(format!("not sent to {addr}: the connection failed before writing it ({why})"));
+    io::Error::new(io::ErrorKind::NotConnected, mark).into()
+}
+
+/// The error of a request written (at least in part) and unanswered when the
+/// connection failed: it may have run.
+fn lost(addr: &str, why: &io::Error) -> RedisError {
+    let kind = match why.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::InvalidData => why.kind(),
+        _ => io::ErrorKind::ConnectionReset,
+    };
+    io::Error::new(kind, format!("connection to {addr} lost after sending: {why}")).into()
+}
+#[cfg(test)] mod scratch;

@@ -1,0 +1,298 @@
+//! [`Wire`]'s request side: packing a request into the connection's write
+//! buffer in the order of its waiter, writing it at once when the socket is
+//! idle (the caller's own task does the `write`, no task hop) or leaving it for
+//! whoever is writing (coalescing), bounding what is queued, and answering
+//! every waiter when the connection fails, with the fate its bytes had.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::{RedisError, RedisResult};
+use tokio::sync::{Notify, oneshot};
+
+use super::socket::Socket;
+use super::reply::{Answer, Expect, Gather};
+use super::{Limits, lost, not_sent};
+
+/// A connection of our own to one data node. Cheap to clone (one `Arc`); the
+/// connection closes when the last clone is dropped.
+#[derive(Clone)]
+pub(crate) struct Wire {
+    pub(super) owner: Arc<Owner>,
+}
+
+/// Held only by [`Wire`]s: dropping the last one closes the connection (the
+/// reader and writer tasks hold [`Shared`], not this).
+pub(super) struct Owner {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.fail(io::Error::new(io::ErrorKind::NotConnected, "connection closed by the client"));
+    }
+}
+
+/// What the handles and the two tasks share.
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    pub(super) socket: Socket,
+    /// Wakes the writer task when a caller leaves bytes to it.
+    pub(super) writer: Notify,
+    /// Wakes requests waiting for room in a full queue.
+    pub(super) room: Notify,
+    pub(super) limits: Limits,
+    /// `host:port`, for errors.
+    pub(super) addr: Arc<str>,
+    pub(super) db: i64,
+    /// The response timeout of requests sent without one of their own.
+    pub(super) timeout: Option<Duration>,
+}
+
+/// The queue, behind one lock: bytes not yet taken by a writer, and the
+/// waiters of every request not yet answered, in the order of their bytes.
+pub(super) struct State {
+    pub(super) out: Vec<u8>,
+    /// The buffer a writer hands back, reused so a write allocates nothing.
+    pub(super) spare: Vec<u8>,
+    pub(super) waiters: VecDeque<Waiter>,
+    /// A writer (a caller or the writer task) owns the socket's write side.
+    pub(super) writing: bool,
+    /// Bytes ever queued: a waiter's `start` is this count when it was
+    /// queued, so `queued - out.len()` is where the written (or being
+    /// written) bytes end.
+    pub(super) queued: u64,
+    /// Set once, when the connection failed or was closed.
+    pub(super) broken: Option<Arc<io::Error>>,
+    /// Requests waiting for room.
+    pub(super) waiting_for_room: usize,
+}
+
+/// One request waiting for its replies.
+pub(super) struct Waiter {
+    pub(super) start: u64,
+    pub(super) gather: Gather,
+    pub(super) tx: oneshot::Sender<RedisResult<Answer>>,
+}
+
+impl State {
+    fn full(&self, limits: &Limits) -> bool {
+        self.waiters.len() >= limits.requests || (!self.out.is_empty() && self.out.len() >= limits.bytes)
+    }
+}
+
+impl Wire {
+    /// Sends what `pack` writes (whole commands whose replies `expect` says)
+    /// and waits for the answer, at most `timeout` (default: the
+    /// connection's response timeout; `Some(None)`: no limit).
+    pub(crate) async fn request(
+        &self,
+        pack: impl FnOnce(&mut Vec<u8>),
+        expect: Expect,
+        timeout: Option<Option<Duration>>,
+    ) -> RedisResult<Answer> {
+        let shared = &self.owner.shared;
+        let timeout = timeout.unwrap_or(shared.timeout);
+        let rx = match shared.enqueue(pack, expect, false) {
+            Ok(rx) => rx,
+            Err(Refused::Broken(e)) => return Err(e),
+            Err(Refused::Full(pack)) => match timeout {
+                Some(t) => tokio::time::timeout(t, shared.enqueue_when_room(pack, expect))
+                    .await
+                    .map_err(|_| not_sent(&shared.addr, &io::Error::new(io::ErrorKind::TimedOut, "no room in the queue")))??,
+                None => shared.enqueue_when_room(pack, expect).await?,
+            },
+        };
+        let answer = match timeout {
+            Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| timed_out())?,
+            None => rx.await,
+        };
+        // A sender dropped unanswered: the waiter was dropped with the state
+        // of a failed connection (answered there first; never seen).
+        answer.unwrap_or_else(|_| Err(lost(&shared.addr, &io::Error::from(io::ErrorKind::ConnectionAborted))))
+    }
+
+    /// Whether the connection failed or was closed (a new request on it would
+    /// fail at once, unsent).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.owner.shared.state.lock().broken.is_some()
+    }
+
+    /// The node's `host:port`.
+    pub(crate) fn addr(&self) -> &str {
+        &self.owner.shared.addr
+    }
+}
+
+fn timed_out() -> RedisError {
+    io::Error::from(io::ErrorKind::TimedOut).into()
+}
+
+/// One caller counted among those waiting for room, until it stops waiting
+/// (woken, or its future dropped).
+struct Counted<'a>(&'a Shared);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().waiting_for_room -= 1;
+    }
+}
+
+/// Why [`Shared::enqueue`] did not queue a request.
+pub(super) enum Refused<P> {
+    /// The connection is gone: the request was not sent.
+    Broken(RedisError),
+    /// The queue is full: try again when there is room (the packer is handed back).
+    Full(P),
+}
+
+impl Shared {
+    /// Queues the request; if no one is writing, writes the queue at once.
+    /// `wait`: when the queue is full, count the caller among those waiting
+    /// for room (under the same lock as the check, so no wake-up is lost).
+    pub(super) fn enqueue<P: FnOnce(&mut Vec<u8>)>(
+        &self,
+        pack: P,
+        expect: Expect,
+        wait: bool,
+    ) -> Result<oneshot::Receiver<RedisResult<Answer>>, Refused<P>> {
+        let mut st = self.state.lock();
+        if let Some(e) = &st.broken {
+            return Err(Refused::Broken(not_sent(&self.addr, e)));
+        }
+        if st.full(&self.limits) {
+            st.waiting_for_room += usize::from(wait);
+            return Err(Refused::Full(pack));
+        }
+        let before = st.out.len();
+        pack(&mut st.out);
+        let start = st.queued;
+        st.queued += (st.out.len() - before) as u64;
+        let (tx, rx) = oneshot::channel();
+        st.waiters.push_back(Waiter { start, gather: Gather::new(expect), tx });
+        if st.writing {
+            return Ok(rx);
+        }
+        st.writing = true;
+        if st.waiters.len() > 1 {
+            // Others are waiting for replies: the writer task, run after the
+            // tasks ready now, writes what they all queue in one go.
+            drop(st);
+            self.writer.notify_one();
+            return Ok(rx);
+        }
+        let spare = std::mem::take(&mut st.spare);
+        let buf = std::mem::replace(&mut st.out, spare);
+        drop(st);
+        self.write_now(buf);
+        Ok(rx)
+    }
+
+    /// [`Shared::enqueue`] once the queue has room (the reader and the
+    /// writers wake those waiting when they make some).
+    async fn enqueue_when_room<P: FnOnce(&mut Vec<u8>)>(
+        &self,
+        mut pack: P,
+        expect: Expect,
+    ) -> RedisResult<oneshot::Receiver<RedisResult<Answer>>> {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.enqueue(pack, expect, true) {
+                Ok(rx) => return Ok(rx),
+                Err(Refused::Broken(e)) => return Err(e),
+                Err(Refused::Full(p)) => pack = p,
+            }
+            let _counted = Counted(self);
+            room.await;
+        }
+    }
+
+    /// Whether requests wait for room and there is some now.
+    pub(super) fn room_made(&self, st: &State) -> bool {
+        st.waiting_for_room > 0 && !st.full(&self.limits)
+    }
+
+    /// The caller's task writes `buf` (and what is queued meanwhile, once)
+    /// with non-blocking writes; what the socket won't take now is left to
+    /// the writer task, which then owns the write side until the queue is empty.
+    fn write_now(&self, mut buf: Vec<u8>) {
+        for round in 0..2 {
+            let mut done = 0;
+            let outcome = loop {
+                if done == buf.len() {
+                    break Ok(());
+                }
+                match self.socket.try_write(&buf[done..]) {
+                    Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                    Ok(n) => done += n,
+                    Err(e) => break Err(e),
+                }
+            };
+            let mut st = self.state.lock();
+            match outcome {
+                Ok(()) if st.out.is_empty() || st.broken.is_some() => {
+                    st.writing = false;
+                    buf.clear();
+                    st.spare = buf;
+                    return;
+                }
+                Ok(()) if round == 0 => {
+                    buf.clear();
+                    buf = std::mem::replace(&mut st.out, buf);
+                }
+                Ok(()) => {
+                    buf.clear();
+                    st.spare = buf;
+                    drop(st);
+                    self.writer.notify_one();
+                    return;
+                }
+                Err(e) => {
+                    // The rest goes back in front of the queue: its requests
+                    // stay "not sent" until a write takes them.
+                    buf.drain(..done);
+                    buf.extend_from_slice(&st.out);
+                    st.out = buf;
+                    drop(st);
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        self.writer.notify_one();
+                    } else {
+                        self.fail(e);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Marks the connection failed (once) and answers every waiter: a request
+    /// none of whose bytes were taken by a write surely did not run
+    /// (retryable whatever it is), any other may have.
+    pub(super) fn fail(&self, why: io::Error) {
+        let why = Arc::new(why);
+        let (waiters, taken) = {
+            let mut st = self.state.lock();
+            if st.broken.is_some() {
+                return;
+            }
+            st.broken = Some(why.clone());
+            let taken = st.queued - st.out.len() as u64;
+            st.out = Vec::new();
+            st.spare = Vec::new();
+            (std::mem::take(&mut st.waiters), taken)
+        };
+        tracing::debug!(node = %self.addr, error = %why, "connection failed");
+        for w in waiters {
+            let e = if w.start >= taken { not_sent(&self.addr, &why) } else { lost(&self.addr, &why) };
+            let _ = w.tx.send(Err(e));
+        }
+        self.socket.shutdown();
+        self.writer.notify_one();
+        self.room.notify_waiters();
+    }
+}

@@ -1,0 +1,189 @@
+//! Opening a [`Wire`]: TCP (TCP_NODELAY on, keepalive), TLS with feature
+//! `tls`, and the handshake in one round trip — `AUTH`, `SELECT`, the
+//! library's name (`CLIENT SETINFO`), the connection's name (`CLIENT
+//! SETNAME`) and `ROLE`, written together and read back in order.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::{ErrorKind, RedisError, RedisResult, ServerError, Value};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use super::Limits;
+use super::conn::{Owner, Shared, State, Wire};
+use super::reply::{Answer, Expect};
+use super::socket::{self, Socket};
+use crate::config::{Auth, NodeAddr};
+
+/// How a connection is opened and kept (from the client's `Config`).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// Bound on TCP connect (and TLS handshake).
+    pub(crate) connect_timeout: Duration,
+    /// Bound on each request's answer unless it brings its own; `None`: none.
+    pub(crate) response_timeout: Option<Duration>,
+    /// TCP_NODELAY (default on: a request is one small write that must not
+    /// wait for the previous one's acknowledgement).
+    pub(crate) nodelay: bool,
+    /// TCP keepalive idle time (`None`: the OS default, off).
+    pub(crate) keepalive: Option<Duration>,
+    /// What one connection queues.
+    pub(crate) limits: Limits,
+}
+
+/// What the handshake says besides authenticating and selecting the database.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hello<'a> {
+    /// `CLIENT SETNAME` (a refusal only leaves the connection unnamed).
+    pub(crate) name: Option<&'a str>,
+    /// Ask `ROLE` in the same round trip.
+    pub(crate) role: bool,
+}
+
+/// What the node answered to the handshake's questions.
+#[derive(Debug, Default)]
+pub(crate) struct Greeting {
+    /// The `ROLE` reply, when asked (an error reply stays a `ServerError`).
+    pub(crate) role: Option<Value>,
+    /// Why `CLIENT SETNAME` was refused, if it was.
+    pub(crate) name_refused: Option<ServerError>,
+}
+
+const LIB_NAME: &str = "disredis";
+
+/// Connects to `addr` and says hello; the handshake is bounded by the
+/// response timeout (or the connect timeout when there is none). Refused
+/// credentials are `ErrorKind::AuthenticationFailed` with the server's words.
+pub(crate) async fn open(
+    addr: &NodeAddr,
+    auth: &Auth,
+    db: i64,
+    settings: &Settings,
+    hello: Hello<'_>,
+) -> RedisResult<(Wire, Greeting)> {
+    let timed_out = || RedisError::from(io::Error::from(io::ErrorKind::TimedOut));
+    let connect = TcpStream::connect((addr.host(), addr.port()));
+    let tcp = tokio::time::timeout(settings.connect_timeout, connect).await.map_err(|_| timed_out())??;
+    tcp.set_nodelay(settings.nodelay)?;
+    if let Some(idle) = settings.keepalive {
+        socket2::SockRef::from(&tcp).set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
+    }
+    let shutter = tcp.into_std()?;
+    let tcp = TcpStream::from_std(shutter.try_clone()?)?;
+    #[cfg(feature = "tls")]
+    let socket = match &auth.tls {
+        Some(tls) => {
+            let handshake = super::tls::handshake(tcp, addr.host(), tls);
+            let stream = tokio::time::timeout(settings.connect_timeout, handshake).await.map_err(|_| timed_out())??;
+            let (read, write) = tokio::io::split(stream);
+            Socket::Tls { read: read.into(), write: write.into(), shutter }
+        }
+        None => Socket::Tcp { stream: tcp, shutter },
+    };
+    #[cfg(not(feature = "tls"))]
+    let socket = Socket::Tcp { stream: tcp, shutter };
+    let wire = start(socket, addr, db, settings);
+    let (pack, expect, said) = handshake(auth, db, hello);
+    let patience = Some(settings.response_timeout.unwrap_or(settings.connect_timeout));
+    let replies = match wire.request(|b| b.extend_from_slice(&pack), expect, Some(patience)).await? {
+        Answer::Many(replies) => replies,
+        Answer::One(_) => return Err(shape()),
+    };
+    Ok((wire, greeting(replies, &said)?))
+}
+
+/// The connection's shared state and its two tasks.
+fn start(socket: Socket, addr: &NodeAddr, db: i64, settings: &Settings) -> Wire {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            out: Vec::with_capacity(4096),
+            spare: Vec::with_capacity(4096),
+            waiters: Default::default(),
+            writing: false,
+            queued: 0,
+            broken: None,
+            waiting_for_room: 0,
+        }),
+        socket,
+        writer: Notify::new(),
+        room: Notify::new(),
+        limits: settings.limits,
+        addr: addr.to_string().into(),
+        db,
+        timeout: settings.response_timeout,
+    });
+    tokio::spawn(socket::reader(shared.clone()));
+    tokio::spawn(socket::writer(shared.clone()));
+    Wire { owner: Arc::new(Owner { shared }) }
+}
+
+/// Which handshake command a reply answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Said {
+    Auth,
+    Select,
+    LibInfo,
+    Name,
+    Role,
+}
+
+/// The handshake's commands, packed, and which is which.
+fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (Vec<u8>, Expect, Vec<Said>) {
+    let mut p = redis::pipe();
+    let mut said = Vec::new();
+    if let Some(password) = &auth.password {
+        let c = p.cmd("AUTH");
+        if let Some(user) = &auth.username {
+            c.arg(user.as_str());
+        }
+        c.arg(password.expose());
+        said.push(Said::Auth);
+    }
+    if db != 0 {
+        p.cmd("SELECT").arg(db);
+        said.push(Said::Select);
+    }
+    p.cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg(LIB_NAME);
+    p.cmd("CLIENT").arg("SETINFO").arg("LIB-VER").arg(env!("CARGO_PKG_VERSION"));
+    said.extend([Said::LibInfo, Said::LibInfo]);
+    if let Some(name) = hello.name {
+        p.cmd("CLIENT").arg("SETNAME").arg(name);
+        said.push(Said::Name);
+    }
+    if hello.role {
+        p.cmd("ROLE");
+        said.push(Said::Role);
+    }
+    let expect = Expect::Many { skip: 0, count: said.len(), transaction: false };
+    (p.get_packed_pipeline(), expect, said)
+}
+
+/// Reads the handshake's replies: a refused `AUTH` or `SELECT` fails the
+/// connect; the library name is best effort (Redis before 7.2 has no
+/// `CLIENT SETINFO`).
+fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
+    if replies.len() != said.len() {
+        return Err(shape());
+    }
+    let mut out = Greeting::default();
+    for (reply, what) in replies.into_iter().zip(said) {
+        match (what, reply) {
+            (Said::Auth, Value::ServerError(e)) => {
+                let detail = e.to_string();
+                return Err((ErrorKind::AuthenticationFailed, "Password authentication failed", detail).into());
+            }
+            (Said::Select, Value::ServerError(e)) => return Err(e.into()),
+            (Said::Name, Value::ServerError(e)) => out.name_refused = Some(e),
+            (Said::Role, v) => out.role = Some(v),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn shape() -> RedisError {
+    (ErrorKind::Client, "disredis: handshake replies out of shape").into()
+}

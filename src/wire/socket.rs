@@ -1,0 +1,215 @@
+//! The socket under a [`Wire`](super::Wire) and its two tasks: the reader,
+//! which decodes replies and answers waiters in order, and the writer, which
+//! writes what a caller's non-blocking write could not (a full socket buffer,
+//! or TLS, whose writes are never done from a caller's task).
+
+use std::io;
+use std::sync::Arc;
+
+use redis::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::conn::Shared;
+use super::resp::{self, Decoded};
+
+/// How many bytes a read asks for at least.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A plain TCP stream, or a TLS stream split in its halves (feature `tls`).
+pub(super) enum Socket {
+    Tcp {
+        stream: TcpStream,
+        /// The same socket, for shutting it down from any thread.
+        shutter: std::net::TcpStream,
+    },
+    #[cfg(feature = "tls")]
+    Tls {
+        read: tokio::sync::Mutex<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
+        write: tokio::sync::Mutex<tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
+        shutter: std::net::TcpStream,
+    },
+}
+
+impl Socket {
+    /// A write that never waits: `WouldBlock` when the socket can't take
+    /// bytes now, always for TLS (its writer task writes).
+    pub(super) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp { stream, .. } => stream.try_write(buf),
+            #[cfg(feature = "tls")]
+            Socket::Tls { .. } => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Writes all of `buf`, waiting for the socket; `done` counts what went.
+    async fn write_all(&self, buf: &[u8], done: &mut usize) -> io::Result<()> {
+        match self {
+            Socket::Tcp { stream, .. } => {
+                while *done < buf.len() {
+                    stream.writable().await?;
+                    match stream.try_write(&buf[*done..]) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => *done += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            #[cfg(feature = "tls")]
+            Socket::Tls { write, .. } => {
+                let mut w = write.lock().await;
+                while *done < buf.len() {
+                    match w.write(&buf[*done..]).await? {
+                        0 => return Err(io::ErrorKind::WriteZero.into()),
+                        n => *done += n,
+                    }
+                }
+                w.flush().await
+            }
+        }
+    }
+
+    /// Reads what is there (at least one byte, 0 at the end of the stream).
+    async fn read(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Socket::Tcp { stream, .. } => loop {
+                stream.readable().await?;
+                match stream.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => return other,
+                }
+            },
+            #[cfg(feature = "tls")]
+            Socket::Tls { read, .. } => read.lock().await.read_buf(buf).await,
+        }
+    }
+
+    /// Ends the connection both ways: the reader sees the end of the stream.
+    pub(super) fn shutdown(&self) {
+        let shutter = match self {
+            Socket::Tcp { shutter, .. } => shutter,
+            #[cfg(feature = "tls")]
+            Socket::Tls { shutter, .. } => shutter,
+        };
+        let _ = shutter.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Writes what callers left to it, until the queue is empty, each time it is woken.
+pub(super) async fn writer(shared: Arc<Shared>) {
+    loop {
+        shared.writer.notified().await;
+        loop {
+            let mut buf = {
+                let mut st = shared.state.lock();
+                if st.broken.is_some() {
+                    return;
+                }
+                if st.out.is_empty() {
+                    st.writing = false;
+                    break;
+                }
+                let spare = std::mem::take(&mut st.spare);
+                let buf = std::mem::replace(&mut st.out, spare);
+                let room = shared.room_made(&st);
+                drop(st);
+                if room {
+                    shared.room.notify_waiters();
+                }
+                buf
+            };
+            let mut done = 0;
+            let outcome = shared.socket.write_all(&buf, &mut done).await;
+            let mut st = shared.state.lock();
+            match outcome {
+                Ok(()) => {
+                    buf.clear();
+                    st.spare = buf;
+                }
+                Err(e) => {
+                    buf.drain(..done);
+                    buf.extend_from_slice(&st.out);
+                    st.out = buf;
+                    drop(st);
+                    shared.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads replies and answers the waiters, until the connection fails.
+pub(super) async fn reader(shared: Arc<Shared>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut start = 0;
+    let mut need = 1;
+    let mut frames = Vec::new();
+    loop {
+        if start > 0 && (start == buf.len() || start >= buf.capacity() / 2) {
+            buf.drain(..start);
+            need -= start;
+            start = 0;
+        }
+        let want = need.saturating_sub(buf.len()).clamp(READ_CHUNK, 1 << 20);
+        buf.reserve(want);
+        match shared.socket.read(&mut buf).await {
+            Ok(0) => return shared.fail(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by the server")),
+            Ok(_) => {}
+            Err(e) => return shared.fail(e),
+        }
+        if buf.len() < need {
+            continue;
+        }
+        loop {
+            match resp::decode(&buf[start..]) {
+                Ok(Decoded::Done(value, used)) => {
+                    frames.push(value);
+                    start += used;
+                }
+                Ok(Decoded::Need(n)) => {
+                    need = start + n;
+                    break;
+                }
+                Err(e) => {
+                    return shared.fail(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                }
+            }
+        }
+        if let Err(why) = answer(&shared, &mut frames) {
+            return shared.fail(why);
+        }
+    }
+}
+
+/// Hands decoded frames to the waiters in order (pushes to nobody yet: the
+/// data connections speak RESP2, which has none); the answers are sent after
+/// the lock is released.
+fn answer(shared: &Shared, frames: &mut Vec<Value>) -> io::Result<()> {
+    let mut done = Vec::new();
+    let mut st = shared.state.lock();
+    for frame in frames.drain(..) {
+        if let Value::Push { .. } = frame {
+            tracing::debug!(node = %shared.addr, "a push frame on a data connection, dropped");
+            continue;
+        }
+        let Some(front) = st.waiters.front_mut() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for"));
+        };
+        if let Some(answer) = front.gather.feed(frame) {
+            let w = st.waiters.pop_front().expect("front");
+            done.push((w.tx, answer));
+        }
+    }
+    let room = shared.room_made(&st);
+    drop(st);
+    for (tx, answer) in done {
+        let _ = tx.send(answer);
+    }
+    if room {
+        shared.room.notify_waiters();
+    }
+    Ok(())
+}
