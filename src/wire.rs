@@ -81,4 +81,3 @@ fn lost(addr: &str, why: &io::Error) -> RedisError {
     };
     io::Error::new(kind, format!("connection to {addr} lost after sending: {why}")).into()
 }
-#[cfg(test)] mod scratch;
