@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use redis::{RedisError, RedisResult};
 use tokio::sync::{Notify, oneshot};
 
-use super::socket::Socket;
 use super::reply::{Answer, Expect, Gather};
+use super::socket::Socket;
 use super::{Limits, lost, not_sent};
 
 /// A connection of our own to one data node. Cheap to clone (one `Arc`); the
@@ -100,9 +100,14 @@ impl Wire {
             Ok(rx) => rx,
             Err(Refused::Broken(e)) => return Err(e),
             Err(Refused::Full(pack)) => match timeout {
-                Some(t) => tokio::time::timeout(t, shared.enqueue_when_room(pack, expect))
-                    .await
-                    .map_err(|_| not_sent(&shared.addr, &io::Error::new(io::ErrorKind::TimedOut, "no room in the queue")))??,
+                Some(t) => tokio::time::timeout(t, shared.enqueue_when_room(pack, expect)).await.map_err(
+                    |_| {
+                        not_sent(
+                            &shared.addr,
+                            &io::Error::new(io::ErrorKind::TimedOut, "no room in the queue"),
+                        )
+                    },
+                )??,
                 None => shared.enqueue_when_room(pack, expect).await?,
             },
         };

@@ -77,7 +77,9 @@ pub(crate) async fn open(
     let socket = match &auth.tls {
         Some(tls) => {
             let handshake = super::tls::handshake(tcp, addr.host(), tls);
-            let stream = tokio::time::timeout(settings.connect_timeout, handshake).await.map_err(|_| timed_out())??;
+            let stream = tokio::time::timeout(settings.connect_timeout, handshake)
+                .await
+                .map_err(|_| timed_out())??;
             let (read, write) = tokio::io::split(stream);
             Socket::Tls { read: read.into(), write: write.into(), shutter }
         }
@@ -173,7 +175,9 @@ fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
         match (what, reply) {
             (Said::Auth, Value::ServerError(e)) => {
                 let detail = e.to_string();
-                return Err((ErrorKind::AuthenticationFailed, "Password authentication failed", detail).into());
+                return Err(
+                    (ErrorKind::AuthenticationFailed, "Password authentication failed", detail).into()
+                );
             }
             (Said::Select, Value::ServerError(e)) => return Err(e.into()),
             (Said::Name, Value::ServerError(e)) => out.name_refused = Some(e),

@@ -96,9 +96,8 @@ impl Gather {
 /// here, which has no public constructor; its index list is in the detail.
 pub(crate) fn aborted(refused: &[(usize, String)]) -> RedisError {
     let list: Vec<String> = refused.iter().map(|(i, e)| format!("(Index {i}, error: {e})")).collect();
-    let line = format!("-EXECABORT Transaction discarded because of previous errors: [{}]\r\n", list.join(", "))
-        .replace(['\n', '\r'], " ");
-    let line = format!("{}\r\n", line.trim_end());
+    let detail = format!("Transaction discarded because of previous errors: [{}]", list.join(", "));
+    let line = format!("-EXECABORT {}\r\n", detail.replace(['\n', '\r'], " "));
     match redis::parse_redis_value(line.as_bytes()) {
         Ok(Value::ServerError(e)) => e.into(),
         _ => RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort), "transaction aborted")),
@@ -158,7 +157,7 @@ mod tests {
         };
         assert_eq!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort));
         assert_eq!(e.code(), Some("EXECABORT"));
-        assert!(e.to_string().contains("(Index 1, error: ERR"), "{e}");
+        assert!(e.to_string().contains("(Index 1, error: ResponseError: unknown command"), "{e}");
     }
 
     #[test]

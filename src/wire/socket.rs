@@ -156,7 +156,10 @@ pub(super) async fn reader(shared: Arc<Shared>) {
         let want = need.saturating_sub(buf.len()).clamp(READ_CHUNK, 1 << 20);
         buf.reserve(want);
         match shared.socket.read(&mut buf).await {
-            Ok(0) => return shared.fail(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by the server")),
+            Ok(0) => {
+                return shared
+                    .fail(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by the server"));
+            }
             Ok(_) => {}
             Err(e) => return shared.fail(e),
         }

@@ -22,8 +22,13 @@ use tokio_rustls::client::TlsStream;
 use crate::config::TlsConfig;
 
 /// Runs the TLS handshake with `host` over `tcp`.
-pub(super) async fn handshake(tcp: TcpStream, host: &str, tls: &TlsConfig) -> io::Result<TlsStream<TcpStream>> {
-    let name = ServerName::try_from(host.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+pub(super) async fn handshake(
+    tcp: TcpStream,
+    host: &str,
+    tls: &TlsConfig,
+) -> io::Result<TlsStream<TcpStream>> {
+    let name =
+        ServerName::try_from(host.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     TlsConnector::from(client_config(tls)?).connect(name, tcp).await
 }
 
@@ -51,7 +56,9 @@ fn build(tls: &TlsConfig) -> io::Result<ClientConfig> {
         match tls.root_pem() {
             Some(pem) => {
                 for cert in CertificateDer::pem_slice_iter(pem) {
-                    roots.add(cert.map_err(|_| invalid("root_certificates is not valid PEM"))?).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                    roots
+                        .add(cert.map_err(|_| invalid("root_certificates is not valid PEM"))?)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 }
             }
             None => {
@@ -68,7 +75,9 @@ fn build(tls: &TlsConfig) -> io::Result<ClientConfig> {
                 .map_err(|_| invalid("client_certificate: the certificate is not a PEM CERTIFICATE chain"))?;
             let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
                 .map_err(|_| invalid("client_certificate: the key is not a PEM private key"))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
         }
         None => Ok(builder.with_no_client_auth()),
     }
