@@ -16,6 +16,11 @@ pub use crate::tls::TlsConfig;
 
 /// Connect timeout for data nodes (masters): redis-rs's own default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// TCP keepalive idle time on connections to data nodes (see
+/// [`Builder::tcp_keepalive`]): a peer that vanished without closing (a
+/// powered-off host, a dropped route) is noticed on an idle connection within
+/// about a minute instead of Linux's default two hours.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// Response timeout for ordinary commands: redis-rs's own default (a timeout
 /// counts as a failure of the shard: it may be hung).
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -112,6 +117,8 @@ pub struct Config {
     pub(crate) db: i64,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Option<Duration>,
+    pub(crate) tcp_nodelay: bool,
+    pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) sentinel_timeout: Duration,
     pub(crate) sentinel_quorum: usize,
     pub(crate) failover_deadline: Duration,

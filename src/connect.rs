@@ -2,17 +2,18 @@
 //! TLS) for data nodes and Sentinels alike, and the `ROLE` check for masters and
 //! replicas. The only place a connection is configured.
 //!
-//! A plain `redis::aio::MultiplexedConnection` per shard, not redis-rs's
-//! `ConnectionManager`: the manager reconnects to the address it started with,
-//! which after a failover is the old (possibly restarted, empty, writable)
-//! master — measured here, 4 acknowledged writes were lost that way. Here every
-//! (re)connect goes to the address Sentinel names *now* and must answer
-//! `ROLE master` before any command is sent over it.
+//! Data nodes get a connection of our own ([`crate::wire`]); subscribers
+//! (RESP3 pushes) and Sentinels redis-rs's `MultiplexedConnection`. Never
+//! redis-rs's `ConnectionManager`: it reconnects to the address it started
+//! with, which after a failover is the old (possibly restarted, empty,
+//! writable) master — measured here, 4 acknowledged writes were lost that
+//! way. Here every (re)connect goes to the address Sentinel names *now* and
+//! must answer `ROLE master` before any command is sent over it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{AsyncPushSender, MultiplexedConnection};
+use redis::aio::{AsyncPushSender, ConnectionLike, MultiplexedConnection};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
     Value,
@@ -22,6 +23,7 @@ use tracing::debug;
 use crate::config::{Auth, Config, NodeAddr};
 use crate::error::{Error, Result};
 use crate::metrics::{self, Stamp};
+use crate::wire::{self, Wire};
 
 /// Connection settings for a node, with its credentials, database and (feature
 /// `tls`) TLS settings. Used for every connection the client opens, so data nodes
@@ -158,44 +160,67 @@ pub(crate) struct Dial<'a> {
     pub(crate) response_timeout: Option<Duration>,
     /// The configured one; shorter for a subscriber that lost its connection.
     pub(crate) connect_timeout: Duration,
-    /// A subscriber's (default none): where pushes go (messages, and a
-    /// `Disconnection` when the connection drops); makes the connection RESP3.
-    pub(crate) push: Option<Arc<dyn AsyncPushSender>>,
 }
 
 impl<'a> Dial<'a> {
     /// The defaults for a node that must answer `role`.
     pub(crate) fn new(config: &Config, role: Role) -> Dial<'a> {
         let (response_timeout, connect_timeout) = (config.response_timeout, config.connect_timeout);
-        Dial { role, name: None, response_timeout, connect_timeout, push: None }
+        Dial { role, name: None, response_timeout, connect_timeout }
     }
 }
 
-/// Opens a connection to `shard`'s node at `addr`, names it and checks that
-/// it answers `dial.role` (`CLIENT SETNAME` and `ROLE` in one round trip): the
-/// one way a connection for commands or subscriptions to a data node is
+/// Opens a connection of our own ([`Wire`]) to `shard`'s node at `addr`,
+/// names it and checks that it answers `dial.role`, all in the handshake's
+/// one round trip: the one way a connection for commands to a data node is
 /// opened. Another role is [`Error::NotMaster`] (for a replica, a client
 /// error: it only leaves the read set); refused credentials are
 /// [`Error::Auth`], a rejected TLS handshake [`Error::Tls`]. The handshake is
-/// bounded by the configured response timeout (or the connect timeout), so a
-/// frozen node can't hang the connect or hold up a switch. A refused `CLIENT SETNAME` (an ACL without
-/// `client|setname`) leaves the connection unnamed: the ring tool can't see it.
+/// bounded by the response timeout (or the connect timeout), so a frozen node
+/// can't hang the connect or hold up a switch. A refused `CLIENT SETNAME` (an
+/// ACL without `client|setname`) leaves the connection unnamed: the ring tool
+/// can't see it.
 pub(crate) async fn connect_node(
     shard: &str,
     addr: &NodeAddr,
     config: &Config,
     dial: Dial<'_>,
+) -> Result<Wire> {
+    let settings = wire::Settings {
+        connect_timeout: dial.connect_timeout,
+        response_timeout: dial.response_timeout,
+        nodelay: config.tcp_nodelay,
+        keepalive: config.tcp_keepalive,
+        limits: wire::Limits::default(),
+    };
+    let hello = wire::Hello { name: dial.name, role: true };
+    let (con, greeting) = wire::open(addr, &config.redis_auth, config.db, &settings, hello)
+        .await
+        .map_err(|e| refusal(e, addr, "master"))?;
+    if let Some(e) = greeting.name_refused {
+        debug!(shard, %addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
+    }
+    judge_role(shard, addr, &dial, greeting.role.unwrap_or(Value::Nil))?;
+    Ok(con)
+}
+
+/// A subscriber's connection to `shard`'s node at `addr` (redis-rs's, RESP3:
+/// its pushes — messages, and a `Disconnection` when it drops — go to `push`),
+/// named and `ROLE`-checked in one round trip as [`connect_node`]'s are.
+pub(crate) async fn connect_subscriber(
+    shard: &str,
+    addr: &NodeAddr,
+    config: &Config,
+    dial: Dial<'_>,
+    push: Arc<dyn AsyncPushSender>,
 ) -> Result<MultiplexedConnection> {
     let refused = |e| refusal(e, addr, "master");
     let info = connection_info(addr, &config.redis_auth, config.db)?;
-    let mut redis = info.redis_settings().clone();
-    let mut settings = AsyncConnectionConfig::new()
+    let redis = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(dial.connect_timeout))
-        .set_response_timeout(dial.response_timeout);
-    if let Some(push) = dial.push {
-        redis = redis.set_protocol(redis::ProtocolVersion::RESP3);
-        settings = settings.set_push_sender(push);
-    }
+        .set_response_timeout(dial.response_timeout)
+        .set_push_sender(push);
     let client = Client::open(info.set_redis_settings(redis))?;
     let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
     let mut hello = redis::pipe();
@@ -212,14 +237,21 @@ pub(crate) async fn connect_node(
     if let Some(Value::ServerError(e)) = replies.first() {
         debug!(shard, %addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
     }
+    judge_role(shard, addr, &dial, role)?;
+    Ok(con)
+}
+
+/// Whether `role` (a `ROLE` reply) is what `dial` wants: an error reply is
+/// judged as the connect's own error would be ([`refusal`]).
+fn judge_role(shard: &str, addr: &NodeAddr, dial: &Dial<'_>, role: Value) -> Result<()> {
     if let Value::ServerError(e) = role {
-        return Err(refused(e.into()));
+        return Err(refusal(e.into(), addr, "master"));
     }
     let said = role_name(&role).unwrap_or("an unreadable reply").to_owned();
     match (dial.role, said.as_str()) {
         (Role::Master, "master") | (Role::Replica, "slave") => {
             debug!(shard, %addr, role = %said, name = dial.name, "connected; ROLE checked");
-            Ok(con)
+            Ok(())
         }
         (Role::Master, _) => {
             Err(Error::NotMaster { shard: shard.to_owned(), addr: addr.to_string(), role: said })
@@ -240,7 +272,7 @@ pub(crate) fn data_client(addr: &NodeAddr, config: &Config) -> redis::RedisResul
 }
 
 /// Names an open connection (`CLIENT SETNAME`); a refusal is only logged.
-pub(crate) async fn set_name(con: &mut MultiplexedConnection, name: &str) {
+pub(crate) async fn set_name(con: &mut impl ConnectionLike, name: &str) {
     let outcome: redis::RedisResult<Value> =
         redis::cmd("CLIENT").arg("SETNAME").arg(name).query_async(con).await;
     if let Err(e) = outcome {
@@ -258,7 +290,7 @@ pub(crate) async fn connect_master(
     config: &Config,
     response_timeout: Option<Duration>,
     name: Option<&str>,
-) -> Result<MultiplexedConnection> {
+) -> Result<Wire> {
     let since = Stamp::now();
     let dial = Dial { name, response_timeout, ..Dial::new(config, Role::Master) };
     let con = connect_node(shard, addr, config, dial).await?;

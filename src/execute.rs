@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::wire::Wire;
 use futures_util::future::Either;
 use redis::RedisResult;
-use redis::aio::MultiplexedConnection;
 use tracing::{Instrument, debug, info_span};
 
 use crate::config::{Config, NodeAddr, ReadFrom};
@@ -57,22 +57,19 @@ pub(crate) struct Executor {
     closed: std::sync::atomic::AtomicBool,
 }
 
-/// Sends one request over `conn`. The inherent methods, not the
-/// `ConnectionLike` ones: those box their future, one more allocation per request.
-async fn send(
-    conn: &mut MultiplexedConnection,
-    req: Request<'_>,
-    call: Call,
-    config: &Config,
-) -> RedisResult<Reply> {
-    if let (Some(extra), Some(base)) = (call.patience, config.response_timeout) {
-        // Only this handle (a clone) waits longer; the shared one keeps its timeout.
-        conn.set_response_timeout(base + extra);
-    }
+/// Sends one request over `conn`, with the inherent methods (the
+/// `ConnectionLike` ones box their future, one more allocation per request).
+async fn send(conn: &Wire, req: Request<'_>, call: Call, config: &Config) -> RedisResult<Reply> {
+    // A request that may legitimately take longer (a `WAIT`) waits longer; the
+    // others keep the connection's response timeout.
+    let timeout = match (call.patience, config.response_timeout) {
+        (Some(extra), Some(base)) => Some(Some(base + extra)),
+        _ => None,
+    };
     match req {
-        Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(Reply::One),
+        Request::Cmd(cmd) => conn.send_cmd(cmd, timeout).await.map(Reply::One),
         Request::Pipe { pipe, offset, count } => {
-            conn.send_packed_commands(pipe, offset, count).await.map(Reply::Many)
+            conn.send_pipe(pipe, offset, count, timeout).await.map(Reply::Many)
         }
     }
 }
@@ -176,8 +173,8 @@ impl Executor {
         let shard = &shards.at(idx);
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
-        if let Some((generation, mut conn)) = shard.connection().filter(|_| !call.dedicated) {
-            let outcome = send(&mut conn, req, call, &self.config).await;
+        if let Some((generation, conn)) = shard.connection().filter(|_| !call.dedicated) {
+            let outcome = send(&conn, req, call, &self.config).await;
             match judge(&outcome, call.idempotent, self.config.retry_non_idempotent) {
                 Verdict::Done => return outcome.map(|r| (r, generation)).map_err(Error::Redis),
                 verdict => first = Some((generation, outcome, verdict)),
@@ -211,12 +208,12 @@ impl Executor {
     ) -> Result<Option<(Reply, NodeAddr)>> {
         let shard = &shards.at(idx);
         let generation = shard.connection().map_or(0, |(g, _)| g);
-        while let Some((addr, mut conn)) = shard
+        while let Some((addr, conn)) = shard
             .replicas
             .pick(&shard.name, generation, &self.sentinels, &self.config, &shard.client_name, &shard.metrics)
             .await
         {
-            let outcome = send(&mut conn, req, call, &self.config).await;
+            let outcome = send(&conn, req, call, &self.config).await;
             // A replica read is only kept when it is the answer; anything else
             // (even a plain error) goes to the master instead.
             match (judge(&outcome, true, false), outcome) {
@@ -293,12 +290,12 @@ impl Executor {
                         Ok(conn)
                     };
                     match conn {
-                        Ok(mut c) => {
+                        Ok(c) => {
                             if deadline.started() {
                                 shard.metrics.retry(call.command);
                             }
                             let _open = call.dedicated.then(|| shard.metrics.dedicated());
-                            let outcome = send(&mut c, req, call, config).await;
+                            let outcome = send(&c, req, call, config).await;
                             let verdict = judge(&outcome, call.idempotent, at_least_once);
                             last = Some((generation, outcome, verdict));
                             continue;
@@ -348,11 +345,7 @@ impl Executor {
     /// A dedicated, ROLE-checked connection (with the response timeout) to the
     /// shard's master, resolving the shard first if needed. For WATCH sessions:
     /// one attempt, no retry (the caller's transaction loop retries).
-    pub(crate) async fn open_session(
-        &self,
-        shards: &ShardTable,
-        idx: usize,
-    ) -> Result<MultiplexedConnection> {
+    pub(crate) async fn open_session(&self, shards: &ShardTable, idx: usize) -> Result<Wire> {
         let shard = &shards.at(idx);
         if let Some(e) = shard.health.down_error(&shard.name, Instant::now()) {
             return Err(e);
@@ -375,7 +368,7 @@ impl Executor {
         idx: usize,
         generation: u64,
         response_timeout: Option<Duration>,
-    ) -> Result<MultiplexedConnection> {
+    ) -> Result<Wire> {
         let shard = &shards.at(idx);
         shard.refuse_if_retired()?;
         let addr = shard.addr_of(generation).ok_or_else(|| {

@@ -10,7 +10,7 @@
 //! winner, and a member without a copy gets one, so a later client that can
 //! read only some masters finds the same ring.
 
-use redis::aio::MultiplexedConnection;
+use crate::wire::Wire;
 use redis::{RedisResult, Value};
 use tracing::{debug, info, warn};
 
@@ -53,7 +53,7 @@ pub(crate) async fn copies(
 }
 
 /// One master's copy of the record: `Ok(None)` when it has none.
-pub(crate) async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result<Option<Ring>> {
+pub(crate) async fn read(name: &str, conn: &mut Wire) -> Result<Option<Ring>> {
     match read_once(name, conn, false).await? {
         // Absent a moment ago but listed now: another client loaded it in between.
         Some(None) => read_once(name, conn, true).await.map(Option::flatten),
@@ -63,7 +63,7 @@ pub(crate) async fn read(name: &str, conn: &mut MultiplexedConnection) -> Result
 
 /// One attempt: `Some(None)` when the call failed but the library is listed
 /// (on the `last` attempt that is an unusable record).
-async fn read_once(name: &str, conn: &mut MultiplexedConnection, last: bool) -> Result<Option<Option<Ring>>> {
+async fn read_once(name: &str, conn: &mut Wire, last: bool) -> Result<Option<Option<Ring>>> {
     let reply: RedisResult<Value> = redis::cmd("FCALL_RO").arg(RING_LIBRARY).arg(0).query_async(conn).await;
     let bad = |detail: String| Error::BadRing { master: name.to_owned(), detail };
     match reply {
@@ -121,9 +121,7 @@ fn describe(reply: &RedisResult<Value>) -> String {
 /// Every readable copy, per master; masters that can't be read are left out
 /// (a failover may be under way), with how many answered. A copy that doesn't
 /// parse is an error.
-pub(super) async fn read_all(
-    conns: &mut [(String, MultiplexedConnection)],
-) -> Result<(usize, Vec<(String, Ring)>)> {
+pub(super) async fn read_all(conns: &mut [(String, Wire)]) -> Result<(usize, Vec<(String, Ring)>)> {
     let mut answered = 0;
     let mut copies = Vec::new();
     for (name, conn) in conns.iter_mut() {
@@ -142,7 +140,7 @@ pub(super) async fn read_all(
 }
 
 /// Loads `ring` as the library on one master; `replace` overwrites a copy.
-pub(super) async fn write(name: &str, conn: &mut MultiplexedConnection, ring: &Ring, replace: bool) -> bool {
+pub(super) async fn write(name: &str, conn: &mut Wire, ring: &Ring, replace: bool) -> bool {
     let mut load = redis::cmd("FUNCTION");
     load.arg("LOAD");
     if replace {
@@ -163,7 +161,7 @@ pub(super) async fn write(name: &str, conn: &mut MultiplexedConnection, ring: &R
 /// The ring this client follows, from the masters of `conns` (the seed masters
 /// that could be reached, by name); `seed` are all seed names (version 1's
 /// members when there is no record yet).
-pub(crate) async fn load(conns: &mut [(String, MultiplexedConnection)], seed: &[String]) -> Result<Ring> {
+pub(crate) async fn load(conns: &mut [(String, Wire)], seed: &[String]) -> Result<Ring> {
     let first = Ring::first(seed.iter().cloned()).map_err(|detail| Error::BadRing {
         master: seed.join(","),
         detail: format!("can't make version 1 of the seed masters: {detail}"),

@@ -17,7 +17,8 @@
 
 use std::sync::Arc;
 
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use crate::wire::Wire;
+use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, Result};
@@ -36,7 +37,7 @@ pub(crate) struct Pinned {
     /// The route of the session's keys (their shard under a stable ring, see
     /// [`crate::routes`]).
     route: Route,
-    conn: MultiplexedConnection,
+    conn: Wire,
     /// Counts the connection as open (feature `metrics`) while a clone lives.
     _open: Arc<Open>,
 }

@@ -13,8 +13,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::wire::Wire;
 use parking_lot::RwLock;
-use redis::aio::MultiplexedConnection;
 use tracing::{debug, info};
 
 use crate::config::{Config, NodeAddr};
@@ -29,7 +29,7 @@ pub(crate) const REFRESH: Duration = Duration::from_secs(10);
 struct Set {
     /// The master generation the set was built for, and when.
     built: Option<(u64, Instant)>,
-    conns: Vec<(NodeAddr, MultiplexedConnection)>,
+    conns: Vec<(NodeAddr, Wire)>,
 }
 
 /// One shard's replica connections.
@@ -51,7 +51,7 @@ impl Replicas {
         config: &Config,
         client_name: &str,
         metrics: &ShardMetrics,
-    ) -> Option<(NodeAddr, MultiplexedConnection)> {
+    ) -> Option<(NodeAddr, Wire)> {
         let fresh = |s: &Set| s.built.is_some_and(|(g, at)| g == generation && at.elapsed() < REFRESH);
         if !fresh(&self.set.read()) {
             let _gate = self.gate.lock().await;
@@ -94,7 +94,7 @@ async fn build(
     sentinels: &Sentinels,
     config: &Config,
     client_name: &str,
-) -> Vec<(NodeAddr, MultiplexedConnection)> {
+) -> Vec<(NodeAddr, Wire)> {
     let addrs = match sentinels.replicas(shard).await {
         Ok(a) => a,
         Err(e) => {

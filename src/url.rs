@@ -36,6 +36,8 @@
 //! | `sentinel_password` | [`Builder::sentinel_password`] (the Sentinels' own `requirepass`) | `sentinel_password=s%26cret` |
 //! | `connect_timeout` | [`Builder::connect_timeout`] | `connect_timeout=2000` |
 //! | `response_timeout` | [`Builder::response_timeout`]; `none` waits forever | `response_timeout=1000` |
+//! | `tcp_nodelay` | [`Builder::tcp_nodelay`]: `true` or `false` | `tcp_nodelay=false` |
+//! | `tcp_keepalive` | [`Builder::tcp_keepalive`]; `none` turns it off | `tcp_keepalive=60000` |
 //! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=100` |
 //! | `sentinel_quorum` | [`Builder::sentinel_quorum`] (a number >= 1) | `sentinel_quorum=2` |
 //! | `failover_deadline` | [`Builder::failover_deadline`] | `failover_deadline=30000` |
@@ -96,13 +98,15 @@ pub const TLS_SCHEME: &str = "rediss+sentinel";
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Every query parameter, in the order the docs list them.
-pub const PARAMETERS: [&str; 14] = [
+pub const PARAMETERS: [&str; 16] = [
     "masters",
     "db",
     "sentinel_username",
     "sentinel_password",
     "connect_timeout",
     "response_timeout",
+    "tcp_nodelay",
+    "tcp_keepalive",
     "sentinel_timeout",
     "sentinel_quorum",
     "failover_deadline",
@@ -112,6 +116,15 @@ pub const PARAMETERS: [&str; 14] = [
     "wait_timeout",
     "retry_non_idempotent",
 ];
+
+/// `true` or `false`.
+fn flag(name: &'static str, value: &str) -> Result<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(name, format!("{value:?} is not true or false"))),
+    }
+}
 
 fn bad(part: &'static str, detail: impl Into<String>) -> Error {
     Error::BadUrl { part, detail: detail.into() }
@@ -295,6 +308,9 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
             "connect_timeout" => b.connect_timeout(millis(name, &value)?),
             "response_timeout" if value == "none" => b.response_timeout(None),
             "response_timeout" => b.response_timeout(Some(millis(name, &value)?)),
+            "tcp_nodelay" => b.tcp_nodelay(flag(name, &value)?),
+            "tcp_keepalive" if value == "none" => b.tcp_keepalive(None),
+            "tcp_keepalive" => b.tcp_keepalive(Some(millis(name, &value)?)),
             "sentinel_timeout" => b.sentinel_timeout(millis(name, &value)?),
             "sentinel_quorum" => b.sentinel_quorum(count(name, &value, "a number of Sentinels >= 1")?),
             "failover_deadline" => b.failover_deadline(millis(name, &value)?),
@@ -314,11 +330,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
                 wait.1 = Some(millis(name, &value)?);
                 b
             }
-            "retry_non_idempotent" => b.retry_non_idempotent(match value.as_str() {
-                "true" => true,
-                "false" => false,
-                _ => return Err(bad(name, format!("{value:?} is not true or false"))),
-            }),
+            "retry_non_idempotent" => b.retry_non_idempotent(flag(name, &value)?),
             _ => unreachable!("every name in PARAMETERS has an arm"),
         };
     }

@@ -30,16 +30,16 @@ use redis::RedisError;
 use crate::retry::NotSent;
 
 mod conn;
-mod socket;
 mod like;
 mod open;
 pub(crate) mod reply;
 pub(crate) mod resp;
+mod socket;
 #[cfg(feature = "tls")]
 mod tls;
 
 pub(crate) use conn::Wire;
-pub(crate) use open::{Hello, Settings};
+pub(crate) use open::{Hello, Settings, open};
 
 /// How much one connection queues (defaults: [`DEFAULT_MAX_REQUESTS`],
 /// [`DEFAULT_MAX_BYTES`]).
@@ -81,3 +81,6 @@ fn lost(addr: &str, why: &io::Error) -> RedisError {
     };
     io::Error::new(kind, format!("connection to {addr} lost after sending: {why}")).into()
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,8 @@ use super::TlsConfig;
 use super::{
     AddressMap, Auth, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
-    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, DEFAULT_SHARD_DOWN_AFTER, NodeAddr, ReadFrom,
+    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, DEFAULT_SHARD_DOWN_AFTER, DEFAULT_TCP_KEEPALIVE,
+    NodeAddr, ReadFrom,
 };
 use crate::secret::Secret;
 
@@ -50,6 +51,8 @@ use crate::secret::Secret;
 /// | [`db`](Builder::db) | 0 | database number on every master |
 /// | [`connect_timeout`](Builder::connect_timeout) | 1 s ([`DEFAULT_CONNECT_TIMEOUT`]) | connecting to a master or replica |
 /// | [`response_timeout`](Builder::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | per command; `None` waits forever. A timeout counts as a failure of the shard. Blocking commands (`BLPOP`, …) go over a connection without it |
+/// | [`tcp_nodelay`](Builder::tcp_nodelay) | on | TCP_NODELAY on connections to masters and replicas |
+/// | [`tcp_keepalive`](Builder::tcp_keepalive) | 30 s ([`DEFAULT_TCP_KEEPALIVE`]) | TCP keepalive idle time on connections to masters and replicas; `None`: off |
 /// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
 /// | [`sentinel_quorum`](Builder::sentinel_quorum) | 1 ([`DEFAULT_SENTINEL_QUORUM`]): the first Sentinel that answers | how many Sentinels must name the same master before it is used; a majority fences a Sentinel cut off from the others ([`Error::NoQuorum`](crate::Error::NoQuorum) when they don't agree) |
 /// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`](crate::Error::FailoverTimeout) |
@@ -77,6 +80,8 @@ pub struct Builder {
     pub(super) db: i64,
     pub(super) connect_timeout: Duration,
     pub(super) response_timeout: Option<Duration>,
+    pub(super) tcp_nodelay: bool,
+    pub(super) tcp_keepalive: Option<Duration>,
     pub(super) sentinel_timeout: Duration,
     pub(super) sentinel_quorum: usize,
     pub(super) failover_deadline: Duration,
@@ -101,6 +106,8 @@ impl Default for Builder {
             db: 0,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+            tcp_nodelay: true,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
             sentinel_timeout: DEFAULT_SENTINEL_TIMEOUT,
             sentinel_quorum: DEFAULT_SENTINEL_QUORUM,
             failover_deadline: DEFAULT_FAILOVER_DEADLINE,
@@ -206,6 +213,22 @@ impl Builder {
     /// only noticed through Sentinel). Default: [`DEFAULT_RESPONSE_TIMEOUT`].
     pub fn response_timeout(mut self, t: Option<Duration>) -> Self {
         self.response_timeout = t;
+        self
+    }
+
+    /// TCP_NODELAY on connections to masters and replicas. Default: on — a
+    /// request is a small write that must go out at once, not wait for the
+    /// acknowledgement of the one before (Nagle's algorithm). The connection
+    /// already coalesces the writes of concurrent requests itself.
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.tcp_nodelay = on;
+        self
+    }
+
+    /// TCP keepalive idle time on connections to masters and replicas; `None`
+    /// turns keepalive off. Default: [`DEFAULT_TCP_KEEPALIVE`].
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
         self
     }
 

@@ -50,6 +50,9 @@ impl Builder {
         if let Some(t) = self.response_timeout {
             positive("response_timeout", t)?;
         }
+        if let Some(t) = self.tcp_keepalive {
+            positive("tcp_keepalive", t)?;
+        }
         positive("sentinel_timeout", self.sentinel_timeout)?;
         if self.sentinel_quorum == 0 {
             return refused(
@@ -95,6 +98,8 @@ impl Builder {
             db: self.db,
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
+            tcp_nodelay: self.tcp_nodelay,
+            tcp_keepalive: self.tcp_keepalive,
             sentinel_timeout: self.sentinel_timeout,
             sentinel_quorum: self.sentinel_quorum,
             failover_deadline: self.failover_deadline,

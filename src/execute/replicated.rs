@@ -120,7 +120,7 @@ impl Executor {
         let wait_call = Call { patience: Some(timeout), ..Call::read("WAIT") };
         while let Some(t) = durable::next_wait(timeout, until.saturating_duration_since(Instant::now())) {
             let wait = durable::wait_cmd(wanted, t);
-            let outcome = send(&mut conn.clone(), Request::Cmd(&wait), wait_call, &self.config).await;
+            let outcome = send(&conn, Request::Cmd(&wait), wait_call, &self.config).await;
             let reply = match outcome.map_err(Error::Redis).and_then(Reply::one) {
                 Ok(v) => v,
                 Err(e) => {

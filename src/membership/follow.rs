@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::wire::Wire;
 use futures_util::StreamExt;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -103,7 +103,7 @@ impl Follower {
 
     async fn tick(&self) {
         let current = self.table.latest();
-        let mut conns: Vec<(String, MultiplexedConnection)> =
+        let mut conns: Vec<(String, Wire)> =
             current.shards.iter().filter_map(|s| s.connection().map(|(_, c)| (s.name.clone(), c))).collect();
         let copies = match read_all(&mut conns).await {
             Ok((_, copies)) => copies,
@@ -131,12 +131,7 @@ impl Follower {
     }
 
     /// Gives members that lack the current ring, or hold one it wins over, a copy.
-    async fn repair(
-        &self,
-        conns: &mut [(String, MultiplexedConnection)],
-        copies: &[(String, Ring)],
-        ring: &Ring,
-    ) {
+    async fn repair(&self, conns: &mut [(String, Wire)], copies: &[(String, Ring)], ring: &Ring) {
         for (name, conn) in conns.iter_mut() {
             match copies.iter().find(|(n, _)| n == name) {
                 None => {

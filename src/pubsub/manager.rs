@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::NodeAddr;
-use crate::connect::{Dial, Role, connect_node, set_name};
+use crate::connect::{Dial, Role, connect_subscriber, set_name};
 use crate::error::Result;
 use crate::events::Event;
 use crate::execute::Executor;
@@ -331,10 +331,9 @@ impl Manager {
         let dial = Dial {
             name: Some(&named),
             connect_timeout: config.connect_timeout.min(CONNECT),
-            push: Some(Arc::new(push)),
             ..Dial::new(config, Role::Master)
         };
-        let conn = connect_node(name, &addr, config, dial).await?;
+        let conn = connect_subscriber(name, &addr, config, dial, Arc::new(push)).await?;
         let seen = table.shard(name).and_then(|s| s.addr());
         Ok(Link { id, addr, conn, carries: Carry::default(), version, seen })
     }

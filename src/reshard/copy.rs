@@ -35,10 +35,10 @@ async fn replicas(masters: &mut Masters<'_>, name: &str) -> Result<usize> {
 /// replication offset past what must be acknowledged (`PUBLISH` is propagated).
 async fn confirm(masters: &mut Masters<'_>, name: &str, first: &redis::Cmd) -> Result<()> {
     let want = replicas(masters, name).await?;
-    let (_, mut conn) = masters.reach(name).await?;
+    let (_, conn) = masters.reach(name).await?;
     let mut pipe = redis::pipe();
     pipe.add_command(first.clone()).cmd("WAIT").arg(want).arg(WAIT_MS);
-    match conn.send_packed_commands(&pipe, 0, 2).await?.get(1) {
+    match conn.send_pipe(&pipe, 0, 2, None).await?.get(1) {
         Some(Value::Int(n)) if *n as usize >= want => Ok(()),
         _ => Err(Error::Redis(
             (redis::ErrorKind::Io, "disredis: the replicas did not acknowledge in time").into(),

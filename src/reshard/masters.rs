@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use crate::wire::Wire;
 use redis::{Cmd, Pipeline, Value};
 use tracing::info;
 
@@ -22,7 +22,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections to masters by name.
 pub(crate) struct Masters<'a> {
     pub(crate) exec: &'a Executor,
-    conns: HashMap<String, (NodeAddr, MultiplexedConnection)>,
+    conns: HashMap<String, (NodeAddr, Wire)>,
 }
 
 impl<'a> Masters<'a> {
@@ -31,7 +31,7 @@ impl<'a> Masters<'a> {
     }
 
     /// The master of `name` now and a connection to it.
-    pub(crate) async fn conn(&mut self, name: &str) -> Result<(NodeAddr, MultiplexedConnection)> {
+    pub(crate) async fn conn(&mut self, name: &str) -> Result<(NodeAddr, Wire)> {
         if let Some(found) = self.conns.get(name) {
             return Ok(found.clone());
         }
@@ -45,7 +45,7 @@ impl<'a> Masters<'a> {
     /// a connection not made yet (or forgotten after a failure) is made with
     /// the retries of a `PING`; a cached one is returned as it is (its user
     /// forgets it when it fails).
-    pub(crate) async fn reach(&mut self, name: &str) -> Result<(NodeAddr, MultiplexedConnection)> {
+    pub(crate) async fn reach(&mut self, name: &str) -> Result<(NodeAddr, Wire)> {
         if !self.conns.contains_key(name) {
             self.query(name, &redis::cmd("PING")).await?;
         }
@@ -61,24 +61,20 @@ impl<'a> Masters<'a> {
     /// client's failover deadline after the first failure). Only for commands
     /// that are safe to repeat.
     pub(crate) async fn query(&mut self, name: &str, cmd: &Cmd) -> Result<Value> {
-        self.attempt(name, |mut c| async move { c.send_packed_command(cmd).await.map(Reply::One) }).await
+        self.attempt(name, |c| async move { c.send_cmd(cmd, None).await.map(Reply::One) }).await
     }
 
     /// A transaction on `name`'s master: `EXEC`'s reply (see [`Masters::query`]).
     pub(crate) async fn transaction(&mut self, name: &str, pipe: &Pipeline) -> Result<Value> {
         let offset = pipe.len() + 1;
-        self.attempt(
-            name,
-            |mut c| async move { c.send_packed_commands(pipe, offset, 1).await.map(Reply::Many) },
-        )
-        .await
+        self.attempt(name, |c| async move { c.send_pipe(pipe, offset, 1, None).await.map(Reply::Many) }).await
     }
 
     /// Sends until the reply is the answer ([`judge`]: every command here is
     /// safe to repeat), re-resolving `name` between attempts: the one reply.
     async fn attempt<F, Fut>(&mut self, name: &str, send: F) -> Result<Value>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Wire) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<Reply>>,
     {
         let mut deadline = Deadline::new(self.exec.config.failover_deadline, &self.exec.config);

@@ -143,11 +143,11 @@ pub async fn rebalance(
 
 /// Which of `keys` `name`'s master holds (a dry run's conflicts).
 async fn present(masters: &mut Masters<'_>, name: &str, keys: &[&[u8]]) -> Result<Vec<usize>> {
-    let (_, mut conn) = masters.reach(name).await?;
+    let (_, conn) = masters.reach(name).await?;
     let mut pipe = redis::pipe();
     for key in keys {
         pipe.cmd("EXISTS").arg(*key);
     }
-    let replies = conn.send_packed_commands(&pipe, 0, keys.len()).await?;
+    let replies = conn.send_pipe(&pipe, 0, keys.len(), None).await?;
     Ok(replies.iter().enumerate().filter(|(_, v)| matches!(v, Value::Int(1))).map(|(i, _)| i).collect())
 }

@@ -1,8 +1,8 @@
 //! Bringing up a shard table: a named, `ROLE`-checked connection to every
 //! shard's master at once, at connect and whenever the client follows a new ring.
 
+use crate::wire::Wire;
 use futures_util::future::join_all;
-use redis::aio::MultiplexedConnection;
 use tracing::{Instrument, info_span, warn};
 
 use super::ShardTable;
@@ -17,7 +17,7 @@ use crate::sentinel::Sentinels;
 pub(crate) enum Where {
     /// Connected already (at connect, named [`crate::ring::UNREAD`] while the
     /// ring was read over it): named again.
-    Open(NodeAddr, MultiplexedConnection),
+    Open(NodeAddr, Wire),
     /// At this address: Sentinel's at discovery; in [`ShardTable::bring_up`] the
     /// replaced table's, carried over.
     At(NodeAddr),
@@ -38,7 +38,7 @@ pub(crate) async fn open_masters(
     name: &str,
     sentinels: &Sentinels,
     config: &Config,
-) -> (Vec<(String, NodeAddr, MultiplexedConnection)>, Result<()>) {
+) -> (Vec<(String, NodeAddr, Wire)>, Result<()>) {
     let span = info_span!("bring_up", client_name = name, masters = masters.len());
     let each = masters.into_iter().map(|(master, at)| async move {
         let opened = async {

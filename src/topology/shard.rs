@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::wire::Wire;
 use parking_lot::{Mutex, RwLock};
-use redis::aio::MultiplexedConnection;
 use tracing::info;
 
 use super::ShardInfo;
@@ -24,7 +24,7 @@ use crate::sentinel::Sentinels;
 struct State {
     addr: Option<NodeAddr>,
     generation: u64,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Wire>,
     /// When `conn` was installed.
     installed_at: Option<Instant>,
 }
@@ -75,7 +75,7 @@ impl Shard {
 
     /// The live connection and its generation, or `None` when the shard must be
     /// (re-)resolved first.
-    pub(crate) fn connection(&self) -> Option<(u64, MultiplexedConnection)> {
+    pub(crate) fn connection(&self) -> Option<(u64, Wire)> {
         let st = self.state.read();
         st.conn.as_ref().map(|c| (st.generation, c.clone()))
     }
@@ -110,7 +110,7 @@ impl Shard {
     }
 
     /// Makes a ROLE-checked connection to the master at `addr` the current one.
-    pub(super) fn install(&self, addr: NodeAddr, conn: MultiplexedConnection) {
+    pub(super) fn install(&self, addr: NodeAddr, conn: Wire) {
         let from = {
             let mut st = self.state.write();
             st.generation += 1;

@@ -122,13 +122,9 @@ impl Wire {
 
     /// Whether the connection failed or was closed (a new request on it would
     /// fail at once, unsent).
+    #[cfg(test)]
     pub(crate) fn is_broken(&self) -> bool {
         self.owner.shared.state.lock().broken.is_some()
-    }
-
-    /// The node's `host:port`.
-    pub(crate) fn addr(&self) -> &str {
-        &self.owner.shared.addr
     }
 }
 

@@ -25,16 +25,6 @@ pub(crate) enum Expect {
     },
 }
 
-impl Expect {
-    /// How many frames in all.
-    pub(crate) fn frames(self) -> usize {
-        match self {
-            Expect::One => 1,
-            Expect::Many { skip, count, .. } => skip + count,
-        }
-    }
-}
-
 /// What a request gets back once all its frames are in.
 #[derive(Debug)]
 pub(crate) enum Answer {
@@ -100,7 +90,10 @@ pub(crate) fn aborted(refused: &[(usize, String)]) -> RedisError {
     let line = format!("-EXECABORT {}\r\n", detail.replace(['\n', '\r'], " "));
     match redis::parse_redis_value(line.as_bytes()) {
         Ok(Value::ServerError(e)) => e.into(),
-        _ => RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort), "transaction aborted")),
+        _ => RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort),
+            "transaction aborted",
+        )),
     }
 }
 
@@ -158,11 +151,5 @@ mod tests {
         assert_eq!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort));
         assert_eq!(e.code(), Some("EXECABORT"));
         assert!(e.to_string().contains("(Index 1, error: ResponseError: unknown command"), "{e}");
-    }
-
-    #[test]
-    fn frames_count_skip_and_kept() {
-        assert_eq!(Expect::One.frames(), 1);
-        assert_eq!(Expect::Many { skip: 3, count: 1, transaction: true }.frames(), 4);
     }
 }
