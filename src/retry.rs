@@ -66,7 +66,7 @@ fn is_failover_kind(kind: Option<ServerErrorKind>) -> bool {
 /// code, the first word of the reply, is what identifies it.
 const NOREPLICAS: &str = "NOREPLICAS";
 
-fn is_failover_error(e: &ServerError) -> bool {
+pub(crate) fn is_failover_error(e: &ServerError) -> bool {
     is_failover_kind(e.kind()) || e.code() == NOREPLICAS
 }
 

@@ -7,7 +7,9 @@
 //! their slots, and a transaction whose commands were refused when queued is
 //! an `EXECABORT` error.
 
-use redis::{RedisError, RedisResult, Value};
+use redis::{RedisError, RedisResult, ServerError, Value};
+
+use crate::retry::is_failover_error;
 
 /// How many frames a request takes, and how they are returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +43,7 @@ pub(crate) struct Gather {
     seen: usize,
     kept: Vec<Value>,
     /// Errors among a transaction's skipped frames (index of the command, the error).
-    refused: Vec<(usize, String)>,
+    refused: Vec<(usize, ServerError)>,
 }
 
 impl Gather {
@@ -60,9 +62,9 @@ impl Gather {
             Expect::One => Some(Ok(Answer::One(frame))),
             Expect::Many { skip, count, transaction } => {
                 if self.seen <= skip {
-                    if let (true, Value::ServerError(e)) = (transaction, &frame) {
+                    if let (true, Value::ServerError(e)) = (transaction, frame) {
                         // - 1 for the MULTI before the first command (redis-rs's numbering).
-                        self.refused.push((self.seen.saturating_sub(2), e.to_string()));
+                        self.refused.push((self.seen.saturating_sub(2), e));
                     }
                 } else {
                     self.kept.push(frame);
@@ -76,15 +78,21 @@ impl Gather {
         if self.refused.is_empty() {
             return Ok(Answer::Many(std::mem::take(&mut self.kept)));
         }
-        Err(aborted(&self.refused))
+        Err(aborted(std::mem::take(&mut self.refused)))
     }
 }
 
-/// The error of a transaction whose commands were refused when queued: an
-/// `EXECABORT` server error (kind `ExecAbort`, code `EXECABORT`, as redis-rs's)
-/// naming each refused command. redis-rs builds a `TransactionAborted` error
-/// here, which has no public constructor; its index list is in the detail.
-pub(crate) fn aborted(refused: &[(usize, String)]) -> RedisError {
+/// The error of a transaction whose commands were refused when queued. A
+/// refusal that is a failover symptom (`READONLY`, `LOADING`, `MASTERDOWN`,
+/// `NOREPLICAS`: nothing ran, see `retry`) is returned as it is, so the retry
+/// loop sees it. Any other is an `EXECABORT` server error (kind `ExecAbort`,
+/// code `EXECABORT`, as redis-rs's) whose text lists each refused command as
+/// redis-rs's does; redis-rs's own `TransactionAborted` error has no public
+/// constructor, so `into_server_errors()` gives the `EXECABORT` itself.
+pub(crate) fn aborted(mut refused: Vec<(usize, ServerError)>) -> RedisError {
+    if let Some(i) = refused.iter().position(|(_, e)| is_failover_error(e)) {
+        return refused.swap_remove(i).1.into();
+    }
     let list: Vec<String> = refused.iter().map(|(i, e)| format!("(Index {i}, error: {e})")).collect();
     let detail = format!("Transaction discarded because of previous errors: [{}]", list.join(", "));
     let line = format!("-EXECABORT {}\r\n", detail.replace(['\n', '\r'], " "));
@@ -109,6 +117,17 @@ mod tests {
     fn one_frame_for_a_command_even_an_error() {
         let mut g = Gather::new(Expect::One);
         assert!(matches!(g.feed(err("ERR x")), Some(Ok(Answer::One(Value::ServerError(_))))));
+    }
+
+    #[test]
+    fn a_failover_refusal_when_queued_is_returned_as_it_is() {
+        let mut g = Gather::new(Expect::Many { skip: 2, count: 1, transaction: true });
+        g.feed(Value::Okay);
+        g.feed(err("NOREPLICAS Not enough good replicas to write."));
+        match g.feed(err("EXECABORT Transaction discarded because of previous errors.")) {
+            Some(Err(e)) => assert_eq!(e.code(), Some("NOREPLICAS")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
