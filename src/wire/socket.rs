@@ -101,6 +101,10 @@ impl Socket {
 pub(super) async fn writer(shared: Arc<Shared>) {
     loop {
         shared.writer.notified().await;
+        // Let the tasks that are ready now queue their requests first: woken
+        // through tokio's LIFO slot, the writer would otherwise run right
+        // after the first of them and write one request per syscall.
+        tokio::task::yield_now().await;
         loop {
             let mut buf = {
                 let mut st = shared.state.lock();
