@@ -131,11 +131,11 @@ async fn pipeline_under(
 /// Plans a non-atomic pipeline; when a command was refused and the pipeline
 /// has `ignore_errors()`, plans it again with that command failing in its
 /// slot. The flag is read only then (it costs a `Debug` of the pipeline).
-fn plan_split(
+fn plan_split<'p>(
     shards: &ShardTable,
-    pipe: &Pipeline,
+    pipe: &'p Pipeline,
     learned: &[(usize, Result<Destination>)],
-) -> Result<PipelinePlan> {
+) -> Result<PipelinePlan<'p>> {
     match shards.plan_pipeline(pipe, Options { in_slots: false, learned }) {
         Err(e) if refusal(&e) && request::ignores_errors(pipe) => {
             shards.plan_pipeline(pipe, Options { in_slots: true, learned })
@@ -161,11 +161,11 @@ fn refusal(e: &Error) -> bool {
 async fn run_split(
     exec: &Executor,
     shards: &ShardTable,
-    subs: Vec<plan::Sub>,
+    subs: Vec<plan::Sub<'_>>,
     replies: plan::Replies,
 ) -> Result<Vec<Value>> {
     let runs = subs.iter().map(|sub| async move {
-        let req = Request::Pipe { pipe: &sub.pipe, offset: 0, count: sub.pipe.len() };
+        let req = Request::Part(&sub.pieces);
         let outcome = exec.run(shards, sub.route, sub.call, req).await.and_then(|r| r.many());
         (sub.route, sub.call.write, outcome)
     });

@@ -21,7 +21,7 @@
 
 use std::time::Duration;
 
-use redis::{Cmd, Pipeline, Value};
+use redis::{Cmd, Value};
 
 use crate::error::{Error, Result};
 
@@ -39,13 +39,6 @@ pub(crate) fn wait_cmd(replicas: usize, timeout: Duration) -> Cmd {
 /// is left.
 pub(crate) fn next_wait(timeout: Duration, left: Duration) -> Option<Duration> {
     (!left.is_zero()).then(|| timeout.min(left))
-}
-
-/// `cmd` followed by `wait`, as one pipeline.
-pub(crate) fn with_wait(cmd: &Cmd, wait: Cmd) -> Pipeline {
-    let mut durable = Pipeline::new();
-    durable.add_command(cmd.clone()).add_command(wait);
-    durable
 }
 
 /// Whether a reply is the server refusing the write (then there is nothing to
@@ -76,13 +69,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_wait_command_and_pipeline() {
+    fn the_wait_command() {
         let wait = wait_cmd(2, Duration::from_millis(1500));
         assert_eq!(wait.get_packed_command(), redis::cmd("WAIT").arg(2).arg(1500).get_packed_command());
-        let set = redis::cmd("SET").arg("k").arg("v").to_owned();
-        let pipe = with_wait(&set, wait);
-        assert_eq!(pipe.len(), 2);
-        assert_eq!(pipe.cmd_iter().next().unwrap().get_packed_command(), set.get_packed_command());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::keys::learned::Learned;
 use crate::metrics::{Failure, Stamp};
-use crate::request::{Call, Reply, Request};
+use crate::request::{Call, Piece, Reply, Request};
 use crate::retry::{Deadline, Verdict, failure, is_fatal, judge};
 use crate::routes::Route;
 use crate::sentinel::Sentinels;
@@ -70,6 +70,9 @@ async fn send(conn: &Wire, req: Request<'_>, call: Call, config: &Config) -> Red
         Request::Cmd(cmd) => conn.send_cmd(cmd, timeout).await.map(Reply::One),
         Request::Pipe { pipe, offset, count } => {
             conn.send_pipe(pipe, offset, count, timeout).await.map(Reply::Many)
+        }
+        Request::Part(pieces) => {
+            conn.send_each(pieces.iter().map(Piece::cmd), timeout).await.map(Reply::Many)
         }
     }
 }

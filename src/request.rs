@@ -17,6 +17,30 @@ pub(crate) enum Request<'a> {
     /// `count` commands of `pipe`, whose replies start at `offset` (what
     /// `redis::aio::ConnectionLike::req_packed_commands` is given).
     Pipe { pipe: &'a Pipeline, offset: usize, count: usize },
+    /// Commands sent as a plain pipeline, one reply each: a shard's share of
+    /// a split pipeline (the caller's own commands, borrowed, and the parts
+    /// of commands split across shards), or a write and its `WAIT`.
+    Part(&'a [Piece<'a>]),
+}
+
+/// One command of a [`Request::Part`]: the caller's own (borrowed: never
+/// cloned on the way to the socket) or one the client built.
+#[derive(Debug)]
+pub(crate) enum Piece<'a> {
+    /// A command of the caller's.
+    Caller(&'a Cmd),
+    /// A command the client built (a part of a split command, a `WAIT`).
+    Own(Cmd),
+}
+
+impl Piece<'_> {
+    /// The command.
+    pub(crate) fn cmd(&self) -> &Cmd {
+        match self {
+            Piece::Caller(c) => c,
+            Piece::Own(c) => c,
+        }
+    }
 }
 
 /// A shard's answer to a [`Request`]: one value for a command, a list for a pipeline.

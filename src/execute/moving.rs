@@ -34,6 +34,7 @@ fn request_keys(req: Request<'_>) -> (Vec<Vec<u8>>, bool) {
     match req {
         Request::Cmd(cmd) => visit(&cmd_args(cmd)),
         Request::Pipe { pipe, .. } => pipe.cmd_iter().for_each(|c| visit(&cmd_args(c))),
+        Request::Part(pieces) => pieces.iter().for_each(|p| visit(&cmd_args(p.cmd()))),
     }
     keys.sort();
     keys.dedup();
@@ -131,6 +132,12 @@ impl Executor {
             Request::Pipe { pipe, .. } => {
                 change::guard(&change.tombstones, &keys, pipe.cmd_iter().map(|c| cmd_args(c).to_vec()), true)
             }
+            Request::Part(pieces) => change::guard(
+                &change.tombstones,
+                &keys,
+                pieces.iter().map(|p| cmd_args(p.cmd()).to_vec()),
+                true,
+            ),
         };
         let reply = match self.execute(shards, old, call, Request::Cmd(&guard)).await {
             Err(Error::Redis(e)) if is_moved_error(&e) => return Ok(None),
@@ -148,6 +155,7 @@ impl Executor {
             (Request::Pipe { offset, count, .. }, Value::Array(items)) => {
                 Ok(Some(Reply::Many(items.into_iter().skip(offset).take(count).collect())))
             }
+            (Request::Part(_), Value::Array(items)) => Ok(Some(Reply::Many(items))),
             (_, Value::ServerError(e)) => Err(Error::Redis(e.into())),
             (_, other) => Err(Error::Redis(
                 (redis::ErrorKind::Parse, "disredis: the guard script answered", format!("{other:?}")).into(),

@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 use super::{Executor, send};
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::request::{Call, Reply, Request};
+use crate::request::{Call, Piece, Reply, Request};
 use crate::topology::ShardTable;
 
 impl Executor {
@@ -40,10 +40,22 @@ impl Executor {
                 Ok(reply)
             }
             Request::Pipe { pipe, offset, count } => {
-                let mut durable = pipe.clone();
-                durable.add_command(wait);
-                let req = Request::Pipe { pipe: &durable, offset, count: count + 1 };
-                let (reply, used) = self.deliver(shards, idx, call, req).await?;
+                // The caller's commands borrowed, and the WAIT after them.
+                let pieces: Vec<Piece> =
+                    pipe.cmd_iter().map(Piece::Caller).chain([Piece::Own(wait)]).collect();
+                let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
+                let mut values = reply.many()?;
+                let acked = values.pop().unwrap_or(Value::Nil);
+                let values: Vec<Value> = values.into_iter().skip(offset).take(count).collect();
+                if !values.iter().all(durable::refused) {
+                    confirm(used, Some(acked)).await?;
+                }
+                Ok(Reply::Many(values))
+            }
+            Request::Part(pieces) => {
+                let pieces: Vec<Piece> =
+                    pieces.iter().map(|p| Piece::Caller(p.cmd())).chain([Piece::Own(wait)]).collect();
+                let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
                 let mut values = reply.many()?;
                 let acked = values.pop().unwrap_or(Value::Nil);
                 if !values.iter().all(durable::refused) {
@@ -52,9 +64,8 @@ impl Executor {
                 Ok(Reply::Many(values))
             }
             Request::Cmd(cmd) => {
-                let durable = durable::with_wait(cmd, wait);
-                let req = Request::Pipe { pipe: &durable, offset: 0, count: 2 };
-                let (reply, used) = self.deliver(shards, idx, call, req).await?;
+                let pieces = [Piece::Caller(cmd), Piece::Own(wait)];
+                let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
                 let mut values = reply.many()?.into_iter();
                 let (reply, acked) =
                     (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));

@@ -7,9 +7,9 @@
 //! planned once; each sub-pipeline is allocated once at its exact size; where a
 //! reply will be is one number per command, because sub-pipelines are filled
 //! and answered in the caller's order: a command's reply is the next unread one
-//! of its sub-pipeline. The caller's `Cmd`s are still cloned into the
-//! sub-pipelines: redis-rs sends only a borrowed `Pipeline`, and a borrowed
-//! one's commands can't be moved out.
+//! of its sub-pipeline. A sub-pipeline borrows the caller's `Cmd`s
+//! ([`Piece::Caller`]): the connection packs each straight from the caller's
+//! pipeline, nothing is cloned.
 
 use redis::{Pipeline, Value};
 
@@ -17,28 +17,28 @@ use super::step::{Options, Step, slot_error, step};
 use super::{Plan, merge};
 use crate::error::{Error, Result};
 use crate::plan::Merge;
-use crate::request::{Call, cmd_args};
+use crate::request::{Call, Piece, cmd_args};
 use crate::routes::{Route, Routes};
 
 /// One route's share of a split pipeline.
-pub(crate) struct Sub {
+pub(crate) struct Sub<'a> {
     /// Where it goes.
     pub route: Route,
     /// The commands (and command parts) for it, in the caller's order.
-    pub pipe: Pipeline,
+    pub pieces: Vec<Piece<'a>>,
     /// How to call it (idempotent only if every command is, …).
     pub call: Call,
 }
 
 /// How a pipeline runs.
-pub(crate) enum PipelinePlan {
+pub(crate) enum PipelinePlan<'a> {
     /// Every command on one shard, nothing to merge: the caller's pipeline goes
     /// there unchanged (no command is cloned).
     One { route: Route, call: Call },
     /// Split per shard.
     Split {
         /// One sub-pipeline per shard involved, in shard order.
-        subs: Vec<Sub>,
+        subs: Vec<Sub<'a>>,
         /// Where each of the caller's commands finds its reply.
         replies: Replies,
     },
@@ -86,11 +86,11 @@ struct Tally {
 /// `SCAN` can't be part of a pipeline (its cursor needs the previous reply).
 /// [`PipelinePlan::Lookup`] asks for the server's word on commands the static
 /// table doesn't know; plan again with the answers in `opts.learned`.
-pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
+pub(crate) fn plan_pipeline<'p, R: Routes + ?Sized>(
     ring: &R,
-    pipe: &Pipeline,
+    pipe: &'p Pipeline,
     opts: Options,
-) -> Result<PipelinePlan> {
+) -> Result<PipelinePlan<'p>> {
     // First pass, allocation-free: are all commands on one shard?
     let mut call = Call::read("pipeline");
     let mut only: Option<Route> = None;
@@ -159,7 +159,7 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
             t.sub = subs.len() as u32;
             subs.push(Sub {
                 route: Route::at(route),
-                pipe: Pipeline::with_capacity(t.count as usize),
+                pieces: Vec::with_capacity(t.count as usize),
                 call: t.call,
             });
         }
@@ -179,7 +179,7 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
                 for part in p.parts {
                     let sub = tally[part.route.index()].sub;
                     parts.push(sub);
-                    subs[sub as usize].pipe.add_command(part.cmd.unwrap_or_else(|| cmd.clone()));
+                    subs[sub as usize].pieces.push(part.cmd.map_or(Piece::Caller(cmd), Piece::Own));
                 }
                 split.push((parts, p.merge));
                 continue;
@@ -187,7 +187,7 @@ pub(crate) fn plan_pipeline<R: Routes + ?Sized>(
             _ => {}
         }
         *slot = tally[*slot as usize].sub;
-        subs[*slot as usize].pipe.add_command(cmd.clone());
+        subs[*slot as usize].pieces.push(Piece::Caller(cmd));
     }
     Ok(PipelinePlan::Split { subs, replies: Replies { subs: subs_of, split, refused } })
 }

@@ -122,7 +122,7 @@ mod tests {
     fn sizes(plan: &PipelinePlan) -> Vec<(usize, usize)> {
         match plan {
             PipelinePlan::Split { subs, .. } => {
-                subs.iter().map(|s| (s.route.index(), s.pipe.len())).collect()
+                subs.iter().map(|s| (s.route.index(), s.pieces.len())).collect()
             }
             PipelinePlan::One { route, .. } => vec![(route.index(), usize::MAX)],
             PipelinePlan::Lookup(i) => panic!("lookup {i:?}"),

@@ -180,7 +180,7 @@ fn pipelines_split_and_reassemble() {
         panic!("not split")
     };
     assert_eq!(subs.len(), 2);
-    let by_shard: Vec<usize> = subs.iter().map(|s| s.route.index() * 100 + s.pipe.len()).collect();
+    let by_shard: Vec<usize> = subs.iter().map(|s| s.route.index() * 100 + s.pieces.len()).collect();
     assert_eq!(by_shard, [3, 103], "shard-a: SET, MGET part, DBSIZE; shard-b: GET, MGET part, DBSIZE");
     let replies = vec![
         vec![Value::Okay, Value::Array(vec![bulk("1")]), Value::Int(5)],
@@ -214,7 +214,7 @@ fn a_shard_with_too_few_pipeline_replies_is_an_error() {
     else {
         panic!("not split")
     };
-    let sizes: Vec<usize> = subs.iter().map(|s| s.pipe.len()).collect();
+    let sizes: Vec<usize> = subs.iter().map(|s| s.pieces.len()).collect();
     assert_eq!(sizes, [2, 1]);
     let short = vec![vec![bulk("a0")], vec![bulk("b0")]];
     assert!(matches!(order.assemble(short), Err(Error::Redis(_))));
@@ -320,7 +320,7 @@ fn measure_split_pipeline() {
                 else {
                     panic!("not split")
                 };
-                let replies = subs.iter().map(|s| vec![Value::Okay; s.pipe.len()]).collect();
+                let replies = subs.iter().map(|s| vec![Value::Okay; s.pieces.len()]).collect();
                 std::hint::black_box(order.assemble(replies).unwrap());
             }
             best = best.min(t.elapsed().as_nanos() as f64 / rounds as f64);

@@ -90,7 +90,7 @@ impl ShardTable {
     }
 
     /// Plans a non-atomic pipeline (see [`plan::plan_pipeline`]).
-    pub(crate) fn plan_pipeline(&self, pipe: &Pipeline, opts: Options) -> Result<PipelinePlan> {
+    pub(crate) fn plan_pipeline<'p>(&self, pipe: &'p Pipeline, opts: Options) -> Result<PipelinePlan<'p>> {
         match &self.change {
             None => plan::plan_pipeline(&self.placement, pipe, opts),
             Some(c) => plan::plan_pipeline(&c.moves, pipe, opts),

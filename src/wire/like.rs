@@ -65,6 +65,32 @@ impl Wire {
     }
 }
 
+impl Wire {
+    /// Commands as a plain pipeline, one reply each (no `MULTI`/`EXEC`):
+    /// each packed straight from where it is, nothing cloned.
+    pub(crate) async fn send_each<'c, I>(
+        &self,
+        cmds: I,
+        timeout: Option<Option<Duration>>,
+    ) -> RedisResult<Vec<Value>>
+    where
+        I: Iterator<Item = &'c Cmd> + Clone,
+    {
+        let mut count = 0;
+        for c in cmds.clone() {
+            if c.is_no_response() {
+                return Err(no_reply());
+            }
+            count += 1;
+        }
+        let pack = |b: &mut Vec<u8>| cmds.for_each(|c| c.write_packed_command(b));
+        match self.request(pack, Expect::Many { skip: 0, count, transaction: false }, timeout).await? {
+            Answer::Many(v) => Ok(v),
+            Answer::One(_) => Err(mismatch()),
+        }
+    }
+}
+
 fn mismatch() -> RedisError {
     (ErrorKind::Client, "disredis: the replies asked for don't match the commands sent").into()
 }
