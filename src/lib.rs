@@ -219,7 +219,9 @@
 //! `execute/moving.rs` instead): a read may go
 //! to a replica (`replicas.rs`, per [`ReadFrom`]); otherwise the shard's
 //! shared connection and its generation (`Shard::connection`,
-//! `topology/shard.rs`), a redis-rs `MultiplexedConnection` opened and
+//! `topology/shard.rs`), a connection of our own (`wire.rs`: the command is
+//! packed into its write buffer, written with whatever other tasks queued,
+//! and its reply decoded by the connection's reader task) opened and
 //! `ROLE`-checked by `connect.rs`, carry the command, and `retry.rs`
 //! (`judge`) decides whether the outcome is the answer. It goes back up
 //! unchanged and redis-rs turns the `Value` into the `String` asked for. On a

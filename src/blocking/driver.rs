@@ -16,9 +16,9 @@ use crate::error::{Error, Result};
 
 /// A tokio runtime that is always running, shared by every clone of a client.
 ///
-/// Why a runtime that runs between calls: each shard's `MultiplexedConnection`
-/// has a driver task, spawned on the runtime, that reads replies and notices a
-/// closed socket; timers (response timeouts, backoff) and any background task of
+/// Why a runtime that runs between calls: each shard's connection has a
+/// reader task (and a writer task), spawned on the runtime, that reads replies
+/// and notices a closed socket; timers (response timeouts, backoff) and any background task of
 /// the async client must fire too. A `current_thread` runtime only makes
 /// progress while some thread is inside `Runtime::block_on`, so one thread (this
 /// struct's) sits in `block_on` until the last clone is dropped, driving I/O,
