@@ -276,7 +276,7 @@
 //! | | `sentinel::quorum` | counting Sentinels' answers for `sentinel_quorum`: the agreed master, or [`Error::NoQuorum`]; pure | Base |
 //! | | `sentinel::views` | [`SentinelView`]: every known Sentinel asked on its own where each master is (`sentinel_views`, `disredis topology`) | `sentinel`, Base |
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
-//! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS); the one `ROLE`-checked connect to a data node (`connect_node`: masters and replicas over a [`wire`] connection; `connect_subscriber`: redis-rs's, for RESP3 pushes), named in the same round trip | `wire`, Base |
+//! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS); the one `ROLE`-checked connect to a data node (`connect_node`: masters and replicas over a `wire` connection; `connect_subscriber`: redis-rs's, for RESP3 pushes), named in the same round trip | `wire`, Base |
 //! | | `wire` (+ `conn`, `socket`, `open`, `like`, `reply`, `resp`, `tls`) | the connection of our own to a data node (DESIGN §10): requests packed once into the write buffer, writes coalesced across tasks, one reader answering in order, a bounded queue, exact fate (`conn`); the socket and its reader and writer tasks (`socket`); connecting and the one-round-trip handshake (`open`, `tls`); commands and pipelines as redis-rs takes them (`like`); gathering a request's replies (`reply`) and decoding RESP2/RESP3 (`resp`), both pure | `retry` (the not-sent mark), `prop` (its tests), Base |
 //! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`, `state`, `step`, `transaction`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect; the commands refused because they change a shared connection's state (`state`) | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
 //! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
@@ -354,7 +354,8 @@ pub use config::TlsConfig;
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
-    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, DEFAULT_SHARD_DOWN_AFTER, NodeAddr, ReadFrom,
+    DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, DEFAULT_SHARD_DOWN_AFTER, DEFAULT_TCP_KEEPALIVE,
+    NodeAddr, ReadFrom,
 };
 pub use error::{Error, Result, SentinelAnswer, SentinelFailure, ShardFailure};
 pub use events::Event;

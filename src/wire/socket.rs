@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use redis::Value;
+#[cfg(feature = "tls")]
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -20,6 +20,7 @@ mod dead_shard;
 mod discovery;
 mod drop_in;
 mod failover;
+mod fate;
 mod fencing;
 mod harness;
 mod hostile_sentinel;

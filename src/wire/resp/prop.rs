@@ -9,8 +9,8 @@ use redis::Value;
 use super::{Decoded, decode};
 use crate::prop::config;
 
-/// A reply and its RESP bytes (values whose RESP form redis-rs parses back
-/// to themselves; attributes only at the top, as servers send them).
+/// A reply and its RESP bytes: every RESP2 and RESP3 type, aggregates
+/// (arrays, sets, maps, attributes, pushes) nested up to 4 deep.
 fn reply() -> impl Strategy<Value = Vec<u8>> {
     let leaf = prop_oneof![
         Just(b"+OK\r\n".to_vec()),
@@ -35,6 +35,11 @@ fn reply() -> impl Strategy<Value = Vec<u8>> {
             agg(b'*', inner.clone(), 1),
             agg(b'~', inner.clone(), 1),
             agg(b'%', inner.clone(), 2),
+            // An attribute: a map of metadata, then the value it is about.
+            (agg(b'%', inner.clone(), 2), inner.clone()).prop_map(|(mut map, data)| {
+                map[0] = b'|';
+                [map, data].concat()
+            }),
             agg(b'>', inner, 1).prop_map(|mut b| {
                 // A push's first element is its kind.
                 let n: usize = std::str::from_utf8(&b[1..b.iter().position(|&c| c == b'\r').unwrap()])
