@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use super::Limits;
 use super::conn::{Owner, Shared, State, Wire};
 use super::reply::{Answer, Expect};
-use super::socket::{self, Socket};
+use super::socket::{self, ReadSide, Socket, WriteSide};
 use crate::config::{Auth, NodeAddr};
 
 /// How a connection is opened and kept (from the client's `Config`).
@@ -74,20 +74,19 @@ pub(crate) async fn open(
     let shutter = tcp.into_std()?;
     let tcp = TcpStream::from_std(shutter.try_clone()?)?;
     #[cfg(feature = "tls")]
-    let socket = match &auth.tls {
+    let parts = match &auth.tls {
         Some(tls) => {
             let handshake = super::tls::handshake(tcp, addr.host(), tls);
             let stream = tokio::time::timeout(settings.connect_timeout, handshake)
                 .await
                 .map_err(|_| timed_out())??;
-            let (read, write) = tokio::io::split(stream);
-            Socket::Tls { read: read.into(), write: write.into(), shutter }
+            socket::tls(stream, shutter)
         }
-        None => Socket::Tcp { stream: tcp, shutter },
+        None => socket::tcp(tcp, shutter),
     };
     #[cfg(not(feature = "tls"))]
-    let socket = Socket::Tcp { stream: tcp, shutter };
-    let wire = start(socket, addr, db, settings);
+    let parts = socket::tcp(tcp, shutter);
+    let wire = start(parts, addr, db, settings);
     let (pack, expect, said) = handshake(auth, db, hello);
     let patience = Some(settings.response_timeout.unwrap_or(settings.connect_timeout));
     let replies = match wire.request(|b| b.extend_from_slice(&pack), expect, Some(patience)).await? {
@@ -98,7 +97,12 @@ pub(crate) async fn open(
 }
 
 /// The connection's shared state and its two tasks.
-fn start(socket: Socket, addr: &NodeAddr, db: i64, settings: &Settings) -> Wire {
+fn start(
+    (socket, read, write): (Socket, ReadSide, WriteSide),
+    addr: &NodeAddr,
+    db: i64,
+    settings: &Settings,
+) -> Wire {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             out: Vec::with_capacity(4096),
@@ -117,8 +121,8 @@ fn start(socket: Socket, addr: &NodeAddr, db: i64, settings: &Settings) -> Wire 
         db,
         timeout: settings.response_timeout,
     });
-    tokio::spawn(socket::reader(shared.clone()));
-    tokio::spawn(socket::writer(shared.clone()));
+    tokio::spawn(socket::reader(shared.clone(), read));
+    tokio::spawn(socket::writer(shared.clone(), write));
     Wire { owner: Arc::new(Owner { shared }) }
 }
 

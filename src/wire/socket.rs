@@ -7,9 +7,11 @@ use std::io;
 use std::sync::Arc;
 
 use redis::Value;
+use tokio::io::AsyncReadExt;
 #[cfg(feature = "tls")]
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::conn::Shared;
 use super::resp::{self, Decoded};
@@ -17,19 +19,49 @@ use super::resp::{self, Decoded};
 /// How many bytes a read asks for at least.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A plain TCP stream, or a TLS stream split in its halves (feature `tls`).
+#[cfg(feature = "tls")]
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The write side every task may use: a plain TCP stream's (callers write to
+/// it without waiting), or nothing for TLS (only the writer task writes).
 pub(super) enum Socket {
     Tcp {
-        stream: TcpStream,
+        write: OwnedWriteHalf,
         /// The same socket, for shutting it down from any thread.
         shutter: std::net::TcpStream,
     },
     #[cfg(feature = "tls")]
-    Tls {
-        read: tokio::sync::Mutex<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
-        write: tokio::sync::Mutex<tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
-        shutter: std::net::TcpStream,
-    },
+    Tls { shutter: std::net::TcpStream },
+}
+
+/// The read side, owned by the reader task. Reading through `AsyncRead`
+/// (not `readable()` + `try_read`) lets tokio forget the socket's readiness
+/// after a short read, saving the `read` that would only say `WouldBlock`
+/// (measured: 2.2 `recvfrom` per request at one task, 1.1 now).
+pub(super) enum ReadSide {
+    Tcp(OwnedReadHalf),
+    #[cfg(feature = "tls")]
+    Tls(ReadHalf<TlsStream>),
+}
+
+/// What only the writer task writes with: TLS's write half.
+pub(super) enum WriteSide {
+    Tcp,
+    #[cfg(feature = "tls")]
+    Tls(WriteHalf<TlsStream>),
+}
+
+/// A plain TCP stream in its three parts.
+pub(super) fn tcp(stream: TcpStream, shutter: std::net::TcpStream) -> (Socket, ReadSide, WriteSide) {
+    let (read, write) = stream.into_split();
+    (Socket::Tcp { write, shutter }, ReadSide::Tcp(read), WriteSide::Tcp)
+}
+
+/// A TLS stream in its three parts.
+#[cfg(feature = "tls")]
+pub(super) fn tls(stream: TlsStream, shutter: std::net::TcpStream) -> (Socket, ReadSide, WriteSide) {
+    let (read, write) = tokio::io::split(stream);
+    (Socket::Tls { shutter }, ReadSide::Tls(read), WriteSide::Tls(write))
 }
 
 impl Socket {
@@ -37,19 +69,31 @@ impl Socket {
     /// bytes now, always for TLS (its writer task writes).
     pub(super) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Socket::Tcp { stream, .. } => stream.try_write(buf),
+            Socket::Tcp { write, .. } => write.try_write(buf),
             #[cfg(feature = "tls")]
             Socket::Tls { .. } => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
+    /// Ends the connection both ways: the reader sees the end of the stream.
+    pub(super) fn shutdown(&self) {
+        let shutter = match self {
+            Socket::Tcp { shutter, .. } => shutter,
+            #[cfg(feature = "tls")]
+            Socket::Tls { shutter } => shutter,
+        };
+        let _ = shutter.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl WriteSide {
     /// Writes all of `buf`, waiting for the socket; `done` counts what went.
-    async fn write_all(&self, buf: &[u8], done: &mut usize) -> io::Result<()> {
-        match self {
-            Socket::Tcp { stream, .. } => {
+    async fn write_all(&mut self, socket: &Socket, buf: &[u8], done: &mut usize) -> io::Result<()> {
+        match (self, socket) {
+            (WriteSide::Tcp, Socket::Tcp { write, .. }) => {
                 while *done < buf.len() {
-                    stream.writable().await?;
-                    match stream.try_write(&buf[*done..]) {
+                    write.writable().await?;
+                    match write.try_write(&buf[*done..]) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => *done += n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -59,8 +103,7 @@ impl Socket {
                 Ok(())
             }
             #[cfg(feature = "tls")]
-            Socket::Tls { write, .. } => {
-                let mut w = write.lock().await;
+            (WriteSide::Tls(w), _) => {
                 while *done < buf.len() {
                     match w.write(&buf[*done..]).await? {
                         0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -69,37 +112,27 @@ impl Socket {
                 }
                 w.flush().await
             }
+            #[cfg(feature = "tls")]
+            (WriteSide::Tcp, Socket::Tls { .. }) => {
+                Err(io::Error::other("a TLS socket without its write half"))
+            }
         }
     }
+}
 
-    /// Reads what is there (at least one byte, 0 at the end of the stream).
-    async fn read(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+impl ReadSide {
+    /// Reads what is there (0 at the end of the stream).
+    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         match self {
-            Socket::Tcp { stream, .. } => loop {
-                stream.readable().await?;
-                match stream.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    other => return other,
-                }
-            },
+            ReadSide::Tcp(r) => r.read_buf(buf).await,
             #[cfg(feature = "tls")]
-            Socket::Tls { read, .. } => read.lock().await.read_buf(buf).await,
+            ReadSide::Tls(r) => r.read_buf(buf).await,
         }
-    }
-
-    /// Ends the connection both ways: the reader sees the end of the stream.
-    pub(super) fn shutdown(&self) {
-        let shutter = match self {
-            Socket::Tcp { shutter, .. } => shutter,
-            #[cfg(feature = "tls")]
-            Socket::Tls { shutter, .. } => shutter,
-        };
-        let _ = shutter.shutdown(std::net::Shutdown::Both);
     }
 }
 
 /// Writes what callers left to it, until the queue is empty, each time it is woken.
-pub(super) async fn writer(shared: Arc<Shared>) {
+pub(super) async fn writer(shared: Arc<Shared>, mut side: WriteSide) {
     loop {
         shared.writer.notified().await;
         // Let the tasks that are ready now queue their requests first: woken
@@ -126,7 +159,7 @@ pub(super) async fn writer(shared: Arc<Shared>) {
                 buf
             };
             let mut done = 0;
-            let outcome = shared.socket.write_all(&buf, &mut done).await;
+            let outcome = side.write_all(&shared.socket, &buf, &mut done).await;
             let mut st = shared.state.lock();
             match outcome {
                 Ok(()) => {
@@ -147,7 +180,7 @@ pub(super) async fn writer(shared: Arc<Shared>) {
 }
 
 /// Reads replies and answers the waiters, until the connection fails.
-pub(super) async fn reader(shared: Arc<Shared>) {
+pub(super) async fn reader(shared: Arc<Shared>, mut side: ReadSide) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0;
     let mut need = 1;
@@ -160,7 +193,7 @@ pub(super) async fn reader(shared: Arc<Shared>) {
         }
         let want = need.saturating_sub(buf.len()).clamp(READ_CHUNK, 1 << 20);
         buf.reserve(want);
-        match shared.socket.read(&mut buf).await {
+        match side.read(&mut buf).await {
             Ok(0) => {
                 return shared
                     .fail(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by the server"));
