@@ -61,6 +61,9 @@ pub(super) struct State {
     pub(super) waiters: VecDeque<Waiter>,
     /// A writer (a caller or the writer task) owns the socket's write side.
     pub(super) writing: bool,
+    /// That writer is the writer task: it was handed the write side (a wake-up
+    /// without this set, say after `fail`, is not a licence to write).
+    pub(super) handed: bool,
     /// Bytes ever queued: a waiter's `start` is this count when it was
     /// queued, so `queued - out.len()` is where the written (or being
     /// written) bytes end.
@@ -181,8 +184,7 @@ impl Shared {
         if st.waiters.len() > 1 {
             // Others are waiting for replies: the writer task, run after the
             // tasks ready now, writes what they all queue in one go.
-            drop(st);
-            self.writer.notify_one();
+            self.hand_over(st);
             return Ok(rx);
         }
         let spare = std::mem::take(&mut st.spare);
@@ -249,8 +251,7 @@ impl Shared {
                 Ok(()) => {
                     buf.clear();
                     st.spare = buf;
-                    drop(st);
-                    self.writer.notify_one();
+                    self.hand_over(st);
                     return;
                 }
                 Err(e) => {
@@ -259,16 +260,23 @@ impl Shared {
                     buf.drain(..done);
                     buf.extend_from_slice(&st.out);
                     st.out = buf;
-                    drop(st);
                     if e.kind() == io::ErrorKind::WouldBlock {
-                        self.writer.notify_one();
+                        self.hand_over(st);
                     } else {
+                        drop(st);
                         self.fail(e);
                     }
                     return;
                 }
             }
         }
+    }
+
+    /// Hands the write side (`writing`, set) to the writer task.
+    fn hand_over(&self, mut st: parking_lot::MutexGuard<'_, State>) {
+        st.handed = true;
+        drop(st);
+        self.writer.notify_one();
     }
 
     /// Marks the connection failed (once) and answers every waiter: a request

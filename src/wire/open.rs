@@ -109,6 +109,7 @@ fn start(
             spare: Vec::with_capacity(4096),
             waiters: Default::default(),
             writing: false,
+            handed: false,
             queued: 0,
             broken: None,
             waiting_for_room: 0,

@@ -145,8 +145,11 @@ pub(super) async fn writer(shared: Arc<Shared>, mut side: WriteSide) {
                 if st.broken.is_some() {
                     return;
                 }
+                if !st.handed {
+                    break;
+                }
                 if st.out.is_empty() {
-                    st.writing = false;
+                    (st.writing, st.handed) = (false, false);
                     break;
                 }
                 let spare = std::mem::take(&mut st.spare);

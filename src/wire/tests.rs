@@ -192,3 +192,15 @@ async fn a_full_queue_makes_requests_wait_for_room_not_fail() {
     drop(wire);
     assert_eq!(server.await.unwrap(), 66, "2 for the handshake, 64 pings");
 }
+
+#[tokio::test]
+async fn a_wake_up_the_writer_task_was_not_handed_takes_nothing_from_a_writing_caller() {
+    let (wire, _peer) = connected().await;
+    let shared = wire.owner.shared.clone();
+    // As if a caller were inside its own write: it owns the write side.
+    shared.state.lock().writing = true;
+    shared.writer.notify_one();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let st = shared.state.lock();
+    assert!(st.writing && !st.handed, "the writer task took the write side from its owner");
+}
