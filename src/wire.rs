@@ -68,8 +68,17 @@ impl Default for Limits {
 
 /// The error of a request its connection never wrote: marked [`NotSent`].
 fn not_sent(addr: &str, why: &io::Error) -> RedisError {
-    let mark = NotSent(format!("not sent to {addr}: the connection failed before writing it ({why})"));
-    io::Error::new(io::ErrorKind::NotConnected, mark).into()
+    unsent(addr, format!("the connection failed before writing it ({why})"))
+}
+
+/// A request that found its connection's queue full for its whole response
+/// timeout: never written, marked [`NotSent`].
+fn no_room(addr: &str) -> RedisError {
+    unsent(addr, "no room in the connection's queue within the response timeout".into())
+}
+
+fn unsent(addr: &str, why: String) -> RedisError {
+    io::Error::new(io::ErrorKind::NotConnected, NotSent(format!("not sent to {addr}: {why}"))).into()
 }
 
 /// The error of a request written (at least in part) and unanswered when the

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::reply::{Answer, Expect, Gather};
 use super::socket::Socket;
-use super::{Limits, lost, not_sent};
+use super::{Limits, lost, no_room, not_sent};
 
 /// A connection of our own to one data node. Cheap to clone (one `Arc`); the
 /// connection closes when the last clone is dropped.
@@ -103,14 +103,9 @@ impl Wire {
             Ok(rx) => rx,
             Err(Refused::Broken(e)) => return Err(e),
             Err(Refused::Full(pack)) => match timeout {
-                Some(t) => tokio::time::timeout(t, shared.enqueue_when_room(pack, expect)).await.map_err(
-                    |_| {
-                        not_sent(
-                            &shared.addr,
-                            &io::Error::new(io::ErrorKind::TimedOut, "no room in the queue"),
-                        )
-                    },
-                )??,
+                Some(t) => tokio::time::timeout(t, shared.enqueue_when_room(pack, expect))
+                    .await
+                    .map_err(|_| no_room(&shared.addr))??,
                 None => shared.enqueue_when_room(pack, expect).await?,
             },
         };
