@@ -39,25 +39,23 @@ impl Executor {
                 confirm(used, None).await?;
                 Ok(reply)
             }
-            Request::Pipe { pipe, offset, count } => {
-                // The caller's commands borrowed, and the WAIT after them.
-                let pieces: Vec<Piece> =
-                    pipe.cmd_iter().map(Piece::Caller).chain([Piece::Own(wait)]).collect();
+            Request::Pipe { .. } | Request::Part(_) => {
+                // The commands borrowed (the caller's own, or a split pipeline's
+                // share), and the WAIT after them.
+                let (mut pieces, offset, count): (Vec<Piece>, _, _) = match req {
+                    Request::Pipe { pipe, offset, count } => {
+                        (pipe.cmd_iter().map(Piece::Caller).collect(), offset, count)
+                    }
+                    Request::Part(part) => {
+                        (part.iter().map(|p| Piece::Caller(p.cmd())).collect(), 0, part.len())
+                    }
+                    Request::Cmd(_) => unreachable!("matched above"),
+                };
+                pieces.push(Piece::Own(wait));
                 let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
                 let mut values = reply.many()?;
                 let acked = values.pop().unwrap_or(Value::Nil);
                 let values: Vec<Value> = values.into_iter().skip(offset).take(count).collect();
-                if !values.iter().all(durable::refused) {
-                    confirm(used, Some(acked)).await?;
-                }
-                Ok(Reply::Many(values))
-            }
-            Request::Part(pieces) => {
-                let pieces: Vec<Piece> =
-                    pieces.iter().map(|p| Piece::Caller(p.cmd())).chain([Piece::Own(wait)]).collect();
-                let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
-                let mut values = reply.many()?;
-                let acked = values.pop().unwrap_or(Value::Nil);
                 if !values.iter().all(durable::refused) {
                     confirm(used, Some(acked)).await?;
                 }
