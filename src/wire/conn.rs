@@ -85,6 +85,27 @@ impl State {
     fn full(&self, limits: &Limits) -> bool {
         self.waiters.len() >= limits.requests || (!self.out.is_empty() && self.out.len() >= limits.bytes)
     }
+
+    /// The queued bytes, for a write; the spare buffer takes their place.
+    pub(super) fn take_out(&mut self) -> Vec<u8> {
+        let spare = std::mem::take(&mut self.spare);
+        std::mem::replace(&mut self.out, spare)
+    }
+
+    /// A written buffer back, emptied, as the spare.
+    pub(super) fn give_back(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        self.spare = buf;
+    }
+
+    /// What a write did not send (`buf` after its first `done` bytes) goes
+    /// back in front of the queue: its requests stay "not sent" until a write
+    /// takes them.
+    pub(super) fn put_back(&mut self, mut buf: Vec<u8>, done: usize) {
+        buf.drain(..done);
+        buf.extend_from_slice(&self.out);
+        self.out = buf;
+    }
 }
 
 impl Wire {
@@ -182,8 +203,7 @@ impl Shared {
             self.hand_over(st);
             return Ok(rx);
         }
-        let spare = std::mem::take(&mut st.spare);
-        let buf = std::mem::replace(&mut st.out, spare);
+        let buf = st.take_out();
         drop(st);
         self.write_now(buf);
         Ok(rx)
@@ -235,26 +255,20 @@ impl Shared {
             match outcome {
                 Ok(()) if st.out.is_empty() || st.broken.is_some() => {
                     st.writing = false;
-                    buf.clear();
-                    st.spare = buf;
+                    st.give_back(buf);
                     return;
                 }
                 Ok(()) if round == 0 => {
-                    buf.clear();
-                    buf = std::mem::replace(&mut st.out, buf);
+                    st.give_back(buf);
+                    buf = st.take_out();
                 }
                 Ok(()) => {
-                    buf.clear();
-                    st.spare = buf;
+                    st.give_back(buf);
                     self.hand_over(st);
                     return;
                 }
                 Err(e) => {
-                    // The rest goes back in front of the queue: its requests
-                    // stay "not sent" until a write takes them.
-                    buf.drain(..done);
-                    buf.extend_from_slice(&st.out);
-                    st.out = buf;
+                    st.put_back(buf, done);
                     if e.kind() == io::ErrorKind::WouldBlock {
                         self.hand_over(st);
                     } else {

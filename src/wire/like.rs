@@ -9,7 +9,7 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use super::conn::Wire;
-use super::reply::{Answer, Expect};
+use super::reply::{Expect, mismatch};
 
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
 const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
@@ -21,10 +21,7 @@ impl Wire {
         if cmd.is_no_response() {
             return Err(no_reply());
         }
-        match self.request(|b| cmd.write_packed_command(b), Expect::One, timeout).await? {
-            Answer::One(v) => Ok(v),
-            Answer::Many(_) => Err(mismatch()),
-        }
+        self.request(|b| cmd.write_packed_command(b), Expect::One, timeout).await?.one()
     }
 
     /// A whole pipeline (in `MULTI`/`EXEC` when atomic): `count` replies after
@@ -58,14 +55,9 @@ impl Wire {
                 b.extend_from_slice(EXEC);
             }
         };
-        match self.request(pack, Expect::Many { skip: offset, count, transaction }, timeout).await? {
-            Answer::Many(v) => Ok(v),
-            Answer::One(_) => Err(mismatch()),
-        }
+        self.request(pack, Expect::Many { skip: offset, count, transaction }, timeout).await?.many()
     }
-}
 
-impl Wire {
     /// Commands as a plain pipeline, one reply each (no `MULTI`/`EXEC`):
     /// each packed straight from where it is, nothing cloned.
     pub(crate) async fn send_each<'c, I>(
@@ -84,15 +76,8 @@ impl Wire {
             count += 1;
         }
         let pack = |b: &mut Vec<u8>| cmds.for_each(|c| c.write_packed_command(b));
-        match self.request(pack, Expect::Many { skip: 0, count, transaction: false }, timeout).await? {
-            Answer::Many(v) => Ok(v),
-            Answer::One(_) => Err(mismatch()),
-        }
+        self.request(pack, Expect::Many { skip: 0, count, transaction: false }, timeout).await?.many()
     }
-}
-
-fn mismatch() -> RedisError {
-    (ErrorKind::Client, "disredis: the replies asked for don't match the commands sent").into()
 }
 
 /// `CLIENT REPLY OFF`/`SKIP` would leave a waiter without a reply: refused

@@ -14,7 +14,6 @@ use tokio::sync::Notify;
 
 use super::Limits;
 use super::conn::{Owner, Shared, State, Wire};
-use super::reply::{Answer, Expect};
 use super::socket::{self, ReadSide, Socket, WriteSide};
 use crate::config::{Auth, NodeAddr};
 
@@ -87,12 +86,9 @@ pub(crate) async fn open(
     #[cfg(not(feature = "tls"))]
     let parts = socket::tcp(tcp, shutter);
     let wire = start(parts, addr, db, settings);
-    let (pack, expect, said) = handshake(auth, db, hello);
+    let (hello, said) = handshake(auth, db, hello);
     let patience = Some(settings.response_timeout.unwrap_or(settings.connect_timeout));
-    let replies = match wire.request(|b| b.extend_from_slice(&pack), expect, Some(patience)).await? {
-        Answer::Many(replies) => replies,
-        Answer::One(_) => return Err(shape()),
-    };
+    let replies = wire.send_pipe(&hello, 0, hello.len(), Some(patience)).await?;
     Ok((wire, greeting(replies, &said)?))
 }
 
@@ -137,8 +133,8 @@ enum Said {
     Role,
 }
 
-/// The handshake's commands, packed, and which is which.
-fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (Vec<u8>, Expect, Vec<Said>) {
+/// The handshake's commands, and which is which.
+fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (redis::Pipeline, Vec<Said>) {
     let mut p = redis::pipe();
     let mut said = Vec::new();
     if let Some(password) = &auth.password {
@@ -164,17 +160,14 @@ fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (Vec<u8>, Expect, Vec<Sa
         p.cmd("ROLE");
         said.push(Said::Role);
     }
-    let expect = Expect::Many { skip: 0, count: said.len(), transaction: false };
-    (p.get_packed_pipeline(), expect, said)
+    (p, said)
 }
 
-/// Reads the handshake's replies: a refused `AUTH` or `SELECT` fails the
+/// Reads the handshake's replies (one per command, as `send_pipe` gives
+/// them): a refused `AUTH` or `SELECT` fails the
 /// connect; the library name is best effort (Redis before 7.2 has no
 /// `CLIENT SETINFO`).
 fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
-    if replies.len() != said.len() {
-        return Err(shape());
-    }
     let mut out = Greeting::default();
     for (reply, what) in replies.into_iter().zip(said) {
         match (what, reply) {
@@ -191,8 +184,4 @@ fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
         }
     }
     Ok(out)
-}
-
-fn shape() -> RedisError {
-    (ErrorKind::Client, "disredis: handshake replies out of shape").into()
 }

@@ -36,6 +36,30 @@ pub(crate) enum Answer {
     Many(Vec<Value>),
 }
 
+impl Answer {
+    /// [`Answer::One`]'s value; the other shape is a client error (a
+    /// request never gets it back: [`Gather`] answers as it was asked).
+    pub(crate) fn one(self) -> RedisResult<Value> {
+        match self {
+            Answer::One(v) => Ok(v),
+            Answer::Many(_) => Err(mismatch()),
+        }
+    }
+
+    /// [`Answer::Many`]'s values; see [`Answer::one`].
+    pub(crate) fn many(self) -> RedisResult<Vec<Value>> {
+        match self {
+            Answer::Many(v) => Ok(v),
+            Answer::One(_) => Err(mismatch()),
+        }
+    }
+}
+
+/// The replies asked for don't match the commands sent.
+pub(crate) fn mismatch() -> RedisError {
+    (redis::ErrorKind::Client, "disredis: the replies asked for don't match the commands sent").into()
+}
+
 /// A request's replies as they arrive.
 #[derive(Debug)]
 pub(crate) struct Gather {

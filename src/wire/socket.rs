@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::conn::Shared;
+use super::reply::Answer;
 use super::resp::{self, Decoded};
 
 /// How many bytes a read asks for at least.
@@ -140,7 +141,7 @@ pub(super) async fn writer(shared: Arc<Shared>, mut side: WriteSide) {
         // after the first of them and write one request per syscall.
         tokio::task::yield_now().await;
         loop {
-            let mut buf = {
+            let buf = {
                 let mut st = shared.state.lock();
                 if st.broken.is_some() {
                     return;
@@ -152,8 +153,7 @@ pub(super) async fn writer(shared: Arc<Shared>, mut side: WriteSide) {
                     (st.writing, st.handed) = (false, false);
                     break;
                 }
-                let spare = std::mem::take(&mut st.spare);
-                let buf = std::mem::replace(&mut st.out, spare);
+                let buf = st.take_out();
                 let room = shared.room_made(&st);
                 drop(st);
                 if room {
@@ -165,14 +165,9 @@ pub(super) async fn writer(shared: Arc<Shared>, mut side: WriteSide) {
             let outcome = side.write_all(&shared.socket, &buf, &mut done).await;
             let mut st = shared.state.lock();
             match outcome {
-                Ok(()) => {
-                    buf.clear();
-                    st.spare = buf;
-                }
+                Ok(()) => st.give_back(buf),
                 Err(e) => {
-                    buf.drain(..done);
-                    buf.extend_from_slice(&st.out);
-                    st.out = buf;
+                    st.put_back(buf, done);
                     drop(st);
                     shared.fail(e);
                     return;
@@ -182,12 +177,15 @@ pub(super) async fn writer(shared: Arc<Shared>, mut side: WriteSide) {
     }
 }
 
+/// A waiter's sender and its answer, sent once the lock is released.
+type Completion = (tokio::sync::oneshot::Sender<redis::RedisResult<Answer>>, redis::RedisResult<Answer>);
+
 /// Reads replies and answers the waiters, until the connection fails.
 pub(super) async fn reader(shared: Arc<Shared>, mut side: ReadSide) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0;
     let mut need = 1;
-    let mut frames = Vec::new();
+    let (mut frames, mut done) = (Vec::new(), Vec::new());
     loop {
         if start > 0 && (start == buf.len() || start >= buf.capacity() / 2) {
             buf.drain(..start);
@@ -222,7 +220,7 @@ pub(super) async fn reader(shared: Arc<Shared>, mut side: ReadSide) {
                 }
             }
         }
-        if let Err(why) = answer(&shared, &mut frames) {
+        if let Err(why) = answer(&shared, &mut frames, &mut done) {
             return shared.fail(why);
         }
     }
@@ -230,9 +228,8 @@ pub(super) async fn reader(shared: Arc<Shared>, mut side: ReadSide) {
 
 /// Hands decoded frames to the waiters in order (pushes to nobody yet: the
 /// data connections speak RESP2, which has none); the answers are sent after
-/// the lock is released.
-fn answer(shared: &Shared, frames: &mut Vec<Value>) -> io::Result<()> {
-    let mut done = Vec::new();
+/// the lock is released (`done` is only a buffer, kept across reads).
+fn answer(shared: &Shared, frames: &mut Vec<Value>, done: &mut Vec<Completion>) -> io::Result<()> {
     let mut st = shared.state.lock();
     for frame in frames.drain(..) {
         if let Value::Push { .. } = frame {
@@ -242,14 +239,15 @@ fn answer(shared: &Shared, frames: &mut Vec<Value>) -> io::Result<()> {
         let Some(front) = st.waiters.front_mut() else {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for"));
         };
-        if let Some(answer) = front.gather.feed(frame) {
-            let w = st.waiters.pop_front().expect("front");
+        if let Some(answer) = front.gather.feed(frame)
+            && let Some(w) = st.waiters.pop_front()
+        {
             done.push((w.tx, answer));
         }
     }
     let room = shared.room_made(&st);
     drop(st);
-    for (tx, answer) in done {
+    for (tx, answer) in done.drain(..) {
         let _ = tx.send(answer);
     }
     if room {
