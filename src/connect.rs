@@ -2,22 +2,20 @@
 //! TLS) for data nodes and Sentinels alike, and the `ROLE` check for masters and
 //! replicas. The only place a connection is configured.
 //!
-//! Data nodes get a connection of our own ([`crate::wire`]); subscribers
-//! (RESP3 pushes) and Sentinels redis-rs's `MultiplexedConnection`. Never
+//! Data nodes get a connection of our own ([`crate::wire`]) — subscribers
+//! too, speaking RESP3 for their pushes; Sentinels keep redis-rs's
+//! `MultiplexedConnection` (a few commands a second, off the request path,
+//! and their `+switch-master` subscription is redis-rs's `PubSub`). Never
 //! redis-rs's `ConnectionManager`: it reconnects to the address it started
 //! with, which after a failover is the old (possibly restarted, empty,
 //! writable) master — measured here, 4 acknowledged writes were lost that
 //! way. Here every (re)connect goes to the address Sentinel names *now* and
 //! must answer `ROLE master` before any command is sent over it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{AsyncPushSender, ConnectionLike, MultiplexedConnection};
-use redis::{
-    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
-    Value,
-};
+use redis::aio::ConnectionLike;
+use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, Value};
 use tracing::debug;
 
 use crate::config::{Auth, Config, NodeAddr};
@@ -186,6 +184,30 @@ pub(crate) async fn connect_node(
     config: &Config,
     dial: Dial<'_>,
 ) -> Result<Wire> {
+    open_node(shard, addr, config, dial, None).await
+}
+
+/// A subscriber's connection to `shard`'s node at `addr`: a [`Wire`] as
+/// [`connect_node`]'s, speaking RESP3 (`HELLO 3` in the same handshake) so
+/// its pushes — messages, and a `Disconnection` when it fails or is closed —
+/// go to `push`.
+pub(crate) async fn connect_subscriber(
+    shard: &str,
+    addr: &NodeAddr,
+    config: &Config,
+    dial: Dial<'_>,
+    push: wire::PushSink,
+) -> Result<Wire> {
+    open_node(shard, addr, config, dial, Some(push)).await
+}
+
+async fn open_node(
+    shard: &str,
+    addr: &NodeAddr,
+    config: &Config,
+    dial: Dial<'_>,
+    push: Option<wire::PushSink>,
+) -> Result<Wire> {
     let settings = wire::Settings {
         connect_timeout: dial.connect_timeout,
         response_timeout: dial.response_timeout,
@@ -193,7 +215,7 @@ pub(crate) async fn connect_node(
         keepalive: config.tcp_keepalive,
         limits: wire::Limits::default(),
     };
-    let hello = wire::Hello { name: dial.name, role: true };
+    let hello = wire::Hello { name: dial.name, role: true, push };
     let (con, greeting) = wire::open(addr, &config.redis_auth, config.db, &settings, hello)
         .await
         .map_err(|e| refusal(e, addr, "master"))?;
@@ -201,43 +223,6 @@ pub(crate) async fn connect_node(
         debug!(shard, %addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
     }
     judge_role(shard, addr, &dial, greeting.role.unwrap_or(Value::Nil))?;
-    Ok(con)
-}
-
-/// A subscriber's connection to `shard`'s node at `addr` (redis-rs's, RESP3:
-/// its pushes — messages, and a `Disconnection` when it drops — go to `push`),
-/// named and `ROLE`-checked in one round trip as [`connect_node`]'s are.
-pub(crate) async fn connect_subscriber(
-    shard: &str,
-    addr: &NodeAddr,
-    config: &Config,
-    dial: Dial<'_>,
-    push: Arc<dyn AsyncPushSender>,
-) -> Result<MultiplexedConnection> {
-    let refused = |e| refusal(e, addr, "master");
-    let info = connection_info(addr, &config.redis_auth, config.db)?;
-    let redis = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    let settings = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(dial.connect_timeout))
-        .set_response_timeout(dial.response_timeout)
-        .set_push_sender(push);
-    let client = Client::open(info.set_redis_settings(redis))?;
-    let mut con = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(refused)?;
-    let mut hello = redis::pipe();
-    if let Some(name) = dial.name {
-        hello.cmd("CLIENT").arg("SETNAME").arg(name);
-    }
-    hello.cmd("ROLE");
-    let handshake = config.response_timeout.unwrap_or(config.connect_timeout);
-    let mut replies = tokio::time::timeout(handshake, con.send_packed_commands(&hello, 0, hello.len()))
-        .await
-        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
-        .map_err(refused)?;
-    let role = replies.pop().unwrap_or(Value::Nil);
-    if let Some(Value::ServerError(e)) = replies.first() {
-        debug!(shard, %addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
-    }
-    judge_role(shard, addr, &dial, role)?;
     Ok(con)
 }
 

@@ -22,6 +22,11 @@
 //!   [`NotSent`](crate::retry::NotSent), which the retry judgement treats as
 //!   "not run" whatever the command. Only requests written and unanswered are
 //!   of unknown fate.
+//! - **Pushes.** A connection opened with a [`PushSink`] speaks RESP3
+//!   (`HELLO 3` in its handshake): push frames (pub/sub messages, and later
+//!   client-side caching's invalidations) never answer a request; they go to
+//!   the sink, in the order they arrive, and a `Disconnection` push follows
+//!   the last of them when the connection fails or is closed.
 
 use std::io;
 
@@ -40,6 +45,10 @@ mod tls;
 
 pub(crate) use conn::Wire;
 pub(crate) use open::{Hello, Settings, open};
+
+/// Where a RESP3 connection's push frames go (called on the reader task, so
+/// it must not block: pub/sub hands each message to a bounded channel).
+pub(crate) type PushSink = std::sync::Arc<dyn Fn(redis::PushInfo) + Send + Sync>;
 
 /// How much one connection queues (defaults: [`DEFAULT_MAX_REQUESTS`],
 /// [`DEFAULT_MAX_BYTES`]).

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
 use redis::{Msg, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -19,6 +18,7 @@ use crate::events::Event;
 use crate::execute::Executor;
 use crate::ring::client_name;
 use crate::topology::ShardTable;
+use crate::wire::Wire;
 
 mod ping;
 mod wire;
@@ -80,7 +80,7 @@ impl Carry {
 struct Link {
     id: u64,
     addr: NodeAddr,
-    conn: MultiplexedConnection,
+    conn: Wire,
     carries: Carry,
     /// The shard's address in the client's table when the link was made: only
     /// a change from it (to an address other than the link's) is a switch —
@@ -189,9 +189,8 @@ impl Manager {
     async fn check(&mut self) {
         let mut dead = Vec::new();
         for (name, link) in &self.links {
-            let mut conn = link.conn.clone();
-            let ping = tokio::time::timeout(HEALTH, conn.send_packed_command(&redis::cmd("PING"))).await;
-            if !matches!(ping, Ok(Ok(_))) {
+            let ping = link.conn.send_cmd(&redis::cmd("PING"), Some(Some(HEALTH))).await;
+            if !matches!(ping, Ok(ref v) if !matches!(v, Value::ServerError(_))) {
                 dead.push(name.clone());
             }
         }
@@ -311,20 +310,17 @@ impl Manager {
         let id = self.next_id;
         let (out, dropped, lost, shard) =
             (self.out.clone(), self.dropped.clone(), self.lost_tx.clone(), name.to_owned());
-        let push = move |push: PushInfo| -> std::result::Result<(), ()> {
-            match push.kind {
-                PushKind::Disconnection => {
-                    let _ = lost.send((shard.clone(), id));
-                }
-                _ => {
-                    if let Some(msg) = Msg::from_push_info(push)
-                        && out.try_send(msg).is_err()
-                    {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+        let push = move |push: PushInfo| match push.kind {
+            PushKind::Disconnection => {
+                let _ = lost.send((shard.clone(), id));
+            }
+            _ => {
+                if let Some(msg) = Msg::from_push_info(push)
+                    && out.try_send(msg).is_err()
+                {
+                    dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Ok(())
         };
         let (config, version) = (&self.exec.config, table.ring.version);
         let named = client_name(version);

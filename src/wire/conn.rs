@@ -15,7 +15,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::reply::{Answer, Expect, Gather};
 use super::socket::Socket;
-use super::{Limits, lost, no_room, not_sent};
+use super::{Limits, PushSink, lost, no_room, not_sent};
 
 /// A connection of our own to one data node. Cheap to clone (one `Arc`); the
 /// connection closes when the last clone is dropped.
@@ -50,6 +50,8 @@ pub(super) struct Shared {
     pub(super) db: i64,
     /// The response timeout of requests sent without one of their own.
     pub(super) timeout: Option<Duration>,
+    /// Where push frames go (RESP3 connections only).
+    pub(super) push: Option<PushSink>,
 }
 
 /// The queue, behind one lock: bytes not yet taken by a writer, and the
@@ -312,5 +314,8 @@ impl Shared {
         self.socket.shutdown();
         self.writer.notify_one();
         self.room.notify_waiters();
+        if let Some(push) = &self.push {
+            push(redis::PushInfo { kind: redis::PushKind::Disconnection, data: Vec::new() });
+        }
     }
 }

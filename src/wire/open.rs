@@ -1,5 +1,6 @@
 //! Opening a [`Wire`]: TCP (TCP_NODELAY on, keepalive), TLS with feature
-//! `tls`, and the handshake in one round trip — `AUTH`, `SELECT`, the
+//! `tls`, and the handshake in one round trip — `AUTH`, `HELLO 3` for a
+//! connection that takes pushes, `SELECT`, the
 //! library's name (`CLIENT SETINFO`), the connection's name (`CLIENT
 //! SETNAME`) and `ROLE`, written together and read back in order.
 
@@ -12,9 +13,9 @@ use redis::{ErrorKind, RedisError, RedisResult, ServerError, Value};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::Limits;
 use super::conn::{Owner, Shared, State, Wire};
 use super::socket::{self, ReadSide, Socket, WriteSide};
+use super::{Limits, PushSink};
 use crate::config::{Auth, NodeAddr};
 
 /// How a connection is opened and kept (from the client's `Config`).
@@ -34,12 +35,15 @@ pub(crate) struct Settings {
 }
 
 /// What the handshake says besides authenticating and selecting the database.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Hello<'a> {
     /// `CLIENT SETNAME` (a refusal only leaves the connection unnamed).
     pub(crate) name: Option<&'a str>,
     /// Ask `ROLE` in the same round trip.
     pub(crate) role: bool,
+    /// Speak RESP3 (`HELLO 3`) and hand push frames here; `None`: RESP2,
+    /// which has no pushes.
+    pub(crate) push: Option<PushSink>,
 }
 
 /// What the node answered to the handshake's questions.
@@ -85,8 +89,8 @@ pub(crate) async fn open(
     };
     #[cfg(not(feature = "tls"))]
     let parts = socket::tcp(tcp, shutter);
-    let wire = start(parts, addr, db, settings);
-    let (hello, said) = handshake(auth, db, hello);
+    let wire = start(parts, addr, db, settings, hello.push.clone());
+    let (hello, said) = handshake(auth, db, &hello);
     let patience = Some(settings.response_timeout.unwrap_or(settings.connect_timeout));
     let replies = wire.send_pipe(&hello, 0, hello.len(), Some(patience)).await?;
     Ok((wire, greeting(replies, &said)?))
@@ -98,6 +102,7 @@ fn start(
     addr: &NodeAddr,
     db: i64,
     settings: &Settings,
+    push: Option<PushSink>,
 ) -> Wire {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
@@ -117,6 +122,7 @@ fn start(
         addr: addr.to_string().into(),
         db,
         timeout: settings.response_timeout,
+        push,
     });
     tokio::spawn(socket::reader(shared.clone(), read));
     tokio::spawn(socket::writer(shared.clone(), write));
@@ -127,6 +133,7 @@ fn start(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Said {
     Auth,
+    Resp3,
     Select,
     LibInfo,
     Name,
@@ -134,7 +141,7 @@ enum Said {
 }
 
 /// The handshake's commands, and which is which.
-fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (redis::Pipeline, Vec<Said>) {
+fn handshake(auth: &Auth, db: i64, hello: &Hello<'_>) -> (redis::Pipeline, Vec<Said>) {
     let mut p = redis::pipe();
     let mut said = Vec::new();
     if let Some(password) = &auth.password {
@@ -144,6 +151,11 @@ fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (redis::Pipeline, Vec<Sa
         }
         c.arg(password.expose());
         said.push(Said::Auth);
+    }
+    if hello.push.is_some() {
+        // After AUTH: a server with a password refuses HELLO before it.
+        p.cmd("HELLO").arg(3);
+        said.push(Said::Resp3);
     }
     if db != 0 {
         p.cmd("SELECT").arg(db);
@@ -164,7 +176,7 @@ fn handshake(auth: &Auth, db: i64, hello: Hello<'_>) -> (redis::Pipeline, Vec<Sa
 }
 
 /// Reads the handshake's replies (one per command, as `send_pipe` gives
-/// them): a refused `AUTH` or `SELECT` fails the
+/// them): a refused `AUTH`, `HELLO 3` or `SELECT` fails the
 /// connect; the library name is best effort (Redis before 7.2 has no
 /// `CLIENT SETINFO`).
 fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
@@ -176,6 +188,10 @@ fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
                 return Err(
                     (ErrorKind::AuthenticationFailed, "Password authentication failed", detail).into()
                 );
+            }
+            (Said::Resp3, Value::ServerError(e)) => {
+                let detail = format!("HELLO 3 refused ({e}); pushes need Redis 6 or later");
+                return Err((ErrorKind::Client, "disredis: the server does not speak RESP3", detail).into());
             }
             (Said::Select, Value::ServerError(e)) => return Err(e.into()),
             (Said::Name, Value::ServerError(e)) => out.name_refused = Some(e),

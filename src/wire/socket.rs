@@ -226,14 +226,16 @@ pub(super) async fn reader(shared: Arc<Shared>, mut side: ReadSide) {
     }
 }
 
-/// Hands decoded frames to the waiters in order (pushes to nobody yet: the
-/// data connections speak RESP2, which has none); the answers are sent after
-/// the lock is released (`done` is only a buffer, kept across reads).
+/// Hands decoded frames to the waiters in order, and push frames to the
+/// connection's sink (dropped without one: RESP2 has none) before any of
+/// the answers; both after the lock is released (`done` is only a buffer,
+/// kept across reads).
 fn answer(shared: &Shared, frames: &mut Vec<Value>, done: &mut Vec<Completion>) -> io::Result<()> {
     let mut st = shared.state.lock();
+    let mut pushes = Vec::new();
     for frame in frames.drain(..) {
-        if let Value::Push { .. } = frame {
-            tracing::debug!(node = %shared.addr, "a push frame on a data connection, dropped");
+        if let Value::Push { kind, data } = frame {
+            pushes.push(redis::PushInfo { kind, data });
             continue;
         }
         let Some(front) = st.waiters.front_mut() else {
@@ -247,6 +249,15 @@ fn answer(shared: &Shared, frames: &mut Vec<Value>, done: &mut Vec<Completion>) 
     }
     let room = shared.room_made(&st);
     drop(st);
+    // Pushes first: a reply read after an invalidation must not be used
+    // before the invalidation is (early is harmless).
+    match &shared.push {
+        Some(sink) => pushes.into_iter().for_each(|p| sink(p)),
+        None if !pushes.is_empty() => {
+            tracing::debug!(node = %shared.addr, "a push frame on a RESP2 connection, dropped");
+        }
+        None => {}
+    }
     for (tx, answer) in done.drain(..) {
         let _ = tx.send(answer);
     }

@@ -30,18 +30,28 @@ fn settings() -> Settings {
 /// A listener, and a connection to it whose handshake (the two `CLIENT
 /// SETINFO`s) it answered; the test continues on the server side's socket.
 async fn connected() -> (Wire, TcpStream) {
+    connected_with(Hello::default()).await
+}
+
+/// [`connected`] with `hello`: a `HELLO 3` (a push sink) is answered too.
+async fn connected_with(hello: Hello<'static>) -> (Wire, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = NodeAddr::parse(&listener.local_addr().unwrap().to_string()).unwrap();
+    let resp3 = hello.push.is_some();
     let server = tokio::spawn(async move {
         let (mut peer, _) = listener.accept().await.unwrap();
         let mut got = Vec::new();
         while count(&got, b"SETINFO") < 2 {
             read_some(&mut peer, &mut got).await;
         }
+        assert_eq!(count(&got, b"HELLO") == 1, resp3);
+        if resp3 {
+            peer.write_all(b"%1\r\n+proto\r\n:3\r\n").await.unwrap();
+        }
         peer.write_all(b"+OK\r\n+OK\r\n").await.unwrap();
         peer
     });
-    let (wire, _) = open::open(&addr, &Auth::default(), 0, &settings(), Hello::default()).await.unwrap();
+    let (wire, _) = open::open(&addr, &Auth::default(), 0, &settings(), hello).await.unwrap();
     (wire, server.await.unwrap())
 }
 
@@ -203,4 +213,39 @@ async fn a_wake_up_the_writer_task_was_not_handed_takes_nothing_from_a_writing_c
     tokio::time::sleep(Duration::from_millis(50)).await;
     let st = shared.state.lock();
     assert!(st.writing && !st.handed, "the writer task took the write side from its owner");
+}
+
+#[tokio::test]
+async fn pushes_go_to_the_sink_and_never_answer_a_request() {
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let push: super::PushSink = std::sync::Arc::new(move |p: redis::PushInfo| sink.lock().push(p));
+    let (wire, mut peer) = connected_with(Hello { push: Some(push), ..Hello::default() }).await;
+    let ask = {
+        let w = wire.clone();
+        tokio::spawn(async move { w.send_cmd(&get("k".into()), None).await })
+    };
+    let mut got = Vec::new();
+    while count(&got, b"GET") < 1 {
+        read_some(&mut peer, &mut got).await;
+    }
+    // A message before the reply and one split around it: neither is the reply.
+    peer.write_all(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\na\r\n>3\r\n$7\r\nmess").await.unwrap();
+    peer.write_all(b"age\r\n$2\r\nch\r\n$1\r\nb\r\n$5\r\nvalue\r\n").await.unwrap();
+    let reply = tokio::time::timeout(PATIENCE, ask).await.expect("answered").unwrap().unwrap();
+    assert_eq!(reply, Value::BulkString(b"value".to_vec()));
+    let pushes: Vec<_> = seen.lock().iter().map(|p| (p.kind.clone(), p.data.clone())).collect();
+    let message = |m: &[u8]| {
+        (redis::PushKind::Message, vec![Value::BulkString(b"ch".to_vec()), Value::BulkString(m.to_vec())])
+    };
+    assert_eq!(pushes, vec![message(b"a"), message(b"b")]);
+    // The end of the connection is the last push.
+    drop(peer);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while seen.lock().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no Disconnection push");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(seen.lock()[2].kind, redis::PushKind::Disconnection);
+    assert_eq!(seen.lock().len(), 3, "one Disconnection");
 }

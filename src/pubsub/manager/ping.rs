@@ -42,15 +42,10 @@ impl Manager {
                 },
             }
         }
-        let replies = join_all(targets.iter().map(|(_, conn, _)| {
-            let (mut conn, ping) = (conn.clone(), &ping);
-            async move {
-                match tokio::time::timeout(wait, conn.send_packed_command(ping)).await {
-                    Ok(reply) => {
-                        reply.and_then(Value::extract_error).map_err(|e| format!("PING failed: {e}"))
-                    }
-                    Err(_) => Err(format!("no answer to PING within {wait:?}")),
-                }
+        let replies = join_all(targets.iter().map(|(_, conn, _)| async {
+            match tokio::time::timeout(wait, conn.send_cmd(&ping, Some(None))).await {
+                Ok(reply) => reply.and_then(Value::extract_error).map_err(|e| format!("PING failed: {e}")),
+                Err(_) => Err(format!("no answer to PING within {wait:?}")),
             }
         }))
         .await;
