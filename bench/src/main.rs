@@ -17,7 +17,8 @@
 //! `--seconds S` (per round, default 2), `--rounds N` (default 5),
 //! `--workload getset|pipeline|mget`, `--shards N[,N…]` (default 1,2,8; each count
 //! gets masters of its own, so the default topology is `sentinel-conf/many.sh` with their sum),
-//! `--conc N[,N…]`, `--only disredis|bare|fred` (repeatable), `--no-redis-benchmark`, `--json FILE`.
+//! `--conc N[,N…]`, `--only disredis|bare|fred` (repeatable), `--no-redis-benchmark`, `--json FILE`,
+//! `--syscalls` (one extra round per side under `perf stat`: syscalls per op; needs root).
 //! Built with `--features metrics`, disredis reports its metrics to a Prometheus recorder (no
 //! HTTP; upkeep every 5 s, as the exporter's own listener does) for the cost of metrics.
 
@@ -29,6 +30,7 @@ mod load;
 mod memory;
 mod report;
 mod route;
+mod syscalls;
 mod throughput;
 
 use load::Workload;
@@ -52,6 +54,8 @@ struct Args {
     route: bool,
     failover: bool,
     memory: bool,
+    /// Count syscalls per op in one extra round per side (`syscalls`).
+    syscalls: bool,
     /// `SIDE:FIRST:N`: measure one side's memory in this fresh process (`memory`).
     memory_child: Option<String>,
     runs: usize,
@@ -71,6 +75,7 @@ fn parse_args() -> Fallible<Args> {
         route: false,
         failover: false,
         memory: false,
+        syscalls: false,
         memory_child: None,
         runs: 1,
     };
@@ -100,9 +105,10 @@ fn parse_args() -> Fallible<Args> {
             "--route" => a.route = true,
             "--failover" => a.failover = true,
             "--memory" => a.memory = true,
+            "--syscalls" => a.syscalls = true,
             "--memory-child" => a.memory_child = Some(value()?),
             "-h" | "--help" => {
-                println!("{}", include_str!("main.rs").lines().take(23).collect::<Vec<_>>().join("\n"));
+                println!("{}", include_str!("main.rs").lines().take(24).collect::<Vec<_>>().join("\n"));
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)").into()),

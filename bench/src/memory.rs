@@ -3,7 +3,8 @@
 //! with `--memory-child`), so no allocator cache from an earlier one hides or
 //! adds memory: the process asks Sentinel for the masters' addresses (both sides
 //! alike), reads its resident set (`VmRSS`), connects one side over N masters,
-//! reads it again when idle (after 1 s) and after 2 s of GET/SET from 64 tasks.
+//! reads it again when idle (after 1 s), after 2 s of GET/SET from 64 tasks
+//! and after 2 s more from 1,024 tasks (the queue per connection is bounded).
 //! "Beyond bare" is (disredis − bare) / N: what the client adds per shard on top
 //! of one bare `MultiplexedConnection` per master.
 
@@ -36,6 +37,7 @@ struct Sample {
     base: u64,
     idle: u64,
     loaded: u64,
+    crowded: u64,
 }
 
 pub async fn run(sentinels: &[String]) -> Fallible<()> {
@@ -56,22 +58,26 @@ pub async fn run(sentinels: &[String]) -> Fallible<()> {
         let text = String::from_utf8_lossy(&out.stdout);
         let v: Vec<u64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
         match v[..] {
-            [base, idle, loaded] => Ok(Sample { base, idle, loaded }),
+            [base, idle, loaded, crowded] => Ok(Sample { base, idle, loaded, crowded }),
             _ => Err(format!("{side} over {n}: unexpected output {text:?}").into()),
         }
     };
     println!(
-        "resident memory (KiB) added by connecting N shards, in a fresh process each; GET/SET at 64 tasks for 2 s"
+        "resident memory (KiB) added by connecting N shards, in a fresh process each; GET/SET at 64 tasks \
+         for 2 s (loaded), then at 1,024 tasks for 2 s (1,024)"
     );
     println!(
-        "{:>3} {:>11} {:>15} {:>18} {:>13} {:>17} {:>20}",
+        "{:>3} {:>11} {:>15} {:>18} {:>13} {:>17} {:>20} {:>11} {:>15} {:>18}",
         "N",
         "bare idle",
         "disredis idle",
         "beyond/shard idle",
         "bare loaded",
         "disredis loaded",
-        "beyond/shard loaded"
+        "beyond/shard loaded",
+        "bare 1,024",
+        "disredis 1,024",
+        "beyond/shard 1,024"
     );
     let mut first = 0;
     for n in COUNTS {
@@ -80,14 +86,20 @@ pub async fn run(sentinels: &[String]) -> Fallible<()> {
         first += n;
         let (bi, di) = (b.idle.saturating_sub(b.base), d.idle.saturating_sub(d.base));
         let (bl, dl) = (b.loaded.saturating_sub(b.base), d.loaded.saturating_sub(d.base));
+        let (bc, dc) = (b.crowded.saturating_sub(b.base), d.crowded.saturating_sub(d.base));
         let per = |d: u64, b: u64| (d as f64 - b as f64) / n as f64;
-        println!("{n:>3} {bi:>11} {di:>15} {:>18.1} {bl:>13} {dl:>17} {:>20.1}", per(di, bi), per(dl, bl));
+        println!(
+            "{n:>3} {bi:>11} {di:>15} {:>18.1} {bl:>13} {dl:>17} {:>20.1} {bc:>11} {dc:>15} {:>18.1}",
+            per(di, bi),
+            per(dl, bl),
+            per(dc, bc)
+        );
     }
     Ok(())
 }
 
 /// In the child process: `spec` is `SIDE:FIRST:N` (masters FIRST..FIRST+N of
-/// the Sentinel's sorted list). Prints "base idle loaded" in KiB.
+/// the Sentinel's sorted list). Prints "base idle loaded crowded" in KiB.
 pub async fn child(sentinels: &[String], spec: &str) -> Fallible<()> {
     let parts: Vec<&str> = spec.split(':').collect();
     let [side, first, n] = parts[..] else {
@@ -113,7 +125,12 @@ pub async fn child(sentinels: &[String], spec: &str) -> Fallible<()> {
         return Err(format!("{} errors under load: {:?}", round.errors, round.first_error).into());
     }
     let loaded = rss_kib();
-    println!("{base} {idle} {loaded}");
+    let round = load::round(&side, Workload::GetSet, 1024, Duration::from_secs(2), 8).await;
+    if round.errors > 0 {
+        return Err(format!("{} errors at 1,024 tasks: {:?}", round.errors, round.first_error).into());
+    }
+    let crowded = rss_kib();
+    println!("{base} {idle} {loaded} {crowded}");
     Ok(())
 }
 

@@ -14,6 +14,8 @@ pub struct SideStats {
     pub cpu_us_per_op: Vec<f64>,
     pub p50_us: f64,
     pub p99_us: f64,
+    /// `--syscalls`: counted in one extra round.
+    pub syscalls: Option<crate::syscalls::PerOp>,
     pub errors: u64,
     pub first_error: Option<String>,
 }
@@ -140,12 +142,22 @@ fn json_str(s: &str) -> String {
 fn json_side(s: &SideStats) -> String {
     let rounds: Vec<String> = s.rounds.iter().map(|x| json_num(Some(*x))).collect();
     format!(
-        "{{\"ops_per_sec_median\": {}, \"ops_per_sec_rounds\": [{}], \"cpu_us_per_op_median\": {}, \"p50_us\": {}, \"p99_us\": {}, \"errors\": {}, \"first_error\": {}}}",
+        "{{\"ops_per_sec_median\": {}, \"ops_per_sec_rounds\": [{}], \"cpu_us_per_op_median\": {}, \"p50_us\": {}, \"p99_us\": {}, \"syscalls_per_op\": {}, \"errors\": {}, \"first_error\": {}}}",
         json_num(s.median()),
-        json_num(median(&s.cpu_us_per_op)),
         rounds.join(", "),
+        json_num(median(&s.cpu_us_per_op)),
         json_num((!s.rounds.is_empty()).then_some(s.p50_us)),
         json_num((!s.rounds.is_empty()).then_some(s.p99_us)),
+        s.syscalls.map_or_else(
+            || "null".into(),
+            |c| format!(
+                "{{\"writes\": {}, \"reads\": {}, \"epoll_wait\": {}, \"futex\": {}}}",
+                json_num(Some(c.writes)),
+                json_num(Some(c.reads)),
+                json_num(Some(c.epoll_wait)),
+                json_num(Some(c.futex))
+            )
+        ),
         s.errors,
         s.first_error.as_deref().map_or_else(|| "null".into(), json_str)
     )
@@ -233,4 +245,37 @@ pub fn redis_benchmark(
         // A 50/50 mix of the tests: the harmonic mean of their rates.
         many => Ok(many.len() as f64 / many.iter().map(|r| 1.0 / r).sum::<f64>()),
     }
+}
+
+/// `--syscalls`' table: per op, each side's writes, reads, `epoll_wait`s and `futex`es.
+pub fn syscalls_table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "syscalls per op (one extra round per side under perf stat): writes/reads/epoll_wait/futex"
+    );
+    let _ = writeln!(
+        out,
+        "{:<9} {:>2} {:>4} {:>26} {:>26} {:>26}",
+        "workload", "sh", "conc", "disredis", "bare", "fred"
+    );
+    for r in rows {
+        let cell = |s: &SideStats| {
+            s.syscalls.map_or_else(
+                || "-".into(),
+                |c| format!("{:.3}/{:.3}/{:.3}/{:.3}", c.writes, c.reads, c.epoll_wait, c.futex),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "{:<9} {:>2} {:>4} {:>26} {:>26} {:>26}",
+            r.workload.name(),
+            r.shards,
+            r.conc,
+            cell(&r.disredis),
+            cell(&r.bare),
+            cell(&r.fred)
+        );
+    }
+    out
 }

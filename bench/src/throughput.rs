@@ -185,6 +185,13 @@ pub async fn run(args: &Args, sentinels: &[String]) -> Fallible<()> {
                         vs_fred.push(d / f);
                     }
                 }
+                if args.syscalls {
+                    for (i, side) in sides.iter().enumerate() {
+                        if wanted(i) {
+                            stats[i].syscalls = Some(crate::syscalls::count(side, w, conc, dur).await?);
+                        }
+                    }
+                }
                 for (s, h) in stats.iter_mut().zip(&hists) {
                     s.p50_us = h.quantile_us(0.50);
                     s.p99_us = h.quantile_us(0.99);
@@ -215,6 +222,9 @@ pub async fn run(args: &Args, sentinels: &[String]) -> Fallible<()> {
         }
     }
     println!("{}", report::table(&rows));
+    if args.syscalls {
+        println!("{}", report::syscalls_table(&rows));
+    }
     println!(
         "ops/s: requests (pipelines: commands) per second, median over rounds; d/b, d/f: disredis/bare and \
          disredis/fred per round (min/median/max).\n\
