@@ -163,3 +163,52 @@ fn restarted_old_master_is_demoted() {
     eprintln!("restart -> role:slave {:.3} s", restarted.elapsed().as_secs_f64());
     assert_eq!(topology.master_addr("shard-a"), new);
 }
+
+/// The partition proxy does what `support::proxy` says: passes, delays,
+/// holds bytes while blackholed and delivers them on heal, resets.
+#[test]
+fn the_proxy_passes_delays_blackholes_and_resets() {
+    use std::io::{Read, Write};
+
+    use support::proxy::{Fault, Faults};
+
+    let topology = Topology::start_proxied(Spec { shards: 1, replicas: 0, sentinels: 1, quorum: 1 });
+    let master = topology.master_addr("shard-a");
+    let link = topology.client_link(&master);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", link.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ping = |s: &mut std::net::TcpStream| -> std::io::Result<String> {
+        s.write_all(b"PING\r\n")?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    assert_eq!(ping(&mut s).unwrap(), "+PONG\r\n");
+
+    let delay = Duration::from_millis(200);
+    link.set(Faults { to_node: Fault::Delay(delay), from_node: Fault::Pass });
+    let sent = Instant::now();
+    assert_eq!(ping(&mut s).unwrap(), "+PONG\r\n");
+    assert!(sent.elapsed() >= delay, "delivered {:?} after sending", sent.elapsed());
+
+    // Blackholed: the request waits in the proxy; nothing comes back.
+    link.set(Faults::BLACKHOLE);
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let held = ping(&mut s).unwrap_err();
+    assert!(matches!(held.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{held}");
+    // Healed: the held request is delivered and answered, in order.
+    link.set(Faults::PASS);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n");
+
+    link.set(Faults::RESET);
+    let mut buf = [0u8; 64];
+    let reset = s.read(&mut buf);
+    assert!(matches!(&reset, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset), "{reset:?}");
+    link.set(Faults::PASS);
+    let mut again = std::net::TcpStream::connect(("127.0.0.1", link.port())).unwrap();
+    again.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(ping(&mut again).unwrap(), "+PONG\r\n");
+}

@@ -29,6 +29,7 @@ mod membership;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod newer_commands;
+mod partition;
 mod pubsub;
 mod replicas;
 mod reshard;

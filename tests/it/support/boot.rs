@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::access::{Access, make_certs};
 use super::conf::{DOWN_AFTER_MS, DOWN_AFTER_STAGGER_MS, FAST_PROFILE, data_conf, sentinel_conf};
 use super::node::{Kind, Node};
+use super::partition::Proxies;
 use super::ports::reserve_ports;
 use super::query::{addr, info, info_field};
 use super::server::server;
@@ -32,10 +33,14 @@ pub(super) enum BootError {
 }
 
 impl Topology {
-    pub(super) fn create(spec: &Spec, access: &Access) -> Topology {
+    pub(super) fn create(spec: &Spec, access: &Access, proxied: bool) -> Topology {
         let per_shard = 1 + spec.replicas;
         let extra = access.extra_ports(spec.sentinels);
-        let ports = reserve_ports(spec.shards * per_shard + spec.sentinels + extra);
+        let processes = spec.shards * per_shard + spec.sentinels;
+        let links = if proxied { 2 * processes } else { 0 };
+        let ports = reserve_ports(processes + extra + links);
+        let (own, link_ports) = ports.split_at(ports.len() - links);
+        let mut proxies = Proxies::new(link_ports.to_vec());
         let dir = std::env::temp_dir().join(format!(
             "disredis-test-{}-{}-{}",
             std::process::id(),
@@ -48,7 +53,7 @@ impl Topology {
         }
         let mut nodes = Vec::new();
         let mut shards = Vec::new();
-        let mut next = ports.iter().copied();
+        let mut next = own.iter().copied();
         let mut node = |label: String, dir_name: String, kind: Kind, port: u16, conf: String| {
             let node_dir = dir.join(dir_name);
             fs::create_dir_all(&node_dir)
@@ -74,32 +79,39 @@ impl Topology {
         for i in 0..spec.shards {
             let name = format!("shard-{}", char::from(b'a' + i as u8));
             let master_port = next.next().expect("enough ports");
+            proxies.add(master_port);
             node(
                 format!("{name} master"),
                 format!("{name}-master"),
                 Kind::Data,
                 master_port,
-                data_conf(master_port, None) + &access.data_lines(master_port, &tls_dir),
+                data_conf(master_port, None, proxied.then(|| proxies.seen(master_port)))
+                    + &access.data_lines(master_port, &tls_dir),
             );
             let mut replica_ports = Vec::new();
             for r in 1..=spec.replicas {
                 let port = next.next().expect("enough ports");
+                proxies.add(port);
                 node(
                     format!("{name} replica {r}"),
                     format!("{name}-replica-{r}"),
                     Kind::Data,
                     port,
-                    data_conf(port, Some(master_port)) + &access.data_lines(port, &tls_dir),
+                    data_conf(port, Some(proxies.seen(master_port)), proxied.then(|| proxies.seen(port)))
+                        + &access.data_lines(port, &tls_dir),
                 );
                 replica_ports.push(port);
             }
-            shards.push(Shard { name, master_port, replica_ports });
+            let seen_port = proxies.seen(master_port);
+            shards.push(Shard { name, master_port, seen_port, replica_ports });
         }
         let mut sentinel_ports = Vec::new();
         let names: Vec<String> = shards.iter().map(|s| s.name.clone()).collect();
         let peer_ports: Vec<u16> = (0..extra).map(|_| next.next().expect("enough ports")).collect();
         for s in 1..=spec.sentinels {
             let port = next.next().expect("enough ports");
+            proxies.add(port);
+            let announce = proxied.then(|| proxies.seen(port));
             let secure = access.sentinel_lines(port, peer_ports.get(s - 1).copied(), &names, &tls_dir);
             node(
                 format!("sentinel {s}"),
@@ -111,6 +123,7 @@ impl Topology {
                     &shards,
                     spec.quorum,
                     DOWN_AFTER_MS + DOWN_AFTER_STAGGER_MS * (s as u32 - 1),
+                    announce,
                 ) + &secure,
             );
             sentinel_ports.push(port);
@@ -124,6 +137,7 @@ impl Topology {
             ports,
             nodes: Mutex::new(nodes),
             logs_reported: AtomicBool::new(false),
+            proxies,
         }
     }
 

@@ -15,7 +15,9 @@ const FAILOVER_TIMEOUT_MS: u32 = 2000;
 pub(super) const FAST_PROFILE: [&str; 9] =
     ["DEBUG", "ping-period", "300", "ask-period", "100", "publish-period", "100", "info-period", "1000"];
 
-pub(super) fn data_conf(port: u16, master: Option<u16>) -> String {
+/// `master`: the port the replica replicates from; `announce`: the port it
+/// tells its master (and so the Sentinels) to reach it on.
+pub(super) fn data_conf(port: u16, master: Option<u16>, announce: Option<u16>) -> String {
     let mut conf = format!(
         "bind {HOST}\n\
          port {port}\n\
@@ -31,10 +33,20 @@ pub(super) fn data_conf(port: u16, master: Option<u16>) -> String {
     if let Some(master) = master {
         conf.push_str(&format!("replicaof {HOST} {master}\n"));
     }
+    if let Some(announce) = announce {
+        conf.push_str(&format!("replica-announce-ip {HOST}\nreplica-announce-port {announce}\n"));
+    }
     conf
 }
 
-pub(super) fn sentinel_conf(port: u16, shards: &[Shard], quorum: usize, down_after_ms: u32) -> String {
+/// `announce`: the port the other Sentinels reach this one on.
+pub(super) fn sentinel_conf(
+    port: u16,
+    shards: &[Shard],
+    quorum: usize,
+    down_after_ms: u32,
+    announce: Option<u16>,
+) -> String {
     let mut conf = format!(
         "bind {HOST}\n\
          port {port}\n\
@@ -42,6 +54,9 @@ pub(super) fn sentinel_conf(port: u16, shards: &[Shard], quorum: usize, down_aft
          dir \"@DIR@\"\n\
          logfile \"@DIR@/sentinel.log\"\n"
     );
+    if let Some(announce) = announce {
+        conf.push_str(&format!("sentinel announce-ip {HOST}\nsentinel announce-port {announce}\n"));
+    }
     for s in shards {
         let n = &s.name;
         conf.push_str(&format!(
@@ -49,7 +64,7 @@ pub(super) fn sentinel_conf(port: u16, shards: &[Shard], quorum: usize, down_aft
              sentinel down-after-milliseconds {n} {down_after_ms}\n\
              sentinel failover-timeout {n} {FAILOVER_TIMEOUT_MS}\n\
              sentinel parallel-syncs {n} 1\n",
-            s.master_port
+            s.seen_port
         ));
     }
     conf

@@ -37,7 +37,9 @@ mod client;
 mod conf;
 mod keys;
 mod node;
+mod partition;
 mod ports;
+pub mod proxy;
 mod query;
 mod ring;
 mod server;
@@ -97,6 +99,9 @@ pub fn require_server() -> &'static Server {
 struct Shard {
     name: String,
     master_port: u16,
+    /// The master's port as Sentinels and replicas know it (a proxy's, in a
+    /// proxied topology).
+    seen_port: u16,
     replica_ports: Vec<u16>,
 }
 
@@ -112,6 +117,8 @@ pub struct Topology {
     nodes: Mutex<Vec<Node>>,
     /// Set once the logs went into a panic message, so `Drop` does not print them twice.
     logs_reported: AtomicBool,
+    /// The proxies of [`Topology::start_proxied`] (none otherwise).
+    proxies: partition::Proxies,
 }
 
 impl Topology {
@@ -125,6 +132,10 @@ impl Topology {
     /// [`Topology::start`] with passwords and/or TLS (see [`Access`]); the harness's own
     /// connections authenticate and speak TLS as each node needs.
     pub fn start_with(spec: Spec, access: Access) -> Topology {
+        Topology::start_inner(spec, access, false)
+    }
+
+    fn start_inner(spec: Spec, access: Access, proxied: bool) -> Topology {
         require_server();
         assert!(access.tls || !access.sentinel_tls, "Access.sentinel_tls needs Access.tls: {access:?}");
         assert!((1..=26).contains(&spec.shards), "Spec.shards must be 1..=26: {spec:?}");
@@ -133,7 +144,7 @@ impl Topology {
         let mut earlier = String::new();
         let started = Instant::now();
         for attempt in 1..=START_ATTEMPTS {
-            let topology = Topology::create(&spec, &access);
+            let topology = Topology::create(&spec, &access, proxied);
             match topology.boot() {
                 Ok(()) => {
                     eprintln!(
@@ -289,11 +300,13 @@ impl Topology {
             .unwrap_or_else(|| self.fail(&format!("unknown master name {name:?}")))
     }
 
+    /// The port of the process at `address` (its own, or one of its proxies').
     fn port_of(&self, address: &str) -> u16 {
         let port = address
             .strip_prefix("127.0.0.1:")
             .and_then(|p| p.parse::<u16>().ok())
             .unwrap_or_else(|| self.fail(&format!("not a 127.0.0.1:PORT address: {address:?}")));
+        let port = self.proxies.real(port);
         if !self.lock().iter().any(|n| n.port == port) {
             self.fail(&format!("{address} is not a node of this topology"));
         }

@@ -1,0 +1,221 @@
+//! A fault-injecting TCP proxy for partition tests: one listener in front of
+//! one node, forwarding every connection made to it, with a fault settable
+//! per direction at any time. No network namespaces or `tc` here (the suite
+//! runs unprivileged), so the faults are what a proxy can do and TCP would
+//! show:
+//!
+//! - **blackhole**: the direction stops delivering — bytes sent wait in the
+//!   proxy's (and then the sender's) buffers, no RST, no FIN; a connection
+//!   made meanwhile is accepted (the kernel answers the SYN) but nothing
+//!   reaches the node. On heal everything waiting is delivered, as TCP's
+//!   retransmissions would after a real partition (the stream is never
+//!   corrupted: a byte is late, never lost). One direction blackholed is a
+//!   half-open connection.
+//! - **delay**: every chunk is delivered `d` after it was read, in order.
+//! - **reset**: every connection through the proxy is closed with an RST,
+//!   and new ones are reset at once, until the fault is lifted.
+//!
+//! The proxies run on a runtime of their own, so a test's blocking harness
+//! calls and its client's runtime don't starve them.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// What one direction of a proxied link does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Bytes go through at once.
+    Pass,
+    /// Bytes go through `d` late.
+    Delay(Duration),
+    /// Bytes wait until the fault is lifted (no RST, no FIN).
+    Blackhole,
+    /// Connections are reset (both directions; set on either).
+    Reset,
+}
+
+/// The faults of both directions: `to_node` (requests), `from_node` (replies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Faults {
+    pub to_node: Fault,
+    pub from_node: Fault,
+}
+
+impl Faults {
+    pub const PASS: Faults = Faults { to_node: Fault::Pass, from_node: Fault::Pass };
+    pub const BLACKHOLE: Faults = Faults { to_node: Fault::Blackhole, from_node: Fault::Blackhole };
+    pub const RESET: Faults = Faults { to_node: Fault::Reset, from_node: Fault::Reset };
+
+    fn resets(&self) -> bool {
+        self.to_node == Fault::Reset || self.from_node == Fault::Reset
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("proxy")
+            .enable_all()
+            .build()
+            .expect("the proxies' runtime")
+    })
+}
+
+/// One listener on 127.0.0.1 forwarding to `target`; stops (and closes every
+/// connection through it) on drop.
+pub struct Proxy {
+    port: u16,
+    faults: watch::Sender<Faults>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// A proxy on the free `port` in front of `127.0.0.1:target`.
+    pub fn start(port: u16, target: u16) -> std::io::Result<Proxy> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let (faults, rx) = watch::channel(Faults::PASS);
+        let task = runtime().spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("a tokio listener");
+            accept(listener, target, rx).await
+        });
+        Ok(Proxy { port, faults, task })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sets both directions' faults (every connection, open or new, follows at once).
+    pub fn set(&self, faults: Faults) {
+        self.faults.send_replace(faults);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Closing the sender ends every pump (they watch it).
+        let (gone, _) = watch::channel(Faults::PASS);
+        drop(std::mem::replace(&mut self.faults, gone));
+    }
+}
+
+async fn accept(listener: TcpListener, target: u16, faults: watch::Receiver<Faults>) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else { continue };
+        let faults = faults.clone();
+        tokio::spawn(async move {
+            let _ = link(client, target, faults).await;
+        });
+    }
+}
+
+/// One proxied connection: held while its first direction is blackholed or
+/// reset, then connected to the node and pumped both ways until both ends
+/// closed or a reset is set.
+async fn link(client: TcpStream, target: u16, mut faults: watch::Receiver<Faults>) -> std::io::Result<()> {
+    client.set_nodelay(true)?;
+    loop {
+        let now = *faults.borrow_and_update();
+        if now.resets() {
+            return reset(&client);
+        }
+        if now.to_node != Fault::Blackhole {
+            break;
+        }
+        if faults.changed().await.is_err() {
+            return Ok(());
+        }
+    }
+    let mut node = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], target))).await?;
+    node.set_nodelay(true)?;
+    let mut client = client;
+    let reset_now = {
+        // Borrowed halves: dropping them sends nothing (an owned write half
+        // would send a FIN, which a reset must not).
+        let ((cr, cw), (nr, nw)) = (client.split(), node.split());
+        let (up, down) = (faults.clone(), faults.clone());
+        tokio::select! {
+            r = faults.wait_for(Faults::resets) => r.is_ok(),
+            _ = async { tokio::join!(pump(cr, nw, up, |f| f.to_node), pump(nr, cw, down, |f| f.from_node)) } => false,
+        }
+    };
+    if reset_now {
+        reset(&client)?;
+        reset(&node)?;
+    }
+    Ok(())
+}
+
+/// Makes `stream` close with an RST (SO_LINGER 0) when it is dropped.
+fn reset(stream: &TcpStream) -> std::io::Result<()> {
+    socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO))
+}
+
+/// Copies `from` to `to` under `which` direction's fault until `from`
+/// closes (then closes `to`'s direction: a FIN for a FIN) or the proxy stops.
+async fn pump(
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
+    mut faults: watch::Receiver<Faults>,
+    which: fn(&Faults) -> Fault,
+) {
+    // Delayed chunks wait in a queue for the writing half, so a delay is
+    // added once per chunk, not summed over them.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let write = async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due.into()).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    let read = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // Blackholed: read nothing until the fault changes.
+            loop {
+                let now = which(&faults.borrow_and_update());
+                if now != Fault::Blackhole {
+                    break;
+                }
+                if faults.changed().await.is_err() {
+                    return;
+                }
+            }
+            let n = tokio::select! {
+                r = from.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                },
+                // A fault set while waiting for bytes applies to the next ones.
+                r = faults.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let now = which(&faults.borrow());
+            let delay = match now {
+                Fault::Delay(d) => d,
+                _ => Duration::ZERO,
+            };
+            if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                return;
+            }
+        }
+    };
+    tokio::join!(read, write);
+}
