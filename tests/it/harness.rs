@@ -177,7 +177,7 @@ fn the_proxy_passes_delays_blackholes_and_resets() {
     let link = topology.client_link(&master);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", link.port())).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut ping = |s: &mut std::net::TcpStream| -> std::io::Result<String> {
+    let ping = |s: &mut std::net::TcpStream| -> std::io::Result<String> {
         s.write_all(b"PING\r\n")?;
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf)?;
