@@ -126,6 +126,7 @@ pub struct Config {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) retry_non_idempotent: bool,
+    pub(crate) fence_writes: bool,
     pub(crate) read_from: ReadFrom,
     pub(crate) wait_replicas: Option<(usize, Duration)>,
     pub(crate) address_map: Option<AddressMap>,

@@ -31,6 +31,7 @@ use crate::sentinel::switch::Stop;
 use crate::topology::{CurrentTable, Ends, ShardTable};
 
 mod down;
+mod held;
 pub(crate) mod migrate;
 mod moving;
 pub(crate) mod policy;
@@ -174,6 +175,11 @@ impl Executor {
         req: Request<'_>,
     ) -> Result<(Reply, u64)> {
         let shard = &shards.at(idx);
+        // A write to a master Sentinel holds down waits for the failover's
+        // outcome (one atomic load when none is).
+        if call.write && shard.fence.maybe_up() {
+            Box::pin(self.hold(shards, idx)).await?;
+        }
         // Hot path: a live connection and a reply that is the answer.
         let mut first = None;
         if let Some((generation, conn)) = shard.connection().filter(|_| !call.dedicated) {

@@ -26,9 +26,10 @@ use crate::events::Events;
 use crate::hashing::Rendezvous;
 use crate::ring::{Phase, Ring, client_name};
 use crate::routes::Moves;
-use crate::sentinel::switch::Sighting;
+use crate::sentinel::switch::{Heard, Sighting};
 
 mod bring_up;
+mod fence;
 mod health;
 mod routing;
 mod shard;
@@ -186,13 +187,20 @@ impl CurrentTable {
     /// the poll) to the current table until the channel closes: a shard whose
     /// master moved, or that has no connection, switches to the named address,
     /// ROLE-checked. Each switch runs on its own task (the shard's gate orders
-    /// them), so a hung node delays only its own shard.
-    pub(crate) async fn follow(
-        self: Arc<Self>,
-        mut sightings: mpsc::Receiver<Sighting>,
-        config: Arc<Config>,
-    ) {
-        while let Some(Sighting { name, addr, announced_by }) = sightings.recv().await {
+    /// them), so a hung node delays only its own shard. `+odown` raises the
+    /// shard's write fence (`Config::fence_writes`), `-odown` lowers it.
+    pub(crate) async fn follow(self: Arc<Self>, mut heard: mpsc::Receiver<Heard>, config: Arc<Config>) {
+        while let Some(news) = heard.recv().await {
+            let Sighting { name, addr, announced_by } = match news {
+                Heard::Master(sighting) => sighting,
+                Heard::Down { name, addr, down } => {
+                    let table = self.latest();
+                    if let Some(shard) = table.index_of(&name).map(|i| &table.shards[i]) {
+                        shard.held_down(addr, down, &config);
+                    }
+                    continue;
+                }
+            };
             let table = self.latest();
             let Some(idx) = table.index_of(&name) else { continue };
             let shard = &table.shards[idx];

@@ -37,6 +37,7 @@
 //! | `connect_timeout` | [`Builder::connect_timeout`] | `connect_timeout=2000` |
 //! | `response_timeout` | [`Builder::response_timeout`]; `none` waits forever | `response_timeout=1000` |
 //! | `tcp_nodelay` | [`Builder::tcp_nodelay`]: `true` or `false` | `tcp_nodelay=false` |
+//! | `fence_writes` | [`Builder::fence_writes`]: `true` or `false` | `fence_writes=false` |
 //! | `tcp_keepalive` | [`Builder::tcp_keepalive`]; `none` turns it off | `tcp_keepalive=60000` |
 //! | `sentinel_timeout` | [`Builder::sentinel_timeout`] | `sentinel_timeout=100` |
 //! | `sentinel_quorum` | [`Builder::sentinel_quorum`] (a number >= 1) | `sentinel_quorum=2` |
@@ -98,7 +99,7 @@ pub const TLS_SCHEME: &str = "rediss+sentinel";
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Every query parameter, in the order the docs list them.
-pub const PARAMETERS: [&str; 16] = [
+pub const PARAMETERS: [&str; 17] = [
     "masters",
     "db",
     "sentinel_username",
@@ -106,6 +107,7 @@ pub const PARAMETERS: [&str; 16] = [
     "connect_timeout",
     "response_timeout",
     "tcp_nodelay",
+    "fence_writes",
     "tcp_keepalive",
     "sentinel_timeout",
     "sentinel_quorum",
@@ -309,6 +311,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
             "response_timeout" if value == "none" => b.response_timeout(None),
             "response_timeout" => b.response_timeout(Some(millis(name, &value)?)),
             "tcp_nodelay" => b.tcp_nodelay(flag(name, &value)?),
+            "fence_writes" => b.fence_writes(flag(name, &value)?),
             "tcp_keepalive" if value == "none" => b.tcp_keepalive(None),
             "tcp_keepalive" => b.tcp_keepalive(Some(millis(name, &value)?)),
             "sentinel_timeout" => b.sentinel_timeout(millis(name, &value)?),

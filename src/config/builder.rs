@@ -59,6 +59,7 @@ use crate::secret::Secret;
 /// | [`shard_down_after`](Builder::shard_down_after) | 2 s ([`DEFAULT_SHARD_DOWN_AFTER`]) | how long a shard may have no usable master (with no promotion possible or under way) before its requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown); `None`: never, every request waits out its deadline |
 /// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
 /// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`](crate::Error::Ambiguous) |
+/// | [`fence_writes`](Builder::fence_writes) | on | hold writes to a master a quorum of Sentinels holds down (`+odown`) until the failover is decided, instead of writing into a possible split brain |
 /// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`](crate::Error::NotReplicated) when fewer replicas acknowledged it |
 /// | [`read_from`](Builder::read_from) | [`ReadFrom::Master`] | where read-only commands go |
 /// | [`address_map(f)`](Builder::address_map) | none | rewrite every address Sentinel reports (NAT, containers) |
@@ -88,6 +89,7 @@ pub struct Builder {
     pub(super) shard_down_after: Option<Duration>,
     pub(super) backoff: (Duration, Duration),
     pub(super) retry_non_idempotent: bool,
+    pub(super) fence_writes: bool,
     pub(super) read_from: ReadFrom,
     pub(super) wait_replicas: Option<(usize, Duration)>,
     pub(super) address_map: Option<AddressMap>,
@@ -114,6 +116,7 @@ impl Default for Builder {
             shard_down_after: Some(DEFAULT_SHARD_DOWN_AFTER),
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
             retry_non_idempotent: false,
+            fence_writes: true,
             read_from: ReadFrom::Master,
             wait_replicas: None,
             address_map: None,
@@ -298,6 +301,22 @@ impl Builder {
     /// of [`Error::Ambiguous`](crate::Error::Ambiguous). Default: `false`.
     pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
         self.retry_non_idempotent = yes;
+        self
+    }
+
+    /// Holds writes (not reads) to a shard's master while a quorum of
+    /// Sentinels holds it down (`+odown` on the `+switch-master`
+    /// subscriptions), until a failover installs another master, `-odown`
+    /// says it is up, `-failover-abort-no-good-slave` says no failover is
+    /// coming, or the failover deadline passes. In a split brain the old
+    /// master takes writes the client still sends it and drops them when it
+    /// rejoins; held, they go to the promoted master instead (measured in
+    /// docs/reliability.md). A held write waits within its own failover
+    /// deadline and was never sent, so it is safe to retry whatever it is.
+    /// Costs nothing while no master is down (one atomic load per write).
+    /// Default: on.
+    pub fn fence_writes(mut self, on: bool) -> Self {
+        self.fence_writes = on;
         self
     }
 

@@ -107,6 +107,7 @@ impl Builder {
             backoff_min: self.backoff.0,
             backoff_max: self.backoff.1,
             retry_non_idempotent: self.retry_non_idempotent,
+            fence_writes: self.fence_writes,
             read_from: self.read_from,
             wait_replicas: self.wait_replicas,
             address_map: self.address_map,

@@ -1,5 +1,7 @@
 //! Hearing about failovers early: `+switch-master` on every known Sentinel,
-//! backed by a periodic poll of each master's address.
+//! backed by a periodic poll of each master's address; and `+odown`/`-odown`
+//! (and `-failover-abort-no-good-slave`), so the client can hold writes to a
+//! master a quorum of Sentinels holds down until the failover is decided.
 //!
 //! Requests already survive a failover through the retry loop; this makes the
 //! switch happen as soon as Sentinel announces it, usually before any request
@@ -48,6 +50,21 @@ pub(crate) type Names = Arc<RwLock<HashSet<String>>>;
 /// How many sightings may wait for the shard table before senders wait.
 const CAPACITY: usize = 256;
 
+/// What a Sentinel said about a master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// Where the master is (a `+switch-master`, or the poll's answer).
+    Master(Sighting),
+    /// `+odown` (`down: true`): a quorum of Sentinels holds the master at
+    /// `addr` down, a failover may replace it; `-odown` or
+    /// `-failover-abort-no-good-slave` (`down: false`): it is up again, or no
+    /// failover is coming.
+    Down { name: String, addr: NodeAddr, down: bool },
+}
+
+/// The channels every subscription listens on.
+const CHANNELS: [&str; 4] = ["+switch-master", "+odown", "-odown", "-failover-abort-no-good-slave"];
+
 /// A Sentinel says master `name` is at `addr`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sighting {
@@ -66,11 +83,22 @@ pub(crate) fn watch(
     sentinels: Arc<Sentinels>,
     names: Names,
     poll_interval: Duration,
-) -> (Stop, mpsc::Receiver<Sighting>) {
+) -> (Stop, mpsc::Receiver<Heard>) {
     let (stop, stopped) = stop_signal();
     let (tx, rx) = mpsc::channel(CAPACITY);
     tokio::spawn(supervise(sentinels, names, poll_interval, tx, stopped));
     (stop, rx)
+}
+
+/// `+odown`, `-odown` and `-failover-abort-no-good-slave` about a master:
+/// `master <name> <ip> <port>` (then `#quorum n/m` for `+odown`); the name and
+/// the address. Other instances (`slave …`, `sentinel …`) are not masters.
+pub(crate) fn parse_down(payload: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = payload.split(' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("master"), Some(name), Some(ip), Some(port)) => Some((name, ip, port)),
+        _ => None,
+    }
 }
 
 /// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`: the name and
@@ -87,7 +115,7 @@ async fn supervise(
     sentinels: Arc<Sentinels>,
     names: Names,
     interval: Duration,
-    tx: mpsc::Sender<Sighting>,
+    tx: mpsc::Sender<Heard>,
     mut stopped: Stopped,
 ) {
     let mut subscribed: HashSet<NodeAddr> = HashSet::new();
@@ -105,7 +133,7 @@ async fn supervise(
         for name in &sorted {
             let Ok(addr) = sentinels.master_addr(name).await else { continue };
             let sighting = Sighting { name: name.clone(), addr, announced_by: None };
-            if tx.send(sighting).await.is_err() {
+            if tx.send(Heard::Master(sighting)).await.is_err() {
                 return;
             }
         }
@@ -121,14 +149,14 @@ async fn subscribe(
     sentinels: Arc<Sentinels>,
     names: Names,
     addr: NodeAddr,
-    tx: mpsc::Sender<Sighting>,
+    tx: mpsc::Sender<Heard>,
     mut stopped: Stopped,
 ) {
     let mut retry = Duration::from_millis(100);
     loop {
         let connect = async {
             let mut p = sentinels.client(&addr)?.get_async_pubsub().await?;
-            p.subscribe("+switch-master").await?;
+            p.subscribe(&CHANNELS[..]).await?;
             Ok::<_, redis::RedisError>(p)
         };
         match tokio::time::timeout(sentinels.timeout(), connect).await {
@@ -141,9 +169,10 @@ async fn subscribe(
                         msg = messages.next() => match msg {
                             Some(msg) => {
                                 let payload: String = msg.get_payload().unwrap_or_default();
-                                let found = sighting(&sentinels, &names.read(), &addr, &payload);
-                                let Some(sighting) = found else { continue };
-                                if tx.send(sighting).await.is_err() {
+                                let channel = msg.get_channel_name();
+                                let found = heard(&sentinels, &names.read(), &addr, channel, &payload);
+                                let Some(heard) = found else { continue };
+                                if tx.send(heard).await.is_err() {
                                     return;
                                 }
                             }
@@ -163,6 +192,27 @@ async fn subscribe(
         }
         retry = (retry * 2).min(Duration::from_secs(5));
     }
+}
+
+/// What a message on `channel` says, if it is about one of `names`.
+fn heard(
+    sentinels: &Sentinels,
+    names: &HashSet<String>,
+    sentinel: &NodeAddr,
+    channel: &str,
+    payload: &str,
+) -> Option<Heard> {
+    if channel == "+switch-master" {
+        return sighting(sentinels, names, sentinel, payload).map(Heard::Master);
+    }
+    let (name, ip, port) = parse_down(payload)?;
+    if !names.contains(name) {
+        return None;
+    }
+    let addr = sentinels.map(NodeAddr::from_parts(ip, port).ok()?);
+    let down = channel == "+odown";
+    info!(%sentinel, shard = %name, master = %addr, event = channel, "Sentinel: master {}", if down { "objectively down" } else { "no longer down, or no failover coming" });
+    Some(Heard::Down { name: name.to_owned(), addr, down })
 }
 
 /// The sighting in a `+switch-master` payload, if it names one of `names`.
@@ -220,5 +270,47 @@ mod tests {
         assert_eq!(sighting(&sentinels, &names, &from, "shard-z 127.0.0.1 1 127.0.0.1 2"), None);
         assert_eq!(sighting(&sentinels, &names, &from, "shard-a 1 2 127.0.0.1 notaport"), None);
         assert_eq!(sighting(&sentinels, &names, &from, "garbage"), None);
+        let odown = "master shard-a 127.0.0.1 7001 #quorum 2/2";
+        assert_eq!(
+            heard(&sentinels, &names, &from, "+odown", odown),
+            Some(Heard::Down {
+                name: "shard-a".into(),
+                addr: NodeAddr::parse("10.9.9.9:7001").unwrap(),
+                down: true
+            })
+        );
+        let over = "master shard-a 127.0.0.1 7001";
+        for channel in ["-odown", "-failover-abort-no-good-slave"] {
+            assert!(matches!(
+                heard(&sentinels, &names, &from, channel, over),
+                Some(Heard::Down { down: false, .. })
+            ));
+        }
+        assert_eq!(
+            heard(&sentinels, &names, &from, "+odown", "master shard-z 127.0.0.1 7001 #quorum 2/2"),
+            None
+        );
+        assert_eq!(
+            heard(
+                &sentinels,
+                &names,
+                &from,
+                "+odown",
+                "slave 127.0.0.1:7002 127.0.0.1 7002 @ shard-a 127.0.0.1 7001"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn down_payloads() {
+        assert_eq!(
+            parse_down("master shard-a 127.0.0.1 7001 #quorum 2/2"),
+            Some(("shard-a", "127.0.0.1", "7001"))
+        );
+        assert_eq!(parse_down("master shard-a 127.0.0.1 7001"), Some(("shard-a", "127.0.0.1", "7001")));
+        assert_eq!(parse_down("sentinel 127.0.0.1:26379 127.0.0.1 26379 @ shard-a 127.0.0.1 7001"), None);
+        assert_eq!(parse_down("master shard-a"), None);
+        assert_eq!(parse_down(""), None);
     }
 }

@@ -11,6 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use tracing::info;
 
 use super::ShardInfo;
+use super::fence::Fence;
 use super::health::Health;
 use crate::config::{Config, NodeAddr};
 use crate::connect::connect_master;
@@ -53,6 +54,8 @@ pub(crate) struct Shard {
     pub(crate) metrics: ShardMetrics,
     /// Up, failing or down (see `health`).
     pub(crate) health: Health,
+    /// Writes held while Sentinels hold the master down (see `fence`).
+    pub(crate) fence: Fence,
 }
 
 impl Shard {
@@ -60,6 +63,7 @@ impl Shard {
         Shard {
             metrics: ShardMetrics::new(&name),
             health: Health::default(),
+            fence: Fence::default(),
             retired: AtomicBool::new(false),
             client_name,
             installed: tokio::sync::Notify::new(),
@@ -127,11 +131,28 @@ impl Shard {
         }
         self.installed.notify_waiters();
         if from.as_ref() != Some(&addr) {
+            self.fence.lower(None);
             self.events.emit(Event::SwitchMaster {
                 shard: self.name.clone(),
                 from: from.map(|a| a.to_string()),
                 to: addr.to_string(),
             });
+        }
+    }
+
+    /// `+odown` (`down`) for the master at `addr`: holds writes to it if it
+    /// is the installed master and `Config::fence_writes` is on (see
+    /// `fence`); `-odown` or no failover coming: releases them.
+    pub(crate) fn held_down(&self, addr: NodeAddr, down: bool, config: &Config) {
+        if !down {
+            if self.fence.lower(Some(&addr)) {
+                info!(shard = %self.name, master = %addr, "writes released: the master is no longer held down");
+            }
+            return;
+        }
+        if config.fence_writes && self.addr().as_ref() == Some(&addr) {
+            info!(shard = %self.name, master = %addr, "writes held: a quorum of Sentinels holds the master down");
+            self.fence.raise(addr, Instant::now() + config.failover_deadline);
         }
     }
 

@@ -52,11 +52,17 @@ struct Run {
 }
 
 impl Run {
-    async fn start(tag: &str) -> Run {
+    /// `fence`: `Builder::fence_writes` (on by default).
+    async fn start(fence: bool, tag: &str) -> Run {
         let topo = Topology::start_proxied(spec());
-        let fast = topo.proxied_builder().connect().await.unwrap();
-        let durable =
-            topo.proxied_builder().wait_replicas(1, Duration::from_secs(1)).connect().await.unwrap();
+        let fast = topo.proxied_builder().fence_writes(fence).connect().await.unwrap();
+        let durable = topo
+            .proxied_builder()
+            .fence_writes(fence)
+            .wait_replicas(1, Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap();
         let shard = topo.master_names()[0].clone();
         let tag = keys_on(&fast, &shard, tag, 1).remove(0);
         let master = topo.master_addr(&shard);
@@ -125,9 +131,15 @@ fn wait_replica_of(topo: &Topology, old: &str, new: &str) {
 /// promote a replica; the heal demotes the old master, which drops what it
 /// took alone. `client_cut`: the client reaches no Sentinel either (it is on
 /// the old master's side). `min_replicas`: the data nodes run with
-/// `min-replicas-to-write 1`, `min-replicas-max-lag 2`.
-async fn split_brain(tag: &str, client_cut: bool, min_replicas: bool) -> BTreeMap<Kind, Outcome> {
-    let run = Run::start(tag).await;
+/// `min-replicas-to-write 1`, `min-replicas-max-lag 2`. `fence`:
+/// `Builder::fence_writes` (writes held from the Sentinels' `+odown` on).
+async fn split_brain(
+    tag: &str,
+    client_cut: bool,
+    min_replicas: bool,
+    fence: bool,
+) -> BTreeMap<Kind, Outcome> {
+    let run = Run::start(fence, tag).await;
     if min_replicas {
         let nodes = [vec![run.master.clone()], run.topo.replica_addrs(&run.shard)].concat();
         for node in nodes {
@@ -151,29 +163,39 @@ async fn split_brain(tag: &str, client_cut: bool, min_replicas: bool) -> BTreeMa
     run.heal().await;
     block_in_place(|| wait_replica_of(&run.topo, &run.master, &new));
     let scenario = format!(
-        "split brain{}{}",
+        "split brain{}{}{}",
         if client_cut { ", client on the old master's side" } else { ", client reaches both sides" },
-        if min_replicas { ", min-replicas-to-write 1" } else { "" }
+        if min_replicas { ", min-replicas-to-write 1" } else { "" },
+        if fence { "" } else { ", fence_writes off" }
     );
     run.finish(&scenario).await
 }
 
+/// With the write fence (the default) fast mode loses only what the old
+/// master took before the Sentinels' `+odown`; without it, until
+/// `+switch-master` (both printed, for docs/reliability.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn split_brain_durability_mode_loses_nothing() {
-    let outcomes = split_brain("split", false, false).await;
+    let outcomes = split_brain("split", false, false, true).await;
+    assert!(outcomes[&Kind::FastSet].acked > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn split_brain_without_the_write_fence() {
+    let outcomes = split_brain("nofence", false, false, false).await;
     assert!(outcomes[&Kind::FastSet].acked > 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn split_brain_with_the_client_on_the_old_masters_side() {
-    let outcomes = split_brain("side", true, false).await;
+    let outcomes = split_brain("side", true, false, true).await;
     // The client writes to the old master, unaware, for the whole partition.
     assert!(outcomes[&Kind::FastSet].lost > 0, "{outcomes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn split_brain_with_min_replicas_to_write() {
-    split_brain("minrep", true, true).await;
+    split_brain("minrep", true, true, true).await;
 }
 
 /// The client's link to a healthy master blackholed for `FAULT` (no
@@ -181,7 +203,7 @@ async fn split_brain_with_min_replicas_to_write() {
 /// count at most once, and the client writes again after the heal.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blackholed_link_to_a_healthy_master_loses_nothing() {
-    let run = Run::start("hole").await;
+    let run = Run::start(true, "hole").await;
     let cut = Instant::now();
     run.topo.client_link(&run.master).set(Faults::BLACKHOLE);
     until_the_end(cut).await;
@@ -198,7 +220,7 @@ async fn a_blackholed_link_to_a_healthy_master_loses_nothing() {
 /// lost; no request hangs past its deadline.
 #[tokio::test(flavor = "multi_thread")]
 async fn cut_from_the_sentinels_through_a_failover() {
-    let run = Run::start("blind").await;
+    let run = Run::start(true, "blind").await;
     let cut = Instant::now();
     run.topo.client_to_sentinels(Faults::BLACKHOLE);
     block_in_place(|| run.topo.kill(&run.master));
@@ -212,7 +234,7 @@ async fn cut_from_the_sentinels_through_a_failover() {
 /// Sentinel to write, so nothing fails and nothing is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn cut_from_the_sentinels_with_healthy_masters() {
-    let run = Run::start("alone").await;
+    let run = Run::start(true, "alone").await;
     run.topo.client_to_sentinels(Faults::BLACKHOLE);
     assert!(run.load.progress(SOME, PATIENCE).await, "no writes while cut from the Sentinels");
     run.heal().await;
@@ -237,7 +259,7 @@ async fn flapping_soak() {
 }
 
 async fn flapping(length: Duration) {
-    let run = Run::start("flap").await;
+    let run = Run::start(true, "flap").await;
     let link = run.topo.client_link(&run.master);
     let end = Instant::now() + length;
     let mut cut = false;
@@ -258,7 +280,7 @@ async fn flapping(length: Duration) {
 /// connection (generation unchanged).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_master_costs_time_not_errors() {
-    let run = Run::start("slow").await;
+    let run = Run::start(true, "slow").await;
     let before = (generation(&run.fast, &run.shard), generation(&run.durable, &run.shard));
     let slow = Fault::Delay(Duration::from_millis(100));
     run.topo.client_link(&run.master).set(Faults { to_node: slow, from_node: slow });
