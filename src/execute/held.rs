@@ -15,7 +15,9 @@ impl Executor {
     /// Waits while the fence holds writes to shard `idx`'s installed master:
     /// until it is lowered (`-odown`, or no failover coming), another master
     /// is installed, or it expires. Past the request's failover deadline:
-    /// [`Error::FailoverTimeout`], the write never sent.
+    /// [`Error::FailoverTimeout`], the write never sent; a shard declared
+    /// down meanwhile fails it at once with [`Error::ShardDown`] (a dead
+    /// shard fails fast, held or not).
     pub(super) async fn hold(&self, shards: &ShardTable, idx: usize) -> Result<()> {
         let shard = &shards.at(idx);
         let budget = Policy::current().deadline(&self.config);
@@ -27,7 +29,11 @@ impl Executor {
             tokio::pin!(lowered, installed);
             lowered.as_mut().enable();
             installed.as_mut().enable();
-            let Some(until) = shard.fence.holds(shard.addr().as_ref(), Instant::now()) else {
+            let now = Instant::now();
+            if let Some(e) = shard.health.down_error(&shard.name, now) {
+                return Err(e);
+            }
+            let Some(until) = shard.fence.holds(shard.addr().as_ref(), now) else {
                 return Ok(());
             };
             if !noted {
