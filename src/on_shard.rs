@@ -9,7 +9,7 @@ use crate::execute::Executor;
 use crate::execute::policy::Policy;
 use crate::keys::{self, KeyError};
 use crate::plan::{self, refuse_session_command, refuse_state_command};
-use crate::request::{self, Call, Request, cmd_args};
+use crate::request::{self, Call, Piece, Request, cmd_args};
 use crate::topology::ShardTable;
 
 /// Sends every command to one shard, from
@@ -147,18 +147,16 @@ impl ShardHandle {
         pipe: &Pipeline,
         refused: Vec<(usize, Error)>,
     ) -> Result<Vec<Value>> {
-        let mut rest = Pipeline::with_capacity(pipe.len() - refused.len());
-        for (i, cmd) in pipe.cmd_iter().enumerate() {
-            if !refused.iter().any(|(r, _)| *r == i) {
-                rest.add_command(cmd.clone());
-            }
-        }
+        // The others, borrowed (packed straight from the caller's commands).
+        let rest: Vec<Piece> = (pipe.cmd_iter().enumerate())
+            .filter(|(i, _)| !refused.iter().any(|(r, _)| r == i))
+            .map(|(_, cmd)| Piece::Caller(cmd))
+            .collect();
         let mut replies = match rest.is_empty() {
             true => Vec::new().into_iter(),
             false => {
-                let call = Call::of_pipeline("pipeline (on_shard)", &rest);
-                let req = Request::Pipe { pipe: &rest, offset: 0, count: rest.len() };
-                self.exec.execute(shards, idx, call, req).await?.many()?.into_iter()
+                let call = Call::of_cmds("pipeline (on_shard)", rest.iter().map(|p| p.cmd()));
+                self.exec.execute(shards, idx, call, Request::Part(&rest)).await?.many()?.into_iter()
             }
         };
         let mut refused = refused.into_iter().peekable();

@@ -152,8 +152,13 @@ impl Call {
     /// write (and dedicated) if any command is one; commands the table doesn't
     /// know count as non-idempotent writes.
     pub(crate) fn of_pipeline(command: &'static str, pipe: &Pipeline) -> Call {
+        Call::of_cmds(command, pipe.cmd_iter())
+    }
+
+    /// [`Call::of_pipeline`] for some of a pipeline's commands.
+    pub(crate) fn of_cmds<'c>(command: &'static str, cmds: impl Iterator<Item = &'c Cmd>) -> Call {
         let mut call = Call::read(command);
-        for c in pipe.cmd_iter() {
+        for c in cmds {
             match keys::visit_keys(&cmd_args(c), |_| {}) {
                 Ok(info) => call.add(&Call::of(&info)),
                 Err(_) => call.add(&Call::unknown(command)),
