@@ -98,6 +98,13 @@ impl Run {
     }
 }
 
+/// No kind of writer, fast or durable, lost an acknowledged write.
+fn nothing_lost(outcomes: &BTreeMap<Kind, Outcome>) {
+    for (kind, o) in outcomes {
+        assert_eq!(o.lost, 0, "{kind:?}: {outcomes:?}");
+    }
+}
+
 /// Sleeps until `FAULT` after `cut`: the partition's length is the scenario.
 async fn until_the_end(cut: Instant) {
     tokio::time::sleep_until((cut + FAULT).into()).await;
@@ -210,9 +217,7 @@ async fn a_blackholed_link_to_a_healthy_master_loses_nothing() {
     run.heal().await;
     assert_eq!(block_in_place(|| run.topo.master_addr(&run.shard)), run.master, "a failover happened");
     let outcomes = run.finish("client <-> master blackholed, no failover").await;
-    for (kind, o) in &outcomes {
-        assert_eq!(o.lost, 0, "{kind:?}: {outcomes:?}");
-    }
+    nothing_lost(&outcomes);
 }
 
 /// The client cut off from every Sentinel while its master dies: it can't
@@ -270,9 +275,7 @@ async fn flapping(length: Duration) {
     }
     run.heal().await;
     let outcomes = run.finish("client <-> master flapping every 500 ms").await;
-    for (kind, o) in &outcomes {
-        assert_eq!(o.lost, 0, "{kind:?}: {outcomes:?}");
-    }
+    nothing_lost(&outcomes);
 }
 
 /// One slow master (100 ms added each way on the client's link): slower,
