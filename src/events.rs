@@ -79,6 +79,24 @@ pub enum Event {
         /// Its members.
         members: Vec<String>,
     },
+    /// A quorum of Sentinels holds the shard's master down (`+odown`): writes
+    /// to it wait, unsent, until [`Event::WritesReleased`] (see
+    /// [`Builder::fence_writes`](crate::Builder::fence_writes)).
+    WritesHeld {
+        /// The shard (master name).
+        shard: String,
+        /// The master held down.
+        master: String,
+    },
+    /// Writes to the shard go out again: another master was installed, or
+    /// `-odown` / `-failover-abort-no-good-slave` released the one held down.
+    /// (A fence that outlives the failover deadline lapses without this event.)
+    WritesReleased {
+        /// The shard (master name).
+        shard: String,
+        /// How long writes were held.
+        held_for: std::time::Duration,
+    },
     /// A [`PubSub`](crate::PubSub)'s subscriptions on a shard were made again
     /// (its master failed, changed, or the ring moved its channels) after the
     /// shard had none for `without`: messages published there in that time
@@ -134,6 +152,12 @@ impl Events {
             Event::RingChanged { from, to, members } => {
                 metrics::ring_version(*to);
                 info!(from, to, members = ?members, "event: ring changed")
+            }
+            Event::WritesHeld { shard, master } => {
+                warn!(shard = %shard, master = %master, "event: writes held; a quorum of Sentinels holds the master down")
+            }
+            Event::WritesReleased { shard, held_for } => {
+                info!(shard = %shard, held_for = ?held_for, "event: writes released")
             }
             Event::PubSubGap { shard, without } => {
                 metrics::pubsub_gap(shard, *without);

@@ -11,7 +11,7 @@
 //! unit-tested without a clock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -22,31 +22,39 @@ use crate::config::NodeAddr;
 pub(crate) struct Fence {
     /// Raised: a cheap check for every write.
     up: AtomicBool,
-    /// The master held down, and when the fence expires.
-    on: Mutex<Option<(NodeAddr, Instant)>>,
+    /// The master held down, when the fence expires, and since when it is up.
+    on: Mutex<Option<(NodeAddr, Instant, Instant)>>,
     /// Woken when the fence is lowered.
     pub(crate) lowered: tokio::sync::Notify,
 }
 
 impl Fence {
-    /// Holds writes to `addr` until `until` (or until lowered).
-    pub(crate) fn raise(&self, addr: NodeAddr, until: Instant) {
-        *self.on.lock() = Some((addr, until));
+    /// Holds writes to `addr` from `now` until `until` (or until lowered).
+    /// Returns whether it was down (a fence already up keeps its start).
+    pub(crate) fn raise(&self, addr: NodeAddr, now: Instant, until: Instant) -> bool {
+        let mut on = self.on.lock();
+        let since = match on.as_ref() {
+            Some((held, _, since)) if *held == addr => *since,
+            _ => now,
+        };
+        let was_down = on.is_none();
+        *on = Some((addr, until, since));
         self.up.store(true, Ordering::Release);
+        was_down
     }
 
-    /// Lowers the fence if it holds `addr` (`None`: whatever it holds).
-    /// Returns whether it was up.
-    pub(crate) fn lower(&self, addr: Option<&NodeAddr>) -> bool {
+    /// Lowers the fence at `now` if it holds `addr` (`None`: whatever it
+    /// holds). Returns how long it was up, if it was.
+    pub(crate) fn lower(&self, addr: Option<&NodeAddr>, now: Instant) -> Option<Duration> {
         let mut on = self.on.lock();
-        if on.as_ref().is_none_or(|(held, _)| addr.is_some_and(|a| a != held)) {
-            return false;
+        if on.as_ref().is_none_or(|(held, _, _)| addr.is_some_and(|a| a != held)) {
+            return None;
         }
-        *on = None;
+        let since = on.take().map(|(_, _, since)| since)?;
         self.up.store(false, Ordering::Release);
         drop(on);
         self.lowered.notify_waiters();
-        true
+        Some(now.saturating_duration_since(since))
     }
 
     /// Whether the fence may be up (one atomic load: the write path's check).
@@ -57,9 +65,9 @@ impl Fence {
     /// Until when writes to the shard's master at `current` wait, if the
     /// fence holds it at `now`. An expired fence is lowered here.
     pub(crate) fn holds(&self, current: Option<&NodeAddr>, now: Instant) -> Option<Instant> {
-        let (held, until) = self.on.lock().clone()?;
+        let (held, until, _) = self.on.lock().clone()?;
         if now >= until {
-            self.lower(Some(&held));
+            self.lower(Some(&held), now);
             return None;
         }
         (current == Some(&held)).then_some(until)
@@ -82,20 +90,22 @@ mod tests {
         let (a, b) = (addr("127.0.0.1:7001"), addr("127.0.0.1:7002"));
         assert!(!f.maybe_up() && f.holds(Some(&a), t0).is_none());
         let until = t0 + Duration::from_secs(15);
-        f.raise(a.clone(), until);
+        assert!(f.raise(a.clone(), t0, until));
+        assert!(!f.raise(a.clone(), t0 + Duration::from_secs(1), until), "already up");
         assert!(f.maybe_up());
         assert_eq!(f.holds(Some(&a), t0), Some(until));
         assert_eq!(f.holds(Some(&b), t0), None, "another master (a switch) is not held");
         assert_eq!(f.holds(None, t0), None);
-        assert!(!f.lower(Some(&b)), "-odown for another address lowers nothing");
+        assert_eq!(f.lower(Some(&b), t0), None, "-odown for another address lowers nothing");
         assert!(f.maybe_up());
-        assert!(f.lower(Some(&a)));
+        let t3 = t0 + Duration::from_secs(3);
+        assert_eq!(f.lower(Some(&a), t3), Some(Duration::from_secs(3)), "held since the first raise");
         assert!(!f.maybe_up() && f.holds(Some(&a), t0).is_none());
-        assert!(!f.lower(None), "lowered once");
-        f.raise(a.clone(), until);
+        assert_eq!(f.lower(None, t3), None, "lowered once");
+        f.raise(a.clone(), t0, until);
         assert_eq!(f.holds(Some(&a), until), None, "expired");
         assert!(!f.maybe_up(), "an expired fence is lowered");
-        f.raise(a.clone(), until);
-        assert!(f.lower(None), "a new master lowers whatever is held");
+        f.raise(a.clone(), t0, until);
+        assert!(f.lower(None, t3).is_some(), "a new master lowers whatever is held");
     }
 }

@@ -131,7 +131,7 @@ impl Shard {
         }
         self.installed.notify_waiters();
         if from.as_ref() != Some(&addr) {
-            self.fence.lower(None);
+            self.release(None);
             self.events.emit(Event::SwitchMaster {
                 shard: self.name.clone(),
                 from: from.map(|a| a.to_string()),
@@ -145,14 +145,21 @@ impl Shard {
     /// `fence`); `-odown` or no failover coming: releases them.
     pub(crate) fn held_down(&self, addr: NodeAddr, down: bool, config: &Config) {
         if !down {
-            if self.fence.lower(Some(&addr)) {
-                info!(shard = %self.name, master = %addr, "writes released: the master is no longer held down");
-            }
-            return;
+            return self.release(Some(&addr));
         }
         if config.fence_writes && self.addr().as_ref() == Some(&addr) {
-            info!(shard = %self.name, master = %addr, "writes held: a quorum of Sentinels holds the master down");
-            self.fence.raise(addr, Instant::now() + config.failover_deadline);
+            let now = Instant::now();
+            let master = addr.to_string();
+            if self.fence.raise(addr, now, now + config.failover_deadline) {
+                self.events.emit(Event::WritesHeld { shard: self.name.clone(), master });
+            }
+        }
+    }
+
+    /// Lowers the write fence if it holds `addr` (`None`: whatever it holds).
+    fn release(&self, addr: Option<&NodeAddr>) {
+        if let Some(held_for) = self.fence.lower(addr, Instant::now()) {
+            self.events.emit(Event::WritesReleased { shard: self.name.clone(), held_for });
         }
     }
 

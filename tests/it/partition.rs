@@ -147,6 +147,7 @@ async fn split_brain(
     fence: bool,
 ) -> BTreeMap<Kind, Outcome> {
     let run = Run::start(fence, tag).await;
+    let mut events = run.fast.events();
     if min_replicas {
         let nodes = [vec![run.master.clone()], run.topo.replica_addrs(&run.shard)].concat();
         for node in nodes {
@@ -169,13 +170,32 @@ async fn split_brain(
     until_the_end(cut).await;
     run.heal().await;
     block_in_place(|| wait_replica_of(&run.topo, &run.master, &new));
+    let run_shard = run.shard.clone();
     let scenario = format!(
         "split brain{}{}{}",
         if client_cut { ", client on the old master's side" } else { ", client reaches both sides" },
         if min_replicas { ", min-replicas-to-write 1" } else { "" },
         if fence { "" } else { ", fence_writes off" }
     );
-    run.finish(&scenario).await
+    let outcomes = run.finish(&scenario).await;
+    // The fence went up and came down again where the client heard the
+    // Sentinels, never where it was off. (A client cut from them may hear the
+    // held-back `+odown` after the heal, before the switch: not asserted.)
+    let (mut held, mut released) = (false, false);
+    while let Ok(event) = events.try_recv() {
+        match event {
+            disredis::Event::WritesHeld { shard, .. } if shard == run_shard => held = true,
+            disredis::Event::WritesReleased { shard, .. } if shard == run_shard => released = true,
+            _ => {}
+        }
+    }
+    if fence && !client_cut {
+        assert!(held && released, "{scenario}: held {held}, released {released}");
+    }
+    if !fence {
+        assert!(!held, "{scenario}: writes held with the fence off");
+    }
+    outcomes
 }
 
 /// With the write fence (the default) fast mode loses only what the old
