@@ -6,7 +6,7 @@ use std::time::Instant;
 use tracing::debug;
 
 use super::Executor;
-use super::policy::Policy;
+use super::Policy;
 use crate::error::{Error, Result};
 use crate::retry::Deadline;
 use crate::topology::ShardTable;
