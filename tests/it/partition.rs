@@ -240,6 +240,19 @@ async fn a_blackholed_link_to_a_healthy_master_loses_nothing() {
     nothing_lost(&outcomes);
 }
 
+/// The client's connections to a healthy master reset (RST) for 2 s, and
+/// new ones reset at once: requests that surely did not run are retried, the
+/// increments in flight are `Ambiguous`; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn resets_on_the_link_to_a_healthy_master_lose_nothing() {
+    let run = Run::start(true, "rst").await;
+    run.topo.client_link(&run.master).set(Faults::RESET);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    run.heal().await;
+    let outcomes = run.finish("client <-> master reset for 2 s, no failover").await;
+    nothing_lost(&outcomes);
+}
+
 /// The client cut off from every Sentinel while its master dies: it can't
 /// learn the new master until the heal, then writes there. Nothing durable is
 /// lost; no request hangs past its deadline.
