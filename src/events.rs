@@ -39,7 +39,8 @@ pub enum Event {
     },
     /// The shard counts as down (see
     /// [`Builder::shard_down_after`](crate::Builder::shard_down_after)): it has
-    /// had no usable master for a while and Sentinel names no promotion, so its
+    /// had no usable master for a while and Sentinel names no promotion (or
+    /// hears the master the client can't reach), so its
     /// requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown)
     /// until [`Event::ShardUp`].
     ShardDown {

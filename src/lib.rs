@@ -178,7 +178,8 @@
 //!   from an old connection never tears down a fresh one.
 //! - **re-resolve**: asking Sentinel for a shard's master again, connecting
 //!   and checking `ROLE`; single flight (one query however many requests wait).
-//! - **down**: a shard with no master and no promotion in sight for
+//! - **down**: a shard with no usable master and no promotion in sight (or a
+//!   master only Sentinel can reach) for
 //!   [`shard_down_after`](Builder::shard_down_after); its requests fail at once
 //!   ([`Error::ShardDown`]) until a probe finds a master.
 //! - **change** and **move**: a change takes the ring from its members to its

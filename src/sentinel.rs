@@ -30,7 +30,9 @@ mod views;
 
 use quorum::Tally;
 pub(crate) use reply::{MasterEntry, Promotion};
-use reply::{ReplicaSeen, entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table};
+use reply::{
+    MasterSeen, ReplicaSeen, entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table,
+};
 pub use views::SentinelView;
 
 /// The known Sentinels, in the order they are tried.
@@ -259,8 +261,12 @@ impl Sentinels {
                     priority: number(e, "replica-priority").or_else(|| number(e, "slave-priority")),
                 })
                 .collect();
-            let master_flags = master.first().and_then(|e| text(e, "flags")).unwrap_or_default();
-            Ok(Some(judge_promotion(&master_flags, &seen, silent)))
+            let master = MasterSeen {
+                flags: master.first().and_then(|e| text(e, "flags")).unwrap_or_default(),
+                last_ok_ms: master.first().and_then(|e| number(e, "last-ok-ping-reply")),
+                role_reported: master.first().and_then(|e| text(e, "role-reported")),
+            };
+            Ok(Some(judge_promotion(&master, &seen, silent)))
         })
         .await
     }

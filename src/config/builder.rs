@@ -56,7 +56,7 @@ use crate::secret::Secret;
 /// | [`sentinel_timeout`](Builder::sentinel_timeout) | 250 ms ([`DEFAULT_SENTINEL_TIMEOUT`]) | connect and reply timeout per Sentinel, so a dead one is skipped fast |
 /// | [`sentinel_quorum`](Builder::sentinel_quorum) | 1 ([`DEFAULT_SENTINEL_QUORUM`]): the first Sentinel that answers | how many Sentinels must name the same master before it is used; a majority fences a Sentinel cut off from the others ([`Error::NoQuorum`](crate::Error::NoQuorum) when they don't agree) |
 /// | [`failover_deadline`](Builder::failover_deadline) | 15 s ([`DEFAULT_FAILOVER_DEADLINE`]) | how long one request keeps retrying a failing shard before [`Error::FailoverTimeout`](crate::Error::FailoverTimeout) |
-/// | [`shard_down_after`](Builder::shard_down_after) | 2 s ([`DEFAULT_SHARD_DOWN_AFTER`]) | how long a shard may have no usable master (with no promotion possible or under way) before its requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown); `None`: never, every request waits out its deadline |
+/// | [`shard_down_after`](Builder::shard_down_after) | 2 s ([`DEFAULT_SHARD_DOWN_AFTER`]) | how long a shard may have no usable master (with no promotion possible or under way, or with Sentinel hearing the master the client can't reach) before its requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown); `None`: never, every request waits out its deadline |
 /// | [`backoff(min, max)`](Builder::backoff) | 10 ms ([`DEFAULT_BACKOFF_MIN`]), 100 ms ([`DEFAULT_BACKOFF_MAX`]) | retry delays, exponential, each jittered down to between half and all of itself |
 /// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`](crate::Error::Ambiguous) |
 /// | [`fence_writes`](Builder::fence_writes) | on | hold writes to a master a quorum of Sentinels holds down (`+odown`) until the failover is decided, instead of writing into a possible split brain |
@@ -271,8 +271,11 @@ impl Builder {
     /// When a shard counts as down: once it has had no usable master for `t`
     /// and the first Sentinel that answers names no failover under way for it
     /// and no replica it could promote (a replica it flags down counts as gone
-    /// only once it has not heard from it for `t`), or, when it has one or no
-    /// Sentinel answers, for a whole
+    /// only once it has not heard from it for `t`), or hears the master itself
+    /// (not flagged down, answered within `t`, reporting the master role: a
+    /// partition between this client and a healthy master, which no failover
+    /// ends), or, when it has a replica to promote or no Sentinel answers, for
+    /// a whole
     /// [`failover_deadline`](Builder::failover_deadline). From then on its
     /// requests fail at once with [`Error::ShardDown`](crate::Error::ShardDown)
     /// instead of each waiting out its deadline, so callers' workers stay free

@@ -2,7 +2,10 @@
 //! `topology::health`). A shard that has had no usable master for
 //! `shard_down_after` is down when the first Sentinel that answers names no
 //! failover under way and no replica it could promote (or, with one, once a
-//! whole failover deadline has passed): nothing will give it a master soon, so
+//! whole failover deadline has passed), or hears the master itself (not
+//! flagged down, answered within `shard_down_after`: a partition between this
+//! client and a healthy master, which no failover will end): nothing will
+//! give it a master soon, so
 //! its requests fail at once ([`Error::ShardDown`]) instead of each holding a
 //! caller's worker for the deadline, until the probe ([`probe`]) finds a master.
 
@@ -48,7 +51,7 @@ impl Executor {
         };
         let down = match promotion {
             Promotion::InProgress => false,
-            Promotion::Impossible => true,
+            Promotion::Impossible | Promotion::NotNeeded => true,
             Promotion::Possible => outage >= self.config.failover_deadline,
         };
         debug!(shard = %shard.name, ?outage, ?promotion, down, "is the shard down?");

@@ -238,6 +238,9 @@ async fn a_blackholed_link_to_a_healthy_master_loses_nothing() {
     assert_eq!(block_in_place(|| run.topo.master_addr(&run.shard)), run.master, "a failover happened");
     let outcomes = run.finish("client <-> master blackholed, no failover").await;
     nothing_lost(&outcomes);
+    // Sentinel hears the master: the client declared the shard down rather
+    // than wait for a failover that would not come.
+    assert!(outcomes[&Kind::FastSet].errors.contains_key("ShardDown"), "{outcomes:?}");
 }
 
 /// The client's connections to a healthy master reset (RST) for 2 s, and
