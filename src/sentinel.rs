@@ -23,16 +23,17 @@ use crate::config::{AddressMap, Auth, Config, NodeAddr};
 use crate::error::{Error, Result, SentinelFailure};
 use crate::events::{Event, Events};
 
+mod promotion;
 pub(crate) mod quorum;
 pub(crate) mod reply;
 pub(crate) mod switch;
 mod views;
 
+pub(crate) use promotion::Promotion;
+use promotion::{MasterSeen, ReplicaSeen, judge_promotion};
 use quorum::Tally;
-pub(crate) use reply::{MasterEntry, Promotion};
-use reply::{
-    MasterSeen, ReplicaSeen, entry_addr, judge_promotion, parse_master_addr, parse_masters, parse_table,
-};
+pub(crate) use reply::MasterEntry;
+use reply::{entry_addr, parse_master_addr, parse_masters, parse_table};
 pub use views::SentinelView;
 
 /// The known Sentinels, in the order they are tried.
