@@ -89,9 +89,10 @@ pub enum Event {
         /// The master held down.
         master: String,
     },
-    /// Writes to the shard go out again: another master was installed, or
-    /// `-odown` / `-failover-abort-no-good-slave` released the one held down.
-    /// (A fence that outlives the failover deadline lapses without this event.)
+    /// Writes to the shard go out again: another master was installed,
+    /// `-odown` / `-failover-abort-no-good-slave` released the one held down,
+    /// or the fence outlived the failover deadline (reported when a write
+    /// finds it so).
     WritesReleased {
         /// The shard (master name).
         shard: String,

@@ -48,6 +48,9 @@ pub const FAILOVERS: &str = "disredis.failovers";
 pub const OUTAGE_DURATION: &str = "disredis.shard.outage.duration";
 /// Gauge: 1 while a shard counts as down (`Error::ShardDown`), per client.
 pub const SHARD_DOWN: &str = "disredis.shard.down";
+/// Gauge: 1 while writes to a shard are held because a quorum of Sentinels
+/// holds its master down (`Builder::fence_writes`), per client.
+pub const WRITES_HELD: &str = "disredis.shard.writes_held";
 /// Gauge: the ring version the client follows.
 pub const RING_VERSION: &str = "disredis.ring.version";
 /// Histogram, seconds: a pub/sub gap per sample, how long a shard had no subscription.
@@ -143,6 +146,8 @@ mod off {
         pub(crate) fn marked_down(&self) {}
         #[inline(always)]
         pub(crate) fn marked_up(&self) {}
+        #[inline(always)]
+        pub(crate) fn writes_held(&self, _held: bool) {}
         #[inline(always)]
         pub(crate) fn retired(&self) {}
         #[inline(always)]

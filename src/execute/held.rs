@@ -33,7 +33,7 @@ impl Executor {
             if let Some(e) = shard.health.down_error(&shard.name, now) {
                 return Err(e);
             }
-            let Some(until) = shard.fence.holds(shard.addr().as_ref(), now) else {
+            let Some(until) = shard.writes_held_until(now) else {
                 return Ok(());
             };
             if !noted {

@@ -20,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use super::{
     CONNECTION_COUNT, CONNECTION_CREATE_TIME, FAILOVERS, Failure, OPERATION_DURATION, OUTAGE_DURATION,
     PUBSUB_DROPPED, PUBSUB_GAP_DURATION, RE_RESOLVES, RETRIES, RING_VERSION, SENTINEL_ERRORS, SHARD_DOWN,
+    WRITES_HELD,
 };
 use crate::addr::NodeAddr;
 
@@ -85,6 +86,8 @@ pub(crate) struct ShardMetrics {
     master: Mutex<Option<Gauge>>,
     /// `disredis.shard.down`, counted while the shard is down.
     declared: Mutex<Option<Gauge>>,
+    /// `disredis.shard.writes_held`, counted while the write fence is up.
+    held: Mutex<Option<Gauge>>,
     /// Per replica and command, the handle of successful reads it answered.
     replica_ok: RwLock<HashMap<NodeAddr, HashMap<&'static str, Histogram>>>,
 }
@@ -102,6 +105,7 @@ impl ShardMetrics {
             down: Mutex::new(None),
             master: Mutex::new(None),
             declared: Mutex::new(None),
+            held: Mutex::new(None),
             replica_ok: RwLock::new(HashMap::new()),
             shard,
         }
@@ -154,6 +158,25 @@ impl ShardMetrics {
             let g = gauge!(SHARD_DOWN, vec![SYSTEM, Label::new(SHARD, self.shard.clone())]);
             g.increment(1.0);
             *declared = Some(g);
+        }
+    }
+
+    /// The write fence went up (`true`) or came down: `disredis.shard.writes_held`
+    /// counts it while it is up (adding up over the clients of a process).
+    pub(crate) fn writes_held(&self, held: bool) {
+        let mut slot = self.held.lock();
+        match (held, slot.is_some()) {
+            (true, false) => {
+                let g = gauge!(WRITES_HELD, vec![SYSTEM, Label::new(SHARD, self.shard.clone())]);
+                g.increment(1.0);
+                *slot = Some(g);
+            }
+            (false, true) => {
+                if let Some(g) = slot.take() {
+                    g.decrement(1.0);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -336,8 +359,9 @@ pub fn describe() {
         (PUBSUB_DROPPED, "Pub/sub messages dropped because the consumer fell behind."),
         (SENTINEL_ERRORS, "Times a Sentinel could not be used."),
     ];
-    const GAUGES: [(&str, &str); 3] = [
+    const GAUGES: [(&str, &str); 4] = [
         (SHARD_DOWN, "1 while a shard counts as down and its requests fail at once."),
+        (WRITES_HELD, "1 while writes to a shard are held: a quorum of Sentinels holds its master down."),
         (CONNECTION_COUNT, "Open connections per shard and kind (master, replica, dedicated)."),
         (RING_VERSION, "The ring version the client follows."),
     ];

@@ -6,8 +6,9 @@
 //! `-failover-abort-no-good-slave` (no failover is coming, so nothing the
 //! master takes will be discarded), when another master is installed, or when
 //! it expires (`Config::failover_deadline` after it was raised: a missed
-//! `-odown` must not hold writes forever). The record only; the request path
-//! (`execute`) decides what waits. Every moment is passed in, so it is
+//! `-odown` must not hold writes forever; the shard lowers it when a write
+//! finds it expired). The record only; the request path (`execute`) decides
+//! what waits. Every moment is passed in, so it is
 //! unit-tested without a clock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,14 +64,18 @@ impl Fence {
     }
 
     /// Until when writes to the shard's master at `current` wait, if the
-    /// fence holds it at `now`. An expired fence is lowered here.
+    /// fence holds it at `now` (an expired one holds nothing).
     pub(crate) fn holds(&self, current: Option<&NodeAddr>, now: Instant) -> Option<Instant> {
-        let (held, until, _) = self.on.lock().clone()?;
-        if now >= until {
-            self.lower(Some(&held), now);
-            return None;
-        }
-        (current == Some(&held)).then_some(until)
+        let on = self.on.lock();
+        let (held, until, _) = on.as_ref()?;
+        (now < *until && current == Some(held)).then_some(*until)
+    }
+
+    /// The master an expired fence still names at `now` (to be lowered by
+    /// its owner, who reports it).
+    pub(crate) fn expired(&self, now: Instant) -> Option<NodeAddr> {
+        let on = self.on.lock();
+        on.as_ref().filter(|(_, until, _)| now >= *until).map(|(held, _, _)| held.clone())
     }
 }
 
@@ -104,7 +109,9 @@ mod tests {
         assert_eq!(f.lower(None, t3), None, "lowered once");
         f.raise(a.clone(), t0, until);
         assert_eq!(f.holds(Some(&a), until), None, "expired");
-        assert!(!f.maybe_up(), "an expired fence is lowered");
+        assert_eq!(f.expired(until), Some(a.clone()), "left for its owner to lower");
+        assert_eq!(f.expired(t0), None);
+        assert!(f.lower(Some(&a), until).is_some());
         f.raise(a.clone(), t0, until);
         assert!(f.lower(None, t3).is_some(), "a new master lowers whatever is held");
     }

@@ -151,14 +151,25 @@ impl Shard {
             let now = Instant::now();
             let master = addr.to_string();
             if self.fence.raise(addr, now, now + config.failover_deadline) {
+                self.metrics.writes_held(true);
                 self.events.emit(Event::WritesHeld { shard: self.name.clone(), master });
             }
         }
     }
 
+    /// Until when writes to this shard wait at `now` (see `fence`): an
+    /// expired fence is lowered (and reported) here.
+    pub(crate) fn writes_held_until(&self, now: Instant) -> Option<Instant> {
+        if let Some(addr) = self.fence.expired(now) {
+            self.release(Some(&addr));
+        }
+        self.fence.holds(self.addr().as_ref(), now)
+    }
+
     /// Lowers the write fence if it holds `addr` (`None`: whatever it holds).
     fn release(&self, addr: Option<&NodeAddr>) {
         if let Some(held_for) = self.fence.lower(addr, Instant::now()) {
+            self.metrics.writes_held(false);
             self.events.emit(Event::WritesReleased { shard: self.name.clone(), held_for });
         }
     }
