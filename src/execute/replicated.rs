@@ -39,17 +39,17 @@ impl Executor {
                 confirm(used, None).await?;
                 Ok(reply)
             }
-            Request::Pipe { .. } | Request::Part(_) => {
-                // The commands borrowed (the caller's own, or a split pipeline's
-                // share), and the WAIT after them.
+            _ => {
+                // The commands borrowed (the caller's command or pipeline, or a
+                // split pipeline's share), and the WAIT after them.
                 let (mut pieces, offset, count): (Vec<Piece>, _, _) = match req {
+                    Request::Cmd(cmd) => (vec![Piece::Caller(cmd)], 0, 1),
                     Request::Pipe { pipe, offset, count } => {
                         (pipe.cmd_iter().map(Piece::Caller).collect(), offset, count)
                     }
                     Request::Part(part) => {
                         (part.iter().map(|p| Piece::Caller(p.cmd())).collect(), 0, part.len())
                     }
-                    Request::Cmd(_) => unreachable!("matched above"),
                 };
                 pieces.push(Piece::Own(wait));
                 let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
@@ -59,18 +59,10 @@ impl Executor {
                 if !values.iter().all(durable::refused) {
                     confirm(used, Some(acked)).await?;
                 }
-                Ok(Reply::Many(values))
-            }
-            Request::Cmd(cmd) => {
-                let pieces = [Piece::Caller(cmd), Piece::Own(wait)];
-                let (reply, used) = self.deliver(shards, idx, call, Request::Part(&pieces)).await?;
-                let mut values = reply.many()?.into_iter();
-                let (reply, acked) =
-                    (values.next().unwrap_or(Value::Nil), values.next().unwrap_or(Value::Nil));
-                if !durable::refused(&reply) {
-                    confirm(used, Some(acked)).await?;
-                }
-                Ok(Reply::One(reply))
+                Ok(match req {
+                    Request::Cmd(_) => Reply::One(values.into_iter().next().unwrap_or(Value::Nil)),
+                    _ => Reply::Many(values),
+                })
             }
         }
     }

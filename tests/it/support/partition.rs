@@ -101,7 +101,7 @@ impl Topology {
     /// names to theirs.
     pub fn proxied_builder(&self) -> Builder {
         let sentinels: Vec<String> =
-            self.sentinel_addrs().iter().map(|s| addr(self.client_link(s).port())).collect();
+            self.sentinel_addrs().iter().map(|s| self.client_link(s).addr()).collect();
         let map: HashMap<u16, u16> =
             self.proxies.by_port.values().map(|l| (l.cluster.port(), l.client.port())).collect();
         DisredisClient::builder().sentinels(sentinels).address_map(move |a: &NodeAddr| {

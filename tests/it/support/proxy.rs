@@ -19,7 +19,8 @@
 //! calls and its client's runtime don't starve them.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -74,24 +75,41 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 pub struct Proxy {
     port: u16,
     faults: watch::Sender<Faults>,
+    /// Bytes read from clients (requests), for tests that check a path was used.
+    to_node: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Proxy {
-    /// A proxy on the free `port` in front of `127.0.0.1:target`.
+    /// A proxy on the free `port` (0: one the system picks) in front of
+    /// `127.0.0.1:target`.
     pub fn start(port: u16, target: u16) -> std::io::Result<Proxy> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
         let (faults, rx) = watch::channel(Faults::PASS);
+        let to_node = Arc::new(AtomicUsize::new(0));
+        let counted = to_node.clone();
         let task = runtime().spawn(async move {
             let listener = TcpListener::from_std(listener).expect("a tokio listener");
-            accept(listener, target, rx).await
+            accept(listener, target, rx, counted).await
         });
-        Ok(Proxy { port, faults, task })
+        Ok(Proxy { port, faults, to_node, task })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Bytes clients sent through the proxy so far (requests, not
+    /// connections: a client may reuse a connection opened earlier).
+    pub fn sent_to_node(&self) -> usize {
+        self.to_node.load(Ordering::SeqCst)
     }
 
     /// Sets both directions' faults (every connection, open or new, follows at once).
@@ -109,12 +127,12 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: TcpListener, target: u16, faults: watch::Receiver<Faults>) {
+async fn accept(listener: TcpListener, target: u16, faults: watch::Receiver<Faults>, sent: Arc<AtomicUsize>) {
     loop {
         let Ok((client, _)) = listener.accept().await else { continue };
-        let faults = faults.clone();
+        let (faults, sent) = (faults.clone(), sent.clone());
         tokio::spawn(async move {
-            let _ = link(client, target, faults).await;
+            let _ = link(client, target, faults, &sent).await;
         });
     }
 }
@@ -122,7 +140,12 @@ async fn accept(listener: TcpListener, target: u16, faults: watch::Receiver<Faul
 /// One proxied connection: held while its first direction is blackholed or
 /// reset, then connected to the node and pumped both ways until both ends
 /// closed or a reset is set.
-async fn link(client: TcpStream, target: u16, mut faults: watch::Receiver<Faults>) -> std::io::Result<()> {
+async fn link(
+    client: TcpStream,
+    target: u16,
+    mut faults: watch::Receiver<Faults>,
+    sent: &AtomicUsize,
+) -> std::io::Result<()> {
     client.set_nodelay(true)?;
     loop {
         let now = *faults.borrow_and_update();
@@ -146,7 +169,7 @@ async fn link(client: TcpStream, target: u16, mut faults: watch::Receiver<Faults
         let (up, down) = (faults.clone(), faults.clone());
         tokio::select! {
             r = faults.wait_for(Faults::resets) => r.is_ok(),
-            _ = async { tokio::join!(pump(cr, nw, up, |f| f.to_node), pump(nr, cw, down, |f| f.from_node)) } => false,
+            _ = async { tokio::join!(pump(cr, nw, up, |f| f.to_node, Some(sent)), pump(nr, cw, down, |f| f.from_node, None)) } => false,
         }
     };
     if reset_now {
@@ -162,12 +185,14 @@ fn reset(stream: &TcpStream) -> std::io::Result<()> {
 }
 
 /// Copies `from` to `to` under `which` direction's fault until `from`
-/// closes (then closes `to`'s direction: a FIN for a FIN) or the proxy stops.
+/// closes (then closes `to`'s direction: a FIN for a FIN) or the proxy stops;
+/// adds what it reads to `count`, if given.
 async fn pump(
     mut from: ReadHalf<'_>,
     mut to: WriteHalf<'_>,
     mut faults: watch::Receiver<Faults>,
     which: fn(&Faults) -> Fault,
+    count: Option<&AtomicUsize>,
 ) {
     // Delayed chunks wait in a queue for the writing half, so a delay is
     // added once per chunk, not summed over them.
@@ -207,6 +232,9 @@ async fn pump(
                     continue;
                 }
             };
+            if let Some(count) = count {
+                count.fetch_add(n, Ordering::SeqCst);
+            }
             let now = which(&faults.borrow());
             let delay = match now {
                 Fault::Delay(d) => d,
