@@ -165,7 +165,8 @@ fn restarted_old_master_is_demoted() {
 }
 
 /// The partition proxy does what `support::proxy` says: passes, delays,
-/// holds bytes while blackholed and delivers them on heal, resets.
+/// holds bytes while blackholed and delivers them on heal, resets, and
+/// holds one process's connections while another's pass.
 #[test]
 fn the_proxy_passes_delays_blackholes_and_resets() {
     use std::io::{Read, Write};
@@ -211,4 +212,17 @@ fn the_proxy_passes_delays_blackholes_and_resets() {
     let mut again = std::net::TcpStream::connect(("127.0.0.1", link.port())).unwrap();
     again.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     assert_eq!(ping(&mut again).unwrap(), "+PONG\r\n");
+
+    // By source: a fault for another process leaves this one's connection
+    // passing; one for this process (found in /proc) holds it.
+    link.set_from(topology.pid_of(&master), Faults::BLACKHOLE);
+    assert_eq!(ping(&mut again).unwrap(), "+PONG\r\n");
+    link.set_from(std::process::id(), Faults::BLACKHOLE);
+    again.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let held = ping(&mut again).unwrap_err();
+    assert!(matches!(held.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{held}");
+    link.set(Faults::PASS);
+    again.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = again.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n");
 }

@@ -12,13 +12,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use disredis::DisredisClient;
+use disredis::{Builder, DisredisClient};
 use tokio::task::block_in_place;
 
 use crate::support::proxy::{Fault, Faults};
 use crate::support::{Spec, Topology, generation, info_field, keys_on};
 
 mod load;
+mod minority;
 
 use load::{Kind, Load, Outcome, report};
 
@@ -54,11 +55,14 @@ struct Run {
 impl Run {
     /// `fence`: `Builder::fence_writes` (on by default).
     async fn start(fence: bool, tag: &str) -> Run {
+        Run::start_with(tag, |_, b| b.fence_writes(fence)).await
+    }
+
+    /// [`Run::start`] with the clients' builders changed by `tweak`.
+    async fn start_with(tag: &str, tweak: impl Fn(&Topology, Builder) -> Builder) -> Run {
         let topo = Topology::start_proxied(spec());
-        let fast = topo.proxied_builder().fence_writes(fence).connect().await.unwrap();
-        let durable = topo
-            .proxied_builder()
-            .fence_writes(fence)
+        let fast = tweak(&topo, topo.proxied_builder()).connect().await.unwrap();
+        let durable = tweak(&topo, topo.proxied_builder())
             .wait_replicas(1, Duration::from_secs(1))
             .connect()
             .await

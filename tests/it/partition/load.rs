@@ -1,6 +1,6 @@
-//! Writers of three kinds through the client during a partition, and what
-//! the shard holds after it: every acknowledged write looked up on the master
-//! Sentinel names once the partition healed.
+//! Writers of three kinds (and readers) through the client during a
+//! partition, and what the shard holds after it: every acknowledged write
+//! looked up on the master Sentinel names once the partition healed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +23,15 @@ pub enum Kind {
     FastIncr,
     /// The same with `wait_replicas(1, …)`.
     DurableIncr,
+    /// Readers: `GET` of the first durable counter through the durable
+    /// client. Their `lost` is the reads that went back below an earlier
+    /// read of the same reader (a value seen and later gone).
+    Read,
 }
 
-/// Writers of each kind.
-const WRITERS: [(Kind, usize); 4] =
-    [(Kind::FastSet, 4), (Kind::DurableSet, 4), (Kind::FastIncr, 2), (Kind::DurableIncr, 2)];
+/// Tasks of each kind.
+const WRITERS: [(Kind, usize); 5] =
+    [(Kind::FastSet, 4), (Kind::DurableSet, 4), (Kind::FastIncr, 2), (Kind::DurableIncr, 2), (Kind::Read, 2)];
 
 /// One writer's record.
 #[derive(Debug, Default)]
@@ -38,6 +42,8 @@ struct Record {
     ambiguous: u64,
     errors: BTreeMap<String, u64>,
     longest: Duration,
+    /// Reads below an earlier read (readers only).
+    went_back: u64,
 }
 
 impl Record {
@@ -61,7 +67,7 @@ pub struct Load {
 pub struct Outcome {
     pub acked: u64,
     /// Acknowledged and not there afterwards (for counters: acknowledged
-    /// increments the counter lacks).
+    /// increments the counter lacks; for readers: reads that went back).
     pub lost: u64,
     pub ambiguous: u64,
     /// Errors by kind (`ShardDown`, `NotReplicated`, …), ambiguous ones apart.
@@ -85,10 +91,13 @@ impl Load {
             for w in 0..n {
                 let mut con = match kind {
                     Kind::FastSet | Kind::FastIncr => fast.clone(),
-                    Kind::DurableSet | Kind::DurableIncr => durable.clone(),
+                    Kind::DurableSet | Kind::DurableIncr | Kind::Read => durable.clone(),
                 };
                 let (stop, count) = (stop.clone(), acked.clone());
-                let prefix = format!("{{{tag}}}:{kind:?}:{w}");
+                let prefix = match kind {
+                    Kind::Read => format!("{{{tag}}}:{:?}:0", Kind::DurableIncr),
+                    _ => format!("{{{tag}}}:{kind:?}:{w}"),
+                };
                 tasks.push((
                     kind,
                     tokio::spawn(async move {
@@ -97,12 +106,18 @@ impl Load {
                         if counter {
                             r.keys.push(prefix.clone());
                         }
-                        let mut seq = 0u64;
+                        let (mut seq, mut highest) = (0u64, 0u64);
                         while !stop.load(Ordering::Relaxed) {
                             seq += 1;
                             let key = format!("{prefix}:{seq}");
                             let started = Instant::now();
-                            let result = if counter {
+                            let result = if kind == Kind::Read {
+                                con.get::<_, Option<u64>>(&prefix).await.map(|v| {
+                                    let v = v.unwrap_or(0);
+                                    r.went_back += u64::from(v < highest);
+                                    highest = highest.max(v);
+                                })
+                            } else if counter {
                                 con.incr::<_, _, i64>(&prefix, 1).await.map(drop)
                             } else {
                                 con.set::<_, _, ()>(&key, seq).await
@@ -111,8 +126,10 @@ impl Load {
                             match result.map_err(Error::from) {
                                 Ok(()) => {
                                     r.acked += 1;
-                                    count.fetch_add(1, Ordering::Relaxed);
-                                    if !counter {
+                                    if kind != Kind::Read {
+                                        count.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    if !counter && kind != Kind::Read {
                                         r.keys.push(key);
                                     }
                                 }
@@ -165,6 +182,7 @@ impl Load {
             for (kind, r) in records {
                 let o = out.entry(kind).or_default();
                 let lost = match kind {
+                    Kind::Read => r.went_back,
                     Kind::FastIncr | Kind::DurableIncr => {
                         let value: Option<u64> = redis::cmd("GET").arg(&r.keys[0]).query(&mut con).unwrap();
                         let value = value.unwrap_or(0);
@@ -202,6 +220,16 @@ impl Load {
 /// One line per kind, for the run's log and docs/reliability.md.
 pub fn report(scenario: &str, outcomes: &BTreeMap<Kind, Outcome>) {
     for (kind, o) in outcomes {
+        if *kind == Kind::Read {
+            eprintln!(
+                "partition: {scenario}: Read: {} reads, {} went back below an earlier read, errors {:?}, longest request {:.2} s",
+                o.acked,
+                o.lost,
+                o.errors,
+                o.longest.as_secs_f64()
+            );
+            continue;
+        }
         eprintln!(
             "partition: {scenario}: {kind:?}: {} acknowledged, {} lost, {} ambiguous, errors {:?}, longest request {:.2} s",
             o.acked,

@@ -275,6 +275,13 @@ impl Topology {
         }
     }
 
+    /// The PID of the process at `address` (its own or a proxy's).
+    pub fn pid_of(&self, address: &str) -> u32 {
+        let port = self.port_of(address);
+        let pid = self.lock().iter().find(|n| n.port == port && n.child.is_some()).map(|n| n.pid);
+        pid.unwrap_or_else(|| self.fail(&format!("{address} is not running")))
+    }
+
     /// PIDs of the processes currently running (or stopped).
     pub fn pids(&self) -> Vec<u32> {
         self.lock().iter().filter(|n| n.child.is_some()).map(|n| n.pid).collect()
@@ -301,7 +308,7 @@ impl Topology {
     }
 
     /// The port of the process at `address` (its own, or one of its proxies').
-    fn port_of(&self, address: &str) -> u16 {
+    pub fn port_of(&self, address: &str) -> u16 {
         let port = address
             .strip_prefix("127.0.0.1:")
             .and_then(|p| p.parse::<u16>().ok())

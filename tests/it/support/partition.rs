@@ -88,6 +88,18 @@ impl Topology {
         }
     }
 
+    /// Cuts the processes at `a` and `b` off from each other, both ways:
+    /// what either opened to the other (through any of its proxies) is
+    /// blackholed; the other links of both pass as before.
+    pub fn cut_between(&self, a: &str, b: &str) {
+        for (from, to) in [(a, b), (b, a)] {
+            let pid = self.pid_of(from);
+            let links = self.links(to);
+            links.cluster.set_from(pid, Faults::BLACKHOLE);
+            links.client.set_from(pid, Faults::BLACKHOLE);
+        }
+    }
+
     /// Lifts every fault on every link.
     pub fn heal(&self) {
         for l in self.proxies.by_port.values() {

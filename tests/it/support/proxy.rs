@@ -15,9 +15,16 @@
 //! - **reset**: every connection through the proxy is closed with an RST,
 //!   and new ones are reset at once, until the fault is lifted.
 //!
+//! A fault is set for every connection through the proxy, or only for those
+//! one process opened ([`Proxy::set_from`]): the proxy finds each
+//! connection's process in `/proc` when it accepts it (Linux), which is how a
+//! test cuts one pair of processes while the others sharing the proxy still
+//! pass.
+//!
 //! The proxies run on a runtime of their own, so a test's blocking harness
 //! calls and its client's runtime don't starve them.
 
+use std::fs;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -58,6 +65,46 @@ impl Faults {
     }
 }
 
+/// The faults of a proxy: for every connection, except those a given
+/// process opened.
+#[derive(Clone, Debug)]
+struct Rules {
+    all: Faults,
+    /// By the pid of the process that opened the connection.
+    from: Vec<(u32, Faults)>,
+}
+
+impl Rules {
+    const PASS: Rules = Rules { all: Faults::PASS, from: Vec::new() };
+
+    /// The faults of a connection `source` opened (`None`: not known).
+    fn of(&self, source: Option<u32>) -> Faults {
+        self.from.iter().find(|(pid, _)| Some(*pid) == source).map_or(self.all, |(_, f)| *f)
+    }
+}
+
+/// The pid of the process whose socket `127.0.0.1:peer` is connected to
+/// `127.0.0.1:port`: its inode from `/proc/net/tcp`, then the process holding
+/// it among `/proc/*/fd` (our own children and ourselves: same user).
+fn owner(peer: u16, port: u16) -> Option<u32> {
+    let (local, remote) = (format!("0100007F:{peer:04X}"), format!("0100007F:{port:04X}"));
+    let table = fs::read_to_string("/proc/net/tcp").ok()?;
+    let inode = table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
+            .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
+            .flatten()
+    })?;
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let mut fds = fs::read_dir(entry.path().join("fd")).ok()?;
+        fds.any(|fd| {
+            fd.is_ok_and(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == inode.as_str()))
+        })
+        .then_some(pid)
+    })
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -74,7 +121,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// connection through it) on drop.
 pub struct Proxy {
     port: u16,
-    faults: watch::Sender<Faults>,
+    faults: watch::Sender<Rules>,
     /// Bytes read from clients (requests), for tests that check a path was used.
     to_node: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -87,12 +134,12 @@ impl Proxy {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
-        let (faults, rx) = watch::channel(Faults::PASS);
+        let (faults, rx) = watch::channel(Rules::PASS);
         let to_node = Arc::new(AtomicUsize::new(0));
         let counted = to_node.clone();
         let task = runtime().spawn(async move {
             let listener = TcpListener::from_std(listener).expect("a tokio listener");
-            accept(listener, target, rx, counted).await
+            accept(listener, port, target, rx, counted).await
         });
         Ok(Proxy { port, faults, to_node, task })
     }
@@ -112,9 +159,19 @@ impl Proxy {
         self.to_node.load(Ordering::SeqCst)
     }
 
-    /// Sets both directions' faults (every connection, open or new, follows at once).
+    /// Sets both directions' faults for every connection, open or new
+    /// (they follow at once), and lifts those set with [`set_from`](Self::set_from).
     pub fn set(&self, faults: Faults) {
-        self.faults.send_replace(faults);
+        self.faults.send_replace(Rules { all: faults, from: Vec::new() });
+    }
+
+    /// Sets both directions' faults for the connections the process `pid`
+    /// opened (open or new), the others keeping theirs.
+    pub fn set_from(&self, pid: u32, faults: Faults) {
+        self.faults.send_modify(|rules| {
+            rules.from.retain(|(p, _)| *p != pid);
+            rules.from.push((pid, faults));
+        });
     }
 }
 
@@ -122,17 +179,24 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
         // Closing the sender ends every pump (they watch it).
-        let (gone, _) = watch::channel(Faults::PASS);
+        let (gone, _) = watch::channel(Rules::PASS);
         drop(std::mem::replace(&mut self.faults, gone));
     }
 }
 
-async fn accept(listener: TcpListener, target: u16, faults: watch::Receiver<Faults>, sent: Arc<AtomicUsize>) {
+async fn accept(
+    listener: TcpListener,
+    port: u16,
+    target: u16,
+    faults: watch::Receiver<Rules>,
+    sent: Arc<AtomicUsize>,
+) {
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
+        let Ok((client, peer)) = listener.accept().await else { continue };
         let (faults, sent) = (faults.clone(), sent.clone());
         tokio::spawn(async move {
-            let _ = link(client, target, faults, &sent).await;
+            let source = tokio::task::spawn_blocking(move || owner(peer.port(), port)).await.ok().flatten();
+            let _ = link(client, target, source, faults, &sent).await;
         });
     }
 }
@@ -143,12 +207,13 @@ async fn accept(listener: TcpListener, target: u16, faults: watch::Receiver<Faul
 async fn link(
     client: TcpStream,
     target: u16,
-    mut faults: watch::Receiver<Faults>,
+    source: Option<u32>,
+    mut faults: watch::Receiver<Rules>,
     sent: &AtomicUsize,
 ) -> std::io::Result<()> {
     client.set_nodelay(true)?;
     loop {
-        let now = *faults.borrow_and_update();
+        let now = faults.borrow_and_update().of(source);
         if now.resets() {
             return reset(&client);
         }
@@ -168,8 +233,13 @@ async fn link(
         let ((cr, cw), (nr, nw)) = (client.split(), node.split());
         let (up, down) = (faults.clone(), faults.clone());
         tokio::select! {
-            r = faults.wait_for(Faults::resets) => r.is_ok(),
-            _ = async { tokio::join!(pump(cr, nw, up, |f| f.to_node, Some(sent)), pump(nr, cw, down, |f| f.from_node, None)) } => false,
+            r = faults.wait_for(|r| r.of(source).resets()) => r.is_ok(),
+            _ = async {
+                tokio::join!(
+                    pump(cr, nw, up, move |r| r.of(source).to_node, Some(sent)),
+                    pump(nr, cw, down, move |r| r.of(source).from_node, None)
+                )
+            } => false,
         }
     };
     if reset_now {
@@ -190,8 +260,8 @@ fn reset(stream: &TcpStream) -> std::io::Result<()> {
 async fn pump(
     mut from: ReadHalf<'_>,
     mut to: WriteHalf<'_>,
-    mut faults: watch::Receiver<Faults>,
-    which: fn(&Faults) -> Fault,
+    mut faults: watch::Receiver<Rules>,
+    which: impl Fn(&Rules) -> Fault,
     count: Option<&AtomicUsize>,
 ) {
     // Delayed chunks wait in a queue for the writing half, so a delay is

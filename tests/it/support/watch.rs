@@ -48,11 +48,25 @@ impl Topology {
     /// other than `old`, agree on it, and that node answers with `role:master`. Returns the new
     /// master's address; panics with all logs on timeout.
     pub fn wait_for_failover(&self, name: &str, old: &str, within: Duration) -> String {
+        self.wait_for_failover_without(name, old, within, &[])
+    }
+
+    /// [`wait_for_failover`](Self::wait_for_failover) asking every live
+    /// Sentinel but those at `stale` (cut off: they don't learn it).
+    pub fn wait_for_failover_without(
+        &self,
+        name: &str,
+        old: &str,
+        within: Duration,
+        stale: &[String],
+    ) -> String {
         self.shard(name);
+        let stale: Vec<u16> = stale.iter().map(|s| self.port_of(s)).collect();
         let deadline = Instant::now() + within;
         let mut conns: HashMap<u16, redis::Connection> = HashMap::new();
         loop {
-            let live = self.live_sentinels();
+            let mut live = self.live_sentinels();
+            live.retain(|p| !stale.contains(p));
             let mut seen: Vec<(u16, Result<Option<String>, String>)> = Vec::new();
             for port in &live {
                 seen.push((*port, self.cached_query(&mut conns, *port, |c| get_master_addr(c, name))));

@@ -1,0 +1,94 @@
+//! A minority of Sentinels with a stale view: the old master and one
+//! Sentinel cut off together from the other two Sentinels and the replicas
+//! (the client still reaches every node). The majority promotes a replica;
+//! the cut-off Sentinel still hears the old master, so it keeps naming it —
+//! and the client asks it first. `Builder::sentinel_quorum(2)` is what keeps
+//! the client on the majority's master.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use disredis::Event;
+use tokio::task::block_in_place;
+
+use super::load::{Kind, Outcome};
+use super::{FAILOVER_WITHIN, Run, until_the_end, wait_replica_of};
+
+/// The scenario with `sentinel_quorum(quorum)` on both clients. Returns what
+/// the writers saw and whether the client went back to the old master after
+/// it had followed the promotion.
+async fn stale_minority(tag: &str, quorum: usize) -> (BTreeMap<Kind, Outcome>, bool) {
+    // The stale Sentinel first in the client's list: the one a quorum of 1 asks.
+    let run = Run::start_with(tag, |topo, b| {
+        let mut order: Vec<String> =
+            topo.sentinel_addrs().iter().map(|s| topo.client_link(s).addr()).collect();
+        order.rotate_left(2);
+        b.sentinels(order).sentinel_quorum(quorum)
+    })
+    .await;
+    let mut events = run.fast.events();
+    let sentinels = run.topo.sentinel_addrs();
+    let stale = sentinels[2].clone();
+    let majority = [sentinels[..2].to_vec(), run.topo.replica_addrs(&run.shard)].concat();
+    let cut = Instant::now();
+    for other in &majority {
+        run.topo.cut_between(&run.master, other);
+        run.topo.cut_between(&stale, other);
+    }
+    let new = block_in_place(|| {
+        run.topo.wait_for_failover_without(&run.shard, &run.master, FAILOVER_WITHIN, &[stale.clone()])
+    });
+    // The cut-off Sentinel still names the old master (its view is stale).
+    let named = block_in_place(|| {
+        let mut con = run.topo.conn(&stale);
+        let reply: Vec<String> =
+            redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(&run.shard).query(&mut con).unwrap();
+        reply.join(":")
+    });
+    assert_eq!(named, run.master, "the cut-off Sentinel learned the promotion");
+    until_the_end(cut).await;
+    run.heal().await;
+    block_in_place(|| wait_replica_of(&run.topo, &run.master, &new));
+    let shard = run.shard.clone();
+    let old = run.master.clone();
+    let scenario =
+        format!("old master and 1 of 3 Sentinels cut off, client asks it first, sentinel_quorum {quorum}");
+    // After the client followed the promotion, did it go back to the old master?
+    // (Events name the client's addresses: compared by the process behind them.)
+    let topo = &run.topo;
+    let old = topo.port_of(&old);
+    let (mut followed, mut went_back) = (false, false);
+    while let Ok(event) = events.try_recv() {
+        if let Event::SwitchMaster { shard: s, to, .. } = event
+            && s == shard
+        {
+            let to = topo.port_of(&to);
+            went_back |= followed && to == old;
+            followed |= to != old;
+        }
+    }
+    let outcomes = run.finish(&scenario).await;
+    assert!(followed, "{scenario}: the client never followed the promotion");
+    eprintln!("partition: {scenario}: went back to the old master: {went_back}");
+    (outcomes, went_back)
+}
+
+/// With a quorum of 2 the stale Sentinel is outvoted: the client follows the
+/// promotion and never goes back; durability mode loses nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_minority_sentinel_is_outvoted_with_sentinel_quorum() {
+    let (_, went_back) = stale_minority("stale2", 2).await;
+    assert!(!went_back, "the client went back to the old master with sentinel_quorum 2");
+}
+
+/// With a quorum of 1 the client believes the first Sentinel that answers —
+/// the stale one — and goes back to the old master, where fast writes are
+/// lost on the heal; durability mode still loses nothing (the old master has
+/// no replica to confirm a write: `NotReplicated`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_minority_sentinel_misleads_a_quorum_of_one_but_loses_nothing_durable() {
+    let (outcomes, went_back) = stale_minority("stale1", 1).await;
+    if went_back {
+        assert!(outcomes[&Kind::DurableSet].errors.contains_key("NotReplicated"), "{outcomes:?}");
+    }
+}
