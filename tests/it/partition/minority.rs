@@ -36,7 +36,12 @@ async fn stale_minority(tag: &str, quorum: usize) -> (BTreeMap<Kind, Outcome>, b
         run.topo.cut_between(&stale, other);
     }
     let new = block_in_place(|| {
-        run.topo.wait_for_failover_without(&run.shard, &run.master, FAILOVER_WITHIN, &[stale.clone()])
+        run.topo.wait_for_failover_without(
+            &run.shard,
+            &run.master,
+            FAILOVER_WITHIN,
+            std::slice::from_ref(&stale),
+        )
     });
     // The cut-off Sentinel still names the old master (its view is stale).
     let named = block_in_place(|| {
