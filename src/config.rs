@@ -19,7 +19,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// TCP keepalive idle time on connections to data nodes (see
 /// [`Builder::tcp_keepalive`]): a peer that vanished without closing (a
 /// powered-off host, a dropped route) is noticed on an idle connection within
-/// about a minute instead of Linux's default two hours.
+/// a minute — 30 s idle, then a probe every 10 s, closed after 3 unanswered —
+/// instead of Linux's default two hours and eleven minutes.
 pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// Response timeout for ordinary commands: redis-rs's own default (a timeout
 /// counts as a failure of the shard: it may be hung).

@@ -229,7 +229,12 @@ impl Builder {
     }
 
     /// TCP keepalive idle time on connections to masters and replicas; `None`
-    /// turns keepalive off. Default: [`DEFAULT_TCP_KEEPALIVE`].
+    /// turns keepalive off. After it, a probe every 10 s, and the connection is
+    /// closed after 3 unanswered (Linux, macOS, FreeBSD; elsewhere the OS's
+    /// defaults): an idle connection to a vanished peer is closed within the
+    /// idle time + 30 s, before a request finds it dead. A request on a busy
+    /// connection doesn't wait for this: the response timeout bounds it.
+    /// Default: [`DEFAULT_TCP_KEEPALIVE`].
     pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
         self.tcp_keepalive = idle;
         self

@@ -249,3 +249,18 @@ async fn pushes_go_to_the_sink_and_never_answer_a_request() {
     assert_eq!(seen.lock()[2].kind, redis::PushKind::Disconnection);
     assert_eq!(seen.lock().len(), 3, "one Disconnection");
 }
+
+/// Keepalive as `open` sets it: the idle time given, then probes every
+/// 10 s, 3 at most (read back from the socket).
+#[cfg(target_os = "linux")]
+#[test]
+fn keepalive_probes_every_ten_seconds_three_at_most() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    super::open::keep_alive(socket2::SockRef::from(&tcp), Duration::from_secs(30)).unwrap();
+    let sock = socket2::SockRef::from(&tcp);
+    assert!(sock.keepalive().unwrap());
+    assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+    assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(10));
+    assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
+}

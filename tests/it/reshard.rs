@@ -2,7 +2,7 @@
 //! while two independent clients write and read, with nothing lost, nothing
 //! applied twice, and every key on the master its new owner names.
 
-mod load;
+pub(crate) mod load;
 mod measure;
 mod phases;
 #[cfg(feature = "cli")]
