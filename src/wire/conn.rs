@@ -9,6 +9,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use parking_lot::Mutex;
 use redis::{RedisError, RedisResult};
 use tokio::sync::{Notify, oneshot};
@@ -79,6 +81,8 @@ pub(super) struct State {
 /// One request waiting for its replies.
 pub(super) struct Waiter {
     pub(super) start: u64,
+    /// When its caller stops waiting (`None`: never).
+    pub(super) deadline: Option<Instant>,
     pub(super) gather: Gather,
     pub(super) tx: oneshot::Sender<RedisResult<Answer>>,
 }
@@ -113,7 +117,10 @@ impl State {
 impl Wire {
     /// Sends what `pack` writes (whole commands whose replies `expect` says)
     /// and waits for the answer, at most `timeout` (default: the
-    /// connection's response timeout; `Some(None)`: no limit).
+    /// connection's response timeout; `Some(None)`: no limit) — or longer
+    /// while a request queued before it may still be waiting within its own
+    /// (a `WAIT`, a `MIGRATE`): replies come in order, so this one can't come
+    /// sooner, and a healthy connection must not count as hung for it.
     pub(crate) async fn request(
         &self,
         pack: impl FnOnce(&mut Vec<u8>),
@@ -122,18 +129,28 @@ impl Wire {
     ) -> RedisResult<Answer> {
         let shared = &self.owner.shared;
         let timeout = timeout.unwrap_or(shared.timeout);
-        let rx = match shared.enqueue(pack, expect, false) {
-            Ok(rx) => rx,
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (start, mut rx) = match shared.enqueue(pack, expect, deadline, false) {
+            Ok(queued) => queued,
             Err(Refused::Broken(e)) => return Err(e),
-            Err(Refused::Full(pack)) => match timeout {
-                Some(t) => tokio::time::timeout(t, shared.enqueue_when_room(pack, expect))
+            Err(Refused::Full(pack)) => match deadline {
+                Some(d) => tokio::time::timeout_at(d, shared.enqueue_when_room(pack, expect, deadline))
                     .await
                     .map_err(|_| no_room(&shared.addr))??,
-                None => shared.enqueue_when_room(pack, expect).await?,
+                None => shared.enqueue_when_room(pack, expect, deadline).await?,
             },
         };
-        let answer = match timeout {
-            Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| timed_out())?,
+        let answer = match deadline {
+            Some(mut until) => loop {
+                match tokio::time::timeout_at(until, &mut rx).await {
+                    Ok(answer) => break answer,
+                    Err(_) => match shared.waited_on_before(start) {
+                        Some(Some(later)) if later > until => until = later,
+                        Some(None) => break rx.await,
+                        _ => return Err(timed_out()),
+                    },
+                }
+            },
             None => rx.await,
         };
         // A sender dropped unanswered: the waiter was dropped with the state
@@ -163,6 +180,9 @@ impl Drop for Counted<'_> {
     }
 }
 
+/// A queued request: where its bytes start in the stream, and its answer to come.
+pub(super) type Queued = (u64, oneshot::Receiver<RedisResult<Answer>>);
+
 /// Why [`Shared::enqueue`] did not queue a request.
 pub(super) enum Refused<P> {
     /// The connection is gone: the request was not sent.
@@ -179,8 +199,9 @@ impl Shared {
         &self,
         pack: P,
         expect: Expect,
+        deadline: Option<Instant>,
         wait: bool,
-    ) -> Result<oneshot::Receiver<RedisResult<Answer>>, Refused<P>> {
+    ) -> Result<Queued, Refused<P>> {
         let mut st = self.state.lock();
         if let Some(e) = &st.broken {
             return Err(Refused::Broken(not_sent(&self.addr, e)));
@@ -194,21 +215,34 @@ impl Shared {
         let start = st.queued;
         st.queued += (st.out.len() - before) as u64;
         let (tx, rx) = oneshot::channel();
-        st.waiters.push_back(Waiter { start, gather: Gather::new(expect), tx });
+        st.waiters.push_back(Waiter { start, deadline, gather: Gather::new(expect), tx });
         if st.writing {
-            return Ok(rx);
+            return Ok((start, rx));
         }
         st.writing = true;
         if st.waiters.len() > 1 {
             // Others are waiting for replies: the writer task, run after the
             // tasks ready now, writes what they all queue in one go.
             self.hand_over(st);
-            return Ok(rx);
+            return Ok((start, rx));
         }
         let buf = st.take_out();
         drop(st);
         self.write_now(buf);
-        Ok(rx)
+        Ok((start, rx))
+    }
+
+    /// The latest deadline among the requests still unanswered that were
+    /// queued before the one at `start` (`Some(None)`: one waits without
+    /// limit; `None`: none is left).
+    fn waited_on_before(&self, start: u64) -> Option<Option<Instant>> {
+        let st = self.state.lock();
+        let mut latest: Option<Instant> = None;
+        for w in st.waiters.iter().take_while(|w| w.start < start) {
+            let Some(d) = w.deadline else { return Some(None) };
+            latest = Some(latest.map_or(d, |l| l.max(d)));
+        }
+        latest.map(Some)
     }
 
     /// [`Shared::enqueue`] once the queue has room (the reader and the
@@ -217,13 +251,14 @@ impl Shared {
         &self,
         mut pack: P,
         expect: Expect,
-    ) -> RedisResult<oneshot::Receiver<RedisResult<Answer>>> {
+        deadline: Option<Instant>,
+    ) -> RedisResult<Queued> {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.enqueue(pack, expect, true) {
-                Ok(rx) => return Ok(rx),
+            match self.enqueue(pack, expect, deadline, true) {
+                Ok(queued) => return Ok(queued),
                 Err(Refused::Broken(e)) => return Err(e),
                 Err(Refused::Full(p)) => pack = p,
             }

@@ -264,3 +264,31 @@ fn keepalive_probes_every_ten_seconds_three_at_most() {
     assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(10));
     assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
 }
+
+/// A request behind one with a longer patience (a `WAIT`) is not timed out
+/// while that one may still be answered: its reply can only come after. Once
+/// nothing is ahead of it, its own timeout holds.
+#[tokio::test]
+async fn a_request_behind_a_patient_one_waits_as_long_as_it() {
+    let (wire, mut peer) = connected().await;
+    let short = Some(Some(Duration::from_millis(50)));
+    let w = wire.clone();
+    let patient = tokio::spawn(async move { w.send_cmd(&redis::cmd("WAIT"), Some(Some(PATIENCE))).await });
+    let mut got = Vec::new();
+    while count(&got, b"WAIT") < 1 {
+        read_some(&mut peer, &mut got).await;
+    }
+    let w = wire.clone();
+    let behind = tokio::spawn(async move { w.send_cmd(&get("k".into()), short).await });
+    while count(&got, b"GET") < 1 {
+        read_some(&mut peer, &mut got).await;
+    }
+    // Well past the GET's own 50 ms, the WAIT answers, then the GET.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    peer.write_all(b":1\r\n$1\r\nv\r\n").await.unwrap();
+    assert_eq!(patient.await.unwrap().unwrap(), Value::Int(1));
+    assert_eq!(behind.await.unwrap().unwrap(), Value::BulkString(b"v".to_vec()));
+    // Nothing ahead: 50 ms it is.
+    let alone = wire.send_cmd(&get("k".into()), short).await.unwrap_err();
+    assert_eq!(alone.kind(), redis::ErrorKind::Io, "{alone}");
+}

@@ -59,6 +59,7 @@ impl Record {
 pub struct Load {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicU64>,
+    stalls: Arc<Stalls>,
     tasks: Vec<(Kind, tokio::task::JoinHandle<Record>)>,
 }
 
@@ -73,6 +74,29 @@ pub struct Outcome {
     /// Errors by kind (`ShardDown`, `NotReplicated`, …), ambiguous ones apart.
     pub errors: BTreeMap<String, u64>,
     pub longest: Duration,
+    /// The longest time no task of the kind got an answer it counts as
+    /// success: the outage its callers saw, the time to recover.
+    pub stall: Duration,
+}
+
+/// Per kind: when a task of it last succeeded, and the longest gap between
+/// two successes (nanoseconds since the load started).
+struct Stalls {
+    started: Instant,
+    last: [AtomicU64; 5],
+    longest: [AtomicU64; 5],
+}
+
+impl Stalls {
+    fn success(&self, kind: Kind) {
+        let now = self.started.elapsed().as_nanos() as u64;
+        let before = self.last[kind as usize].swap(now, Ordering::Relaxed);
+        self.longest[kind as usize].fetch_max(now.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    fn of(&self, kind: Kind) -> Duration {
+        Duration::from_nanos(self.longest[kind as usize].load(Ordering::Relaxed))
+    }
 }
 
 /// The error's variant name.
@@ -86,6 +110,11 @@ impl Load {
     pub fn start(fast: &DisredisClient, durable: &DisredisClient, tag: &str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicU64::new(0));
+        let stalls = Arc::new(Stalls {
+            started: Instant::now(),
+            last: Default::default(),
+            longest: Default::default(),
+        });
         let mut tasks = Vec::new();
         for (kind, n) in WRITERS {
             for w in 0..n {
@@ -93,7 +122,7 @@ impl Load {
                     Kind::FastSet | Kind::FastIncr => fast.clone(),
                     Kind::DurableSet | Kind::DurableIncr | Kind::Read => durable.clone(),
                 };
-                let (stop, count) = (stop.clone(), acked.clone());
+                let (stop, count, stalls) = (stop.clone(), acked.clone(), stalls.clone());
                 let prefix = match kind {
                     Kind::Read => format!("{{{tag}}}:{:?}:0", Kind::DurableIncr),
                     _ => format!("{{{tag}}}:{kind:?}:{w}"),
@@ -126,6 +155,7 @@ impl Load {
                             match result.map_err(Error::from) {
                                 Ok(()) => {
                                     r.acked += 1;
+                                    stalls.success(kind);
                                     if kind != Kind::Read {
                                         count.fetch_add(1, Ordering::Relaxed);
                                     }
@@ -146,7 +176,7 @@ impl Load {
                 ));
             }
         }
-        Load { stop, acked, tasks }
+        Load { stop, acked, stalls, tasks }
     }
 
     /// Acknowledged writes so far, all kinds.
@@ -208,6 +238,7 @@ impl Load {
                 o.lost += lost;
                 o.ambiguous += r.ambiguous;
                 o.longest = o.longest.max(r.longest);
+                o.stall = self.stalls.of(kind);
                 for (k, n) in r.errors {
                     *o.errors.entry(k).or_default() += n;
                 }
@@ -222,21 +253,23 @@ pub fn report(scenario: &str, outcomes: &BTreeMap<Kind, Outcome>) {
     for (kind, o) in outcomes {
         if *kind == Kind::Read {
             eprintln!(
-                "partition: {scenario}: Read: {} reads, {} went back below an earlier read, errors {:?}, longest request {:.2} s",
+                "partition: {scenario}: Read: {} reads, {} went back below an earlier read, errors {:?}, longest request {:.2} s, longest stall {:.2} s",
                 o.acked,
                 o.lost,
                 o.errors,
-                o.longest.as_secs_f64()
+                o.longest.as_secs_f64(),
+                o.stall.as_secs_f64()
             );
             continue;
         }
         eprintln!(
-            "partition: {scenario}: {kind:?}: {} acknowledged, {} lost, {} ambiguous, errors {:?}, longest request {:.2} s",
+            "partition: {scenario}: {kind:?}: {} acknowledged, {} lost, {} ambiguous, errors {:?}, longest request {:.2} s, longest stall {:.2} s",
             o.acked,
             o.lost,
             o.ambiguous,
             o.errors,
-            o.longest.as_secs_f64()
+            o.longest.as_secs_f64(),
+            o.stall.as_secs_f64()
         );
     }
 }

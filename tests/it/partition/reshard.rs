@@ -26,7 +26,7 @@ async fn a_partition_between_the_old_owners_and_the_new_master_mid_move_loses_no
     assert_eq!(first.topology().ring.version, 1);
     let a = topo.proxied_builder().connect().await.unwrap();
     let b = topo.proxied_builder().connect().await.unwrap();
-    let seeded = seed(&a, 30_000).await;
+    let seeded = seed(&a, 10_000).await;
     let load = Load::new();
     let writers = load.start(&a, &b);
     let tool = topo.proxied_builder().connect().await.unwrap();
@@ -65,8 +65,10 @@ async fn a_partition_between_the_old_owners_and_the_new_master_mid_move_loses_no
     follows(&b, 4).await;
     load.stop(writers).await;
     eprintln!(
-        "partition: old owners cut from the new master for {FAULT:?} mid-move: moved {} keys",
-        outcome.progress.moved
+        "partition: old owners cut from the new master for {FAULT:?} mid-move: moved {} keys; {} requests, {} failed",
+        outcome.progress.moved,
+        load.ops.load(std::sync::atomic::Ordering::Relaxed),
+        load.errors.lock().len()
     );
     tokio::task::block_in_place(|| verify_acknowledged(&topo, &names, &load, &seeded));
 }

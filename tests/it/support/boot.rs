@@ -9,7 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::access::{Access, make_certs};
-use super::conf::{DOWN_AFTER_MS, DOWN_AFTER_STAGGER_MS, FAST_PROFILE, data_conf, sentinel_conf};
+use super::conf::{
+    DOWN_AFTER_MS, DOWN_AFTER_STAGGER_MS, FAST_PROFILE, PROXIED_DOWN_AFTER_MS, data_conf, sentinel_conf,
+};
 use super::node::{Kind, Node};
 use super::partition::Proxies;
 use super::ports::reserve_ports;
@@ -122,7 +124,8 @@ impl Topology {
                     port,
                     &shards,
                     spec.quorum,
-                    DOWN_AFTER_MS + DOWN_AFTER_STAGGER_MS * (s as u32 - 1),
+                    if proxied { PROXIED_DOWN_AFTER_MS } else { DOWN_AFTER_MS }
+                        + DOWN_AFTER_STAGGER_MS * (s as u32 - 1),
                     announce,
                 ) + &secure,
             );
