@@ -186,7 +186,9 @@ impl CurrentTable {
     /// Applies what Sentinel reports (`sentinel::switch`: `+switch-master` and
     /// the poll) to the current table until the channel closes: a shard whose
     /// master moved, or that has no connection, switches to the named address,
-    /// ROLE-checked. Each switch runs on its own task (the shard's gate orders
+    /// ROLE-checked — except that the poll never takes a shard back to the
+    /// master a `+switch-master` moved it from ([`Shard::follow_switch`]).
+    /// Each switch runs on its own task (the shard's gate orders
     /// them), so a hung node delays only its own shard. `+odown` raises the
     /// shard's write fence (`Config::fence_writes`), `-odown` lowers it.
     pub(crate) async fn follow(self: Arc<Self>, mut heard: mpsc::Receiver<Heard>, config: Arc<Config>) {
@@ -207,12 +209,22 @@ impl CurrentTable {
             if shard.addr().as_ref() == Some(&addr) && shard.connection().is_some() {
                 continue;
             }
-            if announced_by.is_none() {
+            let announced = announced_by.is_some();
+            if !announced {
+                if shard.superseded(&addr) {
+                    debug!(shard = %name, named = %addr, "poll: a Sentinel names the master a +switch-master left; its view is stale, not going back");
+                    continue;
+                }
                 info!(shard = %name, to = %addr, "poll: Sentinel names another master");
             }
             let config = config.clone();
             tokio::spawn(async move {
-                if let Err(e) = table.shards[idx].switch_to(addr, &config).await {
+                let shard = &table.shards[idx];
+                let switched = match announced {
+                    true => shard.follow_switch(addr, &config).await,
+                    false => shard.switch_to(addr, &config).await,
+                };
+                if let Err(e) = switched {
                     debug!(shard = %name, error = %e, "switch not possible yet; the poll and the retry loop will catch up");
                 }
             });

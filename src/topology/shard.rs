@@ -28,6 +28,9 @@ struct State {
     conn: Option<Wire>,
     /// When `conn` was installed.
     installed_at: Option<Instant>,
+    /// The master a `+switch-master` moved the shard away from, until the
+    /// shard is installed there again (see [`Shard::follow_switch`]).
+    superseded: Option<NodeAddr>,
 }
 
 /// One shard: a Sentinel master name and its connection.
@@ -120,6 +123,9 @@ impl Shard {
             st.generation += 1;
             info!(shard = %self.name, addr = %addr, generation = st.generation, "connected to master");
             let from = st.addr.replace(addr.clone());
+            if st.superseded.as_ref() == Some(&addr) {
+                st.superseded = None;
+            }
             st.conn = Some(conn);
             st.installed_at = Some(Instant::now());
             from
@@ -195,6 +201,29 @@ impl Shard {
                 .await?;
         self.install(addr, conn);
         Ok(())
+    }
+
+    /// [`switch_to`](Self::switch_to) for a `+switch-master`: a failover a
+    /// majority of Sentinels decided and their elected leader announced. The
+    /// master it leaves is remembered: the address poll does not take the shard
+    /// back there (a Sentinel that still names it missed the failover — one cut
+    /// off with the old master, which answers `ROLE` as a master still). A
+    /// request that fails on the new master re-resolves as ever, and a later
+    /// `+switch-master` or a re-resolve that installs the old address again
+    /// forgets it.
+    pub(crate) async fn follow_switch(&self, addr: NodeAddr, config: &Config) -> Result<()> {
+        let before = self.addr();
+        self.switch_to(addr.clone(), config).await?;
+        if let Some(before) = before.filter(|b| *b != addr) {
+            self.state.write().superseded = Some(before);
+        }
+        Ok(())
+    }
+
+    /// Whether a `+switch-master` moved the shard away from `addr` (and it was
+    /// not installed there since).
+    pub(crate) fn superseded(&self, addr: &NodeAddr) -> bool {
+        self.state.read().superseded.as_ref() == Some(addr)
     }
 
     /// Asks Sentinel for this shard's master, connects, checks `ROLE`, installs it.

@@ -321,10 +321,12 @@ async fn flapping(length: Duration) {
 
 /// One slow master (100 ms added each way on the client's link): slower,
 /// but no errors and no needless re-resolve — the shard keeps its
-/// connection (generation unchanged).
+/// connection (generation unchanged). The clients' response timeout is 1 s,
+/// five round trips: the default 500 ms left too little room under the
+/// whole suite's load on 2 cores (a request timed out now and then).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_master_costs_time_not_errors() {
-    let run = Run::start(true, "slow").await;
+    let run = Run::start_with("slow", |_, b| b.response_timeout(Some(Duration::from_secs(1)))).await;
     let before = (generation(&run.fast, &run.shard), generation(&run.durable, &run.shard));
     let slow = Fault::Delay(Duration::from_millis(100));
     run.topo.client_link(&run.master).set(Faults { to_node: slow, from_node: slow });

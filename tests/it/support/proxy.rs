@@ -16,8 +16,8 @@
 //!   and new ones are reset at once, until the fault is lifted.
 //!
 //! A fault is set for every connection through the proxy, or only for those
-//! one process opened ([`Proxy::set_from`]): the proxy finds each
-//! connection's process in `/proc` when it accepts it (Linux), which is how a
+//! one process opened ([`Proxy::set_from`]): the proxy finds a connection's
+//! process in `/proc` (Linux) when such a fault is first set, which is how a
 //! test cuts one pair of processes while the others sharing the proxy still
 //! pass.
 //!
@@ -27,7 +27,7 @@
 use std::fs;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -77,31 +77,56 @@ struct Rules {
 impl Rules {
     const PASS: Rules = Rules { all: Faults::PASS, from: Vec::new() };
 
-    /// The faults of a connection `source` opened (`None`: not known).
-    fn of(&self, source: Option<u32>) -> Faults {
-        self.from.iter().find(|(pid, _)| Some(*pid) == source).map_or(self.all, |(_, f)| *f)
+    /// The faults of a connection `source` opened.
+    fn of(&self, source: &Source) -> Faults {
+        self.from.iter().find(|(pid, _)| source.is(*pid)).map_or(self.all, |(_, f)| *f)
     }
 }
 
-/// The pid of the process whose socket `127.0.0.1:peer` is connected to
-/// `127.0.0.1:port`: its inode from `/proc/net/tcp`, then the process holding
-/// it among `/proc/*/fd` (our own children and ourselves: same user).
-fn owner(peer: u16, port: u16) -> Option<u32> {
+/// Who opened a proxied connection (`127.0.0.1:peer` to the proxy's
+/// `port`), found out in `/proc` only when a fault by source first asks —
+/// the socket's inode from `/proc/net/tcp`, then whether the process holds it
+/// among `/proc/PID/fd` (our own children and ourselves: same user) — so
+/// tests that cut no single process pay nothing.
+struct Source {
+    peer: u16,
+    port: u16,
+    inode: OnceLock<Option<String>>,
+    known: Mutex<Vec<(u32, bool)>>,
+}
+
+impl Source {
+    fn new(peer: u16, port: u16) -> Source {
+        Source { peer, port, inode: OnceLock::new(), known: Mutex::new(Vec::new()) }
+    }
+
+    /// Whether the process `pid` opened the connection.
+    fn is(&self, pid: u32) -> bool {
+        if let Some((_, known)) = self.known.lock().unwrap().iter().find(|(p, _)| *p == pid) {
+            return *known;
+        }
+        let inode = self.inode.get_or_init(|| socket_inode(self.peer, self.port));
+        let holds = inode.as_deref().is_some_and(|inode| {
+            fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|mut fds| {
+                fds.any(|fd| {
+                    fd.is_ok_and(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == inode))
+                })
+            })
+        });
+        self.known.lock().unwrap().push((pid, holds));
+        holds
+    }
+}
+
+/// `socket:[inode]` of the socket `127.0.0.1:peer` connected to `127.0.0.1:port`.
+fn socket_inode(peer: u16, port: u16) -> Option<String> {
     let (local, remote) = (format!("0100007F:{peer:04X}"), format!("0100007F:{port:04X}"));
     let table = fs::read_to_string("/proc/net/tcp").ok()?;
-    let inode = table.lines().skip(1).find_map(|line| {
+    table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
             .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
             .flatten()
-    })?;
-    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let mut fds = fs::read_dir(entry.path().join("fd")).ok()?;
-        fds.any(|fd| {
-            fd.is_ok_and(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == inode.as_str()))
-        })
-        .then_some(pid)
     })
 }
 
@@ -194,8 +219,8 @@ async fn accept(
     loop {
         let Ok((client, peer)) = listener.accept().await else { continue };
         let (faults, sent) = (faults.clone(), sent.clone());
+        let source = Arc::new(Source::new(peer.port(), port));
         tokio::spawn(async move {
-            let source = tokio::task::spawn_blocking(move || owner(peer.port(), port)).await.ok().flatten();
             let _ = link(client, target, source, faults, &sent).await;
         });
     }
@@ -207,13 +232,13 @@ async fn accept(
 async fn link(
     client: TcpStream,
     target: u16,
-    source: Option<u32>,
+    source: Arc<Source>,
     mut faults: watch::Receiver<Rules>,
     sent: &AtomicUsize,
 ) -> std::io::Result<()> {
     client.set_nodelay(true)?;
     loop {
-        let now = faults.borrow_and_update().of(source);
+        let now = faults.borrow_and_update().of(&source);
         if now.resets() {
             return reset(&client);
         }
@@ -233,11 +258,11 @@ async fn link(
         let ((cr, cw), (nr, nw)) = (client.split(), node.split());
         let (up, down) = (faults.clone(), faults.clone());
         tokio::select! {
-            r = faults.wait_for(|r| r.of(source).resets()) => r.is_ok(),
+            r = faults.wait_for(|r| r.of(&source).resets()) => r.is_ok(),
             _ = async {
                 tokio::join!(
-                    pump(cr, nw, up, move |r| r.of(source).to_node, Some(sent)),
-                    pump(nr, cw, down, move |r| r.of(source).from_node, None)
+                    pump(cr, nw, up, |r| r.of(&source).to_node, Some(sent)),
+                    pump(nr, cw, down, |r| r.of(&source).from_node, None)
                 )
             } => false,
         }
