@@ -260,7 +260,9 @@ impl Builder {
     /// failover deadline. Use a majority of your Sentinels (2 of 3, 3 of 5), the
     /// same majority Sentinel needs to fail over. More than the Sentinels known
     /// after discovery is [`Error::Config`](crate::Error::Config) at connect. `+switch-master` is
-    /// still followed as it comes (only a majority's elected leader sends it).
+    /// still followed as it comes (only a majority's elected leader sends it),
+    /// and whatever the quorum the address poll never takes a shard back to
+    /// the master a `+switch-master` moved it from (docs/failover.md).
     pub fn sentinel_quorum(mut self, n: usize) -> Self {
         self.sentinel_quorum = n;
         self

@@ -17,17 +17,19 @@
 //!
 //! A fault is set for every connection through the proxy, or only for those
 //! one process opened ([`Proxy::set_from`]): the proxy finds a connection's
-//! process in `/proc` (Linux) when such a fault is first set, which is how a
-//! test cuts one pair of processes while the others sharing the proxy still
-//! pass.
+//! process in `/proc` (Linux) when such a fault is set (or, for a connection
+//! opened later, when it first carries bytes), which is how a test cuts one
+//! pair of processes while the others sharing the proxy still pass.
 //!
-//! The proxies run on a runtime of their own, so a test's blocking harness
-//! calls and its client's runtime don't starve them.
+//! The proxies run on a runtime of their own (two workers: all the
+//! proxies of the tests running at once share it), so a test's blocking
+//! harness calls and its client's runtime don't starve them.
 
+use std::collections::HashMap;
 use std::fs;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -84,8 +86,8 @@ impl Rules {
 }
 
 /// Who opened a proxied connection (`127.0.0.1:peer` to the proxy's
-/// `port`), found out in `/proc` only when a fault by source first asks —
-/// the socket's inode from `/proc/net/tcp`, then whether the process holds it
+/// `port`), found out in `/proc` only when a fault by source asks — the
+/// socket's inode from `/proc/net/tcp`, then whether the process holds it
 /// among `/proc/PID/fd` (our own children and ourselves: same user) — so
 /// tests that cut no single process pay nothing.
 struct Source {
@@ -100,41 +102,59 @@ impl Source {
         Source { peer, port, inode: OnceLock::new(), known: Mutex::new(Vec::new()) }
     }
 
+    /// Records what [`Proxy::set_from`] found out for the process `pid`
+    /// (`table`: `/proc/net/tcp` read once; `held`: the inodes `pid` holds).
+    fn learn(&self, pid: u32, table: &Sockets, held: &[String]) {
+        let inode = self.inode.get_or_init(|| table.get(&(self.peer, self.port)).cloned());
+        let holds = inode.as_ref().is_some_and(|i| held.contains(i));
+        let mut known = self.known.lock().unwrap();
+        known.retain(|(p, _)| *p != pid);
+        known.push((pid, holds));
+    }
+
     /// Whether the process `pid` opened the connection.
     fn is(&self, pid: u32) -> bool {
         if let Some((_, known)) = self.known.lock().unwrap().iter().find(|(p, _)| *p == pid) {
             return *known;
         }
-        let inode = self.inode.get_or_init(|| socket_inode(self.peer, self.port));
-        let holds = inode.as_deref().is_some_and(|inode| {
-            fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|mut fds| {
-                fds.any(|fd| {
-                    fd.is_ok_and(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == inode))
-                })
-            })
-        });
+        // A connection opened after the fault was set: found out here, once.
+        let inode = self.inode.get_or_init(|| sockets().remove(&(self.peer, self.port)));
+        let holds = inode.as_ref().is_some_and(|i| held_by(pid).contains(i));
         self.known.lock().unwrap().push((pid, holds));
         holds
     }
 }
 
-/// `socket:[inode]` of the socket `127.0.0.1:peer` connected to `127.0.0.1:port`.
-fn socket_inode(peer: u16, port: u16) -> Option<String> {
-    let (local, remote) = (format!("0100007F:{peer:04X}"), format!("0100007F:{port:04X}"));
-    let table = fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
-            .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
-            .flatten()
-    })
+/// `socket:[inode]` of every IPv4 loopback socket, by (local port, remote port).
+type Sockets = HashMap<(u16, u16), String>;
+
+/// `/proc/net/tcp`, read once.
+fn sockets() -> Sockets {
+    let table = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = |field: &str| field.strip_prefix("0100007F:").and_then(|p| u16::from_str_radix(p, 16).ok());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            Some(((port(f.get(1)?)?, port(f.get(2)?)?), format!("socket:[{}]", f.get(9)?)))
+        })
+        .collect()
+}
+
+/// The `socket:[inode]`s the process `pid` holds open.
+fn held_by(pid: u32) -> Vec<String> {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    fds.flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok()?.into_os_string().into_string().ok())
+        .collect()
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("proxy")
             .enable_all()
             .build()
@@ -147,6 +167,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 pub struct Proxy {
     port: u16,
     faults: watch::Sender<Rules>,
+    /// The connections accepted, to find out who opened them when a fault by
+    /// source is set.
+    sources: Arc<Mutex<Vec<Weak<Source>>>>,
     /// Bytes read from clients (requests), for tests that check a path was used.
     to_node: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -162,11 +185,13 @@ impl Proxy {
         let (faults, rx) = watch::channel(Rules::PASS);
         let to_node = Arc::new(AtomicUsize::new(0));
         let counted = to_node.clone();
+        let sources = Arc::new(Mutex::new(Vec::new()));
+        let accepted = sources.clone();
         let task = runtime().spawn(async move {
             let listener = TcpListener::from_std(listener).expect("a tokio listener");
-            accept(listener, port, target, rx, counted).await
+            accept(listener, port, target, rx, counted, accepted).await
         });
-        Ok(Proxy { port, faults, to_node, task })
+        Ok(Proxy { port, faults, sources, to_node, task })
     }
 
     pub fn port(&self) -> u16 {
@@ -193,6 +218,16 @@ impl Proxy {
     /// Sets both directions' faults for the connections the process `pid`
     /// opened (open or new), the others keeping theirs.
     pub fn set_from(&self, pid: u32, faults: Faults) {
+        // Who opened each open connection, found out here (one read of
+        // /proc/net/tcp) rather than by each connection on the proxies' runtime,
+        // which would stall every proxied link meanwhile.
+        let (table, held) = (sockets(), held_by(pid));
+        let mut sources = self.sources.lock().unwrap();
+        sources.retain(|s| s.strong_count() > 0);
+        for source in sources.iter().filter_map(Weak::upgrade) {
+            source.learn(pid, &table, &held);
+        }
+        drop(sources);
         self.faults.send_modify(|rules| {
             rules.from.retain(|(p, _)| *p != pid);
             rules.from.push((pid, faults));
@@ -215,11 +250,13 @@ async fn accept(
     target: u16,
     faults: watch::Receiver<Rules>,
     sent: Arc<AtomicUsize>,
+    sources: Arc<Mutex<Vec<Weak<Source>>>>,
 ) {
     loop {
         let Ok((client, peer)) = listener.accept().await else { continue };
         let (faults, sent) = (faults.clone(), sent.clone());
         let source = Arc::new(Source::new(peer.port(), port));
+        sources.lock().unwrap().push(Arc::downgrade(&source));
         tokio::spawn(async move {
             let _ = link(client, target, source, faults, &sent).await;
         });
