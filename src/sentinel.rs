@@ -285,6 +285,36 @@ impl Sentinels {
         .await
     }
 
+    /// [`master_addr`](Self::master_addr) for a shard a `+switch-master`
+    /// moved away from `stale` (`Shard::supersede`): with a quorum of 1, a
+    /// Sentinel that names `stale` missed that failover (one cut off with the
+    /// old master) and is passed over for the next, unless every Sentinel that
+    /// answers names it (then it is the master again).
+    pub(crate) async fn master_addr_past(&self, name: &str, stale: Option<&NodeAddr>) -> Result<NodeAddr> {
+        let Some(stale) = stale.filter(|_| self.quorum == 1) else { return self.master_addr(name).await };
+        let passed = std::sync::atomic::AtomicBool::new(false);
+        let found = self
+            .ask(reply::GET_MASTER_ADDR, |mut con, addr| {
+                let passed = &passed;
+                async move {
+                    let named = self.master_at(&mut con, &addr, name).await?;
+                    if named.as_ref() == Some(stale) {
+                        debug!(sentinel = %addr, shard = %name, named = %stale, "this Sentinel names the master a +switch-master left: asking the next");
+                        passed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Ok(None);
+                    }
+                    Ok(named)
+                }
+            })
+            .await;
+        match found {
+            Err(Error::NoSentinel { .. }) if passed.load(std::sync::atomic::Ordering::Relaxed) => {
+                Ok(stale.clone())
+            }
+            other => other,
+        }
+    }
+
     /// `GET-MASTER-ADDR-BY-NAME <name>` on the Sentinel at `addr`, the address mapped.
     async fn master_at(
         &self,

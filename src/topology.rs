@@ -187,13 +187,13 @@ impl CurrentTable {
     /// the poll) to the current table until the channel closes: a shard whose
     /// master moved, or that has no connection, switches to the named address,
     /// ROLE-checked — except that the poll never takes a shard back to the
-    /// master a `+switch-master` moved it from ([`Shard::follow_switch`]).
+    /// master a `+switch-master` moved it from ([`Shard::supersede`]).
     /// Each switch runs on its own task (the shard's gate orders
     /// them), so a hung node delays only its own shard. `+odown` raises the
     /// shard's write fence (`Config::fence_writes`), `-odown` lowers it.
     pub(crate) async fn follow(self: Arc<Self>, mut heard: mpsc::Receiver<Heard>, config: Arc<Config>) {
         while let Some(news) = heard.recv().await {
-            let Sighting { name, addr, announced_by } = match news {
+            let Sighting { name, addr, announced_by, left } = match news {
                 Heard::Master(sighting) => sighting,
                 Heard::Down { name, addr, down } => {
                     let table = self.latest();
@@ -206,11 +206,13 @@ impl CurrentTable {
             let table = self.latest();
             let Some(idx) = table.index_of(&name) else { continue };
             let shard = &table.shards[idx];
+            if let Some(left) = left.filter(|l| *l != addr) {
+                shard.supersede(left);
+            }
             if shard.addr().as_ref() == Some(&addr) && shard.connection().is_some() {
                 continue;
             }
-            let announced = announced_by.is_some();
-            if !announced {
+            if announced_by.is_none() {
                 if shard.superseded(&addr) {
                     debug!(shard = %name, named = %addr, "poll: a Sentinel names the master a +switch-master left; its view is stale, not going back");
                     continue;
@@ -219,12 +221,7 @@ impl CurrentTable {
             }
             let config = config.clone();
             tokio::spawn(async move {
-                let shard = &table.shards[idx];
-                let switched = match announced {
-                    true => shard.follow_switch(addr, &config).await,
-                    false => shard.switch_to(addr, &config).await,
-                };
-                if let Err(e) = switched {
+                if let Err(e) = table.shards[idx].switch_to(addr, &config).await {
                     debug!(shard = %name, error = %e, "switch not possible yet; the poll and the retry loop will catch up");
                 }
             });

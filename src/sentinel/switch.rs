@@ -74,6 +74,9 @@ pub(crate) struct Sighting {
     pub addr: NodeAddr,
     /// A `+switch-master` message (from this Sentinel), or `None` for the poll.
     pub announced_by: Option<NodeAddr>,
+    /// The master a `+switch-master` names as the old one, after the address
+    /// map (`None` for the poll).
+    pub left: Option<NodeAddr>,
 }
 
 /// Starts the poll loop (which also starts one subscription per known
@@ -101,12 +104,15 @@ pub(crate) fn parse_down(payload: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
-/// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`: the name and
-/// the new address.
-pub(crate) fn parse_switch(payload: &str) -> Option<(&str, &str, &str)> {
+/// An address in a Sentinel message: ip and port, unparsed.
+type Named<'a> = (&'a str, &'a str);
+
+/// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`: the name,
+/// the old address and the new one.
+pub(crate) fn parse_switch(payload: &str) -> Option<(&str, Named<'_>, Named<'_>)> {
     let parts: Vec<&str> = payload.split(' ').collect();
     match parts.as_slice() {
-        [name, _, _, ip, port] => Some((name, ip, port)),
+        [name, old_ip, old_port, ip, port] => Some((name, (old_ip, old_port), (ip, port))),
         _ => None,
     }
 }
@@ -132,7 +138,7 @@ async fn supervise(
         // ones that did not move.
         for name in &sorted {
             let Ok(addr) = sentinels.master_addr(name).await else { continue };
-            let sighting = Sighting { name: name.clone(), addr, announced_by: None };
+            let sighting = Sighting { name: name.clone(), addr, announced_by: None, left: None };
             if tx.send(Heard::Master(sighting)).await.is_err() {
                 return;
             }
@@ -222,7 +228,7 @@ fn sighting(
     sentinel: &NodeAddr,
     payload: &str,
 ) -> Option<Sighting> {
-    let Some((name, ip, port)) = parse_switch(payload) else {
+    let Some((name, old, (ip, port))) = parse_switch(payload) else {
         debug!(%sentinel, payload, "ignoring a malformed +switch-master");
         return None;
     };
@@ -234,8 +240,9 @@ fn sighting(
         return None;
     };
     let addr = sentinels.map(addr);
+    let left = NodeAddr::from_parts(old.0, old.1).ok().map(|a| sentinels.map(a));
     info!(%sentinel, shard = %name, to = %addr, "+switch-master");
-    Some(Sighting { name: name.to_owned(), addr, announced_by: Some(sentinel.clone()) })
+    Some(Sighting { name: name.to_owned(), addr, announced_by: Some(sentinel.clone()), left })
 }
 
 #[cfg(test)]
@@ -246,7 +253,7 @@ mod tests {
     fn switch_master_payloads() {
         assert_eq!(
             parse_switch("shard-a 127.0.0.1 7001 127.0.0.1 7011"),
-            Some(("shard-a", "127.0.0.1", "7011"))
+            Some(("shard-a", ("127.0.0.1", "7001"), ("127.0.0.1", "7011")))
         );
         assert_eq!(parse_switch("shard-a 127.0.0.1 7001"), None);
         assert_eq!(parse_switch(""), None);
@@ -267,6 +274,8 @@ mod tests {
         assert_eq!(seen.name, "shard-a");
         assert_eq!(seen.addr.to_string(), "10.9.9.9:7011");
         assert_eq!(seen.announced_by, Some(from.clone()));
+        // The master it left, mapped too: the poll won't go back there.
+        assert_eq!(seen.left.map(|a| a.to_string()).as_deref(), Some("10.9.9.9:7001"));
         assert_eq!(sighting(&sentinels, &names, &from, "shard-z 127.0.0.1 1 127.0.0.1 2"), None);
         assert_eq!(sighting(&sentinels, &names, &from, "shard-a 1 2 127.0.0.1 notaport"), None);
         assert_eq!(sighting(&sentinels, &names, &from, "garbage"), None);

@@ -29,7 +29,7 @@ struct State {
     /// When `conn` was installed.
     installed_at: Option<Instant>,
     /// The master a `+switch-master` moved the shard away from, until the
-    /// shard is installed there again (see [`Shard::follow_switch`]).
+    /// shard is installed there again (see [`Shard::supersede`]).
     superseded: Option<NodeAddr>,
 }
 
@@ -203,21 +203,18 @@ impl Shard {
         Ok(())
     }
 
-    /// [`switch_to`](Self::switch_to) for a `+switch-master`: a failover a
+    /// A `+switch-master` moved the shard away from `left`: a failover a
     /// majority of Sentinels decided and their elected leader announced. The
-    /// master it leaves is remembered: the address poll does not take the shard
-    /// back there (a Sentinel that still names it missed the failover — one cut
-    /// off with the old master, which answers `ROLE` as a master still). A
-    /// request that fails on the new master re-resolves as ever, and a later
-    /// `+switch-master` or a re-resolve that installs the old address again
-    /// forgets it.
-    pub(crate) async fn follow_switch(&self, addr: NodeAddr, config: &Config) -> Result<()> {
-        let before = self.addr();
-        self.switch_to(addr.clone(), config).await?;
-        if let Some(before) = before.filter(|b| *b != addr) {
-            self.state.write().superseded = Some(before);
-        }
-        Ok(())
+    /// address poll does not take the shard back there (a Sentinel that still
+    /// names it missed the failover — one cut off with the old master, which
+    /// answers `ROLE` as a master still), and a re-resolve with a quorum of 1
+    /// passes over a Sentinel that names it for the next
+    /// (`Sentinels::master_addr_past`). Recorded when the message arrives,
+    /// whether or not the shard has moved yet (a poll may have moved it
+    /// first). A re-resolve or a later `+switch-master` that installs `left`
+    /// again forgets it.
+    pub(crate) fn supersede(&self, left: NodeAddr) {
+        self.state.write().superseded = Some(left);
     }
 
     /// Whether a `+switch-master` moved the shard away from `addr` (and it was
@@ -241,7 +238,8 @@ impl Shard {
             return Err(e);
         }
         let outcome = async {
-            let addr = sentinels.master_addr(&self.name).await?;
+            let stale = self.state.read().superseded.clone();
+            let addr = sentinels.master_addr_past(&self.name, stale.as_ref()).await?;
             let conn =
                 connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
                     .await?;

@@ -4,16 +4,18 @@
 //! the cut-off Sentinel still hears the old master, so it keeps naming it —
 //! and the client asks it first. `Builder::sentinel_quorum(2)` outvotes it
 //! on every lookup; with a quorum of 1 the client still follows the
-//! majority's `+switch-master`, and its address poll does not undo that.
+//! majority's `+switch-master`, and neither its address poll nor a re-resolve
+//! (forced here with `CLIENT KILL` on the promoted master) undoes that.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use disredis::Event;
 use tokio::task::block_in_place;
 
 use super::load::{Kind, Outcome};
-use super::{FAILOVER_WITHIN, Run, until_the_end, wait_replica_of};
+use super::{FAILOVER_WITHIN, PATIENCE, Run, until_the_end, wait_replica_of};
+use crate::support::{generation, shard_info, wait_generation};
 
 /// The scenario with `sentinel_quorum(quorum)` on both clients. Returns what
 /// the writers saw and whether the client went back to the old master after
@@ -52,6 +54,31 @@ async fn stale_minority(tag: &str, quorum: usize) -> (BTreeMap<Kind, Outcome>, b
         reply.join(":")
     });
     assert_eq!(named, run.master, "the cut-off Sentinel learned the promotion");
+    // Once both clients are on the promoted master, their connections there
+    // are killed: they re-resolve, asking the stale Sentinel first.
+    let on_new = |c: &disredis::DisredisClient| {
+        let at = shard_info(c, &run.shard).master;
+        at.is_some_and(|a| run.topo.port_of(&a) == run.topo.port_of(&new))
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while !(on_new(&run.fast) && on_new(&run.durable)) {
+        assert!(Instant::now() < deadline, "the clients never followed the promotion");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = (generation(&run.fast, &run.shard), generation(&run.durable, &run.shard));
+    block_in_place(|| {
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query(&mut run.topo.conn(&new))
+            .unwrap();
+    });
+    assert!(
+        wait_generation(&run.fast, &run.shard, before.0 + 1, PATIENCE).await
+            && wait_generation(&run.durable, &run.shard, before.1 + 1, PATIENCE).await,
+        "the clients did not reconnect after CLIENT KILL"
+    );
     until_the_end(cut).await;
     run.heal().await;
     block_in_place(|| wait_replica_of(&run.topo, &run.master, &new));
@@ -87,11 +114,12 @@ async fn a_stale_minority_sentinel_is_outvoted_with_sentinel_quorum() {
     assert!(!went_back, "the client went back to the old master with sentinel_quorum 2");
 }
 
-/// With a quorum of 1 every lookup believes the first Sentinel that answers —
-/// the stale one. The `+switch-master` from the majority still moves the
-/// client, and its address poll, asking the stale Sentinel, does not take it
-/// back to the master that switch left (it did before: fast mode lost 85 %).
-/// Durability mode loses nothing either way.
+/// With a quorum of 1 a lookup asks the first Sentinel that answers — the
+/// stale one. The `+switch-master` from the majority still moves the client;
+/// its address poll does not take it back to the master that switch left (it
+/// did before: fast mode lost 85 %), and a re-resolve (after `CLIENT KILL`)
+/// passes the stale Sentinel over for the next. Durability mode loses
+/// nothing either way.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_minority_sentinel_does_not_take_a_quorum_of_one_back() {
     let (_, went_back) = stale_minority("stale1", 1).await;
