@@ -9,11 +9,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use parking_lot::Mutex;
 use redis::{RedisError, RedisResult};
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use super::reply::{Answer, Expect, Gather};
 use super::socket::Socket;
@@ -232,13 +231,14 @@ impl Shared {
         Ok((start, rx))
     }
 
-    /// The latest deadline among the requests still unanswered that were
-    /// queued before the one at `start` (`Some(None)`: one waits without
-    /// limit; `None`: none is left).
+    /// The latest deadline among the requests still unanswered and still
+    /// awaited (a caller that gave up extends nothing) that were queued before
+    /// the one at `start` (`Some(None)`: one waits without limit; `None`: none
+    /// is left).
     fn waited_on_before(&self, start: u64) -> Option<Option<Instant>> {
         let st = self.state.lock();
         let mut latest: Option<Instant> = None;
-        for w in st.waiters.iter().take_while(|w| w.start < start) {
+        for w in st.waiters.iter().take_while(|w| w.start < start).filter(|w| !w.tx.is_closed()) {
             let Some(d) = w.deadline else { return Some(None) };
             latest = Some(latest.map_or(d, |l| l.max(d)));
         }

@@ -292,3 +292,22 @@ async fn a_request_behind_a_patient_one_waits_as_long_as_it() {
     let alone = wire.send_cmd(&get("k".into()), short).await.unwrap_err();
     assert_eq!(alone.kind(), redis::ErrorKind::Io, "{alone}");
 }
+
+/// A request whose caller gave up extends nothing: the one behind it keeps
+/// its own timeout (a hung connection is still noticed).
+#[tokio::test]
+async fn a_request_abandoned_ahead_extends_no_timeout() {
+    let (wire, mut peer) = connected().await;
+    let w = wire.clone();
+    let patient = tokio::spawn(async move { w.send_cmd(&redis::cmd("WAIT"), Some(Some(PATIENCE))).await });
+    let mut got = Vec::new();
+    while count(&got, b"WAIT") < 1 {
+        read_some(&mut peer, &mut got).await;
+    }
+    patient.abort();
+    let _ = patient.await;
+    let started = std::time::Instant::now();
+    let behind = wire.send_cmd(&get("k".into()), Some(Some(Duration::from_millis(50)))).await.unwrap_err();
+    assert_eq!(behind.kind(), redis::ErrorKind::Io, "{behind}");
+    assert!(started.elapsed() < PATIENCE, "waited on an abandoned request");
+}

@@ -43,7 +43,7 @@ impl Manager {
             }
         }
         let replies = join_all(targets.iter().map(|(_, conn, _)| async {
-            match tokio::time::timeout(wait, conn.send_cmd(&ping, Some(None))).await {
+            match tokio::time::timeout(wait, conn.send_cmd(&ping, Some(Some(wait)))).await {
                 Ok(reply) => reply.and_then(Value::extract_error).map_err(|e| format!("PING failed: {e}")),
                 Err(_) => Err(format!("no answer to PING within {wait:?}")),
             }
