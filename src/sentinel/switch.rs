@@ -215,10 +215,15 @@ fn heard(
     if !names.contains(name) {
         return None;
     }
-    let addr = sentinels.map(NodeAddr::from_parts(ip, port).ok()?);
+    let addr = named(sentinels, (ip, port))?;
     let down = channel == "+odown";
     info!(%sentinel, shard = %name, master = %addr, event = channel, "Sentinel: master {}", if down { "objectively down" } else { "no longer down, or no failover coming" });
     Some(Heard::Down { name: name.to_owned(), addr, down })
+}
+
+/// An address a Sentinel message names, parsed and through the address map.
+fn named(sentinels: &Sentinels, (ip, port): Named<'_>) -> Option<NodeAddr> {
+    NodeAddr::from_parts(ip, port).ok().map(|a| sentinels.map(a))
 }
 
 /// The sighting in a `+switch-master` payload, if it names one of `names`.
@@ -228,19 +233,18 @@ fn sighting(
     sentinel: &NodeAddr,
     payload: &str,
 ) -> Option<Sighting> {
-    let Some((name, old, (ip, port))) = parse_switch(payload) else {
+    let Some((name, old, new)) = parse_switch(payload) else {
         debug!(%sentinel, payload, "ignoring a malformed +switch-master");
         return None;
     };
     if !names.contains(name) {
         return None;
     }
-    let Ok(addr) = NodeAddr::from_parts(ip, port) else {
+    let Some(addr) = named(sentinels, new) else {
         debug!(%sentinel, payload, "ignoring a +switch-master with a bad address");
         return None;
     };
-    let addr = sentinels.map(addr);
-    let left = NodeAddr::from_parts(old.0, old.1).ok().map(|a| sentinels.map(a));
+    let left = named(sentinels, old);
     info!(%sentinel, shard = %name, to = %addr, "+switch-master");
     Some(Sighting { name: name.to_owned(), addr, announced_by: Some(sentinel.clone()), left })
 }
