@@ -191,6 +191,15 @@ impl DisredisClient {
         handle
     }
 
+    /// What the client cache did and holds (feature `cache`): hits, misses,
+    /// invalidations, flushes, entries and bytes (see [`CacheStats`](crate::CacheStats)).
+    /// `None` when the client was built without
+    /// [`Builder::client_cache`](crate::Builder::client_cache).
+    #[cfg(feature = "cache")]
+    pub fn cache_stats(&self) -> Option<crate::CacheStats> {
+        self.exec.cache.as_ref().map(|c| c.stats())
+    }
+
     /// Closes the client, for a graceful shutdown: stops its background tasks
     /// (the Sentinel subscriptions and poll, the ring follower, probes of down
     /// shards) and closes its shard, replica and Sentinel connections; a
@@ -223,10 +232,24 @@ impl DisredisClient {
         if args.is_empty() {
             return Err(request::empty_command());
         }
-        if self.pinned.is_some() || session_command(&args).is_some() {
-            return Box::pin(pinned::command(&self.exec, &mut self.pinned, cmd, &args)).await;
+        // Feature `cache`: a write evicts its keys before it is sent and after.
+        #[cfg(feature = "cache")]
+        if let Some(cache) = self.exec.cache.clone()
+            && self.exec.cache_write(&cache, &args)
+        {
+            let outcome = Box::pin(self.route_cmd(cmd, &args)).await;
+            self.exec.cache_write(&cache, &args);
+            return outcome;
         }
-        dispatch::command(&self.exec, cmd, &args).await
+        self.route_cmd(cmd, &args).await
+    }
+
+    /// One command, to the `WATCH` session or through `dispatch`.
+    async fn route_cmd(&mut self, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
+        if self.pinned.is_some() || session_command(args).is_some() {
+            return Box::pin(pinned::command(&self.exec, &mut self.pinned, cmd, args)).await;
+        }
+        dispatch::command(&self.exec, cmd, args).await
     }
 
     async fn query_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
@@ -238,6 +261,19 @@ impl DisredisClient {
         if pipe.is_empty() && !pipe.is_transaction() {
             return Err(request::empty_command());
         }
+        #[cfg(feature = "cache")]
+        if let Some(cache) = self.exec.cache.clone()
+            && self.exec.cache_writes(&cache, pipe.cmd_iter())
+        {
+            let outcome = Box::pin(self.route_pipeline(pipe, offset, count)).await;
+            self.exec.cache_writes(&cache, pipe.cmd_iter());
+            return outcome;
+        }
+        self.route_pipeline(pipe, offset, count).await
+    }
+
+    /// A pipeline, to the `WATCH` session or through `dispatch`.
+    async fn route_pipeline(&mut self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         if self.pinned.is_some() {
             return Box::pin(pinned::pipeline(&self.exec, &mut self.pinned, pipe, offset, count)).await;
         }

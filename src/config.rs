@@ -134,11 +134,17 @@ pub struct Config {
     pub(crate) watch: bool,
     pub(crate) poll_interval: Duration,
     pub(crate) ring_poll_interval: Duration,
+    #[cfg(feature = "cache")]
+    pub(crate) client_cache: Option<CacheConfig>,
 }
 
 mod builder;
+#[cfg(feature = "cache")]
+mod cache;
 mod validate;
 pub use builder::Builder;
+#[cfg(feature = "cache")]
+pub use cache::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
 
 #[cfg(test)]
 mod tests;

@@ -158,13 +158,16 @@ pub(crate) struct Dial<'a> {
     pub(crate) response_timeout: Option<Duration>,
     /// The configured one; shorter for a subscriber that lost its connection.
     pub(crate) connect_timeout: Duration,
+    /// Client-side caching (feature `cache`): the connection speaks RESP3,
+    /// turns `CLIENT TRACKING` on and hands its pushes (invalidations) here.
+    pub(crate) tracking: Option<wire::PushSink>,
 }
 
 impl<'a> Dial<'a> {
     /// The defaults for a node that must answer `role`.
     pub(crate) fn new(config: &Config, role: Role) -> Dial<'a> {
         let (response_timeout, connect_timeout) = (config.response_timeout, config.connect_timeout);
-        Dial { role, name: None, response_timeout, connect_timeout }
+        Dial { role, name: None, response_timeout, connect_timeout, tracking: None }
     }
 }
 
@@ -198,7 +201,7 @@ pub(crate) async fn connect_subscriber(
     dial: Dial<'_>,
     push: wire::PushSink,
 ) -> Result<Wire> {
-    open_node(shard, addr, config, dial, Some(push)).await
+    open_node(shard, addr, config, Dial { tracking: None, ..dial }, Some(push)).await
 }
 
 async fn open_node(
@@ -215,12 +218,17 @@ async fn open_node(
         keepalive: config.tcp_keepalive,
         limits: wire::Limits::default(),
     };
-    let hello = wire::Hello { name: dial.name, role: true, push };
+    let tracking = dial.tracking.is_some();
+    let push = push.or(dial.tracking.clone());
+    let hello = wire::Hello { name: dial.name, role: true, push, tracking };
     let (con, greeting) = wire::open(addr, &config.redis_auth, config.db, &settings, hello)
         .await
         .map_err(|e| refusal(e, addr, "master"))?;
     if let Some(e) = greeting.name_refused {
         debug!(shard, %addr, error = ?e, "CLIENT SETNAME refused; the connection stays unnamed");
+    }
+    if let Some(e) = greeting.tracking_refused {
+        tracing::warn!(shard, %addr, error = ?e, "CLIENT TRACKING refused; nothing read over this connection is cached");
     }
     judge_role(shard, addr, &dial, greeting.role.unwrap_or(Value::Nil))?;
     Ok(con)
@@ -266,7 +274,8 @@ pub(crate) async fn set_name(con: &mut impl ConnectionLike, name: &str) {
 }
 
 /// [`connect_node`] to the master of `shard`, its time recorded (the
-/// `CONNECTION_CREATE_TIME` metric): a replica or a Sentinel there is
+/// `CONNECTION_CREATE_TIME` metric), tracking keys for the client cache when
+/// given `tracking` (a shard's shared connection with the cache on): a replica or a Sentinel there is
 /// [`Error::NotMaster`], refused credentials [`Error::Auth`] (which the retry
 /// loop treats as fatal).
 pub(crate) async fn connect_master(
@@ -275,9 +284,11 @@ pub(crate) async fn connect_master(
     config: &Config,
     response_timeout: Option<Duration>,
     name: Option<&str>,
+    tracking: Option<&wire::PushSink>,
 ) -> Result<Wire> {
     let since = Stamp::now();
-    let dial = Dial { name, response_timeout, ..Dial::new(config, Role::Master) };
+    let tracking = tracking.cloned();
+    let dial = Dial { name, response_timeout, tracking, ..Dial::new(config, Role::Master) };
     let con = connect_node(shard, addr, config, dial).await?;
     metrics::connection_created(shard, addr, since);
     Ok(con)

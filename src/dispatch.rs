@@ -65,6 +65,21 @@ async fn replanned<T, F: Future<Output = Result<T>>>(
 async fn command_under(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &[&[u8]]) -> Result<Value> {
     match shards.plan(args) {
         Ok(Routed::One { route, info }) => {
+            // A cacheable read of a key that stays where it is (feature
+            // `cache`): a hit answers here without an await; a miss is boxed.
+            #[cfg(feature = "cache")]
+            if let Some(cache) = exec.cache.as_deref()
+                && let Some(key) = cache.cacheable(info.name, args)
+                && let crate::topology::Ends::Stays(idx) = shards.ends(route)
+            {
+                return match exec.cache_lookup(cache, shards, idx, key, args) {
+                    Ok(value) => Ok(value),
+                    Err(miss) => {
+                        let call = Call::of(&info);
+                        Box::pin(exec.read_through(cache, shards, idx, call, cmd, key, args, miss)).await
+                    }
+                };
+            }
             exec.run(shards, route, Call::of(&info), Request::Cmd(cmd)).await?.one()
         }
         Ok(Routed::Plan(p)) => Box::pin(run_plan(exec, shards, cmd, p)).await,

@@ -30,6 +30,8 @@ use crate::sentinel::Sentinels;
 use crate::sentinel::switch::Stop;
 use crate::topology::{CurrentTable, Ends, ShardTable};
 
+#[cfg(feature = "cache")]
+mod cached;
 mod down;
 mod held;
 pub(crate) mod migrate;
@@ -56,6 +58,9 @@ pub(crate) struct Executor {
     stops: parking_lot::Mutex<Vec<Stop>>,
     /// Set by [`Executor::close`].
     closed: std::sync::atomic::AtomicBool,
+    /// The client cache (feature `cache`), when `Builder::client_cache` is set.
+    #[cfg(feature = "cache")]
+    pub(crate) cache: Option<Arc<crate::cache::ClientCache>>,
 }
 
 /// Sends one request over `conn`, with the inherent methods (the
@@ -383,6 +388,6 @@ impl Executor {
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
         })?;
-        connect_master(&shard.name, &addr, &self.config, response_timeout, Some(&shard.client_name)).await
+        connect_master(&shard.name, &addr, &self.config, response_timeout, Some(&shard.client_name), None).await
     }
 }

@@ -309,6 +309,8 @@
 
 mod addr;
 pub mod blocking;
+#[cfg(feature = "cache")]
+mod cache;
 mod change;
 mod client;
 mod config;
@@ -353,6 +355,10 @@ mod wire;
 pub use client::DisredisClient;
 #[cfg(feature = "tls")]
 pub use config::TlsConfig;
+#[cfg(feature = "cache")]
+pub use cache::CacheStats;
+#[cfg(feature = "cache")]
+pub use config::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,

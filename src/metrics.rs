@@ -19,12 +19,18 @@ use std::borrow::Cow;
 
 use crate::error::Error;
 
+#[cfg(all(feature = "metrics", feature = "cache"))]
+mod cache;
 #[cfg(feature = "metrics")]
 mod on;
 #[cfg(not(feature = "metrics"))]
 use off as on;
 #[cfg(feature = "metrics")]
 pub use on::describe;
+#[cfg(all(feature = "metrics", feature = "cache"))]
+pub(crate) use cache::CacheMetrics;
+#[cfg(all(not(feature = "metrics"), feature = "cache"))]
+pub(crate) use off::CacheMetrics;
 pub(crate) use on::{
     Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
 };
@@ -59,6 +65,13 @@ pub const PUBSUB_GAP_DURATION: &str = "disredis.pubsub.gap.duration";
 pub const PUBSUB_DROPPED: &str = "disredis.pubsub.dropped";
 /// Counter: a Sentinel could not be used (connection failed, bad reply, subscription dropped).
 pub const SENTINEL_ERRORS: &str = "disredis.sentinel.errors";
+/// Counter (feature `cache`): cacheable reads, labelled `result` = `hit` or `miss`.
+pub const CACHE_READS: &str = "disredis.cache.reads";
+/// Counter (feature `cache`): keys the servers' invalidations named.
+pub const CACHE_INVALIDATIONS: &str = "disredis.cache.invalidations";
+/// Counter (feature `cache`): a shard connection's entries all dropped at once
+/// (a null invalidation, or the connection ended).
+pub const CACHE_FLUSHES: &str = "disredis.cache.flushes";
 
 /// The longest `db.response.status_code` kept; a longer or odd prefix (a
 /// script's own error reply) becomes `ERR`, so a label cannot grow without bound.
@@ -164,6 +177,21 @@ mod off {
 
     /// A dedicated connection counted while it lives: nothing without the feature.
     pub(crate) struct Open;
+
+    /// The client cache's counters: nothing without the feature.
+    #[cfg(feature = "cache")]
+    #[derive(Default)]
+    pub(crate) struct CacheMetrics;
+
+    #[cfg(feature = "cache")]
+    impl CacheMetrics {
+        #[inline(always)]
+        pub(crate) fn looked_up(&self, _hit: bool) {}
+        #[inline(always)]
+        pub(crate) fn invalidated(&self, _keys: u64) {}
+        #[inline(always)]
+        pub(crate) fn flushed(&self) {}
+    }
 
     #[inline(always)]
     pub(crate) fn connection_created(_shard: &str, _addr: &NodeAddr, _since: Stamp) {}

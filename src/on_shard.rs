@@ -114,10 +114,32 @@ impl ShardHandle {
     async fn query(&self, cmd: &Cmd) -> Result<Value> {
         let (shards, idx) = self.locate(cmd.args_iter().len() == 0)?;
         let call = self.call(&shards, idx, cmd)?;
+        // Feature `cache`: a write evicts what it writes before and after
+        // (a `FLUSHALL` here flushes the client's entries).
+        #[cfg(feature = "cache")]
+        if let Some(cache) = self.exec.cache.as_deref()
+            && self.exec.cache_writes(cache, std::iter::once(cmd))
+        {
+            let outcome = Box::pin(self.exec.execute(&shards, idx, call, Request::Cmd(cmd))).await;
+            self.exec.cache_writes(cache, std::iter::once(cmd));
+            return outcome?.one();
+        }
         self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await?.one()
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
+        #[cfg(feature = "cache")]
+        if let Some(cache) = self.exec.cache.as_deref()
+            && self.exec.cache_writes(cache, pipe.cmd_iter())
+        {
+            let outcome = Box::pin(self.send_pipeline(pipe, offset, count)).await;
+            self.exec.cache_writes(cache, pipe.cmd_iter());
+            return outcome;
+        }
+        self.send_pipeline(pipe, offset, count).await
+    }
+
+    async fn send_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         let (shards, idx) = self.locate(pipe.is_empty() && !pipe.is_transaction())?;
         let mut refused = Vec::new();
         // `ignore_errors()` is read once, at the first refusal (it costs a

@@ -27,6 +27,7 @@ use crate::hashing::Rendezvous;
 use crate::ring::{Phase, Ring, client_name};
 use crate::routes::Moves;
 use crate::sentinel::switch::{Heard, Sighting};
+use crate::wire::PushSink;
 
 mod bring_up;
 mod fence;
@@ -53,6 +54,9 @@ pub(crate) struct ShardTable {
     /// `Some` while the ring is in phase `prepare` or `migrating`.
     pub(crate) change: Option<RingChange>,
     pub(crate) shards: Vec<Shard>,
+    /// Where its tracking connections' pushes go (feature `cache`; `None`
+    /// without the cache): a newer ring's table gets the same.
+    pub(crate) tracking: Option<PushSink>,
 }
 
 /// What a table of a changing ring needs besides its shards.
@@ -92,7 +96,14 @@ impl RingChange {
 impl ShardTable {
     /// A table over `ring`'s names, whose connections are named after its
     /// version; `None` when there are no members.
-    pub(crate) fn new(ring: Ring, unrouted: Vec<String>, events: &Events) -> Option<ShardTable> {
+    /// `tracking`: the client cache's push sink (feature `cache`), for every
+    /// connection the table's shards open.
+    pub(crate) fn new(
+        ring: Ring,
+        unrouted: Vec<String>,
+        events: &Events,
+        tracking: Option<PushSink>,
+    ) -> Option<ShardTable> {
         let placement = Rendezvous::new(ring.members.clone())?;
         let names = ring.names();
         let change = match ring.phase {
@@ -108,8 +119,9 @@ impl ShardTable {
             }),
         };
         let client_name: Arc<str> = client_name(ring.version).into();
-        let shards = names.into_iter().map(|n| Shard::new(n, events.clone(), client_name.clone())).collect();
-        Some(ShardTable { ring, unrouted, placement, change, shards })
+        let shard = |n| Shard::new(n, events.clone(), client_name.clone(), tracking.clone());
+        let shards = names.into_iter().map(shard).collect();
+        Some(ShardTable { ring, unrouted, placement, change, shards, tracking })
     }
 
     /// The shard at index `idx` (a shard index: what a route means comes
@@ -279,13 +291,13 @@ mod tests {
     #[test]
     fn a_replaced_table_is_retired() {
         let events = Events::default();
-        let table = CurrentTable::new(ShardTable::new(ring(1, "a,b"), vec!["c".into()], &events).unwrap());
+        let table = CurrentTable::new(ShardTable::new(ring(1, "a,b"), vec!["c".into()], &events, None).unwrap());
         let first = table.latest();
         assert_eq!(&*first.shards[0].client_name, "disredis:ring=1");
         assert_eq!(first.snapshot().unrouted, vec!["c".to_owned()]);
         assert!(first.shard("b").is_some_and(|s| s.refuse_if_retired().is_ok()));
 
-        let old = table.replace(ShardTable::new(ring(2, "a,b,c"), vec![], &events).unwrap());
+        let old = table.replace(ShardTable::new(ring(2, "a,b,c"), vec![], &events, None).unwrap());
         assert!(Arc::ptr_eq(&old, &first));
         for shard in &first.shards {
             assert!(

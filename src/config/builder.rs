@@ -61,6 +61,7 @@ use crate::secret::Secret;
 /// | [`retry_non_idempotent`](Builder::retry_non_idempotent) | `false` | also retry non-idempotent commands whose fate is unknown (at-least-once) instead of [`Error::Ambiguous`](crate::Error::Ambiguous) |
 /// | [`fence_writes`](Builder::fence_writes) | on | hold writes to a master a quorum of Sentinels holds down (`+odown`) until the failover is decided, instead of writing into a possible split brain |
 /// | [`wait_replicas(n, timeout)`](Builder::wait_replicas) | off | durability mode: `WAIT n timeout` after every write, [`Error::NotReplicated`](crate::Error::NotReplicated) when fewer replicas acknowledged it |
+/// | [`client_cache`](Builder::client_cache) (feature `cache`) | off | client-side caching of single-key reads, kept correct by the server's invalidations ([`CacheConfig`](crate::CacheConfig), `docs/caching.md`) |
 /// | [`read_from`](Builder::read_from) | [`ReadFrom::Master`] | where read-only commands go |
 /// | [`address_map(f)`](Builder::address_map) | none | rewrite every address Sentinel reports (NAT, containers) |
 /// | [`watch_sentinels(on, poll_interval)`](Builder::watch_sentinels) | on, every 2 s ([`DEFAULT_POLL_INTERVAL`]) | `+switch-master` subscriptions on every known Sentinel and the address poll that backs them up |
@@ -71,7 +72,7 @@ use crate::secret::Secret;
 /// no Sentinel, an address that is not `host:port`, an empty `masters` list or a
 /// master name with spaces, a negative `db`, a zero timeout, deadline, backoff or
 /// poll interval, a `sentinel_quorum` or `wait_replicas` of 0, a `backoff` whose `min` exceeds
-/// `max`, or (feature `tls`) a certificate or key that is not valid PEM.
+/// `max`, a cache of less than 1 KiB, a zero cache TTL or a cache with `wait_replicas`, or (feature `tls`) a certificate or key that is not valid PEM.
 #[derive(Debug, Clone)]
 pub struct Builder {
     pub(super) sentinels: Vec<String>,
@@ -96,6 +97,8 @@ pub struct Builder {
     pub(super) watch: bool,
     pub(super) poll_interval: Duration,
     pub(super) ring_poll_interval: Duration,
+    #[cfg(feature = "cache")]
+    pub(super) client_cache: Option<super::CacheConfig>,
 }
 
 impl Default for Builder {
@@ -123,6 +126,8 @@ impl Default for Builder {
             watch: true,
             poll_interval: DEFAULT_POLL_INTERVAL,
             ring_poll_interval: DEFAULT_RING_POLL_INTERVAL,
+            #[cfg(feature = "cache")]
+            client_cache: None,
         }
     }
 }

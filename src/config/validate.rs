@@ -85,6 +85,21 @@ impl Builder {
                 "min must not exceed max",
             );
         }
+        #[cfg(feature = "cache")]
+        if let Some(cache) = &self.client_cache {
+            if cache.max_bytes < 1024 {
+                return refused("client_cache", cache.max_bytes.to_string(), "max_bytes is at least 1 KiB (1024)");
+            }
+            positive("client_cache", cache.ttl)?;
+            if self.wait_replicas.is_some() {
+                return refused(
+                    "client_cache",
+                    "with wait_replicas",
+                    "durability mode can't be combined with the client cache: an entry could hold a write no \
+                     replica has yet",
+                );
+            }
+        }
         let mut masters = self.masters;
         if let Some(m) = masters.as_mut() {
             m.sort();
@@ -114,6 +129,8 @@ impl Builder {
             watch: self.watch,
             poll_interval: self.poll_interval,
             ring_poll_interval: self.ring_poll_interval,
+            #[cfg(feature = "cache")]
+            client_cache: self.client_cache,
         })
     }
 }

@@ -46,11 +46,17 @@ impl Executor {
             None => known.clone(),
         };
         let config = Arc::new(config);
+        #[cfg(feature = "cache")]
+        let cache = config.client_cache.as_ref().map(|c| Arc::new(crate::cache::ClientCache::new(c)));
+        #[cfg(feature = "cache")]
+        let tracking = cache.clone().map(|cache| -> crate::wire::PushSink { Arc::new(move |p| cache.on_push(&p)) });
+        #[cfg(not(feature = "cache"))]
+        let tracking = None;
         // Every seed master Sentinel reported up, at once, named after no
         // ring yet: the fence counts them while the ring is read over them.
         let seed_at = masters.into_iter().filter(|m| seed.contains(&m.name));
         let seed_at = seed_at.filter_map(|m| Some((m.name, Where::At(m.addr?)))).collect();
-        let (mut conns, fatal) = open_masters(seed_at, &client_name(UNREAD), &sentinels, &config).await;
+        let (mut conns, fatal) = open_masters(seed_at, &client_name(UNREAD), &sentinels, &config, tracking.as_ref()).await;
         fatal?;
         conns.sort_by(|a, b| a.0.cmp(&b.0));
         let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
@@ -64,7 +70,7 @@ impl Executor {
         for name in ring.members.iter().filter(|n| !known.contains(n)) {
             warn!(master = %name, "a ring member Sentinel does not monitor: its keys can't be reached");
         }
-        let shards = ShardTable::new(ring, unrouted, &events)
+        let shards = ShardTable::new(ring, unrouted, &events, tracking)
             .ok_or_else(|| Error::NoMasters { sentinel: sentinel.to_string() })?;
         let open = conns.into_iter().map(|(name, addr, conn)| (name, Where::Open(addr, conn))).collect();
         shards.bring_up(open, &sentinels, &config).await?;
@@ -94,6 +100,8 @@ impl Executor {
             events,
             stops: parking_lot::Mutex::new(stops),
             closed: Default::default(),
+            #[cfg(feature = "cache")]
+            cache,
         })
     }
 }

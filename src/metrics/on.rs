@@ -352,7 +352,10 @@ pub fn describe() {
         (OUTAGE_DURATION, "How long each period without a master connection lasted."),
         (PUBSUB_GAP_DURATION, "Pub/sub gaps: how long a shard had no subscription."),
     ];
-    const COUNTERS: [(&str, &str); 5] = [
+    const COUNTERS: [(&str, &str); 8] = [
+        (super::CACHE_READS, "Cacheable reads (feature cache), by result: hit or miss."),
+        (super::CACHE_INVALIDATIONS, "Keys the servers' invalidations named (feature cache)."),
+        (super::CACHE_FLUSHES, "Times a shard connection's cached entries were all dropped (feature cache)."),
         (RETRIES, "Requests sent again after a failed attempt."),
         (RE_RESOLVES, "Times a shard's connection was dropped to ask Sentinel for its master again."),
         (FAILOVERS, "Times a shard's connection moved to a different master."),

@@ -36,7 +36,7 @@ impl<'a> Masters<'a> {
             return Ok(found.clone());
         }
         let addr = self.exec.sentinels.master_addr(name).await?;
-        let conn = connect_master(name, &addr, &self.exec.config, Some(RESPONSE_TIMEOUT), None).await?;
+        let conn = connect_master(name, &addr, &self.exec.config, Some(RESPONSE_TIMEOUT), None, None).await?;
         self.conns.insert(name.to_owned(), (addr.clone(), conn.clone()));
         Ok((addr, conn))
     }

@@ -1,7 +1,7 @@
 //! Bringing up a shard table: a named, `ROLE`-checked connection to every
 //! shard's master at once, at connect and whenever the client follows a new ring.
 
-use crate::wire::Wire;
+use crate::wire::{PushSink, Wire};
 use futures_util::future::join_all;
 use tracing::{Instrument, info_span, warn};
 
@@ -38,6 +38,7 @@ pub(crate) async fn open_masters(
     name: &str,
     sentinels: &Sentinels,
     config: &Config,
+    tracking: Option<&PushSink>,
 ) -> (Vec<(String, NodeAddr, Wire)>, Result<()>) {
     let span = info_span!("bring_up", client_name = name, masters = masters.len());
     let each = masters.into_iter().map(|(master, at)| async move {
@@ -50,7 +51,7 @@ pub(crate) async fn open_masters(
                 Where::At(addr) => addr,
                 Where::Ask => sentinels.master_addr(&master).await?,
             };
-            let conn = connect_master(&master, &addr, config, config.response_timeout, Some(name)).await?;
+            let conn = connect_master(&master, &addr, config, config.response_timeout, Some(name), tracking).await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;
@@ -94,7 +95,7 @@ impl ShardTable {
             }
             (found, _) => found.is_some(),
         });
-        let (opened, fatal) = open_masters(masters, &client_name(self.ring.version), sentinels, config).await;
+        let (opened, fatal) = open_masters(masters, &client_name(self.ring.version), sentinels, config, self.tracking.as_ref()).await;
         for (name, addr, conn) in opened {
             if let Some(shard) = self.shard(&name) {
                 shard.install(addr, conn);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::wire::Wire;
+use crate::wire::{PushSink, Wire};
 use parking_lot::{Mutex, RwLock};
 use tracing::info;
 
@@ -59,11 +59,15 @@ pub(crate) struct Shard {
     pub(crate) health: Health,
     /// Writes held while Sentinels hold the master down (see `fence`).
     pub(crate) fence: Fence,
+    /// The client cache's push sink (feature `cache`): the master
+    /// connections this shard opens track the keys they read.
+    tracking: Option<PushSink>,
 }
 
 impl Shard {
-    pub(super) fn new(name: String, events: Events, client_name: Arc<str>) -> Shard {
+    pub(super) fn new(name: String, events: Events, client_name: Arc<str>, tracking: Option<PushSink>) -> Shard {
         Shard {
+            tracking,
             metrics: ShardMetrics::new(&name),
             health: Health::default(),
             fence: Fence::default(),
@@ -197,7 +201,7 @@ impl Shard {
             }
         }
         let conn =
-            connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
+            connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name), self.tracking.as_ref())
                 .await?;
         self.install(addr, conn);
         Ok(())
@@ -241,7 +245,7 @@ impl Shard {
             let stale = self.state.read().superseded.clone();
             let addr = sentinels.master_addr_past(&self.name, stale.as_ref()).await?;
             let conn =
-                connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name))
+                connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name), self.tracking.as_ref())
                     .await?;
             Ok::<_, Error>((addr, conn))
         }

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -53,6 +54,9 @@ pub(super) struct Shared {
     pub(super) timeout: Option<Duration>,
     /// Where push frames go (RESP3 connections only).
     pub(super) push: Option<PushSink>,
+    /// The tracking epoch (see [`Wire::cache_epoch`]); 0 while the
+    /// connection is not tracking or has failed.
+    pub(super) epoch: AtomicU64,
 }
 
 /// The queue, behind one lock: bytes not yet taken by a writer, and the
@@ -113,7 +117,52 @@ impl State {
     }
 }
 
+/// Epochs are unique in the process, so an entry stored under one connection's
+/// epoch never matches another connection's.
+static EPOCHS: AtomicU64 = AtomicU64::new(1);
+
+impl Shared {
+    /// Starts a new tracking epoch, unless the connection is not tracking
+    /// (or failed): the server said to forget everything (a null
+    /// invalidation, after `FLUSHALL`), or the client flushed it.
+    pub(super) fn renew_epoch(&self) {
+        let _ = self.epoch.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |e| {
+            (e != 0).then(|| EPOCHS.fetch_add(1, Ordering::Relaxed))
+        });
+    }
+
+    /// The connection tracks the keys it reads (`CLIENT TRACKING ON` was
+    /// accepted): its first epoch.
+    pub(super) fn start_tracking(&self) {
+        // Under the lock `fail` takes: a connection that failed already stays at 0.
+        let st = self.state.lock();
+        if st.broken.is_none() {
+            self.epoch.store(EPOCHS.fetch_add(1, Ordering::Relaxed), Ordering::SeqCst);
+        }
+    }
+}
+
 impl Wire {
+    /// The connection's client-side caching epoch: a number unique in the
+    /// process that stays the same while the server's invalidations on this
+    /// connection cover everything read over it since the epoch began; a new
+    /// one after a null invalidation (`FLUSHALL`) or [`Wire::renew_cache_epoch`];
+    /// 0 when the connection does not track keys or has failed (set before
+    /// its waiters hear of the failure). A cached reply is served only while
+    /// the epoch it was read under is the shard connection's current one.
+    #[cfg(feature = "cache")]
+    pub(crate) fn cache_epoch(&self) -> u64 {
+        self.owner.shared.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Ends the current epoch (a tracking connection only): everything
+    /// cached under it is no longer served (the client's own `FLUSHALL`,
+    /// whose null invalidation the server sends only after the reply).
+    #[cfg(feature = "cache")]
+    pub(crate) fn renew_cache_epoch(&self) {
+        self.owner.shared.renew_epoch();
+    }
+
     /// Sends what `pack` writes (whole commands whose replies `expect` says)
     /// and waits for the answer, at most `timeout` (default: the
     /// connection's response timeout; `Some(None)`: no limit) — or longer
@@ -336,6 +385,9 @@ impl Shared {
                 return;
             }
             st.broken = Some(why.clone());
+            // Before any waiter hears of it: nothing read over this
+            // connection may be served from a cache any more.
+            self.epoch.store(0, Ordering::SeqCst);
             let taken = st.queued - st.out.len() as u64;
             st.out = Vec::new();
             st.spare = Vec::new();

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -64,6 +65,11 @@ pub(crate) struct Hello<'a> {
     /// Speak RESP3 (`HELLO 3`) and hand push frames here; `None`: RESP2,
     /// which has no pushes.
     pub(crate) push: Option<PushSink>,
+    /// `CLIENT TRACKING ON` (with `push` only): the server tells this
+    /// connection when a key it read changes (client-side caching). A
+    /// refusal (an ACL without `client|tracking`) leaves the connection
+    /// usable and not tracking ([`Wire::cache_epoch`] 0).
+    pub(crate) tracking: bool,
 }
 
 /// What the node answered to the handshake's questions.
@@ -73,6 +79,8 @@ pub(crate) struct Greeting {
     pub(crate) role: Option<Value>,
     /// Why `CLIENT SETNAME` was refused, if it was.
     pub(crate) name_refused: Option<ServerError>,
+    /// Why `CLIENT TRACKING ON` was refused, if it was asked and refused.
+    pub(crate) tracking_refused: Option<ServerError>,
 }
 
 const LIB_NAME: &str = "disredis";
@@ -113,7 +121,11 @@ pub(crate) async fn open(
     let (hello, said) = handshake(auth, db, &hello);
     let patience = Some(settings.response_timeout.unwrap_or(settings.connect_timeout));
     let replies = wire.send_pipe(&hello, 0, hello.len(), Some(patience)).await?;
-    Ok((wire, greeting(replies, &said)?))
+    let greeting = greeting(replies, &said)?;
+    if said.contains(&Said::Tracking) && greeting.tracking_refused.is_none() {
+        wire.owner.shared.start_tracking();
+    }
+    Ok((wire, greeting))
 }
 
 /// The connection's shared state and its two tasks.
@@ -143,6 +155,7 @@ fn start(
         db,
         timeout: settings.response_timeout,
         push,
+        epoch: AtomicU64::new(0),
     });
     tokio::spawn(socket::reader(shared.clone(), read));
     tokio::spawn(socket::writer(shared.clone(), write));
@@ -158,6 +171,7 @@ enum Said {
     LibInfo,
     Name,
     Role,
+    Tracking,
 }
 
 /// The handshake's commands, and which is which.
@@ -176,6 +190,10 @@ fn handshake(auth: &Auth, db: i64, hello: &Hello<'_>) -> (redis::Pipeline, Vec<S
         // After AUTH: a server with a password refuses HELLO before it.
         p.cmd("HELLO").arg(3);
         said.push(Said::Resp3);
+        if hello.tracking {
+            p.cmd("CLIENT").arg("TRACKING").arg("ON");
+            said.push(Said::Tracking);
+        }
     }
     if db != 0 {
         p.cmd("SELECT").arg(db);
@@ -215,6 +233,7 @@ fn greeting(replies: Vec<Value>, said: &[Said]) -> RedisResult<Greeting> {
             }
             (Said::Select, Value::ServerError(e)) => return Err(e.into()),
             (Said::Name, Value::ServerError(e)) => out.name_refused = Some(e),
+            (Said::Tracking, Value::ServerError(e)) => out.tracking_refused = Some(e),
             (Said::Role, v) => out.role = Some(v),
             _ => {}
         }

@@ -235,6 +235,11 @@ fn answer(shared: &Shared, frames: &mut Vec<Value>, done: &mut Vec<Completion>) 
     let mut pushes = Vec::new();
     for frame in frames.drain(..) {
         if let Value::Push { kind, data } = frame {
+            // A null invalidation (`FLUSHALL`, `FLUSHDB`): the epoch ends
+            // here, before any reply read after it is answered.
+            if kind == redis::PushKind::Invalidate && matches!(data.first(), None | Some(Value::Nil)) {
+                shared.renew_epoch();
+            }
             pushes.push(redis::PushInfo { kind, data });
             continue;
         }

@@ -1,0 +1,130 @@
+//! The client cache on the request path (feature `cache`; the rules are in
+//! `cache`'s docs and `docs/caching.md`): a cacheable read answered from the
+//! cache or sent and stored, and the evictions a write makes before it is sent
+//! and again after its reply.
+
+use std::time::Instant;
+
+use redis::{Cmd, Value};
+
+use super::{Executor, failure_of};
+use crate::cache::ClientCache;
+use crate::error::Result;
+use crate::keys::{self, KeyError};
+use crate::metrics::Stamp;
+use crate::request::{Call, Reply, Request};
+use crate::topology::ShardTable;
+
+/// Keyless writes that change every key of a shard's database: the client
+/// flushes its own entries before sending one (the server's null
+/// invalidation comes only after the reply) and again after.
+const FLUSHING: &[&str] = &["FLUSHALL", "FLUSHDB", "SWAPDB"];
+
+/// What a cacheable read noted before it was sent, for storing its reply.
+pub(crate) struct Miss {
+    /// The shard connection's generation and tracking epoch (`None`: no
+    /// connection yet; the reply is not stored).
+    seen: Option<(u64, u64)>,
+    /// The key's invalidation counter.
+    stamp: u64,
+    sent: Instant,
+}
+
+impl Executor {
+    /// A cacheable read of `key` on shard `idx`: the cached reply, or what
+    /// to note for sending it ([`Executor::read_through`]). Never waits:
+    /// a hit allocates nothing but the reply's copy.
+    pub(crate) fn cache_lookup(
+        &self,
+        cache: &ClientCache,
+        shards: &ShardTable,
+        idx: usize,
+        key: &[u8],
+        args: &[&[u8]],
+    ) -> std::result::Result<Value, Miss> {
+        let seen = shards.at(idx).connection().map(|(generation, conn)| (generation, conn.cache_epoch()));
+        let now = Instant::now();
+        match cache.get(key, args, seen.map_or(0, |(_, epoch)| epoch), now) {
+            Some(value) => Ok(value),
+            // Noted after the lookup, before the send: an invalidation from
+            // now on keeps the reply out of the cache.
+            None => Err(Miss { seen, stamp: cache.stamp(key), sent: now }),
+        }
+    }
+
+    /// Sends a cacheable read that missed (as `execute` would, to the
+    /// master: the connection that tracks the key) and stores its reply if it
+    /// came over the connection noted in `miss` and no invalidation of the
+    /// key crossed it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn read_through(
+        &self,
+        cache: &ClientCache,
+        shards: &ShardTable,
+        idx: usize,
+        call: Call,
+        cmd: &Cmd,
+        key: &[u8],
+        args: &[&[u8]],
+        miss: Miss,
+    ) -> Result<Value> {
+        let since = Stamp::now();
+        let outcome = self.deliver(shards, idx, call, Request::Cmd(cmd)).await;
+        let (reply, generation) = match outcome {
+            Ok((reply, generation)) => (Ok(reply), Some(generation)),
+            Err(e) => (Err(e), None),
+        };
+        since.finished(|| &shards.at(idx).metrics, call.command, || failure_of(&reply));
+        let value = reply.and_then(Reply::one)?;
+        if let Some((seen, epoch)) = miss.seen
+            && generation == Some(seen)
+        {
+            cache.store(key, args, &value, epoch, miss.stamp, miss.sent);
+        }
+        Ok(value)
+    }
+
+    /// Before a command is sent, and again after its reply: evicts the keys
+    /// it may write, so the client reads its own writes (the server's
+    /// invalidation for them may come after the reply). A read-only command
+    /// costs one key-table lookup. A keyless write that empties a database
+    /// (`FLUSHALL`, …), or a write whose keys are unknown (a module command
+    /// not learned yet), ends every shard connection's epoch instead.
+    /// Returns whether the command may write (then call it again after).
+    pub(crate) fn cache_write(&self, cache: &ClientCache, args: &[&[u8]]) -> bool {
+        let mut written: Vec<&[u8]> = Vec::new();
+        let whole = match keys::visit_keys(args, |k| written.push(k)) {
+            Ok(info) if info.read_only => return false,
+            Ok(info) => info.keyless && FLUSHING.contains(&info.name),
+            Err(KeyError::Unknown(_)) => match self.learned.get(args[0]) {
+                Some(spec) if spec.read_only => return false,
+                Some(spec) if !spec.movable => {
+                    written = spec.keys(args);
+                    false
+                }
+                _ => true,
+            },
+            Err(KeyError::Malformed { .. }) => return false,
+        };
+        for key in written {
+            cache.evict(key);
+        }
+        if whole {
+            for shard in &self.table.latest().shards {
+                if let Some((_, conn)) = shard.connection() {
+                    conn.renew_cache_epoch();
+                }
+            }
+        }
+        true
+    }
+
+    /// [`Executor::cache_write`] for every command of a pipeline.
+    pub(crate) fn cache_writes<'c>(&self, cache: &ClientCache, cmds: impl Iterator<Item = &'c Cmd>) -> bool {
+        let mut wrote = false;
+        for cmd in cmds {
+            wrote |= self.cache_write(cache, &crate::request::cmd_args(cmd));
+        }
+        wrote
+    }
+}
