@@ -58,12 +58,51 @@ const OVERHEAD: u64 = 100;
 /// (`TTL`, `PTTL`, `OBJECT IDLETIME`), random (`SRANDMEMBER`, `HRANDFIELD`)
 /// or cursor (`SSCAN`) ones, nor blocking reads.
 const CACHEABLE: &[&str] = &[
-    "BITCOUNT", "BITFIELD_RO", "BITPOS", "EXISTS", "GEODIST", "GEOHASH", "GEOPOS", "GET", "GETBIT",
-    "GETRANGE", "HEXISTS", "HGET", "HGETALL", "HKEYS", "HLEN", "HMGET", "HSTRLEN", "HVALS", "LINDEX",
-    "LLEN", "LPOS", "LRANGE", "SCARD", "SISMEMBER", "SMEMBERS", "SMISMEMBER", "STRLEN", "SUBSTR",
-    "TYPE", "XLEN", "XRANGE", "XREVRANGE", "ZCARD", "ZCOUNT", "ZLEXCOUNT", "ZMSCORE", "ZRANGE",
-    "ZRANGEBYLEX", "ZRANGEBYSCORE", "ZRANK", "ZREVRANGE", "ZREVRANGEBYLEX", "ZREVRANGEBYSCORE",
-    "ZREVRANK", "ZSCORE",
+    "BITCOUNT",
+    "BITFIELD_RO",
+    "BITPOS",
+    "EXISTS",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HSTRLEN",
+    "HVALS",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "SCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "STRLEN",
+    "SUBSTR",
+    "TYPE",
+    "XLEN",
+    "XRANGE",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCORE",
 ];
 
 /// Whether the command `name` (canonical, from the command table) may be
@@ -166,7 +205,15 @@ impl ClientCache {
     /// sent at `sent` when the key's counter was `stamp`, unless an
     /// invalidation of the key came since (see the module docs). Error
     /// replies are not stored. Returns whether it was stored.
-    pub(crate) fn store(&self, key: &[u8], args: &[&[u8]], value: &Value, epoch: u64, stamp: u64, sent: Instant) -> bool {
+    pub(crate) fn store(
+        &self,
+        key: &[u8],
+        args: &[&[u8]],
+        value: &Value,
+        epoch: u64,
+        stamp: u64,
+        sent: Instant,
+    ) -> bool {
         if epoch == 0 || matches!(value, Value::ServerError(_)) || self.stamp(key) != stamp {
             return false;
         }

@@ -73,7 +73,12 @@ async fn command_under(exec: &Executor, shards: &ShardTable, cmd: &Cmd, args: &[
                 && let crate::topology::Ends::Stays(idx) = shards.ends(route)
             {
                 return match exec.cache_lookup(cache, shards, idx, key, args) {
-                    Ok(value) => Ok(value),
+                    // A unit of the task's tokio budget, as a socket read
+                    // would take: a loop of hits must not starve the runtime.
+                    Ok(value) => {
+                        tokio::task::coop::consume_budget().await;
+                        Ok(value)
+                    }
                     Err(miss) => {
                         let call = Call::of(&info);
                         Box::pin(exec.read_through(cache, shards, idx, call, cmd, key, args, miss)).await

@@ -388,6 +388,7 @@ impl Executor {
         let addr = shard.addr_of(generation).ok_or_else(|| {
             Error::Redis((redis::ErrorKind::Io, "disredis: the shard's connection changed").into())
         })?;
-        connect_master(&shard.name, &addr, &self.config, response_timeout, Some(&shard.client_name), None).await
+        connect_master(&shard.name, &addr, &self.config, response_timeout, Some(&shard.client_name), None)
+            .await
     }
 }

@@ -352,19 +352,19 @@ mod unknown;
 pub mod url;
 mod wire;
 
+#[cfg(feature = "cache")]
+pub use cache::CacheStats;
 pub use client::DisredisClient;
 #[cfg(feature = "tls")]
 pub use config::TlsConfig;
-#[cfg(feature = "cache")]
-pub use cache::CacheStats;
-#[cfg(feature = "cache")]
-pub use config::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
 pub use config::{
     AddressMap, Builder, Config, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FAILOVER_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RING_POLL_INTERVAL,
     DEFAULT_SENTINEL_QUORUM, DEFAULT_SENTINEL_TIMEOUT, DEFAULT_SHARD_DOWN_AFTER, DEFAULT_TCP_KEEPALIVE,
     NodeAddr, ReadFrom,
 };
+#[cfg(feature = "cache")]
+pub use config::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
 pub use error::{Error, Result, SentinelAnswer, SentinelFailure, ShardFailure};
 pub use events::Event;
 pub use on_shard::ShardHandle;

@@ -23,14 +23,14 @@ use crate::error::Error;
 mod cache;
 #[cfg(feature = "metrics")]
 mod on;
-#[cfg(not(feature = "metrics"))]
-use off as on;
-#[cfg(feature = "metrics")]
-pub use on::describe;
 #[cfg(all(feature = "metrics", feature = "cache"))]
 pub(crate) use cache::CacheMetrics;
+#[cfg(not(feature = "metrics"))]
+use off as on;
 #[cfg(all(not(feature = "metrics"), feature = "cache"))]
 pub(crate) use off::CacheMetrics;
+#[cfg(feature = "metrics")]
+pub use on::describe;
 pub(crate) use on::{
     Open, ShardMetrics, Stamp, connection_created, pubsub_dropped, pubsub_gap, ring_version, sentinel_error,
 };

@@ -291,7 +291,8 @@ mod tests {
     #[test]
     fn a_replaced_table_is_retired() {
         let events = Events::default();
-        let table = CurrentTable::new(ShardTable::new(ring(1, "a,b"), vec!["c".into()], &events, None).unwrap());
+        let table =
+            CurrentTable::new(ShardTable::new(ring(1, "a,b"), vec!["c".into()], &events, None).unwrap());
         let first = table.latest();
         assert_eq!(&*first.shards[0].client_name, "disredis:ring=1");
         assert_eq!(first.snapshot().unrouted, vec!["c".to_owned()]);

@@ -23,7 +23,8 @@ fn the_cacheable_commands_are_sorted_known_single_key_reads() {
         // Enough arguments for each shape; only the key position matters.
         args.extend([b"0".as_slice(), b"1", b"2"]);
         let mut keys = Vec::new();
-        let info = crate::keys::visit_keys(&args, |k| keys.push(k)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let info =
+            crate::keys::visit_keys(&args, |k| keys.push(k)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(info.name, *name);
         assert!(info.read_only && !info.blocking, "{name} is a non-blocking read");
         assert_eq!(keys.first(), Some(&b"k".as_slice()), "{name}'s key is its first argument");

@@ -88,7 +88,11 @@ impl Builder {
         #[cfg(feature = "cache")]
         if let Some(cache) = &self.client_cache {
             if cache.max_bytes < 1024 {
-                return refused("client_cache", cache.max_bytes.to_string(), "max_bytes is at least 1 KiB (1024)");
+                return refused(
+                    "client_cache",
+                    cache.max_bytes.to_string(),
+                    "max_bytes is at least 1 KiB (1024)",
+                );
             }
             positive("client_cache", cache.ttl)?;
             if self.wait_replicas.is_some() {

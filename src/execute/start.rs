@@ -49,14 +49,16 @@ impl Executor {
         #[cfg(feature = "cache")]
         let cache = config.client_cache.as_ref().map(|c| Arc::new(crate::cache::ClientCache::new(c)));
         #[cfg(feature = "cache")]
-        let tracking = cache.clone().map(|cache| -> crate::wire::PushSink { Arc::new(move |p| cache.on_push(&p)) });
+        let tracking =
+            cache.clone().map(|cache| -> crate::wire::PushSink { Arc::new(move |p| cache.on_push(&p)) });
         #[cfg(not(feature = "cache"))]
         let tracking = None;
         // Every seed master Sentinel reported up, at once, named after no
         // ring yet: the fence counts them while the ring is read over them.
         let seed_at = masters.into_iter().filter(|m| seed.contains(&m.name));
         let seed_at = seed_at.filter_map(|m| Some((m.name, Where::At(m.addr?)))).collect();
-        let (mut conns, fatal) = open_masters(seed_at, &client_name(UNREAD), &sentinels, &config, tracking.as_ref()).await;
+        let (mut conns, fatal) =
+            open_masters(seed_at, &client_name(UNREAD), &sentinels, &config, tracking.as_ref()).await;
         fatal?;
         conns.sort_by(|a, b| a.0.cmp(&b.0));
         let mut named: Vec<_> = conns.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();

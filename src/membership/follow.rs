@@ -157,7 +157,9 @@ impl Follower {
         let names = next.names();
         let unrouted: Vec<String> = self.seed.iter().filter(|n| !names.contains(n)).cloned().collect();
         let (from, to, members) = (current.ring.version, next.version, next.members.clone());
-        let Some(shards) = ShardTable::new(next, unrouted, &self.events, current.tracking.clone()) else { return };
+        let Some(shards) = ShardTable::new(next, unrouted, &self.events, current.tracking.clone()) else {
+            return;
+        };
         let at = |n: &String| current.shard(n).and_then(|s| s.addr()).map_or(Where::Ask, Where::At);
         let masters = names.iter().map(|n| (n.clone(), at(n))).collect();
         if let Err(e) = shards.bring_up(masters, &self.sentinels, &self.config).await {

@@ -51,7 +51,8 @@ pub(crate) async fn open_masters(
                 Where::At(addr) => addr,
                 Where::Ask => sentinels.master_addr(&master).await?,
             };
-            let conn = connect_master(&master, &addr, config, config.response_timeout, Some(name), tracking).await?;
+            let conn =
+                connect_master(&master, &addr, config, config.response_timeout, Some(name), tracking).await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;
@@ -95,7 +96,9 @@ impl ShardTable {
             }
             (found, _) => found.is_some(),
         });
-        let (opened, fatal) = open_masters(masters, &client_name(self.ring.version), sentinels, config, self.tracking.as_ref()).await;
+        let (opened, fatal) =
+            open_masters(masters, &client_name(self.ring.version), sentinels, config, self.tracking.as_ref())
+                .await;
         for (name, addr, conn) in opened {
             if let Some(shard) = self.shard(&name) {
                 shard.install(addr, conn);

@@ -65,7 +65,12 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(super) fn new(name: String, events: Events, client_name: Arc<str>, tracking: Option<PushSink>) -> Shard {
+    pub(super) fn new(
+        name: String,
+        events: Events,
+        client_name: Arc<str>,
+        tracking: Option<PushSink>,
+    ) -> Shard {
         Shard {
             tracking,
             metrics: ShardMetrics::new(&name),
@@ -200,9 +205,15 @@ impl Shard {
                 return Ok(());
             }
         }
-        let conn =
-            connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name), self.tracking.as_ref())
-                .await?;
+        let conn = connect_master(
+            &self.name,
+            &addr,
+            config,
+            config.response_timeout,
+            Some(&self.client_name),
+            self.tracking.as_ref(),
+        )
+        .await?;
         self.install(addr, conn);
         Ok(())
     }
@@ -244,9 +255,15 @@ impl Shard {
         let outcome = async {
             let stale = self.state.read().superseded.clone();
             let addr = sentinels.master_addr_past(&self.name, stale.as_ref()).await?;
-            let conn =
-                connect_master(&self.name, &addr, config, config.response_timeout, Some(&self.client_name), self.tracking.as_ref())
-                    .await?;
+            let conn = connect_master(
+                &self.name,
+                &addr,
+                config,
+                config.response_timeout,
+                Some(&self.client_name),
+                self.tracking.as_ref(),
+            )
+            .await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;

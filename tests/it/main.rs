@@ -12,6 +12,8 @@ mod support;
 mod address_map;
 mod auth;
 mod blocking;
+#[cfg(feature = "cache")]
+mod cache;
 mod chaos;
 #[cfg(feature = "cli")]
 mod cli;
