@@ -9,6 +9,7 @@
 //! cargo run --release --manifest-path bench/Cargo.toml -- --route          # routing cost (no servers)
 //! cargo run --release --manifest-path bench/Cargo.toml -- --memory         # resident memory per shard
 //! cargo run --release --manifest-path bench/Cargo.toml -- --failover --runs 5
+//! cargo run --release --manifest-path bench/Cargo.toml -- --cache --shards 2,8   # client-side caching
 //! ```
 //!
 //! Options: `--sentinel HOST:PORT` (repeatable; loopback only; default: start a
@@ -25,6 +26,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod cache;
 mod failover;
 mod load;
 mod memory;
@@ -54,6 +56,8 @@ struct Args {
     route: bool,
     failover: bool,
     memory: bool,
+    /// Client-side caching rows (`cache`).
+    cache: bool,
     /// Count syscalls per op in one extra round per side (`syscalls`).
     syscalls: bool,
     /// `SIDE:FIRST:N`: measure one side's memory in this fresh process (`memory`).
@@ -75,6 +79,7 @@ fn parse_args() -> Fallible<Args> {
         route: false,
         failover: false,
         memory: false,
+        cache: false,
         syscalls: false,
         memory_child: None,
         runs: 1,
@@ -105,10 +110,11 @@ fn parse_args() -> Fallible<Args> {
             "--route" => a.route = true,
             "--failover" => a.failover = true,
             "--memory" => a.memory = true,
+            "--cache" => a.cache = true,
             "--syscalls" => a.syscalls = true,
             "--memory-child" => a.memory_child = Some(value()?),
             "-h" | "--help" => {
-                println!("{}", include_str!("main.rs").lines().take(24).collect::<Vec<_>>().join("\n"));
+                println!("{}", include_str!("main.rs").lines().take(25).collect::<Vec<_>>().join("\n"));
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)").into()),
@@ -237,6 +243,9 @@ async fn main() -> Fallible<()> {
     }
     if args.memory {
         return memory::run(&sentinels).await;
+    }
+    if args.cache {
+        return cache::run(&args, &sentinels).await;
     }
     throughput::run(&args, &sentinels).await?;
     #[cfg(feature = "metrics")]
