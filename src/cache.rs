@@ -243,11 +243,18 @@ impl ClientCache {
     }
 
     /// Forgets `key` and moves its counter: an invalidation from the
-    /// server, or the client's own write to it (before it is sent and after
-    /// its reply).
+    /// server, or the client's own write to it after its reply.
     pub(crate) fn evict(&self, key: &[u8]) {
-        self.stamps[stamp_index(key)].fetch_add(1, Ordering::SeqCst);
+        self.bump(key);
         self.entries.remove(key);
+    }
+
+    /// Moves `key`'s counter only: the client's own write to it, before it
+    /// is sent. A read in flight across the write is then not stored; what
+    /// is cached from before may still be served while the write is under
+    /// way (it is concurrent with it) and is evicted after its reply.
+    pub(crate) fn bump(&self, key: &[u8]) {
+        self.stamps[stamp_index(key)].fetch_add(1, Ordering::SeqCst);
     }
 
     /// A push frame from a tracking connection: an invalidation evicts

@@ -232,16 +232,15 @@ impl DisredisClient {
         if args.is_empty() {
             return Err(request::empty_command());
         }
-        // Feature `cache`: a write evicts its keys before it is sent and after.
+        // Feature `cache`: a write's keys are evicted around it.
         #[cfg(feature = "cache")]
-        if let Some(cache) = self.exec.cache.clone()
-            && self.exec.cache_write(&cache, &args)
-        {
-            let outcome = Box::pin(self.route_cmd(cmd, &args)).await;
-            self.exec.cache_write(&cache, &args);
-            return outcome;
+        let written = self.exec.cache.as_deref().and_then(|c| self.exec.cache_write(c, &args));
+        let outcome = self.route_cmd(cmd, &args).await;
+        #[cfg(feature = "cache")]
+        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
+            self.exec.cache_written(cache, written);
         }
-        self.route_cmd(cmd, &args).await
+        outcome
     }
 
     /// One command, to the `WATCH` session or through `dispatch`.
@@ -262,14 +261,13 @@ impl DisredisClient {
             return Err(request::empty_command());
         }
         #[cfg(feature = "cache")]
-        if let Some(cache) = self.exec.cache.clone()
-            && self.exec.cache_writes(&cache, pipe.cmd_iter())
-        {
-            let outcome = Box::pin(self.route_pipeline(pipe, offset, count)).await;
-            self.exec.cache_writes(&cache, pipe.cmd_iter());
-            return outcome;
+        let written = self.exec.cache.as_deref().map(|c| self.exec.cache_writes(c, pipe.cmd_iter()));
+        let outcome = self.route_pipeline(pipe, offset, count).await;
+        #[cfg(feature = "cache")]
+        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
+            written.into_iter().for_each(|w| self.exec.cache_written(cache, w));
         }
-        self.route_pipeline(pipe, offset, count).await
+        outcome
     }
 
     /// A pipeline, to the `WATCH` session or through `dispatch`.

@@ -116,6 +116,17 @@
 //! for code without an async runtime or inside `tokio::task::spawn_blocking`;
 //! in an async task it is [`Error::InsideRuntime`]. See [`blocking`].
 //!
+//! ## Client-side caching
+//! With the `cache` feature and [`Builder::client_cache`], single-key reads
+//! (`GET`, `HGET`, `HGETALL`, `SMEMBERS`, `ZRANGE`, …) are answered from the
+//! client's memory after the first, kept correct by the servers'
+//! invalidations (RESP3 `CLIENT TRACKING`) through failovers and ring
+//! changes: the client reads its own writes at once, another client's within
+//! the invalidation's trip, and nothing read over a connection that broke, was
+//! replaced or heard `FLUSHALL`. What is cached, the guarantees, their limits
+//! and the measurements: `docs/caching.md`; the counters:
+//! `DisredisClient::cache_stats`.
+//!
 //! ## Configuration, URLs and errors
 //! Every setting with its default: [`Builder`] (start with
 //! [`DisredisClient::builder`]). One `redis+sentinel://` string for all of it:
@@ -132,6 +143,7 @@
 //! | `tls-insecure` | `TlsConfig::insecure` (no certificate or host name check); separate so that a build without it cannot skip verification by mistake |
 //! | `sessions` | `disredis::sessions::DisredisStore`, a tower-sessions `SessionStore`, and the `session_store` example |
 //! | `cli` | the `disredis` binary (`src/bin/disredis/`, `docs/cli.md`); turns on `tls` |
+//! | `cache` | client-side caching: `Builder::client_cache`, `CacheConfig`, `DisredisClient::cache_stats` (`docs/caching.md`) |
 //! | `metrics` | metrics through the `metrics` facade (`disredis::metrics`, `docs/metrics.md`); with `sessions`, the example's `GET /metrics`. The bench crate has a `metrics` feature of its own that turns it on with a Prometheus recorder |
 //!
 //! ## For contributors
@@ -253,7 +265,7 @@
 //!
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
-//! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
+//! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `cache_stats`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
 //! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, `topology` (the [`Topology`] snapshot it returns), Base |
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), `wire` (the session's connection), Pure, Base |
@@ -265,7 +277,8 @@
 //! | | `unknown` | routing commands the key table doesn't know (`COMMAND INFO`, `COMMAND GETKEYS`) | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | 3 Execute | `execute` (+ `start`: bring-up at connect) | `Executor`: the shared state (config, Sentinels, ring, shard table, learned commands, events), bring-up at connect, the one retry loop, durability mode, replica reads | State, Discovery, Connect, Pure, Base |
 //! | | `execute::down` | declaring a shard down (asking Sentinel about a promotion) and the probe that brings it back | `execute`, State, Discovery, Base |
-//! | | `execute::policy` | a handle's own deadline and at-least-once choice, carried with the request (task-local), read on the retry path | Base |
+//! | | `execute::cached` (feature `cache`) | the client cache on the request path: a cacheable read answered from it or sent and stored, the evictions around a write | `execute`, State, Pure, Base |
+| | `execute::policy` | a handle's own deadline and at-least-once choice, carried with the request (task-local), read on the retry path | Base |
 //! | | `execute::replicated` | durability mode on the request path: the write and its `WAIT` on one connection, waiting again on that connection (within the failover deadline) while too few replicas have it | `execute`, State, Pure, Base |
 //! | | `execute::moving` | requests on keys that move during a ring change: the guard (`prepare`), migrate on first touch (`migrating`, through `execute::migrate`), sending a request again under the next ring | `execute`, State, Discovery, Pure, Base; `execute::migrate` |
 //! | | `execute::migrate` | the one way keys move between masters, for a client's first touch and the ring tool: `MIGRATE` with tombstones, confirm, busy keys, retried within a `Deadline`; `Reach`: how a caller reaches both masters | Pure, Base |
@@ -280,7 +293,8 @@
 //! | | `sentinel::switch` | `+switch-master` subscriptions and the poll; reports sightings over a channel, never touches the shard table | `sentinel`, Base |
 //! | 6 Connect | `connect` | opening a connection to any node: settings (auth, db, TLS); the one `ROLE`-checked connect to a data node (`connect_node`: masters and replicas over a `wire` connection; `connect_subscriber`: the same, RESP3, its pushes to a sink), named in the same round trip | `wire`, Base |
 //! | | `wire` (+ `conn`, `socket`, `open`, `like`, `reply`, `resp`, `tls`) | the connection of our own to a data node (DESIGN §10): requests packed once into the write buffer, writes coalesced across tasks, one reader answering in order, a bounded queue, exact fate (`conn`); the socket and its reader and writer tasks (`socket`); connecting and the one-round-trip handshake (`open`, `tls`); commands and pipelines as redis-rs takes them (`like`); gathering a request's replies (`reply`) and decoding RESP2/RESP3 (`resp`), both pure | `retry` (the not-sent mark), `prop` (its tests), Base |
-//! | 7 Pure | `plan` (+ `merge`, `pipeline`, `scan`, `state`, `step`, `transaction`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect; the commands refused because they change a shared connection's state (`state`) | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
+//! | 7 Pure | `cache` (+ `stats`; feature `cache`) | client-side caching's state: the bounded entries (quick_cache), each read under a connection's tracking epoch; the invalidation counters that keep a read crossed by an invalidation out; which reads may be cached; [`CacheStats`] | [`keys`] (its tests), Base |
+| | `plan` (+ `merge`, `pipeline`, `scan`, `state`, `step`, `transaction`) | how a command or pipeline splits over routes and how replies merge; which split writes took effect; the commands refused because they change a shared connection's state (`state`) | `routes`, `change`, `request`, [`keys`], [`hashing`], `retry`, Base |
 //! | | `routes` | a route per key: its shard, or during a ring change the (old owner, new owner) pair | [`hashing`] |
 //! | | `change` | what a client sends for a moving key: the guard script, `MIGRATE` with tombstones (and its one timeout), judging their replies (`Migrated`, `UNLINK` counts) | `request` (its tests), Base |
 //! | | `request` | `Request`, `Reply`, `Call` (how to treat a request), argument collection | [`keys`], Base |

@@ -117,26 +117,24 @@ impl ShardHandle {
         // Feature `cache`: a write evicts what it writes before and after
         // (a `FLUSHALL` here flushes the client's entries).
         #[cfg(feature = "cache")]
-        if let Some(cache) = self.exec.cache.as_deref()
-            && self.exec.cache_writes(cache, std::iter::once(cmd))
-        {
-            let outcome = Box::pin(self.exec.execute(&shards, idx, call, Request::Cmd(cmd))).await;
-            self.exec.cache_writes(cache, std::iter::once(cmd));
-            return outcome?.one();
+        let written = self.exec.cache.as_deref().map(|c| self.exec.cache_writes(c, std::iter::once(cmd)));
+        let outcome = self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await;
+        #[cfg(feature = "cache")]
+        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
+            written.into_iter().for_each(|w| self.exec.cache_written(cache, w));
         }
-        self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await?.one()
+        outcome?.one()
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         #[cfg(feature = "cache")]
-        if let Some(cache) = self.exec.cache.as_deref()
-            && self.exec.cache_writes(cache, pipe.cmd_iter())
-        {
-            let outcome = Box::pin(self.send_pipeline(pipe, offset, count)).await;
-            self.exec.cache_writes(cache, pipe.cmd_iter());
-            return outcome;
+        let written = self.exec.cache.as_deref().map(|c| self.exec.cache_writes(c, pipe.cmd_iter()));
+        let outcome = self.send_pipeline(pipe, offset, count).await;
+        #[cfg(feature = "cache")]
+        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
+            written.into_iter().for_each(|w| self.exec.cache_written(cache, w));
         }
-        self.send_pipeline(pipe, offset, count).await
+        outcome
     }
 
     async fn send_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {

@@ -172,7 +172,12 @@ pub async fn run(args: &Args, sentinels: &[String]) -> Fallible<()> {
         let conns = bare(&masters(&plain)?).await?;
         prefill(&conns, &ring).await?;
         let sides = [Side::Client(cached.clone()), Side::Client(plain), Side::Bare { conns, ring }];
-        for mix in [Mix::Zipf, Mix::Uniform] {
+        let mixes = [Mix::Zipf, Mix::Uniform].into_iter().filter(|m| match args.mix.as_deref() {
+            Some("zipf") => *m == Mix::Zipf,
+            Some("uniform") => *m == Mix::Uniform,
+            _ => true,
+        });
+        for mix in mixes {
             for &c in &conc {
                 for side in &sides {
                     round(side, mix, &zipf, c, Duration::from_millis(300), 1).await;

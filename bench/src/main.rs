@@ -19,6 +19,7 @@
 //! `--workload getset|pipeline|mget`, `--shards N[,N…]` (default 1,2,8; each count
 //! gets masters of its own, so the default topology is `sentinel-conf/many.sh` with their sum),
 //! `--conc N[,N…]`, `--only disredis|bare|fred` (repeatable), `--no-redis-benchmark`, `--json FILE`,
+//! `--cache` (with `--mix zipf|uniform` for one of its workloads),
 //! `--syscalls` (one extra round per side under `perf stat`: syscalls per op; needs root).
 //! Built with `--features metrics`, disredis reports its metrics to a Prometheus recorder (no
 //! HTTP; upkeep every 5 s, as the exporter's own listener does) for the cost of metrics.
@@ -56,8 +57,9 @@ struct Args {
     route: bool,
     failover: bool,
     memory: bool,
-    /// Client-side caching rows (`cache`).
+    /// Client-side caching rows (`cache`), and `--mix zipf|uniform` to run one.
     cache: bool,
+    mix: Option<String>,
     /// Count syscalls per op in one extra round per side (`syscalls`).
     syscalls: bool,
     /// `SIDE:FIRST:N`: measure one side's memory in this fresh process (`memory`).
@@ -80,6 +82,7 @@ fn parse_args() -> Fallible<Args> {
         failover: false,
         memory: false,
         cache: false,
+        mix: None,
         syscalls: false,
         memory_child: None,
         runs: 1,
@@ -111,10 +114,11 @@ fn parse_args() -> Fallible<Args> {
             "--failover" => a.failover = true,
             "--memory" => a.memory = true,
             "--cache" => a.cache = true,
+            "--mix" => a.mix = Some(value()?),
             "--syscalls" => a.syscalls = true,
             "--memory-child" => a.memory_child = Some(value()?),
             "-h" | "--help" => {
-                println!("{}", include_str!("main.rs").lines().take(25).collect::<Vec<_>>().join("\n"));
+                println!("{}", include_str!("main.rs").lines().take(26).collect::<Vec<_>>().join("\n"));
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)").into()),

@@ -84,47 +84,70 @@ impl Executor {
         Ok(value)
     }
 
-    /// Before a command is sent, and again after its reply: evicts the keys
-    /// it may write, so the client reads its own writes (the server's
-    /// invalidation for them may come after the reply). A read-only command
-    /// costs one key-table lookup. A keyless write that empties a database
-    /// (`FLUSHALL`, …), or a write whose keys are unknown (a module command
-    /// not learned yet), ends every shard connection's epoch instead.
-    /// Returns whether the command may write (then call it again after).
-    pub(crate) fn cache_write(&self, cache: &ClientCache, args: &[&[u8]]) -> bool {
-        let mut written: Vec<&[u8]> = Vec::new();
-        let whole = match keys::visit_keys(args, |k| written.push(k)) {
-            Ok(info) if info.read_only => return false,
+    /// Before a command is sent: what it may write, for
+    /// [`Executor::cache_written`] after its reply (`None`: a read). The keys'
+    /// counters move now, so no read crossing the write is stored; the
+    /// server's invalidations for a write of our own are not sent
+    /// (`NOLOOP`), so the client reads its own writes by evicting them
+    /// itself. A read-only command costs one key-table lookup. A keyless write
+    /// that empties a database (`FLUSHALL`, …), or a write whose keys are
+    /// unknown (a module command not learned yet), ends every shard
+    /// connection's epoch instead, before and after.
+    pub(crate) fn cache_write<'a>(&self, cache: &ClientCache, args: &[&'a [u8]]) -> Option<Written<'a>> {
+        let mut keys: Vec<&'a [u8]> = Vec::new();
+        let whole = match keys::visit_keys(args, |k| keys.push(k)) {
+            Ok(info) if info.read_only => return None,
             Ok(info) => info.keyless && FLUSHING.contains(&info.name),
             Err(KeyError::Unknown(_)) => match self.learned.get(args[0]) {
-                Some(spec) if spec.read_only => return false,
+                Some(spec) if spec.read_only => return None,
                 Some(spec) if !spec.movable => {
-                    written = spec.keys(args);
+                    keys = spec.keys(args);
                     false
                 }
                 _ => true,
             },
-            Err(KeyError::Malformed { .. }) => return false,
+            Err(KeyError::Malformed { .. }) => return None,
         };
-        for key in written {
+        let written = Written { keys, whole };
+        for key in &written.keys {
+            cache.bump(key);
+        }
+        self.flush_all(&written);
+        Some(written)
+    }
+
+    /// After the reply to a write [`Executor::cache_write`] noted (whatever
+    /// the outcome: a failed write may have run): evicts its keys.
+    pub(crate) fn cache_written(&self, cache: &ClientCache, written: Written<'_>) {
+        for key in &written.keys {
             cache.evict(key);
         }
-        if whole {
+        self.flush_all(&written);
+    }
+
+    fn flush_all(&self, written: &Written<'_>) {
+        if written.whole {
             for shard in &self.table.latest().shards {
                 if let Some((_, conn)) = shard.connection() {
                     conn.renew_cache_epoch();
                 }
             }
         }
-        true
     }
 
     /// [`Executor::cache_write`] for every command of a pipeline.
-    pub(crate) fn cache_writes<'c>(&self, cache: &ClientCache, cmds: impl Iterator<Item = &'c Cmd>) -> bool {
-        let mut wrote = false;
-        for cmd in cmds {
-            wrote |= self.cache_write(cache, &crate::request::cmd_args(cmd));
-        }
-        wrote
+    pub(crate) fn cache_writes<'c>(
+        &self,
+        cache: &ClientCache,
+        cmds: impl Iterator<Item = &'c Cmd>,
+    ) -> Vec<Written<'c>> {
+        cmds.filter_map(|cmd| self.cache_write(cache, &crate::request::cmd_args(cmd))).collect()
     }
+}
+
+/// What a write may change, noted before it is sent.
+pub(crate) struct Written<'a> {
+    keys: Vec<&'a [u8]>,
+    /// Every key of a database (`FLUSHALL`), or keys unknown.
+    whole: bool,
 }

@@ -191,7 +191,7 @@ fn handshake(auth: &Auth, db: i64, hello: &Hello<'_>) -> (redis::Pipeline, Vec<S
         p.cmd("HELLO").arg(3);
         said.push(Said::Resp3);
         if hello.tracking {
-            p.cmd("CLIENT").arg("TRACKING").arg("ON");
+            p.cmd("CLIENT").arg("TRACKING").arg("ON").arg("NOLOOP");
             said.push(Said::Tracking);
         }
     }

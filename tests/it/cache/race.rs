@@ -28,7 +28,7 @@ async fn reads_crossed_by_invalidations_never_go_back_and_converge() {
         .map(|r| {
             let (mut con, keys, stop) = (client.clone(), keys.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut last = vec![0u64; KEYS];
+                let mut last = [0u64; KEYS];
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let i = (reads as usize + r) % KEYS;
