@@ -50,8 +50,10 @@ pub(crate) const STAMPS: usize = 4096;
 const PER_KEY: usize = 16;
 
 /// Bytes counted per entry besides its key, arguments and reply: the map's
-/// slot, the `Arc`s and the vectors' headers (measured with 1M entries: docs/caching.md).
-const OVERHEAD: u64 = 100;
+/// slot, the `Arc`s, the vectors' headers and the allocator's rounding, so
+/// that the bound holds for resident memory (measured with 1M keys read:
+/// docs/caching.md).
+const OVERHEAD: u64 = 200;
 
 /// Single-key reads whose reply depends only on the key's value, by their
 /// canonical name (`keys::CommandInfo::name`). Not the time-dependent
@@ -128,8 +130,9 @@ struct Slot {
 
 /// One command's reply.
 struct Entry {
-    /// The command's arguments but the key (`[b"HGET", b"f"]`), the name as sent.
-    args: Box<[Box<[u8]>]>,
+    /// The command's arguments but the key (`HGET f` of `HGET k f`), each
+    /// as a 4-byte length and its bytes, the name as sent: one allocation.
+    args: Box<[u8]>,
     value: Value,
     epoch: u64,
     until: Instant,
@@ -140,10 +143,30 @@ impl Entry {
     /// Whether this is the reply to `args` (the whole command, key included
     /// at 1): the name in any case, the rest byte for byte.
     fn answers(&self, args: &[&[u8]]) -> bool {
-        self.args.len() + 1 == args.len()
-            && self.args[0].eq_ignore_ascii_case(args[0])
-            && self.args[1..].iter().zip(&args[2..]).all(|(a, b)| **a == **b)
+        let mut rest = &self.args[..];
+        for (i, want) in args.iter().enumerate().filter(|(i, _)| *i != 1) {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else { return false };
+            let len = u32::from_le_bytes(*len) as usize;
+            let Some((arg, tail)) = tail.split_at_checked(len) else { return false };
+            let same = if i == 0 { arg.eq_ignore_ascii_case(want) } else { arg == *want };
+            if !same {
+                return false;
+            }
+            rest = tail;
+        }
+        rest.is_empty()
     }
+}
+
+/// `args` but the key (at 1) in [`Entry::args`]'s form.
+fn pack_args(args: &[&[u8]]) -> Box<[u8]> {
+    let others = args.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, a)| a);
+    let mut out = Vec::with_capacity(args.iter().map(|a| a.len() + 4).sum());
+    for arg in others {
+        out.extend_from_slice(&(arg.len() as u32).to_le_bytes());
+        out.extend_from_slice(arg);
+    }
+    out.into_boxed_slice()
 }
 
 #[derive(Clone)]
@@ -218,8 +241,8 @@ impl ClientCache {
             return false;
         }
         let entry = Entry {
-            args: std::iter::once(args[0]).chain(args[2..].iter().copied()).map(Box::from).collect(),
-            weight: args.iter().map(|a| a.len() as u64).sum::<u64>() + value_size(value) + OVERHEAD,
+            args: pack_args(args),
+            weight: args.iter().map(|a| a.len() as u64 + 4).sum::<u64>() + value_size(value) + OVERHEAD,
             value: value.clone(),
             epoch,
             until: sent + self.ttl,

@@ -125,3 +125,15 @@ fn value_sizes_count_every_element() {
     let map = value_size(&Value::Map(vec![(bulk("k"), bulk("v"))]));
     assert!(map >= 2, "{map}");
 }
+
+#[test]
+fn an_entry_answers_exactly_its_command() {
+    let args: &[&[u8]] = &[b"HGET", b"key", b"field"];
+    let e = Entry { args: pack_args(args), value: Value::Nil, epoch: 1, until: Instant::now(), weight: 0 };
+    assert!(e.answers(args));
+    assert!(e.answers(&[b"hget", b"other key is not compared", b"field"]));
+    assert!(!e.answers(&[b"HGET", b"key", b"fiel"]));
+    assert!(!e.answers(&[b"HGET", b"key", b"field", b""]));
+    assert!(!e.answers(&[b"HGET", b"key"]));
+    assert!(!e.answers(&[b"HGETX", b"key", b"field"]));
+}

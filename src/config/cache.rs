@@ -49,7 +49,7 @@ impl CacheConfig {
     }
 
     /// Bound on the memory the entries take: the key, the command's
-    /// arguments and the reply of each, plus about 100 bytes of bookkeeping
+    /// arguments and the reply of each, plus about 200 bytes of bookkeeping
     /// per entry. Least recently and least frequently used entries go first
     /// (CLOCK-Pro). Default [`DEFAULT_CACHE_BYTES`]; at least 1 KiB.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
