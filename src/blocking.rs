@@ -138,6 +138,13 @@ impl DisredisClient {
         self.client.topology()
     }
 
+    /// What the client cache did and holds (feature `cache`); see
+    /// [`crate::DisredisClient::cache_stats`].
+    #[cfg(feature = "cache")]
+    pub fn cache_stats(&self) -> Option<crate::CacheStats> {
+        self.client.cache_stats()
+    }
+
     /// The known Sentinels; see [`crate::DisredisClient::sentinels`].
     pub fn sentinels(&self) -> Vec<String> {
         self.client.sentinels()

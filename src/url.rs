@@ -46,6 +46,8 @@
 //! | `read_from` | [`Builder::read_from`]: `master`, `prefer-replica`, `replica` | `read_from=prefer-replica` |
 //! | `wait_replicas`, `wait_timeout` | [`Builder::wait_replicas`] (replicas, timeout in ms); both or neither | `wait_replicas=1&wait_timeout=500` |
 //! | `retry_non_idempotent` | [`Builder::retry_non_idempotent`]: `true`, `false` | `retry_non_idempotent=true` |
+//! | `client_cache` | `Builder::client_cache` (feature `cache`): `on` (default size) or the size bound in bytes (`CacheConfig::max_bytes`) | `client_cache=268435456` |
+//! | `client_cache_ttl` | `CacheConfig::ttl` (needs `client_cache`) | `client_cache_ttl=30000` |
 //!
 //! ## TLS
 //!
@@ -99,7 +101,7 @@ pub const TLS_SCHEME: &str = "rediss+sentinel";
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Every query parameter, in the order the docs list them.
-pub const PARAMETERS: [&str; 17] = [
+pub const PARAMETERS: [&str; 19] = [
     "masters",
     "db",
     "sentinel_username",
@@ -117,6 +119,8 @@ pub const PARAMETERS: [&str; 17] = [
     "wait_replicas",
     "wait_timeout",
     "retry_non_idempotent",
+    "client_cache",
+    "client_cache_ttl",
 ];
 
 /// `true` or `false`.
@@ -253,6 +257,7 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
     let mut seen: Vec<&'static str> = Vec::new();
     let (mut sentinel_username, mut sentinel_password) = (None, None);
     let mut wait: (Option<usize>, Option<Duration>) = (None, None);
+    let mut cache: (Option<Option<u64>>, Option<Duration>) = (None, None);
     let mut after_password = false;
     let mut tls = TlsParams::default();
     if let Some(db) = path_db {
@@ -334,6 +339,21 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
                 b
             }
             "retry_non_idempotent" => b.retry_non_idempotent(flag(name, &value)?),
+            "client_cache" => {
+                let bytes = digits(&value).filter(|n| *n >= 1024);
+                match value.as_str() {
+                    "on" => cache.0 = Some(None),
+                    _ => {
+                        cache.0 =
+                            Some(Some(bytes.ok_or_else(|| bad(name, "not `on` or a size in bytes >= 1024"))?))
+                    }
+                }
+                b
+            }
+            "client_cache_ttl" => {
+                cache.1 = Some(millis(name, &value)?);
+                b
+            }
             _ => unreachable!("every name in PARAMETERS has an arm"),
         };
     }
@@ -343,7 +363,28 @@ fn apply_query(mut b: Builder, query: &str, path_db: Option<i64>) -> Result<Quer
         (Some(_), None) => return Err(bad("wait_timeout", "wait_replicas=N needs wait_timeout=ms too")),
         (None, Some(_)) => return Err(bad("wait_replicas", "wait_timeout=ms needs wait_replicas=N too")),
     };
-    Ok((b, sentinel_username, sentinel_password, tls))
+    Ok((apply_cache(b, cache)?, sentinel_username, sentinel_password, tls))
+}
+
+/// `client_cache` (`Some(None)`: `on`) and `client_cache_ttl`.
+fn apply_cache(b: Builder, (size, ttl): (Option<Option<u64>>, Option<Duration>)) -> Result<Builder> {
+    match (size, ttl) {
+        (None, None) => Ok(b),
+        (None, Some(_)) => Err(bad("client_cache_ttl", "needs client_cache=on (or a size) too")),
+        #[cfg(feature = "cache")]
+        (Some(size), ttl) => {
+            let mut c = crate::config::CacheConfig::new();
+            if let Some(bytes) = size {
+                c = c.max_bytes(bytes);
+            }
+            if let Some(ttl) = ttl {
+                c = c.ttl(ttl);
+            }
+            Ok(b.client_cache(c))
+        }
+        #[cfg(not(feature = "cache"))]
+        (Some(_), _) => Err(bad("client_cache", "client-side caching needs disredis's `cache` feature")),
+    }
 }
 
 /// A whole number >= 1 written with digits only (`what` says what it counts).

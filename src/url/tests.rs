@@ -175,3 +175,25 @@ fn decode_handles_escapes_and_refuses_bad_ones() {
         assert_eq!(decode(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn the_client_cache_parameters() {
+    assert_eq!(part_of("redis+sentinel://h:1?client_cache_ttl=100"), "client_cache_ttl");
+    assert_eq!(part_of("redis+sentinel://h:1?client_cache=12"), "client_cache");
+    assert_eq!(part_of("redis+sentinel://h:1?client_cache=yes"), "client_cache");
+    #[cfg(feature = "cache")]
+    {
+        use crate::config::{CacheConfig, DEFAULT_CACHE_TTL};
+        assert_eq!(config("redis+sentinel://h:1?client_cache=on").client_cache, Some(CacheConfig::new()));
+        let c = config("redis+sentinel://h:1?client_cache=4096&client_cache_ttl=250").client_cache.unwrap();
+        assert_eq!((c.max_bytes, c.ttl), (4096, Duration::from_millis(250)));
+        assert_ne!(c.ttl, DEFAULT_CACHE_TTL);
+        // With durability mode: refused, naming the setting.
+        assert_eq!(
+            part_of("redis+sentinel://h:1?client_cache=on&wait_replicas=1&wait_timeout=10"),
+            "client_cache"
+        );
+    }
+    #[cfg(not(feature = "cache"))]
+    assert_eq!(part_of("redis+sentinel://h:1?client_cache=on"), "client_cache");
+}
