@@ -190,3 +190,19 @@ fn the_cache_is_refused_with_durability_mode_and_bad_bounds() {
         }
     }
 }
+
+#[test]
+fn the_blocking_client_from_a_url_caches_too() {
+    let topo = Topology::start(Spec { replicas: 0, ..Spec::default() });
+    let url = format!(
+        "redis+sentinel://{}/?client_cache=on&client_cache_ttl=30000",
+        topo.sentinel_addrs().join(",")
+    );
+    let mut c = disredis::blocking::DisredisClient::from_url(&url).unwrap();
+    redis::Commands::set::<_, _, ()>(&mut c, "b:1", "x").unwrap();
+    for _ in 0..3 {
+        assert_eq!(redis::Commands::get::<_, String>(&mut c, "b:1").unwrap(), "x");
+    }
+    let s = c.cache_stats().unwrap();
+    assert_eq!((s.misses, s.hits), (1, 2), "{s:?}");
+}
