@@ -266,7 +266,7 @@
 //! | layer | file | owns | may use |
 //! |---|---|---|---|
 //! | 1 Face | `client` | [`DisredisClient`]: connect, `shard_for`, `topology`, `events`, `on_shard`, `sentinel_views`, `cache_stats`, `ConnectionLike` | every layer below; `on_shard`, `pinned` |
-//! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, `topology` (the [`Topology`] snapshot it returns), Base |
+//! | | [`blocking`] (+ `driver`, `pubsub`) | the blocking client and subscriber, thin wrappers over the async ones; `driver`: their runtime, waiting on it, where a call may block | `client`, `pubsub`, `topology` (the [`Topology`] snapshot it returns), `cache` (the [`CacheStats`] it returns), Base |
 //! | | `on_shard` | [`ShardHandle`]: commands aimed at one named shard | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), Pure, Base |
 //! | | `pinned` | `WATCH` sessions: a handle pinned to a dedicated connection | Execute, `topology` (`ShardTable`: the table a request is planned and sent under, asked its routing questions — it alone knows whether a ring change is under way), `wire` (the session's connection), Pure, Base |
 //! | | [`pubsub`] (+ `sink`, `stream`, `manager`) | [`PubSub`] and its two ends [`PubSubSink`] and [`PubSubStream`]: subscriptions routed like keys, made again after failovers and ring changes; `manager`: the subscriber's task; `DisredisClient::pubsub` | `client` (that method's type), Execute, State, Discovery, Connect, Pure, Base |

@@ -42,7 +42,7 @@ impl Executor {
         key: &[u8],
         args: &[&[u8]],
     ) -> std::result::Result<Value, Miss> {
-        let seen = shards.at(idx).connection().map(|(generation, conn)| (generation, conn.cache_epoch()));
+        let seen = shards.at(idx).cache_epoch();
         let now = Instant::now();
         match cache.get(key, args, seen.map_or(0, |(_, epoch)| epoch), now) {
             Some(value) => Ok(value),

@@ -96,6 +96,15 @@ impl Shard {
         st.conn.as_ref().map(|c| (st.generation, c.clone()))
     }
 
+    /// The live connection's generation and tracking epoch (feature
+    /// `cache`), read without taking a handle to the connection: a cache
+    /// hit's only look at the shard.
+    #[cfg(feature = "cache")]
+    pub(crate) fn cache_epoch(&self) -> Option<(u64, u64)> {
+        let st = self.state.read();
+        st.conn.as_ref().map(|c| (st.generation, c.cache_epoch()))
+    }
+
     /// How long ago the connection of `generation` was installed, if it is
     /// still the current one.
     pub(crate) fn age_of(&self, generation: u64) -> Option<Duration> {

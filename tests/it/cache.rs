@@ -6,6 +6,7 @@
 
 mod change;
 mod race;
+mod staleness;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
