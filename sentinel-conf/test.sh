@@ -15,7 +15,8 @@
 # The harness takes the binary from DISREDIS_TEST_SERVER (Sentinel = the same binary with
 # --sentinel); this script sets it for valkey, redis8 and PATH.
 # Without any argument: the whole suite on the three servers users run — everything on Redis
-# 7.0, then the integration tests (the only ones that talk to a server) on Valkey 9.1 and on
+# 7.0 (and the suites of drop-in behaviour again with the client cache on,
+# DISREDIS_TEST_CACHE=1), then the integration tests (the only ones that talk to a server) on Valkey 9.1 and on
 # Redis 8.2, without tls:: (neither wheel's server has TLS). This is what the README's quick
 # start and .ci/run run.
 # Usage: sentinel-conf/test.sh [--server redis|valkey|redis8|PATH] [cargo test arguments...]
@@ -27,6 +28,10 @@ source "$here/lib.sh"
 
 if (($# == 0)); then
     bash "$here/test.sh" --server redis
+    # The suites whose clients come from the harness's `client()`, again with the client
+    # cache on: it must change no answer (docs/caching.md).
+    DISREDIS_TEST_CACHE=1 bash "$here/test.sh" --server redis --test it -- \
+        commands:: drop_in:: transactions_scripts:: newer_commands:: sharding:: shared_state:: pubsub::redis_shapes
     bash "$here/test.sh" --server valkey --test it -- --skip tls::
     exec bash "$here/test.sh" --server redis8 --test it -- --skip tls::
 fi

@@ -5,8 +5,17 @@ use disredis::DisredisClient;
 use super::Topology;
 
 /// An async client with the default settings, connected through every Sentinel of `topo`.
+/// With `DISREDIS_TEST_CACHE=1` (feature `cache`) it has the client cache on: the suites
+/// that use it (commands, drop-in, transactions and scripts, …) then check that the cache
+/// changes no answer (CONTRIBUTING.md, "The test suite").
 pub async fn client(topo: &Topology) -> DisredisClient {
-    DisredisClient::connect(topo.sentinel_addrs()).await.unwrap()
+    let builder = disredis::Builder::default().sentinels(topo.sentinel_addrs());
+    #[cfg(feature = "cache")]
+    let builder = match std::env::var_os("DISREDIS_TEST_CACHE").is_some_and(|v| v == "1") {
+        true => builder.client_cache(disredis::CacheConfig::new()),
+        false => builder,
+    };
+    builder.connect().await.unwrap()
 }
 
 /// The client's view of one shard (panics if the client has no such shard).
