@@ -214,17 +214,17 @@ impl Shard {
                 return Ok(());
             }
         }
-        let conn = connect_master(
-            &self.name,
-            &addr,
-            config,
-            config.response_timeout,
-            Some(&self.client_name),
-            self.tracking.as_ref(),
-        )
-        .await?;
+        let conn = self.open(&addr, config).await?;
         self.install(addr, conn);
         Ok(())
+    }
+
+    /// A `ROLE`-checked connection to the master at `addr`, named after the
+    /// shard's ring and tracking keys for the client cache when it is on: the
+    /// shard's own connections (a switch, a re-resolve).
+    async fn open(&self, addr: &NodeAddr, config: &Config) -> Result<Wire> {
+        let (name, tracking) = (Some(&*self.client_name), self.tracking.as_ref());
+        connect_master(&self.name, addr, config, config.response_timeout, name, tracking).await
     }
 
     /// A `+switch-master` moved the shard away from `left`: a failover a
@@ -264,15 +264,7 @@ impl Shard {
         let outcome = async {
             let stale = self.state.read().superseded.clone();
             let addr = sentinels.master_addr_past(&self.name, stale.as_ref()).await?;
-            let conn = connect_master(
-                &self.name,
-                &addr,
-                config,
-                config.response_timeout,
-                Some(&self.client_name),
-                self.tracking.as_ref(),
-            )
-            .await?;
+            let conn = self.open(&addr, config).await?;
             Ok::<_, Error>((addr, conn))
         }
         .await;
