@@ -234,12 +234,10 @@ impl DisredisClient {
         }
         // Feature `cache`: a write's keys are evicted around it.
         #[cfg(feature = "cache")]
-        let written = self.exec.cache.as_deref().and_then(|c| self.exec.cache_write(c, &args));
+        let written = self.exec.cache_before(&args);
         let outcome = self.route_cmd(cmd, &args).await;
         #[cfg(feature = "cache")]
-        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
-            self.exec.cache_written(cache, written);
-        }
+        self.exec.cache_after(written);
         outcome
     }
 
@@ -261,12 +259,10 @@ impl DisredisClient {
             return Err(request::empty_command());
         }
         #[cfg(feature = "cache")]
-        let written = self.exec.cache.as_deref().map(|c| self.exec.cache_writes(c, pipe.cmd_iter()));
+        let written = self.exec.cache_before_all(pipe.cmd_iter());
         let outcome = self.route_pipeline(pipe, offset, count).await;
         #[cfg(feature = "cache")]
-        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
-            written.into_iter().for_each(|w| self.exec.cache_written(cache, w));
-        }
+        self.exec.cache_after(written);
         outcome
     }
 

@@ -158,16 +158,13 @@ pub(crate) struct Dial<'a> {
     pub(crate) response_timeout: Option<Duration>,
     /// The configured one; shorter for a subscriber that lost its connection.
     pub(crate) connect_timeout: Duration,
-    /// Client-side caching (feature `cache`): the connection speaks RESP3,
-    /// turns `CLIENT TRACKING` on and hands its pushes (invalidations) here.
-    pub(crate) tracking: Option<wire::PushSink>,
 }
 
 impl<'a> Dial<'a> {
     /// The defaults for a node that must answer `role`.
     pub(crate) fn new(config: &Config, role: Role) -> Dial<'a> {
         let (response_timeout, connect_timeout) = (config.response_timeout, config.connect_timeout);
-        Dial { role, name: None, response_timeout, connect_timeout, tracking: None }
+        Dial { role, name: None, response_timeout, connect_timeout }
     }
 }
 
@@ -187,7 +184,7 @@ pub(crate) async fn connect_node(
     config: &Config,
     dial: Dial<'_>,
 ) -> Result<Wire> {
-    open_node(shard, addr, config, dial, None).await
+    open_node(shard, addr, config, dial, None, false).await
 }
 
 /// A subscriber's connection to `shard`'s node at `addr`: a [`Wire`] as
@@ -201,7 +198,7 @@ pub(crate) async fn connect_subscriber(
     dial: Dial<'_>,
     push: wire::PushSink,
 ) -> Result<Wire> {
-    open_node(shard, addr, config, Dial { tracking: None, ..dial }, Some(push)).await
+    open_node(shard, addr, config, dial, Some(push), false).await
 }
 
 async fn open_node(
@@ -210,6 +207,7 @@ async fn open_node(
     config: &Config,
     dial: Dial<'_>,
     push: Option<wire::PushSink>,
+    tracking: bool,
 ) -> Result<Wire> {
     let settings = wire::Settings {
         connect_timeout: dial.connect_timeout,
@@ -218,8 +216,6 @@ async fn open_node(
         keepalive: config.tcp_keepalive,
         limits: wire::Limits::default(),
     };
-    let tracking = dial.tracking.is_some();
-    let push = push.or(dial.tracking.clone());
     let hello = wire::Hello { name: dial.name, role: true, push, tracking };
     let (con, greeting) = wire::open(addr, &config.redis_auth, config.db, &settings, hello)
         .await
@@ -273,9 +269,11 @@ pub(crate) async fn set_name(con: &mut impl ConnectionLike, name: &str) {
     }
 }
 
-/// [`connect_node`] to the master of `shard`, its time recorded (the
-/// `CONNECTION_CREATE_TIME` metric), tracking keys for the client cache when
-/// given `tracking` (a shard's shared connection with the cache on): a replica or a Sentinel there is
+/// A connection to the master of `shard` as [`connect_node`] opens one, its
+/// time recorded (the `CONNECTION_CREATE_TIME` metric), tracking keys for the
+/// client cache when given `tracking` (a shard's shared connection with the
+/// cache on: RESP3, `CLIENT TRACKING` in the same handshake, pushes to
+/// `tracking`): a replica or a Sentinel there is
 /// [`Error::NotMaster`], refused credentials [`Error::Auth`] (which the retry
 /// loop treats as fatal).
 pub(crate) async fn connect_master(
@@ -287,9 +285,9 @@ pub(crate) async fn connect_master(
     tracking: Option<&wire::PushSink>,
 ) -> Result<Wire> {
     let since = Stamp::now();
-    let tracking = tracking.cloned();
-    let dial = Dial { name, response_timeout, tracking, ..Dial::new(config, Role::Master) };
-    let con = connect_node(shard, addr, config, dial).await?;
+    let dial = Dial { name, response_timeout, ..Dial::new(config, Role::Master) };
+    // With the cache on: RESP3, `CLIENT TRACKING`, its pushes to the cache.
+    let con = open_node(shard, addr, config, dial, tracking.cloned(), tracking.is_some()).await?;
     metrics::connection_created(shard, addr, since);
     Ok(con)
 }

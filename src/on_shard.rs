@@ -117,23 +117,19 @@ impl ShardHandle {
         // Feature `cache`: a write evicts what it writes before and after
         // (a `FLUSHALL` here flushes the client's entries).
         #[cfg(feature = "cache")]
-        let written = self.exec.cache.as_deref().map(|c| self.exec.cache_writes(c, std::iter::once(cmd)));
+        let written = self.exec.cache_before_all(std::iter::once(cmd));
         let outcome = self.exec.execute(&shards, idx, call, Request::Cmd(cmd)).await;
         #[cfg(feature = "cache")]
-        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
-            written.into_iter().for_each(|w| self.exec.cache_written(cache, w));
-        }
+        self.exec.cache_after(written);
         outcome?.one()
     }
 
     async fn query_pipeline(&self, pipe: &Pipeline, offset: usize, count: usize) -> Result<Vec<Value>> {
         #[cfg(feature = "cache")]
-        let written = self.exec.cache.as_deref().map(|c| self.exec.cache_writes(c, pipe.cmd_iter()));
+        let written = self.exec.cache_before_all(pipe.cmd_iter());
         let outcome = self.send_pipeline(pipe, offset, count).await;
         #[cfg(feature = "cache")]
-        if let (Some(cache), Some(written)) = (self.exec.cache.as_deref(), written) {
-            written.into_iter().for_each(|w| self.exec.cache_written(cache, w));
-        }
+        self.exec.cache_after(written);
         outcome
     }
 

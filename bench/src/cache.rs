@@ -140,11 +140,6 @@ async fn prefill(conns: &[MultiplexedConnection], ring: &Rendezvous) -> redis::R
     Ok(())
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 pub async fn run(args: &Args, sentinels: &[String]) -> Fallible<()> {
     let names = sentinel_masters(sentinels)?;
     let zipf = Arc::new(Zipf::new(ZIPF_KEYS, ZIPF_S));
@@ -202,15 +197,16 @@ pub async fn run(args: &Args, sentinels: &[String]) -> Fallible<()> {
                 }
                 let after = cached.cache_stats().unwrap_or_default();
                 let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
-                let [a, b, d] = &mut ops;
+                let [a, b, d] = &ops;
+                let median = |v: &[f64]| crate::report::median(v).unwrap_or(0.0);
                 println!(
                     "| {} | {n} | {c} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x | {:.1} % | {:.1} / {:.1} |",
                     if mix == Mix::Zipf { "zipf 95/5" } else { "uniform 50/50" },
                     median(a),
                     median(b),
                     median(d),
-                    median(&mut vs_bare),
-                    median(&mut vs_plain),
+                    median(&vs_bare),
+                    median(&vs_plain),
                     100.0 * hits as f64 / (hits + misses).max(1) as f64,
                     hist.quantile_us(0.5),
                     hist.quantile_us(0.99),
@@ -322,14 +318,7 @@ async fn memory(sentinels: &[String], members: &[String]) -> Fallible<()> {
             pipe.exec_async(&mut conn.clone()).await?;
         }
     }
-    let rss = || {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let kb = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
-        kb.unwrap_or(0) * 1024
-    };
+    let rss = || crate::memory::rss_kib() * 1024;
     let (before, cpu) = (rss(), cpu_seconds());
     let tasks = (0..64).map(|t| {
         let mut con = client.clone();

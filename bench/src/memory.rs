@@ -23,7 +23,7 @@ const COUNTS: [usize; 3] = [2, 8, 16];
 pub const MASTERS: usize = 2 + 8 + 16;
 
 /// The process's resident set in KiB (`/proc/self/status`).
-fn rss_kib() -> u64 {
+pub fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -84,16 +84,17 @@ impl Executor {
         Ok(value)
     }
 
-    /// Before a command is sent: what it may write, for
-    /// [`Executor::cache_written`] after its reply (`None`: a read). The keys'
-    /// counters move now, so no read crossing the write is stored; the
-    /// server's invalidations for a write of our own are not sent
+    /// Before a command (`args`) is sent: what it may write, for
+    /// [`Executor::cache_after`] after its reply (`None`: no cache, or a
+    /// read). The keys' counters move now, so no read crossing the write is
+    /// stored; the server's invalidations for a write of our own are not sent
     /// (`NOLOOP`), so the client reads its own writes by evicting them
     /// itself. A read-only command costs one key-table lookup. A keyless write
     /// that empties a database (`FLUSHALL`, …), or a write whose keys are
     /// unknown (a module command not learned yet), ends every shard
     /// connection's epoch instead, before and after.
-    pub(crate) fn cache_write<'a>(&self, cache: &ClientCache, args: &[&'a [u8]]) -> Option<Written<'a>> {
+    pub(crate) fn cache_before<'a>(&self, args: &[&'a [u8]]) -> Option<Written<'a>> {
+        let cache = self.cache.as_deref()?;
         let mut keys: Vec<&'a [u8]> = Vec::new();
         let whole = match keys::visit_keys(args, |k| keys.push(k)) {
             Ok(info) if info.read_only => return None,
@@ -108,17 +109,29 @@ impl Executor {
             },
             Err(KeyError::Malformed { .. }) => return None,
         };
-        let written = Written { keys, whole };
-        for key in &written.keys {
+        for key in &keys {
             cache.bump(key);
         }
+        let written = Written { keys, whole };
         self.flush_all(&written);
         Some(written)
     }
 
-    /// After the reply to a write [`Executor::cache_write`] noted (whatever
+    /// [`Executor::cache_before`] for every command of a pipeline, the
+    /// writes noted together.
+    pub(crate) fn cache_before_all<'c>(&self, cmds: impl Iterator<Item = &'c Cmd>) -> Option<Written<'c>> {
+        let each = cmds.filter_map(|cmd| self.cache_before(&crate::request::cmd_args(cmd)));
+        each.reduce(|mut all, w| {
+            all.keys.extend(w.keys);
+            all.whole |= w.whole;
+            all
+        })
+    }
+
+    /// After the reply to what [`Executor::cache_before`] noted (whatever
     /// the outcome: a failed write may have run): evicts its keys.
-    pub(crate) fn cache_written(&self, cache: &ClientCache, written: Written<'_>) {
+    pub(crate) fn cache_after(&self, written: Option<Written<'_>>) {
+        let (Some(cache), Some(written)) = (self.cache.as_deref(), written) else { return };
         for key in &written.keys {
             cache.evict(key);
         }
@@ -133,15 +146,6 @@ impl Executor {
                 }
             }
         }
-    }
-
-    /// [`Executor::cache_write`] for every command of a pipeline.
-    pub(crate) fn cache_writes<'c>(
-        &self,
-        cache: &ClientCache,
-        cmds: impl Iterator<Item = &'c Cmd>,
-    ) -> Vec<Written<'c>> {
-        cmds.filter_map(|cmd| self.cache_write(cache, &crate::request::cmd_args(cmd))).collect()
     }
 }
 
